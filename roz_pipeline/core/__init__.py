@@ -1,0 +1,1 @@
+"""Video -> motion heatmap, the intensity array codec, and rendering. No Dagster, no database."""

@@ -1,0 +1,1 @@
+"""PostgreSQL access for Roz: connections (server or embedded), migrations, and the heatmap queries."""

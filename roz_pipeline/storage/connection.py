@@ -1,0 +1,82 @@
+"""Where the database is: `DATABASE_URL`, or an embedded PostgreSQL under `$ROZ_HOME/pgdata`."""
+
+import logging
+import re
+import warnings
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+from roz_pipeline.settings import env, roz_home
+
+log = logging.getLogger(__name__)
+
+EMBEDDED_DATABASE = "roz"
+
+# One handle per data directory and process. pgserver counts the processes that hold a handle
+# (file lock + pid list in pgdata), so several processes share one server and the last one stops it.
+_embedded_servers: dict[Path, object] = {}
+
+
+def database_url() -> str:
+    """`DATABASE_URL` when set; otherwise the URL of the embedded server, started on first use."""
+    url = env("DATABASE_URL")
+    if url:
+        return url
+    return embedded_database_url(roz_home() / "pgdata")
+
+
+def embedded_database_url(pgdata: Path, database: str = EMBEDDED_DATABASE) -> str:
+    """Start (or join) the embedded PostgreSQL in `pgdata` and return a URL for `database`, created if missing."""
+    server = embedded_server(pgdata)
+    admin_url = server.get_uri()
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,)).fetchone()
+        if not exists:
+            try:
+                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
+                log.info("Created database %s in the embedded PostgreSQL at %s", database, pgdata)
+            except psycopg.errors.DuplicateDatabase:
+                pass  # another process created it first
+    return server.get_uri(database)
+
+
+def embedded_server(pgdata: Path):
+    """The pgserver handle for `pgdata`, starting the server if no process runs it yet."""
+    with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI)
+        warnings.simplefilter("ignore")
+        import pgserver  # imported lazily: only the embedded default needs it
+
+    pgdata = pgdata.resolve()
+    if pgdata not in _embedded_servers:
+        pgdata.mkdir(parents=True, exist_ok=True)
+        log.info("Using the embedded PostgreSQL in %s (set DATABASE_URL to use a server)", pgdata)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            _embedded_servers[pgdata] = pgserver.get_server(pgdata, cleanup_mode="stop")
+    return _embedded_servers[pgdata]
+
+
+def postgres_bin_dir() -> Path:
+    """The PostgreSQL client programs shipped with pgserver (pg_dump, psql), whatever is on PATH."""
+    import pgserver._commands
+
+    return Path(pgserver._commands.POSTGRES_BIN_PATH)
+
+
+def mask_url(url: str) -> str:
+    """The URL with its password replaced by `***`, for logs and messages."""
+    url = re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1***@", url)
+    return re.sub(r"(password=)[^&\s]*", r"\1***", url)
+
+
+def connect(url: str | None = None, **kwargs) -> psycopg.Connection:
+    """A psycopg connection to `url` (default: `database_url()`), with errors that never show the password."""
+    url = url or database_url()
+    try:
+        return psycopg.connect(url, **kwargs)
+    except psycopg.OperationalError as exc:
+        raise psycopg.OperationalError(
+            f"cannot connect to {mask_url(url)}: {mask_url(str(exc)).strip()}"
+        ) from None

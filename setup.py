@@ -1,0 +1,35 @@
+from setuptools import find_packages, setup
+
+# The dagster integrations are versioned 0.x alongside dagster 1.x: pin the family together,
+# or pip backtracks to 2021 releases of dagster-aws / dagster-postgres.
+DAGSTER = "1.13.27"
+DAGSTER_LIBS = "0.29.27"
+
+setup(
+    name="roz_pipeline",
+    version="0.1.0",
+    description="Surveillance video -> per-minute motion heatmaps in PostgreSQL, orchestrated by Dagster",
+    packages=find_packages(include=["roz_pipeline", "roz_pipeline.*"]),
+    python_requires=">=3.11",
+    install_requires=[
+        f"dagster=={DAGSTER}",
+        f"dagster-webserver=={DAGSTER}",
+        f"dagster-postgres=={DAGSTER_LIBS}",
+        f"dagster-aws=={DAGSTER_LIBS}",
+        "numpy>=1.26",
+        "opencv-python-headless>=4.9",
+        "av>=12",
+        "psycopg[binary]>=3.1",
+        "pgserver>=0.1.4",
+        "python-dotenv>=1.0",
+        "PyYAML>=6",
+    ],
+    extras_require={
+        "test": [
+            "pytest>=8",
+            "moto[server]>=5",
+        ],
+        "bench": ["imageio-ffmpeg>=0.5"],
+    },
+    entry_points={"console_scripts": ["roz=roz_pipeline.cli:main"]},
+)
