@@ -37,7 +37,7 @@ def embedded_database_url(pgdata: Path, database: str = EMBEDDED_DATABASE) -> st
             try:
                 conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
                 log.info("Created database %s in the embedded PostgreSQL at %s", database, pgdata)
-            except psycopg.errors.DuplicateDatabase:
+            except (psycopg.errors.DuplicateDatabase, psycopg.errors.UniqueViolation):
                 pass  # another process created it first
     return server.get_uri(database)
 
