@@ -1,6 +1,7 @@
 """The `roz` command. Errors are one line on stderr and a non-zero exit, never a traceback."""
 
 import argparse
+import json
 import logging
 import sys
 from datetime import timezone
@@ -8,6 +9,10 @@ from pathlib import Path
 
 import psycopg
 
+from roz_pipeline.core.heatmap import compute_heatmap
+from roz_pipeline.core.motion import MotionSettings
+from roz_pipeline.core.render import overlay_png
+from roz_pipeline.core.video import ClipError
 from roz_pipeline.settings import migrations_dir
 from roz_pipeline.storage.connection import database_url, mask_url
 from roz_pipeline.storage.migrations import MigrationError, Migrator, dump_schema
@@ -25,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_ERROR
     try:
         return args.run(args)
-    except (MigrationError, psycopg.Error, OSError) as exc:
+    except (ClipError, MigrationError, psycopg.Error, OSError, ValueError) as exc:
         print(f"roz: {mask_url(str(exc)).strip()}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
@@ -54,7 +59,46 @@ def _parser() -> argparse.ArgumentParser:
     dump = db_commands.add_parser("dump-schema", help="write the migrated schema (regenerates db/schema.sql)")
     dump.add_argument("--out", type=Path, default=Path("db/schema.sql"))
     dump.set_defaults(run=_db_dump_schema)
+
+    heatmap = commands.add_parser("heatmap", help="heatmaps of clips and stored minutes")
+    heatmap_commands = heatmap.add_subparsers(title="heatmap commands")
+    compute = heatmap_commands.add_parser("compute", help="one clip -> the row's statistics, optionally its picture")
+    compute.add_argument("clip", type=Path)
+    compute.add_argument("--downscale", type=float, default=MotionSettings.downscale_factor,
+                         help="heatmap = source size / N (default %(default)s)")
+    compute.add_argument("--ignore", type=_rectangle, action="append", default=[], metavar="X0,Y0,X1,Y1",
+                         help="a rectangle in source pixels where motion never counts (repeatable)")
+    compute.add_argument("--fast", action="store_true", help="skip the deblocking filter (~20%% faster decode)")
+    compute.add_argument("--threads", type=int, default=0, help="decoder threads, 0 = all cores (default)")
+    compute.add_argument("--png", type=Path, metavar="OUT", help="write the heatmap over a still of the clip")
+    compute.add_argument("--json", action="store_true", help="print JSON with the heatmap_minutes column names")
+    compute.set_defaults(run=_heatmap_compute)
     return parser
+
+
+def _rectangle(text: str) -> tuple[int, int, int, int]:
+    try:
+        x0, y0, x1, y1 = (int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected X0,Y0,X1,Y1 in source pixels, got {text!r}") from None
+    return x0, y0, x1, y1
+
+
+def _heatmap_compute(args) -> int:
+    settings = MotionSettings(downscale_factor=args.downscale)
+    result = compute_heatmap(args.clip, settings, args.ignore, threads=args.threads, fast=args.fast)
+    summary = result.summary()
+    if args.png:
+        args.png.write_bytes(overlay_png(result.heatmap, result.still))
+        summary["png"] = str(args.png)
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        for key, value in summary.items():
+            print(f"{key:>22}: {value}")
+    if result.damage:
+        print(f"roz: {args.clip}: damaged clip, kept the decodable frames: {result.damage}", file=sys.stderr)
+    return EXIT_OK
 
 
 def _migrator(args) -> Migrator:
