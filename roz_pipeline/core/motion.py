@@ -61,7 +61,7 @@ class MotionAccumulator:
         self._background: np.ndarray | None = None
         self._kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (settings.opening_size,) * 2)
         self._keep = self._keep_mask(ignore)
-        self._lighting_limit = settings.lighting_change_fraction * int(self._keep.sum())
+        self._lighting_limit = settings.lighting_change_fraction * cv2.countNonZero(self._keep)
 
     def add(self, luma: np.ndarray) -> None:
         """Account for one frame (uint8 luma at source size)."""
