@@ -90,8 +90,9 @@ def compute_heatmap(
     A partly damaged clip keeps its decodable frames and says what was lost in `damage`.
     threads=1 suits many clips in parallel processes; threads=0 lets FFmpeg use every core for one clip.
     """
-    if threads != 1:
-        cv2.setNumThreads(1)  # OpenCV's threads would compete with the decoder's (20-25% slower on 2 cores)
+    # On 270x480 frames OpenCV's worker threads cost more CPU than they save, and they compete with the
+    # decoder's threads and with other clips' processes (docs/PERFORMANCE.md).
+    cv2.setNumThreads(1)
     decoder = LumaDecoder(clip, threads=threads, fast=fast)
     accumulator = still = None
     first_time = last_time = 0.0

@@ -70,16 +70,16 @@ class MotionAccumulator:
         if self._background is None:
             self._background = small.astype(np.float32)
             return
-        background = cv2.convertScaleAbs(self._background)
-        moved = cv2.compare(cv2.absdiff(small, background), self.settings.threshold, cv2.CMP_GT)
+        difference = cv2.absdiff(small, cv2.convertScaleAbs(self._background))
+        _, moved = cv2.threshold(difference, self.settings.threshold, 1, cv2.THRESH_BINARY)  # 0/1 per pixel
         if self.settings.opening_size > 1:
             moved = cv2.morphologyEx(moved, cv2.MORPH_OPEN, self._kernel)
-        moved &= self._keep
+        cv2.bitwise_and(moved, self._keep, dst=moved)
         if cv2.countNonZero(moved) > self._lighting_limit:
             self.lighting_changes += 1
             self._background = small.astype(np.float32)
             return
-        np.add(self.counts, moved & 1, out=self.counts, casting="unsafe")
+        cv2.add(self.counts, moved, dst=self.counts, dtype=cv2.CV_16U)
         cv2.accumulateWeighted(small, self._background, self.settings.background_alpha)
 
     def heatmap(self) -> np.ndarray:
@@ -99,8 +99,8 @@ class MotionAccumulator:
         return luma
 
     def _keep_mask(self, ignore: Sequence[Rectangle]) -> np.ndarray:
-        """0xFF where motion counts, 0 inside the ignore rectangles (scaled to the heatmap grid)."""
-        keep = np.full((self.height, self.width), 255, np.uint8)
+        """1 where motion counts, 0 inside the ignore rectangles (scaled to the heatmap grid)."""
+        keep = np.ones((self.height, self.width), np.uint8)
         scale_x, scale_y = self.width / self.source_size[0], self.height / self.source_size[1]
         for x0, y0, x1, y1 in ignore:
             if x1 <= x0 or y1 <= y0:

@@ -1,0 +1,189 @@
+"""Heatmap extraction vs FFmpeg decode-only of the same clip, all measured in one run.
+
+    python bench/extract.py [--clip CLIP] [--real PATH ...]
+
+Makes (once, cached in bench/out/) a 60 s 1080p15 H.264 clip with people walking, unless --clip is given, then
+prints CPU and wall time of:
+  - `ffmpeg -threads 1 -i clip -f null -` (FFmpeg decode only, the floor) vs our extraction on one thread,
+    with and without the fast mode (skip_loop_filter), and how well fast-mode maps correlate with full ones;
+  - the same with the decoder on all cores (`-threads 0` / threads=0);
+  - two clips in two processes vs one clip in one process (throughput on this machine);
+  - compressed bytes per row on real recorded footage (Debian opencv-doc's vtest.avi by default).
+Ratios < 1 mean faster than the baseline. Results also go to bench/out/extract.json.
+"""
+
+import argparse
+import json
+import multiprocessing
+import os
+import platform
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from roz_pipeline.core.codec import encode_intensity  # noqa: E402
+from roz_pipeline.core.heatmap import compute_heatmap  # noqa: E402
+from roz_pipeline.core.motion import MotionAccumulator, MotionSettings  # noqa: E402
+from roz_pipeline.core.video import LumaDecoder  # noqa: E402
+from roz_pipeline.footage import Walker, write_clip  # noqa: E402
+
+OUT = Path(__file__).resolve().parent / "out"
+REAL_FOOTAGE = Path("/usr/share/doc/opencv-doc/examples/data/vtest.avi")
+REPEATS = 5  # runs of every row, interleaved so that a noisy neighbour slows all rows alike; medians reported
+
+
+def ffmpeg_binary() -> str:
+    """Debian's ffmpeg if installed, else the one bundled with imageio-ffmpeg (pip install imageio-ffmpeg)."""
+    found = shutil.which("ffmpeg")
+    if found:
+        return found
+    import imageio_ffmpeg
+
+    return imageio_ffmpeg.get_ffmpeg_exe()
+
+
+def benchmark_clip() -> Path:
+    path = OUT / "bench_1080p15_60s.mp4"
+    if not path.exists():
+        OUT.mkdir(parents=True, exist_ok=True)
+        print(f"making {path} (60 s of 1080p15 H.264, once)...", file=sys.stderr)
+        walkers = tuple(
+            Walker(start=(-60, 380 + 120 * i), end=(1900, 300 + 150 * i), size=(60, 170),
+                   first_frame=150 * i, last_frame=150 * i + 400)
+            for i in range(5)
+        )
+        write_clip(path, width=1920, height=1080, fps=15, frames=900, walkers=walkers, noise=1.5,
+                   options={"preset": "veryfast", "crf": "23", "g": "30"})
+    return path
+
+
+def timed(function, *args, **kwargs) -> tuple[float, float, object]:
+    """(cpu seconds of this process and its children, wall seconds, result) for one call."""
+    before = _cpu()
+    started = time.perf_counter()
+    result = function(*args, **kwargs)
+    return _cpu() - before, time.perf_counter() - started, result
+
+
+def _cpu() -> float:
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def ffmpeg_decode(clip: Path, threads: int, extra: tuple[str, ...] = ()) -> None:
+    subprocess.run([ffmpeg_binary(), "-hide_banner", "-loglevel", "error", "-threads", str(threads), *extra,
+                    "-i", str(clip), "-f", "null", "-"], check=True)
+
+
+def _one_clip(clip: str) -> int:
+    return compute_heatmap(clip).frame_count
+
+
+def parallel_throughput(clip: Path) -> tuple[float, float]:
+    """(wall seconds for one clip in one process, wall seconds for two clips in two processes)."""
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(1) as pool:
+        pool.apply(_one_clip, (str(clip),))  # warm the worker
+        started = time.perf_counter()
+        pool.apply(_one_clip, (str(clip),))
+        one = time.perf_counter() - started
+    with context.Pool(2) as pool:
+        pool.map(_one_clip, [str(clip)] * 2)
+        started = time.perf_counter()
+        pool.map(_one_clip, [str(clip)] * 2)
+        two = time.perf_counter() - started
+    return one, two
+
+
+def bytes_per_row(path: Path, downscale_factor: float, window_seconds: float = 60, step_seconds: float = 10) -> list[int]:
+    """Compressed row sizes of `window_seconds` windows of a real recording (overlapping when it is short)."""
+    frames = [(f.time, f.luma.copy()) for f in LumaDecoder(path)]
+    height, width = frames[0][1].shape
+    end, sizes, start = frames[-1][0], [], 0.0
+    while True:
+        window = [luma for t, luma in frames if start <= t < start + window_seconds]
+        accumulator = MotionAccumulator(width, height, MotionSettings(downscale_factor=downscale_factor))
+        for luma in window:
+            accumulator.add(luma)
+        sizes.append(len(encode_intensity(accumulator.heatmap())))
+        if start + window_seconds >= end:
+            return sizes
+        start = min(start + step_seconds, max(0.0, end - window_seconds))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--clip", type=Path, help="a clip to measure instead of the generated one")
+    parser.add_argument("--real", type=Path, nargs="*", default=[REAL_FOOTAGE], help="real recordings for bytes/row")
+    args = parser.parse_args()
+    clip = args.clip or benchmark_clip()
+    info = compute_heatmap(clip)
+    bitrate = clip.stat().st_size * 8 / max(info.last_frame_time - info.first_frame_time, 1e-9) / 1e6
+    print(f"clip: {clip.name}: {info.source_width}x{info.source_height}, {info.frame_count} frames, "
+          f"{info.codec}, {bitrate:.1f} Mbit/s; ffmpeg: {ffmpeg_binary()}")
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python "
+          f"{platform.python_version()}\n")
+
+    results = {}
+    rows = [
+        ("ffmpeg decode-only, 1 thread", lambda: ffmpeg_decode(clip, 1)),
+        ("roz extraction, 1 thread", lambda: compute_heatmap(clip, threads=1)),
+        ("ffmpeg -skip_loop_filter all, 1 thread", lambda: ffmpeg_decode(clip, 1, ("-skip_loop_filter", "all"))),
+        ("roz extraction --fast, 1 thread", lambda: compute_heatmap(clip, threads=1, fast=True)),
+        ("ffmpeg decode-only, all cores", lambda: ffmpeg_decode(clip, 0)),
+        ("roz extraction, all cores", lambda: compute_heatmap(clip, threads=0)),
+    ]
+    print(f"{'':42} {'cpu s':>7} {'wall s':>7} {'fps':>6} {'cpu vs ffmpeg 1 thread':>23}")
+    runs = {name: [] for name, _ in rows}
+    for _ in range(REPEATS):
+        for name, run in rows:
+            runs[name].append(timed(run)[:2])
+    for name, measured in runs.items():
+        cpu, wall = statistics.median(m[0] for m in measured), statistics.median(m[1] for m in measured)
+        results[name] = {"cpu_s": round(cpu, 3), "wall_s": round(wall, 3), "fps": round(info.frame_count / wall, 1)}
+    baseline = results["ffmpeg decode-only, 1 thread"]["cpu_s"]
+    for name, r in results.items():
+        r["cpu_ratio_vs_ffmpeg_1_thread"] = round(r["cpu_s"] / baseline, 3)
+        print(f"{name:42} {r['cpu_s']:7.2f} {r['wall_s']:7.2f} {r['fps']:6.0f} {r['cpu_ratio_vs_ffmpeg_1_thread']:23.2f}")
+    ratios = {
+        "roz 1 thread / ffmpeg 1 thread (cpu)": results["roz extraction, 1 thread"]["cpu_ratio_vs_ffmpeg_1_thread"],
+        "roz --fast / ffmpeg 1 thread (cpu)": results["roz extraction --fast, 1 thread"]["cpu_ratio_vs_ffmpeg_1_thread"],
+        "roz all cores / ffmpeg all cores (wall)": round(
+            results["roz extraction, all cores"]["wall_s"] / results["ffmpeg decode-only, all cores"]["wall_s"], 3),
+    }
+    full, fast = compute_heatmap(clip), compute_heatmap(clip, fast=True)
+    ratios["fast-mode map correlation with full decode"] = round(
+        float(np.corrcoef(full.heatmap.ravel(), fast.heatmap.ravel())[0, 1]), 4)
+
+    one, two = parallel_throughput(clip)
+    ratios["2 clips in 2 processes vs 1 clip in 1 process (throughput)"] = round(2 * one / two, 3)
+    ratios["camera-minutes per wall-minute, 2 processes"] = round(2 * 60 / two, 1)
+    print()
+    for name, value in ratios.items():
+        print(f"{name:60} {value}")
+
+    real = {}
+    for path in args.real:
+        if not path.exists():
+            print(f"\n{path} missing: install Debian's opencv-doc for real-footage bytes per row", file=sys.stderr)
+            continue
+        for factor in (4, 1.6):
+            sizes = bytes_per_row(path, factor)
+            key = f"{path.name} downscale {factor}"
+            real[key] = {"rows": len(sizes), "median_bytes": int(statistics.median(sizes)), "sizes": sizes}
+            print(f"{'compressed row, ' + key:60} median {statistics.median(sizes) / 1000:.1f} KB over {len(sizes)} rows")
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / "extract.json").write_text(json.dumps({"clip": str(clip), "timings": results, "ratios": ratios,
+                                                  "real_footage": real}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

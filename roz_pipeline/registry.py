@@ -1,0 +1,92 @@
+"""The camera registry, `cameras.yaml`: which cameras exist and their per-camera settings.
+
+    cameras:
+      lobby:                      # camera_id
+        downscale_factor: 4       # optional, default 4
+        retention_days: 90        # optional, default 90
+        stale_after_minutes: 10   # optional, default 10
+        ignore: [[0, 0, 640, 60]] # optional rectangles x0,y0,x1,y1 in source pixels
+"""
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from roz_pipeline.core.motion import MotionSettings, Rectangle
+from roz_pipeline.storage.heatmaps import check_camera_id
+
+_KNOWN_KEYS = {"downscale_factor", "retention_days", "stale_after_minutes", "ignore"}
+
+
+class RegistryError(ValueError):
+    """The registry file is missing or an entry is invalid; the message names the file and the entry."""
+
+
+@dataclass(frozen=True)
+class Camera:
+    camera_id: str
+    downscale_factor: float = 4
+    retention_days: int = 90
+    stale_after_minutes: int = 10
+    ignore: tuple[Rectangle, ...] = field(default_factory=tuple)
+
+    @property
+    def motion_settings(self) -> MotionSettings:
+        return MotionSettings(downscale_factor=self.downscale_factor)
+
+
+def load_registry(path: Path) -> dict[str, Camera]:
+    """The cameras of `path` by id. Raises RegistryError naming the entry that is wrong."""
+    path = Path(path)
+    try:
+        document = yaml.safe_load(path.read_text()) or {}
+    except OSError as exc:
+        raise RegistryError(f"{path}: cannot read the camera registry: {exc.strerror or exc}") from None
+    except yaml.YAMLError as exc:
+        raise RegistryError(f"{path}: not valid YAML: {exc}") from None
+    entries = document.get("cameras") if isinstance(document, dict) else None
+    if not isinstance(entries, dict) or not entries:
+        raise RegistryError(f"{path}: expected a 'cameras:' mapping with at least one camera")
+    return {str(camera_id): _camera(path, camera_id, entry) for camera_id, entry in entries.items()}
+
+
+def _camera(path: Path, camera_id, entry) -> Camera:
+    where = f"{path}: camera {camera_id!r}"
+    try:
+        check_camera_id(camera_id)
+    except ValueError as exc:
+        raise RegistryError(f"{where}: {exc}") from None
+    entry = entry or {}
+    if not isinstance(entry, dict):
+        raise RegistryError(f"{where}: settings must be a mapping, got {entry!r}")
+    unknown = set(entry) - _KNOWN_KEYS
+    if unknown:
+        raise RegistryError(f"{where}: unknown setting(s) {sorted(unknown)}; known: {sorted(_KNOWN_KEYS)}")
+    downscale = _number(where, entry, "downscale_factor", 4, minimum=1)
+    retention = int(_number(where, entry, "retention_days", 90, minimum=1, integer=True))
+    stale = int(_number(where, entry, "stale_after_minutes", 10, minimum=1, integer=True))
+    return Camera(camera_id, downscale, retention, stale, _rectangles(where, entry.get("ignore") or []))
+
+
+def _number(where: str, entry: dict, key: str, default, *, minimum, integer: bool = False):
+    value = entry.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (integer and not float(value).is_integer()):
+        raise RegistryError(f"{where}: {key} must be {'a whole number' if integer else 'a number'}, got {value!r}")
+    if value < minimum:
+        raise RegistryError(f"{where}: {key} must be at least {minimum}, got {value!r}")
+    return value
+
+
+def _rectangles(where: str, value) -> tuple[Rectangle, ...]:
+    rectangles = []
+    for rectangle in value if isinstance(value, list) else [value]:
+        if (not isinstance(rectangle, list) or len(rectangle) != 4
+                or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in rectangle)
+                or rectangle[2] <= rectangle[0] or rectangle[3] <= rectangle[1]):
+            raise RegistryError(
+                f"{where}: ignore rectangles are [x0, y0, x1, y1] in source pixels with x0 < x1 and y0 < y1, "
+                f"got {rectangle!r}"
+            )
+        rectangles.append(tuple(rectangle))
+    return tuple(rectangles)
