@@ -11,7 +11,7 @@ import psycopg
 
 from roz_pipeline.core.heatmap import compute_heatmap
 from roz_pipeline.core.motion import MotionSettings
-from roz_pipeline.core.render import overlay_png
+from roz_pipeline.core.render import render_overlay
 from roz_pipeline.core.video import ClipError
 from roz_pipeline.settings import migrations_dir
 from roz_pipeline.storage.connection import database_url, mask_url
@@ -89,7 +89,7 @@ def _heatmap_compute(args) -> int:
     result = compute_heatmap(args.clip, settings, args.ignore, threads=args.threads, fast=args.fast)
     summary = result.summary()
     if args.png:
-        args.png.write_bytes(overlay_png(result.heatmap, result.still))
+        args.png.write_bytes(render_overlay(result.heatmap, result.still))
         summary["png"] = str(args.png)
     if args.json:
         print(json.dumps(summary, indent=2))

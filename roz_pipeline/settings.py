@@ -32,3 +32,29 @@ def roz_home() -> Path:
 def migrations_dir() -> Path:
     """The SQL migrations, `db/migrations/` of this checkout unless `ROZ_MIGRATIONS_DIR` says otherwise."""
     return Path(env("ROZ_MIGRATIONS_DIR", str(REPO_ROOT / "db" / "migrations"))).resolve()
+
+
+DEFAULT_PARTITIONS_START = "2026-11-01"  # first partition when ROZ_PARTITIONS_START is unset (UTC)
+
+
+def cameras_file() -> Path:
+    """The camera registry (`ROZ_CAMERAS_FILE`, default `./cameras.yaml`)."""
+    return Path(env("ROZ_CAMERAS_FILE", "cameras.yaml")).resolve()
+
+
+def video_root() -> Path:
+    """The local clip folder (`ROZ_VIDEO_ROOT`, default `$ROZ_HOME/videos`)."""
+    return Path(env("ROZ_VIDEO_ROOT") or roz_home() / "videos").resolve()
+
+
+def partitions_start() -> str:
+    """The first partition's UTC date, `YYYY-MM-DD` (`ROZ_PARTITIONS_START`)."""
+    return env("ROZ_PARTITIONS_START", DEFAULT_PARTITIONS_START)
+
+
+def partition_grain() -> str:
+    """`minute` (default) or `hour`: the size of a Dagster partition (`ROZ_PARTITION_GRAIN`)."""
+    grain = env("ROZ_PARTITION_GRAIN", "minute")
+    if grain not in ("minute", "hour"):
+        raise ValueError(f"ROZ_PARTITION_GRAIN must be 'minute' or 'hour', got {grain!r}")
+    return grain

@@ -14,7 +14,7 @@ import pytest
 from roz_pipeline.core.codec import decode_intensity
 from roz_pipeline.core.heatmap import compute_heatmap
 from roz_pipeline.core.motion import MotionSettings, heatmap_shape
-from roz_pipeline.core.render import heatmap_png, overlay_png
+from roz_pipeline.core.render import render_heatmap, render_overlay
 from roz_pipeline.core.video import (
     BadDimensionsError,
     EmptyClipError,
@@ -288,8 +288,8 @@ def test_corrupted_packets_are_skipped_and_reported(tmp_path):
 def test_overlay_and_bare_pngs_are_valid_images_of_the_expected_size(walking_clip):
     result = compute_heatmap(walking_clip)
 
-    overlay = cv2.imdecode(np.frombuffer(overlay_png(result.heatmap, result.still), np.uint8), cv2.IMREAD_UNCHANGED)
-    bare = cv2.imdecode(np.frombuffer(heatmap_png(result.heatmap), np.uint8), cv2.IMREAD_UNCHANGED)
+    overlay = cv2.imdecode(np.frombuffer(render_overlay(result.heatmap, result.still), np.uint8), cv2.IMREAD_UNCHANGED)
+    bare = cv2.imdecode(np.frombuffer(render_heatmap(result.heatmap), np.uint8), cv2.IMREAD_UNCHANGED)
 
     assert overlay.shape == (360, 640, 3)  # drawn at the still's size
     assert bare.shape == (270, 480, 4)  # the 160x90 map drawn at the minimum width, 480
@@ -303,7 +303,7 @@ def test_colour_scale_uses_a_high_percentile_not_the_maximum():
     heatmap[40:60, 20:120] = 10
     heatmap[5, 5] = 10_000  # one outlier
 
-    image = cv2.imdecode(np.frombuffer(heatmap_png(heatmap, width=160), np.uint8), cv2.IMREAD_UNCHANGED)
+    image = cv2.imdecode(np.frombuffer(render_heatmap(heatmap, width=160), np.uint8), cv2.IMREAD_UNCHANGED)
 
     assert image[50, 50, 3] >= 200  # the busy band is drawn at (nearly) full strength, not washed out
 

@@ -171,3 +171,10 @@ def _within(listing: ClipListing, start: datetime, end: datetime) -> ClipListing
     listing.clips = [c for c in listing.clips if start <= c.minute < end]
     listing.problems = [p for p in listing.problems if p.minute is None or start <= p.minute < end]
     return listing
+
+
+def top_level_problems(store, camera_ids) -> list[str]:
+    """Folders of unregistered cameras and files outside camera folders, directly under the store's root."""
+    folders, stray = store.top_level()
+    problems = [f"{name}/: camera is not in the registry" for name in folders if name not in camera_ids]
+    return problems + [f"{name}: not inside a camera folder" for name in stray]

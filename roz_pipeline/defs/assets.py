@@ -1,0 +1,125 @@
+"""Assets: `roz_schema` (the migrations) upstream of one minute-partitioned `heatmap_minutes/<camera_id>` per camera."""
+
+import base64
+
+from dagster import (
+    AssetExecutionContext,
+    AssetKey,
+    AssetMaterialization,
+    AssetSpec,
+    Backoff,
+    Failure,
+    MetadataValue,
+    RetryPolicy,
+    asset,
+)
+
+from roz_pipeline.core.render import render_overlay
+from roz_pipeline.defs.partitions import camera_backfill_policy, camera_partitions
+from roz_pipeline.defs.resources import ClipSource, HeatmapDatabase
+from roz_pipeline.processing import WindowReport, process_window
+from roz_pipeline.registry import Camera
+
+SCHEMA_KEY = AssetKey("roz_schema")
+CLIP_STORE_KEY = AssetKey("clip_store")
+PREVIEW_WIDTH = 320  # the run's picture in the event log: a ~10 KB JPEG, so a year of runs stays small
+
+# Database hiccups and S3 errors that outlive boto's own retries re-run the step; bad clips do not (they would fail
+# the same way again), see Failure(allow_retries=False) below.
+TRANSIENT_RETRY = RetryPolicy(max_retries=3, delay=5, backoff=Backoff.EXPONENTIAL)
+
+clip_store = AssetSpec(
+    CLIP_STORE_KEY,
+    group_name="sources",
+    description="Clips as `<camera_id>/<YYYY-MM-DD>/<HH-MM>.<ext>` in a local folder or an S3 bucket",
+)
+
+
+@asset(key=SCHEMA_KEY, group_name="database", kinds={"postgres"})
+def roz_schema(context: AssetExecutionContext, database: HeatmapDatabase) -> None:
+    """The `heatmap_minutes` schema: applies db/migrations in order (every camera run also does this first)."""
+    applied = database.migrate()
+    context.add_output_metadata({
+        "applied_now": MetadataValue.json([m.filename for m in applied]),
+        "migrations_dir": MetadataValue.path(database.migrations_dir),
+    })
+
+
+def camera_asset(camera: Camera, partitions_start: str, grain: str):
+    """The asset writing `camera`'s rows: each partition covers the camera-minutes inside its time window."""
+    partitions = camera_partitions(partitions_start, grain)
+
+    @asset(
+        key=AssetKey(["heatmap_minutes", camera.camera_id]),
+        group_name="cameras",
+        partitions_def=partitions,
+        backfill_policy=camera_backfill_policy(grain),
+        deps=[SCHEMA_KEY, CLIP_STORE_KEY],
+        retry_policy=TRANSIENT_RETRY,
+        kinds={"postgres", "video"},
+        tags={"camera": camera.camera_id},
+        description=f"Per-minute motion heatmaps of camera {camera.camera_id} in heatmap_minutes",
+    )
+    def _camera_heatmaps(context: AssetExecutionContext, database: HeatmapDatabase, clips: ClipSource) -> None:
+        database.migrate()  # whatever launched the run, the schema is current before the first write
+        window = context.partition_time_window
+        with database.connection() as conn:
+            report = process_window(camera, clips.store(), conn, window.start, window.end, context.log)
+        _report(context, camera, partitions, report)
+
+    return _camera_heatmaps
+
+
+def _report(context: AssetExecutionContext, camera: Camera, partitions, report: WindowReport) -> None:
+    """Per-partition metadata, one picture for the run, and a failure naming every bad minute."""
+    keys = context.partition_keys
+    for minute in report.missing:
+        context.log.warning(f"{camera.camera_id} {minute:%Y-%m-%d %H:%M}: no clip in the store (missing minute)")
+    per_partition = {}
+    for key in keys:
+        window = partitions.time_window_for_partition_key(key)
+        per_partition[key] = _partition_metadata(report.for_window(window.start, window.end))
+    if report.summed_heatmap is not None:
+        preview = render_overlay(report.summed_heatmap, report.still, width=PREVIEW_WIDTH, image_format="jpeg")
+        per_partition[keys[-1]]["preview"] = MetadataValue.md(
+            f"Summed heatmap of the {len(report.written)} minute(s) written by this run:\n\n"
+            f"![heatmap](data:image/jpeg;base64,{base64.b64encode(preview).decode()})"
+        )
+    if not report.bad:
+        for key, metadata in per_partition.items():
+            context.add_asset_metadata(metadata, partition_key=key)
+        return
+    # A raised error un-materializes the whole range: record the partitions that did succeed first.
+    bad_keys = {partitions.get_partition_key_for_timestamp(m.timestamp()) for m in report.bad}
+    for key, metadata in per_partition.items():
+        if key not in bad_keys:
+            context.log_event(AssetMaterialization(context.asset_key, partition=key, metadata=metadata))
+    bad = {f"{minute:%Y-%m-%d %H:%M}": message for minute, message in sorted(report.bad.items())}
+    raise Failure(
+        description=f"{len(bad)} bad minute(s) for camera {camera.camera_id}; the other "
+                    f"{len(report.written)} minute(s) were written:\n"
+                    + "\n".join(f"{minute}: {message}" for minute, message in bad.items()),
+        metadata={"bad_minutes": MetadataValue.json(bad)},
+        allow_retries=False,
+    )
+
+
+def _partition_metadata(report: WindowReport) -> dict:
+    written = report.written
+    metadata = {
+        "minutes_written": len(written),
+        "minutes_missing": len(report.missing),
+        "minutes_bad": len(report.bad),
+        "frame_count": sum(w.frame_count for w in written),
+        "total_intensity": float(sum(w.total_intensity for w in written)),
+        "nonzero_pixels": sum(w.nonzero_pixels for w in written),
+        "compressed_bytes": sum(w.compressed_bytes for w in written),
+    }
+    if len(written) == 1:
+        metadata["video_path"] = written[0].video_path
+    damaged = {f"{w.minute:%H:%M}": w.damage for w in written if w.damage}
+    if damaged:
+        metadata["damaged_clips"] = MetadataValue.json(damaged)
+    if report.missing:
+        metadata["missing_minutes"] = MetadataValue.json([f"{m:%Y-%m-%d %H:%M}" for m in report.missing])
+    return metadata

@@ -1,0 +1,77 @@
+"""Dagster resources: the heatmap database and the clip store (a local folder or S3 through dagster-aws)."""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import psycopg
+from dagster import ConfigurableResource, EnvVar, ResourceDependency
+from dagster_aws.s3 import S3Resource
+from pydantic import Field
+
+from roz_pipeline import settings
+from roz_pipeline.clips.stores import LocalClipStore, S3ClipStore
+from roz_pipeline.storage.connection import connect, embedded_database_url
+from roz_pipeline.storage.migrations import Migration, Migrator
+
+
+class HeatmapDatabase(ConfigurableResource):
+    """PostgreSQL holding `heatmap_minutes`: `url`, or the embedded server under `roz_home` when it is empty."""
+
+    url: str = Field(default="", description="postgresql://user:pass@host:5432/db; empty: embedded PostgreSQL")
+    roz_home: str = Field(default=".roz", description="where the embedded PostgreSQL keeps its data (pgdata/)")
+    migrations_dir: str = Field(default=str(settings.migrations_dir()))
+
+    def resolved_url(self) -> str:
+        return self.url or embedded_database_url(Path(self.roz_home) / "pgdata")
+
+    def migrate(self) -> list[Migration]:
+        """Apply pending migrations (a no-op when up to date); safe with concurrent runs."""
+        return Migrator(self.resolved_url(), Path(self.migrations_dir)).migrate()
+
+    @contextmanager
+    def connection(self) -> Iterator[psycopg.Connection]:
+        """An autocommit connection: every statement (every minute written) commits on its own."""
+        with connect(self.resolved_url(), autocommit=True) as conn:
+            yield conn
+
+
+class ClipSource(ConfigurableResource):
+    """Where clips come from; `store()` gives the pure store object."""
+
+    def store(self):
+        raise TypeError(f"{type(self).__name__} must define store()")
+
+
+class LocalClips(ClipSource):
+    """Clips in a local folder: `<root>/<camera_id>/<YYYY-MM-DD>/<HH-MM>.<ext>`."""
+
+    root: str
+
+    def store(self) -> LocalClipStore:
+        return LocalClipStore(self.root)
+
+
+class S3Clips(ClipSource):
+    """Clips in an S3 bucket under `prefix`; `s3` carries the endpoint (MinIO etc.) and credentials."""
+
+    s3: ResourceDependency[S3Resource]
+    bucket: str
+    prefix: str = ""
+
+    def store(self) -> S3ClipStore:
+        return S3ClipStore(self.s3.get_client(), self.bucket, self.prefix)
+
+
+def resources_from_environment() -> dict:
+    """The resources the environment describes: DATABASE_URL or embedded; ROZ_S3_BUCKET or a local folder."""
+    env = settings.env
+    database = (HeatmapDatabase(url=EnvVar("DATABASE_URL")) if env("DATABASE_URL")
+                else HeatmapDatabase(roz_home=str(settings.roz_home())))
+    if env("ROZ_S3_BUCKET"):
+        s3 = S3Resource(endpoint_url=env("AWS_ENDPOINT_URL"), region_name=env("AWS_REGION") or env("AWS_DEFAULT_REGION"),
+                        max_attempts=5)
+        clips = S3Clips(s3=s3, bucket=EnvVar("ROZ_S3_BUCKET"), prefix=env("ROZ_S3_PREFIX", ""))
+    else:
+        clips = LocalClips(root=str(settings.video_root()))
+    return {"database": database, "clips": clips}

@@ -1,0 +1,109 @@
+"""`new_clips_sensor`: new clips -> ranged runs of the camera assets, and clip-store problems -> an asset check.
+
+The cursor keeps, per camera, the last clip key handed to a run (keys sort by day and minute), plus a digest of the
+problems last reported so an unchanged problem is not reported every tick.
+"""
+
+import hashlib
+import json
+from datetime import datetime, timezone
+
+from dagster import (
+    AssetCheckEvaluation,
+    AssetCheckSeverity,
+    AssetKey,
+    MetadataValue,
+    RunRequest,
+    SensorEvaluationContext,
+    SensorResult,
+    sensor,
+)
+from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+
+from roz_pipeline.clips.stores import ClipStoreError, top_level_problems
+from roz_pipeline.defs.assets import CLIP_STORE_KEY
+from roz_pipeline.defs.checks import CLIP_LAYOUT_CHECK
+from roz_pipeline.defs.resources import ClipSource
+from roz_pipeline.registry import Camera
+
+
+def group_partition_keys(keys: list[str], partitions, max_per_run: int) -> list[tuple[str, str]]:
+    """Contiguous runs of partition keys (in partition order), each at most `max_per_run` long, as (first, last)."""
+    ranges: list[list[str]] = []
+    for key in sorted(set(keys)):
+        start = partitions.time_window_for_partition_key(key).start
+        previous = ranges[-1][-1] if ranges else None
+        contiguous = previous is not None and partitions.time_window_for_partition_key(previous).end == start
+        if contiguous and len(ranges[-1]) < max_per_run:
+            ranges[-1].append(key)
+        else:
+            ranges.append([key])
+    return [(r[0], r[-1]) for r in ranges]
+
+
+def build_new_clips_sensor(cameras: dict[str, Camera], partitions, max_per_run: int, clock=None):
+    """The sensor for these cameras. `clock` (a function returning an aware datetime) is for tests."""
+    now = clock or (lambda: datetime.now(timezone.utc))
+    first_minute = partitions.start
+
+    @sensor(
+        name="new_clips_sensor",
+        minimum_interval_seconds=30,
+        asset_selection=[AssetKey(["heatmap_minutes", c]) for c in cameras],
+        description="Starts runs for clips that arrived since the last tick, grouped per camera into ranges",
+    )
+    def new_clips_sensor(context: SensorEvaluationContext, clips: ClipSource) -> SensorResult:
+        cursor = json.loads(context.cursor) if context.cursor else {"after": {}, "problems": ""}
+        store = clips.store()
+        requests, problems = [], []
+        current_time = now()
+        try:
+            problems += top_level_problems(store, cameras)
+        except ClipStoreError as exc:
+            context.log.error(str(exc))
+            return SensorResult(skip_reason=str(exc))
+        for camera_id in cameras:
+            listing = store.clips_after(camera_id, cursor["after"].get(camera_id))
+            problems += [p.message for p in listing.problems]
+            keys, last_key = [], cursor["after"].get(camera_id)
+            for clip in listing.clips:
+                if clip.minute < first_minute:
+                    problems.append(f"{clip.key}: before the first partition ({first_minute:%Y-%m-%d})")
+                    last_key = clip.key
+                    continue
+                partition_key = partitions.get_partition_key_for_timestamp(clip.minute.timestamp())
+                if partitions.time_window_for_partition_key(partition_key).end > current_time:
+                    break  # the partition exists once its window has ended: take this clip on a later tick
+                keys.append(partition_key)
+                last_key = clip.key
+            for first, last in group_partition_keys(keys, partitions, max_per_run):
+                requests.append(_run_request(camera_id, first, last))
+            if last_key:
+                cursor["after"][camera_id] = last_key
+        events = []
+        digest = hashlib.sha256("\n".join(sorted(problems)).encode()).hexdigest()
+        if digest != cursor.get("problems"):
+            for problem in problems:
+                context.log.warning(f"clip store: {problem}")
+            events.append(AssetCheckEvaluation(
+                asset_key=CLIP_STORE_KEY,
+                check_name=CLIP_LAYOUT_CHECK,
+                passed=not problems,
+                severity=AssetCheckSeverity.WARN,
+                description=f"{len(problems)} clip(s) or folder(s) the pipeline cannot use" if problems
+                else "every clip follows the layout and belongs to a registered camera",
+                metadata={"problems": MetadataValue.json(problems[:200]), "problem_count": len(problems)},
+            ))
+            cursor["problems"] = digest
+        return SensorResult(run_requests=requests, cursor=json.dumps(cursor), asset_events=events)
+
+    return new_clips_sensor
+
+
+def _run_request(camera_id: str, first: str, last: str) -> RunRequest:
+    key = AssetKey(["heatmap_minutes", camera_id])
+    tags = {"camera": camera_id}
+    if first == last:
+        return RunRequest(run_key=f"{camera_id}:{first}:{last}", asset_selection=[key], partition_key=first, tags=tags)
+    tags |= {ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last}
+    return RunRequest(run_key=f"{camera_id}:{first}:{last}", asset_selection=[key], tags=tags)
