@@ -1,0 +1,257 @@
+"""Real Dagster runs of the camera assets on real clips, writing to a real PostgreSQL, from a folder and from S3."""
+
+import json
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import psycopg
+import pytest
+from dagster import (
+    AssetKey,
+    DagsterInstance,
+    Definitions,
+    build_sensor_context,
+    instance_for_test,
+    materialize,
+)
+from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+
+from roz_pipeline.definitions import build_definitions
+from roz_pipeline.defs.resources import HeatmapDatabase, LocalClips
+from roz_pipeline.footage import Walker, write_clip
+from roz_pipeline.registry import RegistryError
+from roz_pipeline_tests.conftest import MIGRATIONS
+
+T0 = datetime(2026, 11, 20, 14, 0, tzinfo=timezone.utc)
+REGISTRY = """
+cameras:
+  lobby: {}
+  yard: {downscale_factor: 2, ignore: [[0, 0, 320, 20]]}
+  dock: {retention_days: 30}
+"""
+
+
+def partition_key(minute: datetime) -> str:
+    return minute.strftime("%Y-%m-%d-%H:%M")
+
+
+def clip_key(camera: str, minute: datetime, ext: str = "mp4") -> str:
+    return f"{camera}/{minute:%Y-%m-%d}/{minute:%H-%M}.{ext}"
+
+
+def make_clip(root: Path, camera: str, minute: datetime, seed: int = 0, ext: str = "mp4") -> Path:
+    path = root / clip_key(camera, minute, ext)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_clip(path, width=320, height=180, frames=12, seed=seed,
+               walkers=(Walker(start=(0, 80), end=(280, 80), size=(16, 40)),))
+    return path
+
+
+@pytest.fixture
+def registry(tmp_path) -> Path:
+    path = tmp_path / "cameras.yaml"
+    path.write_text(REGISTRY)
+    return path
+
+
+@pytest.fixture
+def video_root(tmp_path) -> Path:
+    root = tmp_path / "videos"
+    root.mkdir()
+    return root
+
+
+def local_defs(registry, video_root, database_url, **kwargs) -> Definitions:
+    resources = {"database": HeatmapDatabase(url=database_url, migrations_dir=str(MIGRATIONS)),
+                 "clips": LocalClips(root=str(video_root))}
+    return build_definitions(registry, resources, partitions_start="2026-11-01", **kwargs)
+
+
+def asset_def(defs: Definitions, key: AssetKey):
+    return next(a for a in defs.assets if getattr(a, "keys", None) and key in a.keys)
+
+
+def run_range(defs: Definitions, camera: str, first: datetime, last: datetime, instance):
+    asset_key = AssetKey(["heatmap_minutes", camera])
+    return materialize(
+        [asset_def(defs, k) for k in (AssetKey("roz_schema"), asset_key)],
+        selection=[asset_key],
+        resources=defs.resources,
+        instance=instance,
+        tags={ASSET_PARTITION_RANGE_START_TAG: partition_key(first), ASSET_PARTITION_RANGE_END_TAG: partition_key(last)},
+        raise_on_error=False,
+    )
+
+
+def rows(url: str, camera: str = "lobby") -> list[tuple]:
+    with psycopg.connect(url) as conn:
+        return conn.execute(
+            'SELECT "timestamp", video_path, frame_count, total_intensity, processed_at, intensity_array '
+            'FROM heatmap_minutes WHERE camera_id = %s ORDER BY "timestamp"', (camera,)).fetchall()
+
+
+def test_definitions_have_one_asset_per_camera_downstream_of_the_schema(registry, video_root, migrated_database):
+    defs = local_defs(registry, video_root, migrated_database)
+    Definitions.validate_loadable(defs)
+    graph = defs.resolve_asset_graph()
+
+    cameras = {k for k in graph.get_all_asset_keys() if k.path[0] == "heatmap_minutes"}
+    assert cameras == {AssetKey(["heatmap_minutes", c]) for c in ("lobby", "yard", "dock")}
+    for key in cameras:
+        node = graph.get(key)
+        assert AssetKey("roz_schema") in node.parent_keys and AssetKey("clip_store") in node.parent_keys
+        assert node.group_name == "cameras"
+        assert node.partitions_def.get_partition_key_for_timestamp(T0.timestamp()) == "2026-11-20-14:00"
+        assert node.backfill_policy.max_partitions_per_run == 60
+    assert defs.resolve_sensor_def("new_clips_sensor") is not None
+
+
+def test_invalid_registry_entry_fails_loading_naming_it(tmp_path, video_root, migrated_database):
+    registry = tmp_path / "cameras.yaml"
+    registry.write_text("cameras:\n  lobby: {}\n  Bad Cam: {}\n")
+    with pytest.raises(RegistryError, match="camera 'Bad Cam': invalid camera id"):
+        local_defs(registry, video_root, migrated_database)
+    registry.write_text("cameras:\n  lobby: {retention_days: 0}\n")
+    with pytest.raises(RegistryError, match="camera 'lobby': retention_days must be at least 1"):
+        local_defs(registry, video_root, migrated_database)
+
+
+def test_ranged_run_writes_good_minutes_reports_missing_and_fails_naming_the_corrupt_clip(
+    registry, video_root, migrated_database
+):
+    minutes = [T0 + timedelta(minutes=i) for i in range(5)]
+    for i in (0, 1, 4):
+        make_clip(video_root, "lobby", minutes[i], seed=i)
+    corrupt = video_root / clip_key("lobby", minutes[3])
+    corrupt.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(5000))  # minute 2 has no clip at all
+    defs = local_defs(registry, video_root, migrated_database)
+
+    with instance_for_test() as instance:
+        result = run_range(defs, "lobby", minutes[0], minutes[4], instance)
+
+        assert not result.success
+        failure = result.get_step_failure_events()[0].step_failure_data.error.message
+        assert f"{corrupt}: not a video FFmpeg can read" in failure and "2026-11-20 14:03" in failure
+        stored = rows(migrated_database)
+        assert [r[0] for r in stored] == [minutes[0], minutes[1], minutes[4]]
+        assert all(r[2] == 12 and r[3] > 0 for r in stored)
+        status = instance.get_status_by_partition(
+            AssetKey(["heatmap_minutes", "lobby"]), [partition_key(m) for m in minutes],
+            defs.resolve_asset_graph().get(AssetKey(["heatmap_minutes", "lobby"])).partitions_def)
+        materialized = {k for k, v in status.items() if v.value == "MATERIALIZED"}
+        assert materialized == {partition_key(minutes[i]) for i in (0, 1, 2, 4)}
+        logs = "\n".join(entry.user_message for entry in instance.all_logs(result.run_id))
+        assert "lobby 2026-11-20 14:02: no clip in the store (missing minute)" in logs
+
+
+def test_rerunning_a_range_changes_nothing_but_processed_at(registry, video_root, migrated_database):
+    minutes = [T0 + timedelta(minutes=i) for i in range(3)]
+    for i, minute in enumerate(minutes):
+        make_clip(video_root, "lobby", minute, seed=i)
+    defs = local_defs(registry, video_root, migrated_database)
+
+    with instance_for_test() as instance:
+        assert run_range(defs, "lobby", minutes[0], minutes[2], instance).success
+        first = rows(migrated_database)
+        assert run_range(defs, "lobby", minutes[0], minutes[2], instance).success
+        second = rows(migrated_database)
+
+    assert len(first) == len(second) == 3
+    assert [r[:4] + (r[5],) for r in first] == [r[:4] + (r[5],) for r in second]
+    assert all(b[4] > a[4] for a, b in zip(first, second))
+
+
+def test_first_run_migrates_an_empty_database(registry, video_root, empty_database):
+    make_clip(video_root, "lobby", T0)
+    defs = local_defs(registry, video_root, empty_database)
+
+    with instance_for_test() as instance:
+        assert run_range(defs, "lobby", T0, T0, instance).success
+
+    assert len(rows(empty_database)) == 1
+    with psycopg.connect(empty_database) as conn:
+        assert conn.execute("SELECT count(*) FROM roz_schema_history").fetchone()[0] == len(list(MIGRATIONS.glob("*.sql")))
+
+
+def test_run_metadata_has_per_minute_numbers_and_one_picture(registry, video_root, migrated_database):
+    minutes = [T0 + timedelta(minutes=i) for i in range(2)]
+    for minute in minutes:
+        make_clip(video_root, "lobby", minute)
+    defs = local_defs(registry, video_root, migrated_database)
+
+    with instance_for_test() as instance:
+        result = run_range(defs, "lobby", minutes[0], minutes[1], instance)
+        materializations = result.asset_materializations_for_node("heatmap_minutes__lobby")
+
+    by_partition = {m.partition: m.metadata for m in materializations}
+    assert set(by_partition) == {partition_key(m) for m in minutes}
+    first = by_partition[partition_key(minutes[0])]
+    assert first["frame_count"].value == 12 and first["minutes_written"].value == 1
+    assert first["compressed_bytes"].value > 0 and first["total_intensity"].value > 0
+    pictures = [m for m in by_partition.values() if "preview" in m]
+    assert len(pictures) == 1
+    picture = pictures[0]["preview"].value
+    assert "data:image/jpeg;base64," in picture and len(picture) < 40_000
+
+
+def test_sensor_requests_ranged_runs_per_camera_and_nothing_new_on_the_next_tick(registry, video_root, migrated_database):
+    for i in list(range(0, 3)) + list(range(5, 7)):  # lobby: 14:00-14:02 and 14:05-14:06 (a gap)
+        make_clip(video_root, "lobby", T0 + timedelta(minutes=i))
+    make_clip(video_root, "yard", T0 + timedelta(minutes=1))
+    make_clip(video_root, "lobby", T0 + timedelta(minutes=30))  # still in progress at the sensor's clock
+    make_clip(video_root, "garage", T0)  # not registered
+    (video_root / "lobby" / "2026-11-20" / "notes.txt").write_text("hi")
+    defs = local_defs(registry, video_root, migrated_database, clock=lambda: T0 + timedelta(minutes=30, seconds=20))
+    sensor = defs.resolve_sensor_def("new_clips_sensor")
+
+    with instance_for_test() as instance:
+        context = build_sensor_context(instance=instance, definitions=defs, resources=defs.resources)
+        result = sensor(context)
+        requests = sorted((r.tags["camera"], r.run_key) for r in result.run_requests)
+        assert requests == [
+            ("lobby", "lobby:2026-11-20-14:00:2026-11-20-14:02"),
+            ("lobby", "lobby:2026-11-20-14:05:2026-11-20-14:06"),
+            ("yard", "yard:2026-11-20-14:01:2026-11-20-14:01"),
+        ]
+        ranged = next(r for r in result.run_requests if r.run_key.endswith("14:02"))
+        assert ranged.tags[ASSET_PARTITION_RANGE_START_TAG] == "2026-11-20-14:00"
+        assert ranged.tags[ASSET_PARTITION_RANGE_END_TAG] == "2026-11-20-14:02"
+        (check,) = result.asset_events
+        problems = check.metadata["problems"].value
+        assert not check.passed and "garage/: camera is not in the registry" in problems
+        assert any("notes.txt" in p for p in problems)
+
+        again = sensor(build_sensor_context(instance=instance, definitions=defs, resources=defs.resources, cursor=result.cursor))
+        assert again.run_requests == [] and again.asset_events == []  # same problems: not reported again
+        assert json.loads(again.cursor)["after"]["lobby"] == "lobby/2026-11-20/14-06.mp4"
+
+
+def test_sensor_groups_at_most_sixty_minutes_per_run(registry, video_root, migrated_database):
+    for i in range(75):
+        path = video_root / clip_key("dock", T0 + timedelta(minutes=i))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"x")  # the sensor lists keys; it does not open clips
+    defs = local_defs(registry, video_root, migrated_database, clock=lambda: T0 + timedelta(hours=3))
+
+    with instance_for_test() as instance:
+        result = defs.resolve_sensor_def("new_clips_sensor")(build_sensor_context(instance=instance, definitions=defs, resources=defs.resources))
+
+    assert sorted(r.run_key for r in result.run_requests) == [
+        "dock:2026-11-20-14:00:2026-11-20-14:59", "dock:2026-11-20-15:00:2026-11-20-15:14"]
+
+
+def test_hour_grain_partition_processes_every_minute_of_its_hour(registry, video_root, migrated_database):
+    for i in (0, 1, 59):
+        make_clip(video_root, "lobby", T0 + timedelta(minutes=i))
+    defs = local_defs(registry, video_root, migrated_database, grain="hour")
+    asset_key = AssetKey(["heatmap_minutes", "lobby"])
+
+    with instance_for_test() as instance:
+        result = materialize([asset_def(defs, asset_key)], resources=defs.resources,
+                             instance=instance, partition_key="2026-11-20-14:00")
+
+    assert result.success
+    assert [r[0].minute for r in rows(migrated_database)] == [0, 1, 59]
+    (materialization,) = result.asset_materializations_for_node("heatmap_minutes__lobby")
+    assert materialization.metadata["minutes_written"].value == 3
+    assert materialization.metadata["minutes_missing"].value == 57
