@@ -23,8 +23,8 @@ EXIT_OK, EXIT_PENDING, EXIT_ERROR = 0, 1, 2
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
-    logging.getLogger("pgserver").setLevel(logging.WARNING)
+    logging.basicConfig(level=logging.WARNING, format="%(message)s", stream=sys.stderr)
+    logging.getLogger("roz_pipeline").setLevel(logging.INFO)
     if not hasattr(args, "run"):
         parser.print_help()
         return EXIT_ERROR
@@ -40,6 +40,9 @@ def main(argv: list[str] | None = None) -> int:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="roz", description="Surveillance video -> per-minute motion heatmaps.")
     commands = parser.add_subparsers(title="commands")
+
+    demo = commands.add_parser("demo", help="the whole pipeline on generated footage and the embedded defaults")
+    demo.set_defaults(run=_demo)
 
     db = commands.add_parser("db", help="database migrations (same as python db/migrate.py)")
     db.add_argument("--dir", type=Path, help="migrations folder (default: db/migrations or ROZ_MIGRATIONS_DIR)")
@@ -74,6 +77,12 @@ def _parser() -> argparse.ArgumentParser:
     compute.add_argument("--json", action="store_true", help="print JSON with the heatmap_minutes column names")
     compute.set_defaults(run=_heatmap_compute)
     return parser
+
+
+def _demo(args) -> int:
+    from roz_pipeline.demo import main as demo_main  # imports Dagster: only for this command
+
+    return demo_main()
 
 
 def _rectangle(text: str) -> tuple[int, int, int, int]:

@@ -16,7 +16,7 @@ from dagster import (
 )
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
-from roz_pipeline.definitions import build_definitions
+from roz_pipeline.defs.location import build_definitions
 from roz_pipeline.defs.resources import HeatmapDatabase, LocalClips
 from roz_pipeline.footage import Walker, write_clip
 from roz_pipeline.registry import RegistryError

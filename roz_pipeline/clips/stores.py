@@ -64,6 +64,7 @@ class LocalClipStore:
 
     def clips_between(self, camera_id: str, start: datetime, end: datetime) -> ClipListing:
         """The camera's clips for minutes `start <= minute < end`."""
+        self._existing_dir()
         keys = [key for day in days_between(start, end) for key in self._keys_under(day_prefix(camera_id, day))]
         return _within(build_listing(camera_id, keys, self._locate), start, end)
 

@@ -302,6 +302,10 @@ class Migrator:
         return {row[0]: AppliedMigration(*row) for row in rows}
 
     def _create_history_table(self, conn: psycopg.Connection) -> None:
+        exists = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (HISTORY_TABLE,)).fetchone()[0]
+        conn.rollback()
+        if exists:
+            return
         with conn.transaction():
             conn.execute(
                 f"""

@@ -1,0 +1,41 @@
+"""`roz demo` end to end, as a newcomer runs it: embedded PostgreSQL, generated footage, real Dagster runs."""
+
+import os
+import re
+import subprocess
+import sys
+
+import cv2
+import psycopg
+from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
+
+from roz_pipeline.storage.connection import embedded_database_url
+
+
+def test_demo_writes_rows_records_runs_renders_pictures_and_says_where(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "DAGSTER_HOME", "ROZ_CAMERAS_FILE")}
+    env["ROZ_HOME"] = str(tmp_path / "home")
+
+    result = subprocess.run([sys.executable, "-m", "roz_pipeline.cli", "demo"], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=600)
+
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = result.stdout
+    for step in ("1/5 Footage", "2/5 Database", "3/5 Dagster", "4/5 Pictures", "5/5 Summary"):
+        assert step in out
+    assert re.search(r"lobby: 10 rows, [\d.]+ KB per row; busiest minute \d{4}-\d\d-\d\d \d\d:\d\d UTC", out)
+    assert "dagster dev -h 127.0.0.1" in out
+
+    pictures = sorted((tmp_path / "home" / "renders").glob("*.png"))
+    assert len(pictures) == 4
+    assert all(cv2.imread(str(p)).shape == (360, 640, 3) for p in pictures)
+    instance = DagsterInstance.from_config(str(tmp_path / "home" / "dagster"))
+    runs = instance.get_runs(RunsFilter(statuses=[DagsterRunStatus.SUCCESS]))
+    assert sorted(run.tags["camera"] for run in runs) == ["loading-dock", "lobby"]
+    with psycopg.connect(embedded_database_url(tmp_path / "home" / "pgdata")) as conn:
+        counts = dict(conn.execute("SELECT camera_id, count(*) FROM heatmap_minutes GROUP BY camera_id").fetchall())
+    assert counts == {"lobby": 10, "loading-dock": 10}
+
+    again = subprocess.run([sys.executable, "-m", "roz_pipeline.cli", "demo"], cwd=tmp_path, env=env,
+                           capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr[-3000:]

@@ -1,0 +1,164 @@
+"""The camera assets reading clips from S3 over real HTTP (moto's server), including transient server errors."""
+
+import http.client
+import socket
+import threading
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import boto3
+import pytest
+from dagster import AssetKey, instance_for_test
+from dagster_aws.s3 import S3Resource
+from moto.server import ThreadedMotoServer
+
+from roz_pipeline.defs.location import build_definitions
+from roz_pipeline.defs.resources import HeatmapDatabase, S3Clips
+from roz_pipeline_tests.conftest import MIGRATIONS
+from roz_pipeline_tests.test_pipeline import T0, clip_key, make_clip, rows, run_range
+
+BUCKET, PREFIX = "cameras", "site-a"
+CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing", "region_name": "us-east-1"}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def moto_endpoint():
+    port = _free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+class FlakyProxy:
+    """An HTTP proxy in front of S3 that answers 500 to the first `failures` GETs of each clip object."""
+
+    def __init__(self, upstream: str, failures: int):
+        self.upstream_port = int(upstream.rsplit(":", 1)[1])
+        self.failures = failures
+        self.served_errors = 0
+        self.seen: dict[str, int] = {}
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def _forward(self):
+                if self.command == "GET" and self.path.split("?")[0].lower().endswith(".mp4"):
+                    count = proxy.seen[self.path] = proxy.seen.get(self.path, 0) + 1
+                    if count <= proxy.failures:
+                        proxy.served_errors += 1
+                        body = b"<Error><Code>InternalError</Code><Message>flaky</Message></Error>"
+                        self.send_response(500)
+                        self.send_header("Content-Length", str(len(body)))
+                        self.end_headers()
+                        self.wfile.write(body)
+                        return
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else None
+                upstream = http.client.HTTPConnection("127.0.0.1", proxy.upstream_port, timeout=30)
+                upstream.request(self.command, self.path, body=body, headers=dict(self.headers))
+                response = upstream.getresponse()
+                data = response.read()
+                self.send_response(response.status)
+                for name, value in response.getheaders():
+                    if name.lower() not in ("transfer-encoding", "connection", "content-length"):
+                        self.send_header(name, value)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(data)
+                upstream.close()
+
+            do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = _forward
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+
+
+@pytest.fixture
+def bucket(moto_endpoint, tmp_path):
+    """A fresh bucket with lobby clips for 14:00, 14:01 and 14:03 (14:02 missing) and a corrupt 14:04."""
+    client = boto3.client("s3", endpoint_url=moto_endpoint, **CREDENTIALS)
+    client.create_bucket(Bucket=BUCKET)
+    local = tmp_path / "upload"
+    for i in (0, 1, 3):
+        path = make_clip(local, "lobby", T0 + timedelta(minutes=i), seed=i)
+        client.upload_file(str(path), BUCKET, f"{PREFIX}/{clip_key('lobby', T0 + timedelta(minutes=i))}")
+    client.put_object(Bucket=BUCKET, Key=f"{PREFIX}/{clip_key('lobby', T0 + timedelta(minutes=4))}", Body=b"garbage" * 100)
+    yield client
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=BUCKET):
+        for obj in page.get("Contents", []):
+            client.delete_object(Bucket=BUCKET, Key=obj["Key"])
+    client.delete_bucket(Bucket=BUCKET)
+
+
+def s3_defs(tmp_path, endpoint: str, database_url: str):
+    registry = tmp_path / "cameras.yaml"
+    registry.write_text("cameras:\n  lobby: {}\n")
+    resources = {
+        "database": HeatmapDatabase(url=database_url, migrations_dir=str(MIGRATIONS)),
+        "clips": S3Clips(s3=S3Resource(endpoint_url=endpoint, max_attempts=5, **CREDENTIALS), bucket=BUCKET,
+                         prefix=PREFIX),
+    }
+    return build_definitions(registry, resources, partitions_start="2026-11-01")
+
+
+def test_ranged_run_from_s3_writes_good_minutes_and_names_the_corrupt_object(bucket, moto_endpoint, tmp_path,
+                                                                             migrated_database):
+    defs = s3_defs(tmp_path, moto_endpoint, migrated_database)
+
+    with instance_for_test() as instance:
+        result = run_range(defs, "lobby", T0, T0 + timedelta(minutes=4), instance)
+        logs = "\n".join(entry.user_message for entry in instance.all_logs(result.run_id))
+
+    assert not result.success
+    message = result.get_step_failure_events()[0].step_failure_data.error.message
+    assert f"s3://{BUCKET}/{PREFIX}/lobby/2026-11-20/14-04.mp4: not a video FFmpeg can read" in message
+    stored = rows(migrated_database)
+    assert [r[0] for r in stored] == [T0 + timedelta(minutes=i) for i in (0, 1, 3)]
+    assert stored[0][1] == f"s3://{BUCKET}/{PREFIX}/lobby/2026-11-20/14-00.mp4"
+    assert "14:02: no clip in the store (missing minute)" in logs
+
+
+def test_transient_s3_errors_are_retried(bucket, moto_endpoint, tmp_path, migrated_database):
+    proxy = FlakyProxy(moto_endpoint, failures=2)
+    try:
+        defs = s3_defs(tmp_path, proxy.url, migrated_database)
+        with instance_for_test() as instance:
+            result = run_range(defs, "lobby", T0, T0 + timedelta(minutes=1), instance)
+    finally:
+        proxy.close()
+
+    assert result.success
+    assert proxy.served_errors == 4  # two failed GETs for each of the two clips, then success
+    assert len(rows(migrated_database)) == 2
+
+
+def test_sensor_lists_new_clips_in_s3(bucket, moto_endpoint, tmp_path, migrated_database):
+    from dagster import build_sensor_context
+
+    bucket.put_object(Bucket=BUCKET, Key=f"{PREFIX}/lobby/readme.txt", Body=b"x")
+    defs = s3_defs(tmp_path, moto_endpoint, migrated_database)
+    sensor = defs.resolve_sensor_def("new_clips_sensor")
+
+    with instance_for_test() as instance, build_sensor_context(
+        instance=instance, definitions=defs, resources=defs.resources
+    ) as context:
+        result = sensor(context)
+
+    assert sorted(r.run_key for r in result.run_requests) == [
+        "lobby:2026-11-20-14:00:2026-11-20-14:01", "lobby:2026-11-20-14:03:2026-11-20-14:04"]
+    assert result.run_requests[0].asset_selection == [AssetKey(["heatmap_minutes", "lobby"])]
+    assert any("lobby/readme.txt" in p for p in result.asset_events[0].metadata["problems"].value)

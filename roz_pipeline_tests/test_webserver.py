@@ -1,0 +1,65 @@
+"""`dagster-webserver -w workspace.yaml` from the repository root serves the whole code location over GraphQL."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from roz_pipeline.settings import REPO_ROOT
+
+QUERY = """{ repositoriesOrError { ... on RepositoryConnection { nodes {
+  name jobs { name } sensors { name } schedules { name }
+  assetNodes { assetKey { path } groupName dependencyKeys { path } }
+} } } }"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _graphql(port: int, query: str) -> dict:
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/graphql", data=json.dumps({"query": query}).encode(),
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())
+
+
+def test_webserver_from_workspace_yaml_answers_graphql_with_assets_and_sensors(tmp_path):
+    registry = tmp_path / "cameras.yaml"
+    registry.write_text("cameras:\n  lobby: {}\n  yard: {}\n  dock: {}\n")
+    (tmp_path / "dagster").mkdir()
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path / "dagster"), "ROZ_CAMERAS_FILE": str(registry),
+           "ROZ_HOME": str(tmp_path / "home")}
+    port = _free_port()
+    webserver = Path(sys.executable).parent / "dagster-webserver"
+    process = subprocess.Popen([str(webserver), "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
+                               cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert process.poll() is None, process.stderr.read()
+            try:
+                nodes = _graphql(port, QUERY)["data"]["repositoriesOrError"]["nodes"]
+                if nodes:
+                    break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, "webserver did not answer within 120 s"
+            time.sleep(1)
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+    (repository,) = nodes
+    assets = {"/".join(a["assetKey"]["path"]): a for a in repository["assetNodes"]}
+    assert {"roz_schema", "clip_store", "heatmap_minutes/lobby", "heatmap_minutes/yard", "heatmap_minutes/dock"} <= assets.keys()
+    assert assets["heatmap_minutes/yard"]["groupName"] == "cameras"
+    assert {"roz_schema", "clip_store"} <= {"/".join(d["path"]) for d in assets["heatmap_minutes/yard"]["dependencyKeys"]}
+    assert "new_clips_sensor" in {s["name"] for s in repository["sensors"]}
+    assert "__ASSET_JOB" in {j["name"] for j in repository["jobs"]}
