@@ -1,8 +1,10 @@
 """db/README.md is a promise: every SQL block, the Python snippet and the commands it shows run here."""
 
+import os
 import re
 import shutil
 import subprocess
+import sys
 import uuid
 from datetime import datetime, timedelta, timezone
 
@@ -17,7 +19,7 @@ from roz_pipeline.settings import REPO_ROOT
 from roz_pipeline.storage.connection import postgres_bin_dir
 from roz_pipeline.storage.heatmaps import HeatmapMinute, write_minute
 from roz_pipeline.storage.migrations import Migrator, dump_schema, split_statements
-from roz_pipeline_tests.conftest import MIGRATIONS, skip_or_fail
+from roz_pipeline_tests.conftest import MIGRATIONS, run_migrate_script, skip_or_fail
 
 README = (REPO_ROOT / "db" / "README.md").read_text()
 NOT_RUN = "not run by tests"
@@ -136,6 +138,31 @@ def test_pg_dump_then_psql_restore_keeps_rows_byte_equal(db_with_rows, migrated_
     finally:
         with psycopg.connect(postgres_admin_url, autocommit=True) as conn:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(restored)))
+
+
+def test_dump_schema_command_writes_the_committed_schema(migrated_database, tmp_path):
+    out = tmp_path / "schema.sql"
+    result = subprocess.run([sys.executable, "-m", "roz_pipeline.cli", "db", "dump-schema", "--out", str(out)],
+                            env={**os.environ, "DATABASE_URL": migrated_database}, capture_output=True, text=True,
+                            timeout=120)
+
+    assert result.returncode == 0, result.stderr
+    assert out.read_text() == (REPO_ROOT / "db" / "schema.sql").read_text()
+
+
+def test_repair_command_accepts_an_edited_file(migrated_database, tmp_path):
+    migrations = tmp_path / "migrations"
+    shutil.copytree(MIGRATIONS, migrations)
+    (migrations / "002_add_retention_policy.sql").write_text(
+        "-- reworded comment\n" + (migrations / "002_add_retention_policy.sql").read_text())
+
+    refused = run_migrate_script(["--dir", str(migrations)], migrated_database)
+    repaired = run_migrate_script(["--dir", str(migrations), "repair"], migrated_database)
+    status = run_migrate_script(["--dir", str(migrations), "status"], migrated_database)
+
+    assert refused.returncode == 2 and "002_add_retention_policy.sql was edited" in refused.stderr
+    assert repaired.returncode == 0 and "realigned 1 checksum(s): 002_add_retention_policy.sql" in repaired.stdout
+    assert status.returncode == 0
 
 
 def test_schema_sql_is_what_the_migrations_produce(migrated_database):

@@ -1,5 +1,6 @@
 """Dagster resources: the heatmap database and the clip store (a local folder or S3 through dagster-aws)."""
 
+from abc import abstractmethod
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -37,10 +38,11 @@ class HeatmapDatabase(ConfigurableResource):
 
 
 class ClipSource(ConfigurableResource):
-    """Where clips come from; `store()` gives the pure store object."""
+    """Where clips come from; `store()` gives the pure store object (roz_pipeline.clips.stores)."""
 
+    @abstractmethod
     def store(self):
-        raise TypeError(f"{type(self).__name__} must define store()")
+        """The clip store this resource describes."""
 
 
 class LocalClips(ClipSource):

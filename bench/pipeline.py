@@ -1,0 +1,115 @@
+"""Orchestration overhead and end-to-end throughput of the camera assets, against compute measured in the same run.
+
+    python bench/pipeline.py [--minutes 60]
+
+Uses bench/out/bench_1080p15_60s.mp4 (made by bench/extract.py) as every minute's clip, the embedded PostgreSQL
+under bench/out/roz, and a Dagster instance under bench/out/dagster. Prints:
+  - compute alone: compute_heatmap + write for each minute, no Dagster;
+  - one ranged run over the same minutes (execute_in_process of the asset job, as a backfill chunk runs);
+  - single-minute runs: Dagster's cost per run (in process; a launched run adds process start-up on top);
+  - two cameras' ranged runs in two processes at once: camera-minutes per wall-minute end to end.
+"""
+
+import argparse
+import multiprocessing
+import shutil
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from dagster import AssetKey, DagsterInstance  # noqa: E402
+from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG  # noqa: E402
+
+from roz_pipeline.clips.layout import day_prefix  # noqa: E402
+from roz_pipeline.clips.stores import LocalClipStore  # noqa: E402
+from roz_pipeline.defs.location import build_definitions  # noqa: E402
+from roz_pipeline.defs.partitions import PARTITION_FORMAT  # noqa: E402
+from roz_pipeline.defs.resources import HeatmapDatabase, LocalClips  # noqa: E402
+from roz_pipeline.processing import process_window  # noqa: E402
+from roz_pipeline.registry import load_registry  # noqa: E402
+
+OUT = Path(__file__).resolve().parent / "out"
+CLIP = OUT / "bench_1080p15_60s.mp4"
+CAMERAS = ("bench-a", "bench-b")
+FIRST = datetime(2026, 11, 2, 0, 0, tzinfo=timezone.utc)
+
+
+def prepare(minutes: int) -> Path:
+    """A clip folder with `minutes` links to the benchmark clip for each camera, and a registry."""
+    if not CLIP.exists():
+        sys.exit(f"{CLIP} is missing: run `python bench/extract.py` first")
+    videos = OUT / "pipeline_videos"
+    shutil.rmtree(videos, ignore_errors=True)
+    for camera in CAMERAS:
+        for i in range(minutes):
+            minute = FIRST + timedelta(minutes=i)
+            path = videos / day_prefix(camera, minute) / f"{minute:%H-%M}.mp4"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.symlink_to(CLIP)
+    (OUT / "cameras.yaml").write_text("cameras:\n" + "".join(f"  {c}: {{}}\n" for c in CAMERAS))
+    return videos
+
+
+def definitions(videos: Path):
+    resources = {"database": HeatmapDatabase(roz_home=str(OUT / "roz")), "clips": LocalClips(root=str(videos))}
+    return build_definitions(OUT / "cameras.yaml", resources, partitions_start="2026-11-01")
+
+
+def ranged_run(camera: str, first: datetime, minutes: int) -> float:
+    """Wall seconds of one ranged run of `camera` over `minutes` minutes from `first`."""
+    videos = OUT / "pipeline_videos"
+    job = definitions(videos).resolve_implicit_global_asset_job_def()
+    instance = DagsterInstance.from_config(str(OUT / "dagster"))
+    tags = {ASSET_PARTITION_RANGE_START_TAG: first.strftime(PARTITION_FORMAT),
+            ASSET_PARTITION_RANGE_END_TAG: (first + timedelta(minutes=minutes - 1)).strftime(PARTITION_FORMAT),
+            "camera": camera}
+    started = time.perf_counter()
+    result = job.execute_in_process(instance=instance, asset_selection=[AssetKey(["heatmap_minutes", camera])],
+                                    tags=tags)
+    assert result.success
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--minutes", type=int, default=60)
+    args = parser.parse_args()
+    (OUT / "dagster").mkdir(parents=True, exist_ok=True)
+    (OUT / "dagster" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    videos = prepare(args.minutes)
+    database = HeatmapDatabase(roz_home=str(OUT / "roz"))
+    database.migrate()
+    camera = load_registry(OUT / "cameras.yaml")[CAMERAS[0]]
+    end = FIRST + timedelta(minutes=args.minutes)
+
+    started = time.perf_counter()
+    with database.connection() as conn:
+        report = process_window(camera, LocalClipStore(videos), conn, FIRST, end)
+    compute = time.perf_counter() - started
+    assert len(report.written) == args.minutes
+    ranged = ranged_run(CAMERAS[0], FIRST, args.minutes)
+    singles = [ranged_run(CAMERAS[0], FIRST + timedelta(minutes=i), 1) for i in range(3)]
+    per_minute = compute / args.minutes
+    single_overhead = sorted(singles)[1] - per_minute
+
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(2) as pool:
+        started = time.perf_counter()
+        pool.starmap(ranged_run, [(c, FIRST, args.minutes) for c in CAMERAS])
+        parallel = time.perf_counter() - started
+
+    print(f"{args.minutes} minutes of 1080p15 (900 frames each), embedded PostgreSQL, {multiprocessing.cpu_count()} cores")
+    print(f"{'compute + write alone (no Dagster)':52} {compute:8.1f} s   {per_minute:.2f} s/minute")
+    print(f"{'one ranged run of the same minutes':52} {ranged:8.1f} s   overhead {ranged - compute:+.1f} s = "
+          f"{(ranged - compute) / compute:+.1%} of compute")
+    print(f"{'single-minute run (median of 3)':52} {sorted(singles)[1]:8.2f} s   Dagster ~{single_overhead:.2f} s per run "
+          f"in process")
+    print(f"{'2 cameras x ranged run, 2 processes':52} {parallel:8.1f} s   "
+          f"{2 * args.minutes / (parallel / 60):.1f} camera-minutes per wall-minute")
+
+
+if __name__ == "__main__":
+    main()
