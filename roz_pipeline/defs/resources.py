@@ -8,6 +8,7 @@ from pathlib import Path
 import psycopg
 from dagster import ConfigurableResource, EnvVar, ResourceDependency
 from dagster_aws.s3 import S3Resource
+from dotenv import load_dotenv
 from pydantic import Field
 
 from roz_pipeline import settings
@@ -67,6 +68,7 @@ class S3Clips(ClipSource):
 
 def resources_from_environment() -> dict:
     """The resources the environment describes: DATABASE_URL or embedded; ROZ_S3_BUCKET or a local folder."""
+    load_dotenv(Path.cwd() / ".env", override=False)  # EnvVar reads os.environ; `dagster dev` does this too
     env = settings.env
     database = (HeatmapDatabase(url=EnvVar("DATABASE_URL")) if env("DATABASE_URL")
                 else HeatmapDatabase(roz_home=str(settings.roz_home())))
