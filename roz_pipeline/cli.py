@@ -4,7 +4,7 @@ import argparse
 import json
 import logging
 import sys
-from datetime import timezone
+from datetime import datetime, timezone
 from pathlib import Path
 
 import psycopg
@@ -14,7 +14,9 @@ from roz_pipeline.core.motion import MotionSettings
 from roz_pipeline.core.render import render_overlay
 from roz_pipeline.core.video import ClipError
 from roz_pipeline.settings import migrations_dir
-from roz_pipeline.storage.connection import database_url, mask_url
+from roz_pipeline.monitoring import gap_ranges
+from roz_pipeline.storage.connection import connect, database_url, mask_url
+from roz_pipeline.storage.heatmaps import missing_minutes
 from roz_pipeline.storage.migrations import MigrationError, Migrator, dump_schema
 
 EXIT_OK, EXIT_PENDING, EXIT_ERROR = 0, 1, 2
@@ -76,7 +78,34 @@ def _parser() -> argparse.ArgumentParser:
     compute.add_argument("--png", type=Path, metavar="OUT", help="write the heatmap over a still of the clip")
     compute.add_argument("--json", action="store_true", help="print JSON with the heatmap_minutes column names")
     compute.set_defaults(run=_heatmap_compute)
+
+    gaps = commands.add_parser("gaps", help="minutes with no stored row for a camera between two times (UTC)")
+    gaps.add_argument("--camera", required=True)
+    gaps.add_argument("--from", dest="start", type=_utc_time, required=True, metavar="T", help="e.g. 2026-11-20T14:00")
+    gaps.add_argument("--to", dest="end", type=_utc_time, required=True, metavar="T", help="exclusive")
+    gaps.set_defaults(run=_gaps)
     return parser
+
+
+def _utc_time(text: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a time like 2026-11-20T14:00 (UTC), got {text!r}") from None
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+def _gaps(args) -> int:
+    if args.end <= args.start:
+        raise ValueError("--to must be after --from")
+    with connect(database_url()) as conn:
+        missing = missing_minutes(conn, args.camera, args.start.replace(second=0, microsecond=0), args.end)
+    ranges = gap_ranges(missing)
+    for first, last in ranges:
+        length = int((last - first).total_seconds() // 60) + 1
+        print(f"{first:%Y-%m-%d %H:%M} - {last:%H:%M} UTC  {length} minute(s) missing")
+    print(f"{len(missing)} missing minute(s) in {len(ranges)} gap(s) for camera {args.camera}")
+    return EXIT_PENDING if missing else EXIT_OK
 
 
 def _demo(args) -> int:

@@ -1,6 +1,7 @@
 """Assets: `roz_schema` (the migrations) upstream of one minute-partitioned `heatmap_minutes/<camera_id>` per camera."""
 
 import base64
+from datetime import timedelta
 
 from dagster import (
     AssetExecutionContext,
@@ -9,13 +10,14 @@ from dagster import (
     AssetSpec,
     Backoff,
     Failure,
+    FreshnessPolicy,
     MetadataValue,
     RetryPolicy,
     asset,
 )
 
 from roz_pipeline.core.render import render_overlay
-from roz_pipeline.defs.partitions import camera_backfill_policy, camera_partitions
+from roz_pipeline.defs.partitions import camera_backfill_policy
 from roz_pipeline.defs.resources import ClipSource, HeatmapDatabase
 from roz_pipeline.processing import WindowReport, process_window
 from roz_pipeline.registry import Camera
@@ -45,9 +47,8 @@ def roz_schema(context: AssetExecutionContext, database: HeatmapDatabase) -> Non
     })
 
 
-def camera_asset(camera: Camera, partitions_start: str, grain: str):
+def camera_asset(camera: Camera, partitions, grain: str):
     """The asset writing `camera`'s rows: each partition covers the camera-minutes inside its time window."""
-    partitions = camera_partitions(partitions_start, grain)
 
     @asset(
         key=AssetKey(["heatmap_minutes", camera.camera_id]),
@@ -58,6 +59,8 @@ def camera_asset(camera: Camera, partitions_start: str, grain: str):
         retry_policy=TRANSIENT_RETRY,
         kinds={"postgres", "video"},
         tags={"camera": camera.camera_id},
+        pool=f"camera-{camera.camera_id}",  # with a pool limit of 1: one run at a time per camera, backfills too
+        freshness_policy=FreshnessPolicy.time_window(fail_window=timedelta(minutes=camera.stale_after_minutes + 1)),
         description=f"Per-minute motion heatmaps of camera {camera.camera_id} in heatmap_minutes",
     )
     def _camera_heatmaps(context: AssetExecutionContext, database: HeatmapDatabase, clips: ClipSource) -> None:

@@ -6,9 +6,12 @@ from dagster import Definitions
 
 from roz_pipeline import settings
 from roz_pipeline.defs.assets import camera_asset, clip_store, roz_schema
-from roz_pipeline.defs.checks import build_clip_layout_check
+from roz_pipeline.defs.alerts import build_run_failure_alert_sensor, build_stale_cameras_sensor
+from roz_pipeline.defs.checks import build_camera_checks, build_clip_layout_check
+from roz_pipeline.defs.jobs import build_retention_job, vacuum_analyze_job
 from roz_pipeline.defs.partitions import MINUTES_PER_RUN, camera_partitions
 from roz_pipeline.defs.resources import resources_from_environment
+from roz_pipeline.defs.schedules import build_schedules
 from roz_pipeline.defs.sensors import build_new_clips_sensor
 from roz_pipeline.registry import load_registry
 
@@ -24,12 +27,19 @@ def build_definitions(
     cameras = load_registry(cameras_file or settings.cameras_file())
     start = partitions_start or settings.partitions_start()
     grain = grain or settings.partition_grain()
-    partitions = camera_partitions(start, grain)
+    partitions = {c.camera_id: camera_partitions(start, grain, c.retention_days) for c in cameras.values()}
     max_per_run = MINUTES_PER_RUN if grain == "minute" else 1
+    retention_job = build_retention_job(cameras)
     return Definitions(
-        assets=[roz_schema, clip_store, *(camera_asset(camera, start, grain) for camera in cameras.values())],
-        asset_checks=[build_clip_layout_check(cameras)],
-        sensors=[build_new_clips_sensor(cameras, partitions, max_per_run, clock)],
+        assets=[roz_schema, clip_store,
+                *(camera_asset(camera, partitions[camera.camera_id], grain) for camera in cameras.values())],
+        asset_checks=[build_clip_layout_check(cameras),
+                      *(check for camera in cameras.values() for check in build_camera_checks(camera, clock))],
+        jobs=[retention_job, vacuum_analyze_job],
+        schedules=build_schedules(retention_job, vacuum_analyze_job),
+        sensors=[build_new_clips_sensor(cameras, partitions, max_per_run, clock),
+                 build_stale_cameras_sensor(cameras, clock),
+                 build_run_failure_alert_sensor()],
         resources=resources if resources is not None else resources_from_environment(),
     )
 

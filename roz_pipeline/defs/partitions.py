@@ -1,6 +1,6 @@
 """Time partitions of the camera assets: one minute (default) or one hour, UTC."""
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from dagster import BackfillPolicy, TimeWindowPartitionsDefinition
 
@@ -8,13 +8,21 @@ PARTITION_FORMAT = "%Y-%m-%d-%H:%M"
 MINUTES_PER_RUN = 60  # a UI backfill or a sensor batch processes up to this many minutes in one run
 
 
-def camera_partitions(start: str, grain: str) -> TimeWindowPartitionsDefinition:
-    """Partitions from `start` (UTC date); every partition key is `%Y-%m-%d-%H:%M` whatever the grain."""
+def camera_partitions(start: str, grain: str, retention_days: int | None = None,
+                      now: datetime | None = None) -> TimeWindowPartitionsDefinition:
+    """Partitions from `start` (UTC date); every partition key is `%Y-%m-%d-%H:%M` whatever the grain.
+
+    With `retention_days`, partitions begin no earlier than the day after the retention cutoff: minutes the
+    nightly retention has deleted leave the partition set instead of showing as materialized data that is gone.
+    """
     cron = {"minute": "* * * * *", "hour": "0 * * * *"}[grain]
     try:
         first_day = datetime.strptime(start, "%Y-%m-%d").replace(tzinfo=timezone.utc)
     except ValueError:
         raise ValueError(f"ROZ_PARTITIONS_START must be a UTC date YYYY-MM-DD, got {start!r}") from None
+    if retention_days is not None:
+        cutoff = (now or datetime.now(timezone.utc)) - timedelta(days=retention_days)
+        first_day = max(first_day, cutoff.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1))
     return TimeWindowPartitionsDefinition(start=first_day, fmt=PARTITION_FORMAT, cron_schedule=cron, timezone="UTC")
 
 

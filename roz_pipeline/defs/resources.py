@@ -23,6 +23,8 @@ class HeatmapDatabase(ConfigurableResource):
     url: str = Field(default="", description="postgresql://user:pass@host:5432/db; empty: embedded PostgreSQL")
     roz_home: str = Field(default=".roz", description="where the embedded PostgreSQL keeps its data (pgdata/)")
     migrations_dir: str = Field(default=str(settings.migrations_dir()))
+    lock_timeout: str = Field(default="10s", description="longest wait for a row or table lock; then the step "
+                              "fails and its RetryPolicy tries again")
 
     def resolved_url(self) -> str:
         return self.url or embedded_database_url(Path(self.roz_home) / "pgdata")
@@ -34,7 +36,7 @@ class HeatmapDatabase(ConfigurableResource):
     @contextmanager
     def connection(self) -> Iterator[psycopg.Connection]:
         """An autocommit connection: every statement (every minute written) commits on its own."""
-        with connect(self.resolved_url(), autocommit=True) as conn:
+        with connect(self.resolved_url(), autocommit=True, options=f"-c lock_timeout={self.lock_timeout}") as conn:
             yield conn
 
 

@@ -41,10 +41,9 @@ def group_partition_keys(keys: list[str], partitions, max_per_run: int) -> list[
     return [(r[0], r[-1]) for r in ranges]
 
 
-def build_new_clips_sensor(cameras: dict[str, Camera], partitions, max_per_run: int, clock=None):
-    """The sensor for these cameras. `clock` (a function returning an aware datetime) is for tests."""
+def build_new_clips_sensor(cameras: dict[str, Camera], partitions: dict, max_per_run: int, clock=None):
+    """The sensor for these cameras (`partitions`: each camera's partitions). `clock` is for tests."""
     now = clock or (lambda: datetime.now(timezone.utc))
-    first_minute = partitions.start
 
     @sensor(
         name="new_clips_sensor",
@@ -66,17 +65,19 @@ def build_new_clips_sensor(cameras: dict[str, Camera], partitions, max_per_run: 
             listing = store.clips_after(camera_id, cursor["after"].get(camera_id))
             problems += [p.message for p in listing.problems]
             keys, last_key = [], cursor["after"].get(camera_id)
+            camera_partitions = partitions[camera_id]
             for clip in listing.clips:
-                if clip.minute < first_minute:
-                    problems.append(f"{clip.key}: before the first partition ({first_minute:%Y-%m-%d})")
+                if clip.minute < camera_partitions.start:
+                    problems.append(f"{clip.key}: before the camera's first partition "
+                                    f"({camera_partitions.start:%Y-%m-%d}: ROZ_PARTITIONS_START or retention)")
                     last_key = clip.key
                     continue
-                partition_key = partitions.get_partition_key_for_timestamp(clip.minute.timestamp())
-                if partitions.time_window_for_partition_key(partition_key).end > current_time:
+                partition_key = camera_partitions.get_partition_key_for_timestamp(clip.minute.timestamp())
+                if camera_partitions.time_window_for_partition_key(partition_key).end > current_time:
                     break  # the partition exists once its window has ended: take this clip on a later tick
                 keys.append(partition_key)
                 last_key = clip.key
-            for first, last in group_partition_keys(keys, partitions, max_per_run):
+            for first, last in group_partition_keys(keys, camera_partitions, max_per_run):
                 requests.append(_run_request(camera_id, first, last))
             if last_key:
                 cursor["after"][camera_id] = last_key

@@ -170,3 +170,64 @@ def table_size(conn: psycopg.Connection) -> tuple[int, int]:
 def _stored_minute(row) -> StoredMinute:
     camera_id, timestamp, blob, height, width, frame_count, total_intensity = row
     return StoredMinute(camera_id, timestamp, decode_intensity(blob, height, width), frame_count, total_intensity)
+
+
+def missing_minutes(conn: psycopg.Connection, camera_id: str, start: datetime, end: datetime) -> list[datetime]:
+    """The minutes `start <= minute < end` with no row for the camera (gaps in the recording)."""
+    return [row[0] for row in conn.execute(
+        """
+        SELECT minute FROM generate_series(%s::timestamptz, %s::timestamptz - interval '1 minute',
+                                           interval '1 minute') AS minute
+        WHERE NOT EXISTS (SELECT 1 FROM heatmap_minutes h WHERE h.camera_id = %s AND h."timestamp" = minute)
+        ORDER BY minute
+        """,
+        (start, end, check_camera_id(camera_id)),
+    )]
+
+
+def delete_expired(conn: psycopg.Connection, camera_id: str, retention_days: int, batch_size: int = 5000) -> int:
+    """Delete the camera's rows older than `retention_days` (>= 1), committing every batch; returns rows deleted.
+
+    Needs an autocommit connection (the procedure commits between batches).
+    """
+    return conn.execute(
+        "CALL cleanup_old_heatmaps_in_batches(%s, %s, %s, NULL)",
+        (retention_days, check_camera_id(camera_id), batch_size),
+    ).fetchone()[0]
+
+
+@dataclass(frozen=True)
+class TableStats:
+    total_bytes: int
+    live_rows: int
+    dead_rows: int
+
+
+def table_stats(conn: psycopg.Connection) -> TableStats:
+    """Size on disk (with TOAST and indexes) and live/dead tuple counts of `heatmap_minutes`."""
+    row = conn.execute(
+        """
+        SELECT pg_total_relation_size('heatmap_minutes'), coalesce(s.n_live_tup, 0), coalesce(s.n_dead_tup, 0)
+        FROM pg_class c LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid
+        WHERE c.oid = 'heatmap_minutes'::regclass
+        """
+    ).fetchone()
+    return TableStats(*row)
+
+
+def vacuum_analyze(conn: psycopg.Connection) -> None:
+    """VACUUM (ANALYZE) heatmap_minutes; `conn` must be in autocommit mode."""
+    conn.execute("VACUUM (ANALYZE) heatmap_minutes")
+
+
+def newest_minutes(conn: psycopg.Connection) -> dict[str, datetime]:
+    """The newest stored minute of every camera (the freshness query without the counting)."""
+    return dict(conn.execute('SELECT camera_id, max("timestamp") FROM heatmap_minutes GROUP BY camera_id').fetchall())
+
+
+def first_minute_after(conn: psycopg.Connection, camera_id: str, after: datetime) -> datetime | None:
+    """The camera's first stored minute after `after`."""
+    return conn.execute(
+        'SELECT min("timestamp") FROM heatmap_minutes WHERE camera_id = %s AND "timestamp" > %s',
+        (check_camera_id(camera_id), after),
+    ).fetchone()[0]

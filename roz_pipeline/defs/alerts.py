@@ -1,0 +1,118 @@
+"""Sensors that alert: `stale_cameras_sensor` (one alert per outage, a recovery notice) and failed runs.
+
+Alerts always go to the log, and as `{"text": ...}` JSON to ROZ_ALERT_WEBHOOK_URL when set. Undelivered alerts
+wait in the sensor's cursor and are retried on the next tick, in order: a webhook that is down delays an alert,
+never loses it.
+"""
+
+import json
+from datetime import datetime, timezone
+
+import psycopg
+from dagster import (
+    AssetCheckEvaluation,
+    AssetCheckSeverity,
+    AssetKey,
+    DefaultSensorStatus,
+    MetadataValue,
+    RunFailureSensorContext,
+    SensorEvaluationContext,
+    SensorResult,
+    SkipReason,
+    run_failure_sensor,
+    sensor,
+)
+from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+
+from roz_pipeline import settings
+from roz_pipeline.defs.checks import FRESHNESS_CHECK
+from roz_pipeline.defs.resources import HeatmapDatabase
+from roz_pipeline.monitoring import evaluate, post_alert, transition
+from roz_pipeline.registry import Camera
+from roz_pipeline.storage.heatmaps import first_minute_after, newest_minutes
+
+
+def alert_webhook_url() -> str | None:
+    return settings.env("ROZ_ALERT_WEBHOOK_URL")
+
+
+def build_stale_cameras_sensor(cameras: dict[str, Camera], clock=None, webhook_url=alert_webhook_url):
+    """The staleness sensor for these cameras; `clock` and `webhook_url` are functions, replaceable in tests."""
+    now = clock or (lambda: datetime.now(timezone.utc))
+
+    @sensor(name="stale_cameras_sensor", minimum_interval_seconds=60, default_status=DefaultSensorStatus.RUNNING,
+            description="Alerts once per outage when a camera stores no minute for stale_after_minutes, and on recovery")
+    def stale_cameras_sensor(context: SensorEvaluationContext, database: HeatmapDatabase):
+        state = json.loads(context.cursor) if context.cursor else {"cameras": {}, "outbox": []}
+        current_time = now()
+        events = []
+        try:
+            with database.connection() as conn:
+                newest = newest_minutes(conn)
+                for camera in cameras.values():
+                    camera_id = camera.camera_id
+                    freshness = evaluate(camera_id, camera.stale_after_minutes, newest.get(camera_id), current_time)
+                    previous = state["cameras"].get(camera_id)
+                    updated, text = transition(previous, freshness,
+                                               lambda after: first_minute_after(conn, camera_id, after))
+                    if text:
+                        context.log.warning(text)
+                        state["outbox"].append(text)
+                    if previous is None or previous["state"] != updated["state"]:
+                        events.append(_freshness_evaluation(camera, freshness))
+                    state["cameras"][camera_id] = updated
+        except psycopg.errors.UndefinedTable:
+            return SkipReason("heatmap_minutes does not exist yet: the first camera run migrates the database")
+        url = webhook_url()
+        while state["outbox"] and post_alert(url, state["outbox"][0]):
+            state["outbox"].pop(0)
+        return SensorResult(cursor=json.dumps(state), asset_events=events)
+
+    return stale_cameras_sensor
+
+
+def _freshness_evaluation(camera: Camera, freshness) -> AssetCheckEvaluation:
+    metadata = {"state": freshness.state, "stale_after_minutes": camera.stale_after_minutes}
+    if freshness.last_data is not None:
+        metadata["last_data"] = MetadataValue.timestamp(freshness.last_data)
+        metadata["age_minutes"] = round(freshness.age.total_seconds() / 60, 1)
+    return AssetCheckEvaluation(
+        asset_key=AssetKey(["heatmap_minutes", camera.camera_id]),
+        check_name=FRESHNESS_CHECK,
+        passed=freshness.state == "fresh",
+        severity=AssetCheckSeverity.WARN if freshness.state == "never_seen" else AssetCheckSeverity.ERROR,
+        metadata=metadata,
+    )
+
+
+def build_run_failure_alert_sensor(webhook_url=alert_webhook_url):
+    """Alerts when a run fails, naming the camera and minutes it covered and the first error."""
+
+    @run_failure_sensor(name="run_failure_alert_sensor", default_status=DefaultSensorStatus.RUNNING)
+    def run_failure_alert_sensor(context: RunFailureSensorContext):
+        text = failure_text(context)
+        context.log.warning(text)
+        if not post_alert(webhook_url(), text):
+            context.log.error("the alert webhook did not accept the failed-run alert; it is in this log")
+
+    return run_failure_alert_sensor
+
+
+def failure_text(context: RunFailureSensorContext) -> str:
+    """One alert line: which run failed, for which camera and minutes, and why."""
+    run = context.dagster_run
+    tags = run.tags
+    what = f"Roz run {run.run_id[:8]} of {run.job_name} failed"
+    step_failures = context.get_step_failure_events()
+    camera_steps = [e.step_key.removeprefix("heatmap_minutes__") for e in step_failures
+                    if e.step_key and e.step_key.startswith("heatmap_minutes__")]  # a camera asset's step key
+    cameras = [tags["camera"]] if "camera" in tags else sorted(set(camera_steps))
+    if cameras:
+        what += f" for camera {', '.join(cameras)}"
+    if ASSET_PARTITION_RANGE_START_TAG in tags:
+        what += f", minutes {tags[ASSET_PARTITION_RANGE_START_TAG]} to {tags[ASSET_PARTITION_RANGE_END_TAG]}"
+    elif "dagster/partition" in tags:
+        what += f", minute {tags['dagster/partition']}"
+    reason = (step_failures[0].event_specific_data.error.message if step_failures and
+              step_failures[0].event_specific_data.error else context.failure_event.message)
+    return f"{what}: {reason.strip()[:1500]}"

@@ -1,0 +1,89 @@
+"""Maintenance jobs: `retention_cleanup_job` (each camera's own window) and `vacuum_analyze_job`.
+
+Retention and Dagster's view: each camera asset's partitions start the day after its retention cutoff
+(`camera_partitions`), so minutes the retention deleted leave the partition set when the code location next loads
+instead of showing as materialized data that is gone. (Wiping partition materializations would be the other way,
+but Dagster's open-source event log storage does not support partitioned wipes.) Each cleanup is also recorded as
+an observation on the camera asset: rows deleted, window, cutoff, duration.
+"""
+
+import time
+from datetime import datetime, timedelta, timezone
+
+from dagster import AssetKey, AssetObservation, MetadataValue, OpExecutionContext, Output, job, op
+
+from roz_pipeline.defs.resources import HeatmapDatabase
+from roz_pipeline.registry import Camera
+from roz_pipeline.storage.heatmaps import delete_expired, table_stats, vacuum_analyze
+
+LOCK_TIMEOUT = "5s"  # a cleanup batch never waits longer than this for a writer's lock (and fails loudly if it does)
+
+
+def build_retention_job(cameras: dict[str, Camera]):
+    """The job deleting each camera's rows older than its `retention_days`, in committed batches."""
+
+    @op(name="delete_expired_minutes")
+    def delete_expired_minutes(context: OpExecutionContext, database: HeatmapDatabase) -> Output:
+        database.migrate()
+        report = {}
+        for camera in cameras.values():
+            started = time.monotonic()
+            with database.connection() as conn:
+                conn.execute("SELECT set_config('lock_timeout', %s, false)", (LOCK_TIMEOUT,))
+                deleted = delete_expired(conn, camera.camera_id, camera.retention_days)
+            cutoff = datetime.now(timezone.utc) - timedelta(days=camera.retention_days)
+            seconds = round(time.monotonic() - started, 3)
+            context.log.info(f"{camera.camera_id}: deleted {deleted} row(s) older than {camera.retention_days} days "
+                             f"in {seconds} s")
+            context.log_event(AssetObservation(
+                asset_key=AssetKey(["heatmap_minutes", camera.camera_id]),
+                metadata={"rows_deleted": deleted, "retention_days": camera.retention_days,
+                          "cutoff": MetadataValue.timestamp(cutoff), "duration_s": seconds},
+            ))
+            report[camera.camera_id] = {"rows_deleted": deleted, "retention_days": camera.retention_days,
+                                        "duration_s": seconds}
+        return Output(sum(r["rows_deleted"] for r in report.values()),
+                      metadata={"per_camera": MetadataValue.json(report),
+                                "rows_deleted": sum(r["rows_deleted"] for r in report.values())})
+
+    @job(name="retention_cleanup_job", description="Delete each camera's minutes older than its retention_days")
+    def retention_cleanup_job():
+        delete_expired_minutes()
+
+    return retention_cleanup_job
+
+
+@op(name="vacuum_analyze_heatmaps")
+def vacuum_analyze_heatmaps(context: OpExecutionContext, database: HeatmapDatabase) -> Output:
+    """VACUUM (ANALYZE) heatmap_minutes on an autocommit connection, with sizes and dead tuples before and after."""
+    database.migrate()
+    with database.connection() as conn:
+        before = table_stats(conn)
+        started = time.monotonic()
+        vacuum_analyze(conn)
+        seconds = round(time.monotonic() - started, 3)
+        conn.execute("SELECT pg_stat_clear_snapshot()")
+        after = table_stats(conn)
+    context.log.info(f"VACUUM (ANALYZE) heatmap_minutes: {seconds} s, dead tuples {before.dead_rows} -> "
+                     f"{after.dead_rows}, {after.total_bytes} bytes")
+    return Output(None, metadata={
+        "duration_s": seconds,
+        "table_bytes": after.total_bytes,
+        "table_size": MetadataValue.text(_pretty(after.total_bytes)),
+        "live_rows": after.live_rows,
+        "dead_rows_before": before.dead_rows,
+        "dead_rows_after": after.dead_rows,
+    })
+
+
+@job(name="vacuum_analyze_job", description="VACUUM (ANALYZE) the heatmap tables after the nightly retention")
+def vacuum_analyze_job():
+    vacuum_analyze_heatmaps()
+
+
+def _pretty(size: float) -> str:
+    for unit in ("B", "KB", "MB"):
+        if size < 1024:
+            return f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} GB"

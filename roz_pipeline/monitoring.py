@@ -1,0 +1,92 @@
+"""Camera staleness as a small state machine, alert delivery, and gap ranges. No Dagster.
+
+A camera is stale when its newest stored minute ended more than `stale_after_minutes` ago (the grace period).
+Each outage alerts once; when data flows again a recovery notice gives the outage's length. A camera that has
+never stored a minute is reported once. The state is a plain dict, kept by the caller (the sensor's cursor).
+"""
+
+import json
+import logging
+import urllib.request
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+log = logging.getLogger(__name__)
+
+ONE_MINUTE = timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class Freshness:
+    """One camera's evaluation at `now`."""
+
+    camera_id: str
+    state: str  # "fresh", "stale" or "never_seen"
+    last_data: datetime | None
+    age: timedelta | None  # since the end of the newest stored minute
+
+
+def evaluate(camera_id: str, stale_after_minutes: int, last_data: datetime | None, now: datetime) -> Freshness:
+    """Where the camera stands now, from the start of its newest stored minute."""
+    if last_data is None:
+        return Freshness(camera_id, "never_seen", None, None)
+    age = now - (last_data + ONE_MINUTE)
+    state = "stale" if age > timedelta(minutes=stale_after_minutes) else "fresh"
+    return Freshness(camera_id, state, last_data, age)
+
+
+def transition(previous: dict | None, freshness: Freshness, first_minute_after) -> tuple[dict, str | None]:
+    """(the camera's new state, the alert text to send or None).
+
+    `previous` is what the last call returned for the camera (None at first). `first_minute_after(t)` gives the
+    first stored minute after `t`, to measure an outage that just ended.
+    """
+    previous = previous or {"state": None}
+    camera = freshness.camera_id
+    if freshness.state == "never_seen":
+        text = None if previous["state"] == "never_seen" else f"Camera {camera} has not stored any minute yet."
+        return {"state": "never_seen"}, text
+    if freshness.state == "stale":
+        if previous["state"] == "stale":
+            return previous, None
+        silent_since = freshness.last_data + ONE_MINUTE
+        return ({"state": "stale", "since": silent_since.isoformat()},
+                f"Camera {camera} is stale: no footage since {silent_since:%Y-%m-%d %H:%M} UTC "
+                f"({_minutes(freshness.age)} ago).")
+    if previous["state"] == "stale":
+        since = datetime.fromisoformat(previous["since"])
+        resumed = first_minute_after(since - ONE_MINUTE) or freshness.last_data
+        return {"state": "fresh"}, (f"Camera {camera} is back: footage resumed at {resumed:%Y-%m-%d %H:%M} UTC "
+                                    f"after an outage of {_minutes(resumed - since)}.")
+    return {"state": "fresh"}, None
+
+
+def post_alert(webhook_url: str | None, text: str, timeout: float = 5.0) -> bool:
+    """POST `{"text": text}` (Slack-compatible) to the webhook; True when delivered or when there is no webhook."""
+    if not webhook_url:
+        return True
+    request = urllib.request.Request(webhook_url, data=json.dumps({"text": text}).encode(),
+                                     headers={"Content-Type": "application/json"}, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return 200 <= response.status < 300
+    except (OSError, ValueError) as exc:
+        log.warning("alert webhook not reachable (%s); the alert stays queued", exc)
+        return False
+
+
+def gap_ranges(minutes: list[datetime]) -> list[tuple[datetime, datetime]]:
+    """Consecutive missing minutes as (first, last) ranges."""
+    ranges: list[list[datetime]] = []
+    for minute in sorted(minutes):
+        if ranges and minute - ranges[-1][1] == ONE_MINUTE:
+            ranges[-1][1] = minute
+        else:
+            ranges.append([minute, minute])
+    return [(first, last) for first, last in ranges]
+
+
+def _minutes(delta: timedelta) -> str:
+    total = int(delta.total_seconds() // 60)
+    hours, minutes = divmod(total, 60)
+    return f"{hours} h {minutes} min" if hours else f"{minutes} min"

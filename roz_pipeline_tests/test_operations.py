@@ -1,0 +1,320 @@
+"""Nightly retention and VACUUM, stale-camera alerts through a real webhook, failed-run alerts, gap reports."""
+
+import json
+import subprocess
+import sys
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import numpy as np
+import psycopg
+import pytest
+from dagster import (
+    AssetCheckKey,
+    AssetKey,
+    AssetSelection,
+    DagsterEventType,
+    build_run_status_sensor_context,
+    build_schedule_context,
+    build_sensor_context,
+    instance_for_test,
+    materialize,
+)
+
+from roz_pipeline.core.codec import encode_intensity
+from roz_pipeline.defs.alerts import build_run_failure_alert_sensor, build_stale_cameras_sensor
+from roz_pipeline.defs.location import build_definitions
+from roz_pipeline.defs.resources import HeatmapDatabase, LocalClips
+from roz_pipeline.registry import load_registry
+from roz_pipeline.storage.heatmaps import HeatmapMinute, delete_expired, write_minute
+from roz_pipeline_tests.conftest import MIGRATIONS
+from roz_pipeline_tests.test_pipeline import T0, clip_key, make_clip, run_range
+
+NOW = datetime.now(timezone.utc).replace(second=0, microsecond=0)
+
+
+def minute_row(camera: str, when: datetime) -> HeatmapMinute:
+    array = np.zeros((9, 16), np.float32)
+    array[2:4, 3:6] = 3
+    return HeatmapMinute(camera, when, f"{camera}/{when:%Y-%m-%d/%H-%M}.mp4", 9, 16, 4, encode_intensity(array), 10,
+                         float(array.sum()), 3.0, int(np.count_nonzero(array)))
+
+
+@pytest.fixture
+def registry(tmp_path):
+    path = tmp_path / "cameras.yaml"
+    path.write_text("cameras:\n  lobby: {retention_days: 1, stale_after_minutes: 5}\n"
+                    "  yard: {retention_days: 3, stale_after_minutes: 10}\n")
+    return path
+
+
+def defs_for(registry, tmp_path, database_url, **kwargs):
+    resources = {"database": HeatmapDatabase(url=database_url, migrations_dir=str(MIGRATIONS)),
+                 "clips": LocalClips(root=str(tmp_path))}
+    start = (NOW - timedelta(days=10)).strftime("%Y-%m-%d")
+    return build_definitions(registry, resources, partitions_start=start, **kwargs)
+
+
+class Webhook:
+    """A local HTTP server that records the JSON bodies POSTed to it."""
+
+    def __init__(self):
+        received = self.received = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+                self.send_response(200)
+                self.end_headers()
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def webhook():
+    hook = Webhook()
+    yield hook
+    hook.close()
+
+
+# -- retention --------------------------------------------------------------------------------------------------
+
+
+def test_retention_job_deletes_exactly_each_cameras_expired_rows_and_reports_per_camera(
+    registry, tmp_path, db, migrated_database
+):
+    ages = [timedelta(hours=2), timedelta(hours=23), timedelta(hours=25), timedelta(days=2, hours=12),
+            timedelta(days=3, hours=1), timedelta(days=8)]
+    for camera in ("lobby", "yard"):
+        for age in ages:
+            write_minute(db, minute_row(camera, NOW - age))
+    defs = defs_for(registry, tmp_path, migrated_database)
+
+    with instance_for_test() as instance:
+        result = defs.resolve_job_def("retention_cleanup_job").execute_in_process(instance=instance)
+
+    assert result.success
+    remaining = {camera: sorted(NOW - t for (t,) in db.execute(
+        'SELECT "timestamp" FROM heatmap_minutes WHERE camera_id = %s', (camera,))) for camera in ("lobby", "yard")}
+    assert remaining["lobby"] == [timedelta(hours=2), timedelta(hours=23)]
+    assert remaining["yard"] == [timedelta(hours=2), timedelta(hours=23), timedelta(hours=25),
+                                 timedelta(days=2, hours=12)]
+    output = result.output_for_node("delete_expired_minutes")
+    assert output == 4 + 2
+    observations = [e.event_specific_data.asset_observation for e in result.all_events
+                    if e.event_type == DagsterEventType.ASSET_OBSERVATION]
+    deleted = {o.asset_key.path[1]: o.metadata["rows_deleted"].value for o in observations}
+    assert deleted == {"lobby": 4, "yard": 2}
+
+
+@pytest.mark.parametrize("days", [0, -1])
+def test_a_window_below_one_day_deletes_nothing_and_fails(db, days):
+    write_minute(db, minute_row("lobby", NOW - timedelta(days=30)))
+
+    with pytest.raises(psycopg.errors.InvalidParameterValue, match="at least 1 day"):
+        delete_expired(db, "lobby", days)
+
+    assert db.execute("SELECT count(*) FROM heatmap_minutes").fetchone()[0] == 1
+
+
+def test_registry_refuses_a_retention_below_one_day(tmp_path):
+    path = tmp_path / "cameras.yaml"
+    path.write_text("cameras:\n  lobby: {retention_days: 0}\n")
+    with pytest.raises(ValueError, match="retention_days must be at least 1"):
+        load_registry(path)
+
+
+def test_cleanup_never_blocks_a_concurrent_writer_past_its_lock_timeout(db, migrated_database):
+    db.execute(
+        "INSERT INTO heatmap_minutes (camera_id, \"timestamp\", video_path, height, width, downscale_factor, "
+        "intensity_array, frame_count, total_intensity, max_intensity, nonzero_pixels) "
+        "SELECT 'lobby', date_trunc('minute', now()) - interval '10 days' - i * interval '1 minute', 'old.mp4', "
+        "1, 1, 4, '\\x00', 1, 0, 0, 0 FROM generate_series(1, 30000) AS i")
+    deleted = []
+    cleanup = threading.Thread(target=lambda: deleted.append(
+        delete_expired(psycopg.connect(migrated_database, autocommit=True), "lobby", 1, batch_size=1000)))
+    cleanup.start()
+    writes = 0
+    with psycopg.connect(migrated_database, autocommit=True, options="-c lock_timeout=2s") as writer:
+        while cleanup.is_alive() or writes < 20:
+            write_minute(writer, minute_row("lobby", NOW - timedelta(minutes=writes % 30)))  # inserts and re-writes
+            writes += 1
+    cleanup.join()
+
+    assert deleted == [30000]
+    assert db.execute("SELECT count(*) FROM heatmap_minutes").fetchone()[0] == 30
+
+
+def test_partitions_older_than_the_retention_window_leave_the_asset(registry, tmp_path, migrated_database):
+    defs = defs_for(registry, tmp_path, migrated_database)
+    graph = defs.resolve_asset_graph()
+
+    lobby = graph.get(AssetKey(["heatmap_minutes", "lobby"])).partitions_def  # retention 1 day
+    yard = graph.get(AssetKey(["heatmap_minutes", "yard"])).partitions_def  # retention 3 days
+
+    assert lobby.start == (NOW - timedelta(days=1)).replace(hour=0, minute=0) + timedelta(days=1)
+    assert yard.start == (NOW - timedelta(days=3)).replace(hour=0, minute=0) + timedelta(days=1)
+
+
+# -- VACUUM -----------------------------------------------------------------------------------------------------
+
+
+def test_vacuum_job_reports_size_and_dead_tuples(registry, tmp_path, db, migrated_database):
+    for i in range(200):
+        write_minute(db, minute_row("lobby", NOW - timedelta(minutes=i)))
+    db.execute("DELETE FROM heatmap_minutes WHERE extract(minute FROM \"timestamp\")::int % 2 = 0")
+    defs = defs_for(registry, tmp_path, migrated_database)
+
+    with instance_for_test() as instance:
+        result = defs.resolve_job_def("vacuum_analyze_job").execute_in_process(instance=instance)
+
+    assert result.success
+    (output,) = [e.event_specific_data.metadata for e in result.all_events if e.event_type == DagsterEventType.STEP_OUTPUT]
+    assert output["table_bytes"].value > 0 and output["live_rows"].value == 100
+    assert output["dead_rows_after"].value == 0 and output["dead_rows_before"].value >= 0
+    assert output["duration_s"].value >= 0 and output["table_size"].value.endswith("KB")
+
+
+# -- schedules --------------------------------------------------------------------------------------------------
+
+
+def test_schedules_run_retention_then_vacuum_nightly_in_utc(registry, tmp_path, migrated_database):
+    defs = defs_for(registry, tmp_path, migrated_database)
+    retention = defs.resolve_schedule_def("nightly_retention_cleanup")
+    vacuum = defs.resolve_schedule_def("nightly_vacuum_analyze")
+
+    assert (retention.job_name, vacuum.job_name) == ("retention_cleanup_job", "vacuum_analyze_job")
+    assert (retention.cron_schedule, vacuum.cron_schedule) == ("0 3 * * *", "30 3 * * *")  # vacuum after retention
+    assert retention.execution_timezone == vacuum.execution_timezone == "UTC"
+    with instance_for_test() as instance:
+        for schedule, hour, minute in ((retention, 3, 0), (vacuum, 3, 30)):
+            tick = datetime(2026, 11, 26, hour, minute, tzinfo=timezone.utc)
+            result = schedule.evaluate_tick(build_schedule_context(instance=instance, scheduled_execution_time=tick))
+            assert len(result.run_requests) == 1 and result.skip_message is None
+
+
+# -- stale cameras ----------------------------------------------------------------------------------------------
+
+
+def test_stale_sensor_alerts_once_per_outage_and_announces_recovery(registry, tmp_path, db, migrated_database, webhook):
+    clock = {"now": NOW}
+    hook = {"url": webhook.url}
+    defs = defs_for(registry, tmp_path, migrated_database)
+    sensor = build_stale_cameras_sensor(load_registry(registry), clock=lambda: clock["now"],
+                                        webhook_url=lambda: hook["url"])
+    cursor = None
+
+    def tick(minutes_later: int):
+        nonlocal cursor
+        clock["now"] = NOW + timedelta(minutes=minutes_later)
+        with instance_for_test() as instance, build_sensor_context(
+            instance=instance, cursor=cursor, resources=defs.resources) as context:
+            result = sensor(context)
+        cursor = result.cursor
+        return result
+
+    for i in range(10):  # lobby records NOW-9 ... NOW; yard never records
+        write_minute(db, minute_row("lobby", NOW - timedelta(minutes=9 - i)))
+
+    first = tick(0)
+    assert [e.check_name for e in first.asset_events] == ["fresh", "fresh"]
+    assert [t["text"] for t in webhook.received] == ["Camera yard has not stored any minute yet."]
+    tick(5)  # lobby's newest minute ended 4 min ago: inside its 5-minute grace
+    assert len(webhook.received) == 1
+    stale = tick(7)
+    assert webhook.received[-1]["text"].startswith("Camera lobby is stale: no footage since")
+    assert not stale.asset_events[0].passed
+    tick(8), tick(20)
+    assert len(webhook.received) == 2  # one alert per outage
+
+    hook["url"] = "http://127.0.0.1:9/down"  # the webhook is down when the camera comes back
+    for i in range(3):
+        write_minute(db, minute_row("lobby", NOW + timedelta(minutes=22 + i)))
+    recovered = tick(25)
+    assert len(webhook.received) == 2 and json.loads(recovered.cursor)["outbox"]
+    assert recovered.asset_events[0].passed
+    hook["url"] = webhook.url
+    tick(26)
+    assert webhook.received[-1]["text"] == ("Camera lobby is back: footage resumed at "
+                                            f"{NOW + timedelta(minutes=22):%Y-%m-%d %H:%M} UTC after an outage of 21 min.")
+    assert json.loads(cursor)["outbox"] == []
+    tick(27)
+    assert len(webhook.received) == 3
+
+
+# -- failed runs ------------------------------------------------------------------------------------------------
+
+
+def test_failed_run_alert_names_the_camera_minutes_and_clip(tmp_path, migrated_database, webhook):
+    registry = tmp_path / "cameras.yaml"
+    registry.write_text("cameras:\n  lobby: {}\n")
+    videos = tmp_path / "videos"
+    make_clip(videos, "lobby", T0)
+    (videos / clip_key("lobby", T0 + timedelta(minutes=1))).write_text("not a video")
+    resources = {"database": HeatmapDatabase(url=migrated_database, migrations_dir=str(MIGRATIONS)),
+                 "clips": LocalClips(root=str(videos))}
+    defs = build_definitions(registry, resources, partitions_start="2026-11-01")
+    sensor = build_run_failure_alert_sensor(webhook_url=lambda: webhook.url)
+
+    with instance_for_test() as instance:
+        result = run_range(defs, "lobby", T0, T0 + timedelta(minutes=1), instance)
+        failure = next(e for e in instance.all_logs(result.run_id, of_type=DagsterEventType.RUN_FAILURE))
+        context = build_run_status_sensor_context(sensor_name="run_failure_alert_sensor", dagster_instance=instance,
+                                                  dagster_run=result.dagster_run, dagster_event=failure.dagster_event)
+        sensor(context.for_run_failure())
+
+    (alert,) = webhook.received
+    assert "failed for camera lobby, minutes 2026-11-20-14:00 to 2026-11-20-14:01" in alert["text"]
+    assert f"{videos / clip_key('lobby', T0 + timedelta(minutes=1))}: not a video" in alert["text"]
+
+
+# -- gaps -------------------------------------------------------------------------------------------------------
+
+
+def test_gaps_command_lists_missing_minute_ranges(db, migrated_database):
+    for offset in (0, 1, 4, 5, 9):
+        write_minute(db, minute_row("lobby", T0 + timedelta(minutes=offset)))
+
+    result = subprocess.run([sys.executable, "-m", "roz_pipeline.cli", "gaps", "--camera", "lobby",
+                             "--from", "2026-11-20T14:00", "--to", "2026-11-20T14:10"],
+                            env={"DATABASE_URL": migrated_database, "PATH": "/usr/bin:/bin"},
+                            capture_output=True, text=True, timeout=120)
+
+    assert result.returncode == 1, result.stderr
+    assert result.stdout.splitlines() == [
+        "2026-11-20 14:02 - 14:03 UTC  2 minute(s) missing",
+        "2026-11-20 14:06 - 14:08 UTC  3 minute(s) missing",
+        "5 missing minute(s) in 2 gap(s) for camera lobby",
+    ]
+
+
+def test_recent_gaps_check_reports_missing_minutes_since_the_first_row(registry, tmp_path, db, migrated_database):
+    for offset in (30, 29, 25, 2, 1):  # minutes before NOW; nothing earlier, so the gap count starts at NOW-30
+        write_minute(db, minute_row("lobby", NOW - timedelta(minutes=offset)))
+    defs = defs_for(registry, tmp_path, migrated_database, clock=lambda: NOW)
+    check_key = AssetCheckKey(AssetKey(["heatmap_minutes", "lobby"]), "recent_gaps")
+    checks = [c for c in defs.asset_checks if check_key in c.check_keys]
+    camera = next(a for a in defs.assets if getattr(a, "keys", None) and check_key.asset_key in a.keys)
+
+    with instance_for_test() as instance:
+        result = materialize([camera, *checks], selection=AssetSelection.checks(check_key), resources=defs.resources,
+                             instance=instance)
+
+    (evaluation,) = result.get_asset_check_evaluations()
+    assert not evaluation.passed
+    assert evaluation.metadata["missing_minutes"].value == 25
+    assert evaluation.metadata["gaps"].value == [
+        f"{NOW - timedelta(minutes=28):%Y-%m-%d %H:%M} to {NOW - timedelta(minutes=26):%H:%M}",
+        f"{NOW - timedelta(minutes=24):%Y-%m-%d %H:%M} to {NOW - timedelta(minutes=3):%H:%M}",
+    ]
