@@ -5,7 +5,7 @@ from dagster import DagsterInstance, DagsterRunStatus
 from psycopg.conninfo import conninfo_to_dict
 
 from roz_pipeline.settings import REPO_ROOT
-from roz_pipeline_tests.test_pipeline import T0, local_defs, make_clip, rows, run_range
+from roz_pipeline_tests.test_pipeline import KEEP, T0, local_defs, make_clip, rows, run_range
 
 
 def _sqlalchemy_url(conninfo: str, scheme: str) -> str:
@@ -26,7 +26,7 @@ def test_deploy_instance_keeps_runs_in_postgres_and_limits_runs_per_camera(tmp_p
     (tmp_path / "dagster").mkdir()
     (tmp_path / "dagster" / "dagster.yaml").write_text(yaml.safe_dump(config))
     registry = tmp_path / "cameras.yaml"
-    registry.write_text("cameras:\n  lobby: {}\n")
+    registry.write_text(f"cameras:\n  lobby: {{{KEEP}}}\n")
     make_clip(tmp_path / "videos", "lobby", T0)
 
     with DagsterInstance.from_config(str(tmp_path / "dagster")) as instance:

@@ -30,7 +30,7 @@ from roz_pipeline.defs.resources import HeatmapDatabase, LocalClips
 from roz_pipeline.registry import load_registry
 from roz_pipeline.storage.heatmaps import HeatmapMinute, delete_expired, write_minute
 from roz_pipeline_tests.conftest import MIGRATIONS
-from roz_pipeline_tests.test_pipeline import T0, clip_key, make_clip, run_range
+from roz_pipeline_tests.test_pipeline import KEEP, T0, clip_key, make_clip, run_range
 
 NOW = datetime.now(timezone.utc).replace(second=0, microsecond=0)
 
@@ -258,7 +258,7 @@ def test_stale_sensor_alerts_once_per_outage_and_announces_recovery(registry, tm
 
 def test_failed_run_alert_names_the_camera_minutes_and_clip(tmp_path, migrated_database, webhook):
     registry = tmp_path / "cameras.yaml"
-    registry.write_text("cameras:\n  lobby: {}\n")
+    registry.write_text(f"cameras:\n  lobby: {{{KEEP}}}\n")
     videos = tmp_path / "videos"
     make_clip(videos, "lobby", T0)
     (videos / clip_key("lobby", T0 + timedelta(minutes=1))).write_text("not a video")

@@ -23,11 +23,13 @@ from roz_pipeline.registry import RegistryError
 from roz_pipeline_tests.conftest import MIGRATIONS
 
 T0 = datetime(2026, 11, 20, 14, 0, tzinfo=timezone.utc)
-REGISTRY = """
+# Partitions start after each camera's retention cutoff: a century keeps T0's minutes in range whenever tests run.
+KEEP = "retention_days: 36500"
+REGISTRY = f"""
 cameras:
-  lobby: {}
-  yard: {downscale_factor: 2, ignore: [[0, 0, 320, 20]]}
-  dock: {retention_days: 30}
+  lobby: {{{KEEP}}}
+  yard: {{downscale_factor: 2, ignore: [[0, 0, 320, 20]], {KEEP}}}
+  dock: {{{KEEP}}}
 """
 
 

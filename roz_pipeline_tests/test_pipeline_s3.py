@@ -15,7 +15,7 @@ from moto.server import ThreadedMotoServer
 from roz_pipeline.defs.location import build_definitions
 from roz_pipeline.defs.resources import HeatmapDatabase, S3Clips
 from roz_pipeline_tests.conftest import MIGRATIONS
-from roz_pipeline_tests.test_pipeline import T0, clip_key, make_clip, rows, run_range
+from roz_pipeline_tests.test_pipeline import KEEP, T0, clip_key, make_clip, rows, run_range
 
 BUCKET, PREFIX = "cameras", "site-a"
 CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing", "region_name": "us-east-1"}
@@ -106,7 +106,7 @@ def bucket(moto_endpoint, tmp_path):
 
 def s3_defs(tmp_path, endpoint: str, database_url: str):
     registry = tmp_path / "cameras.yaml"
-    registry.write_text("cameras:\n  lobby: {}\n")
+    registry.write_text(f"cameras:\n  lobby: {{{KEEP}}}\n")
     resources = {
         "database": HeatmapDatabase(url=database_url, migrations_dir=str(MIGRATIONS)),
         "clips": S3Clips(s3=S3Resource(endpoint_url=endpoint, max_attempts=5, **CREDENTIALS), bucket=BUCKET,
