@@ -219,12 +219,17 @@ def test_sensor_requests_ranged_runs_per_camera_and_nothing_new_on_the_next_tick
         assert ranged.tags[ASSET_PARTITION_RANGE_START_TAG] == "2026-11-20-14:00"
         assert ranged.tags[ASSET_PARTITION_RANGE_END_TAG] == "2026-11-20-14:02"
         (check,) = result.asset_events
-        problems = check.metadata["problems"].value
+        problems = check.metadata["new_problems"].value
         assert not check.passed and "garage/: camera is not in the registry" in problems
         assert any("notes.txt" in p for p in problems)
 
         again = sensor(build_sensor_context(instance=instance, definitions=defs, resources=defs.resources, cursor=result.cursor))
         assert again.run_requests == [] and again.asset_events == []  # same problems: not reported again
+        (video_root / "lobby" / "2026-11-20" / "more-notes.txt").write_text("hi")
+        third = sensor(build_sensor_context(instance=instance, definitions=defs, resources=defs.resources,
+                                            cursor=again.cursor))
+        assert third.asset_events[0].metadata["new_problems"].value == [
+            "'lobby/2026-11-20/more-notes.txt' is not <camera_id>/<YYYY-MM-DD>/<HH-MM>.<mp4|mkv|avi|mov>"]
         assert json.loads(again.cursor)["after"]["lobby"] == "lobby/2026-11-20/14-06.mp4"
 
 

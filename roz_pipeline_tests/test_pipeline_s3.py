@@ -161,4 +161,4 @@ def test_sensor_lists_new_clips_in_s3(bucket, moto_endpoint, tmp_path, migrated_
     assert sorted(r.run_key for r in result.run_requests) == [
         "lobby:2026-11-20-14:00:2026-11-20-14:01", "lobby:2026-11-20-14:03:2026-11-20-14:04"]
     assert result.run_requests[0].asset_selection == [AssetKey(["heatmap_minutes", "lobby"])]
-    assert any("lobby/readme.txt" in p for p in result.asset_events[0].metadata["problems"].value)
+    assert any("lobby/readme.txt" in p for p in result.asset_events[0].metadata["new_problems"].value)

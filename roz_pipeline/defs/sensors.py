@@ -1,10 +1,10 @@
 """`new_clips_sensor`: new clips -> ranged runs of the camera assets, and clip-store problems -> an asset check.
 
-The cursor keeps, per camera, the last clip key handed to a run (keys sort by day and minute), plus a digest of the
-problems last reported so an unchanged problem is not reported every tick.
+The cursor keeps, per camera, the last clip key handed to a run (keys sort by day and minute), plus the problems
+already reported, so each problem is logged and recorded on the `clip_layout` check once. The sensor only reports
+problems; run the `clip_layout` check from the UI to re-verify the whole store after fixing them.
 """
 
-import hashlib
 import json
 from datetime import datetime, timezone
 
@@ -25,6 +25,9 @@ from roz_pipeline.defs.assets import CLIP_STORE_KEY
 from roz_pipeline.defs.checks import CLIP_LAYOUT_CHECK
 from roz_pipeline.defs.resources import ClipSource
 from roz_pipeline.registry import Camera
+
+
+MAX_REMEMBERED_PROBLEMS = 500  # bounds the cursor; an older problem may be reported again
 
 
 def group_partition_keys(keys: list[str], partitions, max_per_run: int) -> list[tuple[str, str]]:
@@ -52,7 +55,7 @@ def build_new_clips_sensor(cameras: dict[str, Camera], partitions: dict, max_per
         description="Starts runs for clips that arrived since the last tick, grouped per camera into ranges",
     )
     def new_clips_sensor(context: SensorEvaluationContext, clips: ClipSource) -> SensorResult:
-        cursor = json.loads(context.cursor) if context.cursor else {"after": {}, "problems": ""}
+        cursor = json.loads(context.cursor) if context.cursor else {"after": {}, "reported": []}
         store = clips.store()
         requests, problems = [], []
         current_time = now()
@@ -81,21 +84,21 @@ def build_new_clips_sensor(cameras: dict[str, Camera], partitions: dict, max_per
                 requests.append(_run_request(camera_id, first, last))
             if last_key:
                 cursor["after"][camera_id] = last_key
+        reported = set(cursor["reported"])
+        new = [problem for problem in dict.fromkeys(problems) if problem not in reported]
         events = []
-        digest = hashlib.sha256("\n".join(sorted(problems)).encode()).hexdigest()
-        if digest != cursor.get("problems"):
-            for problem in problems:
+        if new:
+            for problem in new:
                 context.log.warning(f"clip store: {problem}")
             events.append(AssetCheckEvaluation(
                 asset_key=CLIP_STORE_KEY,
                 check_name=CLIP_LAYOUT_CHECK,
-                passed=not problems,
+                passed=False,
                 severity=AssetCheckSeverity.WARN,
-                description=f"{len(problems)} clip(s) or folder(s) the pipeline cannot use" if problems
-                else "every clip follows the layout and belongs to a registered camera",
-                metadata={"problems": MetadataValue.json(problems[:200]), "problem_count": len(problems)},
+                description=f"{len(new)} new clip(s) or folder(s) the pipeline cannot use",
+                metadata={"new_problems": MetadataValue.json(new[:200]), "new_problem_count": len(new)},
             ))
-            cursor["problems"] = digest
+        cursor["reported"] = (cursor["reported"] + new)[-MAX_REMEMBERED_PROBLEMS:]
         return SensorResult(run_requests=requests, cursor=json.dumps(cursor), asset_events=events)
 
     return new_clips_sensor
