@@ -1,10 +1,5 @@
 from setuptools import find_packages, setup
 
-# The dagster integrations are versioned 0.x alongside dagster 1.x: pin the family together,
-# or pip backtracks to 2021 releases of dagster-aws / dagster-postgres.
-DAGSTER = "1.13.27"
-DAGSTER_LIBS = "0.29.27"
-
 setup(
     name="roz_pipeline",
     version="0.1.0",
@@ -12,10 +7,12 @@ setup(
     packages=find_packages(include=["roz_pipeline", "roz_pipeline.*"]),
     python_requires=">=3.11",
     install_requires=[
-        f"dagster=={DAGSTER}",
-        f"dagster-webserver=={DAGSTER}",
-        f"dagster-postgres=={DAGSTER_LIBS}",
-        f"dagster-aws=={DAGSTER_LIBS}",
+        # The dagster integrations are versioned 0.x alongside dagster 1.x: pin the family together,
+        # or pip backtracks to 2021 releases of dagster-aws / dagster-postgres.
+        "dagster==1.13.27",
+        "dagster-webserver==1.13.27",
+        "dagster-postgres==0.29.27",
+        "dagster-aws==0.29.27",
         "numpy>=1.26",
         "opencv-python-headless>=4.9",
         "av>=12",

@@ -1,5 +1,6 @@
 """`dagster-webserver -w workspace.yaml` from the repository root serves the whole code location over GraphQL."""
 
+import contextlib
 import json
 import os
 import socket
@@ -44,12 +45,10 @@ def test_webserver_from_workspace_yaml_answers_graphql_with_assets_and_sensors(t
         deadline = time.monotonic() + 120
         while True:
             assert process.poll() is None, process.stderr.read()
-            try:
+            with contextlib.suppress(OSError):  # not listening yet
                 nodes = _graphql(port, QUERY)["data"]["repositoriesOrError"]["nodes"]
                 if nodes:
                     break
-            except OSError:
-                pass
             assert time.monotonic() < deadline, "webserver did not answer within 120 s"
             time.sleep(1)
     finally:

@@ -135,8 +135,7 @@ class LumaDecoder:
         if size == 0:
             raise EmptyClipError(self.clip, "0 bytes")
         try:
-            with open(self.clip, "rb"):
-                pass
+            self.clip.open("rb").close()  # a permission problem, said plainly rather than in FFmpeg's words
             container = av.open(str(self.clip), metadata_errors="ignore")
         except PermissionError as exc:
             raise UnreadableClipError(self.clip, exc.strerror or "permission denied") from None

@@ -2,6 +2,7 @@
 
 import logging
 import re
+from contextlib import suppress
 import warnings
 from pathlib import Path
 
@@ -34,11 +35,10 @@ def embedded_database_url(pgdata: Path, database: str = EMBEDDED_DATABASE) -> st
     with psycopg.connect(admin_url, autocommit=True) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,)).fetchone()
         if not exists:
-            try:
+            # Another process may create it first: then there is nothing left to do.
+            with suppress(psycopg.errors.DuplicateDatabase, psycopg.errors.UniqueViolation):
                 conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
                 log.info("Created database %s in the embedded PostgreSQL at %s", database, pgdata)
-            except (psycopg.errors.DuplicateDatabase, psycopg.errors.UniqueViolation):
-                pass  # another process created it first
     return server.get_uri(database)
 
 
