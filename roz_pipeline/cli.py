@@ -78,6 +78,12 @@ def _parser() -> argparse.ArgumentParser:
     compute.add_argument("--png", type=Path, metavar="OUT", help="write the heatmap over a still of the clip")
     compute.add_argument("--json", action="store_true", help="print JSON with the heatmap_minutes column names")
     compute.set_defaults(run=_heatmap_compute)
+    render = heatmap_commands.add_parser("render", help="stored minutes summed over a period, drawn over a still")
+    render.add_argument("--camera", required=True)
+    render.add_argument("--from", dest="start", type=_utc_time, required=True, metavar="T", help="e.g. 2026-11-20T14:00")
+    render.add_argument("--to", dest="end", type=_utc_time, required=True, metavar="T", help="exclusive")
+    render.add_argument("--out", type=Path, required=True, metavar="F.png")
+    render.set_defaults(run=_heatmap_render)
 
     gaps = commands.add_parser("gaps", help="minutes with no stored row for a camera between two times (UTC)")
     gaps.add_argument("--camera", required=True)
@@ -136,6 +142,26 @@ def _heatmap_compute(args) -> int:
             print(f"{key:>22}: {value}")
     if result.damage:
         print(f"roz: {args.clip}: damaged clip, kept the decodable frames: {result.damage}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _heatmap_render(args) -> int:
+    from roz_pipeline.clips.stores import store_from_environment
+    from roz_pipeline.pictures import render_period
+
+    if args.end <= args.start:
+        raise ValueError("--to must be after --from")
+    with connect(database_url()) as conn:
+        try:
+            picture = render_period(conn, store_from_environment(), args.camera, args.start, args.end)
+        except LookupError as exc:
+            print(f"roz: {exc}", file=sys.stderr)
+            return EXIT_PENDING
+    args.out.write_bytes(picture.png)
+    still = f"over a still of {picture.still_from}" if picture.still_from else "without a still (no clip readable)"
+    print(f"wrote {args.out}: {picture.minutes} minute(s) of {args.camera} summed, {still}")
+    if picture.skipped:
+        print(f"left out {picture.skipped} minute(s) stored at another heatmap size", file=sys.stderr)
     return EXIT_OK
 
 

@@ -179,3 +179,16 @@ def top_level_problems(store, camera_ids) -> list[str]:
     folders, stray = store.top_level()
     problems = [f"{name}/: camera is not in the registry" for name in folders if name not in camera_ids]
     return problems + [f"{name}: not inside a camera folder" for name in stray]
+
+
+def store_from_environment():
+    """The clip store the environment names: ROZ_S3_BUCKET (+ ROZ_S3_PREFIX, AWS_*) or the local ROZ_VIDEO_ROOT."""
+    from roz_pipeline import settings
+
+    bucket = settings.env("ROZ_S3_BUCKET")
+    if not bucket:
+        return LocalClipStore(settings.video_root())
+    import boto3
+
+    client = boto3.client("s3", endpoint_url=settings.env("AWS_ENDPOINT_URL"))
+    return S3ClipStore(client, bucket, settings.env("ROZ_S3_PREFIX", ""))

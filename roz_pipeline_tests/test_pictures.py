@@ -1,0 +1,49 @@
+"""`roz heatmap render`: stored minutes summed over a period, drawn over a still of the camera's clip."""
+
+import os
+import subprocess
+import sys
+from datetime import timedelta
+
+import cv2
+import numpy as np
+import psycopg
+
+from roz_pipeline.clips.stores import LocalClipStore
+from roz_pipeline.processing import process_window
+from roz_pipeline.registry import Camera
+from roz_pipeline_tests.test_pipeline import T0, make_clip
+
+
+def _render(database_url: str, video_root, out, start: str, end: str):
+    env = {**os.environ, "DATABASE_URL": database_url, "ROZ_VIDEO_ROOT": str(video_root)}
+    return subprocess.run([sys.executable, "-m", "roz_pipeline.cli", "heatmap", "render", "--camera", "lobby",
+                           "--from", start, "--to", end, "--out", str(out)],
+                          env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_render_sums_the_period_over_a_still_and_falls_back_without_clips(migrated_database, tmp_path):
+    videos = tmp_path / "videos"
+    for i in range(3):
+        make_clip(videos, "lobby", T0 + timedelta(minutes=i), seed=i)
+    with psycopg.connect(migrated_database, autocommit=True) as conn:
+        report = process_window(Camera("lobby"), LocalClipStore(videos), conn, T0, T0 + timedelta(minutes=3))
+    assert len(report.written) == 3
+    out = tmp_path / "period.png"
+
+    result = _render(migrated_database, videos, out, "2026-11-20T14:00", "2026-11-20T14:03")
+
+    assert result.returncode == 0, result.stderr
+    assert "3 minute(s) of lobby summed, over a still of" in result.stdout
+    image = cv2.imread(str(out))
+    assert image.shape == (270, 480, 3)  # the 320x180 clips' still, drawn at the minimum width
+    assert np.ptp(image[:, :, 0].astype(int) - image[:, :, 2].astype(int)) > 50  # coloured where people walked
+
+    for clip in videos.rglob("*.mp4"):
+        clip.unlink()
+    bare = _render(migrated_database, videos, out, "2026-11-20T14:00", "2026-11-20T14:03")
+    assert bare.returncode == 0 and "without a still" in bare.stdout
+    assert cv2.imread(str(out), cv2.IMREAD_UNCHANGED).shape[2] == 4
+
+    empty = _render(migrated_database, videos, out, "2026-11-21T00:00", "2026-11-21T01:00")
+    assert empty.returncode == 1 and "no stored minute" in empty.stderr
