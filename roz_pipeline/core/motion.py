@@ -43,7 +43,7 @@ def heatmap_shape(source_width: int, source_height: int, downscale_factor: float
 
 
 class MotionAccumulator:
-    """Feed it a minute's luma frames in order; `counts` is then the heatmap."""
+    """Feed it a minute's luma frames in order, then take `heatmap()`."""
 
     def __init__(
         self,
@@ -55,13 +55,14 @@ class MotionAccumulator:
         self.settings = settings
         self.source_size = (source_width, source_height)
         self.height, self.width = heatmap_shape(source_width, source_height, settings.downscale_factor)
-        self.counts = np.zeros((self.height, self.width), np.uint16)
+        self.counts = np.zeros((self.height, self.width), np.float32)  # float32: cv2.accumulate's fast path
         self.frames = 0
         self.lighting_changes = 0
         self._background: np.ndarray | None = None
         self._kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (settings.opening_size,) * 2)
-        self._keep = self._keep_mask(ignore)
-        self._lighting_limit = settings.lighting_change_fraction * cv2.countNonZero(self._keep)
+        self._keep = self._keep_mask(ignore) if ignore else None
+        counted_pixels = cv2.countNonZero(self._keep) if ignore else self.height * self.width
+        self._lighting_limit = settings.lighting_change_fraction * counted_pixels
 
     def add(self, luma: np.ndarray) -> None:
         """Account for one frame (uint8 luma at source size)."""
@@ -74,18 +75,19 @@ class MotionAccumulator:
         _, moved = cv2.threshold(difference, self.settings.threshold, 1, cv2.THRESH_BINARY)  # 0/1 per pixel
         if self.settings.opening_size > 1:
             moved = cv2.morphologyEx(moved, cv2.MORPH_OPEN, self._kernel)
-        cv2.bitwise_and(moved, self._keep, dst=moved)
+        if self._keep is not None:
+            cv2.bitwise_and(moved, self._keep, dst=moved)
         if cv2.countNonZero(moved) > self._lighting_limit:
             self.lighting_changes += 1
             self._background = small.astype(np.float32)
             return
-        cv2.add(self.counts, moved, dst=self.counts, dtype=cv2.CV_16U)
+        cv2.accumulate(moved, self.counts)
         cv2.accumulateWeighted(small, self._background, self.settings.background_alpha)
 
     def heatmap(self) -> np.ndarray:
         """The float32 map: frames in which each pixel moved, with pixels under `min_frames` zeroed."""
-        result = self.counts.astype(np.float32)
-        result[self.counts < self.settings.min_frames] = 0
+        result = self.counts.copy()
+        result[result < self.settings.min_frames] = 0
         return result
 
     def _downscale(self, luma: np.ndarray) -> np.ndarray:
