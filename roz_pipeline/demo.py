@@ -92,15 +92,13 @@ def run_demo(home: Path, say=print) -> list[CameraSummary]:
     with database.connection() as conn:
         for camera in CAMERAS:
             stored = minutes_between(conn, camera, minutes[0], minutes[-1] + timedelta(minutes=1))
-            sizes = [row[0] for row in conn.execute(
-                "SELECT octet_length(intensity_array) FROM heatmap_minutes WHERE camera_id = %s "
-                'AND "timestamp" >= %s AND "timestamp" <= %s', (camera, minutes[0], minutes[-1]))]
             busiest = max(stored, key=lambda m: m.total_intensity)
             still = _still(videos, camera, busiest.timestamp)
             pictures = [renders / f"{camera}-busiest-minute.png", renders / f"{camera}-{MINUTES}-minutes.png"]
             pictures[0].write_bytes(render_overlay(busiest.heatmap, still))
             pictures[1].write_bytes(render_overlay(np.sum([m.heatmap for m in stored], axis=0), still))
-            summaries.append(CameraSummary(camera, len(stored), float(np.mean(sizes)), busiest.timestamp,
+            mean_bytes = float(np.mean([m.compressed_bytes for m in stored]))
+            summaries.append(CameraSummary(camera, len(stored), mean_bytes, busiest.timestamp,
                                            busiest.total_intensity, pictures))
     return summaries
 

@@ -29,8 +29,7 @@ def build_retention_job(cameras: dict[str, Camera]):
         for camera in cameras.values():
             started = time.monotonic()
             with database.connection() as conn:
-                conn.execute("SELECT set_config('lock_timeout', %s, false)", (LOCK_TIMEOUT,))
-                deleted = delete_expired(conn, camera.camera_id, camera.retention_days)
+                deleted = delete_expired(conn, camera.camera_id, camera.retention_days, lock_timeout=LOCK_TIMEOUT)
             cutoff = datetime.now(timezone.utc) - timedelta(days=camera.retention_days)
             seconds = round(time.monotonic() - started, 3)
             context.log.info(f"{camera.camera_id}: deleted {deleted} row(s) older than {camera.retention_days} days "
@@ -62,7 +61,6 @@ def vacuum_analyze_heatmaps(context: OpExecutionContext, database: HeatmapDataba
         started = time.monotonic()
         vacuum_analyze(conn)
         seconds = round(time.monotonic() - started, 3)
-        conn.execute("SELECT pg_stat_clear_snapshot()")
         after = table_stats(conn)
     context.log.info(f"VACUUM (ANALYZE) heatmap_minutes: {seconds} s, dead tuples {before.dead_rows} -> "
                      f"{after.dead_rows}, {after.total_bytes} bytes")

@@ -41,6 +41,7 @@ class StoredMinute:
     heatmap: np.ndarray
     frame_count: int
     total_intensity: float
+    compressed_bytes: int  # size of the stored intensity_array
 
 
 @dataclass(frozen=True)
@@ -169,7 +170,8 @@ def table_size(conn: psycopg.Connection) -> tuple[int, int]:
 
 def _stored_minute(row) -> StoredMinute:
     camera_id, timestamp, blob, height, width, frame_count, total_intensity = row
-    return StoredMinute(camera_id, timestamp, decode_intensity(blob, height, width), frame_count, total_intensity)
+    return StoredMinute(camera_id, timestamp, decode_intensity(blob, height, width), frame_count, total_intensity,
+                        len(blob))
 
 
 def missing_minutes(conn: psycopg.Connection, camera_id: str, start: datetime, end: datetime) -> list[datetime]:
@@ -185,11 +187,15 @@ def missing_minutes(conn: psycopg.Connection, camera_id: str, start: datetime, e
     )]
 
 
-def delete_expired(conn: psycopg.Connection, camera_id: str, retention_days: int, batch_size: int = 5000) -> int:
+def delete_expired(conn: psycopg.Connection, camera_id: str, retention_days: int, batch_size: int = 5000,
+                   lock_timeout: str | None = None) -> int:
     """Delete the camera's rows older than `retention_days` (>= 1), committing every batch; returns rows deleted.
 
-    Needs an autocommit connection (the procedure commits between batches).
+    Needs an autocommit connection (the procedure commits between batches). With `lock_timeout`, a batch gives up
+    (and the call fails) rather than wait longer than that for a row a writer holds.
     """
+    if lock_timeout:
+        conn.execute("SELECT set_config('lock_timeout', %s, false)", (lock_timeout,))
     return conn.execute(
         "CALL cleanup_old_heatmaps_in_batches(%s, %s, %s, NULL)",
         (retention_days, check_camera_id(camera_id), batch_size),
@@ -216,8 +222,9 @@ def table_stats(conn: psycopg.Connection) -> TableStats:
 
 
 def vacuum_analyze(conn: psycopg.Connection) -> None:
-    """VACUUM (ANALYZE) heatmap_minutes; `conn` must be in autocommit mode."""
+    """VACUUM (ANALYZE) heatmap_minutes; `conn` must be in autocommit mode. Statistics read after it are fresh."""
     conn.execute("VACUUM (ANALYZE) heatmap_minutes")
+    conn.execute("SELECT pg_stat_clear_snapshot()")
 
 
 def newest_minutes(conn: psycopg.Connection) -> dict[str, datetime]:

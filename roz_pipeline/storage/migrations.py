@@ -25,6 +25,7 @@ from datetime import datetime
 from pathlib import Path
 
 import psycopg
+from psycopg import sql
 
 from roz_pipeline.storage.connection import connect, postgres_bin_dir
 
@@ -358,17 +359,17 @@ class Migrator:
             return
         name = match.group(1).strip('"') if match.group(1).startswith('"') else match.group(1).lower()
         invalid = conn.execute(
-            "SELECT format('%%I.%%I', n.nspname, c.relname) FROM pg_index i "
+            "SELECT n.nspname, c.relname FROM pg_index i "
             "JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
             "WHERE c.relname = %s AND NOT i.indisvalid AND n.nspname = ANY(current_schemas(false))",
             (name,),
         ).fetchone()
         conn.rollback()
         if invalid:
-            log.warning("Dropping INVALID index %s left by an interrupted run of %s", invalid[0], migration.filename)
+            log.warning("Dropping INVALID index %s.%s left by an interrupted run of %s", *invalid, migration.filename)
             conn.autocommit = True
             try:
-                conn.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {invalid[0]}")
+                conn.execute(sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}.{}").format(*map(sql.Identifier, invalid)))
             finally:
                 conn.autocommit = False
 
