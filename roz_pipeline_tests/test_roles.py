@@ -1,0 +1,62 @@
+"""db/roles.sql: a migrator that owns the schema, a writer the pipeline runs as, a read-only reader."""
+
+import contextlib
+
+import psycopg
+import pytest
+from dagster import instance_for_test
+from psycopg.conninfo import make_conninfo
+
+from roz_pipeline.settings import REPO_ROOT
+from roz_pipeline.storage.migrations import Migrator
+from roz_pipeline_tests.conftest import MIGRATIONS
+from roz_pipeline_tests.test_pipeline import KEEP, T0, local_defs, make_clip, rows, run_range
+
+ROLES = ("roz_migrator", "roz_writer", "roz_reader")
+
+
+@pytest.fixture
+def database_with_roles(empty_database):
+    with psycopg.connect(empty_database, autocommit=True) as admin:
+        admin.execute((REPO_ROOT / "db" / "roles.sql").read_text().encode())
+    yield empty_database
+    with psycopg.connect(empty_database, autocommit=True) as admin:
+        for role in ROLES:
+            admin.execute(f"DROP OWNED BY {role}")  # noqa: the role names are constants of this test
+        # Roles are cluster-wide: drop them only if no other database still uses them.
+        for role in ROLES:
+            with contextlib.suppress(psycopg.errors.DependentObjectsStillReferenced):
+                admin.execute(f"DROP ROLE IF EXISTS {role}")
+
+
+def as_role(url: str, role: str) -> str:
+    return make_conninfo(url, user=role)
+
+
+def test_migrator_owns_the_schema_writer_runs_the_pipeline_reader_only_reads(database_with_roles, tmp_path):
+    migrator_url = as_role(database_with_roles, "roz_migrator")
+    writer_url = as_role(database_with_roles, "roz_writer")
+    reader_url = as_role(database_with_roles, "roz_reader")
+    Migrator(migrator_url, MIGRATIONS).migrate()
+    with psycopg.connect(database_with_roles) as conn:
+        owner = conn.execute("SELECT tableowner FROM pg_tables WHERE tablename = 'heatmap_minutes'").fetchone()[0]
+    assert owner == "roz_migrator"
+
+    registry = tmp_path / "cameras.yaml"
+    registry.write_text(f"cameras:\n  lobby: {{{KEEP}}}\n")
+    make_clip(tmp_path / "videos", "lobby", T0)
+    with instance_for_test() as instance:
+        result = run_range(local_defs(registry, tmp_path / "videos", writer_url), "lobby", T0, T0, instance)
+    assert result.success
+    assert len(rows(reader_url)) == 1
+
+    with psycopg.connect(writer_url, autocommit=True) as writer:
+        assert writer.execute("SELECT cleanup_old_heatmaps(30)").fetchone()[0] == 0
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            writer.execute("DROP TABLE heatmap_minutes")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            writer.execute("CREATE TABLE sneaky (id INT)")
+    with psycopg.connect(reader_url, autocommit=True) as reader:
+        assert reader.execute("SELECT count(*) FROM heatmap_stats").fetchone()[0] == 1
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            reader.execute("DELETE FROM heatmap_minutes")
