@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 import numpy as np
 import psycopg
 
-from roz_pipeline.clips.stores import ClipStoreError
+from roz_pipeline.clips.stores import ClipMissingError, ClipStoreError
 from roz_pipeline.core.heatmap import compute_heatmap
 from roz_pipeline.core.video import ClipError
 from roz_pipeline.registry import Camera
@@ -75,6 +75,11 @@ def process_window(camera: Camera, store, conn: psycopg.Connection, start: datet
         try:
             with store.local_file(clip) as path:
                 result = compute_heatmap(path, camera.motion_settings, camera.ignore)
+        except ClipMissingError as exc:
+            report.missing.append(minute)
+            if log:
+                log.warning(str(exc))
+            continue
         except (ClipError, ClipStoreError) as exc:
             report.bad[minute] = f"{clip.location}: {exc.reason}: {exc.detail}" if isinstance(exc, ClipError) else str(exc)
             continue

@@ -3,6 +3,7 @@
 import http.client
 import socket
 import threading
+import time
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -36,31 +37,43 @@ def moto_endpoint():
     server.stop()
 
 
-class FlakyProxy:
-    """An HTTP proxy in front of S3 that answers 500 to the first `failures` GETs of each clip object."""
+class FaultyProxy:
+    """An HTTP proxy in front of S3 that answers some requests itself, per `rule(method, path, count)`.
 
-    def __init__(self, upstream: str, failures: int):
+    The rule returns None to forward the request, or (status, delay_seconds) to answer with that status after
+    the delay; status 0 forwards after the delay (a slow response). `count` is how often that path was requested.
+    """
+
+    def __init__(self, upstream: str, rule):
         self.upstream_port = int(upstream.rsplit(":", 1)[1])
-        self.failures = failures
-        self.served_errors = 0
-        self.seen: dict[str, int] = {}
+        self.rule = rule
+        self.faults = 0
+        self.seen: dict[tuple[str, str], int] = {}
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
             def log_message(self, *args):
-                """Quiet: the test checks what the server received, not its access log."""
+                """Quiet: the test checks what the proxy did, not its access log."""
+
+            def _answer(self, status: int):
+                code = {403: "AccessDenied", 404: "NoSuchKey"}.get(status, "InternalError")
+                body = f"<Error><Code>{code}</Code><Message>injected</Message></Error>".encode()
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(body)
 
             def _forward(self):
-                if self.command == "GET" and self.path.split("?")[0].lower().endswith(".mp4"):
-                    count = proxy.seen[self.path] = proxy.seen.get(self.path, 0) + 1
-                    if count <= proxy.failures:
-                        proxy.served_errors += 1
-                        body = b"<Error><Code>InternalError</Code><Message>flaky</Message></Error>"
-                        self.send_response(500)
-                        self.send_header("Content-Length", str(len(body)))
-                        self.end_headers()
-                        self.wfile.write(body)
-                        return
+                key = (self.command, self.path.split("?")[0])
+                count = proxy.seen[key] = proxy.seen.get(key, 0) + 1
+                decision = proxy.rule(self.command, key[1], count)
+                if decision:
+                    status, delay = decision
+                    time.sleep(delay)
+                    if status:
+                        proxy.faults += 1
+                        return self._answer(status)
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else None
                 upstream = http.client.HTTPConnection("127.0.0.1", proxy.upstream_port, timeout=30)
@@ -85,6 +98,24 @@ class FlakyProxy:
 
     def close(self):
         self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def faulty_proxy(moto_endpoint):
+    proxies = []
+
+    def start(rule) -> FaultyProxy:
+        proxies.append(FaultyProxy(moto_endpoint, rule))
+        return proxies[-1]
+
+    yield start
+    for proxy in proxies:
+        proxy.close()
+
+
+def is_clip(path: str, minute: str | None = None) -> bool:
+    return path.lower().endswith(".mp4") and (minute is None or path.endswith(f"/{minute}.mp4"))
 
 
 @pytest.fixture
@@ -132,18 +163,63 @@ def test_ranged_run_from_s3_writes_good_minutes_and_names_the_corrupt_object(buc
     assert "14:02: no clip in the store (missing minute)" in logs
 
 
-def test_transient_s3_errors_are_retried(bucket, moto_endpoint, tmp_path, migrated_database):
-    proxy = FlakyProxy(moto_endpoint, failures=2)
-    try:
-        defs = s3_defs(tmp_path, proxy.url, migrated_database)
-        with instance_for_test() as instance:
-            result = run_range(defs, "lobby", T0, T0 + timedelta(minutes=1), instance)
-    finally:
-        proxy.close()
+def test_transient_s3_errors_are_retried(bucket, faulty_proxy, tmp_path, migrated_database):
+    proxy = faulty_proxy(lambda method, path, count: (500, 0) if method == "GET" and is_clip(path) and count <= 2
+                         else None)
+    defs = s3_defs(tmp_path, proxy.url, migrated_database)
+
+    with instance_for_test() as instance:
+        result = run_range(defs, "lobby", T0, T0 + timedelta(minutes=1), instance)
 
     assert result.success
-    assert proxy.served_errors == 4  # two failed GETs for each of the two clips, then success
+    assert proxy.faults == 4  # two failed GETs for each of the two clips, then success
     assert len(rows(migrated_database)) == 2
+
+
+def test_endpoint_down_for_a_while_then_back_completes_the_run(bucket, faulty_proxy, tmp_path, migrated_database):
+    back_at = time.monotonic() + 4
+    proxy = faulty_proxy(lambda method, path, count: (503, 0) if time.monotonic() < back_at else None)
+    defs = s3_defs(tmp_path, proxy.url, migrated_database)
+
+    with instance_for_test() as instance:
+        result = run_range(defs, "lobby", T0, T0 + timedelta(minutes=1), instance)
+
+    assert result.success and proxy.faults > 0
+    assert len(rows(migrated_database)) == 2
+
+
+def test_slow_responses_only_slow_the_run(bucket, faulty_proxy, tmp_path, migrated_database):
+    proxy = faulty_proxy(lambda method, path, count: (0, 1.5) if method == "GET" and is_clip(path) else None)
+    defs = s3_defs(tmp_path, proxy.url, migrated_database)
+
+    with instance_for_test() as instance:
+        result = run_range(defs, "lobby", T0, T0 + timedelta(minutes=1), instance)
+
+    assert result.success and len(rows(migrated_database)) == 2
+
+
+def test_an_object_gone_after_listing_is_a_missing_minute_and_access_denied_names_the_key(
+    bucket, faulty_proxy, tmp_path, migrated_database
+):
+    def rule(method, path, count):
+        if method in ("GET", "HEAD") and is_clip(path, "14-00"):
+            return 404, 0
+        if method in ("GET", "HEAD") and is_clip(path, "14-01"):
+            return 403, 0
+        return None
+
+    defs = s3_defs(tmp_path, faulty_proxy(rule).url, migrated_database)
+
+    with instance_for_test() as instance:
+        result = run_range(defs, "lobby", T0, T0 + timedelta(minutes=3), instance)
+        logs = "\n".join(entry.user_message for entry in instance.all_logs(result.run_id))
+
+    assert not result.success
+    message = result.get_step_failure_events()[0].step_failure_data.error.message
+    assert f"s3://{BUCKET}/{PREFIX}/lobby/2026-11-20/14-01.mp4: cannot download (403 access denied)" in message
+    assert "14-00" not in message.split("written:")[1]  # the vanished clip is not a bad minute...
+    assert "lobby/2026-11-20/14-00.mp4: gone since it was listed" in logs  # ...it is reported missing
+    assert [r[0] for r in rows(migrated_database)] == [T0 + timedelta(minutes=3)]
 
 
 def test_sensor_lists_new_clips_in_s3(bucket, moto_endpoint, tmp_path, migrated_database):

@@ -20,6 +20,10 @@ class ClipStoreError(Exception):
     """The store could not be read (missing root, access denied); the message names the key or location."""
 
 
+class ClipMissingError(ClipStoreError):
+    """A listed clip was gone when it was fetched: its minute counts as missing."""
+
+
 @dataclass(frozen=True)
 class ClipProblem:
     key: str
@@ -142,7 +146,11 @@ class S3ClipStore:
                 self.client.download_file(self.bucket, self.prefix + clip.key, str(path))
             except ClientError as exc:
                 code = exc.response.get("Error", {}).get("Code", "")
-                raise ClipStoreError(f"{clip.location}: cannot download ({code or exc})") from None
+                if code in ("404", "NoSuchKey"):
+                    raise ClipMissingError(f"{clip.location}: gone since it was listed") from None
+                if code.startswith("4") or code == "AccessDenied":
+                    raise ClipStoreError(f"{clip.location}: cannot download ({_describe(code)})") from None
+                raise  # 5xx after boto's own retries: transient, the step's RetryPolicy tries again
             yield path
         finally:
             shutil.rmtree(folder, ignore_errors=True)
@@ -166,6 +174,10 @@ class S3ClipStore:
 
     def _locate(self, key: str) -> str:
         return f"s3://{self.bucket}/{self.prefix}{key}"
+
+
+def _describe(code: str) -> str:
+    return {"403": "403 access denied", "AccessDenied": "403 access denied"}.get(code, code or "unknown error")
 
 
 def _within(listing: ClipListing, start: datetime, end: datetime) -> ClipListing:
