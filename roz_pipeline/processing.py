@@ -73,15 +73,18 @@ def process_window(camera: Camera, store, conn: psycopg.Connection, start: datet
             report.missing.append(minute)
             continue
         try:
-            with store.local_file(clip) as path:
-                result = compute_heatmap(path, camera.motion_settings, camera.ignore)
+            with store.local_file(clip) as path:  # transient store errors propagate: the step retries
+                result = _heatmap(clip, path, camera)
         except ClipMissingError as exc:
             report.missing.append(minute)
             if log:
                 log.warning(str(exc))
             continue
-        except (ClipError, ClipStoreError) as exc:
-            report.bad[minute] = f"{clip.location}: {exc.reason}: {exc.detail}" if isinstance(exc, ClipError) else str(exc)
+        except ClipStoreError as exc:
+            report.bad[minute] = str(exc)
+            continue
+        except ClipError as exc:
+            report.bad[minute] = f"{clip.location}: {exc.reason}: {exc.detail}"
             continue
         encoded = result.encoded()
         write_minute(conn, HeatmapMinute(
@@ -94,6 +97,16 @@ def process_window(camera: Camera, store, conn: psycopg.Connection, start: datet
                                             result.nonzero_pixels, len(encoded), result.damage))
         _add_to_picture(report, result)
     return report
+
+
+def _heatmap(clip, path, camera: Camera):
+    """The clip's heatmap; any failure inside the decoder becomes a ClipError for this clip alone."""
+    try:
+        return compute_heatmap(path, camera.motion_settings, camera.ignore)
+    except ClipError:
+        raise
+    except Exception as exc:  # a decoder or library fault on one clip must not stop the other minutes
+        raise ClipError(clip.location, f"could not be decoded ({type(exc).__name__}: {exc})") from exc
 
 
 def _add_to_picture(report: WindowReport, result) -> None:

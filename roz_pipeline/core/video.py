@@ -55,6 +55,10 @@ class BadDimensionsError(ClipError):
     reason = "unsupported frame size"
 
 
+class UnsupportedCodecError(ClipError):
+    reason = "unsupported codec"
+
+
 @dataclass
 class DecodeReport:
     """What decoding found, filled in while frames are read."""
@@ -149,6 +153,8 @@ class LumaDecoder:
 
     def _inspect(self, stream) -> DecodeReport:
         ctx = stream.codec_context
+        if ctx is None:
+            raise UnsupportedCodecError(self.clip, "this FFmpeg build has no decoder for its video stream")
         width, height = ctx.width, ctx.height
         if not (MIN_DIMENSION <= width <= MAX_DIMENSION and MIN_DIMENSION <= height <= MAX_DIMENSION):
             raise BadDimensionsError(

@@ -1,0 +1,232 @@
+"""Nothing lost, nothing doubled: bad clips of many kinds, repeated and concurrent runs, sensor redelivery."""
+
+import subprocess
+import sys
+from datetime import timedelta
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import psycopg
+import pytest
+from dagster import build_sensor_context, instance_for_test
+
+from roz_pipeline.core.heatmap import compute_heatmap
+from roz_pipeline.core.video import UnsupportedCodecError
+from roz_pipeline.footage import Walker, write_clip
+from roz_pipeline.settings import REPO_ROOT
+from roz_pipeline.storage.heatmaps import write_minute
+from roz_pipeline_tests.test_operations import minute_row
+from roz_pipeline_tests.test_pipeline import KEEP, T0, clip_key, local_defs, make_clip, rows, run_range
+
+WALKER = Walker(start=(0, 30), end=(140, 30), size=(12, 30))
+
+
+def _variable_frame_rate(path: Path) -> None:
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=15)
+        stream.width, stream.height, stream.pix_fmt = 160, 96, "yuv420p"
+        stream.time_base = stream.codec_context.time_base = Fraction(1, 1000)
+        pts = 0
+        for index, gap in enumerate(np.random.default_rng(5).integers(20, 400, 30)):
+            image = np.full((96, 160), 90, np.uint8)
+            image[30:60, index * 4: index * 4 + 12] = 230
+            frame = av.VideoFrame.from_ndarray(image, format="gray").reformat(format="yuv420p")
+            frame.pts, frame.time_base = pts, Fraction(1, 1000)
+            pts += int(gap)
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+
+
+def _unsupported_codec(path: Path) -> None:
+    source = Path(write_clip(path.with_suffix(".src.mkv"), codec="mpeg4", frames=5, width=64, height=64))
+    path.write_bytes(source.read_bytes().replace(b"V_MPEG4/ISO/ASP", b"V_ROZTEST/NOPEX"))
+    source.unlink()
+
+
+def _no_decodable_frames(path: Path) -> None:
+    source = av.open(write_clip(path.with_suffix(".src.mkv"), frames=6, codec="mpeg4", width=160, height=96))
+    rng = np.random.default_rng(7)
+    with source, av.open(str(path), "w", format="matroska") as container:
+        stream = container.add_stream_from_template(source.streams.video[0])
+        for packet in source.demux(source.streams.video[0]):
+            if packet.dts is None:
+                continue
+            garbage = av.Packet(rng.integers(0, 256, packet.size, dtype=np.uint8).tobytes())
+            garbage.pts, garbage.dts, garbage.time_base, garbage.stream = packet.pts, packet.dts, packet.time_base, stream
+            container.mux(garbage)
+
+
+def _audio_only(path: Path) -> None:
+    with av.open(str(path), "w", format="matroska") as container:
+        stream = container.add_stream("mp2", rate=16000)
+        frame = av.AudioFrame.from_ndarray(np.zeros((1, 1152), np.int16), format="s16", layout="mono")
+        frame.sample_rate = 16000
+        for packet in [*stream.encode(frame), *stream.encode()]:
+            container.mux(packet)
+
+
+def _truncated(path: Path, faststart: bool) -> None:
+    full = Path(write_clip(path.with_suffix(".full.mp4"), frames=40, width=160, height=96, walkers=(WALKER,),
+                           container_options={"movflags": "+faststart"} if faststart else None))
+    data = full.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    full.unlink()
+
+
+def _corrupt_packets(path: Path) -> None:
+    full = Path(write_clip(path.with_suffix(".full.mkv"), frames=60, width=160, height=96, walkers=(WALKER,),
+                           codec="mpeg4", options={"g": "10"}))
+    data = bytearray(full.read_bytes())
+    rng = np.random.default_rng(3)
+    for offset in rng.integers(len(data) // 4, len(data) - 100, 30):
+        data[offset: offset + 40] = rng.integers(0, 256, 40, dtype=np.uint8).tobytes()
+    path.write_bytes(bytes(data))
+    full.unlink()
+
+
+def _clip(**kwargs):
+    defaults = {"frames": 8, "width": 160, "height": 96, "walkers": (WALKER,)}
+    return lambda path: write_clip(path, **{**defaults, **kwargs})
+
+
+# (class, how to make it, written?) -- one camera-minute each, in this order from T0
+CLASSES = [
+    ("normal", _clip(), True),
+    ("4K", _clip(width=3840, height=2160, frames=3, walkers=()), True),
+    ("64x64", _clip(width=64, height=64, walkers=()), True),
+    ("odd dimensions", _clip(width=161, height=97, codec="ffv1", pix_fmt="gray"), True),
+    ("variable frame rate", _variable_frame_rate, True),
+    ("absurd fps metadata", _clip(fps=1000), True),
+    ("longer than a minute", _clip(fps=2, frames=180), True),
+    ("shorter than a minute", _clip(frames=3), True),
+    ("matroska named .mp4", _clip(codec="mpeg4"), True),  # the extension lies; FFmpeg reads the content
+    ("truncated, index first", lambda p: _truncated(p, faststart=True), True),  # damaged: decodable frames kept
+    ("corrupt packets", _corrupt_packets, True),  # decodable frames kept (flagged when FFmpeg reports the damage)
+    ("zero bytes", lambda p: p.write_bytes(b""), False),
+    ("text", lambda p: p.write_text("not a video\n" * 50), False),
+    ("truncated, index at the end", lambda p: _truncated(p, faststart=False), False),
+    ("audio only", _audio_only, False),
+    ("no decodable frames", _no_decodable_frames, False),
+    ("unsupported codec", _unsupported_codec, False),
+    ("8x8", _clip(width=8, height=8, codec="ffv1", pix_fmt="gray", walkers=()), False),
+]
+
+
+@pytest.fixture(scope="module")
+def bad_clip_store(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("classes")
+    for index, (_, make, _) in enumerate(CLASSES):
+        path = root / clip_key("lobby", T0 + timedelta(minutes=index))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        make(path)
+    (root / "lobby" / "2026-11-20" / "14-30.txt").write_text("a clip with the wrong extension")
+    return root
+
+
+def test_every_bad_clip_class_fails_or_flags_only_its_own_minute(bad_clip_store, tmp_path, db, migrated_database):
+    registry = tmp_path / "cameras.yaml"
+    registry.write_text(f"cameras:\n  lobby: {{{KEEP}}}\n  yard: {{{KEEP}}}\n")
+    write_minute(db, minute_row("yard", T0))  # another camera's row must not change
+    yard_before = rows(migrated_database, "yard")
+    last = T0 + timedelta(minutes=len(CLASSES) - 1)
+
+    with instance_for_test() as instance:
+        result = run_range(local_defs(registry, bad_clip_store, migrated_database), "lobby", T0, last, instance)
+        logs = "\n".join(entry.user_message for entry in instance.all_logs(result.run_id))
+
+    assert not result.success
+    failure = result.get_step_failure_events()[0].step_failure_data.error.message
+    written = {r[0] for r in rows(migrated_database)}
+    for index, (name, _, ok) in enumerate(CLASSES):
+        minute = T0 + timedelta(minutes=index)
+        clip = bad_clip_store / clip_key("lobby", minute)
+        assert (minute in written) == ok, name
+        assert (f"{minute:%Y-%m-%d %H:%M}: {clip}: " in failure) == (not ok), name
+    assert f"{bad_clip_store / clip_key('lobby', T0 + timedelta(minutes=9))}: damaged clip" in logs
+    assert "14-30.txt" in logs  # reported, never guessed at
+    assert rows(migrated_database, "yard") == yard_before
+    assert len(CLASSES) >= 15
+
+
+def test_unsupported_codec_is_a_typed_error(bad_clip_store):
+    with pytest.raises(UnsupportedCodecError, match="no decoder for its video stream"):
+        compute_heatmap(bad_clip_store / clip_key("lobby", T0 + timedelta(minutes=16)))
+
+
+# -- no duplicates -----------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def three_minutes(tmp_path):
+    registry = tmp_path / "cameras.yaml"
+    registry.write_text(f"cameras:\n  lobby: {{{KEEP}}}\n")
+    for i in range(3):
+        make_clip(tmp_path / "videos", "lobby", T0 + timedelta(minutes=i), seed=i)
+    return registry, tmp_path / "videos"
+
+
+def _count_per_minute(url: str) -> list[int]:
+    with psycopg.connect(url) as conn:
+        return [n for (n,) in conn.execute(
+            'SELECT count(*) FROM heatmap_minutes GROUP BY camera_id, "timestamp" ORDER BY "timestamp"')]
+
+
+def test_ten_repeated_backfills_leave_one_row_per_minute(three_minutes, migrated_database):
+    registry, videos = three_minutes
+    defs = local_defs(registry, videos, migrated_database)
+
+    with instance_for_test() as instance:
+        for _ in range(10):
+            assert run_range(defs, "lobby", T0, T0 + timedelta(minutes=2), instance).success
+
+    assert _count_per_minute(migrated_database) == [1, 1, 1]
+
+
+RUN_IN_OWN_PROCESS = """
+import sys
+from datetime import timedelta
+from pathlib import Path
+from dagster import instance_for_test
+from roz_pipeline_tests.test_pipeline import T0, local_defs, run_range
+with instance_for_test() as instance:
+    result = run_range(local_defs(Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]), "lobby", T0,
+                       T0 + timedelta(minutes=2), instance)
+sys.exit(0 if result.success else 1)
+"""
+
+
+def test_two_concurrent_runs_of_the_same_range_leave_one_row_per_minute(three_minutes, migrated_database):
+    registry, videos = three_minutes
+    command = [sys.executable, "-c", RUN_IN_OWN_PROCESS, str(registry), str(videos), migrated_database]
+
+    runs = [subprocess.Popen(command, cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            for _ in range(2)]
+    try:
+        codes = [run.wait(timeout=300) for run in runs]
+    finally:
+        for run in runs:
+            run.kill()
+
+    assert codes == [0, 0], [run.stderr.read()[-2000:] for run in runs]
+    assert _count_per_minute(migrated_database) == [1, 1, 1]
+
+
+def test_sensor_redelivery_requests_the_same_run_keys(three_minutes, migrated_database):
+    registry, videos = three_minutes
+    defs = local_defs(registry, videos, migrated_database, clock=lambda: T0 + timedelta(hours=1))
+    sensor = defs.resolve_sensor_def("new_clips_sensor")
+
+    with instance_for_test() as instance:
+        first = sensor(build_sensor_context(instance=instance, definitions=defs, resources=defs.resources))
+        redelivered = sensor(build_sensor_context(instance=instance, definitions=defs, resources=defs.resources))
+        for _ in first.run_requests + redelivered.run_requests:  # even if both deliveries were run
+            assert run_range(defs, "lobby", T0, T0 + timedelta(minutes=2), instance).success
+
+    assert [r.run_key for r in first.run_requests] == [r.run_key for r in redelivered.run_requests] == [
+        "lobby:2026-11-20-14:00:2026-11-20-14:02"]
+    assert _count_per_minute(migrated_database) == [1, 1, 1]
+
