@@ -1,0 +1,67 @@
+"""Database passwords and AWS keys never show in logs, run metadata, failure messages or resource config."""
+
+from datetime import timedelta
+
+import boto3
+from dagster import EnvVar, instance_for_test
+from psycopg.conninfo import conninfo_to_dict
+
+from roz_pipeline.defs.location import build_definitions
+from roz_pipeline_tests.test_pipeline import KEEP, T0, clip_key, make_clip, run_range
+from roz_pipeline_tests.test_pipeline_s3 import BUCKET, PREFIX, moto_endpoint  # noqa: F401 (fixture)
+
+DB_PASSWORD = "db-secret-hunter2"
+AWS_SECRET = "aws-secret-Xy7Qw3"
+
+
+def _url_with_password(conninfo: str, password: str) -> str:
+    """The test database as a URL with a password (trust authentication ignores it; logs must not show it)."""
+    params = conninfo_to_dict(conninfo)
+    host = params.get("host", "127.0.0.1")
+    where = f"@/{params['dbname']}?host={host}" if host.startswith("/") else f"@{host}:{params.get('port', 5432)}/{params['dbname']}"
+    return f"postgresql://{params.get('user', 'postgres')}:{password}{where}"
+
+
+def _everything_dagster_recorded(instance, run_id: str) -> str:
+    run = instance.get_run_by_id(run_id)
+    entries = instance.all_logs(run_id)
+    return "\n".join([str(run.run_config), str(run.tags)] + [entry.user_message for entry in entries]
+                     + [str(entry.dagster_event) for entry in entries if entry.dagster_event])
+
+
+def test_secrets_from_the_environment_stay_out_of_runs_logs_and_errors(
+    monkeypatch, tmp_path, moto_endpoint, migrated_database  # noqa: F811
+):
+    client = boto3.client("s3", endpoint_url=moto_endpoint, aws_access_key_id="AKIDROZTEST",
+                          aws_secret_access_key=AWS_SECRET, region_name="us-east-1")
+    client.create_bucket(Bucket=BUCKET)
+    make_clip(tmp_path / "up", "lobby", T0)
+    client.upload_file(str(tmp_path / "up" / clip_key("lobby", T0)), BUCKET, f"{PREFIX}/{clip_key('lobby', T0)}")
+    client.put_object(Bucket=BUCKET, Key=f"{PREFIX}/{clip_key('lobby', T0 + timedelta(minutes=1))}", Body=b"bad")
+    registry = tmp_path / "cameras.yaml"
+    registry.write_text(f"cameras:\n  lobby: {{{KEEP}}}\n")
+    for name, value in {"DATABASE_URL": _url_with_password(migrated_database, DB_PASSWORD),
+                        "ROZ_S3_BUCKET": BUCKET, "ROZ_S3_PREFIX": PREFIX, "AWS_ENDPOINT_URL": moto_endpoint,
+                        "AWS_ACCESS_KEY_ID": "AKIDROZTEST", "AWS_SECRET_ACCESS_KEY": AWS_SECRET,
+                        "AWS_REGION": "us-east-1"}.items():
+        monkeypatch.setenv(name, value)
+
+    defs = build_definitions(registry, partitions_start="2026-11-01")
+    assert isinstance(defs.resources["database"].url, EnvVar)  # the UI shows the variable's name, not its value
+    with instance_for_test() as instance:
+        result = run_range(defs, "lobby", T0, T0 + timedelta(minutes=1), instance)
+        recorded = _everything_dagster_recorded(instance, result.run_id)
+
+    assert not result.success  # the bad clip: a failure message was recorded too
+    assert "14-01.mp4: not a video" in recorded
+    assert DB_PASSWORD not in recorded and AWS_SECRET not in recorded
+
+    monkeypatch.setenv("DATABASE_URL", f"postgresql://roz:{DB_PASSWORD}@127.0.0.1:1/roz")  # unreachable
+    unreachable = build_definitions(registry, partitions_start="2026-11-01")
+    with instance_for_test() as instance:
+        failed = run_range(unreachable, "lobby", T0, T0, instance)
+        recorded = _everything_dagster_recorded(instance, failed.run_id)
+
+    assert not failed.success
+    assert "cannot connect to postgresql://roz:***@127.0.0.1:1/roz" in recorded
+    assert DB_PASSWORD not in recorded
