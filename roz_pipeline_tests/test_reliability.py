@@ -1,5 +1,8 @@
 """Nothing lost, nothing doubled: bad clips of many kinds, repeated and concurrent runs, sensor redelivery."""
 
+import contextlib
+import threading
+import time
 import subprocess
 import sys
 from datetime import timedelta
@@ -230,3 +233,48 @@ def test_sensor_redelivery_requests_the_same_run_keys(three_minutes, migrated_da
         "lobby:2026-11-20-14:00:2026-11-20-14:02"]
     assert _count_per_minute(migrated_database) == [1, 1, 1]
 
+
+
+# -- database faults ---------------------------------------------------------------------------------------------
+
+
+def test_database_restarted_mid_run_the_run_retries_and_completes(tmp_path):
+    from pgserver._commands import pg_ctl
+
+    from roz_pipeline.storage.connection import embedded_database_url, embedded_server
+
+    pgdata = tmp_path / "own-cluster" / "pgdata"
+    url = embedded_database_url(pgdata)  # this test's own PostgreSQL, which it may restart
+    server = embedded_server(pgdata)
+    registry = tmp_path / "cameras.yaml"
+    registry.write_text(f"cameras:\n  lobby: {{{KEEP}}}\n")
+    minutes = 8
+    for i in range(minutes):
+        path = tmp_path / "videos" / clip_key("lobby", T0 + timedelta(minutes=i))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_clip(path, frames=90, walkers=(Walker(start=(0, 200), end=(600, 200)),), seed=i)
+    restarted = threading.Event()
+
+    def restart_after_two_rows():
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            with contextlib.suppress(psycopg.Error), psycopg.connect(url) as conn:
+                if conn.execute("SELECT count(*) FROM heatmap_minutes").fetchone()[0] >= 2:
+                    break
+            time.sleep(0.05)
+        pg_ctl(["-w", "restart", "-m", "fast"], pgdata=pgdata, user=server.system_user)
+        restarted.set()
+
+    restarter = threading.Thread(target=restart_after_two_rows)
+    restarter.start()
+    with instance_for_test() as instance:
+        result = run_range(local_defs(registry, tmp_path / "videos", url), "lobby", T0,
+                           T0 + timedelta(minutes=minutes - 1), instance)
+        retried = [e for e in instance.all_logs(result.run_id) if e.dagster_event and
+                   e.dagster_event.event_type_value == "STEP_UP_FOR_RETRY"]
+    restarter.join()
+
+    assert restarted.is_set()
+    assert result.success
+    assert retried, "the restart should have failed a write and retried the step"
+    assert _count_per_minute(url) == [1] * minutes
