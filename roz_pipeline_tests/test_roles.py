@@ -8,6 +8,7 @@ from dagster import instance_for_test
 from psycopg.conninfo import make_conninfo
 
 from roz_pipeline.settings import REPO_ROOT
+from roz_pipeline.storage.heatmaps import vacuum_analyze
 from roz_pipeline.storage.migrations import Migrator
 from roz_pipeline_tests.conftest import MIGRATIONS
 from roz_pipeline_tests.test_pipeline import KEEP, T0, local_defs, make_clip, rows, run_range
@@ -25,7 +26,7 @@ def database_with_roles(empty_database):
             admin.execute(f"DROP OWNED BY {role}")  # noqa: the role names are constants of this test
         # Roles are cluster-wide: drop them only if no other database still uses them.
         for role in ROLES:
-            with contextlib.suppress(psycopg.errors.DependentObjectsStillReferenced):
+            with contextlib.suppress(psycopg.errors.DependentObjectsStillExist):
                 admin.execute(f"DROP ROLE IF EXISTS {role}")
 
 
@@ -56,6 +57,10 @@ def test_migrator_owns_the_schema_writer_runs_the_pipeline_reader_only_reads(dat
             writer.execute("DROP TABLE heatmap_minutes")
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             writer.execute("CREATE TABLE sneaky (id INT)")
+        with pytest.raises(PermissionError, match="needs its owner \\(roz_migrator\\)"):
+            vacuum_analyze(writer)  # PostgreSQL itself would only warn and skip the table
+    with psycopg.connect(migrator_url, autocommit=True) as migrator:
+        vacuum_analyze(migrator)
     with psycopg.connect(reader_url, autocommit=True) as reader:
         assert reader.execute("SELECT count(*) FROM heatmap_stats").fetchone()[0] == 1
         with pytest.raises(psycopg.errors.InsufficientPrivilege):

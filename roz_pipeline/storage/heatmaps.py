@@ -222,7 +222,16 @@ def table_stats(conn: psycopg.Connection) -> TableStats:
 
 
 def vacuum_analyze(conn: psycopg.Connection) -> None:
-    """VACUUM (ANALYZE) heatmap_minutes; `conn` must be in autocommit mode. Statistics read after it are fresh."""
+    """VACUUM (ANALYZE) heatmap_minutes; `conn` must be in autocommit mode. Statistics read after it are fresh.
+
+    Raises PermissionError when the user does not own the table: PostgreSQL would skip it with a mere warning.
+    """
+    owner, may_vacuum = conn.execute(
+        "SELECT pg_get_userbyid(relowner), pg_has_role(current_user, relowner, 'MEMBER') "
+        "FROM pg_class WHERE oid = 'heatmap_minutes'::regclass"
+    ).fetchone()
+    if not may_vacuum:
+        raise PermissionError(f"VACUUM of heatmap_minutes needs its owner ({owner}); connect as that role")
     conn.execute("VACUUM (ANALYZE) heatmap_minutes")
     conn.execute("SELECT pg_stat_clear_snapshot()")
 
