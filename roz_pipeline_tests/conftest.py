@@ -1,6 +1,7 @@
 """Shared fixtures: a real PostgreSQL (embedded, or ROZ_TEST_DATABASE_URL) with a fresh database per test."""
 
 import os
+import socket
 import sys
 import uuid
 from pathlib import Path
@@ -8,6 +9,7 @@ from pathlib import Path
 import psycopg
 import pytest
 from psycopg import sql
+from moto.server import ThreadedMotoServer
 from psycopg.conninfo import make_conninfo
 
 from roz_pipeline.settings import REPO_ROOT
@@ -77,3 +79,18 @@ def copy_migrations(destination: Path, extra: dict[str, str] | None = None) -> P
     for name, text in (extra or {}).items():
         (destination / name).write_text(text)
     return destination
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint():
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()

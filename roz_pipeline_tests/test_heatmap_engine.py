@@ -6,7 +6,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import av
 import cv2
 import numpy as np
 import pytest
@@ -24,6 +23,7 @@ from roz_pipeline.core.video import (
     UnreadableClipError,
 )
 from roz_pipeline.footage import Walker, write_clip
+from roz_pipeline_tests import bad_clips
 from roz_pipeline_tests.conftest import skip_or_fail
 
 SAMPLE_VIDEOS = Path("/usr/share/doc/opencv-doc/examples/data")  # Debian's opencv-doc
@@ -187,29 +187,14 @@ def test_text_file_is_not_a_video(tmp_path):
 
 def test_audio_only_file_has_no_video_stream(tmp_path):
     clip = tmp_path / "audio.mkv"
-    with av.open(str(clip), "w") as container:
-        stream = container.add_stream("mp2", rate=16000)
-        frame = av.AudioFrame.from_ndarray(np.zeros((1, 1152), np.int16), format="s16", layout="mono")
-        frame.sample_rate = 16000
-        for packet in [*stream.encode(frame), *stream.encode()]:
-            container.mux(packet)
+    bad_clips.audio_only(clip)
     with pytest.raises(NoVideoStreamError, match=f"{clip}: no video stream: streams found: audio"):
         compute_heatmap(clip)
 
 
 def test_video_stream_whose_frames_all_fail_to_decode(tmp_path):
-    source = av.open(write_clip(tmp_path / "source.mkv", frames=10, codec="mpeg4", width=320, height=180))
     clip = tmp_path / "garbage.mkv"
-    rng = np.random.default_rng(7)
-    with source, av.open(str(clip), "w") as container:
-        stream = container.add_stream_from_template(source.streams.video[0])
-        for packet in source.demux(source.streams.video[0]):
-            if packet.dts is None:
-                continue
-            garbage = av.Packet(rng.integers(0, 256, packet.size, dtype=np.uint8).tobytes())
-            garbage.pts, garbage.dts, garbage.time_base, garbage.stream = packet.pts, packet.dts, packet.time_base, stream
-            container.mux(garbage)
-
+    bad_clips.no_decodable_frames(clip)
     with pytest.raises(NoFramesError, match=f"{clip}: no decodable frames: mpeg4 stream decoded to 0 frames"):
         compute_heatmap(clip)
 
@@ -246,35 +231,25 @@ def test_absurd_dimensions_are_refused(tmp_path, width, height):
 
 
 def test_truncated_mp4_with_index_first_keeps_decodable_frames_and_reports_damage(tmp_path):
-    clip = write_clip(tmp_path / "full.mp4", frames=90, walkers=(WALKER,), container_options={"movflags": "+faststart"})
-    data = Path(clip).read_bytes()
     truncated = tmp_path / "truncated.mp4"
-    truncated.write_bytes(data[: len(data) // 2])
+    bad_clips.truncated(truncated, faststart=True)
 
     result = compute_heatmap(truncated)
 
-    assert 0 < result.frame_count < 90
-    assert result.damage and "of 90 frames" in result.damage
+    assert 0 < result.frame_count < 40
+    assert result.damage and "of 40 frames" in result.damage
 
 
 def test_truncated_mp4_without_its_index_is_not_a_video(tmp_path):
-    clip = write_clip(tmp_path / "full.mp4", frames=30)
-    data = Path(clip).read_bytes()
     truncated = tmp_path / "cut.mp4"
-    truncated.write_bytes(data[: len(data) // 2])  # the moov index is written last: it is gone
-
+    bad_clips.truncated(truncated, faststart=False)  # the moov index is written last: it is gone
     with pytest.raises(NotAVideoError, match=f"{truncated}: not a video"):
         compute_heatmap(truncated)
 
 
 def test_corrupted_packets_are_skipped_and_reported(tmp_path):
-    clip = write_clip(tmp_path / "clip.mkv", frames=60, walkers=(WALKER,), codec="mpeg4", options={"g": "10"})
-    data = bytearray(Path(clip).read_bytes())
-    rng = np.random.default_rng(3)
-    for offset in rng.integers(len(data) // 4, len(data) - 100, 30):
-        data[offset: offset + 40] = rng.integers(0, 256, 40, dtype=np.uint8).tobytes()
     damaged = tmp_path / "damaged.mkv"
-    damaged.write_bytes(bytes(data))
+    bad_clips.corrupt_packets(damaged, width=640, height=360, walker=WALKER)
 
     result = compute_heatmap(damaged)
 

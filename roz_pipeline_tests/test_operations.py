@@ -4,7 +4,6 @@ import json
 import subprocess
 import sys
 import threading
-import time
 from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 

@@ -8,7 +8,6 @@ import psycopg
 import pytest
 from dagster import (
     AssetKey,
-    DagsterInstance,
     Definitions,
     build_sensor_context,
     instance_for_test,

@@ -1,7 +1,6 @@
 """The camera assets reading clips from S3 over real HTTP (moto's server), including transient server errors."""
 
 import http.client
-import socket
 import threading
 import time
 from datetime import timedelta
@@ -11,7 +10,6 @@ import boto3
 import pytest
 from dagster import AssetKey, instance_for_test
 from dagster_aws.s3 import S3Resource
-from moto.server import ThreadedMotoServer
 
 from roz_pipeline.defs.location import build_definitions
 from roz_pipeline.defs.resources import HeatmapDatabase, S3Clips
@@ -20,21 +18,6 @@ from roz_pipeline_tests.test_pipeline import KEEP, T0, clip_key, make_clip, rows
 
 BUCKET, PREFIX = "cameras", "site-a"
 CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing", "region_name": "us-east-1"}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def moto_endpoint():
-    port = _free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
 
 
 class FaultyProxy:

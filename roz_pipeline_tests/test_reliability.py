@@ -6,11 +6,8 @@ import time
 import subprocess
 import sys
 from datetime import timedelta
-from fractions import Fraction
 from pathlib import Path
 
-import av
-import numpy as np
 import psycopg
 import pytest
 from dagster import build_sensor_context, instance_for_test
@@ -20,79 +17,12 @@ from roz_pipeline.core.video import UnsupportedCodecError
 from roz_pipeline.footage import Walker, write_clip
 from roz_pipeline.settings import REPO_ROOT
 from roz_pipeline.storage.heatmaps import write_minute
+from roz_pipeline_tests import bad_clips
 from roz_pipeline_tests.test_operations import minute_row
 from roz_pipeline_tests.test_pipeline import KEEP, T0, clip_key, local_defs, make_clip, rows, run_range
 
-WALKER = Walker(start=(0, 30), end=(140, 30), size=(12, 30))
-
-
-def _variable_frame_rate(path: Path) -> None:
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=15)
-        stream.width, stream.height, stream.pix_fmt = 160, 96, "yuv420p"
-        stream.time_base = stream.codec_context.time_base = Fraction(1, 1000)
-        pts = 0
-        for index, gap in enumerate(np.random.default_rng(5).integers(20, 400, 30)):
-            image = np.full((96, 160), 90, np.uint8)
-            image[30:60, index * 4: index * 4 + 12] = 230
-            frame = av.VideoFrame.from_ndarray(image, format="gray").reformat(format="yuv420p")
-            frame.pts, frame.time_base = pts, Fraction(1, 1000)
-            pts += int(gap)
-            for packet in stream.encode(frame):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-
-
-def _unsupported_codec(path: Path) -> None:
-    source = Path(write_clip(path.with_suffix(".src.mkv"), codec="mpeg4", frames=5, width=64, height=64))
-    path.write_bytes(source.read_bytes().replace(b"V_MPEG4/ISO/ASP", b"V_ROZTEST/NOPEX"))
-    source.unlink()
-
-
-def _no_decodable_frames(path: Path) -> None:
-    source = av.open(write_clip(path.with_suffix(".src.mkv"), frames=6, codec="mpeg4", width=160, height=96))
-    rng = np.random.default_rng(7)
-    with source, av.open(str(path), "w", format="matroska") as container:
-        stream = container.add_stream_from_template(source.streams.video[0])
-        for packet in source.demux(source.streams.video[0]):
-            if packet.dts is None:
-                continue
-            garbage = av.Packet(rng.integers(0, 256, packet.size, dtype=np.uint8).tobytes())
-            garbage.pts, garbage.dts, garbage.time_base, garbage.stream = packet.pts, packet.dts, packet.time_base, stream
-            container.mux(garbage)
-
-
-def _audio_only(path: Path) -> None:
-    with av.open(str(path), "w", format="matroska") as container:
-        stream = container.add_stream("mp2", rate=16000)
-        frame = av.AudioFrame.from_ndarray(np.zeros((1, 1152), np.int16), format="s16", layout="mono")
-        frame.sample_rate = 16000
-        for packet in [*stream.encode(frame), *stream.encode()]:
-            container.mux(packet)
-
-
-def _truncated(path: Path, faststart: bool) -> None:
-    full = Path(write_clip(path.with_suffix(".full.mp4"), frames=40, width=160, height=96, walkers=(WALKER,),
-                           container_options={"movflags": "+faststart"} if faststart else None))
-    data = full.read_bytes()
-    path.write_bytes(data[: len(data) // 2])
-    full.unlink()
-
-
-def _corrupt_packets(path: Path) -> None:
-    full = Path(write_clip(path.with_suffix(".full.mkv"), frames=60, width=160, height=96, walkers=(WALKER,),
-                           codec="mpeg4", options={"g": "10"}))
-    data = bytearray(full.read_bytes())
-    rng = np.random.default_rng(3)
-    for offset in rng.integers(len(data) // 4, len(data) - 100, 30):
-        data[offset: offset + 40] = rng.integers(0, 256, 40, dtype=np.uint8).tobytes()
-    path.write_bytes(bytes(data))
-    full.unlink()
-
-
 def _clip(**kwargs):
-    defaults = {"frames": 8, "width": 160, "height": 96, "walkers": (WALKER,)}
+    defaults = {"frames": 8, "width": 160, "height": 96, "walkers": (bad_clips.WALKER,)}
     return lambda path: write_clip(path, **{**defaults, **kwargs})
 
 
@@ -102,19 +32,19 @@ CLASSES = [
     ("4K", _clip(width=3840, height=2160, frames=3, walkers=()), True),
     ("64x64", _clip(width=64, height=64, walkers=()), True),
     ("odd dimensions", _clip(width=161, height=97, codec="ffv1", pix_fmt="gray"), True),
-    ("variable frame rate", _variable_frame_rate, True),
+    ("variable frame rate", bad_clips.variable_frame_rate, True),
     ("absurd fps metadata", _clip(fps=1000), True),
     ("longer than a minute", _clip(fps=2, frames=180), True),
     ("shorter than a minute", _clip(frames=3), True),
     ("matroska named .mp4", _clip(codec="mpeg4"), True),  # the extension lies; FFmpeg reads the content
-    ("truncated, index first", lambda p: _truncated(p, faststart=True), True),  # damaged: decodable frames kept
-    ("corrupt packets", _corrupt_packets, True),  # decodable frames kept (flagged when FFmpeg reports the damage)
+    ("truncated, index first", lambda p: bad_clips.truncated(p, faststart=True), True),  # damaged: decodable frames kept
+    ("corrupt packets", bad_clips.corrupt_packets, True),  # decodable frames kept (flagged when FFmpeg reports the damage)
     ("zero bytes", lambda p: p.write_bytes(b""), False),
     ("text", lambda p: p.write_text("not a video\n" * 50), False),
-    ("truncated, index at the end", lambda p: _truncated(p, faststart=False), False),
-    ("audio only", _audio_only, False),
-    ("no decodable frames", _no_decodable_frames, False),
-    ("unsupported codec", _unsupported_codec, False),
+    ("truncated, index at the end", lambda p: bad_clips.truncated(p, faststart=False), False),
+    ("audio only", bad_clips.audio_only, False),
+    ("no decodable frames", bad_clips.no_decodable_frames, False),
+    ("unsupported codec", bad_clips.unsupported_codec, False),
     ("8x8", _clip(width=8, height=8, codec="ffv1", pix_fmt="gray", walkers=()), False),
 ]
 

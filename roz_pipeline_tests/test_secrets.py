@@ -8,8 +8,8 @@ from psycopg.conninfo import conninfo_to_dict
 
 from roz_pipeline.defs.location import build_definitions
 from roz_pipeline_tests.test_pipeline import KEEP, T0, clip_key, make_clip, run_range
-from roz_pipeline_tests.test_pipeline_s3 import BUCKET, PREFIX, moto_endpoint  # noqa: F401 (fixture)
 
+BUCKET, PREFIX = "secrets-test", "site-b"
 DB_PASSWORD = "db-secret-hunter2"
 AWS_SECRET = "aws-secret-Xy7Qw3"
 
@@ -30,7 +30,7 @@ def _everything_dagster_recorded(instance, run_id: str) -> str:
 
 
 def test_secrets_from_the_environment_stay_out_of_runs_logs_and_errors(
-    monkeypatch, tmp_path, moto_endpoint, migrated_database  # noqa: F811
+    monkeypatch, tmp_path, moto_endpoint, migrated_database
 ):
     client = boto3.client("s3", endpoint_url=moto_endpoint, aws_access_key_id="AKIDROZTEST",
                           aws_secret_access_key=AWS_SECRET, region_name="us-east-1")

@@ -3,7 +3,6 @@
 import contextlib
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -11,17 +10,12 @@ import urllib.request
 from pathlib import Path
 
 from roz_pipeline.settings import REPO_ROOT
+from roz_pipeline_tests.conftest import free_port
 
 QUERY = """{ repositoriesOrError { ... on RepositoryConnection { nodes {
   name jobs { name } sensors { name } schedules { name }
   assetNodes { assetKey { path } groupName dependencyKeys { path } }
 } } } }"""
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _graphql(port: int, query: str) -> dict:
@@ -37,7 +31,7 @@ def test_webserver_from_workspace_yaml_answers_graphql_with_assets_and_sensors(t
     (tmp_path / "dagster").mkdir()
     env = {**os.environ, "DAGSTER_HOME": str(tmp_path / "dagster"), "ROZ_CAMERAS_FILE": str(registry),
            "ROZ_HOME": str(tmp_path / "home")}
-    port = _free_port()
+    port = free_port()
     webserver = Path(sys.executable).parent / "dagster-webserver"
     process = subprocess.Popen([str(webserver), "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
                                cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
