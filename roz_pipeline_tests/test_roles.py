@@ -7,6 +7,8 @@ import pytest
 from dagster import instance_for_test
 from psycopg.conninfo import make_conninfo
 
+from roz_pipeline.defs.location import build_definitions
+from roz_pipeline.defs.resources import HeatmapDatabase, LocalClips
 from roz_pipeline.settings import REPO_ROOT
 from roz_pipeline.storage.heatmaps import vacuum_analyze
 from roz_pipeline.storage.migrations import Migrator
@@ -59,8 +61,12 @@ def test_migrator_owns_the_schema_writer_runs_the_pipeline_reader_only_reads(dat
             writer.execute("CREATE TABLE sneaky (id INT)")
         with pytest.raises(PermissionError, match="needs its owner \\(roz_migrator\\)"):
             vacuum_analyze(writer)  # PostgreSQL itself would only warn and skip the table
-    with psycopg.connect(migrator_url, autocommit=True) as migrator:
-        vacuum_analyze(migrator)
+    resources = {"database": HeatmapDatabase(url=writer_url, migrations_dir=str(MIGRATIONS)),
+                 "schema_owner": HeatmapDatabase(url=migrator_url, migrations_dir=str(MIGRATIONS)),
+                 "clips": LocalClips(root=str(tmp_path / "videos"))}
+    defs = build_definitions(registry, resources, partitions_start="2026-11-01")
+    with instance_for_test() as instance:  # the nightly VACUUM runs as the owner (ROZ_SCHEMA_OWNER_DATABASE_URL)
+        assert defs.resolve_job_def("vacuum_analyze_job").execute_in_process(instance=instance).success
     with psycopg.connect(reader_url, autocommit=True) as reader:
         assert reader.execute("SELECT count(*) FROM heatmap_stats").fetchone()[0] == 1
         with pytest.raises(psycopg.errors.InsufficientPrivilege):

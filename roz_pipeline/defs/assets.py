@@ -38,12 +38,12 @@ clip_store = AssetSpec(
 
 
 @asset(key=SCHEMA_KEY, group_name="database", kinds={"postgres"})
-def roz_schema(context: AssetExecutionContext, database: HeatmapDatabase) -> None:
+def roz_schema(context: AssetExecutionContext, schema_owner: HeatmapDatabase) -> None:
     """The `heatmap_minutes` schema: applies db/migrations in order (every camera run also does this first)."""
-    applied = database.migrate()
+    applied = schema_owner.migrate()
     context.add_output_metadata({
         "applied_now": MetadataValue.json([m.filename for m in applied]),
-        "migrations_dir": MetadataValue.path(database.migrations_dir),
+        "migrations_dir": MetadataValue.path(schema_owner.migrations_dir),
     })
 
 

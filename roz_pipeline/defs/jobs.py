@@ -53,10 +53,10 @@ def build_retention_job(cameras: dict[str, Camera]):
 
 
 @op(name="vacuum_analyze_heatmaps")
-def vacuum_analyze_heatmaps(context: OpExecutionContext, database: HeatmapDatabase) -> Output:
-    """VACUUM (ANALYZE) heatmap_minutes on an autocommit connection, with sizes and dead tuples before and after."""
-    database.migrate()
-    with database.connection() as conn:
+def vacuum_analyze_heatmaps(context: OpExecutionContext, schema_owner: HeatmapDatabase) -> Output:
+    """VACUUM (ANALYZE) heatmap_minutes as the table's owner, with sizes and dead tuples before and after."""
+    schema_owner.migrate()
+    with schema_owner.connection() as conn:
         before = table_stats(conn)
         started = time.monotonic()
         vacuum_analyze(conn)

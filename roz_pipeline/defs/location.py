@@ -30,6 +30,8 @@ def build_definitions(
     partitions = {c.camera_id: camera_partitions(start, grain, c.retention_days) for c in cameras.values()}
     max_per_run = MINUTES_PER_RUN if grain == "minute" else 1
     retention_job = build_retention_job(cameras)
+    resources = dict(resources if resources is not None else resources_from_environment())
+    resources.setdefault("schema_owner", resources["database"])
     return Definitions(
         assets=[roz_schema, clip_store,
                 *(camera_asset(camera, partitions[camera.camera_id], grain) for camera in cameras.values())],
@@ -40,6 +42,6 @@ def build_definitions(
         sensors=[build_new_clips_sensor(cameras, partitions, max_per_run, clock),
                  build_stale_cameras_sensor(cameras, clock),
                  build_run_failure_alert_sensor()],
-        resources=resources if resources is not None else resources_from_environment(),
+        resources=resources,
     )
 

@@ -69,7 +69,11 @@ class S3Clips(ClipSource):
 
 
 def resources_from_environment() -> dict:
-    """The resources the environment describes: DATABASE_URL or embedded; ROZ_S3_BUCKET or a local folder."""
+    """The resources the environment describes: DATABASE_URL or embedded; ROZ_S3_BUCKET or a local folder.
+
+    `schema_owner` runs the migrations asset and VACUUM, which need the tables' owner: ROZ_SCHEMA_OWNER_DATABASE_URL
+    when the pipeline's DATABASE_URL is a least-privilege writer (db/roles.sql), else the same database.
+    """
     load_dotenv(Path.cwd() / ".env", override=False)  # EnvVar reads os.environ; `dagster dev` does this too
     env = settings.env
     database = (HeatmapDatabase(url=EnvVar("DATABASE_URL")) if env("DATABASE_URL")
@@ -80,4 +84,6 @@ def resources_from_environment() -> dict:
         clips = S3Clips(s3=s3, bucket=EnvVar("ROZ_S3_BUCKET"), prefix=env("ROZ_S3_PREFIX", ""))
     else:
         clips = LocalClips(root=str(settings.video_root()))
-    return {"database": database, "clips": clips}
+    schema_owner = (HeatmapDatabase(url=EnvVar("ROZ_SCHEMA_OWNER_DATABASE_URL"))
+                    if env("ROZ_SCHEMA_OWNER_DATABASE_URL") else database)
+    return {"database": database, "schema_owner": schema_owner, "clips": clips}
