@@ -129,13 +129,17 @@ def s3_defs(tmp_path, endpoint: str, database_url: str):
     return build_definitions(registry, resources, partitions_start="2026-11-01")
 
 
+def run_from_s3(endpoint: str, tmp_path, database_url: str, minutes: int):
+    """(result, log text) of one ranged run of lobby over `minutes` minutes from T0, reading S3 at `endpoint`."""
+    defs = s3_defs(tmp_path, endpoint, database_url)
+    with instance_for_test() as instance:
+        result = run_range(defs, "lobby", T0, T0 + timedelta(minutes=minutes - 1), instance)
+        return result, "\n".join(entry.user_message for entry in instance.all_logs(result.run_id))
+
+
 def test_ranged_run_from_s3_writes_good_minutes_and_names_the_corrupt_object(bucket, moto_endpoint, tmp_path,
                                                                              migrated_database):
-    defs = s3_defs(tmp_path, moto_endpoint, migrated_database)
-
-    with instance_for_test() as instance:
-        result = run_range(defs, "lobby", T0, T0 + timedelta(minutes=4), instance)
-        logs = "\n".join(entry.user_message for entry in instance.all_logs(result.run_id))
+    result, logs = run_from_s3(moto_endpoint, tmp_path, migrated_database, minutes=5)
 
     assert not result.success
     message = result.get_step_failure_events()[0].step_failure_data.error.message
@@ -149,10 +153,7 @@ def test_ranged_run_from_s3_writes_good_minutes_and_names_the_corrupt_object(buc
 def test_transient_s3_errors_are_retried(bucket, faulty_proxy, tmp_path, migrated_database):
     proxy = faulty_proxy(lambda method, path, count: (500, 0) if method == "GET" and is_clip(path) and count <= 2
                          else None)
-    defs = s3_defs(tmp_path, proxy.url, migrated_database)
-
-    with instance_for_test() as instance:
-        result = run_range(defs, "lobby", T0, T0 + timedelta(minutes=1), instance)
+    result, _ = run_from_s3(proxy.url, tmp_path, migrated_database, minutes=2)
 
     assert result.success
     assert proxy.faults == 4  # two failed GETs for each of the two clips, then success
@@ -162,10 +163,7 @@ def test_transient_s3_errors_are_retried(bucket, faulty_proxy, tmp_path, migrate
 def test_endpoint_down_for_a_while_then_back_completes_the_run(bucket, faulty_proxy, tmp_path, migrated_database):
     back_at = time.monotonic() + 4
     proxy = faulty_proxy(lambda method, path, count: (503, 0) if time.monotonic() < back_at else None)
-    defs = s3_defs(tmp_path, proxy.url, migrated_database)
-
-    with instance_for_test() as instance:
-        result = run_range(defs, "lobby", T0, T0 + timedelta(minutes=1), instance)
+    result, _ = run_from_s3(proxy.url, tmp_path, migrated_database, minutes=2)
 
     assert result.success and proxy.faults > 0
     assert len(rows(migrated_database)) == 2
@@ -173,10 +171,7 @@ def test_endpoint_down_for_a_while_then_back_completes_the_run(bucket, faulty_pr
 
 def test_slow_responses_only_slow_the_run(bucket, faulty_proxy, tmp_path, migrated_database):
     proxy = faulty_proxy(lambda method, path, count: (0, 1.5) if method == "GET" and is_clip(path) else None)
-    defs = s3_defs(tmp_path, proxy.url, migrated_database)
-
-    with instance_for_test() as instance:
-        result = run_range(defs, "lobby", T0, T0 + timedelta(minutes=1), instance)
+    result, _ = run_from_s3(proxy.url, tmp_path, migrated_database, minutes=2)
 
     assert result.success and len(rows(migrated_database)) == 2
 
@@ -191,11 +186,7 @@ def test_an_object_gone_after_listing_is_a_missing_minute_and_access_denied_name
             return 403, 0
         return None
 
-    defs = s3_defs(tmp_path, faulty_proxy(rule).url, migrated_database)
-
-    with instance_for_test() as instance:
-        result = run_range(defs, "lobby", T0, T0 + timedelta(minutes=3), instance)
-        logs = "\n".join(entry.user_message for entry in instance.all_logs(result.run_id))
+    result, logs = run_from_s3(faulty_proxy(rule).url, tmp_path, migrated_database, minutes=4)
 
     assert not result.success
     message = result.get_step_failure_events()[0].step_failure_data.error.message
