@@ -104,6 +104,77 @@ BEGIN
 END;
 $_$;
 
+CREATE TABLE public.heatmap_rollups (
+    camera_id character varying(50) NOT NULL,
+    grain text NOT NULL,
+    period_start timestamp with time zone NOT NULL,
+    height integer NOT NULL,
+    width integer NOT NULL,
+    downscale_factor real NOT NULL,
+    intensity_array bytea NOT NULL,
+    minutes_covered integer NOT NULL,
+    frame_count bigint NOT NULL,
+    total_intensity double precision NOT NULL,
+    max_intensity real NOT NULL,
+    nonzero_pixels integer NOT NULL,
+    computed_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT heatmap_rollups_downscale_factor_check CHECK ((downscale_factor > (0)::double precision)),
+    CONSTRAINT heatmap_rollups_frame_count_check CHECK ((frame_count >= 0)),
+    CONSTRAINT heatmap_rollups_grain_check CHECK ((grain = ANY (ARRAY['hour'::text, 'day'::text]))),
+    CONSTRAINT heatmap_rollups_height_check CHECK ((height > 0)),
+    CONSTRAINT heatmap_rollups_max_intensity_check CHECK ((max_intensity >= (0)::double precision)),
+    CONSTRAINT heatmap_rollups_minutes_covered_check CHECK ((minutes_covered > 0)),
+    CONSTRAINT heatmap_rollups_minutes_fit CHECK ((minutes_covered <=
+CASE grain
+    WHEN 'hour'::text THEN 60
+    ELSE 1440
+END)),
+    CONSTRAINT heatmap_rollups_nonzero_pixels_check CHECK ((nonzero_pixels >= 0)),
+    CONSTRAINT heatmap_rollups_total_intensity_check CHECK ((total_intensity >= (0)::double precision)),
+    CONSTRAINT heatmap_rollups_width_check CHECK ((width > 0))
+);
+ALTER TABLE ONLY public.heatmap_rollups ALTER COLUMN intensity_array SET STORAGE EXTERNAL;
+
+COMMENT ON TABLE public.heatmap_rollups IS 'Hourly and daily heatmaps per camera: sums of the minute arrays';
+
+COMMENT ON COLUMN public.heatmap_rollups.period_start IS 'Start of the UTC hour or day';
+
+COMMENT ON COLUMN public.heatmap_rollups.intensity_array IS 'zlib.compress(float32 array of height x width, C order): per pixel, the number of frames in which it moved';
+
+COMMENT ON COLUMN public.heatmap_rollups.minutes_covered IS 'Minutes summed; fewer than 60 (or 1440) when footage is missing. Divide by it for an average minute';
+
+CREATE VIEW public.heatmap_daily AS
+ SELECT camera_id,
+    period_start AS day,
+    height,
+    width,
+    downscale_factor,
+    intensity_array,
+    minutes_covered,
+    frame_count,
+    total_intensity,
+    max_intensity,
+    nonzero_pixels,
+    computed_at
+   FROM public.heatmap_rollups
+  WHERE (grain = 'day'::text);
+
+CREATE VIEW public.heatmap_hourly AS
+ SELECT camera_id,
+    period_start AS hour,
+    height,
+    width,
+    downscale_factor,
+    intensity_array,
+    minutes_covered,
+    frame_count,
+    total_intensity,
+    max_intensity,
+    nonzero_pixels,
+    computed_at
+   FROM public.heatmap_rollups
+  WHERE (grain = 'hour'::text);
+
 CREATE TABLE public.heatmap_minutes (
     id bigint NOT NULL,
     camera_id character varying(50) NOT NULL,
@@ -174,6 +245,9 @@ ALTER TABLE ONLY public.heatmap_minutes ALTER COLUMN id SET DEFAULT nextval('pub
 ALTER TABLE ONLY public.heatmap_minutes
     ADD CONSTRAINT heatmap_minutes_pkey PRIMARY KEY (id, "timestamp");
 
+ALTER TABLE ONLY public.heatmap_rollups
+    ADD CONSTRAINT heatmap_rollups_pkey PRIMARY KEY (camera_id, grain, period_start);
+
 ALTER TABLE ONLY public.heatmap_minutes
     ADD CONSTRAINT idx_heatmap_camera_time UNIQUE (camera_id, "timestamp");
 
@@ -181,6 +255,8 @@ ALTER TABLE ONLY public.roz_schema_history
     ADD CONSTRAINT roz_schema_history_pkey PRIMARY KEY (version);
 
 CREATE INDEX idx_heatmap_activity ON public.heatmap_minutes USING btree (camera_id, total_intensity DESC);
+
+CREATE INDEX idx_heatmap_rollups_period ON public.heatmap_rollups USING btree (grain, period_start);
 
 CREATE INDEX idx_heatmap_time ON public.heatmap_minutes USING btree ("timestamp");
 

@@ -4,19 +4,22 @@ import argparse
 import json
 import logging
 import sys
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from pathlib import Path
 
+import numpy as np
 import psycopg
 
 from roz_pipeline.core.heatmap import compute_heatmap
 from roz_pipeline.core.motion import MotionSettings
 from roz_pipeline.core.render import render_overlay
 from roz_pipeline.core.video import ClipError
-from roz_pipeline.settings import migrations_dir
+from roz_pipeline.insight import activity_timeline, compare_periods, hour_of_day_pattern, write_hourly_csv
 from roz_pipeline.monitoring import gap_ranges
+from roz_pipeline.registry import load_registry
+from roz_pipeline.settings import cameras_file, migrations_dir
 from roz_pipeline.storage.connection import connect, database_url, mask_url
-from roz_pipeline.storage.heatmaps import missing_minutes
+from roz_pipeline.storage.heatmaps import ROLLUP_GRAINS, busiest_hours, missing_minutes
 from roz_pipeline.storage.migrations import MigrationError, Migrator, dump_schema
 
 EXIT_OK, EXIT_PENDING, EXIT_ERROR = 0, 1, 2
@@ -32,7 +35,10 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_ERROR
     try:
         return args.run(args)
-    except (ClipError, MigrationError, psycopg.Error, OSError, ValueError) as exc:
+    except LookupError as exc:  # nothing stored for the question asked
+        print(f"roz: {exc.args[0]}", file=sys.stderr)
+        return EXIT_PENDING
+    except (ClipError, MigrationError, psycopg.Error, OSError, ValueError) as exc:  # RegistryError is a ValueError
         print(f"roz: {mask_url(str(exc)).strip()}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
@@ -84,6 +90,39 @@ def _parser() -> argparse.ArgumentParser:
     render.add_argument("--to", dest="end", type=_utc_time, required=True, metavar="T", help="exclusive")
     render.add_argument("--out", type=Path, required=True, metavar="F.png")
     render.set_defaults(run=_heatmap_render)
+    compare = heatmap_commands.add_parser(
+        "compare", help="where a period's average minute was busier (red) or quieter (blue) than a baseline's")
+    compare.add_argument("--camera", required=True)
+    _period_arguments(compare)
+    compare.add_argument("--baseline-from", dest="baseline_start", type=_utc_time, required=True, metavar="T")
+    compare.add_argument("--baseline-to", dest="baseline_end", type=_utc_time, required=True, metavar="T")
+    compare.add_argument("--out", type=Path, required=True, metavar="F.png")
+    compare.set_defaults(run=_heatmap_compare)
+
+    busiest = commands.add_parser("busiest", help="a camera's UTC hours of one day, busiest first (from its minutes)")
+    busiest.add_argument("--camera", required=True)
+    busiest.add_argument("--date", type=date.fromisoformat, default=None, metavar="YYYY-MM-DD",
+                         help="the UTC day (default: today)")
+    busiest.set_defaults(run=_busiest)
+
+    pattern = commands.add_parser("pattern", help="a camera's average minute at one hour of day over the last days")
+    pattern.add_argument("--camera", required=True)
+    pattern.add_argument("--hour", type=int, required=True, choices=range(24), metavar="H", help="UTC hour, 0-23")
+    pattern.add_argument("--days", type=int, default=7, help="how many days back (default %(default)s)")
+    pattern.add_argument("--png", type=Path, metavar="OUT", help="write the summed pattern over a still")
+    pattern.set_defaults(run=_pattern)
+
+    timeline = commands.add_parser("timeline", help="a camera's activity per rolled-up hour or day")
+    timeline.add_argument("--camera", required=True)
+    _period_arguments(timeline)
+    timeline.add_argument("--by", choices=ROLLUP_GRAINS, default="hour")
+    timeline.set_defaults(run=_timeline)
+
+    export = commands.add_parser("export", help="CSV of activity per camera per rolled-up hour")
+    export.add_argument("--camera", action="append", help="repeatable (default: every camera in the registry)")
+    _period_arguments(export)
+    export.add_argument("--out", type=Path, required=True, metavar="F.csv")
+    export.set_defaults(run=_export)
 
     gaps = commands.add_parser("gaps", help="minutes with no stored row for a camera between two times (UTC)")
     gaps.add_argument("--camera", required=True)
@@ -91,6 +130,11 @@ def _parser() -> argparse.ArgumentParser:
     gaps.add_argument("--to", dest="end", type=_utc_time, required=True, metavar="T", help="exclusive")
     gaps.set_defaults(run=_gaps)
     return parser
+
+
+def _period_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--from", dest="start", type=_utc_time, required=True, metavar="T", help="e.g. 2026-11-20T14:00")
+    parser.add_argument("--to", dest="end", type=_utc_time, required=True, metavar="T", help="exclusive")
 
 
 def _utc_time(text: str) -> datetime:
@@ -152,16 +196,86 @@ def _heatmap_render(args) -> int:
     if args.end <= args.start:
         raise ValueError("--to must be after --from")
     with connect(database_url()) as conn:
-        try:
-            picture = render_period(conn, store_from_environment(), args.camera, args.start, args.end)
-        except LookupError as exc:
-            print(f"roz: {exc}", file=sys.stderr)
-            return EXIT_PENDING
+        picture = render_period(conn, store_from_environment(), args.camera, args.start, args.end)
     args.out.write_bytes(picture.png)
     still = f"over a still of {picture.still_from}" if picture.still_from else "without a still (no clip readable)"
     print(f"wrote {args.out}: {picture.minutes} minute(s) of {args.camera} summed, {still}")
     if picture.skipped:
         print(f"left out {picture.skipped} minute(s) stored at another heatmap size", file=sys.stderr)
+    return EXIT_OK
+
+
+def _heatmap_compare(args) -> int:
+    from roz_pipeline.clips.stores import store_from_environment
+    from roz_pipeline.pictures import render_comparison
+
+    for start, end in ((args.start, args.end), (args.baseline_start, args.baseline_end)):
+        if end <= start:
+            raise ValueError("each period's end must be after its start")
+    with connect(database_url()) as conn:
+        comparison = compare_periods(conn, args.camera, (args.baseline_start, args.baseline_end),
+                                     (args.start, args.end))
+    picture = render_comparison(store_from_environment(), comparison)
+    args.out.write_bytes(picture.png)
+    pixels = comparison.difference.size
+    print(f"wrote {args.out}: {args.camera}, {comparison.period.minutes} minute(s) against a baseline of "
+          f"{comparison.baseline.minutes} minute(s)")
+    print(f"activity per minute {comparison.activity_change:+.0%}; busier in {comparison.rose_pixels / pixels:.1%} "
+          f"of the picture, quieter in {comparison.fell_pixels / pixels:.1%}")
+    return EXIT_OK
+
+
+def _busiest(args) -> int:
+    day = args.date or datetime.now(timezone.utc).date()
+    with connect(database_url()) as conn:
+        hours = busiest_hours(conn, args.camera, day)
+    if not hours:
+        print(f"roz: camera {args.camera} has no stored minute on {day} (UTC)", file=sys.stderr)
+        return EXIT_PENDING
+    for hour, activity in hours:
+        print(f"{hour:%Y-%m-%d %H:00} UTC  {activity:14.1f}")
+    return EXIT_OK
+
+
+def _pattern(args) -> int:
+    now = datetime.now(timezone.utc)
+    with connect(database_url()) as conn:
+        pattern = hour_of_day_pattern(conn, args.camera, args.hour, args.days, now)
+    average = pattern.per_minute
+    print(f"camera {args.camera}, {args.hour:02d}:00-{args.hour:02d}:59 UTC over the last {args.days} day(s): "
+          f"{pattern.minutes} minute(s) from the hour rollups")
+    print(f"average minute: total_intensity {average.sum(dtype=np.float64):.1f}, moving pixels "
+          f"{np.count_nonzero(average)} of {average.size}, max {average.max():.2f}")
+    if args.png:
+        from roz_pipeline.clips.stores import store_from_environment
+        from roz_pipeline.pictures import camera_still, render_summed
+
+        still, _ = camera_still(store_from_environment(), args.camera, pattern.first_minute)
+        args.png.write_bytes(render_summed(pattern, still))
+        print(f"wrote {args.png}")
+    return EXIT_OK
+
+
+def _timeline(args) -> int:
+    with connect(database_url()) as conn:
+        periods = activity_timeline(conn, args.camera, args.start, args.end, args.by)
+    if not periods:
+        print(f"roz: camera {args.camera} has no rolled-up {args.by} in that period", file=sys.stderr)
+        return EXIT_PENDING
+    peak = max(p.total_intensity / p.minutes_covered for p in periods) or 1.0
+    stamp = "%Y-%m-%d %H:00" if args.by == "hour" else "%Y-%m-%d"
+    for p in periods:
+        per_minute = p.total_intensity / p.minutes_covered
+        print(f"{p.period_start:{stamp}}  {p.minutes_covered:4d} min  {per_minute:10.1f}/min  "
+              f"{'#' * round(40 * per_minute / peak)}")
+    return EXIT_OK
+
+
+def _export(args) -> int:
+    cameras = args.camera or list(load_registry(cameras_file()))
+    with connect(database_url()) as conn, args.out.open("w", newline="") as out:
+        count = write_hourly_csv(conn, cameras, args.start, args.end, out)
+    print(f"wrote {args.out}: {count} camera-hour(s) of {', '.join(cameras)}")
     return EXIT_OK
 
 

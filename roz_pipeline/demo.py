@@ -2,7 +2,8 @@
 
 Generates footage for two cameras x ten minutes, writes a registry, starts the embedded PostgreSQL (unless
 DATABASE_URL is set), migrates it, materializes each camera's minutes in a real Dagster run recorded in a
-persistent instance under $ROZ_HOME/dagster, renders the busiest minutes, and prints a summary.
+persistent instance under $ROZ_HOME/dagster, rolls them up into hours and days, renders the busiest minute and the
+whole period, and prints a summary.
 """
 
 import sys
@@ -21,7 +22,10 @@ from roz_pipeline.core.video import LumaDecoder
 from roz_pipeline.defs.location import build_definitions
 from roz_pipeline.defs.partitions import PARTITION_FORMAT
 from roz_pipeline.defs.resources import HeatmapDatabase, LocalClips
+from roz_pipeline.defs.rollups import days_key, hours_key
 from roz_pipeline.footage import Walker, write_clip
+from roz_pipeline.insight import period_heatmap
+from roz_pipeline.pictures import render_summed
 from roz_pipeline.storage.connection import mask_url
 from roz_pipeline.storage.heatmaps import minutes_between
 
@@ -72,20 +76,24 @@ def run_demo(home: Path, say=print) -> list[CameraSummary]:
     applied = database.migrate()
     say(f"    {mask_url(database.resolved_url())}: {len(applied)} migration(s) applied")
 
-    say(f"3/5 Dagster: one ranged run per camera, recorded in {dagster_home}")
+    say(f"3/5 Dagster: per camera, a ranged run of its minutes, then of their hours and days, in {dagster_home}")
     defs = build_definitions(registry, {"database": database, "clips": LocalClips(root=str(videos))})
     job = defs.resolve_implicit_global_asset_job_def()
     instance = DagsterInstance.from_config(str(dagster_home))
-    range_tags = {ASSET_PARTITION_RANGE_START_TAG: minutes[0].strftime(PARTITION_FORMAT),
-                  ASSET_PARTITION_RANGE_END_TAG: minutes[-1].strftime(PARTITION_FORMAT)}
+    hours = [m.replace(minute=0) for m in (minutes[0], minutes[-1])]
+    days = [h.replace(hour=0) for h in hours]
     for camera in CAMERAS:
-        result = job.execute_in_process(
-            instance=instance, asset_selection=[AssetKey(["heatmap_minutes", camera])],
-            tags={**range_tags, "camera": camera}, raise_on_error=False,
-        )
-        say(f"    {camera}: run {result.run_id[:8]} {'succeeded' if result.success else 'FAILED'}")
-        if not result.success:
-            raise RuntimeError(f"the Dagster run for {camera} failed: see `dagster dev` with DAGSTER_HOME={dagster_home}")
+        for key, (first_key, last_key) in ((AssetKey(["heatmap_minutes", camera]), minutes[::len(minutes) - 1]),
+                                           (hours_key(camera), hours), (days_key(camera), days)):
+            result = job.execute_in_process(
+                instance=instance, asset_selection=[key], raise_on_error=False,
+                tags={ASSET_PARTITION_RANGE_START_TAG: first_key.strftime(PARTITION_FORMAT),
+                      ASSET_PARTITION_RANGE_END_TAG: last_key.strftime(PARTITION_FORMAT), "camera": camera},
+            )
+            say(f"    {key.to_user_string()}: run {result.run_id[:8]} {'succeeded' if result.success else 'FAILED'}")
+            if not result.success:
+                raise RuntimeError(f"the Dagster run of {key.to_user_string()} failed: see `dagster dev` with "
+                                   f"DAGSTER_HOME={dagster_home}")
 
     say(f"4/5 Pictures in {renders}")
     summaries = []
@@ -96,7 +104,8 @@ def run_demo(home: Path, say=print) -> list[CameraSummary]:
             still = _still(videos, camera, busiest.timestamp)
             pictures = [renders / f"{camera}-busiest-minute.png", renders / f"{camera}-{MINUTES}-minutes.png"]
             pictures[0].write_bytes(render_overlay(busiest.heatmap, still))
-            pictures[1].write_bytes(render_overlay(np.sum([m.heatmap for m in stored], axis=0), still))
+            period = period_heatmap(conn, camera, minutes[0], minutes[-1] + timedelta(minutes=1))
+            pictures[1].write_bytes(render_summed(period, still))
             mean_bytes = float(np.mean([m.compressed_bytes for m in stored]))
             summaries.append(CameraSummary(camera, len(stored), mean_bytes, busiest.timestamp,
                                            busiest.total_intensity, pictures))

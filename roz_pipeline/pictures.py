@@ -1,6 +1,5 @@
-"""Pictures of stored periods: a camera's minutes summed, drawn over a still taken from one of its clips."""
+"""Pictures of stored periods, drawn over a still taken from one of the camera's clips."""
 
-from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -9,12 +8,12 @@ import psycopg
 
 from roz_pipeline.clips.layout import ClipRef
 from roz_pipeline.clips.stores import ClipStoreError
-from roz_pipeline.core.render import render_heatmap, render_overlay
+from roz_pipeline.core.render import render_difference, render_heatmap, render_overlay
 from roz_pipeline.core.video import ClipError, LumaDecoder
-from roz_pipeline.storage.heatmaps import minutes_between
+from roz_pipeline.insight import Comparison, PeriodHeatmap, period_heatmap
 
-
-STILL_CANDIDATES = 60  # the still comes from one of the period's first hour of stored minutes
+STILL_SEARCH = timedelta(hours=1)  # the still comes from a clip in the first hour after the period's first minute
+LEGEND = "frames moved"
 
 
 @dataclass(frozen=True)
@@ -26,39 +25,42 @@ class PeriodPicture:
 
 
 def render_period(conn: psycopg.Connection, store, camera_id: str, start: datetime, end: datetime) -> PeriodPicture:
-    """The camera's stored minutes `start <= t < end` summed and drawn over a still of its first clip there.
+    """The camera's heatmap summed over `start <= t < end`, drawn over a still of one of its clips there.
 
-    Raises LookupError when the period has no stored minute.
+    Raises LookupError when the period has nothing stored.
     """
-    stored = minutes_between(conn, camera_id, start, end)
-    if not stored:
-        raise LookupError(f"camera {camera_id} has no stored minute between {start:%Y-%m-%d %H:%M} and "
-                          f"{end:%Y-%m-%d %H:%M} UTC")
-    shape = Counter(m.heatmap.shape for m in stored).most_common(1)[0][0]
-    same_size = [m for m in stored if m.heatmap.shape == shape]
-    total = np.sum([m.heatmap for m in same_size], axis=0, dtype=np.float32)
-    still, source = _still(store, camera_id, [m.timestamp for m in same_size])
-    png = render_overlay(total, still) if still is not None else render_heatmap(total)
-    return PeriodPicture(png, len(same_size), len(stored) - len(same_size), source)
+    period = period_heatmap(conn, camera_id, start, end)
+    still, source = camera_still(store, camera_id, period.first_minute)
+    return PeriodPicture(render_summed(period, still), period.minutes, period.left_out, source)
 
 
-def _still(store, camera_id: str, minutes: list[datetime]) -> tuple[np.ndarray | None, str | None]:
-    """The first frame of the first of these minutes' clips that can still be read."""
+def render_summed(period: PeriodHeatmap, still: np.ndarray | None, width: int | None = None) -> bytes:
+    """A summed heatmap over a still of the camera (bare without one), with its colour legend. PNG."""
+    legend = f"{LEGEND} in {period.minutes} min"
+    return (render_overlay(period.total, still, width=width, legend=legend) if still is not None
+            else render_heatmap(period.total, width=width, legend=legend))
+
+
+def render_comparison(store, comparison: Comparison) -> PeriodPicture:
+    """Red where the period's average minute was busier than the baseline's, blue where quieter."""
+    still, source = camera_still(store, comparison.period.camera_id, comparison.period.first_minute)
+    png = render_difference(comparison.difference, still, legend="frames moved per minute")
+    return PeriodPicture(png, comparison.period.minutes, comparison.period.left_out, source)
+
+
+def camera_still(store, camera_id: str, around: datetime) -> tuple[np.ndarray | None, str | None]:
+    """The first frame of the first readable clip of the camera in the hour from `around`, and where it came from."""
     if store is None:
         return None, None
-    candidates = minutes[:STILL_CANDIDATES]
     try:
-        listing = store.clips_between(camera_id, candidates[0], candidates[-1] + timedelta(minutes=1))
+        listing = store.clips_between(camera_id, around, around + STILL_SEARCH)
     except ClipStoreError:
         return None, None
-    clips: dict[datetime, ClipRef] = {c.minute: c for c in listing.clips}
-    for minute in candidates:
-        clip = clips.get(minute)
-        if clip is None:
-            continue
+    clips: list[ClipRef] = sorted(listing.clips, key=lambda clip: clip.minute)
+    for clip in clips:
         try:
             with store.local_file(clip) as path:
                 return next(iter(LumaDecoder(path))).luma.copy(), clip.location
-        except (ClipError, ClipStoreError):
+        except (ClipError, ClipStoreError, StopIteration):
             continue
     return None, None

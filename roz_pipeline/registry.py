@@ -6,6 +6,7 @@
         retention_days: 90        # optional, default 90
         stale_after_minutes: 10   # optional, default 10
         ignore: [[0, 0, 640, 60]] # optional rectangles x0,y0,x1,y1 in source pixels
+        rollup_retention_days: 730  # optional, default 730, at least retention_days: hourly and daily heatmaps
 """
 
 from dataclasses import dataclass, field
@@ -16,7 +17,7 @@ import yaml
 from roz_pipeline.core.motion import MotionSettings, Rectangle
 from roz_pipeline.storage.heatmaps import check_camera_id
 
-_KNOWN_KEYS = {"downscale_factor", "retention_days", "stale_after_minutes", "ignore"}
+_KNOWN_KEYS = {"downscale_factor", "retention_days", "stale_after_minutes", "ignore", "rollup_retention_days"}
 
 
 class RegistryError(ValueError):
@@ -30,6 +31,7 @@ class Camera:
     retention_days: int = 90
     stale_after_minutes: int = 10
     ignore: tuple[Rectangle, ...] = field(default_factory=tuple)
+    rollup_retention_days: int = 730
 
     @property
     def motion_settings(self) -> MotionSettings:
@@ -66,7 +68,11 @@ def _camera(path: Path, camera_id, entry) -> Camera:
     downscale = _number(where, entry, "downscale_factor", 4, minimum=1)
     retention = int(_number(where, entry, "retention_days", 90, minimum=1, integer=True))
     stale = int(_number(where, entry, "stale_after_minutes", 10, minimum=1, integer=True))
-    return Camera(camera_id, downscale, retention, stale, _rectangles(where, entry.get("ignore") or []))
+    # Rollups outlive the minutes they sum: deleting raw minutes must never take their hours and days with them.
+    rollup_retention = int(_number(where, entry, "rollup_retention_days", max(730, retention), minimum=retention,
+                                   integer=True))
+    return Camera(camera_id, downscale, retention, stale, _rectangles(where, entry.get("ignore") or []),
+                  rollup_retention)
 
 
 def _number(where: str, entry: dict, key: str, default, *, minimum, integer: bool = False):

@@ -28,13 +28,16 @@ def test_demo_writes_rows_records_runs_renders_pictures_and_says_where(tmp_path)
 
     pictures = sorted((tmp_path / "home" / "renders").glob("*.png"))
     assert len(pictures) == 4
-    assert all(cv2.imread(str(p)).shape == (360, 640, 3) for p in pictures)
+    shapes = sorted(cv2.imread(str(p)).shape for p in pictures)
+    assert shapes == [(360, 640, 3)] * 2 + [(360 + 30, 640, 3)] * 2  # the summed period has a legend
     instance = DagsterInstance.from_config(str(tmp_path / "home" / "dagster"))
     runs = instance.get_runs(RunsFilter(statuses=[DagsterRunStatus.SUCCESS]))
-    assert sorted(run.tags["camera"] for run in runs) == ["loading-dock", "lobby"]
+    assert sorted(run.tags["camera"] for run in runs) == ["loading-dock"] * 3 + ["lobby"] * 3  # minutes, hours, days
     with psycopg.connect(embedded_database_url(tmp_path / "home" / "pgdata")) as conn:
         counts = dict(conn.execute("SELECT camera_id, count(*) FROM heatmap_minutes GROUP BY camera_id").fetchall())
+        days = dict(conn.execute("SELECT camera_id, sum(minutes_covered) FROM heatmap_daily GROUP BY camera_id"))
     assert counts == {"lobby": 10, "loading-dock": 10}
+    assert days == {"lobby": 10, "loading-dock": 10}
 
     again = subprocess.run([sys.executable, "-m", "roz_pipeline.cli", "demo"], cwd=tmp_path, env=env,
                            capture_output=True, text=True, timeout=600)

@@ -118,14 +118,14 @@ def test_edited_applied_file_is_refused_by_name_until_repair(empty_database, tmp
     (migrations / "001_initial_schema.sql").write_text(
         (migrations / "001_initial_schema.sql").read_text().replace("VARCHAR(50)", "VARCHAR(60)", 1)
     )
-    (migrations / "004_later.sql").write_text("CREATE TABLE later (id INT);\n")
+    (migrations / "104_later.sql").write_text("CREATE TABLE later (id INT);\n")
 
     with pytest.raises(MigrationError, match="001_initial_schema.sql was edited after it was applied"):
         Migrator(empty_database, migrations).migrate()
     assert "later" not in _objects(empty_database)["tables"]
 
     assert Migrator(empty_database, migrations).repair() == ["001_initial_schema.sql"]
-    assert [m.filename for m in Migrator(empty_database, migrations).migrate()] == ["004_later.sql"]
+    assert [m.filename for m in Migrator(empty_database, migrations).migrate()] == ["104_later.sql"]
 
 
 @pytest.mark.parametrize(
@@ -137,10 +137,10 @@ def test_transactional_file_with_transaction_control_or_vacuum_is_refused_before
     empty_database, tmp_path, statement
 ):
     migrations = copy_migrations(tmp_path / "migrations", {
-        "004_bad.sql": f"CREATE TABLE before_bad (id INT);\n{statement};\nCREATE TABLE after_bad (id INT);\n"
+        "104_bad.sql": f"CREATE TABLE before_bad (id INT);\n{statement};\nCREATE TABLE after_bad (id INT);\n"
     })
 
-    with pytest.raises(MigrationError, match="004_bad.sql"):
+    with pytest.raises(MigrationError, match="104_bad.sql"):
         Migrator(empty_database, migrations).migrate()
     assert _objects(empty_database)["tables"] == set()  # refused while loading: not even 001 ran
 
@@ -159,17 +159,17 @@ def test_statement_splitter_ignores_semicolons_and_begin_inside_quotes_comments_
 
 def test_no_transaction_file_must_hold_one_statement(empty_database, tmp_path):
     migrations = copy_migrations(tmp_path / "migrations", {
-        "004_two.sql": "-- roz:no-transaction\nCREATE INDEX CONCURRENTLY a ON heatmap_minutes (width);\n"
+        "104_two.sql": "-- roz:no-transaction\nCREATE INDEX CONCURRENTLY a ON heatmap_minutes (width);\n"
                        "CREATE INDEX CONCURRENTLY b ON heatmap_minutes (height);\n"
     })
-    with pytest.raises(MigrationError, match="004_two.sql: a -- roz:no-transaction file must hold exactly one"):
+    with pytest.raises(MigrationError, match="104_two.sql: a -- roz:no-transaction file must hold exactly one"):
         Migrator(empty_database, migrations).migrate()
 
 
 def test_eight_concurrent_runners_with_a_concurrent_index_all_succeed_once(empty_database, tmp_path):
     migrations = copy_migrations(tmp_path / "migrations", {
-        "004_index_processed_at.sql": CONCURRENT_INDEX,
-        "005_after_index.sql": "CREATE TABLE after_index (id INT);\n",
+        "104_index_processed_at.sql": CONCURRENT_INDEX,
+        "105_after_index.sql": "CREATE TABLE after_index (id INT);\n",
     })
     env = {**os.environ, "DATABASE_URL": empty_database}
     runners = [
@@ -183,9 +183,9 @@ def test_eight_concurrent_runners_with_a_concurrent_index_all_succeed_once(empty
     with psycopg.connect(empty_database) as conn:
         versions = [row[0] for row in conn.execute("SELECT version FROM roz_schema_history ORDER BY version")]
         invalid = conn.execute("SELECT count(*) FROM pg_index WHERE NOT indisvalid").fetchone()[0]
-    assert versions == [1, 2, 3, 4, 5]
+    assert versions == [1, 2, 3, 4, 104, 105]
     assert invalid == 0
-    assert sum("Applying 004_index_processed_at.sql" in err for _, err in results) == 1
+    assert sum("Applying 104_index_processed_at.sql" in err for _, err in results) == 1
 
 
 def test_waiting_runner_gives_up_after_its_lock_wait(migrated_database):
@@ -210,7 +210,7 @@ def test_killed_migration_leaves_no_partial_object_or_history_and_next_run_succe
     empty_database, tmp_path, kill
 ):
     migrations = copy_migrations(tmp_path / "migrations", {
-        "004_slow.sql": "CREATE TABLE half_done (id INT);\nSELECT pg_sleep(60) /* roz-test-slow */;\n",
+        "104_slow.sql": "CREATE TABLE half_done (id INT);\nSELECT pg_sleep(60) /* roz-test-slow */;\n",
     })
     env = {**os.environ, "DATABASE_URL": empty_database}
     runner = subprocess.Popen([sys.executable, str(REPO_ROOT / "db" / "migrate.py"), "--dir", str(migrations)],
@@ -228,12 +228,12 @@ def test_killed_migration_leaves_no_partial_object_or_history_and_next_run_succe
     runner.wait(timeout=30)
     if kill == "terminate_backend":
         assert runner.returncode == 2
-        assert b"004_slow.sql failed" in runner.stderr.read()
+        assert b"104_slow.sql failed" in runner.stderr.read()
 
     assert "half_done" not in _objects(empty_database)["tables"]
-    assert 4 not in Migrator(empty_database, migrations).applied()
-    (migrations / "004_slow.sql").write_text("CREATE TABLE half_done (id INT);\n")  # never applied: may change
-    assert [m.filename for m in Migrator(empty_database, migrations).migrate()] == ["004_slow.sql"]
+    assert 104 not in Migrator(empty_database, migrations).applied()
+    (migrations / "104_slow.sql").write_text("CREATE TABLE half_done (id INT);\n")  # never applied: may change
+    assert [m.filename for m in Migrator(empty_database, migrations).migrate()] == ["104_slow.sql"]
 
 
 def test_invalid_index_left_by_a_failed_concurrent_build_is_dropped_and_rebuilt(migrated_database, tmp_path):
@@ -245,16 +245,16 @@ def test_invalid_index_left_by_a_failed_concurrent_build_is_dropped_and_rebuilt(
                 "VALUES ('cam', now() - random() * interval '1 day', 'same.mp4', 1, 1, 4, '\\x00', 1, 0, 0, 0)"
             )
     migrations = copy_migrations(tmp_path / "migrations", {
-        "004_unique_path.sql": "-- roz:no-transaction\n"
+        "104_unique_path.sql": "-- roz:no-transaction\n"
                                "CREATE UNIQUE INDEX CONCURRENTLY uq_video_path ON heatmap_minutes (video_path);\n"
     })
-    with pytest.raises(MigrationError, match="004_unique_path.sql failed"):
+    with pytest.raises(MigrationError, match="104_unique_path.sql failed"):
         Migrator(migrated_database, migrations).migrate()
     with psycopg.connect(migrated_database, autocommit=True) as conn:
         assert conn.execute("SELECT count(*) FROM pg_index WHERE NOT indisvalid").fetchone()[0] == 1
         conn.execute("DELETE FROM heatmap_minutes WHERE ctid = (SELECT min(ctid) FROM heatmap_minutes)")
 
-    assert [m.filename for m in Migrator(migrated_database, migrations).migrate()] == ["004_unique_path.sql"]
+    assert [m.filename for m in Migrator(migrated_database, migrations).migrate()] == ["104_unique_path.sql"]
     with psycopg.connect(migrated_database) as conn:
         assert conn.execute("SELECT count(*) FROM pg_index WHERE NOT indisvalid").fetchone()[0] == 0
 
@@ -275,16 +275,16 @@ def test_baseline_marks_a_hand_made_schema_applied_and_later_files_still_run(emp
 
     applied = Migrator(empty_database, MIGRATIONS).migrate()
 
-    assert [m.version for m in applied] == [2, 3]
+    assert [m.version for m in applied] == [2, 3, 4]
 
 
 def test_new_file_numbered_below_an_applied_one_is_refused(migrated_database, tmp_path):
     migrations = copy_migrations(tmp_path / "migrations")
-    (migrations / "010_newest.sql").write_text("SELECT 1;\n")
+    (migrations / "110_newest.sql").write_text("SELECT 1;\n")
     Migrator(migrated_database, migrations).migrate()
-    (migrations / "005_between.sql").write_text("SELECT 1;\n")
+    (migrations / "105_between.sql").write_text("SELECT 1;\n")
 
-    with pytest.raises(MigrationError, match="005_between.sql would run after version 10"):
+    with pytest.raises(MigrationError, match="105_between.sql would run after version 110"):
         Migrator(migrated_database, migrations).migrate()
 
 

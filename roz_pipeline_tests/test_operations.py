@@ -113,8 +113,11 @@ def test_retention_job_deletes_exactly_each_cameras_expired_rows_and_reports_per
     assert output == 4 + 2
     observations = [e.event_specific_data.asset_observation for e in result.all_events
                     if e.event_type == DagsterEventType.ASSET_OBSERVATION]
-    deleted = {o.asset_key.path[1]: o.metadata["rows_deleted"].value for o in observations}
+    deleted = {o.asset_key.path[1]: o.metadata["rows_deleted"].value for o in observations
+               if o.asset_key.path[0] == "heatmap_minutes"}
     assert deleted == {"lobby": 4, "yard": 2}
+    rollups = sorted(o.asset_key.to_user_string() for o in observations if "rollup_rows_deleted" in o.metadata)
+    assert rollups == ["heatmap_days/lobby", "heatmap_days/yard", "heatmap_hours/lobby", "heatmap_hours/yard"]
 
 
 @pytest.mark.parametrize("days", [0, -1])

@@ -36,7 +36,7 @@ def test_render_sums_the_period_over_a_still_and_falls_back_without_clips(migrat
     assert result.returncode == 0, result.stderr
     assert "3 minute(s) of lobby summed, over a still of" in result.stdout
     image = cv2.imread(str(out))
-    assert image.shape == (270, 480, 3)  # the 320x180 clips' still, drawn at the minimum width
+    assert image.shape == (270 + 30, 480, 3)  # the 320x180 clips' still at the minimum width, and the legend
     assert np.ptp(image[:, :, 0].astype(int) - image[:, :, 2].astype(int)) > 50  # coloured where people walked
 
     for clip in videos.rglob("*.mp4"):
@@ -46,4 +46,4 @@ def test_render_sums_the_period_over_a_still_and_falls_back_without_clips(migrat
     assert cv2.imread(str(out), cv2.IMREAD_UNCHANGED).shape[2] == 4
 
     empty = _render(migrated_database, videos, out, "2026-11-21T00:00", "2026-11-21T01:00")
-    assert empty.returncode == 1 and "no stored minute" in empty.stderr
+    assert empty.returncode == 1 and "has nothing stored between" in empty.stderr

@@ -54,7 +54,9 @@ def test_webserver_from_workspace_yaml_answers_graphql_with_assets_and_sensors(t
     assert {"roz_schema", "clip_store", "heatmap_minutes/lobby", "heatmap_minutes/yard", "heatmap_minutes/dock"} <= assets.keys()
     assert assets["heatmap_minutes/yard"]["groupName"] == "cameras"
     assert {"roz_schema", "clip_store"} <= {"/".join(d["path"]) for d in assets["heatmap_minutes/yard"]["dependencyKeys"]}
-    assert {"new_clips_sensor", "stale_cameras_sensor", "run_failure_alert_sensor"} <= {
+    assert {"heatmap_minutes/yard"} == {"/".join(d["path"]) for d in assets["heatmap_hours/yard"]["dependencyKeys"]}
+    assert assets["heatmap_days/yard"]["groupName"] == "rollups"
+    assert {"new_clips_sensor", "stale_cameras_sensor", "run_failure_alert_sensor", "rollup_automation_sensor"} <= {
         s["name"] for s in repository["sensors"]}
     assert {"__ASSET_JOB", "retention_cleanup_job", "vacuum_analyze_job"} <= {j["name"] for j in repository["jobs"]}
     assert {s["name"] for s in repository["schedules"]} == {"nightly_retention_cleanup", "nightly_vacuum_analyze"}

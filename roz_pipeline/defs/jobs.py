@@ -1,4 +1,5 @@
-"""Maintenance jobs: `retention_cleanup_job` (each camera's own window) and `vacuum_analyze_job`.
+"""Maintenance jobs: `retention_cleanup_job` (each camera's own windows for minutes and rollups) and
+`vacuum_analyze_job`.
 
 Retention and Dagster's view: each camera asset's partitions start the day after its retention cutoff
 (`camera_partitions`), so minutes the retention deleted leave the partition set when the code location next loads
@@ -13,14 +14,16 @@ from datetime import datetime, timedelta, timezone
 from dagster import AssetKey, AssetObservation, MetadataValue, OpExecutionContext, Output, job, op
 
 from roz_pipeline.defs.resources import HeatmapDatabase
+from roz_pipeline.defs.rollups import days_key, hours_key
 from roz_pipeline.registry import Camera
-from roz_pipeline.storage.heatmaps import delete_expired, table_stats, vacuum_analyze
+from roz_pipeline.storage.heatmaps import delete_expired, delete_expired_rollups, table_stats, vacuum_analyze
 
 LOCK_TIMEOUT = "5s"  # a cleanup batch never waits longer than this for a writer's lock (and fails loudly if it does)
 
 
 def build_retention_job(cameras: dict[str, Camera]):
-    """The job deleting each camera's rows older than its `retention_days`, in committed batches."""
+    """The job deleting each camera's minutes older than its `retention_days`, in committed batches, and its
+    hour and day rollups older than its `rollup_retention_days`."""
 
     @op(name="delete_expired_minutes")
     def delete_expired_minutes(context: OpExecutionContext, database: HeatmapDatabase) -> Output:
@@ -30,22 +33,34 @@ def build_retention_job(cameras: dict[str, Camera]):
             started = time.monotonic()
             with database.connection() as conn:
                 deleted = delete_expired(conn, camera.camera_id, camera.retention_days, lock_timeout=LOCK_TIMEOUT)
-            cutoff = datetime.now(timezone.utc) - timedelta(days=camera.retention_days)
+                rollups_deleted = delete_expired_rollups(conn, camera.camera_id, camera.rollup_retention_days)
+            now = datetime.now(timezone.utc)
             seconds = round(time.monotonic() - started, 3)
-            context.log.info(f"{camera.camera_id}: deleted {deleted} row(s) older than {camera.retention_days} days "
+            context.log.info(f"{camera.camera_id}: deleted {deleted} minute(s) older than {camera.retention_days} "
+                             f"days and {rollups_deleted} rollup(s) older than {camera.rollup_retention_days} days "
                              f"in {seconds} s")
             context.log_event(AssetObservation(
                 asset_key=AssetKey(["heatmap_minutes", camera.camera_id]),
                 metadata={"rows_deleted": deleted, "retention_days": camera.retention_days,
-                          "cutoff": MetadataValue.timestamp(cutoff), "duration_s": seconds},
+                          "cutoff": MetadataValue.timestamp(now - timedelta(days=camera.retention_days)),
+                          "duration_s": seconds},
             ))
+            for key in (hours_key(camera.camera_id), days_key(camera.camera_id)):
+                context.log_event(AssetObservation(asset_key=key, metadata={
+                    "rollup_rows_deleted": rollups_deleted, "rollup_retention_days": camera.rollup_retention_days,
+                    "cutoff": MetadataValue.timestamp(now - timedelta(days=camera.rollup_retention_days))}))
             report[camera.camera_id] = {"rows_deleted": deleted, "retention_days": camera.retention_days,
+                                        "rollup_rows_deleted": rollups_deleted,
+                                        "rollup_retention_days": camera.rollup_retention_days,
                                         "duration_s": seconds}
         return Output(sum(r["rows_deleted"] for r in report.values()),
                       metadata={"per_camera": MetadataValue.json(report),
-                                "rows_deleted": sum(r["rows_deleted"] for r in report.values())})
+                                "rows_deleted": sum(r["rows_deleted"] for r in report.values()),
+                                "rollup_rows_deleted": sum(r["rollup_rows_deleted"] for r in report.values())})
 
-    @job(name="retention_cleanup_job", description="Delete each camera's minutes older than its retention_days")
+    @job(name="retention_cleanup_job",
+         description="Delete each camera's minutes older than its retention_days, rollups older than "
+                     "its rollup_retention_days")
     def retention_cleanup_job():
         delete_expired_minutes()
 
@@ -54,7 +69,8 @@ def build_retention_job(cameras: dict[str, Camera]):
 
 @op(name="vacuum_analyze_heatmaps")
 def vacuum_analyze_heatmaps(context: OpExecutionContext, schema_owner: HeatmapDatabase) -> Output:
-    """VACUUM (ANALYZE) heatmap_minutes as the table's owner, with sizes and dead tuples before and after."""
+    """VACUUM (ANALYZE) the heatmap tables as their owner, with heatmap_minutes' size and dead tuples before and
+    after."""
     schema_owner.migrate()
     with schema_owner.connection() as conn:
         before = table_stats(conn)
@@ -62,7 +78,7 @@ def vacuum_analyze_heatmaps(context: OpExecutionContext, schema_owner: HeatmapDa
         vacuum_analyze(conn)
         seconds = round(time.monotonic() - started, 3)
         after = table_stats(conn)
-    context.log.info(f"VACUUM (ANALYZE) heatmap_minutes: {seconds} s, dead tuples {before.dead_rows} -> "
+    context.log.info(f"VACUUM (ANALYZE) heatmap_minutes, heatmap_rollups: {seconds} s, dead tuples {before.dead_rows} -> "
                      f"{after.dead_rows}, {after.total_bytes} bytes")
     return Output(None, metadata={
         "duration_s": seconds,

@@ -11,6 +11,7 @@ from roz_pipeline.defs.checks import build_camera_checks, build_clip_layout_chec
 from roz_pipeline.defs.jobs import build_retention_job, vacuum_analyze_job
 from roz_pipeline.defs.partitions import MINUTES_PER_RUN, camera_partitions
 from roz_pipeline.defs.resources import resources_from_environment
+from roz_pipeline.defs.rollups import rollup_assets, rollup_automation_sensor
 from roz_pipeline.defs.schedules import build_schedules
 from roz_pipeline.defs.sensors import build_new_clips_sensor
 from roz_pipeline.registry import load_registry
@@ -34,14 +35,16 @@ def build_definitions(
     resources.setdefault("schema_owner", resources["database"])
     return Definitions(
         assets=[roz_schema, clip_store,
-                *(camera_asset(camera, partitions[camera.camera_id], grain) for camera in cameras.values())],
+                *(camera_asset(camera, partitions[camera.camera_id], grain) for camera in cameras.values()),
+                *(rollup for camera in cameras.values() for rollup in rollup_assets(camera, start))],
         asset_checks=[build_clip_layout_check(cameras),
                       *(check for camera in cameras.values() for check in build_camera_checks(camera, clock))],
         jobs=[retention_job, vacuum_analyze_job],
         schedules=build_schedules(retention_job, vacuum_analyze_job),
         sensors=[build_new_clips_sensor(cameras, partitions, max_per_run, clock),
                  build_stale_cameras_sensor(cameras, clock),
-                 build_run_failure_alert_sensor()],
+                 build_run_failure_alert_sensor(),
+                 rollup_automation_sensor],
         resources=resources,
     )
 

@@ -1,4 +1,4 @@
-"""Time partitions of the camera assets: one minute (default) or one hour, UTC."""
+"""Time partitions, UTC: the camera assets' minutes (default) or hours, the rollups' hours and days."""
 
 from datetime import datetime, timedelta, timezone
 
@@ -12,10 +12,10 @@ def camera_partitions(start: str, grain: str, retention_days: int | None = None,
                       now: datetime | None = None) -> TimeWindowPartitionsDefinition:
     """Partitions from `start` (UTC date); every partition key is `%Y-%m-%d-%H:%M` whatever the grain.
 
-    With `retention_days`, partitions begin no earlier than the day after the retention cutoff: minutes the
+    With `retention_days`, partitions begin no earlier than the day after the retention cutoff: rows the
     nightly retention has deleted leave the partition set instead of showing as materialized data that is gone.
     """
-    cron = {"minute": "* * * * *", "hour": "0 * * * *"}[grain]
+    cron = {"minute": "* * * * *", "hour": "0 * * * *", "day": "0 0 * * *"}[grain]
     try:
         first_day = datetime.strptime(start, "%Y-%m-%d").replace(tzinfo=timezone.utc)
     except ValueError:

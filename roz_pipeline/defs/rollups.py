@@ -1,0 +1,142 @@
+"""Rollup assets per camera: `heatmap_hours/<camera>` (hour partitions, the sum of the camera's minutes) and
+`heatmap_days/<camera>` (day partitions, the sum of its hours), both in `heatmap_rollups`.
+
+They keep up by declarative automation: when minutes are (re)materialized, the hours they fall in are requested,
+then the days of those hours; backfills and re-processed old minutes included. `rollup_automation_sensor` runs
+the evaluation (on by default).
+"""
+
+import base64
+from datetime import datetime, timedelta, timezone
+
+from dagster import (
+    AssetDep,
+    AssetExecutionContext,
+    AssetKey,
+    AssetSelection,
+    AutomationCondition,
+    AutomationConditionSensorDefinition,
+    BackfillPolicy,
+    DefaultSensorStatus,
+    MetadataValue,
+    TimeWindowPartitionMapping,
+    asset,
+)
+
+from roz_pipeline.defs.assets import TRANSIENT_RETRY
+from roz_pipeline.defs.partitions import camera_partitions
+from roz_pipeline.defs.resources import ClipSource, HeatmapDatabase
+from roz_pipeline.insight import PeriodHeatmap
+from roz_pipeline.pictures import camera_still, render_summed
+from roz_pipeline.registry import Camera
+from roz_pipeline.rollups import RollupOutcome, periods, roll_up_day, roll_up_hour
+
+ROLLUP_GROUP = "rollups"
+PREVIEW_WIDTH = 320  # each hour's PNG in the event log stays around 100 KB
+
+# Like AutomationCondition.eager(), without its "latest time window only" and "no missing dependency" parts:
+# re-processed old minutes must update their hour, and an hour with a gap in its footage is still rolled up.
+ROLLUP_CONDITION = (
+    AutomationCondition.any_deps_updated().since_last_handled()
+    & ~AutomationCondition.any_deps_in_progress()
+    & ~AutomationCondition.in_progress()
+).with_label("sources updated")
+
+
+def hours_key(camera_id: str) -> AssetKey:
+    return AssetKey(["heatmap_hours", camera_id])
+
+
+def days_key(camera_id: str) -> AssetKey:
+    return AssetKey(["heatmap_days", camera_id])
+
+
+def rollup_assets(camera: Camera, partitions_start: str, now: datetime | None = None) -> list:
+    """The camera's hour and day rollup assets, partitioned from `partitions_start` within its rollup retention."""
+    camera_id = camera.camera_id
+    hour_partitions = camera_partitions(partitions_start, "hour", camera.rollup_retention_days, now)
+    day_partitions = camera_partitions(partitions_start, "day", camera.rollup_retention_days, now)
+    common = dict(group_name=ROLLUP_GROUP, retry_policy=TRANSIENT_RETRY, automation_condition=ROLLUP_CONDITION,
+                  kinds={"postgres"}, tags={"camera": camera_id})
+
+    @asset(
+        key=hours_key(camera_id),
+        partitions_def=hour_partitions,
+        deps=[_time_dep(AssetKey(["heatmap_minutes", camera_id]))],
+        backfill_policy=BackfillPolicy.multi_run(max_partitions_per_run=24),
+        description=f"Hourly heatmaps of camera {camera_id}: the sum of its minutes, in heatmap_rollups",
+        **common,
+    )
+    def _hours(context: AssetExecutionContext, database: HeatmapDatabase, clips: ClipSource) -> None:
+        database.migrate()
+        kept_since = _cutoff(camera.retention_days)
+        window = context.partition_time_window
+        with database.connection() as conn:
+            outcomes = [roll_up_hour(conn, camera_id, hour, kept_since)
+                        for hour in periods(window.start, window.end, "hour")]
+        _report(context, outcomes, clips, "minute", camera.retention_days)
+
+    @asset(
+        key=days_key(camera_id),
+        partitions_def=day_partitions,
+        deps=[_time_dep(hours_key(camera_id))],
+        backfill_policy=BackfillPolicy.multi_run(max_partitions_per_run=31),
+        description=f"Daily heatmaps of camera {camera_id}: the sum of its hours, in heatmap_rollups",
+        **common,
+    )
+    def _days(context: AssetExecutionContext, database: HeatmapDatabase) -> None:
+        database.migrate()
+        kept_since = _cutoff(camera.rollup_retention_days)
+        window = context.partition_time_window
+        with database.connection() as conn:
+            outcomes = [roll_up_day(conn, camera_id, day, kept_since)
+                        for day in periods(window.start, window.end, "day")]
+        _report(context, outcomes, None, "hour rollup", camera.rollup_retention_days)
+
+    return [_hours, _days]
+
+
+rollup_automation_sensor = AutomationConditionSensorDefinition(
+    "rollup_automation_sensor",
+    target=AssetSelection.groups(ROLLUP_GROUP),
+    default_status=DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=60,
+    description="Requests the hours and days whose minutes or hours were (re)materialized",
+)
+
+
+def _time_dep(key: AssetKey) -> AssetDep:
+    # Rollup partitions can start before the source's (its retention is shorter): such sources do not exist.
+    return AssetDep(key, partition_mapping=TimeWindowPartitionMapping(allow_nonexistent_upstream_partitions=True))
+
+
+def _cutoff(retention_days: int) -> datetime:
+    return datetime.now(timezone.utc) - timedelta(days=retention_days)
+
+
+def _report(context: AssetExecutionContext, outcomes: list[RollupOutcome], clips: ClipSource | None,
+            source: str, retention_days: int) -> None:
+    """Per-partition metadata; for hours, a PNG of the hour over a still of the camera with the colour legend."""
+    keys = context.partition_keys
+    written = [outcome.rollup for outcome in outcomes if outcome.rollup is not None]
+    still = None
+    if clips is not None and written:  # one still per run: the camera does not move between its hours
+        still, _ = camera_still(clips.store(), written[0].camera_id, written[0].period_start)
+    for key, outcome in zip(keys, outcomes, strict=True):
+        metadata = {"status": outcome.status}
+        if outcome.status == "kept":
+            context.log.info(f"{key}: kept the stored rollup, its {source}s may be past their {retention_days}-day "
+                             "retention")
+        rollup = outcome.rollup
+        if rollup is not None:
+            metadata.update(minutes_covered=rollup.minutes_covered, frame_count=rollup.frame_count,
+                            total_intensity=rollup.total_intensity, left_out=outcome.left_out)
+            if outcome.left_out:
+                context.log.warning(f"{key}: left out {outcome.left_out} {source}(s) stored at another heatmap size")
+        if rollup is not None and clips is not None:
+            period = PeriodHeatmap(rollup.camera_id, rollup.period_start, rollup.period_start + timedelta(hours=1),
+                                   rollup.heatmap, rollup.minutes_covered, outcome.left_out, rollup.period_start)
+            png = render_summed(period, still, width=PREVIEW_WIDTH)
+            metadata["preview"] = MetadataValue.md(
+                f"![hour {key}](data:image/png;base64,{base64.b64encode(png).decode()})")
+        context.add_asset_metadata(metadata, partition_key=key)

@@ -1,0 +1,152 @@
+"""Questions people ask of the stored heatmaps: a period's heatmap, the hour-of-day pattern, how two periods
+differ, the activity timeline, and a CSV export. Whole UTC hours come from the hour rollups, the rest (and hours
+not rolled up yet) from the minutes."""
+
+import csv
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TextIO
+
+import numpy as np
+import psycopg
+
+from roz_pipeline.core.aggregate import sum_heatmaps
+from roz_pipeline.storage.heatmaps import RollupActivity, minutes_between, rollup_activity, rollups_between
+
+HOUR = timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class PeriodHeatmap:
+    """A camera's heatmap summed over a period."""
+
+    camera_id: str
+    start: datetime
+    end: datetime
+    total: np.ndarray  # float32 sum: per pixel, frames in which it moved during the period
+    minutes: int  # minutes summed
+    left_out: int  # minutes stored at another heatmap size
+    first_minute: datetime  # the earliest minute summed (for a still of the camera)
+
+    @property
+    def per_minute(self) -> np.ndarray:
+        """The average minute of the period."""
+        return self.total / self.minutes
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """How a period differs from a baseline period, per average minute."""
+
+    baseline: PeriodHeatmap
+    period: PeriodHeatmap
+    difference: np.ndarray  # period.per_minute - baseline.per_minute
+    rose_pixels: int  # pixels busier in the period
+    fell_pixels: int  # pixels quieter in the period
+
+    @property
+    def activity_change(self) -> float:
+        """Relative change of the average minute's total activity (+0.25: 25% more motion)."""
+        before = float(self.baseline.per_minute.sum(dtype=np.float64))
+        after = float(self.period.per_minute.sum(dtype=np.float64))
+        return (after - before) / before if before else float("inf") if after else 0.0
+
+
+def period_heatmap(conn: psycopg.Connection, camera_id: str, start: datetime, end: datetime) -> PeriodHeatmap:
+    """The camera's heatmap summed over `start <= t < end`. Raises LookupError when nothing is stored there."""
+    first_hour = _ceil_hour(start)
+    last_hour = max(first_hour, end.replace(minute=0, second=0, microsecond=0))
+    hours = rollups_between(conn, camera_id, "hour", first_hour, last_hour)
+    parts = [_Part(h.heatmap, h.minutes_covered, h.period_start) for h in hours]
+    for gap_start, gap_end in _uncovered(start, end, [h.period_start for h in hours]):
+        parts += [_Part(m.heatmap, 1, m.timestamp) for m in minutes_between(conn, camera_id, gap_start, gap_end)]
+    if not parts:
+        raise LookupError(f"camera {camera_id} has nothing stored between {start:%Y-%m-%d %H:%M} and "
+                          f"{end:%Y-%m-%d %H:%M} UTC")
+    summed = sum_heatmaps(parts)
+    return PeriodHeatmap(
+        camera_id, start, end, summed.total,
+        minutes=sum(p.minutes for p in summed.included),
+        left_out=sum(p.minutes for p in parts) - sum(p.minutes for p in summed.included),
+        first_minute=min(p.start for p in summed.included),
+    )
+
+
+def hour_of_day_pattern(conn: psycopg.Connection, camera_id: str, hour: int, days: int,
+                        now: datetime) -> PeriodHeatmap:
+    """The seed's query 3 from the hour rollups: the camera's UTC hour `hour` on the last `days` days summed
+    (hours starting at or after `now - days`). Raises LookupError when none is stored."""
+    start = now - timedelta(days=days)
+    hours = rollups_between(conn, camera_id, "hour", start, now, hour_of_day=hour)
+    if not hours:
+        raise LookupError(f"camera {camera_id} has no hour rollup of {hour:02d}:00 UTC in the last {days} day(s)")
+    summed = sum_heatmaps(hours)
+    return PeriodHeatmap(
+        camera_id, start, now, summed.total,
+        minutes=sum(h.minutes_covered for h in summed.included),
+        left_out=sum(h.minutes_covered for h in hours) - sum(h.minutes_covered for h in summed.included),
+        first_minute=summed.included[0].period_start,
+    )
+
+
+def compare_periods(conn: psycopg.Connection, camera_id: str, baseline: tuple[datetime, datetime],
+                    period: tuple[datetime, datetime]) -> Comparison:
+    """Where the camera's average minute in `period` was busier or quieter than in `baseline`."""
+    before = period_heatmap(conn, camera_id, *baseline)
+    after = period_heatmap(conn, camera_id, *period)
+    if before.total.shape != after.total.shape:
+        raise ValueError(f"camera {camera_id}'s heatmaps are {before.total.shape} in the baseline and "
+                         f"{after.total.shape} in the period (its downscale factor changed): not comparable")
+    difference = after.per_minute - before.per_minute
+    return Comparison(before, after, difference, int(np.count_nonzero(difference > 0)),
+                      int(np.count_nonzero(difference < 0)))
+
+
+def activity_timeline(conn: psycopg.Connection, camera_id: str, start: datetime, end: datetime,
+                      grain: str = "hour") -> list[RollupActivity]:
+    """The camera's rolled-up hours or days in `start <= t < end`: minutes covered and activity of each."""
+    return rollup_activity(conn, [camera_id], grain, start, end)
+
+
+CSV_COLUMNS = ["camera_id", "hour_utc", "minutes_covered", "frame_count", "total_intensity",
+               "activity_per_minute", "max_intensity", "nonzero_pixels"]
+
+
+def write_hourly_csv(conn: psycopg.Connection, camera_ids: Iterable[str], start: datetime, end: datetime,
+                     out: TextIO) -> int:
+    """Activity per camera per rolled-up hour in `start <= t < end` as CSV; returns the rows written."""
+    writer = csv.writer(out)
+    writer.writerow(CSV_COLUMNS)
+    rows = rollup_activity(conn, list(camera_ids), "hour", start, end)
+    for row in rows:
+        writer.writerow([
+            row.camera_id, row.period_start.strftime("%Y-%m-%dT%H:%M:%SZ"), row.minutes_covered, row.frame_count,
+            f"{row.total_intensity:.1f}", f"{row.total_intensity / row.minutes_covered:.1f}",
+            f"{row.max_intensity:.1f}", row.nonzero_pixels,
+        ])
+    return len(rows)
+
+
+@dataclass(frozen=True)
+class _Part:
+    heatmap: np.ndarray
+    minutes: int
+    start: datetime
+
+
+def _ceil_hour(moment: datetime) -> datetime:
+    floor = moment.replace(minute=0, second=0, microsecond=0)
+    return floor if floor == moment else floor + HOUR
+
+
+def _uncovered(start: datetime, end: datetime, covered_hours: list[datetime]) -> list[tuple[datetime, datetime]]:
+    """The parts of `start <= t < end` outside the covered hours, as few ranges as possible."""
+    ranges, cursor = [], start
+    for hour in sorted(covered_hours):
+        if cursor < hour:
+            ranges.append((cursor, hour))
+        cursor = max(cursor, hour + HOUR)
+    if cursor < end:
+        ranges.append((cursor, end))
+    return ranges

@@ -1,0 +1,330 @@
+"""Hourly and daily rollups (sums of the minutes, kept up by declarative automation, with their own retention) and
+the questions answered from them: patterns, comparisons, timelines, CSV, pictures."""
+
+import base64
+import csv
+import io
+import os
+import subprocess
+import sys
+from datetime import datetime, timedelta, timezone
+
+import cv2
+import numpy as np
+import psycopg
+import pytest
+from dagster import AssetKey, DagsterEventType, evaluate_automation_conditions, instance_for_test, materialize
+
+from roz_pipeline.core.codec import encode_intensity
+from roz_pipeline.insight import compare_periods, hour_of_day_pattern, period_heatmap, write_hourly_csv
+from roz_pipeline.registry import RegistryError, load_registry
+from roz_pipeline.rollups import roll_up_day, roll_up_hour
+from roz_pipeline.storage.heatmaps import (
+    HeatmapMinute,
+    hour_of_day_minutes,
+    minutes_between,
+    rollups_between,
+    write_minute,
+)
+from roz_pipeline.footage import Walker, write_clip
+from roz_pipeline_tests.test_pipeline import KEEP, T0, asset_def, local_defs, make_clip, partition_key, run_range
+
+LONG_AGO = datetime(2000, 1, 1, tzinfo=timezone.utc)  # "every source is still retained"
+SHAPE = (9, 16)
+
+
+def known_map(seed: int) -> np.ndarray:
+    """A minute's counts: whole numbers, as the engine produces, so sums in any order are exact."""
+    rng = np.random.default_rng(seed)
+    return (rng.integers(0, 12, SHAPE) * (rng.random(SHAPE) < 0.3)).astype(np.float32)
+
+
+def store(conn, camera: str, minute: datetime, heatmap: np.ndarray, frames: int = 900) -> None:
+    write_minute(conn, HeatmapMinute(
+        camera, minute, f"{camera}/{minute:%Y-%m-%d/%H-%M}.mp4", heatmap.shape[0], heatmap.shape[1], 4,
+        encode_intensity(heatmap), frames, float(heatmap.sum()), float(heatmap.max()), int(np.count_nonzero(heatmap))))
+
+
+def roll_up(conn, camera: str, first_hour: datetime, hours: int) -> None:
+    for i in range(hours):
+        roll_up_hour(conn, camera, first_hour + timedelta(hours=i), LONG_AGO)
+    days = {(first_hour + timedelta(hours=i)).replace(hour=0) for i in range(hours)}
+    for day in sorted(days):
+        roll_up_day(conn, camera, day, LONG_AGO)
+
+
+# -- rollups are sums of their sources ------------------------------------------------------------------------------
+
+
+def test_hour_and_day_rollups_equal_the_sum_of_their_minutes(db):
+    day = datetime(2026, 11, 20, tzinfo=timezone.utc)
+    minutes = {day + timedelta(hours=h, minutes=m): known_map(h * 60 + m) for h in (9, 14) for m in (0, 1, 7, 59)}
+    for minute, heatmap in minutes.items():
+        store(db, "lobby", minute, heatmap)
+    store(db, "lobby", day + timedelta(hours=14, minutes=30), np.ones((18, 32), np.float32))  # factor changed
+
+    roll_up(db, "lobby", day, 24)
+
+    hours = {h.period_start: h for h in rollups_between(db, "lobby", "hour", day, day + timedelta(days=1))}
+    assert sorted(hours) == [day + timedelta(hours=9), day + timedelta(hours=14)]  # hours without minutes: no row
+    nine = hours[day + timedelta(hours=9)]
+    np.testing.assert_array_equal(nine.heatmap, sum(v for k, v in minutes.items() if k.hour == 9))
+    assert (nine.minutes_covered, nine.frame_count) == (4, 3600)
+    assert hours[day + timedelta(hours=14)].minutes_covered == 4  # the odd-sized minute is left out, not added
+    (whole_day,) = rollups_between(db, "lobby", "day", day, day + timedelta(days=1))
+    np.testing.assert_array_equal(whole_day.heatmap, sum(minutes.values()))
+    assert whole_day.minutes_covered == 8
+    stored_total = db.execute("SELECT total_intensity FROM heatmap_daily WHERE camera_id = 'lobby'").fetchone()[0]
+    assert stored_total == pytest.approx(float(sum(minutes.values()).sum()))
+
+
+def test_a_rollup_is_kept_when_its_minutes_may_be_past_retention(db):
+    hour = datetime(2026, 11, 20, 14, tzinfo=timezone.utc)
+    for m in range(3):
+        store(db, "lobby", hour + timedelta(minutes=m), known_map(m))
+    roll_up_hour(db, "lobby", hour, LONG_AGO)
+    db.execute("DELETE FROM heatmap_minutes WHERE \"timestamp\" > %s", (hour,))  # retention took two of them
+
+    outcome = roll_up_hour(db, "lobby", hour, minutes_kept_since=hour + timedelta(days=1))
+
+    assert outcome.status == "kept"
+    (stored,) = rollups_between(db, "lobby", "hour", hour, hour + timedelta(hours=1))
+    assert stored.minutes_covered == 3
+    np.testing.assert_array_equal(stored.heatmap, known_map(0) + known_map(1) + known_map(2))
+
+
+def test_registry_refuses_rollups_that_would_outlive_less_than_the_minutes(tmp_path):
+    registry = tmp_path / "cameras.yaml"
+    registry.write_text("cameras:\n  lobby: {retention_days: 90, rollup_retention_days: 30}\n")
+    with pytest.raises(RegistryError, match="rollup_retention_days must be at least 90"):
+        load_registry(registry)
+    registry.write_text("cameras:\n  lobby: {retention_days: 900}\n")
+    assert load_registry(registry)["lobby"].rollup_retention_days == 900
+
+
+# -- the questions -----------------------------------------------------------------------------------------------
+
+
+def test_pattern_from_rollups_equals_the_seed_query_decompressed_minute_by_minute(db):
+    now = datetime(2026, 11, 20, 15, tzinfo=timezone.utc)
+    rng = np.random.default_rng(7)
+    for day in range(9):
+        for hour in (13, 14, 15):
+            for minute in rng.choice(60, size=6, replace=False):
+                when = now.replace(hour=hour) - timedelta(days=day, minutes=-int(minute))
+                if when < now:
+                    store(db, "lobby", when, known_map(int(when.timestamp()) // 60))
+    roll_up(db, "lobby", (now - timedelta(days=9)).replace(hour=0), 24 * 10)
+
+    from_rollups = hour_of_day_pattern(db, "lobby", 14, days=7, now=now)
+    seed_minutes = hour_of_day_minutes(db, "lobby", 14, days=7, now=now)  # the seed's query 3
+
+    assert from_rollups.minutes == len(seed_minutes) == 7 * 6
+    np.testing.assert_array_equal(from_rollups.total, np.sum([m.heatmap for m in seed_minutes], axis=0))
+
+
+def test_a_period_sums_rollups_for_whole_hours_and_minutes_for_the_rest(db):
+    start = datetime(2026, 11, 20, 13, 50, tzinfo=timezone.utc)
+    minutes = {start + timedelta(minutes=i): known_map(i) for i in range(0, 150, 3)}
+    for minute, heatmap in minutes.items():
+        store(db, "lobby", minute, heatmap)
+    roll_up_hour(db, "lobby", datetime(2026, 11, 20, 14, tzinfo=timezone.utc), LONG_AGO)  # 15:00 not rolled up
+    db.execute("UPDATE heatmap_minutes SET intensity_array = %s WHERE \"timestamp\" = %s",
+               (encode_intensity(np.full(SHAPE, 1000, np.float32)), datetime(2026, 11, 20, 14, 2, tzinfo=timezone.utc)))
+
+    period = period_heatmap(db, "lobby", start, start + timedelta(minutes=150))
+
+    # 14:xx came from the rollup (the minute changed behind its back is not read); the rest from the minutes
+    np.testing.assert_array_equal(period.total, sum(minutes.values()))
+    assert period.minutes == len(minutes)
+    with pytest.raises(LookupError, match="nothing stored"):
+        period_heatmap(db, "lobby", start - timedelta(days=1), start - timedelta(hours=20))
+
+
+def test_compare_shows_where_activity_rose_and_fell(db):
+    before_day, after_day = (datetime(2026, 11, d, 14, tzinfo=timezone.utc) for d in (13, 20))
+    left, right = np.zeros(SHAPE, np.float32), np.zeros(SHAPE, np.float32)
+    left[:, :8], right[:, 8:] = 4, 6
+    for m in range(10):
+        store(db, "lobby", before_day + timedelta(minutes=m), left + right)
+        store(db, "lobby", after_day + timedelta(minutes=m), right * 2)  # left side empty, right side doubled
+
+    comparison = compare_periods(db, "lobby", (before_day, before_day + timedelta(hours=1)),
+                                 (after_day, after_day + timedelta(hours=1)))
+
+    assert comparison.rose_pixels == comparison.fell_pixels == 9 * 8
+    np.testing.assert_array_equal(comparison.difference[:, :8], -4)
+    np.testing.assert_array_equal(comparison.difference[:, 8:], 6)
+    assert comparison.activity_change == pytest.approx((12 * 8 - 10 * 8) / (10 * 8))
+
+
+def test_hourly_csv_has_one_row_per_camera_hour(db):
+    hour = datetime(2026, 11, 20, 14, tzinfo=timezone.utc)
+    for camera in ("lobby", "yard"):
+        for m in range(3):
+            store(db, camera, hour + timedelta(minutes=m), known_map(m))
+        roll_up_hour(db, camera, hour, LONG_AGO)
+    out = io.StringIO()
+
+    count = write_hourly_csv(db, ["lobby", "yard"], hour, hour + timedelta(hours=1), out)
+
+    rows = list(csv.DictReader(io.StringIO(out.getvalue())))
+    assert count == 2 and [r["camera_id"] for r in rows] == ["lobby", "yard"]
+    total = float(sum(known_map(m).sum() for m in range(3)))
+    assert rows[0] == {"camera_id": "lobby", "hour_utc": "2026-11-20T14:00:00Z", "minutes_covered": "3",
+                       "frame_count": "2700", "total_intensity": f"{total:.1f}",
+                       "activity_per_minute": f"{total / 3:.1f}", "max_intensity": rows[0]["max_intensity"],
+                       "nonzero_pixels": str(int(np.count_nonzero(sum(known_map(m) for m in range(3)))))}
+
+
+def test_insight_commands_answer_from_the_database(db, migrated_database, tmp_path):
+    now = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0)
+    for day in range(3):
+        for m in range(5):
+            store(db, "lobby", now - timedelta(days=day, hours=1) + timedelta(minutes=m), known_map(day * 10 + m))
+    roll_up(db, "lobby", (now - timedelta(days=3)).replace(hour=0), 24 * 4)
+    registry = tmp_path / "cameras.yaml"
+    registry.write_text("cameras:\n  lobby: {}\n")
+    env = {**os.environ, "DATABASE_URL": migrated_database, "ROZ_VIDEO_ROOT": str(tmp_path / "none"),
+           "ROZ_CAMERAS_FILE": str(registry)}
+    hour = (now - timedelta(hours=1)).hour
+    today = (now - timedelta(hours=1)).strftime("%Y-%m-%d")
+    window = ["--from", (now - timedelta(days=4)).strftime("%Y-%m-%dT%H:%M"), "--to", now.strftime("%Y-%m-%dT%H:%M")]
+
+    def roz(*args):
+        result = subprocess.run([sys.executable, "-m", "roz_pipeline.cli", *args], env=env, capture_output=True,
+                                text=True, timeout=120)
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    assert f"{today} {hour:02d}:00 UTC" in roz("busiest", "--camera", "lobby", "--date", today)
+    assert "15 minute(s) from the hour rollups" in roz("pattern", "--camera", "lobby", "--hour", str(hour),
+                                                        "--days", "4", "--png", str(tmp_path / "pattern.png"))
+    assert cv2.imread(str(tmp_path / "pattern.png"), cv2.IMREAD_UNCHANGED).shape == (270 + 30, 480, 4)
+    assert len(roz("timeline", "--camera", "lobby", *window).splitlines()) == 3
+    assert len(roz("timeline", "--camera", "lobby", "--by", "day", *window).splitlines()) in (3, 4)
+    assert "3 camera-hour(s) of lobby" in roz("export", *window, "--out", str(tmp_path / "hours.csv"))
+    baseline = now - timedelta(days=2, hours=1)
+    compared = roz("heatmap", "compare", "--camera", "lobby", "--from", (now - timedelta(hours=1)).isoformat(),
+                   "--to", now.isoformat(), "--baseline-from", baseline.isoformat(),
+                   "--baseline-to", (baseline + timedelta(hours=1)).isoformat(), "--out", str(tmp_path / "diff.png"))
+    assert "5 minute(s) against a baseline of 5 minute(s)" in compared
+    image = cv2.imread(str(tmp_path / "diff.png"))
+    assert image.shape == (270 + 30, 480, 3)  # the 16x9 map drawn at the minimum width, and the legend
+    reds, blues = image[:270, :, 2].astype(int) - image[:270, :, 0], image[:270, :, 0].astype(int) - image[:270, :, 2]
+    assert reds.max() > 100 and blues.max() > 100  # both more and less motion are drawn
+
+    nothing = subprocess.run([sys.executable, "-m", "roz_pipeline.cli", "pattern", "--camera", "lobby", "--hour",
+                              str((hour + 12) % 24), "--days", "1"], env=env, capture_output=True, text=True)
+    assert nothing.returncode == 1 and "no hour rollup" in nothing.stderr and "Traceback" not in nothing.stderr
+
+
+# -- in Dagster ------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def registry(tmp_path):
+    path = tmp_path / "cameras.yaml"
+    path.write_text(f"cameras:\n  lobby: {{{KEEP}}}\n")
+    return path
+
+
+def automation_runs(defs, instance, cursor=None):
+    """What the rollup automation requests now, as {asset key: partition keys}."""
+    result = evaluate_automation_conditions(defs, instance, cursor=cursor)
+    requested = {}
+    for key in (AssetKey(["heatmap_hours", "lobby"]), AssetKey(["heatmap_days", "lobby"])):
+        partitions = result.get_requested_partitions(key)
+        if partitions:
+            requested[key] = sorted(partitions)
+    return requested, result.cursor
+
+
+def materialize_partitions(defs, key, partitions, instance):
+    results = [materialize([asset_def(defs, key)], resources=defs.resources, instance=instance, partition_key=p)
+               for p in partitions]
+    assert all(r.success for r in results)
+    return results
+
+
+def test_reprocessed_minutes_update_their_hour_and_day_through_automation(registry, tmp_path, migrated_database):
+    videos = tmp_path / "videos"
+    for i in range(3):
+        make_clip(videos, "lobby", T0 + timedelta(minutes=i), seed=i)
+    defs = local_defs(registry, videos, migrated_database)
+    hours, days = AssetKey(["heatmap_hours", "lobby"]), AssetKey(["heatmap_days", "lobby"])
+
+    with instance_for_test() as instance:
+        _, cursor = automation_runs(defs, instance)  # first tick: nothing updated yet
+        assert run_range(defs, "lobby", T0, T0 + timedelta(minutes=2), instance).success
+        requested, cursor = automation_runs(defs, instance, cursor)
+        assert requested == {hours: ["2026-11-20-14:00"]}  # the day waits for its hour
+        hour_runs = materialize_partitions(defs, hours, requested[hours], instance)
+        requested, cursor = automation_runs(defs, instance, cursor)
+        assert requested == {days: ["2026-11-20-00:00"]}
+        materialize_partitions(defs, days, requested[days], instance)
+        assert automation_runs(defs, instance, cursor)[0] == {}
+        with psycopg.connect(migrated_database) as conn:
+            first_day = rollups_between(conn, "lobby", "day", T0.replace(hour=0), T0 + timedelta(days=1))[0].heatmap
+
+        # a longer walk replaces the 14:01 clip; re-processing that minute must reach the hour and the day
+        _replace_with_two_walkers(videos / f"lobby/{T0:%Y-%m-%d}/14-01.mp4")
+        assert run_range(defs, "lobby", T0 + timedelta(minutes=1), T0 + timedelta(minutes=1), instance).success
+        requested, cursor = automation_runs(defs, instance, cursor)
+        assert requested == {hours: ["2026-11-20-14:00"]}
+        materialize_partitions(defs, hours, requested[hours], instance)
+        requested, cursor = automation_runs(defs, instance, cursor)
+        materialize_partitions(defs, days, requested[days], instance)
+
+    with psycopg.connect(migrated_database) as conn:
+        minutes = period_minutes_sum(conn, T0, T0 + timedelta(hours=1))
+        (hour,) = rollups_between(conn, "lobby", "hour", T0, T0 + timedelta(hours=1))
+        (day,) = rollups_between(conn, "lobby", "day", T0.replace(hour=0), T0 + timedelta(days=1))
+    np.testing.assert_array_equal(hour.heatmap, minutes)
+    np.testing.assert_array_equal(day.heatmap, minutes)
+    assert not np.array_equal(day.heatmap, first_day)
+
+    metadata = next(e for e in hour_runs[0].all_events if e.event_type == DagsterEventType.ASSET_MATERIALIZATION) \
+        .event_specific_data.materialization.metadata
+    assert metadata["minutes_covered"].value == 3 and metadata["status"].value == "written"
+    png = base64.b64decode(metadata["preview"].value.split("base64,")[1].rstrip(")"))
+    preview = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_UNCHANGED)
+    assert png.startswith(b"\x89PNG") and preview.shape == (180 + 30, 320, 3)  # over the clip's still, with legend
+
+
+def _replace_with_two_walkers(path):
+    write_clip(path, width=320, height=180, frames=12, seed=9,
+               walkers=(Walker(start=(0, 80), end=(280, 80), size=(16, 40)),
+                        Walker(start=(280, 20), end=(0, 20), size=(16, 30))))
+
+
+def period_minutes_sum(conn, start, end) -> np.ndarray:
+    return np.sum([m.heatmap for m in minutes_between(conn, "lobby", start, end)], axis=0)
+
+
+def test_retention_deletes_minutes_and_leaves_their_rollups(tmp_path, db, migrated_database):
+    registry = tmp_path / "cameras.yaml"
+    registry.write_text("cameras:\n  lobby: {retention_days: 2, rollup_retention_days: 10}\n")
+    now = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0)
+    old_hour, ancient_hour = now - timedelta(days=3), now - timedelta(days=12)
+    for hour in (old_hour, ancient_hour):
+        for m in range(4):
+            store(db, "lobby", hour + timedelta(minutes=m), known_map(m))
+        roll_up(db, "lobby", hour, 1)
+    before = rollups_between(db, "lobby", "hour", old_hour, old_hour + timedelta(hours=1))[0]
+    defs = local_defs(registry, tmp_path, migrated_database)
+
+    with instance_for_test() as instance:
+        assert defs.resolve_job_def("retention_cleanup_job").execute_in_process(instance=instance).success
+        assert db.execute("SELECT count(*) FROM heatmap_minutes").fetchone()[0] == 0
+        # the old hour's partition re-run after its minutes are gone keeps the rollup
+        hours = AssetKey(["heatmap_hours", "lobby"])
+        (result,) = materialize_partitions(defs, hours, [partition_key(old_hour)], instance)
+
+    (after,) = rollups_between(db, "lobby", "hour", now - timedelta(days=20), now)
+    assert after.period_start == old_hour and after.minutes_covered == 4
+    np.testing.assert_array_equal(after.heatmap, before.heatmap)
+    assert rollups_between(db, "lobby", "day", now - timedelta(days=20), now - timedelta(days=11)) == []
+    statuses = [e.event_specific_data.materialization.metadata["status"].value for e in result.all_events
+                if e.event_type == DagsterEventType.ASSET_MATERIALIZATION]
+    assert statuses == ["kept"]
