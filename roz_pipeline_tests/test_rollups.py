@@ -289,7 +289,7 @@ def test_reprocessed_minutes_update_their_hour_and_day_through_automation(regist
     assert metadata["minutes_covered"].value == 3 and metadata["status"].value == "written"
     png = base64.b64decode(metadata["preview"].value.split("base64,")[1].rstrip(")"))
     preview = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_UNCHANGED)
-    assert png.startswith(b"\x89PNG") and preview.shape == (180 + 30, 320, 3)  # over the clip's still, with legend
+    assert png.startswith(b"\x89PNG") and preview.shape == (135 + 30, 240, 3)  # over the clip's still, with the legend
 
 
 def _replace_with_two_walkers(path):
