@@ -22,9 +22,13 @@ setup(
         "PyYAML>=6",
     ],
     extras_require={
+        # Scale-out on Celery workers (ROZ_EXECUTOR=celery): RabbitMQ or Redis broker, Redis results.
+        "celery": ["dagster-celery==0.29.27", "celery[redis]>=5.3"],
         "test": [
             "pytest>=8",
             "moto[server]>=5",
+            "dagster-celery==0.29.27",
+            "celery[redis]>=5.3",
         ],
         "bench": ["imageio-ffmpeg>=0.5"],
     },

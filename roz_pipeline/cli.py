@@ -3,6 +3,7 @@
 import argparse
 import json
 import logging
+import os
 import sys
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -17,7 +18,7 @@ from roz_pipeline.core.video import ClipError
 from roz_pipeline.insight import activity_timeline, compare_periods, hour_of_day_pattern, write_hourly_csv
 from roz_pipeline.monitoring import gap_ranges
 from roz_pipeline.registry import load_registry
-from roz_pipeline.settings import cameras_file, migrations_dir
+from roz_pipeline.settings import cameras_file, migrations_dir, roz_home
 from roz_pipeline.storage.connection import connect, database_url, mask_url
 from roz_pipeline.storage.heatmaps import ROLLUP_GRAINS, busiest_hours, missing_minutes
 from roz_pipeline.storage.migrations import MigrationError, Migrator, dump_schema
@@ -124,6 +125,12 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--out", type=Path, required=True, metavar="F.csv")
     export.set_defaults(run=_export)
 
+    materialize = commands.add_parser(
+        "materialize", help="a camera's minutes in real Dagster runs on the DAGSTER_HOME instance, an hour per run")
+    materialize.add_argument("--camera", required=True)
+    _period_arguments(materialize)
+    materialize.set_defaults(run=_materialize)
+
     gaps = commands.add_parser("gaps", help="minutes with no stored row for a camera between two times (UTC)")
     gaps.add_argument("--camera", required=True)
     gaps.add_argument("--from", dest="start", type=_utc_time, required=True, metavar="T", help="e.g. 2026-11-20T14:00")
@@ -162,6 +169,25 @@ def _demo(args) -> int:
     from roz_pipeline.demo import main as demo_main  # imports Dagster: only for this command
 
     return demo_main()
+
+
+def _materialize(args) -> int:
+    from dagster import DagsterInstance  # imports Dagster: only for this command
+
+    from roz_pipeline.defs.runs import run_camera_range
+
+    if not os.environ.get("DAGSTER_HOME"):  # as `roz demo`: a local instance under ROZ_HOME
+        os.environ["DAGSTER_HOME"] = str(roz_home() / "dagster")
+        Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
+    with DagsterInstance.get() as instance:
+        results = []
+        for result in run_camera_range(args.camera, args.start, args.end, instance):
+            run = instance.get_run_by_id(result.run_id)
+            tags = run.tags
+            print(f"run {result.run_id}: {tags['dagster/asset_partition_range_start']} .. "
+                  f"{tags['dagster/asset_partition_range_end']} {'succeeded' if result.success else 'FAILED'}")
+            results.append(result.success)
+    return EXIT_OK if all(results) else EXIT_ERROR
 
 
 def _rectangle(text: str) -> tuple[int, int, int, int]:

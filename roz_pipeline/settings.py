@@ -58,3 +58,11 @@ def partition_grain() -> str:
     if grain not in ("minute", "hour"):
         raise ValueError(f"ROZ_PARTITION_GRAIN must be 'minute' or 'hour', got {grain!r}")
     return grain
+
+
+def executor() -> str:
+    """`multiprocess` (default: each run's steps in processes of its own machine) or `celery` (`ROZ_EXECUTOR`)."""
+    name = env("ROZ_EXECUTOR", "multiprocess")
+    if name not in ("multiprocess", "celery"):
+        raise ValueError(f"ROZ_EXECUTOR must be 'multiprocess' or 'celery', got {name!r}")
+    return name

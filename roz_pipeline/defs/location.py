@@ -8,6 +8,7 @@ from roz_pipeline import settings
 from roz_pipeline.defs.assets import camera_asset, clip_store, roz_schema
 from roz_pipeline.defs.alerts import build_run_failure_alert_sensor, build_stale_cameras_sensor
 from roz_pipeline.defs.checks import build_camera_checks, build_clip_layout_check
+from roz_pipeline.defs.executors import executor_from_environment
 from roz_pipeline.defs.jobs import build_retention_job, vacuum_analyze_job
 from roz_pipeline.defs.partitions import MINUTES_PER_RUN, camera_partitions
 from roz_pipeline.defs.resources import resources_from_environment
@@ -46,5 +47,6 @@ def build_definitions(
                  build_run_failure_alert_sensor(),
                  rollup_automation_sensor],
         resources=resources,
+        executor=executor_from_environment(),
     )
 

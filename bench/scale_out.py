@@ -1,0 +1,194 @@
+"""Scale-out on Celery: the camera assets' steps executed by dagster-celery workers through RabbitMQ (broker) and
+Redis (results), with the Dagster instance on PostgreSQL (dagster-postgres), 1 worker vs 2.
+
+    python bench/scale_out.py [--minutes 10] [--workers 1 2] [--clip CLIP] [--work DIR] [--json OUT]
+
+For each worker count: fresh databases `roz_scale_heatmaps` and `roz_scale_dagster` on DATABASE_URL's server (else
+the embedded PostgreSQL under bench/out/roz), that many `dagster-celery worker start` processes (concurrency 1
+each), then `roz materialize` for two cameras at once (ROZ_EXECUTOR=celery), each `minutes` minutes of CLIP (default:
+bench/out/bench_1080p15_60s.mp4 from bench/extract.py). Prints the wall time, camera-minutes per wall-minute, and which
+worker executed every step (from the run's event log: the step's pid and the Celery worker that took it).
+"""
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import psycopg
+import yaml
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from dagster import DagsterEventType, DagsterInstance  # noqa: E402
+
+from roz_pipeline.settings import REPO_ROOT, env  # noqa: E402
+from roz_pipeline.storage.connection import embedded_database_url  # noqa: E402
+
+OUT = Path(__file__).resolve().parent / "out"
+CAMERAS = ("scale-a", "scale-b")
+FIRST = datetime(2026, 11, 2, tzinfo=timezone.utc)
+BROKER = "pyamqp://guest@127.0.0.1:5672//"
+BACKEND = "redis://127.0.0.1:6379/0"
+
+
+def fresh_database(server_url: str, name: str) -> str:
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    return make_conninfo(server_url, dbname=name)
+
+
+def sqlalchemy_url(conninfo: str) -> str:
+    """dagster-postgres' URL (psycopg2 driver, see deploy/dagster.yaml) for a libpq conninfo; socket dirs included."""
+    params = conninfo_to_dict(conninfo)
+    host, user = params.get("host", "127.0.0.1"), params.get("user", "postgres")
+    if host.startswith("/"):
+        return f"postgresql+psycopg2://{user}@/{params['dbname']}?host={host}&port={params.get('port', 5432)}"
+    return f"postgresql+psycopg2://{user}@{host}:{params.get('port', 5432)}/{params['dbname']}"
+
+
+def prepare(work: Path, server_url: str, clip: Path, minutes: int) -> dict[str, str]:
+    """Clips, registry, a PostgreSQL Dagster instance (deploy/dagster.yaml) and the environment of every process."""
+    shutil.rmtree(work, ignore_errors=True)
+    videos, home = work / "videos", work / "dagster"
+    home.mkdir(parents=True)
+    for camera in CAMERAS:
+        for i in range(minutes):
+            minute = FIRST + timedelta(minutes=i)
+            path = videos / camera / f"{minute:%Y-%m-%d}" / f"{minute:%H-%M}.mp4"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.symlink_to(clip.resolve())
+    (work / "cameras.yaml").write_text("cameras:\n" + "".join(f"  {c}: {{retention_days: 36500}}\n" for c in CAMERAS))
+    instance = yaml.safe_load((REPO_ROOT / "deploy" / "dagster.yaml").read_text())
+    dagster_db = fresh_database(server_url, "roz_scale_dagster")
+    instance["storage"] = {"postgres": {"postgres_url": sqlalchemy_url(dagster_db)}}
+    (home / "dagster.yaml").write_text(yaml.safe_dump(instance))
+    return {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",  # `celery` for the workers
+        "DAGSTER_HOME": str(home), "DATABASE_URL": fresh_database(server_url, "roz_scale_heatmaps"),
+        "ROZ_VIDEO_ROOT": str(videos), "ROZ_CAMERAS_FILE": str(work / "cameras.yaml"),
+        "ROZ_PARTITIONS_START": f"{FIRST:%Y-%m-%d}", "ROZ_EXECUTOR": "celery",
+        "ROZ_CELERY_BROKER": env("ROZ_CELERY_BROKER", BROKER), "ROZ_CELERY_BACKEND": env("ROZ_CELERY_BACKEND", BACKEND),
+    }
+
+
+def start_workers(count: int, environment: dict, logs: Path) -> list[subprocess.Popen]:
+    """`count` dagster-celery workers of concurrency 1, each in its own session (stopped with its children)."""
+    workers = []
+    for i in range(1, count + 1):
+        log = (logs / f"worker-{i}.log").open("w")
+        workers.append(subprocess.Popen(
+            [str(Path(sys.executable).parent / "dagster-celery"), "worker", "start", "-A", "dagster_celery.app",
+             "-y", str(REPO_ROOT / "deploy" / "celery" / "celery.yaml"), "-n", f"roz-bench-{i}", "--",
+             "--concurrency=1"],
+            cwd=REPO_ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
+    deadline = time.monotonic() + 120
+    while not all("ready." in (logs / f"worker-{i}.log").read_text() for i in range(1, count + 1)):
+        if time.monotonic() > deadline or any(w.poll() is not None for w in workers):
+            stop_workers(workers)
+            raise RuntimeError(f"Celery workers did not start: see {logs}")
+        time.sleep(0.5)
+    return workers
+
+
+def stop_workers(workers: list[subprocess.Popen]) -> None:
+    for worker in workers:
+        if worker.poll() is None:
+            os.killpg(worker.pid, signal.SIGTERM)
+    for worker in workers:
+        try:
+            worker.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(worker.pid, signal.SIGKILL)
+
+
+def run_cameras(environment: dict, minutes: int) -> tuple[float, list[int]]:
+    """Both cameras' `roz materialize` at once; wall seconds and the launchers' pids."""
+    end = FIRST + timedelta(minutes=minutes)
+    started = time.perf_counter()
+    launchers = [subprocess.Popen(
+        [str(Path(sys.executable).parent / "roz"), "materialize", "--camera", camera, "--from", FIRST.isoformat(),
+         "--to", end.isoformat()], cwd=REPO_ROOT, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True) for camera in CAMERAS]
+    for launcher in launchers:
+        out, err = launcher.communicate(timeout=3600)
+        if launcher.returncode != 0:
+            raise RuntimeError(f"roz materialize failed:\n{out}\n{err[-3000:]}")
+    return time.perf_counter() - started, [launcher.pid for launcher in launchers]
+
+
+def step_placements(home: str) -> list[dict]:
+    """Every step of every run: its camera, the pid it ran in, and the Celery worker that took it."""
+    placements = []
+    with DagsterInstance.from_config(home) as instance:
+        for run in instance.get_runs():
+            workers, pids, run_pid = {}, {}, None
+            for record in instance.all_logs(run.run_id):
+                event = record.dagster_event
+                if event is None:
+                    continue
+                if event.event_type == DagsterEventType.RUN_START:
+                    run_pid = event.pid
+                elif event.event_type == DagsterEventType.STEP_START:
+                    pids[event.step_key] = event.pid
+                elif event.event_type == DagsterEventType.ENGINE_EVENT and event.event_specific_data:
+                    worker = event.event_specific_data.metadata.get("Celery worker")
+                    if worker is not None:
+                        workers[event.step_key] = worker.value
+            placements += [{"camera": run.tags["camera"], "step": step, "pid": pid, "run_pid": run_pid,
+                            "worker": workers.get(step)} for step, pid in pids.items()]
+    return placements
+
+
+def measure(workers: int, server_url: str, clip: Path, minutes: int, work: Path) -> dict:
+    environment = prepare(work, server_url, clip, minutes)
+    processes = start_workers(workers, environment, work)
+    try:
+        seconds, launcher_pids = run_cameras(environment, minutes)
+    finally:
+        stop_workers(processes)
+    with psycopg.connect(environment["DATABASE_URL"]) as conn:
+        rows = conn.execute("SELECT count(*) FROM heatmap_minutes").fetchone()[0]
+    return {"workers": workers, "wall_s": round(seconds, 1), "rows": rows,
+            "camera_minutes_per_wall_minute": round(len(CAMERAS) * minutes / (seconds / 60), 1),
+            "launcher_pids": launcher_pids, "steps": step_placements(environment["DAGSTER_HOME"])}
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--minutes", type=int, default=10)
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--clip", type=Path, default=OUT / "bench_1080p15_60s.mp4")
+    parser.add_argument("--work", type=Path, default=OUT, help="folder for clips, instance and worker logs")
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    args = parser.parse_args(argv)
+    if not args.clip.exists():
+        sys.exit(f"{args.clip} is missing: run `python bench/extract.py` first, or pass --clip")
+    server_url = env("DATABASE_URL") or embedded_database_url(OUT / "roz" / "pgdata", database="postgres")
+    results = [measure(count, server_url, args.clip, args.minutes, args.work / f"scale-{count}")
+               for count in args.workers]
+    base = results[0]["camera_minutes_per_wall_minute"]
+    print(f"{'workers':>7} {'wall s':>8} {'camera-min/wall-min':>20} {'vs first':>9}  steps per worker")
+    for r in results:
+        per_worker = {}
+        for step in r["steps"]:
+            per_worker[step["worker"]] = per_worker.get(step["worker"], 0) + 1
+        print(f"{r['workers']:7} {r['wall_s']:8.1f} {r['camera_minutes_per_wall_minute']:20.1f} "
+              f"{r['camera_minutes_per_wall_minute'] / base:8.2f}x  {per_worker}")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2, default=str))
+    return {"runs": results}
+
+
+if __name__ == "__main__":
+    main()

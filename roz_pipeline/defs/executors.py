@@ -1,0 +1,35 @@
+"""Where runs execute their steps, chosen by `ROZ_EXECUTOR`.
+
+- `multiprocess` (default): Dagster's default executor, on the machine the run is launched on.
+- `celery`: dagster-celery's `celery_executor` puts each step on a Celery worker (`dagster-celery worker start
+  -A dagster_celery.app -y deploy/celery/celery.yaml`), through the broker `ROZ_CELERY_BROKER` (default RabbitMQ
+  on 127.0.0.1:5672) with results in `ROZ_CELERY_BACKEND` (default Redis on 127.0.0.1:6379). Workers import this
+  code location, so they need the package, the registry and the same environment. The Dagster instance must be
+  shared by every machine: PostgreSQL through dagster-postgres (deploy/dagster.yaml).
+"""
+
+from dagster import ExecutorDefinition
+
+from roz_pipeline import settings
+
+DEFAULT_BROKER = "pyamqp://guest@127.0.0.1:5672//"
+DEFAULT_BACKEND = "redis://127.0.0.1:6379/0"
+
+
+def executor_from_environment() -> ExecutorDefinition | None:
+    """The Celery executor when ROZ_EXECUTOR=celery, else None (Dagster's default)."""
+    if settings.executor() != "celery":
+        return None
+    try:
+        from dagster_celery import celery_executor
+    except ImportError:
+        raise ImportError("ROZ_EXECUTOR=celery needs dagster-celery: pip install -e '.[celery]'") from None
+    # Read from the environment by each process ({"env": ...}), so a broker password never lands in run config.
+    return celery_executor.configured({
+        "broker": _env_or_default("ROZ_CELERY_BROKER", DEFAULT_BROKER),
+        "backend": _env_or_default("ROZ_CELERY_BACKEND", DEFAULT_BACKEND),
+    }, name="roz_celery_executor")
+
+
+def _env_or_default(name: str, default: str):
+    return {"env": name} if settings.env(name) else default
