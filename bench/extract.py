@@ -119,11 +119,12 @@ def bytes_per_row(path: Path, downscale_factor: float, window_seconds: float = 6
         start = min(start + step_seconds, max(0.0, end - window_seconds))
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clip", type=Path, help="a clip to measure instead of the generated one")
     parser.add_argument("--real", type=Path, nargs="*", default=[REAL_FOOTAGE], help="real recordings for bytes/row")
-    args = parser.parse_args()
+    parser.add_argument("--repeats", type=int, default=REPEATS, help="interleaved runs of every row (medians)")
+    args = parser.parse_args(argv)
     clip = args.clip or benchmark_clip()
     info = compute_heatmap(clip)
     bitrate = clip.stat().st_size * 8 / max(info.last_frame_time - info.first_frame_time, 1e-9) / 1e6
@@ -143,7 +144,7 @@ def main() -> None:
     ]
     print(f"{'':42} {'cpu s':>7} {'wall s':>7} {'fps':>6} {'cpu vs ffmpeg 1 thread':>23}")
     runs = {name: [] for name, _ in rows}
-    for _ in range(REPEATS):
+    for _ in range(args.repeats):
         for name, run in rows:
             runs[name].append(timed(run)[:2])
     for name, measured in runs.items():
@@ -181,8 +182,9 @@ def main() -> None:
             real[key] = {"rows": len(sizes), "median_bytes": int(statistics.median(sizes)), "sizes": sizes}
             print(f"{'compressed row, ' + key:60} median {statistics.median(sizes) / 1000:.1f} KB over {len(sizes)} rows")
     OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "extract.json").write_text(json.dumps({"clip": str(clip), "timings": results, "ratios": ratios,
-                                                  "real_footage": real}, indent=2))
+    report = {"clip": str(clip), "timings": results, "ratios": ratios, "real_footage": real}
+    (OUT / "extract.json").write_text(json.dumps(report, indent=2))
+    return report
 
 
 if __name__ == "__main__":

@@ -1,18 +1,20 @@
 """Orchestration overhead and end-to-end throughput of the camera assets, against compute measured in the same run.
 
-    python bench/pipeline.py [--minutes 60]
+    python bench/pipeline.py [--minutes 60] [--singles 60]
 
 Uses bench/out/bench_1080p15_60s.mp4 (made by bench/extract.py) as every minute's clip, the embedded PostgreSQL
 under bench/out/roz, and a Dagster instance under bench/out/dagster. Prints:
   - compute alone: compute_heatmap + write for each minute, no Dagster;
   - one ranged run over the same minutes (execute_in_process of the asset job, as a backfill chunk runs);
-  - single-minute runs: Dagster's cost per run (in process; a launched run adds process start-up on top);
+  - the same minutes as single-minute runs (the first `--singles` of them): Dagster's cost per run (in process;
+    a launched run adds process start-up on top);
   - two cameras' ranged runs in two processes at once: camera-minutes per wall-minute end to end.
 """
 
 import argparse
 import multiprocessing
 import shutil
+import statistics
 import sys
 import time
 from datetime import datetime, timedelta, timezone
@@ -73,10 +75,12 @@ def ranged_run(camera: str, first: datetime, minutes: int) -> float:
     return time.perf_counter() - started
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--minutes", type=int, default=60)
-    args = parser.parse_args()
+    parser.add_argument("--singles", type=int, default=60, help="single-minute runs to time (at most --minutes)")
+    args = parser.parse_args(argv)
+    args.singles = min(args.singles, args.minutes)
     (OUT / "dagster").mkdir(parents=True, exist_ok=True)
     (OUT / "dagster" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     videos = prepare(args.minutes)
@@ -91,9 +95,10 @@ def main() -> None:
     compute = time.perf_counter() - started
     assert len(report.written) == args.minutes
     ranged = ranged_run(CAMERAS[0], FIRST, args.minutes)
-    singles = [ranged_run(CAMERAS[0], FIRST + timedelta(minutes=i), 1) for i in range(3)]
+    singles = [ranged_run(CAMERAS[0], FIRST + timedelta(minutes=i), 1) for i in range(args.singles)]
     per_minute = compute / args.minutes
-    single_overhead = sorted(singles)[1] - per_minute
+    single_run = statistics.median(singles)
+    ranged_for_singles = ranged * args.singles / args.minutes
 
     context = multiprocessing.get_context("spawn")
     with context.Pool(2) as pool:
@@ -101,14 +106,25 @@ def main() -> None:
         pool.starmap(ranged_run, [(c, FIRST, args.minutes) for c in CAMERAS])
         parallel = time.perf_counter() - started
 
+    results = {
+        "minutes": args.minutes, "compute_s": round(compute, 1), "ranged_run_s": round(ranged, 1),
+        "ranged_overhead_fraction": round((ranged - compute) / compute, 4),
+        "single_runs": args.singles, "single_runs_total_s": round(sum(singles), 1),
+        "single_run_median_s": round(single_run, 2), "dagster_s_per_single_run": round(single_run - per_minute, 2),
+        "singles_vs_ranged_same_minutes": round(sum(singles) / ranged_for_singles, 3),
+        "two_cameras_parallel_s": round(parallel, 1),
+        "camera_minutes_per_wall_minute": round(2 * args.minutes / (parallel / 60), 1),
+    }
     print(f"{args.minutes} minutes of 1080p15 (900 frames each), embedded PostgreSQL, {multiprocessing.cpu_count()} cores")
     print(f"{'compute + write alone (no Dagster)':52} {compute:8.1f} s   {per_minute:.2f} s/minute")
     print(f"{'one ranged run of the same minutes':52} {ranged:8.1f} s   overhead {ranged - compute:+.1f} s = "
           f"{(ranged - compute) / compute:+.1%} of compute")
-    print(f"{'single-minute run (median of 3)':52} {sorted(singles)[1]:8.2f} s   Dagster ~{single_overhead:.2f} s per run "
-          f"in process")
+    print(f"{f'{args.singles} single-minute runs':52} {sum(singles):8.1f} s   "
+          f"{results['singles_vs_ranged_same_minutes']:.2f}x the ranged run's time for as many minutes; "
+          f"Dagster ~{results['dagster_s_per_single_run']:.2f} s per run in process")
     print(f"{'2 cameras x ranged run, 2 processes':52} {parallel:8.1f} s   "
-          f"{2 * args.minutes / (parallel / 60):.1f} camera-minutes per wall-minute")
+          f"{results['camera_minutes_per_wall_minute']:.1f} camera-minutes per wall-minute")
+    return results
 
 
 if __name__ == "__main__":

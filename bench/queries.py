@@ -28,7 +28,7 @@ from roz_pipeline.insight import hour_of_day_pattern  # noqa: E402
 from roz_pipeline.rollups import roll_up_hour  # noqa: E402
 from roz_pipeline.settings import env, migrations_dir  # noqa: E402
 from roz_pipeline.storage.connection import embedded_database_url  # noqa: E402
-from roz_pipeline.storage.heatmaps import hour_of_day_minutes  # noqa: E402
+from roz_pipeline.storage.heatmaps import hour_of_day_minutes, newest_minutes  # noqa: E402
 from roz_pipeline.storage.migrations import Migrator  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "out"
@@ -124,13 +124,13 @@ def timings(function, repeat: int) -> dict:
             "p95_ms": round(samples[min(len(samples) - 1, int(0.95 * len(samples)))], 2)}
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cameras", type=int, default=10)
     parser.add_argument("--days", type=int, default=90)
     parser.add_argument("--repeat", type=int, default=30)
     parser.add_argument("--json", type=Path, help="also write the results here")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     now = datetime.now(timezone.utc).replace(second=0, microsecond=0)
     url = fresh_database(env("DATABASE_URL") or embedded_database_url(OUT / "roz" / "pgdata"))
     data = load(url, args.cameras, args.days, now)
@@ -138,11 +138,15 @@ def main() -> None:
           f"{data['table_bytes'] / 1e6:.0f} MB, loaded in {data['load_s']} s; "
           f"real-size rows {data['real_size_rows_mean_bytes'] / 1000:.1f} KB")
 
-    results = {"data": data, "seed_queries": {}, "pattern": {}}
+    results = {"data": data, "seed_queries": {}, "roz_queries": {}, "pattern": {}}
     with psycopg.connect(url) as conn:
         for name, query in SEED_QUERIES.items():
             results["seed_queries"][name] = timings(
                 lambda: conn.execute(query, {"camera": PATTERN_CAMERA}).fetchall(), args.repeat)
+
+        cameras = [f"cam-{i:02d}" for i in range(args.cameras)]
+        results["roz_queries"]["newest minute of every camera (stale sensor)"] = timings(
+            lambda: newest_minutes(conn, cameras), args.repeat)
 
         def minute_by_minute():
             minutes = hour_of_day_minutes(conn, PATTERN_CAMERA, PATTERN_HOUR, PATTERN_DAYS, now)
@@ -160,6 +164,8 @@ def main() -> None:
     print(f"\n{'query':52} {'p50 ms':>9} {'p95 ms':>9}")
     for name, t in results["seed_queries"].items():
         print(f"{'seed ' + name:52} {t['p50_ms']:9.1f} {t['p95_ms']:9.1f}")
+    for name, t in results["roz_queries"].items():
+        print(f"{'roz ' + name:52} {t['p50_ms']:9.1f} {t['p95_ms']:9.1f}")
     for name in ("minute_by_minute", "from_rollups"):
         t = pattern[name]
         label = f"pattern {PATTERN_HOUR}:00 x {PATTERN_DAYS} days, {name.replace('_', ' ')} (decoded, summed)"

@@ -48,7 +48,7 @@ def build_stale_cameras_sensor(cameras: dict[str, Camera], clock=None, webhook_u
         events = []
         try:
             with database.connection() as conn:
-                newest = newest_minutes(conn)
+                newest = newest_minutes(conn, list(cameras))
                 for camera in cameras.values():
                     camera_id = camera.camera_id
                     freshness = evaluate(camera_id, camera.stale_after_minutes, newest.get(camera_id), current_time)

@@ -48,7 +48,7 @@ def build_camera_checks(camera: Camera, clock=None) -> list:
     def fresh(context) -> AssetCheckResult:
         with context.resources.database.connection() as conn:
             freshness = evaluate(camera.camera_id, camera.stale_after_minutes,
-                                 newest_minutes(conn).get(camera.camera_id), now())
+                                 newest_minutes(conn, [camera.camera_id]).get(camera.camera_id), now())
         metadata = {"state": freshness.state}
         if freshness.age is not None:
             metadata["age_minutes"] = round(freshness.age.total_seconds() / 60, 1)

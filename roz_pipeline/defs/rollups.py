@@ -32,6 +32,7 @@ from roz_pipeline.registry import Camera
 from roz_pipeline.rollups import RollupOutcome, periods, roll_up_day, roll_up_hour
 
 ROLLUP_GROUP = "rollups"
+WRITER_POOL = "database-writers"  # rollups only read and write PostgreSQL: cap them together (deploy/README.md)
 PREVIEW_WIDTH = 240  # each hour's PNG in the event log: 30-40 KB (about 0.3 GB per camera-year of event log)
 
 # Like AutomationCondition.eager(), without its "latest time window only" and "no missing dependency" parts:
@@ -57,7 +58,7 @@ def rollup_assets(camera: Camera, partitions_start: str, now: datetime | None = 
     hour_partitions = camera_partitions(partitions_start, "hour", camera.rollup_retention_days, now)
     day_partitions = camera_partitions(partitions_start, "day", camera.rollup_retention_days, now)
     common = dict(group_name=ROLLUP_GROUP, retry_policy=TRANSIENT_RETRY, automation_condition=ROLLUP_CONDITION,
-                  kinds={"postgres"}, tags={"camera": camera_id})
+                  kinds={"postgres"}, tags={"camera": camera_id}, pool=WRITER_POOL)
 
     @asset(
         key=hours_key(camera_id),

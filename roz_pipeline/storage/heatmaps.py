@@ -243,9 +243,20 @@ def vacuum_analyze(conn: psycopg.Connection) -> None:
     conn.execute("SELECT pg_stat_clear_snapshot()")
 
 
-def newest_minutes(conn: psycopg.Connection) -> dict[str, datetime]:
-    """The newest stored minute of every camera (the freshness query without the counting)."""
-    return dict(conn.execute('SELECT camera_id, max("timestamp") FROM heatmap_minutes GROUP BY camera_id').fetchall())
+def newest_minutes(conn: psycopg.Connection, camera_ids: list[str]) -> dict[str, datetime]:
+    """The newest stored minute of each of these cameras that has any.
+
+    One backward step on the (camera_id, timestamp) index per camera: microseconds whatever the table's size,
+    where the seed's freshness query (GROUP BY over every row) grows with it (docs/PERFORMANCE.md).
+    """
+    rows = conn.execute(
+        """
+        SELECT camera.id, (SELECT max("timestamp") FROM heatmap_minutes h WHERE h.camera_id = camera.id)
+        FROM unnest(%s::varchar[]) AS camera(id)
+        """,
+        ([check_camera_id(c) for c in camera_ids],),
+    ).fetchall()
+    return {camera_id: newest for camera_id, newest in rows if newest is not None}
 
 
 def first_minute_after(conn: psycopg.Connection, camera_id: str, after: datetime) -> datetime | None:

@@ -1,0 +1,104 @@
+"""Every Roz benchmark in one run: a summary table against the targets, and all results as JSON.
+
+    python bench/run.py [--quick] [--only NAME ...] [--json bench/out/results.json]
+
+Needs the bench extra (`pip install -e '.[bench]'`: imageio-ffmpeg for the FFmpeg baseline), Debian's opencv-doc
+for real footage, and RabbitMQ + Redis on 127.0.0.1 for the Celery scale-out. Each part measures its own baseline
+in the same run:
+
+  extract     our extraction vs `ffmpeg -threads 1 -f null` decode-only of the same 1080p15 clip; bytes per row
+              on real footage                                                                    (bench/extract.py)
+  pipeline    a 60-minute ranged run vs compute alone vs 60 single-minute runs; 2 cameras in 2 processes
+                                                                                                (bench/pipeline.py)
+  queries     the seed's four queries at 10 cameras x 90 days (1.3M rows); the 2pm pattern minute by minute vs
+              from the hour rollups                                                              (bench/queries.py)
+  partitions  the UI's partition-status GraphQL query at 90 days of partitions with 100 gaps, minute vs hour grain
+                                                                                              (bench/partitions.py)
+  scale_out   Celery workers: 1 vs 2 worker processes, camera-minutes per wall-minute          (bench/scale_out.py)
+
+--quick shrinks every part (fewer repeats, minutes and days) to check the suite works in a few minutes; its
+numbers are not the ones to report.
+"""
+
+import argparse
+import importlib
+import json
+import os
+import platform
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH))
+
+PARTS = {  # name: (full arguments, --quick arguments)
+    "extract": ([], ["--repeats", "1"]),
+    "pipeline": ([], ["--minutes", "5", "--singles", "5"]),
+    "queries": ([], ["--days", "7", "--repeat", "5"]),
+    "partitions": ([], ["--days", "3", "--gaps", "20", "--repeat", "2"]),
+    "scale_out": ([], ["--minutes", "3"]),
+}
+
+
+def summary(results: dict) -> list[tuple[str, str, str]]:
+    """(measure, value, target) rows for the parts that ran."""
+    rows = []
+    if "extract" in results:
+        ratios = results["extract"]["ratios"]
+        rows += [("extraction CPU / ffmpeg decode-only, 1 thread", f"{ratios['roz 1 thread / ffmpeg 1 thread (cpu)']:.2f}", "<= 1.05"),
+                 ("--fast CPU / ffmpeg decode-only, 1 thread", f"{ratios['roz --fast / ffmpeg 1 thread (cpu)']:.2f}", "<= 0.90"),
+                 ("2 clips in 2 processes vs 1", f"{ratios['2 clips in 2 processes vs 1 clip in 1 process (throughput)']:.2f}x", "")]
+        rows += [(f"median row, {key}", f"{real['median_bytes'] / 1000:.1f} KB", "<= 25 KB at 270x480-equivalent")
+                 for key, real in results["extract"]["real_footage"].items()]
+    if "pipeline" in results:
+        p = results["pipeline"]
+        rows += [("ranged run overhead over compute", f"{p['ranged_overhead_fraction']:+.1%}", "<= 5%"),
+                 (f"{p['single_runs']} single-minute runs vs the ranged run", f"{p['singles_vs_ranged_same_minutes']:.2f}x", ""),
+                 ("end to end, 2 processes", f"{p['camera_minutes_per_wall_minute']} camera-min/wall-min", ">= 16")]
+    if "queries" in results:
+        q = results["queries"]
+        rows += [(f"seed query {name} p50", f"{t['p50_ms']:.1f} ms", "<= 50 ms") for name, t in q["seed_queries"].items()]
+        rows += [(f"roz: {name} p50", f"{t['p50_ms']:.1f} ms", "") for name, t in q["roz_queries"].items()]
+        rows += [("2pm pattern x 7 days from rollups p50", f"{q['pattern']['from_rollups']['p50_ms']:.1f} ms", "< 200 ms"),
+                 ("... minute by minute p50", f"{q['pattern']['minute_by_minute']['p50_ms']:.1f} ms", "")]
+    if "partitions" in results:
+        for grain, r in results["partitions"].items():
+            rows.append((f"partition status, {grain} grain, {r['partitions']:,} partitions, {r['gaps']} gaps",
+                         f"{r['status_warm_p50_s']:.3f} s warm, {r['status_cold_s']:.1f} s cold", "<= 1 s"))
+    if "scale_out" in results:
+        runs = results["scale_out"]["runs"]
+        base = runs[0]["camera_minutes_per_wall_minute"]
+        rows += [(f"Celery, {r['workers']} worker(s)", f"{r['camera_minutes_per_wall_minute']} camera-min/wall-min, "
+                  f"{r['camera_minutes_per_wall_minute'] / base:.2f}x", ">= 1.75x for 2" if r["workers"] == 2 else "")
+                 for r in runs]
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="small sizes: checks the suite, not the numbers")
+    parser.add_argument("--only", nargs="+", choices=PARTS, default=list(PARTS))
+    parser.add_argument("--json", type=Path, default=BENCH / "out" / "results.json")
+    args = parser.parse_args()
+    results = {"machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
+                           "python": platform.python_version(), "platform": platform.platform(),
+                           "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                           "quick": args.quick}}
+    for name in args.only:
+        print(f"\n=== {name} ===", flush=True)
+        started = time.perf_counter()
+        full, quick = PARTS[name]
+        results[name] = importlib.import_module(name).main(quick if args.quick else full)
+        results["machine"][f"{name}_seconds"] = round(time.perf_counter() - started)
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(results, indent=2, default=str))
+    print(f"\n{'measure':64} {'value':>36}  target")
+    for measure, value, target in summary(results):
+        print(f"{measure:64} {value:>36}  {target}")
+    print(f"\nall results: {args.json}")
+
+
+if __name__ == "__main__":
+    main()
