@@ -2,10 +2,12 @@
 
     python bench/partitions.py [--days 90] [--gaps 100] [--repeat 5]
 
-For each grain, a fresh Dagster instance (sqlite, under bench/out/partitions-<grain>) gets the asset
-`heatmap_minutes/bench` materialized over `days` days of partitions ending now, except `gaps` single partitions
-spread evenly (missing footage). The materializations come from real ranged runs of a no-op asset with the same key
-and partitions (no video needed). Then `dagster-webserver -w workspace.yaml` serves the real code location (one
+For each grain, a fresh Dagster instance on PostgreSQL (dagster-postgres, as deploy/dagster.yaml; a database
+`roz_bench_dagster_<grain>` on DATABASE_URL's server, else on the embedded PostgreSQL under bench/out/roz) gets
+the asset `heatmap_minutes/bench` materialized over `days` days of partitions ending now, except `gaps` single
+partitions spread evenly (missing footage). The materializations come from real ranged runs of a no-op asset with
+the same key and partitions (no video needed), three processes at a time: Dagster stores ~60-100 events a second
+per process, so 90 days of minutes (129,600 events) take a while. Then `dagster-webserver -w workspace.yaml` serves the real code location (one
 camera, ROZ_PARTITION_GRAIN=<grain>) and the script times the GraphQL queries the asset page sends: the partition
 status ranges and the partition counts (first call cold, then warm).
 """
@@ -13,6 +15,8 @@ status ranges and the partition counts (first call cold, then warm).
 import argparse
 import contextlib
 import json
+import logging
+import multiprocessing
 import os
 import shutil
 import statistics
@@ -20,8 +24,11 @@ import subprocess
 import sys
 import time
 import urllib.request
+from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+
+import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -29,10 +36,13 @@ from dagster import AssetExecutionContext, AssetKey, DagsterInstance, asset, mat
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG  # noqa: E402
 
 from roz_pipeline.defs.partitions import camera_partitions  # noqa: E402
-from roz_pipeline.settings import REPO_ROOT  # noqa: E402
+from roz_pipeline.settings import REPO_ROOT, env  # noqa: E402
+from roz_pipeline.storage.connection import embedded_database_url  # noqa: E402
+from scale_out import fresh_database, sqlalchemy_url  # noqa: E402  (bench/ is on sys.path as the script's folder)
 
 OUT = Path(__file__).resolve().parent / "out"
 CAMERA = "bench"
+POPULATE_PROCESSES = 3
 STATUS_QUERY = """query($path: [String!]!) { assetNodeOrError(assetKey: {path: $path}) { ... on AssetNode {
   assetPartitionStatuses { ... on TimePartitionStatuses { ranges { status startKey endKey } } }
 } } }"""
@@ -42,27 +52,37 @@ COUNT_QUERY = """query($path: [String!]!) { assetNodeOrError(assetKey: {path: $p
 } } }"""
 
 
-def populate(home: Path, grain: str, start: str, gaps: int) -> dict:
-    """Materialize every partition up to now except `gaps` evenly spread ones, in ranged runs between the gaps."""
-    partitions = camera_partitions(start, grain)
-    keys = partitions.get_partition_keys(current_time=datetime.now(timezone.utc))
-
-    @asset(key=AssetKey(["heatmap_minutes", CAMERA]), partitions_def=partitions)
+def _stand_in(grain: str, start: str):
+    @asset(key=AssetKey(["heatmap_minutes", CAMERA]), partitions_def=camera_partitions(start, grain))
     def stand_in(context: AssetExecutionContext) -> None:
         """Same key and partitions as the camera asset; writes nothing."""
 
+    return stand_in
+
+
+def _materialize_ranges(home: str, grain: str, start: str, ranges: list[tuple[str, str]]) -> None:
+    logging.getLogger("dagster").setLevel(logging.WARNING)  # not a DEBUG line per partition
+    stand_in = _stand_in(grain, start)
+    with DagsterInstance.from_config(home) as instance:
+        for first_key, last_key in ranges:
+            result = materialize([stand_in], instance=instance, tags={ASSET_PARTITION_RANGE_START_TAG: first_key,
+                                                                       ASSET_PARTITION_RANGE_END_TAG: last_key})
+            assert result.success
+
+
+def populate(home: Path, grain: str, start: str, gaps: int) -> dict:
+    """Materialize every partition up to now except `gaps` evenly spread ones, in ranged runs between the gaps."""
+    keys = camera_partitions(start, grain).get_partition_keys(current_time=datetime.now(timezone.utc))
     gap_indexes = {round((i + 1) * len(keys) / (gaps + 1)) for i in range(gaps)}
     ranges, first = [], 0
     for index in sorted(gap_indexes) + [len(keys)]:
         if first < index:
             ranges.append((keys[first], keys[index - 1]))
         first = index + 1
-    instance = DagsterInstance.from_config(str(home))
     started = time.perf_counter()
-    for first_key, last_key in ranges:
-        result = materialize([stand_in], instance=instance, tags={ASSET_PARTITION_RANGE_START_TAG: first_key,
-                                                                   ASSET_PARTITION_RANGE_END_TAG: last_key})
-        assert result.success
+    with ProcessPoolExecutor(POPULATE_PROCESSES, mp_context=multiprocessing.get_context("spawn")) as pool:
+        list(pool.map(_materialize_ranges, *zip(*[(str(home), grain, start, ranges[i::POPULATE_PROCESSES])
+                                                  for i in range(POPULATE_PROCESSES)])))
     return {"partitions": len(keys), "gaps": len(gap_indexes), "ranged_runs": len(ranges),
             "populate_s": round(time.perf_counter() - started, 1)}
 
@@ -116,13 +136,17 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args(argv)
+    logging.getLogger("dagster").setLevel(logging.WARNING)
     start = (datetime.now(timezone.utc) - timedelta(days=args.days)).strftime("%Y-%m-%d")
+    server_url = env("DATABASE_URL") or embedded_database_url(OUT / "roz" / "pgdata", database="postgres")
     results = {}
     for port_offset, grain in enumerate(("minute", "hour")):
         home = OUT / f"partitions-{grain}"
         shutil.rmtree(home, ignore_errors=True)
         home.mkdir(parents=True)
-        (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+        storage = sqlalchemy_url(fresh_database(server_url, f"roz_bench_dagster_{grain}"))
+        (home / "dagster.yaml").write_text(yaml.safe_dump({"storage": {"postgres": {"postgres_url": storage}},
+                                                           "telemetry": {"enabled": False}}))
         results[grain] = populate(home, grain, start, args.gaps)
         results[grain].update(measure(home, grain, start, args.repeat, 3390 + port_offset))
     print(f"{'grain':8} {'partitions':>10} {'gaps':>5} {'status cold s':>14} {'status warm s':>14} "

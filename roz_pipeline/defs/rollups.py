@@ -69,12 +69,7 @@ def rollup_assets(camera: Camera, partitions_start: str, now: datetime | None = 
         **common,
     )
     def _hours(context: AssetExecutionContext, database: HeatmapDatabase, clips: ClipSource) -> None:
-        database.migrate()
-        kept_since = _cutoff(camera.retention_days)
-        window = context.partition_time_window
-        with database.connection() as conn:
-            outcomes = [roll_up_hour(conn, camera_id, hour, kept_since)
-                        for hour in periods(window.start, window.end, "hour")]
+        outcomes = _roll_up_window(context, database, camera_id, roll_up_hour, "hour", camera.retention_days)
         _report(context, outcomes, clips, "minute", camera.retention_days)
 
     @asset(
@@ -86,12 +81,7 @@ def rollup_assets(camera: Camera, partitions_start: str, now: datetime | None = 
         **common,
     )
     def _days(context: AssetExecutionContext, database: HeatmapDatabase) -> None:
-        database.migrate()
-        kept_since = _cutoff(camera.rollup_retention_days)
-        window = context.partition_time_window
-        with database.connection() as conn:
-            outcomes = [roll_up_day(conn, camera_id, day, kept_since)
-                        for day in periods(window.start, window.end, "day")]
+        outcomes = _roll_up_window(context, database, camera_id, roll_up_day, "day", camera.rollup_retention_days)
         _report(context, outcomes, None, "hour rollup", camera.rollup_retention_days)
 
     return [_hours, _days]
@@ -111,8 +101,14 @@ def _time_dep(key: AssetKey) -> AssetDep:
     return AssetDep(key, partition_mapping=TimeWindowPartitionMapping(allow_nonexistent_upstream_partitions=True))
 
 
-def _cutoff(retention_days: int) -> datetime:
-    return datetime.now(timezone.utc) - timedelta(days=retention_days)
+def _roll_up_window(context: AssetExecutionContext, database: HeatmapDatabase, camera_id: str, roll_up, grain: str,
+                    sources_retention_days: int) -> list[RollupOutcome]:
+    """Every hour or day of the run's partition window, rolled up from sources kept `sources_retention_days`."""
+    database.migrate()  # whatever launched the run, the schema is current before the first write
+    kept_since = datetime.now(timezone.utc) - timedelta(days=sources_retention_days)
+    window = context.partition_time_window
+    with database.connection() as conn:
+        return [roll_up(conn, camera_id, start, kept_since) for start in periods(window.start, window.end, grain)]
 
 
 def _report(context: AssetExecutionContext, outcomes: list[RollupOutcome], clips: ClipSource | None,
