@@ -2,7 +2,7 @@
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -89,10 +89,7 @@ def compute_heatmap(
 
     A partly damaged clip keeps its decodable frames and says what was lost in `damage`.
     threads=1 suits many clips in parallel processes; threads=0 lets FFmpeg use every core for one clip.
-    fast=True skips the decoder's deblocking filter and samples the downscale (MotionSettings.sampling="nearest").
     """
-    if fast:
-        settings = replace(settings, sampling="nearest")
     # On 270x480 frames OpenCV's worker threads cost more CPU than they save, and they compete with the
     # decoder's threads and with other clips' processes (docs/PERFORMANCE.md).
     cv2.setNumThreads(1)

@@ -3,8 +3,7 @@
 A pixel moves in a frame when it differs from a running-average background by more than `threshold`
 (the approach of Frigate's ImprovedMotionDetector, reduced to what a heatmap needs):
 
-1. downscale the luma frame by `downscale_factor` (area averaging, which also averages sensor noise away; or, with
-   `sampling="nearest"`, one source pixel per heatmap pixel: ~4x cheaper, for the fast mode);
+1. downscale the luma frame by `downscale_factor` (area averaging, which also averages sensor noise away);
 2. |frame - background| > threshold, then a morphological opening drops isolated noisy pixels;
 3. a frame in which more than `lighting_change_fraction` of the pixels changed is a lighting change (lights
    switched, auto-exposure jump): it counts for nothing and the background snaps to the new frame;
@@ -34,7 +33,6 @@ class MotionSettings:
     opening_size: int = 3  # pixels; 1 disables the noise opening
     lighting_change_fraction: float = 0.5  # share of changed pixels above which a frame is a lighting change
     min_frames: int = 2  # a pixel must move in at least this many frames of the minute to count
-    sampling: str = "area"  # downscaling: "area" averages each block; "nearest" reads one pixel of it (fast mode)
 
 
 def heatmap_shape(source_width: int, source_height: int, downscale_factor: float) -> tuple[int, int]:
@@ -54,8 +52,6 @@ class MotionAccumulator:
         settings: MotionSettings = MotionSettings(),
         ignore: Sequence[Rectangle] = (),
     ):
-        if settings.sampling not in ("area", "nearest"):
-            raise ValueError(f"sampling must be 'area' or 'nearest', got {settings.sampling!r}")
         self.settings = settings
         self.source_size = (source_width, source_height)
         self.height, self.width = heatmap_shape(source_width, source_height, settings.downscale_factor)
@@ -95,10 +91,8 @@ class MotionAccumulator:
         return result
 
     def _downscale(self, luma: np.ndarray) -> np.ndarray:
-        target_h, target_w = self.height, self.width
-        if self.settings.sampling == "nearest":  # reads a quarter of the rows: the plane is mostly never touched
-            return cv2.resize(luma, (target_w, target_h), interpolation=cv2.INTER_NEAREST)
         # Halving with INTER_AREA while the size allows is ~3x cheaper than one large area resize.
+        target_h, target_w = self.height, self.width
         while luma.shape[0] >= 2 * target_h and luma.shape[1] >= 2 * target_w \
                 and luma.shape[0] % 2 == 0 and luma.shape[1] % 2 == 0:
             luma = cv2.resize(luma, (luma.shape[1] // 2, luma.shape[0] // 2), interpolation=cv2.INTER_AREA)
