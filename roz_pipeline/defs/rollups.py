@@ -52,11 +52,11 @@ def days_key(camera_id: str) -> AssetKey:
     return AssetKey(["heatmap_days", camera_id])
 
 
-def rollup_assets(camera: Camera, partitions_start: str, now: datetime | None = None) -> list:
+def rollup_assets(camera: Camera, partitions_start: str) -> list:
     """The camera's hour and day rollup assets, partitioned from `partitions_start` within its rollup retention."""
     camera_id = camera.camera_id
-    hour_partitions = camera_partitions(partitions_start, "hour", camera.rollup_retention_days, now)
-    day_partitions = camera_partitions(partitions_start, "day", camera.rollup_retention_days, now)
+    hour_partitions = camera_partitions(partitions_start, "hour", camera.rollup_retention_days)
+    day_partitions = camera_partitions(partitions_start, "day", camera.rollup_retention_days)
     common = dict(group_name=ROLLUP_GROUP, retry_policy=TRANSIENT_RETRY, automation_condition=ROLLUP_CONDITION,
                   kinds={"postgres"}, tags={"camera": camera_id}, pool=WRITER_POOL)
 
