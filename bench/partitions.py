@@ -36,9 +36,8 @@ from dagster import AssetExecutionContext, AssetKey, DagsterInstance, asset, mat
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG  # noqa: E402
 
 from roz_pipeline.defs.partitions import camera_partitions  # noqa: E402
-from roz_pipeline.settings import REPO_ROOT, env  # noqa: E402
-from roz_pipeline.storage.connection import embedded_database_url  # noqa: E402
-from scale_out import fresh_database, sqlalchemy_url  # noqa: E402  (bench/ is on sys.path as the script's folder)
+from databases import fresh_database, server_url, sqlalchemy_url  # noqa: E402  (bench/ is the script's folder)
+from roz_pipeline.settings import REPO_ROOT  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "out"
 CAMERA = "bench"
@@ -138,13 +137,13 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     logging.getLogger("dagster").setLevel(logging.WARNING)
     start = (datetime.now(timezone.utc) - timedelta(days=args.days)).strftime("%Y-%m-%d")
-    server_url = env("DATABASE_URL") or embedded_database_url(OUT / "roz" / "pgdata", database="postgres")
+    server = server_url()
     results = {}
     for port_offset, grain in enumerate(("minute", "hour")):
         home = OUT / f"partitions-{grain}"
         shutil.rmtree(home, ignore_errors=True)
         home.mkdir(parents=True)
-        storage = sqlalchemy_url(fresh_database(server_url, f"roz_bench_dagster_{grain}"))
+        storage = sqlalchemy_url(fresh_database(server, f"roz_bench_dagster_{grain}"))
         (home / "dagster.yaml").write_text(yaml.safe_dump({"storage": {"postgres": {"postgres_url": storage}},
                                                            "telemetry": {"enabled": False}}))
         results[grain] = populate(home, grain, start, args.gaps)

@@ -19,19 +19,17 @@ from pathlib import Path
 
 import numpy as np
 import psycopg
-from psycopg import sql
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from databases import fresh_database, server_url  # noqa: E402  (bench/ is the script's folder)
 from roz_pipeline.core.codec import encode_intensity  # noqa: E402
 from roz_pipeline.insight import hour_of_day_pattern  # noqa: E402
 from roz_pipeline.rollups import roll_up_hour  # noqa: E402
-from roz_pipeline.settings import env, migrations_dir  # noqa: E402
-from roz_pipeline.storage.connection import embedded_database_url  # noqa: E402
+from roz_pipeline.settings import migrations_dir  # noqa: E402
 from roz_pipeline.storage.heatmaps import hour_of_day_minutes, newest_minutes  # noqa: E402
 from roz_pipeline.storage.migrations import Migrator  # noqa: E402
 
-OUT = Path(__file__).resolve().parent / "out"
 DATABASE = "roz_bench_queries"
 PATTERN_CAMERA, PATTERN_HOUR, PATTERN_DAYS = "cam-00", 14, 7
 
@@ -51,15 +49,6 @@ SEED_QUERIES = {
         SELECT camera_id, MAX(timestamp) as last_data, NOW() - MAX(timestamp) as age, COUNT(*) as total_minutes
         FROM heatmap_minutes GROUP BY camera_id""",
 }
-
-
-def fresh_database(server_url: str) -> str:
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(DATABASE)))
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DATABASE)))
-    url = psycopg.conninfo.make_conninfo(server_url, dbname=DATABASE)
-    Migrator(url, migrations_dir()).migrate()
-    return url
 
 
 def walker_map(rng: np.random.Generator) -> np.ndarray:
@@ -132,7 +121,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args(argv)
     now = datetime.now(timezone.utc).replace(second=0, microsecond=0)
-    url = fresh_database(env("DATABASE_URL") or embedded_database_url(OUT / "roz" / "pgdata"))
+    url = fresh_database(server_url(), DATABASE)
+    Migrator(url, migrations_dir()).migrate()
     data = load(url, args.cameras, args.days, now)
     print(f"{data['rows']:,} rows ({args.cameras} cameras x {args.days} days), "
           f"{data['table_bytes'] / 1e6:.0f} MB, loaded in {data['load_s']} s; "

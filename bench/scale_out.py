@@ -23,37 +23,19 @@ from pathlib import Path
 
 import psycopg
 import yaml
-from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from dagster import DagsterEventType, DagsterInstance  # noqa: E402
 
+from databases import fresh_database, server_url, sqlalchemy_url  # noqa: E402
 from roz_pipeline.settings import REPO_ROOT, env  # noqa: E402
-from roz_pipeline.storage.connection import embedded_database_url  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "out"
 CAMERAS = ("scale-a", "scale-b")
 FIRST = datetime(2026, 11, 2, tzinfo=timezone.utc)
 BROKER = "pyamqp://guest@127.0.0.1:5672//"
 BACKEND = "redis://127.0.0.1:6379/0"
-
-
-def fresh_database(server_url: str, name: str) -> str:
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    return make_conninfo(server_url, dbname=name)
-
-
-def sqlalchemy_url(conninfo: str) -> str:
-    """dagster-postgres' URL (psycopg2 driver, see deploy/dagster.yaml) for a libpq conninfo; socket dirs included."""
-    params = conninfo_to_dict(conninfo)
-    host, user = params.get("host", "127.0.0.1"), params.get("user", "postgres")
-    if host.startswith("/"):
-        return f"postgresql+psycopg2://{user}@/{params['dbname']}?host={host}&port={params.get('port', 5432)}"
-    return f"postgresql+psycopg2://{user}@{host}:{params.get('port', 5432)}/{params['dbname']}"
 
 
 def prepare(work: Path, server_url: str, clip: Path, minutes: int) -> dict[str, str]:
@@ -174,8 +156,8 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     if not args.clip.exists():
         sys.exit(f"{args.clip} is missing: run `python bench/extract.py` first, or pass --clip")
-    server_url = env("DATABASE_URL") or embedded_database_url(OUT / "roz" / "pgdata", database="postgres")
-    results = [measure(count, server_url, args.clip, args.minutes, args.work / f"scale-{count}")
+    server = server_url()
+    results = [measure(count, server, args.clip, args.minutes, args.work / f"scale-{count}")
                for count in args.workers]
     base = results[0]["camera_minutes_per_wall_minute"]
     print(f"{'workers':>7} {'wall s':>8} {'camera-min/wall-min':>20} {'vs first':>9}  steps per worker")

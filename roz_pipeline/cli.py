@@ -181,11 +181,8 @@ def _materialize(args) -> int:
         Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
     with DagsterInstance.get() as instance:
         results = []
-        for result in run_camera_range(args.camera, args.start, args.end, instance):
-            run = instance.get_run_by_id(result.run_id)
-            tags = run.tags
-            print(f"run {result.run_id}: {tags['dagster/asset_partition_range_start']} .. "
-                  f"{tags['dagster/asset_partition_range_end']} {'succeeded' if result.success else 'FAILED'}")
+        for first_key, last_key, result in run_camera_range(args.camera, args.start, args.end, instance):
+            print(f"run {result.run_id}: {first_key} .. {last_key} {'succeeded' if result.success else 'FAILED'}")
             results.append(result.success)
     return EXIT_OK if all(results) else EXIT_ERROR
 

@@ -83,7 +83,7 @@ def run_demo(home: Path, say=print) -> list[CameraSummary]:
     hours = [m.replace(minute=0) for m in (minutes[0], minutes[-1])]
     days = [h.replace(hour=0) for h in hours]
     for camera in CAMERAS:
-        for key, (first_key, last_key) in ((AssetKey(["heatmap_minutes", camera]), minutes[::len(minutes) - 1]),
+        for key, (first_key, last_key) in ((AssetKey(["heatmap_minutes", camera]), (minutes[0], minutes[-1])),
                                            (hours_key(camera), hours), (days_key(camera), days)):
             result = job.execute_in_process(
                 instance=instance, asset_selection=[key], raise_on_error=False,

@@ -64,13 +64,7 @@ def period_heatmap(conn: psycopg.Connection, camera_id: str, start: datetime, en
     if not parts:
         raise LookupError(f"camera {camera_id} has nothing stored between {start:%Y-%m-%d %H:%M} and "
                           f"{end:%Y-%m-%d %H:%M} UTC")
-    summed = sum_heatmaps(parts)
-    return PeriodHeatmap(
-        camera_id, start, end, summed.total,
-        minutes=sum(p.minutes for p in summed.included),
-        left_out=sum(p.minutes for p in parts) - sum(p.minutes for p in summed.included),
-        first_minute=min(p.start for p in summed.included),
-    )
+    return _summed(camera_id, start, end, parts)
 
 
 def hour_of_day_pattern(conn: psycopg.Connection, camera_id: str, hour: int, days: int,
@@ -81,13 +75,7 @@ def hour_of_day_pattern(conn: psycopg.Connection, camera_id: str, hour: int, day
     hours = rollups_between(conn, camera_id, "hour", start, now, hour_of_day=hour)
     if not hours:
         raise LookupError(f"camera {camera_id} has no hour rollup of {hour:02d}:00 UTC in the last {days} day(s)")
-    summed = sum_heatmaps(hours)
-    return PeriodHeatmap(
-        camera_id, start, now, summed.total,
-        minutes=sum(h.minutes_covered for h in summed.included),
-        left_out=sum(h.minutes_covered for h in hours) - sum(h.minutes_covered for h in summed.included),
-        first_minute=summed.included[0].period_start,
-    )
+    return _summed(camera_id, start, now, [_Part(h.heatmap, h.minutes_covered, h.period_start) for h in hours])
 
 
 def compare_periods(conn: psycopg.Connection, camera_id: str, baseline: tuple[datetime, datetime],
@@ -133,6 +121,15 @@ class _Part:
     heatmap: np.ndarray
     minutes: int
     start: datetime
+
+
+def _summed(camera_id: str, start: datetime, end: datetime, parts: list[_Part]) -> PeriodHeatmap:
+    """The parts (minutes and hour rollups) of the most common heatmap size summed; the others counted as left out."""
+    summed = sum_heatmaps(parts)
+    minutes = sum(p.minutes for p in summed.included)
+    return PeriodHeatmap(camera_id, start, end, summed.total, minutes=minutes,
+                         left_out=sum(p.minutes for p in parts) - minutes,
+                         first_minute=min(p.start for p in summed.included))
 
 
 def _ceil_hour(moment: datetime) -> datetime:

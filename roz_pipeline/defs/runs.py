@@ -14,9 +14,9 @@ CODE_LOCATION = "roz_pipeline.definitions"  # what workspace.yaml loads; workers
 
 
 def run_camera_range(camera_id: str, start: datetime, end: datetime,
-                     instance: DagsterInstance) -> Iterator[JobExecutionResult]:
+                     instance: DagsterInstance) -> Iterator[tuple[str, str, JobExecutionResult]]:
     """Materialize `heatmap_minutes/<camera_id>` for the partitions starting in `start <= t < end`, one ranged run
-    per BackfillPolicy chunk, one after the other; yields each run's result."""
+    per BackfillPolicy chunk, one after the other; yields each run's first and last partition key and result."""
     from roz_pipeline.definitions import defs
 
     key = AssetKey(["heatmap_minutes", camera_id])
@@ -29,5 +29,5 @@ def run_camera_range(camera_id: str, start: datetime, end: datetime,
     per_run = node.backfill_policy.max_partitions_per_run
     for first in range(0, len(keys), per_run):
         chunk = keys[first:first + per_run]
-        yield execute_job(job, instance, asset_selection=[key], tags={
+        yield chunk[0], chunk[-1], execute_job(job, instance, asset_selection=[key], tags={
             ASSET_PARTITION_RANGE_START_TAG: chunk[0], ASSET_PARTITION_RANGE_END_TAG: chunk[-1], "camera": camera_id})
