@@ -32,5 +32,5 @@ setup(
         ],
         "bench": ["imageio-ffmpeg>=0.5"],
     },
-    entry_points={"console_scripts": ["roz=roz_pipeline.cli:main"]},
+    entry_points={"console_scripts": ["roz=roz_pipeline.cli.main:main"]},
 )

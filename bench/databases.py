@@ -6,7 +6,7 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from roz_pipeline.settings import env
+from roz_pipeline import settings
 from roz_pipeline.storage.connection import embedded_database_url
 
 OUT = Path(__file__).resolve().parent / "out"
@@ -14,7 +14,7 @@ OUT = Path(__file__).resolve().parent / "out"
 
 def server_url() -> str:
     """A URL on the server the benchmarks may create databases in."""
-    return env("DATABASE_URL") or embedded_database_url(OUT / "roz" / "pgdata", database="postgres")
+    return settings.database_url() or embedded_database_url(OUT / "roz" / "pgdata", database="postgres")
 
 
 def fresh_database(server: str, name: str) -> str:

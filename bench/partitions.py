@@ -32,9 +32,9 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from dagster import AssetExecutionContext, AssetKey, DagsterInstance, asset, materialize  # noqa: E402
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG  # noqa: E402
+from dagster import AssetExecutionContext, DagsterInstance, asset, materialize  # noqa: E402
 
+from roz_pipeline.defs.keys import RANGE_END_TAG, RANGE_START_TAG, minutes_key  # noqa: E402
 from roz_pipeline.defs.partitions import camera_partitions  # noqa: E402
 from databases import fresh_database, server_url, sqlalchemy_url  # noqa: E402  (bench/ is the script's folder)
 from roz_pipeline.settings import REPO_ROOT  # noqa: E402
@@ -52,7 +52,7 @@ COUNT_QUERY = """query($path: [String!]!) { assetNodeOrError(assetKey: {path: $p
 
 
 def _stand_in(grain: str, start: str):
-    @asset(key=AssetKey(["heatmap_minutes", CAMERA]), partitions_def=camera_partitions(start, grain))
+    @asset(key=minutes_key(CAMERA), partitions_def=camera_partitions(start, grain))
     def stand_in(context: AssetExecutionContext) -> None:
         """Same key and partitions as the camera asset; writes nothing."""
 
@@ -64,8 +64,8 @@ def _materialize_ranges(home: str, grain: str, start: str, ranges: list[tuple[st
     stand_in = _stand_in(grain, start)
     with DagsterInstance.from_config(home) as instance:
         for first_key, last_key in ranges:
-            result = materialize([stand_in], instance=instance, tags={ASSET_PARTITION_RANGE_START_TAG: first_key,
-                                                                       ASSET_PARTITION_RANGE_END_TAG: last_key})
+            result = materialize([stand_in], instance=instance, tags={RANGE_START_TAG: first_key,
+                                                                       RANGE_END_TAG: last_key})
             assert result.success
 
 

@@ -22,15 +22,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from dagster import AssetKey, DagsterInstance  # noqa: E402
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG  # noqa: E402
+from dagster import DagsterInstance  # noqa: E402
 
 from roz_pipeline.clips.layout import day_prefix  # noqa: E402
 from roz_pipeline.clips.stores import LocalClipStore  # noqa: E402
+from roz_pipeline.defs.keys import minutes_key  # noqa: E402
+from roz_pipeline.defs.launch import CameraRange, execute_ranges  # noqa: E402
 from roz_pipeline.defs.location import build_definitions  # noqa: E402
 from roz_pipeline.defs.partitions import PARTITION_FORMAT  # noqa: E402
 from roz_pipeline.defs.resources import HeatmapDatabase, LocalClips  # noqa: E402
-from roz_pipeline.processing import process_window  # noqa: E402
+from roz_pipeline.usecases.processing import process_window  # noqa: E402
 from roz_pipeline.registry import load_registry  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "out"
@@ -63,14 +64,11 @@ def definitions(videos: Path):
 def ranged_run(camera: str, first: datetime, minutes: int) -> float:
     """Wall seconds of one ranged run of `camera` over `minutes` minutes from `first`."""
     videos = OUT / "pipeline_videos"
-    job = definitions(videos).resolve_implicit_global_asset_job_def()
     instance = DagsterInstance.from_config(str(OUT / "dagster"))
-    tags = {ASSET_PARTITION_RANGE_START_TAG: first.strftime(PARTITION_FORMAT),
-            ASSET_PARTITION_RANGE_END_TAG: (first + timedelta(minutes=minutes - 1)).strftime(PARTITION_FORMAT),
-            "camera": camera}
+    camera_range = CameraRange(camera, minutes_key(camera), first.strftime(PARTITION_FORMAT),
+                               (first + timedelta(minutes=minutes - 1)).strftime(PARTITION_FORMAT))
     started = time.perf_counter()
-    result = job.execute_in_process(instance=instance, asset_selection=[AssetKey(["heatmap_minutes", camera])],
-                                    tags=tags)
+    ((_, result),) = execute_ranges([camera_range], instance, in_process=definitions(videos))
     assert result.success
     return time.perf_counter() - started
 

@@ -24,10 +24,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from databases import fresh_database, server_url  # noqa: E402  (bench/ is the script's folder)
 from roz_pipeline.core.codec import encode_intensity  # noqa: E402
-from roz_pipeline.insight import hour_of_day_pattern  # noqa: E402
-from roz_pipeline.rollups import roll_up_hour  # noqa: E402
+from roz_pipeline.usecases.insight import hour_of_day_pattern  # noqa: E402
+from roz_pipeline.usecases.rollups import roll_up_hour  # noqa: E402
 from roz_pipeline.settings import migrations_dir  # noqa: E402
-from roz_pipeline.storage.heatmaps import hour_of_day_minutes, newest_minutes  # noqa: E402
+from roz_pipeline.storage.minutes import newest_minutes  # noqa: E402
+from roz_pipeline.storage.seed_queries import hour_of_day_minutes  # noqa: E402
 from roz_pipeline.storage.migrations import Migrator  # noqa: E402
 
 DATABASE = "roz_bench_queries"

@@ -29,13 +29,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from dagster import DagsterEventType, DagsterInstance  # noqa: E402
 
 from databases import fresh_database, server_url, sqlalchemy_url  # noqa: E402
-from roz_pipeline.settings import REPO_ROOT, env  # noqa: E402
+from roz_pipeline import settings  # noqa: E402
+from roz_pipeline.settings import REPO_ROOT  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "out"
 CAMERAS = ("scale-a", "scale-b")
 FIRST = datetime(2026, 11, 2, tzinfo=timezone.utc)
-BROKER = "pyamqp://guest@127.0.0.1:5672//"
-BACKEND = "redis://127.0.0.1:6379/0"
 
 
 def prepare(work: Path, server_url: str, clip: Path, minutes: int) -> dict[str, str]:
@@ -54,13 +53,16 @@ def prepare(work: Path, server_url: str, clip: Path, minutes: int) -> dict[str, 
     dagster_db = fresh_database(server_url, "roz_scale_dagster")
     instance["storage"] = {"postgres": {"postgres_url": sqlalchemy_url(dagster_db)}}
     (home / "dagster.yaml").write_text(yaml.safe_dump(instance))
+    # Create the instance's tables once here: workers starting together would race to create them.
+    DagsterInstance.from_config(str(home)).dispose()
     return {
         **os.environ,
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",  # `celery` for the workers
         "DAGSTER_HOME": str(home), "DATABASE_URL": fresh_database(server_url, "roz_scale_heatmaps"),
         "ROZ_VIDEO_ROOT": str(videos), "ROZ_CAMERAS_FILE": str(work / "cameras.yaml"),
         "ROZ_PARTITIONS_START": f"{FIRST:%Y-%m-%d}", "ROZ_EXECUTOR": "celery",
-        "ROZ_CELERY_BROKER": env("ROZ_CELERY_BROKER", BROKER), "ROZ_CELERY_BACKEND": env("ROZ_CELERY_BACKEND", BACKEND),
+        settings.CELERY_BROKER: settings.env(settings.CELERY_BROKER, settings.DEFAULT_CELERY_BROKER),
+        settings.CELERY_BACKEND: settings.env(settings.CELERY_BACKEND, settings.DEFAULT_CELERY_BACKEND),
     }
 
 

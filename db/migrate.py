@@ -12,7 +12,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # runnable from a checkout without installing
 
-from roz_pipeline.cli import main  # noqa: E402
+from roz_pipeline.cli.main import main  # noqa: E402
 
 if __name__ == "__main__":
     sys.exit(main(["db", *sys.argv[1:]]))

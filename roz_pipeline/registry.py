@@ -9,13 +9,15 @@
         rollup_retention_days: 730  # optional, default 730, at least retention_days: hourly and daily heatmaps
 """
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
 from roz_pipeline.core.motion import MotionSettings, Rectangle
-from roz_pipeline.storage.heatmaps import check_camera_id
+
+CAMERA_ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,49}")
 
 _KNOWN_KEYS = {"downscale_factor", "retention_days", "stale_after_minutes", "ignore", "rollup_retention_days"}
 
@@ -24,10 +26,19 @@ class RegistryError(ValueError):
     """The registry file is missing or an entry is invalid; the message names the file and the entry."""
 
 
+def check_camera_id(camera_id: str) -> str:
+    """`camera_id` if it is 1-50 characters of a-z 0-9 _ - starting with a letter or digit; else ValueError."""
+    if not isinstance(camera_id, str) or not CAMERA_ID_PATTERN.fullmatch(camera_id):
+        raise ValueError(
+            f"invalid camera id {camera_id!r}: use 1-50 characters of a-z 0-9 _ -, starting with a letter or digit"
+        )
+    return camera_id
+
+
 @dataclass(frozen=True)
 class Camera:
     camera_id: str
-    downscale_factor: float = 4
+    downscale_factor: float = MotionSettings.downscale_factor
     retention_days: int = 90
     stale_after_minutes: int = 10
     ignore: tuple[Rectangle, ...] = field(default_factory=tuple)
@@ -65,12 +76,12 @@ def _camera(path: Path, camera_id, entry) -> Camera:
     unknown = set(entry) - _KNOWN_KEYS
     if unknown:
         raise RegistryError(f"{where}: unknown setting(s) {sorted(unknown)}; known: {sorted(_KNOWN_KEYS)}")
-    downscale = _number(where, entry, "downscale_factor", 4, minimum=1)
-    retention = int(_number(where, entry, "retention_days", 90, minimum=1, integer=True))
-    stale = int(_number(where, entry, "stale_after_minutes", 10, minimum=1, integer=True))
+    downscale = _number(where, entry, "downscale_factor", Camera.downscale_factor, minimum=1)
+    retention = int(_number(where, entry, "retention_days", Camera.retention_days, minimum=1, integer=True))
+    stale = int(_number(where, entry, "stale_after_minutes", Camera.stale_after_minutes, minimum=1, integer=True))
     # Rollups outlive the minutes they sum: deleting raw minutes must never take their hours and days with them.
-    rollup_retention = int(_number(where, entry, "rollup_retention_days", max(730, retention), minimum=retention,
-                                   integer=True))
+    rollup_retention = int(_number(where, entry, "rollup_retention_days", max(Camera.rollup_retention_days, retention),
+                                   minimum=retention, integer=True))
     return Camera(camera_id, downscale, retention, stale, _rectangles(where, entry.get("ignore") or []),
                   rollup_retention)
 

@@ -1,14 +1,21 @@
-"""Configuration from the environment, also read from a `.env` in the working directory.
+"""Every environment variable Roz reads, with its default and validation: the one place to add a setting.
 
-Variables already set in the environment win over the `.env` file, as with docker and dagster.
+Values come from the environment, else from a `.env` in the working directory (the environment wins, as with
+docker and dagster). Empty counts as unset. Functions, not constants: tests and `roz demo` change the environment.
 """
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 from dotenv import dotenv_values
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+
+DEFAULT_PARTITIONS_START = "2026-11-01"  # first partition when ROZ_PARTITIONS_START is unset (UTC)
+PARTITION_GRAINS = ("minute", "hour")
+EXECUTORS = ("multiprocess", "celery")
+S3_MAX_ATTEMPTS = 5  # boto's retries (standard mode) before an S3 error reaches the step's RetryPolicy
 
 
 def env(name: str, default: str | None = None) -> str | None:
@@ -24,6 +31,26 @@ def env(name: str, default: str | None = None) -> str | None:
     return default
 
 
+def _choice(name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = env(name, default)
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(repr(c) for c in choices)}, got {value!r}")
+    return value
+
+
+# -- where things are -----------------------------------------------------------------------------------------
+
+def database_url() -> str | None:
+    """`DATABASE_URL`: PostgreSQL for the heatmaps; None means the embedded server under `$ROZ_HOME/pgdata`."""
+    return env("DATABASE_URL")
+
+
+def schema_owner_database_url() -> str | None:
+    """`ROZ_SCHEMA_OWNER_DATABASE_URL`: the tables' owner for migrations and VACUUM when DATABASE_URL is a
+    least-privilege writer (db/roles.sql); None means DATABASE_URL itself."""
+    return env("ROZ_SCHEMA_OWNER_DATABASE_URL")
+
+
 def roz_home() -> Path:
     """Local state: embedded database, demo footage, rendered images (`ROZ_HOME`, default `./.roz`)."""
     return Path(env("ROZ_HOME", ".roz")).resolve()
@@ -34,18 +61,35 @@ def migrations_dir() -> Path:
     return Path(env("ROZ_MIGRATIONS_DIR", str(REPO_ROOT / "db" / "migrations"))).resolve()
 
 
-DEFAULT_PARTITIONS_START = "2026-11-01"  # first partition when ROZ_PARTITIONS_START is unset (UTC)
-
-
 def cameras_file() -> Path:
     """The camera registry (`ROZ_CAMERAS_FILE`, default `./cameras.yaml`)."""
     return Path(env("ROZ_CAMERAS_FILE", "cameras.yaml")).resolve()
 
 
-def video_root() -> Path:
-    """The local clip folder (`ROZ_VIDEO_ROOT`, default `$ROZ_HOME/videos`)."""
-    return Path(env("ROZ_VIDEO_ROOT") or roz_home() / "videos").resolve()
+@dataclass(frozen=True)
+class ClipLocation:
+    """Where clips are: a bucket (`bucket` set) or a local folder (`root`)."""
 
+    root: Path
+    bucket: str | None
+    prefix: str
+    endpoint_url: str | None  # AWS_ENDPOINT_URL: MinIO and other S3-compatible stores
+    region: str | None
+
+
+def clip_location() -> ClipLocation:
+    """`ROZ_S3_BUCKET` + `ROZ_S3_PREFIX` (and the standard `AWS_*` variables), else the folder `ROZ_VIDEO_ROOT`
+    (default `$ROZ_HOME/videos`)."""
+    return ClipLocation(
+        root=Path(env("ROZ_VIDEO_ROOT") or roz_home() / "videos").resolve(),
+        bucket=env("ROZ_S3_BUCKET"),
+        prefix=env("ROZ_S3_PREFIX", ""),
+        endpoint_url=env("AWS_ENDPOINT_URL"),
+        region=env("AWS_REGION") or env("AWS_DEFAULT_REGION"),
+    )
+
+
+# -- Dagster --------------------------------------------------------------------------------------------------
 
 def partitions_start() -> str:
     """The first partition's UTC date, `YYYY-MM-DD` (`ROZ_PARTITIONS_START`)."""
@@ -54,15 +98,47 @@ def partitions_start() -> str:
 
 def partition_grain() -> str:
     """`minute` (default) or `hour`: the size of a Dagster partition (`ROZ_PARTITION_GRAIN`)."""
-    grain = env("ROZ_PARTITION_GRAIN", "minute")
-    if grain not in ("minute", "hour"):
-        raise ValueError(f"ROZ_PARTITION_GRAIN must be 'minute' or 'hour', got {grain!r}")
-    return grain
+    return _choice("ROZ_PARTITION_GRAIN", "minute", PARTITION_GRAINS)
 
 
 def executor() -> str:
     """`multiprocess` (default: each run's steps in processes of its own machine) or `celery` (`ROZ_EXECUTOR`)."""
-    name = env("ROZ_EXECUTOR", "multiprocess")
-    if name not in ("multiprocess", "celery"):
-        raise ValueError(f"ROZ_EXECUTOR must be 'multiprocess' or 'celery', got {name!r}")
-    return name
+    return _choice("ROZ_EXECUTOR", "multiprocess", EXECUTORS)
+
+
+CELERY_BROKER, CELERY_BACKEND = "ROZ_CELERY_BROKER", "ROZ_CELERY_BACKEND"
+DEFAULT_CELERY_BROKER = "pyamqp://guest@127.0.0.1:5672//"
+DEFAULT_CELERY_BACKEND = "redis://127.0.0.1:6379/0"
+
+
+def celery_is_set(name: str) -> bool:
+    """Whether `ROZ_CELERY_BROKER` / `ROZ_CELERY_BACKEND` is set (then each process reads it itself, so a
+    password never lands in run config); unset means the local RabbitMQ / Redis defaults above."""
+    return env(name) is not None
+
+
+def retention_cron() -> str:
+    """When `retention_cleanup_job` runs (`ROZ_RETENTION_CRON`, default 03:00 UTC)."""
+    return env("ROZ_RETENTION_CRON", "0 3 * * *")
+
+
+def vacuum_cron() -> str:
+    """When `vacuum_analyze_job` runs (`ROZ_VACUUM_CRON`, default 03:30 UTC, after the retention)."""
+    return env("ROZ_VACUUM_CRON", "30 3 * * *")
+
+
+def gap_check_hours() -> float:
+    """How far back the `recent_gaps` check looks (`ROZ_GAP_CHECK_HOURS`, default 6)."""
+    value = env("ROZ_GAP_CHECK_HOURS", "6")
+    try:
+        hours = float(value)
+    except ValueError:
+        hours = 0.0
+    if hours <= 0:
+        raise ValueError(f"ROZ_GAP_CHECK_HOURS must be a positive number of hours, got {value!r}")
+    return hours
+
+
+def alert_webhook_url() -> str | None:
+    """`ROZ_ALERT_WEBHOOK_URL`: where alerts are POSTed as `{"text": ...}`; None: alerts go to the log only."""
+    return env("ROZ_ALERT_WEBHOOK_URL")

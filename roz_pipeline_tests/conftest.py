@@ -1,10 +1,7 @@
 """Shared fixtures: a real PostgreSQL (embedded, or ROZ_TEST_DATABASE_URL) with a fresh database per test."""
 
 import os
-import socket
-import sys
 import uuid
-from pathlib import Path
 
 import psycopg
 import pytest
@@ -12,18 +9,9 @@ from psycopg import sql
 from moto.server import ThreadedMotoServer
 from psycopg.conninfo import make_conninfo
 
-from roz_pipeline.settings import REPO_ROOT
 from roz_pipeline.storage.connection import embedded_database_url
 from roz_pipeline.storage.migrations import Migrator
-
-MIGRATIONS = REPO_ROOT / "db" / "migrations"
-
-
-def skip_or_fail(reason: str) -> None:
-    """Skip for a missing optional tool, unless ROZ_TEST_REQUIRE_ALL=1 (CI) turns that into a failure."""
-    if os.environ.get("ROZ_TEST_REQUIRE_ALL") == "1":
-        pytest.fail(f"{reason} (required because ROZ_TEST_REQUIRE_ALL=1)")
-    pytest.skip(reason)
+from roz_pipeline_tests.helpers import MIGRATIONS, free_port
 
 
 @pytest.fixture(scope="session")
@@ -58,33 +46,6 @@ def db(migrated_database):
     """An autocommit connection to a migrated database."""
     with psycopg.connect(migrated_database, autocommit=True) as conn:
         yield conn
-
-
-def run_migrate_script(args: list[str], database_url: str, timeout: float = 120, **popen):
-    """`python db/migrate.py ARGS` against `database_url`, as a user runs it from the repository root."""
-    import subprocess
-
-    env = {**os.environ, "DATABASE_URL": database_url}
-    return subprocess.run(
-        [sys.executable, str(REPO_ROOT / "db" / "migrate.py"), *args],
-        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=timeout, **popen,
-    )
-
-
-def copy_migrations(destination: Path, extra: dict[str, str] | None = None) -> Path:
-    """db/migrations copied to `destination`, plus `extra` files (name -> SQL)."""
-    destination.mkdir(parents=True, exist_ok=True)
-    for path in MIGRATIONS.glob("*.sql"):
-        (destination / path.name).write_text(path.read_text())
-    for name, text in (extra or {}).items():
-        (destination / name).write_text(text)
-    return destination
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="session")

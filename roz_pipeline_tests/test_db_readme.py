@@ -17,9 +17,9 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from roz_pipeline.core.codec import encode_intensity
 from roz_pipeline.settings import REPO_ROOT
 from roz_pipeline.storage.connection import postgres_bin_dir
-from roz_pipeline.storage.heatmaps import HeatmapMinute, write_minute
+from roz_pipeline.storage.minutes import HeatmapMinute, write_minute
 from roz_pipeline.storage.migrations import Migrator, dump_schema, split_statements
-from roz_pipeline_tests.conftest import MIGRATIONS, run_migrate_script, skip_or_fail
+from roz_pipeline_tests.helpers import MIGRATIONS, run_migrate_script, skip_or_fail
 
 README = (REPO_ROOT / "db" / "README.md").read_text()
 NOT_RUN = "not run by tests"

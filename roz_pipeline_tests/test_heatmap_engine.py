@@ -22,9 +22,9 @@ from roz_pipeline.core.video import (
     NoVideoStreamError,
     UnreadableClipError,
 )
-from roz_pipeline.footage import Walker, write_clip
+from roz_pipeline.cli.footage import Walker, write_clip
 from roz_pipeline_tests import bad_clips
-from roz_pipeline_tests.conftest import skip_or_fail
+from roz_pipeline_tests.helpers import skip_or_fail
 
 SAMPLE_VIDEOS = Path("/usr/share/doc/opencv-doc/examples/data")  # Debian's opencv-doc
 # A person walking left to right along y = 200..264 of a 640x360 frame.
@@ -213,7 +213,7 @@ def test_permission_denied_is_reported_without_a_traceback(tmp_path, walking_cli
     tmp_path.chmod(0o755)
     # Root reads everything: drop to nobody once Python and Roz are loaded (they may live under /root).
     drop = "os.setuid(65534) if os.geteuid() == 0 else None"
-    script = f"import os, sys; from roz_pipeline.cli import main; {drop}; sys.exit(main(sys.argv[1:]))"
+    script = f"import os, sys; from roz_pipeline.cli.main import main; {drop}; sys.exit(main(sys.argv[1:]))"
 
     result = subprocess.run([sys.executable, "-c", script, "heatmap", "compute", str(clip)],
                             capture_output=True, text=True, timeout=120)

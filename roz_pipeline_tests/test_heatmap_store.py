@@ -12,16 +12,8 @@ import pytest
 
 from roz_pipeline.core.codec import decode_intensity, encode_intensity
 from roz_pipeline.settings import REPO_ROOT
-from roz_pipeline.storage.heatmaps import (
-    HeatmapMinute,
-    busiest_hours,
-    freshness,
-    hour_of_day_minutes,
-    last_hour,
-    minutes_between,
-    table_size,
-    write_minute,
-)
+from roz_pipeline.storage.minutes import HeatmapMinute, busiest_hours, minutes_between, write_minute
+from roz_pipeline.storage.seed_queries import freshness, hour_of_day_minutes, last_hour, table_size
 
 T0 = datetime(2026, 11, 20, 14, 3, tzinfo=timezone.utc)
 

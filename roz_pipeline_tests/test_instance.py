@@ -5,7 +5,7 @@ from dagster import DagsterInstance, DagsterRunStatus
 from psycopg.conninfo import conninfo_to_dict
 
 from roz_pipeline.settings import REPO_ROOT
-from roz_pipeline_tests.test_pipeline import KEEP, T0, local_defs, make_clip, rows, run_range
+from roz_pipeline_tests.helpers import KEEP, T0, local_defs, make_clip, rows, run_range
 
 
 def _sqlalchemy_url(conninfo: str, scheme: str) -> str:

@@ -17,7 +17,7 @@ from roz_pipeline.storage.migrations import (
     load_migrations,
     split_statements,
 )
-from roz_pipeline_tests.conftest import MIGRATIONS, copy_migrations, run_migrate_script
+from roz_pipeline_tests.helpers import MIGRATIONS, copy_migrations, run_migrate_script
 
 CONCURRENT_INDEX = """-- roz:no-transaction
 CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_heatmap_processed_at ON heatmap_minutes (processed_at);

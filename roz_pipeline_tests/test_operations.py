@@ -7,7 +7,6 @@ import threading
 from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-import numpy as np
 import psycopg
 import pytest
 from dagster import (
@@ -22,23 +21,15 @@ from dagster import (
     materialize,
 )
 
-from roz_pipeline.core.codec import encode_intensity
-from roz_pipeline.defs.alerts import build_run_failure_alert_sensor, build_stale_cameras_sensor
+from roz_pipeline.defs.health import build_run_failure_alert_sensor, build_stale_cameras_sensor
 from roz_pipeline.defs.location import build_definitions
 from roz_pipeline.defs.resources import HeatmapDatabase, LocalClips
 from roz_pipeline.registry import load_registry
-from roz_pipeline.storage.heatmaps import HeatmapMinute, delete_expired, write_minute
-from roz_pipeline_tests.conftest import MIGRATIONS
-from roz_pipeline_tests.test_pipeline import KEEP, T0, clip_key, make_clip, run_range
+from roz_pipeline.storage.maintenance import delete_expired
+from roz_pipeline.storage.minutes import write_minute
+from roz_pipeline_tests.helpers import KEEP, MIGRATIONS, T0, clip_key, make_clip, minute_row, run_range
 
 NOW = datetime.now(timezone.utc).replace(second=0, microsecond=0)
-
-
-def minute_row(camera: str, when: datetime) -> HeatmapMinute:
-    array = np.zeros((9, 16), np.float32)
-    array[2:4, 3:6] = 3
-    return HeatmapMinute(camera, when, f"{camera}/{when:%Y-%m-%d/%H-%M}.mp4", 9, 16, 4, encode_intensity(array), 10,
-                         float(array.sum()), 3.0, int(np.count_nonzero(array)))
 
 
 @pytest.fixture

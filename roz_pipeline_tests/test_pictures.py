@@ -10,9 +10,9 @@ import numpy as np
 import psycopg
 
 from roz_pipeline.clips.stores import LocalClipStore
-from roz_pipeline.processing import process_window
+from roz_pipeline.usecases.processing import process_window
 from roz_pipeline.registry import Camera
-from roz_pipeline_tests.test_pipeline import T0, make_clip
+from roz_pipeline_tests.helpers import T0, make_clip
 
 
 def _render(database_url: str, video_root, out, start: str, end: str):

@@ -1,7 +1,7 @@
 """Real Dagster runs of the camera assets on real clips, writing to a real PostgreSQL, from a folder and from S3."""
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from pathlib import Path
 
 import psycopg
@@ -13,40 +13,21 @@ from dagster import (
     instance_for_test,
     materialize,
 )
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+from roz_pipeline.defs.keys import RANGE_END_TAG as ASSET_PARTITION_RANGE_END_TAG, RANGE_START_TAG as ASSET_PARTITION_RANGE_START_TAG
 
-from roz_pipeline.defs.location import build_definitions
-from roz_pipeline.defs.resources import HeatmapDatabase, LocalClips
-from roz_pipeline.footage import Walker, write_clip
 from roz_pipeline.registry import RegistryError
-from roz_pipeline_tests.conftest import MIGRATIONS
-
-T0 = datetime(2026, 11, 20, 14, 0, tzinfo=timezone.utc)
-# Partitions start after each camera's retention cutoff: a century keeps T0's minutes in range whenever tests run.
-KEEP = "retention_days: 36500"
-REGISTRY = f"""
-cameras:
-  lobby: {{{KEEP}}}
-  yard: {{downscale_factor: 2, ignore: [[0, 0, 320, 20]], {KEEP}}}
-  dock: {{{KEEP}}}
-"""
-
-
-def partition_key(minute: datetime) -> str:
-    return minute.strftime("%Y-%m-%d-%H:%M")
-
-
-def clip_key(camera: str, minute: datetime, ext: str = "mp4") -> str:
-    return f"{camera}/{minute:%Y-%m-%d}/{minute:%H-%M}.{ext}"
-
-
-def make_clip(root: Path, camera: str, minute: datetime, seed: int = 0, ext: str = "mp4") -> Path:
-    path = root / clip_key(camera, minute, ext)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_clip(path, width=320, height=180, frames=12, seed=seed,
-               walkers=(Walker(start=(0, 80), end=(280, 80), size=(16, 40)),))
-    return path
-
+from roz_pipeline_tests.helpers import (
+    MIGRATIONS,
+    REGISTRY,
+    T0,
+    asset_def,
+    clip_key,
+    local_defs,
+    make_clip,
+    partition_key,
+    rows,
+    run_range,
+)
 
 @pytest.fixture
 def registry(tmp_path) -> Path:
@@ -60,35 +41,6 @@ def video_root(tmp_path) -> Path:
     root = tmp_path / "videos"
     root.mkdir()
     return root
-
-
-def local_defs(registry, video_root, database_url, **kwargs) -> Definitions:
-    resources = {"database": HeatmapDatabase(url=database_url, migrations_dir=str(MIGRATIONS)),
-                 "clips": LocalClips(root=str(video_root))}
-    return build_definitions(registry, resources, partitions_start="2026-11-01", **kwargs)
-
-
-def asset_def(defs: Definitions, key: AssetKey):
-    return next(a for a in defs.assets if getattr(a, "keys", None) and key in a.keys)
-
-
-def run_range(defs: Definitions, camera: str, first: datetime, last: datetime, instance):
-    asset_key = AssetKey(["heatmap_minutes", camera])
-    return materialize(
-        [asset_def(defs, k) for k in (AssetKey("roz_schema"), asset_key)],
-        selection=[asset_key],
-        resources=defs.resources,
-        instance=instance,
-        tags={ASSET_PARTITION_RANGE_START_TAG: partition_key(first), ASSET_PARTITION_RANGE_END_TAG: partition_key(last)},
-        raise_on_error=False,
-    )
-
-
-def rows(url: str, camera: str = "lobby") -> list[tuple]:
-    with psycopg.connect(url) as conn:
-        return conn.execute(
-            'SELECT "timestamp", video_path, frame_count, total_intensity, processed_at, intensity_array '
-            'FROM heatmap_minutes WHERE camera_id = %s ORDER BY "timestamp"', (camera,)).fetchall()
 
 
 def test_definitions_have_one_asset_per_camera_downstream_of_the_schema(registry, video_root, migrated_database):

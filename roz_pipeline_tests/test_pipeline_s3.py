@@ -13,8 +13,8 @@ from dagster_aws.s3 import S3Resource
 
 from roz_pipeline.defs.location import build_definitions
 from roz_pipeline.defs.resources import HeatmapDatabase, S3Clips
-from roz_pipeline_tests.conftest import MIGRATIONS
-from roz_pipeline_tests.test_pipeline import KEEP, T0, clip_key, make_clip, rows, run_range
+from roz_pipeline_tests.helpers import MIGRATIONS
+from roz_pipeline_tests.helpers import KEEP, T0, clip_key, make_clip, rows, run_range
 
 BUCKET, PREFIX = "cameras", "site-a"
 CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing", "region_name": "us-east-1"}

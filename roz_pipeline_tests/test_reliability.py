@@ -14,12 +14,12 @@ from dagster import build_sensor_context, instance_for_test
 
 from roz_pipeline.core.heatmap import compute_heatmap
 from roz_pipeline.core.video import UnsupportedCodecError
-from roz_pipeline.footage import Walker, write_clip
+from roz_pipeline.cli.footage import Walker, write_clip
 from roz_pipeline.settings import REPO_ROOT
-from roz_pipeline.storage.heatmaps import write_minute
+from roz_pipeline.storage.minutes import write_minute
 from roz_pipeline_tests import bad_clips
-from roz_pipeline_tests.test_operations import minute_row
-from roz_pipeline_tests.test_pipeline import KEEP, T0, clip_key, local_defs, make_clip, rows, run_range
+from roz_pipeline_tests.helpers import minute_row
+from roz_pipeline_tests.helpers import KEEP, T0, clip_key, local_defs, make_clip, rows, run_range
 
 def _clip(**kwargs):
     defaults = {"frames": 8, "width": 160, "height": 96, "walkers": (bad_clips.WALKER,)}
@@ -124,7 +124,7 @@ import sys
 from datetime import timedelta
 from pathlib import Path
 from dagster import instance_for_test
-from roz_pipeline_tests.test_pipeline import T0, local_defs, run_range
+from roz_pipeline_tests.helpers import T0, local_defs, run_range
 with instance_for_test() as instance:
     result = run_range(local_defs(Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]), "lobby", T0,
                        T0 + timedelta(minutes=2), instance)

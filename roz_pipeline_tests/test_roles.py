@@ -10,10 +10,10 @@ from psycopg.conninfo import make_conninfo
 from roz_pipeline.defs.location import build_definitions
 from roz_pipeline.defs.resources import HeatmapDatabase, LocalClips
 from roz_pipeline.settings import REPO_ROOT
-from roz_pipeline.storage.heatmaps import vacuum_analyze
+from roz_pipeline.storage.maintenance import vacuum_analyze
 from roz_pipeline.storage.migrations import Migrator
-from roz_pipeline_tests.conftest import MIGRATIONS
-from roz_pipeline_tests.test_pipeline import KEEP, T0, local_defs, make_clip, rows, run_range
+from roz_pipeline_tests.helpers import MIGRATIONS
+from roz_pipeline_tests.helpers import KEEP, T0, local_defs, make_clip, rows, run_range
 
 ROLES = ("roz_migrator", "roz_writer", "roz_reader")
 

@@ -16,18 +16,14 @@ import pytest
 from dagster import AssetKey, DagsterEventType, evaluate_automation_conditions, instance_for_test, materialize
 
 from roz_pipeline.core.codec import encode_intensity
-from roz_pipeline.insight import compare_periods, hour_of_day_pattern, period_heatmap, write_hourly_csv
+from roz_pipeline.usecases.insight import compare_periods, hour_of_day_pattern, period_heatmap, write_hourly_csv
 from roz_pipeline.registry import RegistryError, load_registry
-from roz_pipeline.rollups import roll_up_day, roll_up_hour
-from roz_pipeline.storage.heatmaps import (
-    HeatmapMinute,
-    hour_of_day_minutes,
-    minutes_between,
-    rollups_between,
-    write_minute,
-)
-from roz_pipeline.footage import Walker, write_clip
-from roz_pipeline_tests.test_pipeline import KEEP, T0, asset_def, local_defs, make_clip, partition_key, run_range
+from roz_pipeline.usecases.rollups import roll_up_day, roll_up_hour
+from roz_pipeline.storage.minutes import HeatmapMinute, minutes_between, write_minute
+from roz_pipeline.storage.rollups import rollups_between
+from roz_pipeline.storage.seed_queries import hour_of_day_minutes
+from roz_pipeline.cli.footage import Walker, write_clip
+from roz_pipeline_tests.helpers import KEEP, T0, asset_def, local_defs, make_clip, partition_key, run_range
 
 LONG_AGO = datetime(2000, 1, 1, tzinfo=timezone.utc)  # "every source is still retained"
 SHAPE = (9, 16)

@@ -11,9 +11,9 @@ from collections import Counter
 import psycopg
 from psycopg.conninfo import make_conninfo
 
-from roz_pipeline.footage import Walker, write_clip
+from roz_pipeline.cli.footage import Walker, write_clip
 from roz_pipeline.settings import REPO_ROOT
-from roz_pipeline_tests.conftest import skip_or_fail
+from roz_pipeline_tests.helpers import skip_or_fail
 
 
 def _listening(port: int) -> bool:

@@ -7,7 +7,7 @@ from dagster import EnvVar, instance_for_test
 from psycopg.conninfo import conninfo_to_dict
 
 from roz_pipeline.defs.location import build_definitions
-from roz_pipeline_tests.test_pipeline import KEEP, T0, clip_key, make_clip, run_range
+from roz_pipeline_tests.helpers import KEEP, T0, clip_key, make_clip, run_range
 
 BUCKET, PREFIX = "secrets-test", "site-b"
 DB_PASSWORD = "db-secret-hunter2"

@@ -10,7 +10,7 @@ import urllib.request
 from pathlib import Path
 
 from roz_pipeline.settings import REPO_ROOT
-from roz_pipeline_tests.conftest import free_port
+from roz_pipeline_tests.helpers import free_port
 
 QUERY = """{ repositoriesOrError { ... on RepositoryConnection { nodes {
   name jobs { name } sensors { name } schedules { name }

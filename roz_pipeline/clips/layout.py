@@ -5,11 +5,14 @@ Anything else is reported as a problem, never guessed at.
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
+
+from roz_pipeline.registry import CAMERA_ID_PATTERN
 
 CLIP_EXTENSIONS = ("mp4", "mkv", "avi", "mov")
 _KEY = re.compile(
-    r"(?P<camera>[a-z0-9][a-z0-9_-]{0,49})/(?P<day>\d{4}-\d{2}-\d{2})/(?P<hour>\d{2})-(?P<minute>\d{2})"
+    f"(?P<camera>{CAMERA_ID_PATTERN.pattern})/"
+    r"(?P<day>\d{4}-\d{2}-\d{2})/(?P<hour>\d{2})-(?P<minute>\d{2})"
     r"\.(?P<ext>[A-Za-z0-9]{1,5})"
 )
 
@@ -47,12 +50,3 @@ def day_prefix(camera_id: str, day: datetime) -> str:
     """The key prefix of one camera-day: `<camera_id>/<YYYY-MM-DD>/`."""
     return f"{camera_id}/{day:%Y-%m-%d}/"
 
-
-def days_between(start: datetime, end: datetime) -> list[datetime]:
-    """The UTC days that the minutes `start <= t < end` fall on."""
-    day = start.astimezone(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
-    days = []
-    while day < end:
-        days.append(day)
-        day += timedelta(days=1)
-    return days

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from roz_pipeline.clips.layout import ClipRef, LayoutError, day_prefix, days_between, parse_clip_key
+from roz_pipeline.clips.layout import ClipRef, LayoutError, day_prefix, parse_clip_key
+from roz_pipeline.core.timesteps import DAY, steps
 
 
 class ClipStoreError(Exception):
@@ -69,7 +70,7 @@ class LocalClipStore:
     def clips_between(self, camera_id: str, start: datetime, end: datetime) -> ClipListing:
         """The camera's clips for minutes `start <= minute < end`."""
         self._existing_dir()
-        keys = [key for day in days_between(start, end) for key in self._keys_under(day_prefix(camera_id, day))]
+        keys = [key for day in steps(start, end, DAY) for key in self._keys_under(day_prefix(camera_id, day))]
         return _within(build_listing(camera_id, keys, self._locate), start, end)
 
     def clips_after(self, camera_id: str, after_key: str | None) -> ClipListing:
@@ -120,7 +121,7 @@ class S3ClipStore:
         self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
 
     def clips_between(self, camera_id: str, start: datetime, end: datetime) -> ClipListing:
-        keys = [key for day in days_between(start, end) for key in self._keys(day_prefix(camera_id, day))]
+        keys = [key for day in steps(start, end, DAY) for key in self._keys(day_prefix(camera_id, day))]
         return _within(build_listing(camera_id, keys, self._locate), start, end)
 
     def clips_after(self, camera_id: str, after_key: str | None) -> ClipListing:
@@ -191,16 +192,3 @@ def top_level_problems(store, camera_ids) -> list[str]:
     folders, stray = store.top_level()
     problems = [f"{name}/: camera is not in the registry" for name in folders if name not in camera_ids]
     return problems + [f"{name}: not inside a camera folder" for name in stray]
-
-
-def store_from_environment():
-    """The clip store the environment names: ROZ_S3_BUCKET (+ ROZ_S3_PREFIX, AWS_*) or the local ROZ_VIDEO_ROOT."""
-    from roz_pipeline import settings
-
-    bucket = settings.env("ROZ_S3_BUCKET")
-    if not bucket:
-        return LocalClipStore(settings.video_root())
-    import boto3
-
-    client = boto3.client("s3", endpoint_url=settings.env("AWS_ENDPOINT_URL"))
-    return S3ClipStore(client, bucket, settings.env("ROZ_S3_PREFIX", ""))

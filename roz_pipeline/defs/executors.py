@@ -12,10 +12,6 @@ from dagster import ExecutorDefinition
 
 from roz_pipeline import settings
 
-DEFAULT_BROKER = "pyamqp://guest@127.0.0.1:5672//"
-DEFAULT_BACKEND = "redis://127.0.0.1:6379/0"
-
-
 def executor_from_environment() -> ExecutorDefinition | None:
     """The Celery executor when ROZ_EXECUTOR=celery, else None (Dagster's default)."""
     if settings.executor() != "celery":
@@ -26,10 +22,10 @@ def executor_from_environment() -> ExecutorDefinition | None:
         raise ImportError("ROZ_EXECUTOR=celery needs dagster-celery: pip install -e '.[celery]'") from None
     # Read from the environment by each process ({"env": ...}), so a broker password never lands in run config.
     return celery_executor.configured({
-        "broker": _env_or_default("ROZ_CELERY_BROKER", DEFAULT_BROKER),
-        "backend": _env_or_default("ROZ_CELERY_BACKEND", DEFAULT_BACKEND),
+        "broker": _env_or_default(settings.CELERY_BROKER, settings.DEFAULT_CELERY_BROKER),
+        "backend": _env_or_default(settings.CELERY_BACKEND, settings.DEFAULT_CELERY_BACKEND),
     }, name="roz_celery_executor")
 
 
 def _env_or_default(name: str, default: str):
-    return {"env": name} if settings.env(name) else default
+    return {"env": name} if settings.celery_is_set(name) else default

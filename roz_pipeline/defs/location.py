@@ -5,16 +5,15 @@ from pathlib import Path
 from dagster import Definitions
 
 from roz_pipeline import settings
-from roz_pipeline.defs.assets import camera_asset, clip_store, roz_schema
-from roz_pipeline.defs.alerts import build_run_failure_alert_sensor, build_stale_cameras_sensor
-from roz_pipeline.defs.checks import build_camera_checks, build_clip_layout_check
 from roz_pipeline.defs.executors import executor_from_environment
-from roz_pipeline.defs.jobs import build_retention_job, vacuum_analyze_job
+from roz_pipeline.defs.health import build_camera_checks, build_run_failure_alert_sensor, build_stale_cameras_sensor
+from roz_pipeline.defs.maintenance import build_retention_job, build_schedules, vacuum_analyze_job
+from roz_pipeline.defs.minutes import camera_asset
+from roz_pipeline.defs.new_clips import build_clip_layout_check, build_new_clips_sensor, clip_store
 from roz_pipeline.defs.partitions import MINUTES_PER_RUN, camera_partitions
 from roz_pipeline.defs.resources import resources_from_environment
 from roz_pipeline.defs.rollups import rollup_assets, rollup_automation_sensor
-from roz_pipeline.defs.schedules import build_schedules
-from roz_pipeline.defs.sensors import build_new_clips_sensor
+from roz_pipeline.defs.schema import roz_schema
 from roz_pipeline.registry import load_registry
 
 

@@ -68,6 +68,17 @@ class S3Clips(ClipSource):
         return S3ClipStore(self.s3.get_client(), self.bucket, self.prefix)
 
 
+def clip_source_from_environment() -> ClipSource:
+    """The clip store the environment names (settings.clip_location): the one place the local-vs-S3 choice is made,
+    for Dagster runs and the command line alike."""
+    location = settings.clip_location()
+    if not location.bucket:
+        return LocalClips(root=str(location.root))
+    s3 = S3Resource(endpoint_url=location.endpoint_url, region_name=location.region,
+                    max_attempts=settings.S3_MAX_ATTEMPTS)
+    return S3Clips(s3=s3, bucket=EnvVar("ROZ_S3_BUCKET"), prefix=location.prefix)
+
+
 def resources_from_environment() -> dict:
     """The resources the environment describes: DATABASE_URL or embedded; ROZ_S3_BUCKET or a local folder.
 
@@ -75,15 +86,8 @@ def resources_from_environment() -> dict:
     when the pipeline's DATABASE_URL is a least-privilege writer (db/roles.sql), else the same database.
     """
     load_dotenv(Path.cwd() / ".env", override=False)  # EnvVar reads os.environ; `dagster dev` does this too
-    env = settings.env
-    database = (HeatmapDatabase(url=EnvVar("DATABASE_URL")) if env("DATABASE_URL")
+    database = (HeatmapDatabase(url=EnvVar("DATABASE_URL")) if settings.database_url()
                 else HeatmapDatabase(roz_home=str(settings.roz_home())))
-    if env("ROZ_S3_BUCKET"):
-        s3 = S3Resource(endpoint_url=env("AWS_ENDPOINT_URL"), region_name=env("AWS_REGION") or env("AWS_DEFAULT_REGION"),
-                        max_attempts=5)
-        clips = S3Clips(s3=s3, bucket=EnvVar("ROZ_S3_BUCKET"), prefix=env("ROZ_S3_PREFIX", ""))
-    else:
-        clips = LocalClips(root=str(settings.video_root()))
     schema_owner = (HeatmapDatabase(url=EnvVar("ROZ_SCHEMA_OWNER_DATABASE_URL"))
-                    if env("ROZ_SCHEMA_OWNER_DATABASE_URL") else database)
-    return {"database": database, "schema_owner": schema_owner, "clips": clips}
+                    if settings.schema_owner_database_url() else database)
+    return {"database": database, "schema_owner": schema_owner, "clips": clip_source_from_environment()}

@@ -23,13 +23,15 @@ from dagster import (
     asset,
 )
 
-from roz_pipeline.defs.assets import TRANSIENT_RETRY
+from roz_pipeline.core.timesteps import STEPS, steps
+from roz_pipeline.defs.keys import CAMERA_TAG, days_key, hours_key, minutes_key
+from roz_pipeline.defs.minutes import TRANSIENT_RETRY
 from roz_pipeline.defs.partitions import camera_partitions
 from roz_pipeline.defs.resources import ClipSource, HeatmapDatabase
-from roz_pipeline.insight import PeriodHeatmap
-from roz_pipeline.pictures import camera_still, render_summed
 from roz_pipeline.registry import Camera
-from roz_pipeline.rollups import RollupOutcome, periods, roll_up_day, roll_up_hour
+from roz_pipeline.usecases.insight import PeriodHeatmap
+from roz_pipeline.usecases.pictures import camera_still, render_summed
+from roz_pipeline.usecases.rollups import RollupOutcome, roll_up_day, roll_up_hour
 
 ROLLUP_GROUP = "rollups"
 WRITER_POOL = "database-writers"  # rollups only read and write PostgreSQL: cap them together (deploy/README.md)
@@ -44,26 +46,18 @@ ROLLUP_CONDITION = (
 ).with_label("sources updated")
 
 
-def hours_key(camera_id: str) -> AssetKey:
-    return AssetKey(["heatmap_hours", camera_id])
-
-
-def days_key(camera_id: str) -> AssetKey:
-    return AssetKey(["heatmap_days", camera_id])
-
-
 def rollup_assets(camera: Camera, partitions_start: str) -> list:
     """The camera's hour and day rollup assets, partitioned from `partitions_start` within its rollup retention."""
     camera_id = camera.camera_id
     hour_partitions = camera_partitions(partitions_start, "hour", camera.rollup_retention_days)
     day_partitions = camera_partitions(partitions_start, "day", camera.rollup_retention_days)
     common = dict(group_name=ROLLUP_GROUP, retry_policy=TRANSIENT_RETRY, automation_condition=ROLLUP_CONDITION,
-                  kinds={"postgres"}, tags={"camera": camera_id}, pool=WRITER_POOL)
+                  kinds={"postgres"}, tags={CAMERA_TAG: camera_id}, pool=WRITER_POOL)
 
     @asset(
         key=hours_key(camera_id),
         partitions_def=hour_partitions,
-        deps=[_time_dep(AssetKey(["heatmap_minutes", camera_id]))],
+        deps=[_time_dep(minutes_key(camera_id))],
         backfill_policy=BackfillPolicy.multi_run(max_partitions_per_run=24),
         description=f"Hourly heatmaps of camera {camera_id}: the sum of its minutes, in heatmap_rollups",
         **common,
@@ -108,7 +102,7 @@ def _roll_up_window(context: AssetExecutionContext, database: HeatmapDatabase, c
     kept_since = datetime.now(timezone.utc) - timedelta(days=sources_retention_days)
     window = context.partition_time_window
     with database.connection() as conn:
-        return [roll_up(conn, camera_id, start, kept_since) for start in periods(window.start, window.end, grain)]
+        return [roll_up(conn, camera_id, start, kept_since) for start in steps(window.start, window.end, STEPS[grain])]
 
 
 def _report(context: AssetExecutionContext, outcomes: list[RollupOutcome], clips: ClipSource | None,

@@ -12,22 +12,22 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import numpy as np
-from dagster import AssetKey, DagsterInstance
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+from dagster import DagsterInstance, TimeWindow
 
 from roz_pipeline import settings
+from roz_pipeline.cli.footage import Walker, write_clip
 from roz_pipeline.clips.layout import day_prefix
+from roz_pipeline.clips.stores import LocalClipStore
 from roz_pipeline.core.render import render_overlay
-from roz_pipeline.core.video import LumaDecoder
+from roz_pipeline.core.timesteps import MINUTE
+from roz_pipeline.defs.keys import days_key, hours_key, minutes_key
+from roz_pipeline.defs.launch import execute_ranges, ranges_in_window
 from roz_pipeline.defs.location import build_definitions
-from roz_pipeline.defs.partitions import PARTITION_FORMAT
 from roz_pipeline.defs.resources import HeatmapDatabase, LocalClips
-from roz_pipeline.defs.rollups import days_key, hours_key
-from roz_pipeline.footage import Walker, write_clip
-from roz_pipeline.insight import period_heatmap
-from roz_pipeline.pictures import render_summed
 from roz_pipeline.storage.connection import mask_url
-from roz_pipeline.storage.heatmaps import minutes_between
+from roz_pipeline.storage.minutes import minutes_between
+from roz_pipeline.usecases.insight import period_heatmap
+from roz_pipeline.usecases.pictures import camera_still, render_summed
 
 CAMERAS = ("lobby", "loading-dock")
 MINUTES = 10
@@ -71,28 +71,23 @@ def run_demo(home: Path, say=print) -> list[CameraSummary]:
     registry.write_text(REGISTRY)
     (dagster_home / "dagster.yaml").write_text(INSTANCE_CONFIG)
 
-    say("2/5 Database: " + ("DATABASE_URL" if settings.env("DATABASE_URL") else f"embedded PostgreSQL in {home / 'pgdata'}"))
-    database = HeatmapDatabase(url=settings.env("DATABASE_URL") or "", roz_home=str(home))
+    say("2/5 Database: " + ("DATABASE_URL" if settings.database_url() else f"embedded PostgreSQL in {home / 'pgdata'}"))
+    database = HeatmapDatabase(url=settings.database_url() or "", roz_home=str(home))
     applied = database.migrate()
     say(f"    {mask_url(database.resolved_url())}: {len(applied)} migration(s) applied")
 
     say(f"3/5 Dagster: per camera, a ranged run of its minutes, then of their hours and days, in {dagster_home}")
     defs = build_definitions(registry, {"database": database, "clips": LocalClips(root=str(videos))})
-    job = defs.resolve_implicit_global_asset_job_def()
     instance = DagsterInstance.from_config(str(dagster_home))
-    hours = [m.replace(minute=0) for m in (minutes[0], minutes[-1])]
-    days = [h.replace(hour=0) for h in hours]
+    window = TimeWindow(minutes[0], minutes[-1] + MINUTE)
     for camera in CAMERAS:
-        for key, (first_key, last_key) in ((AssetKey(["heatmap_minutes", camera]), (minutes[0], minutes[-1])),
-                                           (hours_key(camera), hours), (days_key(camera), days)):
-            result = job.execute_in_process(
-                instance=instance, asset_selection=[key], raise_on_error=False,
-                tags={ASSET_PARTITION_RANGE_START_TAG: first_key.strftime(PARTITION_FORMAT),
-                      ASSET_PARTITION_RANGE_END_TAG: last_key.strftime(PARTITION_FORMAT), "camera": camera},
-            )
-            say(f"    {key.to_user_string()}: run {result.run_id[:8]} {'succeeded' if result.success else 'FAILED'}")
+        ranges = [camera_range for key in (minutes_key(camera), hours_key(camera), days_key(camera))
+                  for camera_range in ranges_in_window(defs, key, camera, window)]
+        for camera_range, result in execute_ranges(ranges, instance, in_process=defs):
+            name = camera_range.asset_key.to_user_string()
+            say(f"    {name}: run {result.run_id[:8]} {'succeeded' if result.success else 'FAILED'}")
             if not result.success:
-                raise RuntimeError(f"the Dagster run of {key.to_user_string()} failed: see `dagster dev` with "
+                raise RuntimeError(f"the Dagster run of {name} failed: see `dagster dev` with "
                                    f"DAGSTER_HOME={dagster_home}")
 
     say(f"4/5 Pictures in {renders}")
@@ -101,7 +96,7 @@ def run_demo(home: Path, say=print) -> list[CameraSummary]:
         for camera in CAMERAS:
             stored = minutes_between(conn, camera, minutes[0], minutes[-1] + timedelta(minutes=1))
             busiest = max(stored, key=lambda m: m.total_intensity)
-            still = _still(videos, camera, busiest.timestamp)
+            still, _ = camera_still(LocalClipStore(videos), camera, busiest.timestamp)
             pictures = [renders / f"{camera}-busiest-minute.png", renders / f"{camera}-{MINUTES}-minutes.png"]
             pictures[0].write_bytes(render_overlay(busiest.heatmap, still))
             period = period_heatmap(conn, camera, minutes[0], minutes[-1] + timedelta(minutes=1))
@@ -130,11 +125,6 @@ def _make_clip(videos: Path, camera: str, minute: datetime, scene: int, seed: in
                               first_frame=first_frame, last_frame=first_frame + int(rng.integers(60, frames // 2)),
                               brightness=int(rng.integers(20, 60)) if rng.random() < 0.5 else 230))
     write_clip(path, width=width, height=height, fps=CLIP_FPS, frames=frames, walkers=tuple(walkers), seed=scene)
-
-
-def _still(videos: Path, camera: str, minute: datetime) -> np.ndarray:
-    clip = videos / day_prefix(camera, minute) / f"{minute:%H-%M}.mp4"
-    return next(iter(LumaDecoder(clip))).luma.copy()
 
 
 def main(say=print) -> int:

@@ -1,4 +1,5 @@
-"""Sensors that alert: `stale_cameras_sensor` (one alert per outage, a recovery notice) and failed runs.
+"""Camera health: `stale_cameras_sensor` (one alert per outage, a recovery notice), the `fresh` and
+`recent_gaps` checks of each camera asset, and alerts on failed runs.
 
 Alerts always go to the log, and as `{"text": ...}` JSON to ROZ_ALERT_WEBHOOK_URL when set. Undelivered alerts
 wait in the sensor's cursor and are retried on the next tick, in order: a webhook that is down delays an alert,
@@ -6,37 +7,78 @@ never loses it.
 """
 
 import json
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import psycopg
 from dagster import (
     AssetCheckEvaluation,
+    AssetCheckResult,
     AssetCheckSeverity,
-    AssetKey,
     DefaultSensorStatus,
     MetadataValue,
     RunFailureSensorContext,
     SensorEvaluationContext,
     SensorResult,
     SkipReason,
+    asset_check,
     run_failure_sensor,
     sensor,
 )
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from roz_pipeline import settings
-from roz_pipeline.defs.checks import FRESHNESS_CHECK
+from roz_pipeline.core.timesteps import MINUTE, runs
+from roz_pipeline.defs.keys import (
+    CAMERA_TAG,
+    FRESHNESS_CHECK,
+    GAPS_CHECK,
+    PARTITION_TAG,
+    RANGE_END_TAG,
+    RANGE_START_TAG,
+    camera_of_step,
+    minutes_key,
+)
 from roz_pipeline.defs.resources import HeatmapDatabase
-from roz_pipeline.monitoring import evaluate, post_alert, transition
 from roz_pipeline.registry import Camera
-from roz_pipeline.storage.heatmaps import first_minute_after, newest_minutes
+from roz_pipeline.storage.minutes import first_minute_after, missing_minutes, newest_minutes
+from roz_pipeline.usecases.monitoring import evaluate, post_alert, transition
 
 
-def alert_webhook_url() -> str | None:
-    return settings.env("ROZ_ALERT_WEBHOOK_URL")
+def build_camera_checks(camera: Camera, clock=None) -> list:
+    """`fresh` (newest minute within stale_after_minutes) and `recent_gaps` (no missing minute in recent hours)."""
+    now = clock or (lambda: datetime.now(timezone.utc))
+    key = minutes_key(camera.camera_id)
+
+    @asset_check(asset=key, name=FRESHNESS_CHECK, required_resource_keys={"database"},
+                 description=f"The newest stored minute is at most {camera.stale_after_minutes} minutes old")
+    def fresh(context) -> AssetCheckResult:
+        with context.resources.database.connection() as conn:
+            freshness = evaluate(camera.camera_id, camera.stale_after_minutes,
+                                 newest_minutes(conn, [camera.camera_id]).get(camera.camera_id), now())
+        metadata = {"state": freshness.state}
+        if freshness.age is not None:
+            metadata["age_minutes"] = round(freshness.age.total_seconds() / 60, 1)
+        return AssetCheckResult(passed=freshness.state == "fresh", metadata=metadata)
+
+    @asset_check(asset=key, name=GAPS_CHECK, required_resource_keys={"database"},
+                 description="No minute without a row in the last ROZ_GAP_CHECK_HOURS hours (default 6)")
+    def recent_gaps(context) -> AssetCheckResult:
+        end = now().replace(second=0, microsecond=0)
+        start = end - timedelta(hours=settings.gap_check_hours())
+        with context.resources.database.connection() as conn:
+            first = first_minute_after(conn, camera.camera_id, start - timedelta(minutes=1))
+            missing = missing_minutes(conn, camera.camera_id, first, end) if first else []
+        ranges = [f"{a:%Y-%m-%d %H:%M}" + ("" if a == b else f" to {b:%H:%M}") for a, b in runs(missing, MINUTE)]
+        return AssetCheckResult(
+            passed=not missing,
+            severity=AssetCheckSeverity.WARN,
+            metadata={"missing_minutes": len(missing), "gaps": MetadataValue.json(ranges[:200]),
+                      "window_start": MetadataValue.timestamp(start), "window_end": MetadataValue.timestamp(end)},
+        )
+
+    return [fresh, recent_gaps]
 
 
-def build_stale_cameras_sensor(cameras: dict[str, Camera], clock=None, webhook_url=alert_webhook_url):
+def build_stale_cameras_sensor(cameras: dict[str, Camera], clock=None, webhook_url=settings.alert_webhook_url):
     """The staleness sensor for these cameras; `clock` and `webhook_url` are functions, replaceable in tests."""
     now = clock or (lambda: datetime.now(timezone.utc))
 
@@ -77,7 +119,7 @@ def _freshness_evaluation(camera: Camera, freshness) -> AssetCheckEvaluation:
         metadata["last_data"] = MetadataValue.timestamp(freshness.last_data)
         metadata["age_minutes"] = round(freshness.age.total_seconds() / 60, 1)
     return AssetCheckEvaluation(
-        asset_key=AssetKey(["heatmap_minutes", camera.camera_id]),
+        asset_key=minutes_key(camera.camera_id),
         check_name=FRESHNESS_CHECK,
         passed=freshness.state == "fresh",
         severity=AssetCheckSeverity.WARN if freshness.state == "never_seen" else AssetCheckSeverity.ERROR,
@@ -85,7 +127,7 @@ def _freshness_evaluation(camera: Camera, freshness) -> AssetCheckEvaluation:
     )
 
 
-def build_run_failure_alert_sensor(webhook_url=alert_webhook_url):
+def build_run_failure_alert_sensor(webhook_url=settings.alert_webhook_url):
     """Alerts when a run fails, naming the camera and minutes it covered and the first error."""
 
     @run_failure_sensor(name="run_failure_alert_sensor", default_status=DefaultSensorStatus.RUNNING)
@@ -104,15 +146,14 @@ def failure_text(context: RunFailureSensorContext) -> str:
     tags = run.tags
     what = f"Roz run {run.run_id[:8]} of {run.job_name} failed"
     step_failures = context.get_step_failure_events()
-    camera_steps = [e.step_key.removeprefix("heatmap_minutes__") for e in step_failures
-                    if e.step_key and e.step_key.startswith("heatmap_minutes__")]  # a camera asset's step key
-    cameras = [tags["camera"]] if "camera" in tags else sorted(set(camera_steps))
+    camera_steps = {camera_of_step(e.step_key) for e in step_failures} - {None}
+    cameras = [tags[CAMERA_TAG]] if CAMERA_TAG in tags else sorted(camera_steps)
     if cameras:
         what += f" for camera {', '.join(cameras)}"
-    if ASSET_PARTITION_RANGE_START_TAG in tags:
-        what += f", minutes {tags[ASSET_PARTITION_RANGE_START_TAG]} to {tags[ASSET_PARTITION_RANGE_END_TAG]}"
-    elif "dagster/partition" in tags:
-        what += f", minute {tags['dagster/partition']}"
+    if RANGE_START_TAG in tags:
+        what += f", minutes {tags[RANGE_START_TAG]} to {tags[RANGE_END_TAG]}"
+    elif PARTITION_TAG in tags:
+        what += f", minute {tags[PARTITION_TAG]}"
     reason = (step_failures[0].event_specific_data.error.message if step_failures and
               step_failures[0].event_specific_data.error else context.failure_event.message)
     return f"{what}: {reason.strip()[:1500]}"

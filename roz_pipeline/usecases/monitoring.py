@@ -1,4 +1,4 @@
-"""Camera staleness as a small state machine, alert delivery, and gap ranges. No Dagster.
+"""Camera staleness as a small state machine, and alert delivery. No Dagster.
 
 A camera is stale when its newest stored minute ended more than `stale_after_minutes` ago (the grace period).
 Each outage alerts once; when data flows again a recovery notice gives the outage's length. A camera that has
@@ -11,9 +11,9 @@ import urllib.request
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-log = logging.getLogger(__name__)
+from roz_pipeline.core.timesteps import MINUTE as ONE_MINUTE
 
-ONE_MINUTE = timedelta(minutes=1)
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -73,17 +73,6 @@ def post_alert(webhook_url: str | None, text: str, timeout: float = 5.0) -> bool
     except (OSError, ValueError) as exc:
         log.warning("alert webhook not reachable (%s); the alert stays queued", exc)
         return False
-
-
-def gap_ranges(minutes: list[datetime]) -> list[tuple[datetime, datetime]]:
-    """Consecutive missing minutes as (first, last) ranges."""
-    ranges: list[list[datetime]] = []
-    for minute in sorted(minutes):
-        if ranges and minute - ranges[-1][1] == ONE_MINUTE:
-            ranges[-1][1] = minute
-        else:
-            ranges.append([minute, minute])
-    return [(first, last) for first, last in ranges]
 
 
 def _minutes(delta: timedelta) -> str:

@@ -10,7 +10,7 @@ from roz_pipeline.clips.layout import ClipRef
 from roz_pipeline.clips.stores import ClipStoreError
 from roz_pipeline.core.render import render_difference, render_heatmap, render_overlay
 from roz_pipeline.core.video import ClipError, LumaDecoder
-from roz_pipeline.insight import Comparison, PeriodHeatmap, period_heatmap
+from roz_pipeline.usecases.insight import Comparison, PeriodHeatmap, period_heatmap
 
 STILL_SEARCH = timedelta(hours=1)  # the still comes from a clip in the first hour after the period's first minute
 LEGEND = "frames moved"

@@ -12,9 +12,9 @@ import numpy as np
 import psycopg
 
 from roz_pipeline.core.aggregate import sum_heatmaps
-from roz_pipeline.storage.heatmaps import RollupActivity, minutes_between, rollup_activity, rollups_between
-
-HOUR = timedelta(hours=1)
+from roz_pipeline.core.timesteps import HOUR, ceil, floor, uncovered
+from roz_pipeline.storage.minutes import minutes_between
+from roz_pipeline.storage.rollups import RollupActivity, rollup_activity, rollups_between
 
 
 @dataclass(frozen=True)
@@ -55,11 +55,11 @@ class Comparison:
 
 def period_heatmap(conn: psycopg.Connection, camera_id: str, start: datetime, end: datetime) -> PeriodHeatmap:
     """The camera's heatmap summed over `start <= t < end`. Raises LookupError when nothing is stored there."""
-    first_hour = _ceil_hour(start)
-    last_hour = max(first_hour, end.replace(minute=0, second=0, microsecond=0))
+    first_hour = ceil(start, HOUR)
+    last_hour = max(first_hour, floor(end, HOUR))
     hours = rollups_between(conn, camera_id, "hour", first_hour, last_hour)
     parts = [_Part(h.heatmap, h.minutes_covered, h.period_start) for h in hours]
-    for gap_start, gap_end in _uncovered(start, end, [h.period_start for h in hours]):
+    for gap_start, gap_end in uncovered(start, end, [h.period_start for h in hours], HOUR):
         parts += [_Part(m.heatmap, 1, m.timestamp) for m in minutes_between(conn, camera_id, gap_start, gap_end)]
     if not parts:
         raise LookupError(f"camera {camera_id} has nothing stored between {start:%Y-%m-%d %H:%M} and "
@@ -130,20 +130,3 @@ def _summed(camera_id: str, start: datetime, end: datetime, parts: list[_Part]) 
     return PeriodHeatmap(camera_id, start, end, summed.total, minutes=minutes,
                          left_out=sum(p.minutes for p in parts) - minutes,
                          first_minute=min(p.start for p in summed.included))
-
-
-def _ceil_hour(moment: datetime) -> datetime:
-    floor = moment.replace(minute=0, second=0, microsecond=0)
-    return floor if floor == moment else floor + HOUR
-
-
-def _uncovered(start: datetime, end: datetime, covered_hours: list[datetime]) -> list[tuple[datetime, datetime]]:
-    """The parts of `start <= t < end` outside the covered hours, as few ranges as possible."""
-    ranges, cursor = [], start
-    for hour in sorted(covered_hours):
-        if cursor < hour:
-            ranges.append((cursor, hour))
-        cursor = max(cursor, hour + HOUR)
-    if cursor < end:
-        ranges.append((cursor, end))
-    return ranges

@@ -1,13 +1,11 @@
-"""Assets: `roz_schema` (the migrations) upstream of one minute-partitioned `heatmap_minutes/<camera_id>` per camera."""
+"""`heatmap_minutes/<camera_id>`: one time-partitioned asset per camera, writing the rows of its partitions' minutes."""
 
 import base64
 from datetime import timedelta
 
 from dagster import (
     AssetExecutionContext,
-    AssetKey,
     AssetMaterialization,
-    AssetSpec,
     Backoff,
     Failure,
     FreshnessPolicy,
@@ -17,48 +15,30 @@ from dagster import (
 )
 
 from roz_pipeline.core.render import render_overlay
+from roz_pipeline.defs.keys import CAMERA_TAG, CLIP_STORE_KEY, SCHEMA_KEY, minutes_key
 from roz_pipeline.defs.partitions import camera_backfill_policy
 from roz_pipeline.defs.resources import ClipSource, HeatmapDatabase
-from roz_pipeline.processing import WindowReport, process_window
 from roz_pipeline.registry import Camera
+from roz_pipeline.usecases.processing import WindowReport, process_window
 
-SCHEMA_KEY = AssetKey("roz_schema")
-CLIP_STORE_KEY = AssetKey("clip_store")
 PREVIEW_WIDTH = 320  # the run's picture in the event log: a ~10 KB JPEG, so a year of runs stays small
 
 # Database hiccups and S3 errors that outlive boto's own retries re-run the step; bad clips do not (they would fail
 # the same way again), see Failure(allow_retries=False) below.
 TRANSIENT_RETRY = RetryPolicy(max_retries=3, delay=5, backoff=Backoff.EXPONENTIAL)
 
-clip_store = AssetSpec(
-    CLIP_STORE_KEY,
-    group_name="sources",
-    description="Clips as `<camera_id>/<YYYY-MM-DD>/<HH-MM>.<ext>` in a local folder or an S3 bucket",
-)
-
-
-@asset(key=SCHEMA_KEY, group_name="database", kinds={"postgres"})
-def roz_schema(context: AssetExecutionContext, schema_owner: HeatmapDatabase) -> None:
-    """The `heatmap_minutes` schema: applies db/migrations in order (every camera run also does this first)."""
-    applied = schema_owner.migrate()
-    context.add_output_metadata({
-        "applied_now": MetadataValue.json([m.filename for m in applied]),
-        "migrations_dir": MetadataValue.path(schema_owner.migrations_dir),
-    })
-
-
 def camera_asset(camera: Camera, partitions, grain: str):
     """The asset writing `camera`'s rows: each partition covers the camera-minutes inside its time window."""
 
     @asset(
-        key=AssetKey(["heatmap_minutes", camera.camera_id]),
+        key=minutes_key(camera.camera_id),
         group_name="cameras",
         partitions_def=partitions,
         backfill_policy=camera_backfill_policy(grain),
         deps=[SCHEMA_KEY, CLIP_STORE_KEY],
         retry_policy=TRANSIENT_RETRY,
         kinds={"postgres", "video"},
-        tags={"camera": camera.camera_id},
+        tags={CAMERA_TAG: camera.camera_id},
         pool=f"camera-{camera.camera_id}",  # with a pool limit of 1: one run at a time per camera, backfills too
         freshness_policy=FreshnessPolicy.time_window(fail_window=timedelta(minutes=camera.stale_after_minutes + 1)),
         description=f"Per-minute motion heatmaps of camera {camera.camera_id} in heatmap_minutes",

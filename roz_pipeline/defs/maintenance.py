@@ -1,5 +1,5 @@
-"""Maintenance jobs: `retention_cleanup_job` (each camera's own windows for minutes and rollups) and
-`vacuum_analyze_job`.
+"""Maintenance: `retention_cleanup_job` (each camera's own windows for minutes and rollups), `vacuum_analyze_job`,
+and the nightly schedules that run them (UTC): retention first, VACUUM ANALYZE after it.
 
 Retention and Dagster's view: each camera asset's partitions start the day after its retention cutoff
 (`camera_partitions`), so minutes the retention deleted leave the partition set when the code location next loads
@@ -9,16 +9,25 @@ an observation on the camera asset: rows deleted, window, cutoff, duration.
 """
 
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
-from dagster import AssetKey, AssetObservation, MetadataValue, OpExecutionContext, Output, job, op
+from dagster import (
+    AssetObservation,
+    DefaultScheduleStatus,
+    MetadataValue,
+    OpExecutionContext,
+    Output,
+    ScheduleDefinition,
+    job,
+    op,
+)
 
+from roz_pipeline import settings
+from roz_pipeline.defs.keys import days_key, hours_key, minutes_key
 from roz_pipeline.defs.resources import HeatmapDatabase
-from roz_pipeline.defs.rollups import days_key, hours_key
 from roz_pipeline.registry import Camera
-from roz_pipeline.storage.heatmaps import delete_expired, delete_expired_rollups, table_stats, vacuum_analyze
-
-LOCK_TIMEOUT = "5s"  # a cleanup batch never waits longer than this for a writer's lock (and fails loudly if it does)
+from roz_pipeline.storage.maintenance import table_stats, vacuum_analyze
+from roz_pipeline.usecases.retention import apply_retention
 
 
 def build_retention_job(cameras: dict[str, Camera]):
@@ -29,30 +38,25 @@ def build_retention_job(cameras: dict[str, Camera]):
     def delete_expired_minutes(context: OpExecutionContext, database: HeatmapDatabase) -> Output:
         database.migrate()
         report = {}
-        for camera in cameras.values():
-            started = time.monotonic()
-            with database.connection() as conn:
-                deleted = delete_expired(conn, camera.camera_id, camera.retention_days, lock_timeout=LOCK_TIMEOUT)
-                rollups_deleted = delete_expired_rollups(conn, camera.camera_id, camera.rollup_retention_days)
-            now = datetime.now(timezone.utc)
-            seconds = round(time.monotonic() - started, 3)
-            context.log.info(f"{camera.camera_id}: deleted {deleted} minute(s) older than {camera.retention_days} "
-                             f"days and {rollups_deleted} rollup(s) older than {camera.rollup_retention_days} days "
-                             f"in {seconds} s")
+        for done in apply_retention(list(cameras.values()), database.connection,
+                                    lambda: datetime.now(timezone.utc)):
+            context.log.info(f"{done.camera_id}: deleted {done.rows_deleted} minute(s) older than "
+                             f"{done.retention_days} days and {done.rollup_rows_deleted} rollup(s) older than "
+                             f"{done.rollup_retention_days} days in {done.duration_s} s")
             context.log_event(AssetObservation(
-                asset_key=AssetKey(["heatmap_minutes", camera.camera_id]),
-                metadata={"rows_deleted": deleted, "retention_days": camera.retention_days,
-                          "cutoff": MetadataValue.timestamp(now - timedelta(days=camera.retention_days)),
-                          "duration_s": seconds},
+                asset_key=minutes_key(done.camera_id),
+                metadata={"rows_deleted": done.rows_deleted, "retention_days": done.retention_days,
+                          "cutoff": MetadataValue.timestamp(done.cutoff), "duration_s": done.duration_s},
             ))
-            for key in (hours_key(camera.camera_id), days_key(camera.camera_id)):
+            for key in (hours_key(done.camera_id), days_key(done.camera_id)):
                 context.log_event(AssetObservation(asset_key=key, metadata={
-                    "rollup_rows_deleted": rollups_deleted, "rollup_retention_days": camera.rollup_retention_days,
-                    "cutoff": MetadataValue.timestamp(now - timedelta(days=camera.rollup_retention_days))}))
-            report[camera.camera_id] = {"rows_deleted": deleted, "retention_days": camera.retention_days,
-                                        "rollup_rows_deleted": rollups_deleted,
-                                        "rollup_retention_days": camera.rollup_retention_days,
-                                        "duration_s": seconds}
+                    "rollup_rows_deleted": done.rollup_rows_deleted,
+                    "rollup_retention_days": done.rollup_retention_days,
+                    "cutoff": MetadataValue.timestamp(done.rollup_cutoff)}))
+            report[done.camera_id] = {"rows_deleted": done.rows_deleted, "retention_days": done.retention_days,
+                                      "rollup_rows_deleted": done.rollup_rows_deleted,
+                                      "rollup_retention_days": done.rollup_retention_days,
+                                      "duration_s": done.duration_s}
         return Output(sum(r["rows_deleted"] for r in report.values()),
                       metadata={"per_camera": MetadataValue.json(report),
                                 "rows_deleted": sum(r["rows_deleted"] for r in report.values()),
@@ -101,3 +105,13 @@ def _pretty(size: float) -> str:
             return f"{size:.1f} {unit}"
         size /= 1024
     return f"{size:.1f} GB"
+
+
+def build_schedules(retention_job, vacuum_job) -> list[ScheduleDefinition]:
+    """Retention at ROZ_RETENTION_CRON (default 03:00 UTC), VACUUM at ROZ_VACUUM_CRON (default 03:30 UTC)."""
+    return [
+        ScheduleDefinition(name="nightly_retention_cleanup", job=retention_job, cron_schedule=settings.retention_cron(),
+                           execution_timezone="UTC", default_status=DefaultScheduleStatus.RUNNING),
+        ScheduleDefinition(name="nightly_vacuum_analyze", job=vacuum_job, cron_schedule=settings.vacuum_cron(),
+                           execution_timezone="UTC", default_status=DefaultScheduleStatus.RUNNING),
+    ]

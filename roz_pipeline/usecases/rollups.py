@@ -12,9 +12,9 @@ import numpy as np
 import psycopg
 
 from roz_pipeline.core.aggregate import sum_heatmaps
-from roz_pipeline.storage.heatmaps import Rollup, delete_rollup, minutes_between, rollups_between, write_rollup
-
-PERIOD = {"hour": timedelta(hours=1), "day": timedelta(days=1)}
+from roz_pipeline.core.timesteps import STEPS
+from roz_pipeline.storage.minutes import minutes_between
+from roz_pipeline.storage.rollups import Rollup, delete_rollup, rollups_between, write_rollup
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,7 @@ def roll_up_hour(conn: psycopg.Connection, camera_id: str, hour: datetime, minut
     _check_start(hour, "hour")
     if hour < minutes_kept_since:
         return RollupOutcome(hour, "kept", None)
-    minutes = minutes_between(conn, camera_id, hour, hour + PERIOD["hour"])
+    minutes = minutes_between(conn, camera_id, hour, hour + STEPS["hour"])
     return _store(conn, camera_id, "hour", hour, [_Source(m.heatmap, 1, m.frame_count, m.downscale_factor) for m in minutes])
 
 
@@ -49,7 +49,7 @@ def roll_up_day(conn: psycopg.Connection, camera_id: str, day: datetime, hours_k
     _check_start(day, "day")
     if day < hours_kept_since:
         return RollupOutcome(day, "kept", None)
-    hours = rollups_between(conn, camera_id, "hour", day, day + PERIOD["day"])
+    hours = rollups_between(conn, camera_id, "hour", day, day + STEPS["day"])
     return _store(conn, camera_id, "day", day,
                   [_Source(h.heatmap, h.minutes_covered, h.frame_count, h.downscale_factor) for h in hours])
 
@@ -75,12 +75,3 @@ def _check_start(start: datetime, grain: str) -> None:
         start.minute or start.second or start.microsecond or (grain == "day" and start.hour))
     if not aligned:
         raise ValueError(f"a {grain} rollup starts at a UTC {grain} boundary, got {start!r}")
-
-
-def periods(start: datetime, end: datetime, grain: str) -> list[datetime]:
-    """The starts of the UTC hours or days in `start <= t < end` (`start` on a boundary)."""
-    step, result = PERIOD[grain], []
-    while start < end:
-        result.append(start)
-        start += step
-    return result

@@ -5,16 +5,17 @@ with a message naming it). A bad minute never stops the others and never touches
 """
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import numpy as np
 import psycopg
 
 from roz_pipeline.clips.stores import ClipMissingError, ClipStoreError
 from roz_pipeline.core.heatmap import compute_heatmap
+from roz_pipeline.core.timesteps import MINUTE, steps
 from roz_pipeline.core.video import ClipError
 from roz_pipeline.registry import Camera
-from roz_pipeline.storage.heatmaps import HeatmapMinute, write_minute
+from roz_pipeline.storage.minutes import HeatmapMinute, write_minute
 
 
 @dataclass(frozen=True)
@@ -45,15 +46,6 @@ class WindowReport:
         )
 
 
-def minutes_in(start: datetime, end: datetime) -> list[datetime]:
-    """Every minute start in `start <= minute < end`."""
-    minutes, minute = [], start
-    while minute < end:
-        minutes.append(minute)
-        minute += timedelta(minutes=1)
-    return minutes
-
-
 def process_window(camera: Camera, store, conn: psycopg.Connection, start: datetime, end: datetime,
                    log=None) -> WindowReport:
     """Write the camera's rows for every minute in `start <= minute < end` that has a good clip."""
@@ -65,7 +57,7 @@ def process_window(camera: Camera, store, conn: psycopg.Connection, start: datet
         elif log:
             log.warning(f"clip store: {problem.message}")
     clips = {clip.minute: clip for clip in listing.clips}
-    for minute in minutes_in(start, end):
+    for minute in steps(start, end, MINUTE):
         if minute in report.bad:
             continue
         clip = clips.get(minute)

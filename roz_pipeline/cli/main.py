@@ -14,14 +14,15 @@ import psycopg
 from roz_pipeline.core.heatmap import compute_heatmap
 from roz_pipeline.core.motion import MotionSettings
 from roz_pipeline.core.render import render_overlay
+from roz_pipeline.core.timesteps import MINUTE, runs
 from roz_pipeline.core.video import ClipError
-from roz_pipeline.insight import activity_timeline, compare_periods, hour_of_day_pattern, write_hourly_csv
-from roz_pipeline.monitoring import gap_ranges
 from roz_pipeline.registry import load_registry
 from roz_pipeline.settings import cameras_file, migrations_dir, roz_home
 from roz_pipeline.storage.connection import connect, database_url, mask_url
-from roz_pipeline.storage.heatmaps import ROLLUP_GRAINS, busiest_hours, missing_minutes
 from roz_pipeline.storage.migrations import MigrationError, Migrator, dump_schema
+from roz_pipeline.storage.minutes import busiest_hours, missing_minutes
+from roz_pipeline.storage.rollups import ROLLUP_GRAINS
+from roz_pipeline.usecases.insight import activity_timeline, compare_periods, hour_of_day_pattern, write_hourly_csv
 
 EXIT_OK, EXIT_PENDING, EXIT_ERROR = 0, 1, 2
 
@@ -87,8 +88,7 @@ def _parser() -> argparse.ArgumentParser:
     compute.set_defaults(run=_heatmap_compute)
     render = heatmap_commands.add_parser("render", help="stored minutes summed over a period, drawn over a still")
     render.add_argument("--camera", required=True)
-    render.add_argument("--from", dest="start", type=_utc_time, required=True, metavar="T", help="e.g. 2026-11-20T14:00")
-    render.add_argument("--to", dest="end", type=_utc_time, required=True, metavar="T", help="exclusive")
+    _period_arguments(render)
     render.add_argument("--out", type=Path, required=True, metavar="F.png")
     render.set_defaults(run=_heatmap_render)
     compare = heatmap_commands.add_parser(
@@ -133,8 +133,7 @@ def _parser() -> argparse.ArgumentParser:
 
     gaps = commands.add_parser("gaps", help="minutes with no stored row for a camera between two times (UTC)")
     gaps.add_argument("--camera", required=True)
-    gaps.add_argument("--from", dest="start", type=_utc_time, required=True, metavar="T", help="e.g. 2026-11-20T14:00")
-    gaps.add_argument("--to", dest="end", type=_utc_time, required=True, metavar="T", help="exclusive")
+    _period_arguments(gaps)
     gaps.set_defaults(run=_gaps)
     return parser
 
@@ -157,7 +156,7 @@ def _gaps(args) -> int:
         raise ValueError("--to must be after --from")
     with connect(database_url()) as conn:
         missing = missing_minutes(conn, args.camera, args.start.replace(second=0, microsecond=0), args.end)
-    ranges = gap_ranges(missing)
+    ranges = runs(missing, MINUTE)
     for first, last in ranges:
         length = int((last - first).total_seconds() // 60) + 1
         print(f"{first:%Y-%m-%d %H:%M} - {last:%H:%M} UTC  {length} minute(s) missing")
@@ -166,23 +165,29 @@ def _gaps(args) -> int:
 
 
 def _demo(args) -> int:
-    from roz_pipeline.demo import main as demo_main  # imports Dagster: only for this command
+    from roz_pipeline.cli.demo import main as demo_main  # imports Dagster: only for this command
 
     return demo_main()
 
 
 def _materialize(args) -> int:
-    from dagster import DagsterInstance  # imports Dagster: only for this command
+    from dagster import DagsterInstance, TimeWindow  # imports Dagster: only for this command
 
-    from roz_pipeline.defs.runs import run_camera_range
+    from roz_pipeline.definitions import defs
+    from roz_pipeline.defs.keys import minutes_key
+    from roz_pipeline.defs.launch import execute_ranges, ranges_in_window
 
     if not os.environ.get("DAGSTER_HOME"):  # as `roz demo`: a local instance under ROZ_HOME
         os.environ["DAGSTER_HOME"] = str(roz_home() / "dagster")
         Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
+    if minutes_key(args.camera) not in defs.resolve_asset_graph().get_all_asset_keys():
+        raise ValueError(f"camera {args.camera!r} is not in the registry ({cameras_file()})")
+    ranges = ranges_in_window(defs, minutes_key(args.camera), args.camera, TimeWindow(args.start, args.end))
     with DagsterInstance.get() as instance:
         results = []
-        for first_key, last_key, result in run_camera_range(args.camera, args.start, args.end, instance):
-            print(f"run {result.run_id}: {first_key} .. {last_key} {'succeeded' if result.success else 'FAILED'}")
+        for camera_range, result in execute_ranges(ranges, instance):
+            print(f"run {result.run_id}: {camera_range.first} .. {camera_range.last} "
+                  f"{'succeeded' if result.success else 'FAILED'}")
             results.append(result.success)
     return EXIT_OK if all(results) else EXIT_ERROR
 
@@ -213,13 +218,13 @@ def _heatmap_compute(args) -> int:
 
 
 def _heatmap_render(args) -> int:
-    from roz_pipeline.clips.stores import store_from_environment
-    from roz_pipeline.pictures import render_period
+    from roz_pipeline.defs.resources import clip_source_from_environment
+    from roz_pipeline.usecases.pictures import render_period
 
     if args.end <= args.start:
         raise ValueError("--to must be after --from")
     with connect(database_url()) as conn:
-        picture = render_period(conn, store_from_environment(), args.camera, args.start, args.end)
+        picture = render_period(conn, clip_source_from_environment().store(), args.camera, args.start, args.end)
     args.out.write_bytes(picture.png)
     still = f"over a still of {picture.still_from}" if picture.still_from else "without a still (no clip readable)"
     print(f"wrote {args.out}: {picture.minutes} minute(s) of {args.camera} summed, {still}")
@@ -229,8 +234,8 @@ def _heatmap_render(args) -> int:
 
 
 def _heatmap_compare(args) -> int:
-    from roz_pipeline.clips.stores import store_from_environment
-    from roz_pipeline.pictures import render_comparison
+    from roz_pipeline.defs.resources import clip_source_from_environment
+    from roz_pipeline.usecases.pictures import render_comparison
 
     for start, end in ((args.start, args.end), (args.baseline_start, args.baseline_end)):
         if end <= start:
@@ -238,7 +243,7 @@ def _heatmap_compare(args) -> int:
     with connect(database_url()) as conn:
         comparison = compare_periods(conn, args.camera, (args.baseline_start, args.baseline_end),
                                      (args.start, args.end))
-    picture = render_comparison(store_from_environment(), comparison)
+    picture = render_comparison(clip_source_from_environment().store(), comparison)
     args.out.write_bytes(picture.png)
     pixels = comparison.difference.size
     print(f"wrote {args.out}: {args.camera}, {comparison.period.minutes} minute(s) against a baseline of "
@@ -270,10 +275,10 @@ def _pattern(args) -> int:
     print(f"average minute: total_intensity {average.sum(dtype=np.float64):.1f}, moving pixels "
           f"{np.count_nonzero(average)} of {average.size}, max {average.max():.2f}")
     if args.png:
-        from roz_pipeline.clips.stores import store_from_environment
-        from roz_pipeline.pictures import camera_still, render_summed
+        from roz_pipeline.defs.resources import clip_source_from_environment
+        from roz_pipeline.usecases.pictures import camera_still, render_summed
 
-        still, _ = camera_still(store_from_environment(), args.camera, pattern.first_minute)
+        still, _ = camera_still(clip_source_from_environment().store(), args.camera, pattern.first_minute)
         args.png.write_bytes(render_summed(pattern, still))
         print(f"wrote {args.png}")
     return EXIT_OK

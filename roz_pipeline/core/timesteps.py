@@ -1,0 +1,51 @@
+"""Stepping through UTC time: the minutes, hours or days of a window, and runs of consecutive steps."""
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta, timezone
+
+MINUTE, HOUR, DAY = timedelta(minutes=1), timedelta(hours=1), timedelta(days=1)
+STEPS = {"minute": MINUTE, "hour": HOUR, "day": DAY}
+
+
+def floor(moment: datetime, step: timedelta) -> datetime:
+    """The start of the UTC minute, hour or day (`step`) holding `moment`."""
+    seconds = int(step.total_seconds())
+    return datetime.fromtimestamp(int(moment.timestamp()) // seconds * seconds, timezone.utc)
+
+
+def ceil(moment: datetime, step: timedelta) -> datetime:
+    """The first start of a UTC `step` at or after `moment`."""
+    start = floor(moment, step)
+    return start if start == moment else start + step
+
+
+def steps(start: datetime, end: datetime, step: timedelta) -> list[datetime]:
+    """The starts of the `step`s that overlap `start <= t < end`, from the one holding `start`."""
+    moment, result = floor(start, step), []
+    while moment < end:
+        result.append(moment)
+        moment += step
+    return result
+
+
+def runs(moments: Iterable[datetime], step: timedelta) -> list[tuple[datetime, datetime]]:
+    """Consecutive moments (one `step` apart) as (first, last) ranges, in order."""
+    ranges: list[list[datetime]] = []
+    for moment in sorted(moments):
+        if ranges and moment - ranges[-1][1] == step:
+            ranges[-1][1] = moment
+        else:
+            ranges.append([moment, moment])
+    return [(first, last) for first, last in ranges]
+
+
+def uncovered(start: datetime, end: datetime, covered: Iterable[datetime], step: timedelta) -> list[tuple[datetime, datetime]]:
+    """The parts of `start <= t < end` outside the `step`s starting at `covered`, as few ranges as possible."""
+    ranges, cursor = [], start
+    for moment in sorted(covered):
+        if cursor < moment:
+            ranges.append((cursor, moment))
+        cursor = max(cursor, moment + step)
+    if cursor < end:
+        ranges.append((cursor, end))
+    return ranges

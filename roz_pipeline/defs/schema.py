@@ -1,0 +1,16 @@
+"""`roz_schema`: the migrations as an asset upstream of everything that writes."""
+
+from dagster import AssetExecutionContext, MetadataValue, asset
+
+from roz_pipeline.defs.keys import SCHEMA_KEY
+from roz_pipeline.defs.resources import HeatmapDatabase
+
+
+@asset(key=SCHEMA_KEY, group_name="database", kinds={"postgres"})
+def roz_schema(context: AssetExecutionContext, schema_owner: HeatmapDatabase) -> None:
+    """The `heatmap_minutes` schema: applies db/migrations in order (every camera run also does this first)."""
+    applied = schema_owner.migrate()
+    context.add_output_metadata({
+        "applied_now": MetadataValue.json([m.filename for m in applied]),
+        "migrations_dir": MetadataValue.path(schema_owner.migrations_dir),
+    })

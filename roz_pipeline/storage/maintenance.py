@@ -1,0 +1,60 @@
+"""Maintenance statements: batched retention deletes, table statistics and VACUUM (ANALYZE)."""
+
+from dataclasses import dataclass
+
+import psycopg
+
+from roz_pipeline.registry import check_camera_id
+
+
+def delete_expired(conn: psycopg.Connection, camera_id: str, retention_days: int, batch_size: int = 5000,
+                   lock_timeout: str | None = None) -> int:
+    """Delete the camera's rows older than `retention_days` (>= 1), committing every batch; returns rows deleted.
+
+    Needs an autocommit connection (the procedure commits between batches). With `lock_timeout`, a batch gives up
+    (and the call fails) rather than wait longer than that for a row a writer holds.
+    """
+    if lock_timeout:
+        conn.execute("SELECT set_config('lock_timeout', %s, false)", (lock_timeout,))
+    return conn.execute(
+        "CALL cleanup_old_heatmaps_in_batches(%s, %s, %s, NULL)",
+        (retention_days, check_camera_id(camera_id), batch_size),
+    ).fetchone()[0]
+
+
+@dataclass(frozen=True)
+class TableStats:
+    total_bytes: int
+    live_rows: int
+    dead_rows: int
+
+
+def table_stats(conn: psycopg.Connection) -> TableStats:
+    """Size on disk (with TOAST and indexes) and live/dead tuple counts of `heatmap_minutes`."""
+    row = conn.execute(
+        """
+        SELECT pg_total_relation_size('heatmap_minutes'), coalesce(s.n_live_tup, 0), coalesce(s.n_dead_tup, 0)
+        FROM pg_class c LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid
+        WHERE c.oid = 'heatmap_minutes'::regclass
+        """
+    ).fetchone()
+    return TableStats(*row)
+
+
+def vacuum_analyze(conn: psycopg.Connection) -> None:
+    """VACUUM (ANALYZE) the heatmap tables; `conn` must be in autocommit mode. Statistics read after it are fresh.
+
+    Raises PermissionError when the user does not own them: PostgreSQL would skip a table with a mere warning.
+    """
+    not_owned = conn.execute(
+        """
+        SELECT string_agg(relname || ' (owner ' || pg_get_userbyid(relowner) || ')', ', ')
+        FROM pg_class
+        WHERE oid IN ('heatmap_minutes'::regclass, 'heatmap_rollups'::regclass)
+          AND NOT pg_has_role(current_user, relowner, 'MEMBER')
+        """
+    ).fetchone()[0]
+    if not_owned:
+        raise PermissionError(f"VACUUM needs the tables' owner: {not_owned}; connect as that role")
+    conn.execute("VACUUM (ANALYZE) heatmap_minutes, heatmap_rollups")
+    conn.execute("SELECT pg_stat_clear_snapshot()")

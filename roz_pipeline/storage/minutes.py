@@ -1,0 +1,146 @@
+"""Queries on `heatmap_minutes`, the seed's table of one row per camera-minute (schema: db/migrations/).
+
+All statements are parameterized; times are timezone-aware and grouped in UTC whatever the session's TimeZone.
+"""
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+
+import numpy as np
+import psycopg
+
+from roz_pipeline.core.codec import decode_intensity
+from roz_pipeline.registry import check_camera_id
+
+
+@dataclass(frozen=True)
+class HeatmapMinute:
+    """One `heatmap_minutes` row as written by the pipeline."""
+
+    camera_id: str
+    timestamp: datetime  # start of the minute, timezone-aware
+    video_path: str
+    height: int
+    width: int
+    downscale_factor: float
+    intensity_array: bytes  # see roz_pipeline.core.codec
+    frame_count: int
+    total_intensity: float
+    max_intensity: float
+    nonzero_pixels: int
+
+
+@dataclass(frozen=True)
+class StoredMinute:
+    """A stored minute's heatmap, decoded."""
+
+    camera_id: str
+    timestamp: datetime
+    heatmap: np.ndarray
+    frame_count: int
+    total_intensity: float
+    compressed_bytes: int  # size of the stored intensity_array
+    downscale_factor: float
+
+
+def write_minute(conn: psycopg.Connection, row: HeatmapMinute) -> None:
+    """Insert the minute, or replace the stored one (and its `processed_at`) if it was processed before."""
+    check_camera_id(row.camera_id)
+    if row.timestamp.tzinfo is None or row.timestamp.second or row.timestamp.microsecond:
+        raise ValueError(f"timestamp must be a timezone-aware start of minute, got {row.timestamp!r}")
+    conn.execute(
+        """
+        INSERT INTO heatmap_minutes (
+            camera_id, "timestamp", video_path, height, width, downscale_factor, intensity_array,
+            frame_count, total_intensity, max_intensity, nonzero_pixels, processed_at)
+        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, now())
+        ON CONFLICT (camera_id, "timestamp") DO UPDATE SET
+            video_path = EXCLUDED.video_path,
+            height = EXCLUDED.height,
+            width = EXCLUDED.width,
+            downscale_factor = EXCLUDED.downscale_factor,
+            intensity_array = EXCLUDED.intensity_array,
+            frame_count = EXCLUDED.frame_count,
+            total_intensity = EXCLUDED.total_intensity,
+            max_intensity = EXCLUDED.max_intensity,
+            nonzero_pixels = EXCLUDED.nonzero_pixels,
+            processed_at = now()
+        """,
+        (
+            row.camera_id, row.timestamp, row.video_path, row.height, row.width, row.downscale_factor,
+            row.intensity_array, row.frame_count, row.total_intensity, row.max_intensity, row.nonzero_pixels,
+        ),
+    )
+
+
+def minutes_between(conn: psycopg.Connection, camera_id: str, start: datetime, end: datetime) -> list[StoredMinute]:
+    """The camera's decoded minutes with `start <= timestamp < end`, oldest first (seed query 1 for any period)."""
+    rows = conn.execute(
+        """
+        SELECT camera_id, "timestamp", intensity_array, height, width, frame_count, total_intensity,
+               downscale_factor
+        FROM heatmap_minutes
+        WHERE camera_id = %s AND "timestamp" >= %s AND "timestamp" < %s
+        ORDER BY "timestamp"
+        """,
+        (check_camera_id(camera_id), start, end),
+    ).fetchall()
+    return [stored_minute(row) for row in rows]
+
+
+def missing_minutes(conn: psycopg.Connection, camera_id: str, start: datetime, end: datetime) -> list[datetime]:
+    """The minutes `start <= minute < end` with no row for the camera (gaps in the recording)."""
+    return [row[0] for row in conn.execute(
+        """
+        SELECT minute FROM generate_series(%s::timestamptz, %s::timestamptz - interval '1 minute',
+                                           interval '1 minute') AS minute
+        WHERE NOT EXISTS (SELECT 1 FROM heatmap_minutes h WHERE h.camera_id = %s AND h."timestamp" = minute)
+        ORDER BY minute
+        """,
+        (start, end, check_camera_id(camera_id)),
+    )]
+
+
+def busiest_hours(conn: psycopg.Connection, camera_id: str, day: date) -> list[tuple[datetime, float]]:
+    """Seed query 2: the UTC hours of `day` by activity (sum of total_intensity), busiest first."""
+    start = datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
+    return conn.execute(
+        """
+        SELECT date_trunc('hour', "timestamp", 'UTC') AS hour, sum(total_intensity::DOUBLE PRECISION) AS activity
+        FROM heatmap_minutes
+        WHERE camera_id = %s AND "timestamp" >= %s AND "timestamp" < %s
+        GROUP BY hour
+        ORDER BY activity DESC, hour
+        """,
+        (check_camera_id(camera_id), start, start + timedelta(days=1)),
+    ).fetchall()
+
+
+def newest_minutes(conn: psycopg.Connection, camera_ids: list[str]) -> dict[str, datetime]:
+    """The newest stored minute of each of these cameras that has any.
+
+    One backward step on the (camera_id, timestamp) index per camera: microseconds whatever the table's size,
+    where the seed's freshness query (GROUP BY over every row) grows with it (docs/PERFORMANCE.md).
+    """
+    rows = conn.execute(
+        """
+        SELECT camera.id, (SELECT max("timestamp") FROM heatmap_minutes h WHERE h.camera_id = camera.id)
+        FROM unnest(%s::varchar[]) AS camera(id)
+        """,
+        ([check_camera_id(c) for c in camera_ids],),
+    ).fetchall()
+    return {camera_id: newest for camera_id, newest in rows if newest is not None}
+
+
+def first_minute_after(conn: psycopg.Connection, camera_id: str, after: datetime) -> datetime | None:
+    """The camera's first stored minute after `after`."""
+    return conn.execute(
+        'SELECT min("timestamp") FROM heatmap_minutes WHERE camera_id = %s AND "timestamp" > %s',
+        (check_camera_id(camera_id), after),
+    ).fetchone()[0]
+
+
+def stored_minute(row) -> StoredMinute:
+    camera_id, timestamp, blob, height, width, frame_count, total_intensity, downscale_factor = row
+    return StoredMinute(camera_id, timestamp, decode_intensity(blob, height, width), frame_count, total_intensity,
+                        len(blob), downscale_factor)

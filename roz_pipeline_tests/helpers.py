@@ -1,0 +1,117 @@
+"""What many tests share: clips on disk, Dagster runs of a camera range, stored rows, migrations, free ports."""
+
+import os
+import socket
+import subprocess
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import psycopg
+import pytest
+from dagster import AssetKey, Definitions, materialize
+
+from roz_pipeline.cli.footage import Walker, write_clip
+from roz_pipeline.core.codec import encode_intensity
+from roz_pipeline.defs.keys import RANGE_END_TAG, RANGE_START_TAG, minutes_key
+from roz_pipeline.defs.location import build_definitions
+from roz_pipeline.defs.resources import HeatmapDatabase, LocalClips
+from roz_pipeline.settings import REPO_ROOT
+from roz_pipeline.storage.minutes import HeatmapMinute
+
+MIGRATIONS = REPO_ROOT / "db" / "migrations"
+
+T0 = datetime(2026, 11, 20, 14, 0, tzinfo=timezone.utc)
+# Partitions start after each camera's retention cutoff: a century keeps T0's minutes in range whenever tests run.
+KEEP = "retention_days: 36500"
+REGISTRY = f"""
+cameras:
+  lobby: {{{KEEP}}}
+  yard: {{downscale_factor: 2, ignore: [[0, 0, 320, 20]], {KEEP}}}
+  dock: {{{KEEP}}}
+"""
+
+
+def partition_key(minute: datetime) -> str:
+    return minute.strftime("%Y-%m-%d-%H:%M")
+
+
+def clip_key(camera: str, minute: datetime, ext: str = "mp4") -> str:
+    return f"{camera}/{minute:%Y-%m-%d}/{minute:%H-%M}.{ext}"
+
+
+def make_clip(root: Path, camera: str, minute: datetime, seed: int = 0, ext: str = "mp4") -> Path:
+    path = root / clip_key(camera, minute, ext)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_clip(path, width=320, height=180, frames=12, seed=seed,
+               walkers=(Walker(start=(0, 80), end=(280, 80), size=(16, 40)),))
+    return path
+
+
+def skip_or_fail(reason: str) -> None:
+    """Skip for a missing optional tool, unless ROZ_TEST_REQUIRE_ALL=1 (CI) turns that into a failure."""
+    if os.environ.get("ROZ_TEST_REQUIRE_ALL") == "1":
+        pytest.fail(f"{reason} (required because ROZ_TEST_REQUIRE_ALL=1)")
+    pytest.skip(reason)
+
+
+def run_migrate_script(args: list[str], database_url: str, timeout: float = 120, **popen):
+    """`python db/migrate.py ARGS` against `database_url`, as a user runs it from the repository root."""
+    env = {**os.environ, "DATABASE_URL": database_url}
+    return subprocess.run(
+        [sys.executable, str(REPO_ROOT / "db" / "migrate.py"), *args],
+        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=timeout, **popen,
+    )
+
+
+def copy_migrations(destination: Path, extra: dict[str, str] | None = None) -> Path:
+    """db/migrations copied to `destination`, plus `extra` files (name -> SQL)."""
+    destination.mkdir(parents=True, exist_ok=True)
+    for path in MIGRATIONS.glob("*.sql"):
+        (destination / path.name).write_text(path.read_text())
+    for name, text in (extra or {}).items():
+        (destination / name).write_text(text)
+    return destination
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def local_defs(registry, video_root, database_url, **kwargs) -> Definitions:
+    resources = {"database": HeatmapDatabase(url=database_url, migrations_dir=str(MIGRATIONS)),
+                 "clips": LocalClips(root=str(video_root))}
+    return build_definitions(registry, resources, partitions_start="2026-11-01", **kwargs)
+
+
+def asset_def(defs: Definitions, key: AssetKey):
+    return next(a for a in defs.assets if getattr(a, "keys", None) and key in a.keys)
+
+
+def run_range(defs: Definitions, camera: str, first: datetime, last: datetime, instance):
+    asset_key = minutes_key(camera)
+    return materialize(
+        [asset_def(defs, k) for k in (AssetKey("roz_schema"), asset_key)],
+        selection=[asset_key],
+        resources=defs.resources,
+        instance=instance,
+        tags={RANGE_START_TAG: partition_key(first), RANGE_END_TAG: partition_key(last)},
+        raise_on_error=False,
+    )
+
+
+def rows(url: str, camera: str = "lobby") -> list[tuple]:
+    with psycopg.connect(url) as conn:
+        return conn.execute(
+            'SELECT "timestamp", video_path, frame_count, total_intensity, processed_at, intensity_array '
+            'FROM heatmap_minutes WHERE camera_id = %s ORDER BY "timestamp"', (camera,)).fetchall()
+
+
+def minute_row(camera: str, when: datetime) -> HeatmapMinute:
+    array = np.zeros((9, 16), np.float32)
+    array[2:4, 3:6] = 3
+    return HeatmapMinute(camera, when, f"{camera}/{when:%Y-%m-%d/%H-%M}.mp4", 9, 16, 4, encode_intensity(array), 10,
+                         float(array.sum()), 3.0, int(np.count_nonzero(array)))
