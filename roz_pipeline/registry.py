@@ -7,6 +7,9 @@
         stale_after_minutes: 10   # optional, default 10
         ignore: [[0, 0, 640, 60]] # optional rectangles x0,y0,x1,y1 in source pixels
         rollup_retention_days: 730  # optional, default 730, at least retention_days: hourly and daily heatmaps
+        source_name: Lobby_Cam    # optional: the camera's name in the clip store, when it is not the id
+        regions:                  # optional named rectangles for region questions
+          door: [100, 200, 400, 900]
 """
 
 import re
@@ -19,7 +22,9 @@ from roz_pipeline.core.motion import MotionSettings, Rectangle
 
 CAMERA_ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,49}")
 
-_KNOWN_KEYS = {"downscale_factor", "retention_days", "stale_after_minutes", "ignore", "rollup_retention_days"}
+SOURCE_NAME_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")  # a recorder's own camera name (Frigate allows capitals)
+_KNOWN_KEYS = {"downscale_factor", "retention_days", "stale_after_minutes", "ignore", "rollup_retention_days",
+               "source_name", "regions"}
 
 
 class RegistryError(ValueError):
@@ -43,6 +48,12 @@ class Camera:
     stale_after_minutes: int = 10
     ignore: tuple[Rectangle, ...] = field(default_factory=tuple)
     rollup_retention_days: int = 730
+    source_name: str | None = None  # the camera's name in the clip store; None: its id
+    regions: dict[str, Rectangle] = field(default_factory=dict)
+
+    @property
+    def name_in_store(self) -> str:
+        return self.source_name or self.camera_id
 
     @property
     def motion_settings(self) -> MotionSettings:
@@ -61,7 +72,14 @@ def load_registry(path: Path) -> dict[str, Camera]:
     entries = document.get("cameras") if isinstance(document, dict) else None
     if not isinstance(entries, dict) or not entries:
         raise RegistryError(f"{path}: expected a 'cameras:' mapping with at least one camera")
-    return {str(camera_id): _camera(path, camera_id, entry) for camera_id, entry in entries.items()}
+    cameras = {str(camera_id): _camera(path, camera_id, entry) for camera_id, entry in entries.items()}
+    owners: dict[str, str] = {}
+    for camera in cameras.values():
+        other = owners.setdefault(camera.name_in_store, camera.camera_id)
+        if other != camera.camera_id:
+            raise RegistryError(f"{path}: cameras {other!r} and {camera.camera_id!r} both read the clip store's "
+                                f"camera {camera.name_in_store!r}: give each its own source_name")
+    return cameras
 
 
 def _camera(path: Path, camera_id, entry) -> Camera:
@@ -82,8 +100,15 @@ def _camera(path: Path, camera_id, entry) -> Camera:
     # Rollups outlive the minutes they sum: deleting raw minutes must never take their hours and days with them.
     rollup_retention = int(_number(where, entry, "rollup_retention_days", max(Camera.rollup_retention_days, retention),
                                    minimum=retention, integer=True))
-    return Camera(camera_id, downscale, retention, stale, _rectangles(where, entry.get("ignore") or []),
-                  rollup_retention)
+    source_name = entry.get("source_name")
+    if source_name is not None and (not isinstance(source_name, str) or not SOURCE_NAME_PATTERN.fullmatch(source_name)):
+        raise RegistryError(f"{where}: source_name must be 1-64 characters of A-Z a-z 0-9 _ -, got {source_name!r}")
+    regions = entry.get("regions") or {}
+    if not isinstance(regions, dict):
+        raise RegistryError(f"{where}: regions must map names to [x0, y0, x1, y1], got {regions!r}")
+    return Camera(camera_id, downscale, retention, stale, _rectangles(where, entry.get("ignore") or [], "ignore"),
+                  rollup_retention, source_name,
+                  {str(name): _rectangles(where, [box], f"region {name!r}")[0] for name, box in regions.items()})
 
 
 def _number(where: str, entry: dict, key: str, default, *, minimum, integer: bool = False):
@@ -95,14 +120,14 @@ def _number(where: str, entry: dict, key: str, default, *, minimum, integer: boo
     return value
 
 
-def _rectangles(where: str, value) -> tuple[Rectangle, ...]:
+def _rectangles(where: str, value, what: str) -> tuple[Rectangle, ...]:
     rectangles = []
     for rectangle in value if isinstance(value, list) else [value]:
         if (not isinstance(rectangle, list) or len(rectangle) != 4
                 or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in rectangle)
                 or rectangle[2] <= rectangle[0] or rectangle[3] <= rectangle[1]):
             raise RegistryError(
-                f"{where}: ignore rectangles are [x0, y0, x1, y1] in source pixels with x0 < x1 and y0 < y1, "
+                f"{where}: {what} rectangles are [x0, y0, x1, y1] in source pixels with x0 < x1 and y0 < y1, "
                 f"got {rectangle!r}"
             )
         rectangles.append(tuple(rectangle))

@@ -77,6 +77,16 @@ class ClipLocation:
     region: str | None
 
 
+def clip_layout() -> str:
+    """`ROZ_CLIP_LAYOUT`: how keys name camera and time: `roz` (default), `frigate` or a template (clips/layout.py)."""
+    return env("ROZ_CLIP_LAYOUT", "roz")
+
+
+def clip_timezone() -> str:
+    """`ROZ_CLIP_TIMEZONE`: the IANA time zone of the times in clip names (default UTC)."""
+    return env("ROZ_CLIP_TIMEZONE", "UTC")
+
+
 def clip_location() -> ClipLocation:
     """`ROZ_S3_BUCKET` + `ROZ_S3_PREFIX` (and the standard `AWS_*` variables), else the folder `ROZ_VIDEO_ROOT`
     (default `$ROZ_HOME/videos`)."""

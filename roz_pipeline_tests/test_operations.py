@@ -288,7 +288,7 @@ def test_gaps_command_lists_missing_minute_ranges(db, migrated_database):
     assert result.stdout.splitlines() == [
         "2026-11-20 14:02 - 14:03 UTC  2 minute(s) missing",
         "2026-11-20 14:06 - 14:08 UTC  3 minute(s) missing",
-        "5 missing minute(s) in 2 gap(s) for camera lobby",
+        "5 missing minute(s) in 2 gap(s), 0 partly covered minute(s) for camera lobby",
     ]
 
 

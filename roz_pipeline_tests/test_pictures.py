@@ -9,6 +9,8 @@ import cv2
 import numpy as np
 import psycopg
 
+from roz_pipeline.clips.catalog import ClipCatalog
+from roz_pipeline.clips.layout import ClipLayout
 from roz_pipeline.clips.stores import LocalClipStore
 from roz_pipeline.usecases.processing import process_window
 from roz_pipeline.registry import Camera
@@ -27,7 +29,8 @@ def test_render_sums_the_period_over_a_still_and_falls_back_without_clips(migrat
     for i in range(3):
         make_clip(videos, "lobby", T0 + timedelta(minutes=i), seed=i)
     with psycopg.connect(migrated_database, autocommit=True) as conn:
-        report = process_window(Camera("lobby"), LocalClipStore(videos), conn, T0, T0 + timedelta(minutes=3))
+        catalog = ClipCatalog(LocalClipStore(videos), ClipLayout.from_setting("roz"), [Camera("lobby")])
+        report = process_window(Camera("lobby"), catalog, conn, T0, T0 + timedelta(minutes=3))
     assert len(report.written) == 3
     out = tmp_path / "period.png"
 

@@ -180,8 +180,8 @@ def test_sensor_requests_ranged_runs_per_camera_and_nothing_new_on_the_next_tick
         third = sensor(build_sensor_context(instance=instance, definitions=defs, resources=defs.resources,
                                             cursor=again.cursor))
         assert third.asset_events[0].metadata["new_problems"].value == [
-            "'lobby/2026-11-20/more-notes.txt' is not <camera_id>/<YYYY-MM-DD>/<HH-MM>.<mp4|mkv|avi|mov>"]
-        assert json.loads(again.cursor)["after"]["lobby"] == "lobby/2026-11-20/14-06.mp4"
+            "'lobby/2026-11-20/more-notes.txt' is not {camera}/%Y-%m-%d/%H-%M.<mp4|mkv|avi|mov>"]
+        assert json.loads(again.cursor)["taken"]["lobby"] == (T0 + timedelta(minutes=6)).isoformat()
 
 
 def test_sensor_groups_at_most_sixty_minutes_per_run(registry, video_root, migrated_database):

@@ -17,13 +17,13 @@ from dagster import DagsterInstance, TimeWindow
 from roz_pipeline import settings
 from roz_pipeline.cli.footage import Walker, write_clip
 from roz_pipeline.clips.layout import day_prefix
-from roz_pipeline.clips.stores import LocalClipStore
 from roz_pipeline.core.render import render_overlay
 from roz_pipeline.core.timesteps import MINUTE
 from roz_pipeline.defs.keys import days_key, hours_key, minutes_key
 from roz_pipeline.defs.launch import execute_ranges, ranges_in_window
 from roz_pipeline.defs.location import build_definitions
 from roz_pipeline.defs.resources import HeatmapDatabase, LocalClips
+from roz_pipeline.registry import Camera
 from roz_pipeline.storage.connection import mask_url
 from roz_pipeline.storage.minutes import minutes_between
 from roz_pipeline.usecases.insight import period_heatmap
@@ -77,7 +77,8 @@ def run_demo(home: Path, say=print) -> list[CameraSummary]:
     say(f"    {mask_url(database.resolved_url())}: {len(applied)} migration(s) applied")
 
     say(f"3/5 Dagster: per camera, a ranged run of its minutes, then of their hours and days, in {dagster_home}")
-    defs = build_definitions(registry, {"database": database, "clips": LocalClips(root=str(videos))})
+    clips = LocalClips(root=str(videos))
+    defs = build_definitions(registry, {"database": database, "clips": clips})
     instance = DagsterInstance.from_config(str(dagster_home))
     window = TimeWindow(minutes[0], minutes[-1] + MINUTE)
     for camera in CAMERAS:
@@ -96,7 +97,7 @@ def run_demo(home: Path, say=print) -> list[CameraSummary]:
         for camera in CAMERAS:
             stored = minutes_between(conn, camera, minutes[0], minutes[-1] + timedelta(minutes=1))
             busiest = max(stored, key=lambda m: m.total_intensity)
-            still, _ = camera_still(LocalClipStore(videos), camera, busiest.timestamp)
+            still, _ = camera_still(clips.catalog([Camera(camera)]), camera, busiest.timestamp)
             pictures = [renders / f"{camera}-busiest-minute.png", renders / f"{camera}-{MINUTES}-minutes.png"]
             pictures[0].write_bytes(render_overlay(busiest.heatmap, still))
             period = period_heatmap(conn, camera, minutes[0], minutes[-1] + timedelta(minutes=1))

@@ -14,13 +14,16 @@ import psycopg
 from roz_pipeline.core.heatmap import compute_heatmap
 from roz_pipeline.core.motion import MotionSettings
 from roz_pipeline.core.render import render_overlay
-from roz_pipeline.core.timesteps import MINUTE, runs
+from roz_pipeline.core.minutes import FULL_MINUTE_SECONDS
+from roz_pipeline.core.aggregate import sum_heatmaps
+from roz_pipeline.core.codec import encode_intensity
+from roz_pipeline.core.timesteps import MINUTE, floor, runs
 from roz_pipeline.core.video import ClipError
-from roz_pipeline.registry import load_registry
-from roz_pipeline.settings import cameras_file, migrations_dir, roz_home
+from roz_pipeline.registry import Camera, check_camera_id, load_registry
+from roz_pipeline.settings import cameras_file, clip_layout, clip_timezone, migrations_dir, roz_home
 from roz_pipeline.storage.connection import connect, database_url, mask_url
 from roz_pipeline.storage.migrations import MigrationError, Migrator, dump_schema
-from roz_pipeline.storage.minutes import busiest_hours, missing_minutes
+from roz_pipeline.storage.minutes import busiest_hours, uncovered_minutes
 from roz_pipeline.storage.rollups import ROLLUP_GRAINS
 from roz_pipeline.usecases.insight import activity_timeline, compare_periods, hour_of_day_pattern, write_hourly_csv
 
@@ -75,8 +78,14 @@ def _parser() -> argparse.ArgumentParser:
 
     heatmap = commands.add_parser("heatmap", help="heatmaps of clips and stored minutes")
     heatmap_commands = heatmap.add_subparsers(title="heatmap commands")
-    compute = heatmap_commands.add_parser("compute", help="one clip -> the row's statistics, optionally its picture")
-    compute.add_argument("clip", type=Path)
+    compute = heatmap_commands.add_parser(
+        "compute", help="one clip -> the row's statistics, optionally its picture; clips -> one row per minute")
+    compute.add_argument("clips", type=Path, nargs="+", metavar="CLIP")
+    compute.add_argument("--per-minute", action="store_true",
+                         help="one row per wall-clock minute the clips cover, each clip starting at --start or at the "
+                              "time in its name under ROZ_CLIP_LAYOUT / ROZ_CLIP_TIMEZONE")
+    compute.add_argument("--start", type=_utc_time, metavar="T",
+                         help="with --per-minute and one clip: when its first frame was recorded (UTC)")
     compute.add_argument("--downscale", type=float, default=MotionSettings.downscale_factor,
                          help="heatmap = source size / N (default %(default)s)")
     compute.add_argument("--ignore", type=_rectangle, action="append", default=[], metavar="X0,Y0,X1,Y1",
@@ -155,13 +164,19 @@ def _gaps(args) -> int:
     if args.end <= args.start:
         raise ValueError("--to must be after --from")
     with connect(database_url()) as conn:
-        missing = missing_minutes(conn, args.camera, args.start.replace(second=0, microsecond=0), args.end)
+        uncovered = uncovered_minutes(conn, args.camera, args.start.replace(second=0, microsecond=0), args.end,
+                                      FULL_MINUTE_SECONDS)
+    missing = [m.minute for m in uncovered if not m.covered_seconds]
     ranges = runs(missing, MINUTE)
     for first, last in ranges:
         length = int((last - first).total_seconds() // 60) + 1
         print(f"{first:%Y-%m-%d %H:%M} - {last:%H:%M} UTC  {length} minute(s) missing")
-    print(f"{len(missing)} missing minute(s) in {len(ranges)} gap(s) for camera {args.camera}")
-    return EXIT_PENDING if missing else EXIT_OK
+    partial = [m for m in uncovered if m.covered_seconds]
+    for m in partial:
+        print(f"{m.minute:%Y-%m-%d %H:%M} UTC  partly covered: {m.covered_seconds:.1f} s of footage")
+    print(f"{len(missing)} missing minute(s) in {len(ranges)} gap(s), {len(partial)} partly covered minute(s) "
+          f"for camera {args.camera}")
+    return EXIT_PENDING if uncovered else EXIT_OK
 
 
 def _demo(args) -> int:
@@ -201,6 +216,11 @@ def _rectangle(text: str) -> tuple[int, int, int, int]:
 
 
 def _heatmap_compute(args) -> int:
+    if args.per_minute:
+        return _heatmap_compute_per_minute(args)
+    if len(args.clips) > 1 or args.start:
+        raise ValueError("several clips, or --start, need --per-minute")
+    args.clip = args.clips[0]
     settings = MotionSettings(downscale_factor=args.downscale)
     result = compute_heatmap(args.clip, settings, args.ignore, threads=args.threads, fast=args.fast)
     summary = result.summary()
@@ -217,14 +237,53 @@ def _heatmap_compute(args) -> int:
     return EXIT_OK
 
 
+def _heatmap_compute_per_minute(args) -> int:
+    from roz_pipeline.clips.layout import ClipLayout, ClipRef, clip_start_from_path
+    from roz_pipeline.clips.stores import LocalClipStore
+    from roz_pipeline.usecases.processing import read_minutes
+
+    layout = ClipLayout.from_setting(clip_layout(), clip_timezone())
+    if args.start and len(args.clips) > 1:
+        raise ValueError("--start names one clip's start; several clips take theirs from their names")
+    refs = sorted((ClipRef(str(path.resolve()), "cli", args.start or clip_start_from_path(layout, path), str(path))
+                   for path in args.clips), key=lambda clip: (clip.start, clip.key))
+    first = floor(refs[0].start, MINUTE)
+    end = floor(refs[-1].start, MINUTE) + layout.longest_clip + MINUTE
+    camera = Camera("cli", downscale_factor=args.downscale, ignore=tuple(args.ignore))
+    footage = list(read_minutes(refs, LocalClipStore(Path.cwd()), camera, first, end))
+    by_key = {clip.key: clip.location for clip in refs}
+    rows = [{
+        "timestamp": f.minute.isoformat(), "video_path": by_key[f.first_source], "frame_count": f.frame_count,
+        "covered_seconds": round(f.covered_seconds, 2), "total_intensity": float(f.heatmap.sum(dtype=np.float64)),
+        "max_intensity": float(f.heatmap.max()), "nonzero_pixels": int(np.count_nonzero(f.heatmap)),
+        "height": f.heatmap.shape[0], "width": f.heatmap.shape[1],
+        "compressed_bytes": len(encode_intensity(f.heatmap)), "clips": [by_key[k] for k in f.sources],
+        "problems": {by_key[k]: problem for k, problem in f.problems.items()},
+    } for f in footage if f.frame_count]
+    bad = [f for f in footage if not f.frame_count]
+    if args.png and rows:
+        total = sum_heatmaps([f for f in footage if f.frame_count]).total
+        args.png.write_bytes(render_overlay(total, next(f.still for f in footage if f.still is not None)))
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        print(f"{'minute (UTC)':16}  {'frames':>6}  {'seconds':>7}  {'total_intensity':>15}  {'nonzero':>7}  clips")
+        for row in rows:
+            print(f"{row['timestamp'][:16].replace('T', ' '):16}  {row['frame_count']:6d}  {row['covered_seconds']:7.1f}"
+                  f"  {row['total_intensity']:15.1f}  {row['nonzero_pixels']:7d}  {', '.join(row['clips'])}")
+    for f in footage:
+        for key, problem in f.problems.items():
+            print(f"roz: {f.minute:%Y-%m-%d %H:%M}: {by_key[key]}: {problem}", file=sys.stderr)
+    return EXIT_ERROR if bad and not rows else EXIT_OK
+
+
 def _heatmap_render(args) -> int:
-    from roz_pipeline.defs.resources import clip_source_from_environment
     from roz_pipeline.usecases.pictures import render_period
 
     if args.end <= args.start:
         raise ValueError("--to must be after --from")
     with connect(database_url()) as conn:
-        picture = render_period(conn, clip_source_from_environment().store(), args.camera, args.start, args.end)
+        picture = render_period(conn, _catalog(args.camera), args.camera, args.start, args.end)
     args.out.write_bytes(picture.png)
     still = f"over a still of {picture.still_from}" if picture.still_from else "without a still (no clip readable)"
     print(f"wrote {args.out}: {picture.minutes} minute(s) of {args.camera} summed, {still}")
@@ -234,7 +293,6 @@ def _heatmap_render(args) -> int:
 
 
 def _heatmap_compare(args) -> int:
-    from roz_pipeline.defs.resources import clip_source_from_environment
     from roz_pipeline.usecases.pictures import render_comparison
 
     for start, end in ((args.start, args.end), (args.baseline_start, args.baseline_end)):
@@ -243,7 +301,7 @@ def _heatmap_compare(args) -> int:
     with connect(database_url()) as conn:
         comparison = compare_periods(conn, args.camera, (args.baseline_start, args.baseline_end),
                                      (args.start, args.end))
-    picture = render_comparison(clip_source_from_environment().store(), comparison)
+    picture = render_comparison(_catalog(args.camera), comparison)
     args.out.write_bytes(picture.png)
     pixels = comparison.difference.size
     print(f"wrote {args.out}: {args.camera}, {comparison.period.minutes} minute(s) against a baseline of "
@@ -275,10 +333,9 @@ def _pattern(args) -> int:
     print(f"average minute: total_intensity {average.sum(dtype=np.float64):.1f}, moving pixels "
           f"{np.count_nonzero(average)} of {average.size}, max {average.max():.2f}")
     if args.png:
-        from roz_pipeline.defs.resources import clip_source_from_environment
         from roz_pipeline.usecases.pictures import camera_still, render_summed
 
-        still, _ = camera_still(clip_source_from_environment().store(), args.camera, pattern.first_minute)
+        still, _ = camera_still(_catalog(args.camera), args.camera, pattern.first_minute)
         args.png.write_bytes(render_summed(pattern, still))
         print(f"wrote {args.png}")
     return EXIT_OK
@@ -305,6 +362,14 @@ def _export(args) -> int:
         count = write_hourly_csv(conn, cameras, args.start, args.end, out)
     print(f"wrote {args.out}: {count} camera-hour(s) of {', '.join(cameras)}")
     return EXIT_OK
+
+
+def _catalog(camera_id: str):
+    """The environment's clip store and layout, read for one camera (its registry entry, when there is one)."""
+    from roz_pipeline.defs.resources import clip_source_from_environment  # imports Dagster's resource classes
+
+    registry = load_registry(cameras_file()) if cameras_file().is_file() else {}
+    return clip_source_from_environment().catalog([registry.get(camera_id) or Camera(check_camera_id(camera_id))])
 
 
 def _migrator(args) -> Migrator:

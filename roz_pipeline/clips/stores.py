@@ -1,20 +1,17 @@
-"""Clip stores: a local folder or an S3 bucket (any S3-compatible endpoint), with the same four operations.
+"""Clip stores: a local folder or an S3 bucket (any S3-compatible endpoint), with the same few operations: list the
+keys under a prefix, list the root's entries, and give a clip as a local file (S3: downloaded once to a temporary
+file, several ahead at a time, each removed when its clip is done)."""
 
-Keys sort by camera, then day, then minute, so "clips after key K" is both "newer clips" and a cheap S3 listing
-(`StartAfter`). A clip uploaded late for a minute older than the newest seen one is left to a backfill.
-"""
-
+import os
 import shutil
 import tempfile
-from collections import defaultdict
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass
 from pathlib import Path
 
-from roz_pipeline.clips.layout import ClipRef, LayoutError, day_prefix, parse_clip_key
-from roz_pipeline.core.timesteps import DAY, steps
+from roz_pipeline.clips.layout import ClipRef
 
 
 class ClipStoreError(Exception):
@@ -22,43 +19,17 @@ class ClipStoreError(Exception):
 
 
 class ClipMissingError(ClipStoreError):
-    """A listed clip was gone when it was fetched: its minute counts as missing."""
+    """A listed clip was gone when it was fetched: its footage counts as missing."""
 
 
 @dataclass(frozen=True)
-class ClipProblem:
-    key: str
-    message: str
-    minute: datetime | None = None  # the minute it would have filled, when the key says
+class StoredKey:
+    key: str  # relative to the root or prefix
+    size: int
 
 
-@dataclass
-class ClipListing:
-    clips: list[ClipRef] = field(default_factory=list)
-    problems: list[ClipProblem] = field(default_factory=list)
-
-
-def build_listing(camera_id: str, keys: Iterable[str], locate) -> ClipListing:
-    """Sort `keys` into clips of `camera_id` and problems: malformed keys, other cameras, two clips for a minute."""
-    listing, by_minute = ClipListing(), defaultdict(list)
-    for key in keys:
-        try:
-            camera, minute = parse_clip_key(key)
-        except LayoutError as exc:
-            listing.problems.append(ClipProblem(key, str(exc)))
-            continue
-        if camera != camera_id:
-            listing.problems.append(ClipProblem(key, f"{key!r} is filed under camera {camera_id!r}"))
-            continue
-        by_minute[minute].append(key)
-    for minute, keys_for_minute in sorted(by_minute.items()):
-        if len(keys_for_minute) > 1:
-            listing.problems.append(ClipProblem(
-                sorted(keys_for_minute)[0], f"{len(keys_for_minute)} clips for one minute: {sorted(keys_for_minute)}",
-                minute))
-        else:
-            listing.clips.append(ClipRef(keys_for_minute[0], camera_id, minute, locate(keys_for_minute[0])))
-    return listing
+FETCH_AHEAD = 4  # S3 downloads in flight while a clip decodes: many 10 s segments do not wait on latency one by one
+FETCH_AHEAD_MAX_BYTES = 256 * 1024 * 1024  # bigger clips (hour-long files) are downloaded one at a time
 
 
 class LocalClipStore:
@@ -67,49 +38,52 @@ class LocalClipStore:
     def __init__(self, root: str | Path):
         self.root = Path(root)
 
-    def clips_between(self, camera_id: str, start: datetime, end: datetime) -> ClipListing:
-        """The camera's clips for minutes `start <= minute < end`."""
-        self._existing_dir()
-        keys = [key for day in steps(start, end, DAY) for key in self._keys_under(day_prefix(camera_id, day))]
-        return _within(build_listing(camera_id, keys, self._locate), start, end)
+    def keys(self, prefix: str) -> list[StoredKey]:
+        """Every file whose key starts with `prefix`, sorted."""
+        folder, _, name_start = prefix.rpartition("/")
+        base = self._existing_dir() / folder
+        if not base.is_dir():
+            return []
+        found = []
+        for directory, subdirs, files in os.walk(base):
+            relative = Path(directory).relative_to(self.root).as_posix()
+            relative = "" if relative == "." else relative + "/"
+            subdirs[:] = sorted(d for d in subdirs if f"{relative}{d}/".startswith(prefix) or prefix.startswith(f"{relative}{d}/"))
+            for name in files:
+                key = relative + name
+                if key.startswith(prefix):
+                    found.append(StoredKey(key, (Path(directory) / name).stat().st_size))
+        return sorted(found, key=lambda k: k.key)
 
-    def clips_after(self, camera_id: str, after_key: str | None) -> ClipListing:
-        """The camera's clips whose keys sort after `after_key` (all of them when None)."""
-        camera_dir = self._existing_dir()/camera_id
-        after_day = after_key.split("/")[1] if after_key and after_key.count("/") == 2 else ""
-        keys = []
-        if camera_dir.is_dir():
-            for day_dir in sorted(p for p in camera_dir.iterdir()):
-                if day_dir.name < after_day:
-                    continue
-                if not day_dir.is_dir():
-                    keys.append(f"{camera_id}/{day_dir.name}")
-                    continue
-                keys += [k for k in self._keys_under(f"{camera_id}/{day_dir.name}/") if not after_key or k > after_key]
-        return build_listing(camera_id, sorted(keys), self._locate)
-
-    def top_level(self) -> tuple[list[str], list[str]]:
-        """(camera folder names, other entries) directly under the root."""
-        entries = sorted(self._existing_dir().iterdir())
+    def top_level(self, folder: str = "") -> tuple[list[str], list[str]]:
+        """(folder names, other entries) directly under the root, or under its `folder/`."""
+        base = self._existing_dir() / folder
+        entries = sorted(base.iterdir()) if base.is_dir() else []
         return [p.name for p in entries if p.is_dir()], [p.name for p in entries if not p.is_dir()]
 
     @contextmanager
     def local_file(self, clip: ClipRef) -> Iterator[Path]:
         yield self.root / clip.key
 
-    def _keys_under(self, prefix: str) -> list[str]:
-        folder = self.root / prefix
-        if not folder.is_dir():
-            return []
-        return sorted(f"{prefix}{p.name}" + ("/" if p.is_dir() else "") for p in folder.iterdir())
+    def fetched(self, clips: Iterable[ClipRef]) -> Iterator[tuple[ClipRef, "Fetch"]]:
+        for clip in clips:
+            yield clip, Fetch(self.root / clip.key, None)
+
+    def locate(self, key: str) -> str:
+        return str(self.root / key)
 
     def _existing_dir(self) -> Path:
         if not self.root.is_dir():
             raise ClipStoreError(f"clip folder {self.root} does not exist")
         return self.root
 
-    def _locate(self, key: str) -> str:
-        return str(self.root / key)
+
+@dataclass
+class Fetch:
+    """A clip as a local file, or the store error that kept it from being one."""
+
+    path: Path | None
+    error: ClipStoreError | None
 
 
 class S3ClipStore:
@@ -120,47 +94,75 @@ class S3ClipStore:
         self.bucket = bucket
         self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
 
-    def clips_between(self, camera_id: str, start: datetime, end: datetime) -> ClipListing:
-        keys = [key for day in steps(start, end, DAY) for key in self._keys(day_prefix(camera_id, day))]
-        return _within(build_listing(camera_id, keys, self._locate), start, end)
+    def keys(self, prefix: str) -> list[StoredKey]:
+        return [StoredKey(o["Key"][len(self.prefix):], o.get("Size", 0))
+                for page in self._pages(Prefix=self.prefix + prefix) for o in page.get("Contents", [])]
 
-    def clips_after(self, camera_id: str, after_key: str | None) -> ClipListing:
-        start_after = self.prefix + after_key if after_key else None
-        return build_listing(camera_id, self._keys(f"{camera_id}/", start_after), self._locate)
-
-    def top_level(self) -> tuple[list[str], list[str]]:
+    def top_level(self, folder: str = "") -> tuple[list[str], list[str]]:
+        base = self.prefix + (folder + "/" if folder else "")
         folders, others = [], []
-        for page in self._pages(Prefix=self.prefix, Delimiter="/"):
-            folders += [p["Prefix"][len(self.prefix):].rstrip("/") for p in page.get("CommonPrefixes", [])]
-            others += [o["Key"][len(self.prefix):] for o in page.get("Contents", [])]
+        for page in self._pages(Prefix=base, Delimiter="/"):
+            folders += [p["Prefix"][len(base):].rstrip("/") for p in page.get("CommonPrefixes", [])]
+            others += [o["Key"][len(base):] for o in page.get("Contents", [])]
         return sorted(folders), sorted(others)
 
     @contextmanager
     def local_file(self, clip: ClipRef) -> Iterator[Path]:
         """A temporary local copy of the clip, deleted afterwards."""
-        from botocore.exceptions import ClientError
-
         folder = Path(tempfile.mkdtemp(prefix="roz-clip-"))
         try:
-            path = folder / Path(clip.key).name
-            try:
-                self.client.download_file(self.bucket, self.prefix + clip.key, str(path))
-            except ClientError as exc:
-                code = exc.response.get("Error", {}).get("Code", "")
-                if code in ("404", "NoSuchKey"):
-                    raise ClipMissingError(f"{clip.location}: gone since it was listed") from None
-                if code.startswith("4") or code == "AccessDenied":
-                    raise ClipStoreError(f"{clip.location}: cannot download ({_describe(code)})") from None
-                raise  # 5xx after boto's own retries: transient, the step's RetryPolicy tries again
-            yield path
+            yield self._download(clip, folder)
         finally:
             shutil.rmtree(folder, ignore_errors=True)
 
-    def _keys(self, prefix: str, start_after: str | None = None) -> list[str]:
-        arguments = {"Prefix": self.prefix + prefix}
-        if start_after:
-            arguments["StartAfter"] = start_after
-        return [o["Key"][len(self.prefix):] for page in self._pages(**arguments) for o in page.get("Contents", [])]
+    def fetched(self, clips: Iterable[ClipRef]) -> Iterator[tuple[ClipRef, Fetch]]:
+        """The clips in order, each downloaded once to a temporary file that is removed when the caller moves on;
+        up to FETCH_AHEAD small clips download while the caller works on the current one. Transient S3 errors
+        (5xx after boto's retries) propagate: the step's RetryPolicy runs it again."""
+        folder = Path(tempfile.mkdtemp(prefix="roz-clips-"))
+        clips = list(clips)
+        try:
+            with ThreadPoolExecutor(max_workers=FETCH_AHEAD) as pool:
+                pending = {}
+                for index, clip in enumerate(clips):
+                    for ahead in clips[index:index + FETCH_AHEAD]:
+                        if ahead.key not in pending and (ahead is clip or (ahead.size or 0) <= FETCH_AHEAD_MAX_BYTES):
+                            pending[ahead.key] = pool.submit(self._fetch, ahead, folder / str(len(pending)))
+                    fetch = pending.pop(clip.key).result()
+                    try:
+                        yield clip, fetch
+                    finally:
+                        if fetch.path is not None:
+                            shutil.rmtree(fetch.path.parent, ignore_errors=True)
+                for future in pending.values():
+                    future.cancel()
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def locate(self, key: str) -> str:
+        return f"s3://{self.bucket}/{self.prefix}{key}"
+
+    def _fetch(self, clip: ClipRef, folder: Path) -> Fetch:
+        try:
+            return Fetch(self._download(clip, folder), None)
+        except ClipStoreError as exc:
+            return Fetch(None, exc)
+
+    def _download(self, clip: ClipRef, folder: Path) -> Path:
+        from botocore.exceptions import ClientError
+
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / Path(clip.key).name
+        try:
+            self.client.download_file(self.bucket, self.prefix + clip.key, str(path))
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            if code in ("404", "NoSuchKey"):
+                raise ClipMissingError(f"{clip.location}: gone since it was listed") from None
+            if code.startswith("4") or code == "AccessDenied":
+                raise ClipStoreError(f"{clip.location}: cannot download ({_describe(code)})") from None
+            raise  # 5xx after boto's own retries: transient, the step's RetryPolicy tries again
+        return path
 
     def _pages(self, **arguments):
         from botocore.exceptions import BotoCoreError, ClientError
@@ -173,22 +175,6 @@ class S3ClipStore:
         except BotoCoreError as exc:
             raise ClipStoreError(f"s3://{self.bucket}/{arguments.get('Prefix', '')}: cannot list ({exc})") from None
 
-    def _locate(self, key: str) -> str:
-        return f"s3://{self.bucket}/{self.prefix}{key}"
-
 
 def _describe(code: str) -> str:
     return {"403": "403 access denied", "AccessDenied": "403 access denied"}.get(code, code or "unknown error")
-
-
-def _within(listing: ClipListing, start: datetime, end: datetime) -> ClipListing:
-    listing.clips = [c for c in listing.clips if start <= c.minute < end]
-    listing.problems = [p for p in listing.problems if p.minute is None or start <= p.minute < end]
-    return listing
-
-
-def top_level_problems(store, camera_ids) -> list[str]:
-    """Folders of unregistered cameras and files outside camera folders, directly under the store's root."""
-    folders, stray = store.top_level()
-    problems = [f"{name}/: camera is not in the registry" for name in folders if name not in camera_ids]
-    return problems + [f"{name}: not inside a camera folder" for name in stray]

@@ -90,6 +90,14 @@ class MotionAccumulator:
         result[result < self.settings.min_frames] = 0
         return result
 
+    def take(self) -> tuple[np.ndarray, int, int]:
+        """(heatmap, frames, lighting changes) counted so far, then start counting afresh: the background carries
+        on, so the next minute's first frame is compared with this minute's last ones."""
+        taken = self.heatmap(), self.frames, self.lighting_changes
+        self.counts[:] = 0
+        self.frames = self.lighting_changes = 0
+        return taken
+
     def _downscale(self, luma: np.ndarray) -> np.ndarray:
         # Halving with INTER_AREA while the size allows is ~3x cheaper than one large area resize.
         target_h, target_w = self.height, self.width

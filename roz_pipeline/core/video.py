@@ -13,6 +13,7 @@ from pathlib import Path
 import av
 import numpy as np
 
+DEFAULT_FRAME_RATE = 15.0  # for streams that do not say theirs
 MIN_DIMENSION = 16
 MAX_DIMENSION = 8192
 # 8-bit formats whose first plane is the luma plane, one byte per pixel.
@@ -67,9 +68,11 @@ class DecodeReport:
     width: int
     height: int
     expected_frames: int | None  # from the container's index or duration; None when it does not say
+    frame_interval: float  # seconds between frames at the stream's average rate
     decoded_frames: int = 0
     corrupt_packets: int = 0
     errors: list[str] = field(default_factory=list)
+    read_whole: bool = False  # every packet was read from the start (no seek, not stopped early)
 
     @property
     def damage(self) -> str | None:
@@ -77,28 +80,30 @@ class DecodeReport:
         problems = []
         if self.corrupt_packets or self.errors:
             problems.append(f"{self.corrupt_packets + len(self.errors)} corrupt packet(s) skipped")
-        if self.expected_frames and self.decoded_frames < 0.98 * self.expected_frames - 1:
+        if self.read_whole and self.expected_frames and self.decoded_frames < 0.98 * self.expected_frames - 1:
             problems.append(f"decoded {self.decoded_frames} of {self.expected_frames} frames the container announces")
         return "; ".join(problems) or None
 
 
 @dataclass(frozen=True)
 class LumaFrame:
-    time: float  # seconds from the start of the stream
+    time: float  # seconds from the stream's start (its first presentation timestamp)
     luma: np.ndarray  # uint8 height x width; valid only until the next frame is read
 
 
 class LumaDecoder:
     """Iterates over a clip's frames as luma arrays. Raises a ClipError subclass for bad input.
 
-    threads: decoder threads (0 = FFmpeg's choice, all cores). fast: skip the deblocking loop filter, about 20%
-    less decode time with heatmaps that correlate >= 0.99 with full decoding (measured in bench/extract.py).
+    threads: decoder threads (0 = FFmpeg's choice, all cores). fast: skip the deblocking loop filter (measured in
+    bench/extract.py). start_at: seconds into the stream to seek to first; decoding starts at the keyframe before
+    it, so a few earlier frames come too.
     """
 
-    def __init__(self, clip: str | os.PathLike, *, threads: int = 1, fast: bool = False):
+    def __init__(self, clip: str | os.PathLike, *, threads: int = 1, fast: bool = False, start_at: float = 0.0):
         self.clip = Path(clip)
         self.threads = threads
         self.fast = fast
+        self.start_at = start_at
         self.report: DecodeReport | None = None
 
     def __iter__(self) -> Iterator[LumaFrame]:
@@ -111,6 +116,9 @@ class LumaDecoder:
             if self.threads != 1:
                 stream.thread_type = "AUTO"  # frame and slice threads
             stream.thread_count = self.threads
+            origin = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
+            if self.start_at > 0:
+                container.seek(int((origin + self.start_at) / stream.time_base), stream=stream, backward=True)
             for packet in container.demux(stream):
                 if packet.is_corrupt:
                     self.report.corrupt_packets += 1
@@ -121,7 +129,8 @@ class LumaDecoder:
                     continue
                 for frame in frames:
                     self.report.decoded_frames += 1
-                    yield LumaFrame(float(frame.time or 0.0), _luma(frame))
+                    yield LumaFrame(float(frame.time or origin) - origin, _luma(frame))
+            self.report.read_whole = self.start_at <= 0
         except av.error.FFmpegError as exc:
             raise NotAVideoError(self.clip, str(exc)) from None
         finally:
@@ -160,7 +169,8 @@ class LumaDecoder:
             raise BadDimensionsError(
                 self.clip, f"{width}x{height}; frames must be {MIN_DIMENSION}-{MAX_DIMENSION} pixels on each side"
             )
-        return DecodeReport(ctx.name, width, height, _expected_frames(stream))
+        rate = float(stream.average_rate or stream.guessed_rate or 0) or DEFAULT_FRAME_RATE
+        return DecodeReport(ctx.name, width, height, _expected_frames(stream), 1.0 / rate)
 
 
 def _expected_frames(stream) -> int | None:

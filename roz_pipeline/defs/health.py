@@ -26,6 +26,7 @@ from dagster import (
 )
 
 from roz_pipeline import settings
+from roz_pipeline.core.minutes import FULL_MINUTE_SECONDS
 from roz_pipeline.core.timesteps import MINUTE, runs
 from roz_pipeline.defs.keys import (
     CAMERA_TAG,
@@ -39,7 +40,7 @@ from roz_pipeline.defs.keys import (
 )
 from roz_pipeline.defs.resources import HeatmapDatabase
 from roz_pipeline.registry import Camera
-from roz_pipeline.storage.minutes import first_minute_after, missing_minutes, newest_minutes
+from roz_pipeline.storage.minutes import first_minute_after, newest_minutes, uncovered_minutes
 from roz_pipeline.usecases.monitoring import evaluate, post_alert, transition
 
 
@@ -60,18 +61,22 @@ def build_camera_checks(camera: Camera, clock=None) -> list:
         return AssetCheckResult(passed=freshness.state == "fresh", metadata=metadata)
 
     @asset_check(asset=key, name=GAPS_CHECK, required_resource_keys={"database"},
-                 description="No minute without a row in the last ROZ_GAP_CHECK_HOURS hours (default 6)")
+                 description="Every minute of the last ROZ_GAP_CHECK_HOURS hours (default 6) has full footage")
     def recent_gaps(context) -> AssetCheckResult:
         end = now().replace(second=0, microsecond=0)
         start = end - timedelta(hours=settings.gap_check_hours())
         with context.resources.database.connection() as conn:
             first = first_minute_after(conn, camera.camera_id, start - timedelta(minutes=1))
-            missing = missing_minutes(conn, camera.camera_id, first, end) if first else []
+            uncovered = uncovered_minutes(conn, camera.camera_id, first, end, FULL_MINUTE_SECONDS) if first else []
+        missing = [m.minute for m in uncovered if not m.covered_seconds]
+        partial = {f"{m.minute:%Y-%m-%d %H:%M}": m.covered_seconds for m in uncovered if m.covered_seconds}
         ranges = [f"{a:%Y-%m-%d %H:%M}" + ("" if a == b else f" to {b:%H:%M}") for a, b in runs(missing, MINUTE)]
         return AssetCheckResult(
-            passed=not missing,
+            passed=not uncovered,
             severity=AssetCheckSeverity.WARN,
             metadata={"missing_minutes": len(missing), "gaps": MetadataValue.json(ranges[:200]),
+                      "partly_covered_minutes": len(partial),
+                      "covered_seconds": MetadataValue.json(dict(list(partial.items())[:200])),
                       "window_start": MetadataValue.timestamp(start), "window_end": MetadataValue.timestamp(end)},
         )
 

@@ -37,7 +37,7 @@ def build_definitions(
         assets=[roz_schema, clip_store,
                 *(camera_asset(camera, partitions[camera.camera_id], grain) for camera in cameras.values()),
                 *(rollup for camera in cameras.values() for rollup in rollup_assets(camera, start))],
-        asset_checks=[build_clip_layout_check(cameras),
+        asset_checks=[build_clip_layout_check(cameras, clock),
                       *(check for camera in cameras.values() for check in build_camera_checks(camera, clock))],
         jobs=[retention_job, vacuum_analyze_job],
         schedules=build_schedules(retention_job, vacuum_analyze_job),

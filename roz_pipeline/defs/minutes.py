@@ -14,6 +14,7 @@ from dagster import (
     asset,
 )
 
+from roz_pipeline.core.minutes import FULL_MINUTE_SECONDS
 from roz_pipeline.core.render import render_overlay
 from roz_pipeline.defs.keys import CAMERA_TAG, CLIP_STORE_KEY, SCHEMA_KEY, minutes_key
 from roz_pipeline.defs.partitions import camera_backfill_policy
@@ -47,7 +48,7 @@ def camera_asset(camera: Camera, partitions, grain: str):
         database.migrate()  # whatever launched the run, the schema is current before the first write
         window = context.partition_time_window
         with database.connection() as conn:
-            report = process_window(camera, clips.store(), conn, window.start, window.end, context.log)
+            report = process_window(camera, clips.catalog([camera]), conn, window.start, window.end, context.log)
         _report(context, camera, partitions, report)
 
     return _camera_heatmaps
@@ -94,6 +95,8 @@ def _partition_metadata(report: WindowReport) -> dict:
         "minutes_missing": len(report.missing),
         "minutes_bad": len(report.bad),
         "frame_count": sum(w.frame_count for w in written),
+        "covered_seconds": round(sum(w.covered_seconds for w in written), 1),
+        "minutes_partly_covered": sum(w.covered_seconds < FULL_MINUTE_SECONDS for w in written),
         "total_intensity": float(sum(w.total_intensity for w in written)),
         "nonzero_pixels": sum(w.nonzero_pixels for w in written),
         "compressed_bytes": sum(w.compressed_bytes for w in written),

@@ -6,7 +6,7 @@ them. The bookkeeping lives in `usecases.new_clips`.
 """
 
 import json
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from dagster import (
     AssetCheckEvaluation,
@@ -20,7 +20,8 @@ from dagster import (
     sensor,
 )
 
-from roz_pipeline.clips.stores import ClipStoreError, top_level_problems
+from roz_pipeline.clips.stores import ClipStoreError
+from roz_pipeline.core.timesteps import MINUTE
 from roz_pipeline.defs.keys import CLIP_LAYOUT_CHECK, CLIP_STORE_KEY, minutes_key
 from roz_pipeline.defs.launch import camera_ranges
 from roz_pipeline.defs.resources import ClipSource
@@ -30,20 +31,23 @@ from roz_pipeline.usecases.new_clips import NewClipsCursor, PartitionSlot, scan_
 clip_store = AssetSpec(
     CLIP_STORE_KEY,
     group_name="sources",
-    description="Clips as `<camera_id>/<YYYY-MM-DD>/<HH-MM>.<ext>` in a local folder or an S3 bucket",
+    description="Clips in a local folder or an S3 bucket, laid out as ROZ_CLIP_LAYOUT says (roz, frigate or a template)",
 )
+LAYOUT_CHECK_DAYS = 2  # the clip_layout check reads the keys of the last days (listing all history would not scale)
 
 
-def build_clip_layout_check(cameras: dict):
-    """A check listing clips and folders the pipeline cannot use: unregistered cameras, malformed keys."""
+def build_clip_layout_check(cameras: dict[str, Camera], clock=None):
+    """A check listing clips and folders the pipeline cannot use: unregistered cameras, keys off the layout."""
+    now = clock or (lambda: datetime.now(timezone.utc))
 
-    @asset_check(asset=CLIP_STORE_KEY, name=CLIP_LAYOUT_CHECK, description="Every clip follows the layout and "
-                 "belongs to a registered camera", required_resource_keys={"clips"})
+    @asset_check(asset=CLIP_STORE_KEY, name=CLIP_LAYOUT_CHECK, description="Every clip of the last "
+                 f"{LAYOUT_CHECK_DAYS} days follows the layout and belongs to a registered camera",
+                 required_resource_keys={"clips"})
     def clip_layout(context) -> AssetCheckResult:
-        store = context.resources.clips.store()
-        problems = top_level_problems(store, cameras)
-        for camera_id in cameras:
-            problems += [p.message for p in store.clips_after(camera_id, None).problems]
+        catalog = context.resources.clips.catalog(cameras.values())
+        end = now()
+        listing = catalog.clips_starting(list(cameras), end - timedelta(days=LAYOUT_CHECK_DAYS), end + MINUTE)
+        problems = catalog.root_problems() + [p.message for p in listing.problems]
         return AssetCheckResult(
             passed=not problems,
             severity=AssetCheckSeverity.WARN,
@@ -57,13 +61,17 @@ def build_new_clips_sensor(cameras: dict[str, Camera], partitions: dict, max_per
     """The sensor for these cameras (`partitions`: each camera's partitions). `clock` is for tests."""
     now = clock or (lambda: datetime.now(timezone.utc))
 
-    def slot_of(camera_id: str, minute: datetime) -> PartitionSlot | None:
+    def slots(camera_id: str, start: datetime, end: datetime) -> list[PartitionSlot] | None:
         camera_partitions = partitions[camera_id]
-        if minute < camera_partitions.start:
+        if start < camera_partitions.start:
             return None
-        key = camera_partitions.get_partition_key_for_timestamp(minute.timestamp())
-        window = camera_partitions.time_window_for_partition_key(key)
-        return PartitionSlot(key, window.start, window.end)
+        found, moment = [], start
+        while moment < end:
+            key = camera_partitions.get_partition_key_for_timestamp(moment.timestamp())
+            window = camera_partitions.time_window_for_partition_key(key)
+            found.append(PartitionSlot(key, window.start, window.end))
+            moment = window.end
+        return found
 
     @sensor(
         name="new_clips_sensor",
@@ -74,7 +82,8 @@ def build_new_clips_sensor(cameras: dict[str, Camera], partitions: dict, max_per
     def new_clips_sensor(context: SensorEvaluationContext, clips: ClipSource) -> SensorResult:
         cursor = NewClipsCursor.from_json(json.loads(context.cursor) if context.cursor else None)
         try:
-            scan = scan_new_clips(clips.store(), list(cameras), cursor, slot_of, now())
+            scan = scan_new_clips(clips.catalog(cameras.values()), list(cameras), cursor, slots,
+                                  lambda camera_id: partitions[camera_id].start, now())
         except ClipStoreError as exc:
             context.log.error(str(exc))
             return SensorResult(skip_reason=str(exc))

@@ -1,7 +1,7 @@
 """Dagster resources: the heatmap database and the clip store (a local folder or S3 through dagster-aws)."""
 
 from abc import abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -12,7 +12,10 @@ from dotenv import load_dotenv
 from pydantic import Field
 
 from roz_pipeline import settings
+from roz_pipeline.clips.catalog import ClipCatalog
+from roz_pipeline.clips.layout import ClipLayout
 from roz_pipeline.clips.stores import LocalClipStore, S3ClipStore
+from roz_pipeline.registry import Camera
 from roz_pipeline.storage.connection import connect, embedded_database_url
 from roz_pipeline.storage.migrations import Migration, Migrator
 
@@ -41,15 +44,21 @@ class HeatmapDatabase(ConfigurableResource):
 
 
 class ClipSource(ConfigurableResource):
-    """Where clips come from; `store()` gives the pure store object (roz_pipeline.clips.stores)."""
+    """Where clips come from and how their keys are laid out; `catalog(cameras)` reads them per camera."""
+
+    layout: str = Field(default="roz", description="roz, frigate, or a template such as {camera}/%Y-%m-%d_%H-%M-%S-%f")
+    time_zone: str = Field(default="UTC", description="IANA time zone of the times in clip names")
 
     @abstractmethod
     def store(self):
-        """The clip store this resource describes."""
+        """The clip store this resource describes (roz_pipeline.clips.stores)."""
+
+    def catalog(self, cameras: Iterable[Camera]) -> ClipCatalog:
+        return ClipCatalog(self.store(), ClipLayout.from_setting(self.layout, self.time_zone), cameras)
 
 
 class LocalClips(ClipSource):
-    """Clips in a local folder: `<root>/<camera_id>/<YYYY-MM-DD>/<HH-MM>.<ext>`."""
+    """Clips in a local folder."""
 
     root: str
 
@@ -72,11 +81,12 @@ def clip_source_from_environment() -> ClipSource:
     """The clip store the environment names (settings.clip_location): the one place the local-vs-S3 choice is made,
     for Dagster runs and the command line alike."""
     location = settings.clip_location()
+    layout = {"layout": settings.clip_layout(), "time_zone": settings.clip_timezone()}
     if not location.bucket:
-        return LocalClips(root=str(location.root))
+        return LocalClips(root=str(location.root), **layout)
     s3 = S3Resource(endpoint_url=location.endpoint_url, region_name=location.region,
                     max_attempts=settings.S3_MAX_ATTEMPTS)
-    return S3Clips(s3=s3, bucket=EnvVar("ROZ_S3_BUCKET"), prefix=location.prefix)
+    return S3Clips(s3=s3, bucket=EnvVar("ROZ_S3_BUCKET"), prefix=location.prefix, **layout)
 
 
 def resources_from_environment() -> dict:

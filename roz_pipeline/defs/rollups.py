@@ -64,7 +64,7 @@ def rollup_assets(camera: Camera, partitions_start: str) -> list:
     )
     def _hours(context: AssetExecutionContext, database: HeatmapDatabase, clips: ClipSource) -> None:
         outcomes = _roll_up_window(context, database, camera_id, roll_up_hour, "hour", camera.retention_days)
-        _report(context, outcomes, clips, "minute", camera.retention_days)
+        _report(context, camera, outcomes, clips, "minute", camera.retention_days)
 
     @asset(
         key=days_key(camera_id),
@@ -76,7 +76,7 @@ def rollup_assets(camera: Camera, partitions_start: str) -> list:
     )
     def _days(context: AssetExecutionContext, database: HeatmapDatabase) -> None:
         outcomes = _roll_up_window(context, database, camera_id, roll_up_day, "day", camera.rollup_retention_days)
-        _report(context, outcomes, None, "hour rollup", camera.rollup_retention_days)
+        _report(context, camera, outcomes, None, "hour rollup", camera.rollup_retention_days)
 
     return [_hours, _days]
 
@@ -105,14 +105,14 @@ def _roll_up_window(context: AssetExecutionContext, database: HeatmapDatabase, c
         return [roll_up(conn, camera_id, start, kept_since) for start in steps(window.start, window.end, STEPS[grain])]
 
 
-def _report(context: AssetExecutionContext, outcomes: list[RollupOutcome], clips: ClipSource | None,
+def _report(context: AssetExecutionContext, camera: Camera, outcomes: list[RollupOutcome], clips: ClipSource | None,
             source: str, retention_days: int) -> None:
     """Per-partition metadata; for hours, a PNG of the hour over a still of the camera with the colour legend."""
     keys = context.partition_keys
     written = [outcome.rollup for outcome in outcomes if outcome.rollup is not None]
     still = None
     if clips is not None and written:  # one still per run: the camera does not move between its hours
-        still, _ = camera_still(clips.store(), written[0].camera_id, written[0].period_start)
+        still, _ = camera_still(clips.catalog([camera]), camera.camera_id, written[0].period_start)
     for key, outcome in zip(keys, outcomes, strict=True):
         metadata = {"status": outcome.status}
         if outcome.status == "kept":

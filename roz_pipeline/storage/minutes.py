@@ -9,7 +9,9 @@ from datetime import date, datetime, timedelta, timezone
 import numpy as np
 import psycopg
 
-from roz_pipeline.core.codec import decode_intensity
+from psycopg.types.json import Jsonb
+
+from roz_pipeline.core.codec import decode_intensity, encode_intensity
 from roz_pipeline.registry import check_camera_id
 
 
@@ -29,6 +31,34 @@ class HeatmapMinute:
     max_intensity: float
     nonzero_pixels: int
 
+    @classmethod
+    def of(cls, camera_id: str, timestamp: datetime, video_path: str, heatmap: np.ndarray, downscale_factor: float,
+           frame_count: int) -> "HeatmapMinute":
+        """The row of a minute's float32 heatmap, with its statistics."""
+        return cls(camera_id, timestamp, video_path, heatmap.shape[0], heatmap.shape[1], float(downscale_factor),
+                   encode_intensity(heatmap), frame_count, float(heatmap.sum(dtype=np.float64)),
+                   float(heatmap.max()), int(np.count_nonzero(heatmap)))
+
+
+@dataclass(frozen=True)
+class MinuteSources:
+    """One `heatmap_minute_sources` row: what a stored minute was built from."""
+
+    camera_id: str
+    timestamp: datetime
+    clip_keys: list[str]  # in recording order; the first holds the minute's first frame
+    covered_seconds: float  # seconds of footage in the minute, 60 when fully recorded
+    problem_clips: dict[str, str]  # key -> what went wrong with it (damaged, unreadable, overlapping)
+    inputs_fingerprint: str
+
+
+@dataclass(frozen=True)
+class MinuteCoverage:
+    """A minute of a window with less than a full minute of footage: none (`covered_seconds` 0) or part of it."""
+
+    minute: datetime
+    covered_seconds: float
+
 
 @dataclass(frozen=True)
 class StoredMinute:
@@ -43,34 +73,66 @@ class StoredMinute:
     downscale_factor: float
 
 
-def write_minute(conn: psycopg.Connection, row: HeatmapMinute) -> None:
-    """Insert the minute, or replace the stored one (and its `processed_at`) if it was processed before."""
+def write_minute(conn: psycopg.Connection, row: HeatmapMinute, sources: MinuteSources | None = None) -> None:
+    """Insert the minute, or replace the stored one (and its `processed_at`) if it was processed before; with
+    `sources`, what it was built from, in the same transaction."""
     check_camera_id(row.camera_id)
     if row.timestamp.tzinfo is None or row.timestamp.second or row.timestamp.microsecond:
         raise ValueError(f"timestamp must be a timezone-aware start of minute, got {row.timestamp!r}")
-    conn.execute(
+    with conn.transaction():
+        conn.execute(
+            """
+            INSERT INTO heatmap_minutes (
+                camera_id, "timestamp", video_path, height, width, downscale_factor, intensity_array,
+                frame_count, total_intensity, max_intensity, nonzero_pixels, processed_at)
+            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, now())
+            ON CONFLICT (camera_id, "timestamp") DO UPDATE SET
+                video_path = EXCLUDED.video_path,
+                height = EXCLUDED.height,
+                width = EXCLUDED.width,
+                downscale_factor = EXCLUDED.downscale_factor,
+                intensity_array = EXCLUDED.intensity_array,
+                frame_count = EXCLUDED.frame_count,
+                total_intensity = EXCLUDED.total_intensity,
+                max_intensity = EXCLUDED.max_intensity,
+                nonzero_pixels = EXCLUDED.nonzero_pixels,
+                processed_at = now()
+            """,
+            (
+                row.camera_id, row.timestamp, row.video_path, row.height, row.width, row.downscale_factor,
+                row.intensity_array, row.frame_count, row.total_intensity, row.max_intensity, row.nonzero_pixels,
+            ),
+        )
+        if sources is not None:
+            conn.execute(
+                """
+                INSERT INTO heatmap_minute_sources (
+                    camera_id, "timestamp", clip_keys, covered_seconds, problem_clips, inputs_fingerprint, computed_at)
+                VALUES (%s, %s, %s, %s, %s, %s, now())
+                ON CONFLICT (camera_id, "timestamp") DO UPDATE SET
+                    clip_keys = EXCLUDED.clip_keys,
+                    covered_seconds = EXCLUDED.covered_seconds,
+                    problem_clips = EXCLUDED.problem_clips,
+                    inputs_fingerprint = EXCLUDED.inputs_fingerprint,
+                    computed_at = now()
+                """,
+                (row.camera_id, row.timestamp, sources.clip_keys, sources.covered_seconds,
+                 Jsonb(sources.problem_clips), sources.inputs_fingerprint),
+            )
+
+
+def minute_sources(conn: psycopg.Connection, camera_id: str, start: datetime, end: datetime) -> list[MinuteSources]:
+    """What the camera's stored minutes in `start <= timestamp < end` were built from, oldest first."""
+    rows = conn.execute(
         """
-        INSERT INTO heatmap_minutes (
-            camera_id, "timestamp", video_path, height, width, downscale_factor, intensity_array,
-            frame_count, total_intensity, max_intensity, nonzero_pixels, processed_at)
-        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, now())
-        ON CONFLICT (camera_id, "timestamp") DO UPDATE SET
-            video_path = EXCLUDED.video_path,
-            height = EXCLUDED.height,
-            width = EXCLUDED.width,
-            downscale_factor = EXCLUDED.downscale_factor,
-            intensity_array = EXCLUDED.intensity_array,
-            frame_count = EXCLUDED.frame_count,
-            total_intensity = EXCLUDED.total_intensity,
-            max_intensity = EXCLUDED.max_intensity,
-            nonzero_pixels = EXCLUDED.nonzero_pixels,
-            processed_at = now()
+        SELECT camera_id, "timestamp", clip_keys, covered_seconds, problem_clips, inputs_fingerprint
+        FROM heatmap_minute_sources
+        WHERE camera_id = %s AND "timestamp" >= %s AND "timestamp" < %s
+        ORDER BY "timestamp"
         """,
-        (
-            row.camera_id, row.timestamp, row.video_path, row.height, row.width, row.downscale_factor,
-            row.intensity_array, row.frame_count, row.total_intensity, row.max_intensity, row.nonzero_pixels,
-        ),
-    )
+        (check_camera_id(camera_id), start, end),
+    ).fetchall()
+    return [MinuteSources(*row) for row in rows]
 
 
 def minutes_between(conn: psycopg.Connection, camera_id: str, start: datetime, end: datetime) -> list[StoredMinute]:
@@ -88,16 +150,20 @@ def minutes_between(conn: psycopg.Connection, camera_id: str, start: datetime, e
     return [stored_minute(row) for row in rows]
 
 
-def missing_minutes(conn: psycopg.Connection, camera_id: str, start: datetime, end: datetime) -> list[datetime]:
-    """The minutes `start <= minute < end` with no row for the camera (gaps in the recording)."""
-    return [row[0] for row in conn.execute(
+def uncovered_minutes(conn: psycopg.Connection, camera_id: str, start: datetime, end: datetime,
+                      full_minute_seconds: float) -> list[MinuteCoverage]:
+    """The minutes `start <= minute < end` with less than `full_minute_seconds` of footage: no row (0 seconds), or a
+    row whose sources cover less. Rows written before sources were recorded count as full."""
+    return [MinuteCoverage(minute, covered) for minute, covered in conn.execute(
         """
-        SELECT minute FROM generate_series(%s::timestamptz, %s::timestamptz - interval '1 minute',
-                                           interval '1 minute') AS minute
-        WHERE NOT EXISTS (SELECT 1 FROM heatmap_minutes h WHERE h.camera_id = %s AND h."timestamp" = minute)
+        SELECT minute, CASE WHEN h.camera_id IS NULL THEN 0 ELSE s.covered_seconds END
+        FROM generate_series(%s::timestamptz, %s::timestamptz - interval '1 minute', interval '1 minute') AS minute
+        LEFT JOIN heatmap_minutes h ON h.camera_id = %s AND h."timestamp" = minute
+        LEFT JOIN heatmap_minute_sources s ON s.camera_id = h.camera_id AND s."timestamp" = h."timestamp"
+        WHERE h.camera_id IS NULL OR s.covered_seconds < %s
         ORDER BY minute
         """,
-        (start, end, check_camera_id(camera_id)),
+        (start, end, check_camera_id(camera_id), full_minute_seconds),
     )]
 
 

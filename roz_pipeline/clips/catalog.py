@@ -1,0 +1,86 @@
+"""A clip store seen through a layout and the camera registry: which clips each camera has in a time window.
+
+Listing reads only the key prefixes of the window's hours (plus the layout's longest clip before it, for a clip
+that started earlier and runs into the window), so its cost follows the window asked for, not the store's size.
+"""
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from roz_pipeline.clips.layout import ClipLayout, ClipRef, LayoutError
+from roz_pipeline.registry import Camera
+
+
+@dataclass(frozen=True)
+class ClipProblem:
+    key: str
+    message: str
+
+
+@dataclass
+class ClipListing:
+    clips: dict[str, list[ClipRef]] = field(default_factory=dict)  # camera_id -> clips by start, then key
+    problems: list[ClipProblem] = field(default_factory=list)  # keys that fit no registered camera's layout
+
+
+class ClipCatalog:
+    """`store` (roz_pipeline.clips.stores) read with `layout`; `cameras` maps the registry's cameras by id."""
+
+    def __init__(self, store, layout: ClipLayout, cameras: Iterable[Camera]):
+        self.store = store
+        self.layout = layout
+        self.ids_by_source = {camera.name_in_store: camera.camera_id for camera in cameras}
+        self.sources_by_id = {camera_id: source for source, camera_id in self.ids_by_source.items()}
+
+    def clips_starting(self, camera_ids: Iterable[str], start: datetime, end: datetime) -> ClipListing:
+        """The cameras' clips whose first frame is in `start <= t < end`, and the problems found on the way."""
+        camera_ids = list(camera_ids)
+        prefixes = self.layout.prefixes([self.sources_by_id[c] for c in camera_ids], start, end)
+        listing = ClipListing({camera_id: [] for camera_id in camera_ids})
+        seen = set()
+        for prefix in prefixes:
+            for stored in self.store.keys(prefix):
+                if stored.key in seen:
+                    continue
+                seen.add(stored.key)
+                try:
+                    name = self.layout.parse(stored.key)
+                except LayoutError as exc:
+                    listing.problems.append(ClipProblem(stored.key, str(exc)))
+                    continue
+                camera_id = self.ids_by_source.get(name.camera)
+                if camera_id is None:
+                    listing.problems.append(ClipProblem(stored.key, f"{stored.key!r}: camera {name.camera!r} is not in "
+                                                                    "the registry (or is no camera's source_name)"))
+                elif camera_id in listing.clips and start <= name.start < end:
+                    listing.clips[camera_id].append(
+                        ClipRef(stored.key, camera_id, name.start, self.store.locate(stored.key), stored.size))
+        for clips in listing.clips.values():
+            clips.sort(key=lambda clip: (clip.start, clip.key))
+        return listing
+
+    def clips_for_window(self, camera_id: str, start: datetime, end: datetime) -> ClipListing:
+        """What a window of minutes `start <= t < end` reads: the camera's clips starting in it, and the last clip
+        starting up to the layout's longest clip before it (it may run into the window, and it warms the motion
+        detector up for the window's first frame)."""
+        before = self.clips_starting([camera_id], start - self.layout.longest_clip, start)
+        listing = self.clips_starting([camera_id], start, end)
+        listing.clips[camera_id][:0] = before.clips[camera_id][-1:]
+        listing.problems[:0] = before.problems
+        return listing
+
+    def root_problems(self) -> list[str]:
+        """Folders of unregistered cameras, files outside camera folders, and files directly in a camera's folder
+        when the layout puts clips in folders below it (layouts that start with the camera's folder; other layouts
+        report unknown cameras from their listings)."""
+        if not self.layout.camera_first:
+            return []
+        folders, stray = self.store.top_level()
+        problems = [f"{name}/: camera is not in the registry" for name in folders if name not in self.ids_by_source]
+        problems += [f"{name}: not inside a camera folder" for name in stray]
+        if self.layout.template.count("/") > 1:
+            for source in self.ids_by_source:
+                problems += [f"{source}/{name}: not inside a folder of the layout {self.layout.describe()}"
+                             for name in self.store.top_level(source)[1]]
+        return problems

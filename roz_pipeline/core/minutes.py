@@ -1,0 +1,131 @@
+"""A camera's footage, frame by frame in recording order, -> one heatmap per wall-clock minute. No I/O.
+
+Each frame belongs to the minute its recording time falls in, whichever clip it came from. The motion detector's
+state (its background) carries from one clip to the next when the footage is contiguous, so a segment boundary
+shows no false motion; after a hole longer than GAP_TOLERANCE it starts fresh, so a scene that changed while
+nothing was recorded does not count as motion either. Frames before the window only warm the detector up.
+
+Overlapping clips: clips are read in order of their start (then key); a frame recorded no later than a frame
+already taken is left out, so the clip that started first keeps the overlapping span, and the overlap is reported
+on the minute.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import numpy as np
+
+from roz_pipeline.core.motion import MotionAccumulator, MotionSettings, Rectangle
+from roz_pipeline.core.timesteps import MINUTE, floor
+
+# Footage with a shorter hole is contiguous: clip names are to the second, and keyframe cuts shift real starts.
+GAP_TOLERANCE = timedelta(seconds=2)
+SECONDS_PER_MINUTE = 60.0
+# A minute with at least this much footage is fully recorded; less is reported as partly covered.
+FULL_MINUTE_SECONDS = SECONDS_PER_MINUTE - GAP_TOLERANCE.total_seconds()
+
+
+@dataclass
+class MinuteFootage:
+    """What one wall-clock minute of a camera got: its heatmap and what it was built from."""
+
+    minute: datetime
+    heatmap: np.ndarray | None = None  # float32; None until the minute is closed
+    frame_count: int = 0
+    covered_seconds: float = 0.0  # footage in the minute: frames x frame interval, at most 60
+    sources: list[str] = field(default_factory=list)  # the clips that gave it frames, in recording order
+    problems: dict[str, str] = field(default_factory=dict)  # clip -> what went wrong with it (damage, overlap)
+    source_size: tuple[int, int] | None = None  # width, height of the frames
+    still: np.ndarray | None = None  # the luma of the window's first frame, on the window's first minute only
+
+    @property
+    def first_source(self) -> str:
+        """The clip holding the minute's first frame (heatmap_minutes.video_path)."""
+        return self.sources[0]
+
+
+class MinuteHeatmaps:
+    """Feed frames in recording order with `add`; `final()` hands over the minutes of `start <= t < end` that are
+    complete."""
+
+    def __init__(self, start: datetime, end: datetime, settings: MotionSettings = MotionSettings(),
+                 ignore: Sequence[Rectangle] = ()):
+        self.start, self.end = start, end
+        self.settings, self.ignore = settings, tuple(ignore)
+        self._minutes: dict[datetime, MinuteFootage] = {}
+        self._detector: MotionAccumulator | None = None
+        self._current: MinuteFootage | None = None  # the minute the detector is counting for (None: warm-up)
+        self._last_time: datetime | None = None
+        self._last_source: str | None = None
+        self._seen_window = False
+
+    def add(self, time: datetime, luma: np.ndarray, source: str, frame_interval: float) -> bool:
+        """Account for one frame recorded at `time` from clip `source`; False when it was left out (an overlap)."""
+        if self._last_time is not None and time <= self._last_time:
+            if source != self._last_source:
+                self._note_overlap(time, source)
+            return False
+        hole = self._last_time is None or time - self._last_time > max(GAP_TOLERANCE, timedelta(seconds=2 * frame_interval))
+        if hole or self._detector is None or self._detector.source_size != (luma.shape[1], luma.shape[0]):
+            self.gap()
+            self._detector = MotionAccumulator(luma.shape[1], luma.shape[0], self.settings, self.ignore)
+        self._last_time, self._last_source = time, source
+        minute = floor(time, MINUTE)
+        target = self._minutes.get(minute) if self.start <= minute < self.end else None
+        if target is None and self.start <= minute < self.end:
+            target = self._minutes[minute] = MinuteFootage(minute)
+        if target is not self._current:
+            self._close_current()
+            self._current = target
+        self._detector.add(luma)
+        if target is not None and not self._seen_window:
+            self._seen_window, target.still = True, luma.copy()
+        if target is not None:
+            target.frame_count += 1
+            target.covered_seconds = min(SECONDS_PER_MINUTE, target.covered_seconds + frame_interval)
+            target.source_size = self._detector.source_size
+            if source not in target.sources:
+                target.sources.append(source)
+        return True
+
+    def gap(self) -> None:
+        """The footage stops here (a hole, or a clip that could not be read): the next frame starts fresh."""
+        self._close_current()
+        self._detector = None
+
+    def note(self, minute: datetime, source: str, problem: str) -> None:
+        """Record a problem with a clip on the minute it concerns (a minute of the window only)."""
+        if self.start <= minute < self.end:
+            footage = self._minutes.setdefault(minute, MinuteFootage(minute))
+            footage.problems[source] = problem
+
+    def note_all(self, source: str, problem: str) -> None:
+        """Record a problem with clip `source` on every minute not handed over yet that got frames from it."""
+        for footage in self._minutes.values():
+            if source in footage.sources:
+                footage.problems[source] = problem
+
+    def final(self, before: datetime | None = None) -> list[MinuteFootage]:
+        """Hand over the minutes before `before` (all, when None) that got frames or problems, in order: frames
+        come in recording order, so nothing can be added to them any more."""
+        if before is None or (self._current is not None and self._current.minute < before):
+            self._close_current()
+        ready = sorted(m for m in self._minutes if (before is None or m < before) and self._minutes[m] is not self._current)
+        return [self._minutes.pop(m) for m in ready]
+
+    def _close_current(self) -> None:
+        if self._current is not None and self._detector is not None:
+            heatmap, _, _ = self._detector.take()
+            current = self._current
+            if current.heatmap is None:
+                current.heatmap = heatmap
+            elif current.heatmap.shape == heatmap.shape:  # the minute resumes after a hole or an unreadable clip
+                current.heatmap = current.heatmap + heatmap
+            self._current = None
+        elif self._detector is not None:
+            self._detector.take()  # warm-up frames before the window count for nothing
+
+    def _note_overlap(self, time: datetime, source: str) -> None:
+        self.note(floor(time, MINUTE), source,
+                  f"overlaps {self._last_source}: its frames up to {self._last_time:%H:%M:%S} UTC were left out")
