@@ -27,6 +27,7 @@ setup(
         "test": [
             "pytest>=8",
             "moto[server]>=5",
+            "imageio-ffmpeg>=0.5",  # an ffmpeg binary: clips cut by its segment muxer, as recorders cut them
             "dagster-celery==0.29.27",
             "celery[redis]>=5.3",
         ],

@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from dagster import DagsterInstance  # noqa: E402
 
-from roz_pipeline.clips.layout import day_prefix  # noqa: E402
+from roz_pipeline.clips.layout import ClipLayout  # noqa: E402
 from roz_pipeline.clips.stores import LocalClipStore  # noqa: E402
 from roz_pipeline.defs.keys import minutes_key  # noqa: E402
 from roz_pipeline.defs.launch import CameraRange, execute_ranges  # noqa: E402
@@ -49,7 +49,7 @@ def prepare(minutes: int) -> Path:
     for camera in CAMERAS:
         for i in range(minutes):
             minute = FIRST + timedelta(minutes=i)
-            path = videos / day_prefix(camera, minute) / f"{minute:%H-%M}.mp4"
+            path = videos / ClipLayout.from_setting("roz").key(camera, minute)
             path.parent.mkdir(parents=True, exist_ok=True)
             path.symlink_to(CLIP)
     (OUT / "cameras.yaml").write_text("cameras:\n" + "".join(f"  {c}: {{}}\n" for c in CAMERAS))

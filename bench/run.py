@@ -15,6 +15,8 @@ in the same run:
   partitions  the UI's partition-status GraphQL query at 90 days of partitions with 100 gaps, minute vs hour grain
                                                                                               (bench/partitions.py)
   scale_out   Celery workers: 1 vs 2 worker processes, camera-minutes per wall-minute          (bench/scale_out.py)
+  recorders   one minute from six Frigate 10 s segments vs ffmpeg decode-only; the same from S3 with 50 ms per
+              request vs local; an hour-long file from S3: peak RSS, downloads, temporary files (bench/recorders.py)
 
 --quick shrinks every part (fewer repeats, minutes and days) to check the suite works in a few minutes; its
 numbers are not the ones to report.
@@ -39,6 +41,7 @@ PARTS = {  # name: (full arguments, --quick arguments)
     "queries": ([], ["--days", "7", "--repeat", "5"]),
     "partitions": ([], ["--days", "3", "--gaps", "20", "--repeat", "2"]),
     "scale_out": ([], ["--minutes", "3"]),
+    "recorders": ([], ["--repeats", "1", "--long-minutes", "3"]),
 }
 
 
@@ -73,6 +76,14 @@ def summary(results: dict) -> list[tuple[str, str, str]]:
         rows += [(f"Celery, {r['workers']} worker(s)", f"{r['camera_minutes_per_wall_minute']} camera-min/wall-min, "
                   f"{r['camera_minutes_per_wall_minute'] / base:.2f}x", ">= 1.75x for 2" if r["workers"] == 2 else "")
                  for r in runs]
+    if "recorders" in results:
+        r = results["recorders"]
+        long = r["long_file"]
+        rows += [("one minute from six 10 s segments, CPU / ffmpeg decode-only", f"{r['six_segments']['ratio']:.2f}",
+                  "<= 1.10"),
+                 ("the same from S3 at 50 ms per request, wall / local", f"{r['s3_latency']['ratio']:.2f}", "<= 1.3"),
+                 (f"{long['minutes']}-minute file from S3: peak RSS", f"{long['peak_rss_mb']} MB, downloaded "
+                  f"{long['times_downloaded']}x, {long['temporary_files_left']} temp files left", "<= 500 MB")]
     return rows
 
 

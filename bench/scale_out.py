@@ -30,6 +30,7 @@ from dagster import DagsterEventType, DagsterInstance  # noqa: E402
 
 from databases import fresh_database, server_url, sqlalchemy_url  # noqa: E402
 from roz_pipeline import settings  # noqa: E402
+from roz_pipeline.clips.layout import ClipLayout  # noqa: E402
 from roz_pipeline.settings import REPO_ROOT  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "out"
@@ -45,7 +46,7 @@ def prepare(work: Path, server_url: str, clip: Path, minutes: int) -> dict[str, 
     for camera in CAMERAS:
         for i in range(minutes):
             minute = FIRST + timedelta(minutes=i)
-            path = videos / camera / f"{minute:%Y-%m-%d}" / f"{minute:%H-%M}.mp4"
+            path = videos / ClipLayout.from_setting("roz").key(camera, minute)
             path.parent.mkdir(parents=True, exist_ok=True)
             path.symlink_to(clip.resolve())
     (work / "cameras.yaml").write_text("cameras:\n" + "".join(f"  {c}: {{retention_days: 36500}}\n" for c in CAMERAS))

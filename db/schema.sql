@@ -175,6 +175,28 @@ CREATE VIEW public.heatmap_hourly AS
    FROM public.heatmap_rollups
   WHERE (grain = 'hour'::text);
 
+CREATE TABLE public.heatmap_minute_sources (
+    camera_id character varying(50) NOT NULL,
+    "timestamp" timestamp with time zone NOT NULL,
+    clip_keys text[] NOT NULL,
+    covered_seconds real NOT NULL,
+    problem_clips jsonb DEFAULT '{}'::jsonb NOT NULL,
+    inputs_fingerprint text NOT NULL,
+    computed_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT heatmap_minute_sources_clip_keys_check CHECK ((cardinality(clip_keys) > 0)),
+    CONSTRAINT heatmap_minute_sources_covered_seconds_check CHECK (((covered_seconds > (0)::double precision) AND (covered_seconds <= (60)::double precision)))
+);
+
+COMMENT ON TABLE public.heatmap_minute_sources IS 'Per camera-minute: the clips a heatmap_minutes row was built from';
+
+COMMENT ON COLUMN public.heatmap_minute_sources.clip_keys IS 'Keys (paths under the clip root or S3 prefix) in recording order';
+
+COMMENT ON COLUMN public.heatmap_minute_sources.covered_seconds IS 'Seconds of footage in the minute: 60 when fully recorded';
+
+COMMENT ON COLUMN public.heatmap_minute_sources.problem_clips IS 'Clip key -> what went wrong with it in this minute (damaged, unreadable, overlapping another clip)';
+
+COMMENT ON COLUMN public.heatmap_minute_sources.inputs_fingerprint IS 'sha256 of the keys and sizes of the clips read for the minute: equal fingerprints, equal inputs';
+
 CREATE TABLE public.heatmap_minutes (
     id bigint NOT NULL,
     camera_id character varying(50) NOT NULL,
@@ -242,6 +264,9 @@ CREATE TABLE public.roz_schema_history (
 
 ALTER TABLE ONLY public.heatmap_minutes ALTER COLUMN id SET DEFAULT nextval('public.heatmap_minutes_id_seq'::regclass);
 
+ALTER TABLE ONLY public.heatmap_minute_sources
+    ADD CONSTRAINT heatmap_minute_sources_pkey PRIMARY KEY (camera_id, "timestamp");
+
 ALTER TABLE ONLY public.heatmap_minutes
     ADD CONSTRAINT heatmap_minutes_pkey PRIMARY KEY (id, "timestamp");
 
@@ -261,3 +286,6 @@ CREATE INDEX idx_heatmap_rollups_period ON public.heatmap_rollups USING btree (g
 CREATE INDEX idx_heatmap_time ON public.heatmap_minutes USING btree ("timestamp");
 
 CREATE INDEX idx_heatmap_video_path ON public.heatmap_minutes USING btree (video_path);
+
+ALTER TABLE ONLY public.heatmap_minute_sources
+    ADD CONSTRAINT heatmap_minute_sources_minute_fkey FOREIGN KEY (camera_id, "timestamp") REFERENCES public.heatmap_minutes(camera_id, "timestamp") ON DELETE CASCADE;

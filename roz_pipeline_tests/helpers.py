@@ -1,7 +1,11 @@
 """What many tests share: clips on disk, Dagster runs of a camera range, stored rows, migrations, free ports."""
 
+import http.client
 import os
 import socket
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import subprocess
 import sys
 from datetime import datetime, timezone
@@ -115,3 +119,72 @@ def minute_row(camera: str, when: datetime) -> HeatmapMinute:
     array[2:4, 3:6] = 3
     return HeatmapMinute(camera, when, f"{camera}/{when:%Y-%m-%d/%H-%M}.mp4", 9, 16, 4, encode_intensity(array), 10,
                          float(array.sum()), 3.0, int(np.count_nonzero(array)))
+
+
+class FaultyProxy:
+    """An HTTP proxy in front of S3 that answers some requests itself, per `rule(method, path, count)`.
+
+    The rule returns None to forward the request, or (status, delay_seconds) to answer with that status after
+    the delay; status 0 forwards after the delay (a slow response). `count` is how often that path was requested.
+    """
+
+    def __init__(self, upstream: str, rule):
+        self.upstream_port = int(upstream.rsplit(":", 1)[1])
+        self.rule = rule
+        self.faults = 0
+        self.seen: dict[tuple[str, str], int] = {}
+        self.sent: dict[str, int] = {}  # path -> bytes of GET responses forwarded
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                """Quiet: the test checks what the proxy did, not its access log."""
+
+            def _answer(self, status: int):
+                code = {403: "AccessDenied", 404: "NoSuchKey"}.get(status, "InternalError")
+                body = f"<Error><Code>{code}</Code><Message>injected</Message></Error>".encode()
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(body)
+
+            def _forward(self):
+                key = (self.command, self.path.split("?")[0])
+                count = proxy.seen[key] = proxy.seen.get(key, 0) + 1
+                decision = proxy.rule(self.command, key[1], count)
+                if decision:
+                    status, delay = decision
+                    time.sleep(delay)
+                    if status:
+                        proxy.faults += 1
+                        return self._answer(status)
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else None
+                upstream = http.client.HTTPConnection("127.0.0.1", proxy.upstream_port, timeout=30)
+                upstream.request(self.command, self.path, body=body, headers=dict(self.headers))
+                response = upstream.getresponse()
+                data = response.read()
+                self.send_response(response.status)
+                for name, value in response.getheaders():
+                    if name.lower() not in ("transfer-encoding", "connection", "content-length"):
+                        self.send_header(name, value)
+                # A HEAD answer has no body but announces the object's size, as S3 does
+                self.send_header("Content-Length", response.getheader("Content-Length", "0")
+                                 if self.command == "HEAD" else str(len(data)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(data)
+                if self.command == "GET":
+                    proxy.sent[key[1]] = proxy.sent.get(key[1], 0) + len(data)
+                upstream.close()
+
+            do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = _forward
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()

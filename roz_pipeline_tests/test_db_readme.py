@@ -192,3 +192,7 @@ def test_kysely_codegen_types_every_column_and_the_stats_view(migrated_database,
                    "nonzero_pixels: number", "processed_at: Generated<Timestamp>"):
         assert column in minutes, column
     assert "export interface HeatmapStats" in types and "heatmap_stats: HeatmapStats" in types
+    sources = re.search(r"export interface HeatmapMinuteSources \{(.*?)\}", types, re.DOTALL).group(1)
+    for column in ("camera_id: string", "timestamp: Timestamp", "clip_keys: string[]", "covered_seconds: number",
+                   "problem_clips: Generated<Json>", "inputs_fingerprint: string"):
+        assert column in sources, column

@@ -23,6 +23,8 @@ CONCURRENT_INDEX = """-- roz:no-transaction
 CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_heatmap_processed_at ON heatmap_minutes (processed_at);
 """
 
+SHIPPED_VERSIONS = sorted(int(path.name.split("_")[0]) for path in MIGRATIONS.glob("*.sql"))
+
 
 def _objects(url: str) -> dict[str, set[str]]:
     with psycopg.connect(url) as conn:
@@ -183,7 +185,7 @@ def test_eight_concurrent_runners_with_a_concurrent_index_all_succeed_once(empty
     with psycopg.connect(empty_database) as conn:
         versions = [row[0] for row in conn.execute("SELECT version FROM roz_schema_history ORDER BY version")]
         invalid = conn.execute("SELECT count(*) FROM pg_index WHERE NOT indisvalid").fetchone()[0]
-    assert versions == [1, 2, 3, 4, 104, 105]
+    assert versions == [*SHIPPED_VERSIONS, 104, 105]
     assert invalid == 0
     assert sum("Applying 104_index_processed_at.sql" in err for _, err in results) == 1
 
@@ -275,7 +277,7 @@ def test_baseline_marks_a_hand_made_schema_applied_and_later_files_still_run(emp
 
     applied = Migrator(empty_database, MIGRATIONS).migrate()
 
-    assert [m.version for m in applied] == [2, 3, 4]
+    assert [m.version for m in applied] == SHIPPED_VERSIONS[1:]
 
 
 def test_new_file_numbered_below_an_applied_one_is_refused(migrated_database, tmp_path):

@@ -1,10 +1,7 @@
 """The camera assets reading clips from S3 over real HTTP (moto's server), including transient server errors."""
 
-import http.client
-import threading
 import time
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import boto3
 import pytest
@@ -13,75 +10,11 @@ from dagster_aws.s3 import S3Resource
 
 from roz_pipeline.defs.location import build_definitions
 from roz_pipeline.defs.resources import HeatmapDatabase, S3Clips
-from roz_pipeline_tests.helpers import MIGRATIONS
+from roz_pipeline_tests.helpers import MIGRATIONS, FaultyProxy
 from roz_pipeline_tests.helpers import KEEP, T0, clip_key, make_clip, rows, run_range
 
 BUCKET, PREFIX = "cameras", "site-a"
 CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing", "region_name": "us-east-1"}
-
-
-class FaultyProxy:
-    """An HTTP proxy in front of S3 that answers some requests itself, per `rule(method, path, count)`.
-
-    The rule returns None to forward the request, or (status, delay_seconds) to answer with that status after
-    the delay; status 0 forwards after the delay (a slow response). `count` is how often that path was requested.
-    """
-
-    def __init__(self, upstream: str, rule):
-        self.upstream_port = int(upstream.rsplit(":", 1)[1])
-        self.rule = rule
-        self.faults = 0
-        self.seen: dict[tuple[str, str], int] = {}
-        proxy = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                """Quiet: the test checks what the proxy did, not its access log."""
-
-            def _answer(self, status: int):
-                code = {403: "AccessDenied", 404: "NoSuchKey"}.get(status, "InternalError")
-                body = f"<Error><Code>{code}</Code><Message>injected</Message></Error>".encode()
-                self.send_response(status)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                if self.command != "HEAD":
-                    self.wfile.write(body)
-
-            def _forward(self):
-                key = (self.command, self.path.split("?")[0])
-                count = proxy.seen[key] = proxy.seen.get(key, 0) + 1
-                decision = proxy.rule(self.command, key[1], count)
-                if decision:
-                    status, delay = decision
-                    time.sleep(delay)
-                    if status:
-                        proxy.faults += 1
-                        return self._answer(status)
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else None
-                upstream = http.client.HTTPConnection("127.0.0.1", proxy.upstream_port, timeout=30)
-                upstream.request(self.command, self.path, body=body, headers=dict(self.headers))
-                response = upstream.getresponse()
-                data = response.read()
-                self.send_response(response.status)
-                for name, value in response.getheaders():
-                    if name.lower() not in ("transfer-encoding", "connection", "content-length"):
-                        self.send_header(name, value)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                if self.command != "HEAD":
-                    self.wfile.write(data)
-                upstream.close()
-
-            do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = _forward
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture

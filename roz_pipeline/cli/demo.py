@@ -16,7 +16,7 @@ from dagster import DagsterInstance, TimeWindow
 
 from roz_pipeline import settings
 from roz_pipeline.cli.footage import Walker, write_clip
-from roz_pipeline.clips.layout import day_prefix
+from roz_pipeline.clips.layout import ClipLayout
 from roz_pipeline.core.render import render_overlay
 from roz_pipeline.core.timesteps import MINUTE
 from roz_pipeline.defs.keys import days_key, hours_key, minutes_key
@@ -41,6 +41,7 @@ cameras:
     retention_days: 30
 """
 INSTANCE_CONFIG = "telemetry:\n  enabled: false\n"
+ROZ_LAYOUT = ClipLayout.from_setting("roz")  # the demo writes its footage as Roz's own layout names it
 
 
 @dataclass
@@ -110,7 +111,7 @@ def run_demo(home: Path, say=print) -> list[CameraSummary]:
 
 def _make_clip(videos: Path, camera: str, minute: datetime, scene: int, seed: int) -> None:
     """A clip of `scene` (the camera's still background) with people drawn from `seed`."""
-    path = videos / day_prefix(camera, minute) / f"{minute:%H-%M}.mp4"
+    path = videos / ROZ_LAYOUT.key(camera, minute)
     if path.exists():
         return
     path.parent.mkdir(parents=True, exist_ok=True)

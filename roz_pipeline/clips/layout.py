@@ -91,6 +91,13 @@ class ClipLayout:
         """Whether keys start with the camera's folder (then every folder at the root is a camera)."""
         return self.tokens[0] == "{camera}" and len(self.tokens) > 1 and self.tokens[1].startswith("/")
 
+    def key(self, camera: str, start: datetime, extension: str = "mp4") -> str:
+        """The key a clip of `camera` recorded from `start` has under this layout (what a recorder would write)."""
+        wall = start.astimezone(self.zone)
+        return "".join(camera if t == "{camera}" else
+                       (f"{wall.microsecond:06d}" if t == "%f" else wall.strftime(t)) if t.startswith("%") else t
+                       for t in self.tokens) + f".{extension}"
+
     def describe(self) -> str:
         return f"{self.template}.<{'|'.join(CLIP_EXTENSIONS)}>" + (
             f" ({self.zone.key})" if self.zone.key != "UTC" else "")

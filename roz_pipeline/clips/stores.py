@@ -123,12 +123,12 @@ class S3ClipStore:
         clips = list(clips)
         try:
             with ThreadPoolExecutor(max_workers=FETCH_AHEAD) as pool:
-                pending = {}
+                pending = {}  # clip index -> its download
                 for index, clip in enumerate(clips):
-                    for ahead in clips[index:index + FETCH_AHEAD]:
-                        if ahead.key not in pending and (ahead is clip or (ahead.size or 0) <= FETCH_AHEAD_MAX_BYTES):
-                            pending[ahead.key] = pool.submit(self._fetch, ahead, folder / str(len(pending)))
-                    fetch = pending.pop(clip.key).result()
+                    for ahead in range(index, min(index + FETCH_AHEAD, len(clips))):
+                        if ahead not in pending and (ahead == index or (clips[ahead].size or 0) <= FETCH_AHEAD_MAX_BYTES):
+                            pending[ahead] = pool.submit(self._fetch, clips[ahead], folder / str(ahead))
+                    fetch = pending.pop(index).result()
                     try:
                         yield clip, fetch
                     finally:
