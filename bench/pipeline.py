@@ -58,7 +58,7 @@ def prepare(minutes: int) -> Path:
 
 def definitions(videos: Path):
     resources = {"database": HeatmapDatabase(roz_home=str(OUT / "roz")), "clips": LocalClips(root=str(videos))}
-    return build_definitions(OUT / "cameras.yaml", resources, partitions_start="2026-11-01")
+    return build_definitions(OUT / "cameras.yaml", resources, partitions_start="2026-11-01", grain="minute")
 
 
 def ranged_run(camera: str, first: datetime, minutes: int) -> float:

@@ -182,6 +182,7 @@ CREATE TABLE public.heatmap_minute_sources (
     covered_seconds real NOT NULL,
     problem_clips jsonb DEFAULT '{}'::jsonb NOT NULL,
     inputs_fingerprint text NOT NULL,
+    listed_at timestamp with time zone NOT NULL,
     computed_at timestamp with time zone DEFAULT now() NOT NULL,
     CONSTRAINT heatmap_minute_sources_clip_keys_check CHECK ((cardinality(clip_keys) > 0)),
     CONSTRAINT heatmap_minute_sources_covered_seconds_check CHECK (((covered_seconds > (0)::double precision) AND (covered_seconds <= (60)::double precision)))
@@ -196,6 +197,8 @@ COMMENT ON COLUMN public.heatmap_minute_sources.covered_seconds IS 'Seconds of f
 COMMENT ON COLUMN public.heatmap_minute_sources.problem_clips IS 'Clip key -> what went wrong with it in this minute (damaged, unreadable, overlapping another clip)';
 
 COMMENT ON COLUMN public.heatmap_minute_sources.inputs_fingerprint IS 'sha256 of the keys and sizes of the clips read for the minute: equal fingerprints, equal inputs';
+
+COMMENT ON COLUMN public.heatmap_minute_sources.listed_at IS 'When the clip store was listed for this computation: rows from older listings never replace it';
 
 CREATE TABLE public.heatmap_minutes (
     id bigint NOT NULL,
@@ -288,4 +291,4 @@ CREATE INDEX idx_heatmap_time ON public.heatmap_minutes USING btree ("timestamp"
 CREATE INDEX idx_heatmap_video_path ON public.heatmap_minutes USING btree (video_path);
 
 ALTER TABLE ONLY public.heatmap_minute_sources
-    ADD CONSTRAINT heatmap_minute_sources_minute_fkey FOREIGN KEY (camera_id, "timestamp") REFERENCES public.heatmap_minutes(camera_id, "timestamp") ON DELETE CASCADE;
+    ADD CONSTRAINT heatmap_minute_sources_minute_fkey FOREIGN KEY (camera_id, "timestamp") REFERENCES public.heatmap_minutes(camera_id, "timestamp") ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED;

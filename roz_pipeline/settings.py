@@ -107,8 +107,31 @@ def partitions_start() -> str:
 
 
 def partition_grain() -> str:
-    """`minute` (default) or `hour`: the size of a Dagster partition (`ROZ_PARTITION_GRAIN`)."""
-    return _choice("ROZ_PARTITION_GRAIN", "minute", PARTITION_GRAINS)
+    """`hour` (default) or `minute`: the size of a Dagster partition (`ROZ_PARTITION_GRAIN`); rows are per minute
+    either way. Minute partitions pass Dagster's 100,000 per asset after ~70 days and are not followed live."""
+    return _choice("ROZ_PARTITION_GRAIN", "hour", PARTITION_GRAINS)
+
+
+def _positive(name: str, default: str) -> float:
+    value = env(name, default)
+    try:
+        number = float(value)
+    except ValueError:
+        number = 0.0
+    if number <= 0:
+        raise ValueError(f"{name} must be a positive number, got {value!r}")
+    return number
+
+
+def late_clip_days() -> float:
+    """How late a clip may land and still be found by `new_clips_sensor` (`ROZ_LATE_CLIP_DAYS`, default 7): each
+    tick lists this window of the store."""
+    return _positive("ROZ_LATE_CLIP_DAYS", "7")
+
+
+def sensor_interval_seconds() -> int:
+    """Seconds between `new_clips_sensor` ticks (`ROZ_SENSOR_INTERVAL_SECONDS`, default 30)."""
+    return int(_positive("ROZ_SENSOR_INTERVAL_SECONDS", "30"))
 
 
 def executor() -> str:
@@ -139,14 +162,7 @@ def vacuum_cron() -> str:
 
 def gap_check_hours() -> float:
     """How far back the `recent_gaps` check looks (`ROZ_GAP_CHECK_HOURS`, default 6)."""
-    value = env("ROZ_GAP_CHECK_HOURS", "6")
-    try:
-        hours = float(value)
-    except ValueError:
-        hours = 0.0
-    if hours <= 0:
-        raise ValueError(f"ROZ_GAP_CHECK_HOURS must be a positive number of hours, got {value!r}")
-    return hours
+    return _positive("ROZ_GAP_CHECK_HOURS", "6")
 
 
 def alert_webhook_url() -> str | None:

@@ -11,7 +11,7 @@ from psycopg.conninfo import make_conninfo
 
 from roz_pipeline.storage.connection import embedded_database_url
 from roz_pipeline.storage.migrations import Migrator
-from roz_pipeline_tests.helpers import MIGRATIONS, free_port
+from roz_pipeline_tests.helpers import MIGRATIONS, Webhook, free_port
 
 
 @pytest.fixture(scope="session")
@@ -55,3 +55,11 @@ def moto_endpoint():
     server.start()
     yield f"http://127.0.0.1:{port}"
     server.stop()
+
+
+@pytest.fixture
+def webhook():
+    """A local HTTP server recording the alerts POSTed to it (`.url`, `.received`)."""
+    hook = Webhook()
+    yield hook
+    hook.close()

@@ -1,6 +1,7 @@
 """What many tests share: clips on disk, Dagster runs of a camera range, stored rows, migrations, free ports."""
 
 import http.client
+import json
 import os
 import socket
 import threading
@@ -85,10 +86,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def local_defs(registry, video_root, database_url, **kwargs) -> Definitions:
+def local_defs(registry, video_root, database_url, grain="minute", layout="roz", **kwargs) -> Definitions:
+    """Definitions over a local clip folder; minute partitions unless `grain` says (the one-clip-a-minute tests)."""
     resources = {"database": HeatmapDatabase(url=database_url, migrations_dir=str(MIGRATIONS)),
-                 "clips": LocalClips(root=str(video_root))}
-    return build_definitions(registry, resources, partitions_start="2026-11-01", **kwargs)
+                 "clips": LocalClips(root=str(video_root), layout=layout)}
+    return build_definitions(registry, resources, partitions_start="2026-11-01", grain=grain, **kwargs)
 
 
 def asset_def(defs: Definitions, key: AssetKey):
@@ -183,6 +185,30 @@ class FaultyProxy:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class Webhook:
+    """A local HTTP server that records the JSON bodies POSTed to it."""
+
+    def __init__(self):
+        received = self.received = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                """Quiet: the test checks what the server received, not its access log."""
+
+            def do_POST(self):
+                received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+                self.send_response(200)
+                self.end_headers()
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def close(self):

@@ -5,7 +5,6 @@ import subprocess
 import sys
 import threading
 from datetime import datetime, timedelta, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import psycopg
 import pytest
@@ -44,38 +43,7 @@ def defs_for(registry, tmp_path, database_url, **kwargs):
     resources = {"database": HeatmapDatabase(url=database_url, migrations_dir=str(MIGRATIONS)),
                  "clips": LocalClips(root=str(tmp_path))}
     start = (NOW - timedelta(days=10)).strftime("%Y-%m-%d")
-    return build_definitions(registry, resources, partitions_start=start, **kwargs)
-
-
-class Webhook:
-    """A local HTTP server that records the JSON bodies POSTed to it."""
-
-    def __init__(self):
-        received = self.received = []
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                """Quiet: the test checks what the server received, not its access log."""
-
-            def do_POST(self):
-                received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-                self.send_response(200)
-                self.end_headers()
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
-
-
-@pytest.fixture
-def webhook():
-    hook = Webhook()
-    yield hook
-    hook.close()
+    return build_definitions(registry, resources, partitions_start=start, **{"grain": "minute", **kwargs})
 
 
 # -- retention --------------------------------------------------------------------------------------------------
@@ -257,7 +225,7 @@ def test_failed_run_alert_names_the_camera_minutes_and_clip(tmp_path, migrated_d
     (videos / clip_key("lobby", T0 + timedelta(minutes=1))).write_text("not a video")
     resources = {"database": HeatmapDatabase(url=migrated_database, migrations_dir=str(MIGRATIONS)),
                  "clips": LocalClips(root=str(videos))}
-    defs = build_definitions(registry, resources, partitions_start="2026-11-01")
+    defs = build_definitions(registry, resources, partitions_start="2026-11-01", grain="minute")
     sensor = build_run_failure_alert_sensor(webhook_url=lambda: webhook.url)
 
     with instance_for_test() as instance:

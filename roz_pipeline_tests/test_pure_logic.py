@@ -8,6 +8,7 @@ from roz_pipeline.clips.catalog import ClipCatalog
 from roz_pipeline.clips.layout import ClipLayout
 from roz_pipeline.clips.stores import LocalClipStore
 from roz_pipeline.core.timesteps import DAY, HOUR, MINUTE, ceil, floor, runs, steps, uncovered
+
 from roz_pipeline.registry import Camera
 from roz_pipeline.storage.minutes import write_minute
 from roz_pipeline.usecases.new_clips import MAX_REMEMBERED_PROBLEMS, NewClipsCursor, PartitionSlot, scan_new_clips
@@ -15,6 +16,7 @@ from roz_pipeline.usecases.retention import apply_retention
 from roz_pipeline_tests.helpers import T0, clip_key, minute_row
 
 UTC = timezone.utc
+SECOND = timedelta(seconds=1)
 
 
 def test_steps_floor_ceil_and_runs():
@@ -47,38 +49,76 @@ def _hour_slots(camera, start, end):
     return [PartitionSlot(f"{hour:%Y-%m-%d-%H:%M}", hour, hour + HOUR) for hour in steps(start, end, HOUR)]
 
 
-def _since_t0(camera):
-    return floor(T0, DAY)
+class Store:
+    """What the runs have read so far: the `unread` the scan asks about, kept by hand here."""
+
+    def __init__(self):
+        self.read = set()
+
+    def unread(self, camera, slot, clips):
+        return [clip for clip in clips if clip.key not in self.read]
+
+    def run(self, catalog, scan):  # a run reads every clip of the partitions it was asked for
+        for camera, keys in scan.read.items():
+            for clips in catalog.clips_starting([camera], T0 - DAY, T0 + 10 * DAY).clips.values():
+                self.read |= {clip.key for clip in clips if f"{floor(clip.start, HOUR):%Y-%m-%d-%H:%M}" in keys}
 
 
-def test_scan_takes_clips_whose_partitions_ended_and_moves_the_cursor_past_them(tmp_path):
+def _scan(catalog, cursor, store, now, follow=True, cameras=("lobby", "yard")):
+    return scan_new_clips(catalog, list(cameras), cursor, _hour_slots, store.unread, now, late_window=7 * DAY,
+                          settle=90 * SECOND, follow=follow)
+
+
+def test_the_hour_in_progress_is_followed_once_and_checked_after_it_settles(tmp_path):
     for i in (0, 1, 59, 61):
         _touch(tmp_path, "lobby", T0 + i * MINUTE)
-    catalog = _catalog(tmp_path)
+    catalog, store = _catalog(tmp_path), Store()
 
-    scan = scan_new_clips(catalog, ["lobby", "yard"], NewClipsCursor(), _hour_slots, _since_t0, now=T0 + 70 * MINUTE)
+    scan = _scan(catalog, NewClipsCursor(), store, now=T0 + 62 * MINUTE)
 
-    assert scan.partition_keys == {"lobby": ["2026-11-20-14:00"], "yard": []}
-    # 14:59 may run into 15:00 (until the next clip starts, at most the typical 2 minutes between starts),
-    # whose hour has not ended
-    assert scan.cursor.taken == {"lobby": (T0 + MINUTE).isoformat()}
-    later = scan_new_clips(catalog, ["lobby", "yard"], scan.cursor, _hour_slots, _since_t0, now=T0 + 2 * HOUR)
-    assert later.partition_keys["lobby"] == ["2026-11-20-14:00", "2026-11-20-15:00"]
-    again = scan_new_clips(catalog, ["lobby", "yard"], later.cursor, _hour_slots, _since_t0, now=T0 + 2 * HOUR)
-    assert again.partition_keys == {"lobby": [], "yard": []}
+    assert {camera: slot.key for camera, slot in scan.follow.items()} == {"lobby": "2026-11-20-15:00"}
+    assert scan.read == {"lobby": {"2026-11-20-14:00": scan.cursor.inputs["lobby"]["2026-11-20-14:00"]}}
+    store.run(catalog, scan)
+    again = _scan(catalog, scan.cursor, store, now=T0 + 63 * MINUTE)  # a redelivered tick
+    assert again.follow == {} and again.read == {}
+    # the followed hour settles; its run read its clips: nothing more to do
+    store.read.add(clip_key("lobby", T0 + 61 * MINUTE))
+    settled = _scan(catalog, again.cursor, store, now=T0 + 2 * HOUR + 2 * MINUTE)
+    assert settled.read == {} and "2026-11-20-15:00" in settled.cursor.inputs["lobby"]
 
 
-def test_a_clip_feeds_every_partition_until_the_next_clip_at_most_its_typical_length(tmp_path):
-    for i in (0, 60, 120):  # hour-long files starting at :30
-        _touch(tmp_path, "lobby", T0 + 30 * MINUTE + i * MINUTE)
+def test_late_and_out_of_order_clips_ask_for_their_partition_again_with_a_new_fingerprint(tmp_path):
+    for i in (0, 2):
+        _touch(tmp_path, "lobby", T0 + i * MINUTE)
+    catalog, store = _catalog(tmp_path), Store()
+    first = _scan(catalog, NewClipsCursor(), store, now=T0 + 3 * HOUR)
+    store.run(catalog, first)
+    old = first.read["lobby"]["2026-11-20-14:00"]
+
+    _touch(tmp_path, "lobby", T0 + MINUTE)  # 14:01 lands after 14:02, three hours late
+    _touch(tmp_path, "lobby", T0 - 2 * DAY)  # and a clip two days late
+    late = _scan(catalog, first.cursor, store, now=T0 + 3 * HOUR)
+
+    assert late.read["lobby"]["2026-11-20-14:00"] != old
+    assert "2026-11-18-14:00" in late.read["lobby"]
+    store.run(catalog, late)
+    assert _scan(catalog, late.cursor, store, now=T0 + 3 * HOUR).read == {}
+    too_late = _scan(catalog, late.cursor, store, now=T0 + 9 * DAY)  # outside the late window: forgotten
+    assert too_late.cursor.inputs["lobby"] == {}
+
+
+def test_minute_partitions_are_not_followed_and_run_once_they_settle(tmp_path):
+    _touch(tmp_path, "lobby", T0)
+    catalog, store = _catalog(tmp_path), Store()
     minute_slots = lambda camera, start, end: [  # noqa: E731
         PartitionSlot(f"{m:%H:%M}", m, m + MINUTE) for m in steps(start, end, MINUTE)]
 
-    scan = scan_new_clips(_catalog(tmp_path), ["lobby"], NewClipsCursor(), minute_slots, _since_t0,
-                          now=T0 + 4 * HOUR)
+    def scan(now):
+        return scan_new_clips(catalog, ["lobby"], NewClipsCursor(), minute_slots, store.unread, now,
+                              late_window=DAY, settle=90 * SECOND, follow=False)
 
-    keys = scan.partition_keys["lobby"]
-    assert keys[0] == "14:30" and keys[-1] == "17:29" and len(keys) == 180 == len(set(keys))
+    assert scan(T0 + MINUTE).read == {} and scan(T0 + MINUTE).follow == {}  # not settled yet
+    assert list(scan(T0 + 3 * MINUTE).read["lobby"]) == ["14:00"]
 
 
 def test_scan_reports_each_problem_once_and_bounds_what_it_remembers(tmp_path):
@@ -86,23 +126,22 @@ def test_scan_reports_each_problem_once_and_bounds_what_it_remembers(tmp_path):
     (tmp_path / "stray.txt").write_text("hi")
     _touch(tmp_path, "lobby", T0)
     (tmp_path / "lobby" / "notes.txt").write_text("hi")
-    catalog = _catalog(tmp_path)
-    first = scan_new_clips(catalog, ["lobby"], NewClipsCursor(), _hour_slots, _since_t0, now=T0)
+    catalog, store = _catalog(tmp_path), Store()
+    first = _scan(catalog, NewClipsCursor(), store, now=T0, cameras=["lobby"])
     assert first.new_problems == ["garage/: camera is not in the registry", "stray.txt: not inside a camera folder",
                                   "lobby/notes.txt: not inside a folder of the layout "
                                   "{camera}/%Y-%m-%d/%H-%M.<mp4|mkv|avi|mov>"]
-    assert scan_new_clips(catalog, ["lobby"], first.cursor, _hour_slots, _since_t0, now=T0).new_problems == []
+    assert _scan(catalog, first.cursor, store, now=T0, cameras=["lobby"]).new_problems == []
 
     crowded = NewClipsCursor(reported=[f"old problem {i}" for i in range(MAX_REMEMBERED_PROBLEMS)])
-    scan = scan_new_clips(catalog, ["lobby"], crowded, _hour_slots, _since_t0, now=T0)
-    assert len(scan.cursor.reported) == MAX_REMEMBERED_PROBLEMS
+    assert len(_scan(catalog, crowded, store, now=T0, cameras=["lobby"]).cursor.reported) == MAX_REMEMBERED_PROBLEMS
 
 
 def test_scan_reports_clips_before_the_first_partition(tmp_path):
     _touch(tmp_path, "lobby", T0)
     scan = scan_new_clips(_catalog(tmp_path), ["lobby"], NewClipsCursor(), lambda camera, start, end: None,
-                          _since_t0, now=T0 + HOUR)
-    assert scan.partition_keys == {"lobby": []}
+                          Store().unread, T0 + HOUR, late_window=DAY, settle=90 * SECOND, follow=True)
+    assert scan.read == {}
     assert scan.new_problems == [f"{clip_key('lobby', T0)}: before the camera's first partition "
                                  "(ROZ_PARTITIONS_START or retention)"]
 

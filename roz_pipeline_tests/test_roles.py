@@ -64,7 +64,7 @@ def test_migrator_owns_the_schema_writer_runs_the_pipeline_reader_only_reads(dat
     resources = {"database": HeatmapDatabase(url=writer_url, migrations_dir=str(MIGRATIONS)),
                  "schema_owner": HeatmapDatabase(url=migrator_url, migrations_dir=str(MIGRATIONS)),
                  "clips": LocalClips(root=str(tmp_path / "videos"))}
-    defs = build_definitions(registry, resources, partitions_start="2026-11-01")
+    defs = build_definitions(registry, resources, partitions_start="2026-11-01", grain="minute")
     with instance_for_test() as instance:  # the nightly VACUUM runs as the owner (ROZ_SCHEMA_OWNER_DATABASE_URL)
         assert defs.resolve_job_def("vacuum_analyze_job").execute_in_process(instance=instance).success
     with psycopg.connect(reader_url, autocommit=True) as reader:

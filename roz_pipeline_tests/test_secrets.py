@@ -46,7 +46,7 @@ def test_secrets_from_the_environment_stay_out_of_runs_logs_and_errors(
                         "AWS_REGION": "us-east-1"}.items():
         monkeypatch.setenv(name, value)
 
-    defs = build_definitions(registry, partitions_start="2026-11-01")
+    defs = build_definitions(registry, partitions_start="2026-11-01", grain="minute")
     assert isinstance(defs.resources["database"].url, EnvVar)  # the UI shows the variable's name, not its value
     with instance_for_test() as instance:
         result = run_range(defs, "lobby", T0, T0 + timedelta(minutes=1), instance)
@@ -57,7 +57,7 @@ def test_secrets_from_the_environment_stay_out_of_runs_logs_and_errors(
     assert DB_PASSWORD not in recorded and AWS_SECRET not in recorded
 
     monkeypatch.setenv("DATABASE_URL", f"postgresql://roz:{DB_PASSWORD}@127.0.0.1:1/roz")  # unreachable
-    unreachable = build_definitions(registry, partitions_start="2026-11-01")
+    unreachable = build_definitions(registry, partitions_start="2026-11-01", grain="minute")
     with instance_for_test() as instance:
         failed = run_range(unreachable, "lobby", T0, T0, instance)
         recorded = _everything_dagster_recorded(instance, failed.run_id)

@@ -4,6 +4,7 @@ Listing reads only the key prefixes of the window's hours (plus the layout's lon
 that started earlier and runs into the window), so its cost follows the window asked for, not the store's size.
 """
 
+import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -84,3 +85,9 @@ class ClipCatalog:
                 problems += [f"{source}/{name}: not inside a folder of the layout {self.layout.describe()}"
                              for name in self.store.top_level(source)[1]]
         return problems
+
+
+def fingerprint(clips: Iterable[ClipRef]) -> str:
+    """sha256 of the clips' keys and sizes: the same clips give the same fingerprint."""
+    text = "\n".join(f"{clip.key}\t{clip.size}" for clip in sorted(clips, key=lambda c: c.key))
+    return hashlib.sha256(text.encode()).hexdigest()

@@ -56,21 +56,21 @@ class MinuteHeatmaps:
         self._minutes: dict[datetime, MinuteFootage] = {}
         self._detector: MotionAccumulator | None = None
         self._current: MinuteFootage | None = None  # the minute the detector is counting for (None: warm-up)
-        self._last_time: datetime | None = None
+        self.last_time: datetime | None = None  # the recording time of the last frame taken
         self._last_source: str | None = None
         self._seen_window = False
 
     def add(self, time: datetime, luma: np.ndarray, source: str, frame_interval: float) -> bool:
         """Account for one frame recorded at `time` from clip `source`; False when it was left out (an overlap)."""
-        if self._last_time is not None and time <= self._last_time:
+        if self.last_time is not None and time <= self.last_time:
             if source != self._last_source:
                 self._note_overlap(time, source)
             return False
-        hole = self._last_time is None or time - self._last_time > max(GAP_TOLERANCE, timedelta(seconds=2 * frame_interval))
+        hole = self.last_time is None or time - self.last_time > max(GAP_TOLERANCE, timedelta(seconds=2 * frame_interval))
         if hole or self._detector is None or self._detector.source_size != (luma.shape[1], luma.shape[0]):
             self.gap()
             self._detector = MotionAccumulator(luma.shape[1], luma.shape[0], self.settings, self.ignore)
-        self._last_time, self._last_source = time, source
+        self.last_time, self._last_source = time, source
         minute = floor(time, MINUTE)
         target = self._minutes.get(minute) if self.start <= minute < self.end else None
         if target is None and self.start <= minute < self.end:
@@ -128,4 +128,4 @@ class MinuteHeatmaps:
 
     def _note_overlap(self, time: datetime, source: str) -> None:
         self.note(floor(time, MINUTE), source,
-                  f"overlaps {self._last_source}: its frames up to {self._last_time:%H:%M:%S} UTC were left out")
+                  f"overlaps {self._last_source}: its frames up to {self.last_time:%H:%M:%S} UTC were left out")

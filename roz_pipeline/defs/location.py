@@ -1,5 +1,6 @@
 """Build the code location's Definitions from the camera registry and the environment."""
 
+import time
 from pathlib import Path
 
 from dagster import Definitions
@@ -23,8 +24,10 @@ def build_definitions(
     partitions_start: str | None = None,
     grain: str | None = None,
     clock=None,
+    sleep=time.sleep,
 ) -> Definitions:
-    """Definitions for the cameras in `cameras_file`; every argument defaults to the environment's setting."""
+    """Definitions for the cameras in `cameras_file`; every argument defaults to the environment's setting.
+    `clock` and `sleep` (tests) pace the sensors, checks and followed windows."""
     cameras = load_registry(cameras_file or settings.cameras_file())
     start = partitions_start or settings.partitions_start()
     grain = grain or settings.partition_grain()
@@ -35,13 +38,13 @@ def build_definitions(
     resources.setdefault("schema_owner", resources["database"])
     return Definitions(
         assets=[roz_schema, clip_store,
-                *(camera_asset(camera, partitions[camera.camera_id], grain) for camera in cameras.values()),
+                *(camera_asset(camera, partitions[camera.camera_id], grain, clock, sleep) for camera in cameras.values()),
                 *(rollup for camera in cameras.values() for rollup in rollup_assets(camera, start))],
         asset_checks=[build_clip_layout_check(cameras, clock),
                       *(check for camera in cameras.values() for check in build_camera_checks(camera, clock))],
         jobs=[retention_job, vacuum_analyze_job],
         schedules=build_schedules(retention_job, vacuum_analyze_job),
-        sensors=[build_new_clips_sensor(cameras, partitions, max_per_run, clock),
+        sensors=[build_new_clips_sensor(cameras, partitions, grain, max_per_run, clock),
                  build_stale_cameras_sensor(cameras, clock),
                  build_run_failure_alert_sensor(),
                  rollup_automation_sensor],

@@ -1,7 +1,15 @@
-"""`heatmap_minutes/<camera_id>`: one time-partitioned asset per camera, writing the rows of its partitions' minutes."""
+"""`heatmap_minutes/<camera_id>`: one time-partitioned asset per camera, writing the rows of its partitions' minutes.
+
+A run tagged FOLLOW_TAG (the sensor starts one per camera for the hour in progress) follows its window while clips
+land, writing each minute as its footage comes in (usecases.live); other runs read what the store holds. Only
+partitions that got footage are materialized: an hour the camera recorded nothing in stays missing in the UI, as
+`roz gaps` reports it.
+"""
 
 import base64
-from datetime import timedelta
+import time
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
 
 from dagster import (
     AssetExecutionContext,
@@ -10,16 +18,19 @@ from dagster import (
     Failure,
     FreshnessPolicy,
     MetadataValue,
+    Nothing,
+    Output,
     RetryPolicy,
     asset,
 )
 
 from roz_pipeline.core.minutes import FULL_MINUTE_SECONDS
 from roz_pipeline.core.render import render_overlay
-from roz_pipeline.defs.keys import CAMERA_TAG, CLIP_STORE_KEY, SCHEMA_KEY, minutes_key
+from roz_pipeline.defs.keys import CAMERA_TAG, CLIP_STORE_KEY, FOLLOW_TAG, SCHEMA_KEY, minutes_key
 from roz_pipeline.defs.partitions import camera_backfill_policy
 from roz_pipeline.defs.resources import ClipSource, HeatmapDatabase
 from roz_pipeline.registry import Camera
+from roz_pipeline.usecases.live import SETTLE, follow_window
 from roz_pipeline.usecases.processing import WindowReport, process_window
 
 PREVIEW_WIDTH = 320  # the run's picture in the event log: a ~10 KB JPEG, so a year of runs stays small
@@ -28,8 +39,14 @@ PREVIEW_WIDTH = 320  # the run's picture in the event log: a ~10 KB JPEG, so a y
 # the same way again), see Failure(allow_retries=False) below.
 TRANSIENT_RETRY = RetryPolicy(max_retries=3, delay=5, backoff=Backoff.EXPONENTIAL)
 
-def camera_asset(camera: Camera, partitions, grain: str):
-    """The asset writing `camera`'s rows: each partition covers the camera-minutes inside its time window."""
+
+
+def camera_asset(camera: Camera, partitions, grain: str, clock=None, sleep=time.sleep):
+    """The asset writing `camera`'s rows: each partition covers the camera-minutes inside its time window.
+    `clock` and `sleep` pace a followed window (replaceable in tests)."""
+    now = clock or (lambda: datetime.now(timezone.utc))
+    # Judged by the last materialization: a followed hour materializes when it has settled.
+    period = timedelta(hours=1) if grain == "hour" else timedelta(minutes=1)
 
     @asset(
         key=minutes_key(camera.camera_id),
@@ -40,22 +57,32 @@ def camera_asset(camera: Camera, partitions, grain: str):
         retry_policy=TRANSIENT_RETRY,
         kinds={"postgres", "video"},
         tags={CAMERA_TAG: camera.camera_id},
-        pool=f"camera-{camera.camera_id}",  # with a pool limit of 1: one run at a time per camera, backfills too
-        freshness_policy=FreshnessPolicy.time_window(fail_window=timedelta(minutes=camera.stale_after_minutes + 1)),
+        freshness_policy=FreshnessPolicy.time_window(
+            fail_window=period + SETTLE + timedelta(minutes=camera.stale_after_minutes + 1)),
+        output_required=False,
+        dagster_type=Nothing,  # rows go to PostgreSQL; nothing for an IO manager
         description=f"Per-minute motion heatmaps of camera {camera.camera_id} in heatmap_minutes",
     )
-    def _camera_heatmaps(context: AssetExecutionContext, database: HeatmapDatabase, clips: ClipSource) -> None:
+    def _camera_heatmaps(context: AssetExecutionContext, database: HeatmapDatabase,
+                         clips: ClipSource) -> Iterator[Output]:
         database.migrate()  # whatever launched the run, the schema is current before the first write
         window = context.partition_time_window
+        catalog = clips.catalog([camera])
         with database.connection() as conn:
-            report = process_window(camera, clips.catalog([camera]), conn, window.start, window.end, context.log)
-        _report(context, camera, partitions, report)
+            if FOLLOW_TAG in context.run.tags:
+                context.log.info(f"following {camera.camera_id} from {window.start:%H:%M} until "
+                                 f"{window.end + SETTLE:%H:%M:%S} UTC")
+                report = follow_window(camera, catalog, conn, window.start, window.end, now, sleep, context.log)
+            else:
+                report = process_window(camera, catalog, conn, window.start, window.end, context.log, now)
+        yield from _report(context, camera, partitions, report)
 
     return _camera_heatmaps
 
 
-def _report(context: AssetExecutionContext, camera: Camera, partitions, report: WindowReport) -> None:
-    """Per-partition metadata, one picture for the run, and a failure naming every bad minute."""
+def _report(context: AssetExecutionContext, camera: Camera, partitions, report: WindowReport) -> Iterator[Output]:
+    """Per-partition metadata, one picture for the run, and a failure naming every bad minute. Partitions without
+    footage are not materialized."""
     keys = context.partition_keys
     for minute in report.missing:
         context.log.warning(f"{camera.camera_id} {minute:%Y-%m-%d %H:%M}: no clip in the store (missing minute)")
@@ -69,15 +96,19 @@ def _report(context: AssetExecutionContext, camera: Camera, partitions, report: 
             f"Summed heatmap of the {len(report.written)} minute(s) written by this run:\n\n"
             f"![heatmap](data:image/jpeg;base64,{base64.b64encode(preview).decode()})"
         )
-    if not report.bad:
+    with_footage = {key for key, metadata in per_partition.items() if metadata["minutes_written"]}
+    if not report.bad and with_footage == set(keys):
         for key, metadata in per_partition.items():
             context.add_asset_metadata(metadata, partition_key=key)
+        yield Output(None)
         return
-    # A raised error un-materializes the whole range: record the partitions that did succeed first.
+    # An output (or a raised error) would (un)materialize the whole range: record the partitions with footage.
     bad_keys = {partitions.get_partition_key_for_timestamp(m.timestamp()) for m in report.bad}
-    for key, metadata in per_partition.items():
-        if key not in bad_keys:
-            context.log_event(AssetMaterialization(context.asset_key, partition=key, metadata=metadata))
+    for key in sorted(with_footage - bad_keys):
+        context.log_event(AssetMaterialization(context.asset_key, partition=key, metadata=per_partition[key]))
+    if not report.bad:
+        context.log.info(f"{len(keys) - len(with_footage)} partition(s) without footage left unmaterialized")
+        return
     bad = {f"{minute:%Y-%m-%d %H:%M}": message for minute, message in sorted(report.bad.items())}
     raise Failure(
         description=f"{len(bad)} bad minute(s) for camera {camera.camera_id}; the other "

@@ -5,8 +5,11 @@ The sensor only reports problems; run the `clip_layout` check from the UI to re-
 them. The bookkeeping lives in `usecases.new_clips`.
 """
 
+import hashlib
 import json
 from datetime import datetime, timedelta, timezone
+
+import psycopg
 
 from dagster import (
     AssetCheckEvaluation,
@@ -14,18 +17,23 @@ from dagster import (
     AssetCheckSeverity,
     AssetSpec,
     MetadataValue,
+    RunRequest,
     SensorEvaluationContext,
     SensorResult,
+    SkipReason,
     asset_check,
     sensor,
 )
 
 from roz_pipeline.clips.stores import ClipStoreError
 from roz_pipeline.core.timesteps import MINUTE
-from roz_pipeline.defs.keys import CLIP_LAYOUT_CHECK, CLIP_STORE_KEY, minutes_key
+from roz_pipeline import settings
+from roz_pipeline.defs.keys import CLIP_LAYOUT_CHECK, CLIP_STORE_KEY, FOLLOW_TAG, camera_run_tags, minutes_key
 from roz_pipeline.defs.launch import camera_ranges
-from roz_pipeline.defs.resources import ClipSource
+from roz_pipeline.defs.resources import ClipSource, HeatmapDatabase
 from roz_pipeline.registry import Camera
+from roz_pipeline.storage.minutes import stored_clip_keys
+from roz_pipeline.usecases.live import SETTLE
 from roz_pipeline.usecases.new_clips import NewClipsCursor, PartitionSlot, scan_new_clips
 
 clip_store = AssetSpec(
@@ -57,7 +65,8 @@ def build_clip_layout_check(cameras: dict[str, Camera], clock=None):
     return clip_layout
 
 
-def build_new_clips_sensor(cameras: dict[str, Camera], partitions: dict, max_per_run: int, clock=None):
+def build_new_clips_sensor(cameras: dict[str, Camera], partitions: dict, grain: str, max_per_run: int,
+                           clock=None):
     """The sensor for these cameras (`partitions`: each camera's partitions). `clock` is for tests."""
     now = clock or (lambda: datetime.now(timezone.utc))
 
@@ -75,24 +84,39 @@ def build_new_clips_sensor(cameras: dict[str, Camera], partitions: dict, max_per
 
     @sensor(
         name="new_clips_sensor",
-        minimum_interval_seconds=30,
+        minimum_interval_seconds=settings.sensor_interval_seconds(),
         asset_selection=[minutes_key(c) for c in cameras],
-        description="Starts runs for clips that arrived since the last tick, grouped per camera into ranges",
+        description="Follows each camera's hour in progress, and starts a run for every partition of the last "
+                    "ROZ_LATE_CLIP_DAYS whose clips changed and were not read (late and out-of-order clips)",
     )
-    def new_clips_sensor(context: SensorEvaluationContext, clips: ClipSource) -> SensorResult:
+    def new_clips_sensor(context: SensorEvaluationContext, clips: ClipSource,
+                         database: HeatmapDatabase) -> SensorResult:
         cursor = NewClipsCursor.from_json(json.loads(context.cursor) if context.cursor else None)
+        catalog = clips.catalog(cameras.values())
+        longest = catalog.layout.longest_clip
         try:
-            scan = scan_new_clips(clips.catalog(cameras.values()), list(cameras), cursor, slots,
-                                  lambda camera_id: partitions[camera_id].start, now())
+            with database.connection() as conn:
+                def unread(camera_id: str, slot: PartitionSlot, fed: list) -> list:
+                    done = stored_clip_keys(conn, camera_id, slot.start - longest, slot.end + longest)
+                    return [clip for clip in fed if clip.key not in done]
+
+                scan = scan_new_clips(catalog, list(cameras), cursor, slots, unread, now(),
+                                      timedelta(days=settings.late_clip_days()), SETTLE, follow=grain == "hour")
         except ClipStoreError as exc:
             context.log.error(str(exc))
             return SensorResult(skip_reason=str(exc))
-        requests = []
-        for camera_id, keys in scan.partition_keys.items():
-            for camera_range in camera_ranges(camera_id, minutes_key(camera_id), keys, partitions[camera_id],
-                                              max_per_run):
+        except psycopg.errors.UndefinedTable:
+            return SkipReason("heatmap_minute_sources does not exist yet: run a camera asset or `roz db migrate`")
+        requests = [RunRequest(run_key=f"{camera_id}:{slot.key}:follow", asset_selection=[minutes_key(camera_id)],
+                               tags={**camera_run_tags(camera_id, slot.key, slot.key), FOLLOW_TAG: camera_id})
+                    for camera_id, slot in scan.follow.items()]
+        for camera_id, fingerprints in scan.read.items():
+            for camera_range in camera_ranges(camera_id, minutes_key(camera_id), list(fingerprints),
+                                              partitions[camera_id], max_per_run):
+                inputs = fingerprint_of(fingerprints[key] for key in sorted(fingerprints)
+                                        if camera_range.first <= key <= camera_range.last)
                 requests.append(camera_range.run_request(
-                    run_key=f"{camera_id}:{camera_range.first}:{camera_range.last}"))
+                    run_key=f"{camera_id}:{camera_range.first}:{camera_range.last}:{inputs[:16]}"))
         events = []
         if scan.new_problems:
             for problem in scan.new_problems:
@@ -109,3 +133,7 @@ def build_new_clips_sensor(cameras: dict[str, Camera], partitions: dict, max_per
         return SensorResult(run_requests=requests, cursor=json.dumps(scan.cursor.to_json()), asset_events=events)
 
     return new_clips_sensor
+
+
+def fingerprint_of(parts) -> str:
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()

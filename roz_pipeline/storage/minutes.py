@@ -50,6 +50,7 @@ class MinuteSources:
     covered_seconds: float  # seconds of footage in the minute, 60 when fully recorded
     problem_clips: dict[str, str]  # key -> what went wrong with it (damaged, unreadable, overlapping)
     inputs_fingerprint: str
+    listed_at: datetime  # when the clip store was listed for this computation
 
 
 @dataclass(frozen=True)
@@ -73,13 +74,34 @@ class StoredMinute:
     downscale_factor: float
 
 
-def write_minute(conn: psycopg.Connection, row: HeatmapMinute, sources: MinuteSources | None = None) -> None:
+def write_minute(conn: psycopg.Connection, row: HeatmapMinute, sources: MinuteSources | None = None) -> bool:
     """Insert the minute, or replace the stored one (and its `processed_at`) if it was processed before; with
-    `sources`, what it was built from, in the same transaction."""
+    `sources`, what it was built from, in the same transaction, unless the stored minute was computed from a newer
+    listing of the clip store (then nothing changes and the result is False)."""
     check_camera_id(row.camera_id)
     if row.timestamp.tzinfo is None or row.timestamp.second or row.timestamp.microsecond:
         raise ValueError(f"timestamp must be a timezone-aware start of minute, got {row.timestamp!r}")
     with conn.transaction():
+        if sources is not None and conn.execute(
+            """
+            INSERT INTO heatmap_minute_sources AS stored (
+                camera_id, "timestamp", clip_keys, covered_seconds, problem_clips, inputs_fingerprint, listed_at,
+                computed_at)
+            VALUES (%s, %s, %s, %s, %s, %s, %s, now())
+            ON CONFLICT (camera_id, "timestamp") DO UPDATE SET
+                clip_keys = EXCLUDED.clip_keys,
+                covered_seconds = EXCLUDED.covered_seconds,
+                problem_clips = EXCLUDED.problem_clips,
+                inputs_fingerprint = EXCLUDED.inputs_fingerprint,
+                listed_at = EXCLUDED.listed_at,
+                computed_at = now()
+            WHERE stored.listed_at <= EXCLUDED.listed_at
+            RETURNING 1
+            """,
+            (row.camera_id, row.timestamp, sources.clip_keys, sources.covered_seconds, Jsonb(sources.problem_clips),
+             sources.inputs_fingerprint, sources.listed_at),
+        ).fetchone() is None:
+            return False  # the stored minute is newer; the transaction ends with nothing changed
         conn.execute(
             """
             INSERT INTO heatmap_minutes (
@@ -103,29 +125,14 @@ def write_minute(conn: psycopg.Connection, row: HeatmapMinute, sources: MinuteSo
                 row.intensity_array, row.frame_count, row.total_intensity, row.max_intensity, row.nonzero_pixels,
             ),
         )
-        if sources is not None:
-            conn.execute(
-                """
-                INSERT INTO heatmap_minute_sources (
-                    camera_id, "timestamp", clip_keys, covered_seconds, problem_clips, inputs_fingerprint, computed_at)
-                VALUES (%s, %s, %s, %s, %s, %s, now())
-                ON CONFLICT (camera_id, "timestamp") DO UPDATE SET
-                    clip_keys = EXCLUDED.clip_keys,
-                    covered_seconds = EXCLUDED.covered_seconds,
-                    problem_clips = EXCLUDED.problem_clips,
-                    inputs_fingerprint = EXCLUDED.inputs_fingerprint,
-                    computed_at = now()
-                """,
-                (row.camera_id, row.timestamp, sources.clip_keys, sources.covered_seconds,
-                 Jsonb(sources.problem_clips), sources.inputs_fingerprint),
-            )
+    return True
 
 
 def minute_sources(conn: psycopg.Connection, camera_id: str, start: datetime, end: datetime) -> list[MinuteSources]:
     """What the camera's stored minutes in `start <= timestamp < end` were built from, oldest first."""
     rows = conn.execute(
         """
-        SELECT camera_id, "timestamp", clip_keys, covered_seconds, problem_clips, inputs_fingerprint
+        SELECT camera_id, "timestamp", clip_keys, covered_seconds, problem_clips, inputs_fingerprint, listed_at
         FROM heatmap_minute_sources
         WHERE camera_id = %s AND "timestamp" >= %s AND "timestamp" < %s
         ORDER BY "timestamp"
@@ -133,6 +140,20 @@ def minute_sources(conn: psycopg.Connection, camera_id: str, start: datetime, en
         (check_camera_id(camera_id), start, end),
     ).fetchall()
     return [MinuteSources(*row) for row in rows]
+
+
+def stored_clip_keys(conn: psycopg.Connection, camera_id: str, start: datetime, end: datetime) -> set[str]:
+    """Every clip key the camera's stored minutes in `start <= timestamp < end` were built from or named."""
+    return {key for (key,) in conn.execute(
+        """
+        SELECT unnest(clip_keys) FROM heatmap_minute_sources
+        WHERE camera_id = %(camera)s AND "timestamp" >= %(start)s AND "timestamp" < %(end)s
+        UNION
+        SELECT jsonb_object_keys(problem_clips) FROM heatmap_minute_sources
+        WHERE camera_id = %(camera)s AND "timestamp" >= %(start)s AND "timestamp" < %(end)s
+        """,
+        {"camera": check_camera_id(camera_id), "start": start, "end": end},
+    )}
 
 
 def minutes_between(conn: psycopg.Connection, camera_id: str, start: datetime, end: datetime) -> list[StoredMinute]:

@@ -1,9 +1,14 @@
-"""Which clips are new since the last look, and which partitions they feed: pure bookkeeping over a clip catalog.
+"""What the clip store holds that no run has read yet, and which runs that asks for: pure bookkeeping over a clip
+catalog and the stored minutes. No Dagster.
 
-The cursor keeps, per camera, the start of the newest clip handed to a run, plus the problems already reported
-(bounded), so each problem is reported once. Each look lists only the hours from the oldest camera's cursor to now.
-A clip feeds the partitions from its start to its estimated end: the next clip's start, at most the camera's typical
-clip length (the median time between clip starts in the listing); a clip is handed over once all of them have ended.
+Each look lists the late window (the last `late_window`, 7 days by default) for every camera: a clip that lands
+late or out of order is found wherever it falls in it. Per camera and partition the cursor keeps a fingerprint of
+the clips that feed the partition (their keys and sizes); when it changes, the partition's clips are checked
+against what its stored minutes were built from (heatmap_minute_sources), and a partition with unread clips gets a
+run whose key is derived from that fingerprint: the same inputs never run twice, new inputs always run.
+
+The partition in progress (with `follow`, the hour grain) gets one run that follows it while its clips land
+(usecases.live); it is checked like the others once it has ended and settled.
 """
 
 import statistics
@@ -11,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from roz_pipeline.clips.catalog import ClipCatalog
+from roz_pipeline.clips.catalog import ClipCatalog, fingerprint
 from roz_pipeline.clips.layout import ClipRef
 from roz_pipeline.core.timesteps import MINUTE
 
@@ -29,58 +34,74 @@ class PartitionSlot:
 
 @dataclass
 class NewClipsCursor:
-    taken: dict[str, str] = field(default_factory=dict)  # camera -> ISO start of the newest clip handed to a run
+    inputs: dict[str, dict[str, str]] = field(default_factory=dict)  # camera -> partition -> inputs fingerprint
+    following: dict[str, str] = field(default_factory=dict)  # camera -> the partition a run follows
     reported: list[str] = field(default_factory=list)  # problems already reported, oldest first
 
     @classmethod
     def from_json(cls, data: dict | None) -> "NewClipsCursor":
-        return cls(dict((data or {}).get("taken", {})), list((data or {}).get("reported", [])))
+        data = data or {}
+        return cls({camera: dict(p) for camera, p in data.get("inputs", {}).items()}, dict(data.get("following", {})),
+                   list(data.get("reported", [])))
 
     def to_json(self) -> dict:
-        return {"taken": self.taken, "reported": self.reported}
+        return {"inputs": self.inputs, "following": self.following, "reported": self.reported}
 
 
 @dataclass
 class NewClipsScan:
-    partition_keys: dict[str, list[str]]  # camera -> partitions new clips feed, all of them ended
+    follow: dict[str, PartitionSlot]  # camera -> the partition in progress to follow (a new one)
+    read: dict[str, dict[str, str]]  # camera -> partition key -> fingerprint of the inputs a run must read
     new_problems: list[str]  # problems not reported before, in the order found
     cursor: NewClipsCursor
 
 
 def scan_new_clips(catalog: ClipCatalog, camera_ids: list[str], cursor: NewClipsCursor,
                    slots: Callable[[str, datetime, datetime], list[PartitionSlot] | None],
-                   first_partition: Callable[[str], datetime], now: datetime) -> NewClipsScan:
-    """The partitions each camera's new clips feed, and the cursor after them.
+                   unread: Callable[[str, PartitionSlot, list[ClipRef]], list[ClipRef]],
+                   now: datetime, late_window: timedelta, settle: timedelta, follow: bool) -> NewClipsScan:
+    """The runs the store's clips of the last `late_window` ask for, and the cursor after them.
 
-    `slots(camera, start, end)` gives the camera's partitions overlapping `start <= t < end`, None when `start` is
-    before its first partition (reported as a problem); a camera's first look starts at `first_partition(camera)`.
-    Raises ClipStoreError when the store cannot be listed.
+    `slots(camera, start, end)` gives the camera's partitions overlapping `start <= t < end` (None when `start` is
+    before its first partition: reported as a problem); `unread(camera, slot, clips)` the clips among `clips` that
+    no stored minute of the slot (or of the longest clip before it) was built from. A partition is in progress
+    until `settle` after its end. Raises ClipStoreError when the store cannot be listed.
     """
-    taken = {camera: datetime.fromisoformat(cursor.taken[camera]) for camera in camera_ids if camera in cursor.taken}
-    since = min([taken.get(camera) or first_partition(camera) for camera in camera_ids], default=now)
-    listing = catalog.clips_starting(camera_ids, since, now + MINUTE)
+    since = now - late_window
+    longest = catalog.layout.longest_clip
+    listing = catalog.clips_starting(camera_ids, since - longest, now + MINUTE)
     problems = catalog.root_problems() + [problem.message for problem in listing.problems]
-    partition_keys: dict[str, list[str]] = {}
-    new_taken = dict(cursor.taken)
+    scan = NewClipsScan({}, {}, [], NewClipsCursor({}, dict(cursor.following), []))
     for camera_id in camera_ids:
         clips = listing.clips[camera_id]
-        after = taken.get(camera_id)
-        keys = []
+        known = cursor.inputs.get(camera_id, {})
+        fed: dict[str, tuple[PartitionSlot, list[ClipRef]]] = {}
         for index, clip in enumerate(clips):
-            if after is not None and clip.start <= after:
+            reached = slots(camera_id, clip.start, _estimated_end(clips, index))
+            if reached is None:
+                if clip.start >= since:
+                    problems.append(f"{clip.key}: before the camera's first partition (ROZ_PARTITIONS_START or "
+                                    "retention)")
                 continue
-            fed = slots(camera_id, clip.start, _estimated_end(clips, index))
-            if fed is None:
-                problems.append(f"{clip.key}: before the camera's first partition (ROZ_PARTITIONS_START or retention)")
-            elif any(slot.end > now for slot in fed):
-                break  # a partition exists once its window has ended: take this clip on a later look
-            else:
-                keys += [slot.key for slot in fed if slot.key not in keys]
-            new_taken[camera_id] = clip.start.isoformat()
-        partition_keys[camera_id] = keys
+            for slot in reached:
+                fed.setdefault(slot.key, (slot, []))[1].append(clip)
+        inputs = {}
+        for key, (slot, fed_clips) in sorted(fed.items()):
+            if slot.end <= since:
+                continue
+            if slot.end + settle > now:  # in progress
+                if follow and slot.start <= now and cursor.following.get(camera_id) != key:
+                    scan.follow[camera_id] = slot
+                    scan.cursor.following[camera_id] = key
+                continue
+            inputs[key] = fingerprint(fed_clips)
+            if known.get(key) != inputs[key] and unread(camera_id, slot, fed_clips):
+                scan.read.setdefault(camera_id, {})[key] = inputs[key]
+        scan.cursor.inputs[camera_id] = inputs
     reported = set(cursor.reported)
-    new = [problem for problem in dict.fromkeys(problems) if problem not in reported]
-    return NewClipsScan(partition_keys, new, NewClipsCursor(new_taken, (cursor.reported + new)[-MAX_REMEMBERED_PROBLEMS:]))
+    scan.new_problems = [problem for problem in dict.fromkeys(problems) if problem not in reported]
+    scan.cursor.reported = (cursor.reported + scan.new_problems)[-MAX_REMEMBERED_PROBLEMS:]
+    return scan
 
 
 def _estimated_end(clips: list[ClipRef], index: int) -> datetime:

@@ -10,16 +10,15 @@ unreadable or overlapping clip among them is named on the minute), missing (no f
 could not be read, with a message naming them). A bad minute never stops the others and never touches other rows.
 """
 
-import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 import cv2
 import numpy as np
 import psycopg
 
-from roz_pipeline.clips.catalog import ClipCatalog
+from roz_pipeline.clips.catalog import ClipCatalog, fingerprint
 from roz_pipeline.clips.layout import ClipRef
 from roz_pipeline.clips.stores import ClipMissingError
 from roz_pipeline.core.minutes import MinuteFootage, MinuteHeatmaps
@@ -61,26 +60,50 @@ class WindowReport:
         )
 
 
-def read_minutes(clips: list[ClipRef], store, camera: Camera, start: datetime, end: datetime,
-                 log=None) -> Iterator[MinuteFootage]:
-    """The minutes of `start <= t < end` that `clips` (in start order) cover, each as soon as it is complete."""
-    minutes = MinuteHeatmaps(start, end, camera.motion_settings, camera.ignore)
-    cv2.setNumThreads(1)  # see core.heatmap: one core per clip decodes fastest across many processes
-    for clip, fetch in store.fetched(clips):
+class WindowReader:
+    """Reads clips of one camera's window `start <= t < end` in recording order, keeping the motion detector's state
+    between calls, and hands over each minute once nothing more can be added to it."""
+
+    def __init__(self, store, camera: Camera, start: datetime, end: datetime, log=None):
+        self.store, self.start, self.end, self.log = store, start, end, log
+        self.minutes = MinuteHeatmaps(start, end, camera.motion_settings, camera.ignore)
+        self.handed_until = start  # every minute before this was handed over
+        cv2.setNumThreads(1)  # see core.heatmap: one core per clip decodes fastest across many processes
+
+    def read(self, clips: list[ClipRef]) -> Iterator[MinuteFootage]:
+        """Feed `clips` (in start order, after any read before) and hand over the minutes they complete."""
+        for clip, fetch in self.store.fetched(clips):
+            last = self._read(clip, fetch)
+            yield from self.flush(before=floor(last, MINUTE))
+
+    @property
+    def position(self) -> datetime:
+        """The recording time of the last frame read (the window's start before any)."""
+        return self.minutes.last_time or self.start
+
+    def flush(self, before: datetime | None = None) -> list[MinuteFootage]:
+        """Hand over the minutes before `before` (all, when None): no more footage is coming for them."""
+        handed = self.minutes.final(before)
+        self.handed_until = max(self.handed_until, self.end if before is None else min(before, self.end))
+        return handed
+
+    def _read(self, clip: ClipRef, fetch) -> datetime:
+        """Feed one clip's frames; the recording time reached (its start when it could not be read)."""
+        minutes = self.minutes
         if fetch.error is not None:
             minutes.gap()
             if isinstance(fetch.error, ClipMissingError):
-                if log:
-                    log.warning(str(fetch.error))
+                if self.log:
+                    self.log.warning(str(fetch.error))
             else:
                 minutes.note(floor(clip.start, MINUTE), clip.key, str(fetch.error))
-            continue
-        decoder = LumaDecoder(fetch.path, start_at=max(0.0, (start - WARMUP - clip.start).total_seconds()))
+            return clip.start
+        decoder = LumaDecoder(fetch.path, start_at=max(0.0, (self.start - WARMUP - clip.start).total_seconds()))
         last = clip.start
         try:
             for frame in decoder:
                 last = clip.start + timedelta(seconds=frame.time)
-                if last >= end:
+                if last >= self.end:
                     break
                 minutes.add(last, frame.luma, clip.key, decoder.report.frame_interval)
         except ClipError as exc:
@@ -94,57 +117,94 @@ def read_minutes(clips: list[ClipRef], store, camera: Camera, start: datetime, e
             if decoder.report.damage:
                 minutes.note_all(clip.key, f"{clip.location}: damaged clip, kept the decodable frames: "
                                            f"{decoder.report.damage}")
-        yield from minutes.final(before=floor(last, MINUTE))
-    yield from minutes.final()
+        return last
+
+
+def read_minutes(clips: list[ClipRef], store, camera: Camera, start: datetime, end: datetime,
+                 log=None) -> Iterator[MinuteFootage]:
+    """The minutes of `start <= t < end` that `clips` (in start order) cover, each as soon as it is complete."""
+    reader = WindowReader(store, camera, start, end, log)
+    yield from reader.read(clips)
+    yield from reader.flush()
 
 
 def process_window(camera: Camera, catalog: ClipCatalog, conn: psycopg.Connection, start: datetime, end: datetime,
-                   log=None) -> WindowReport:
+                   log=None, clock=None) -> WindowReport:
     """Write the camera's rows for every minute in `start <= minute < end` that has footage."""
+    listed_at = (clock or _now)()
     listing = catalog.clips_for_window(camera.camera_id, start, end)
-    report = WindowReport(problems=[problem.message for problem in listing.problems])
-    for problem in report.problems:
-        if log:
-            log.warning(f"clip store: {problem}")
+    recorder = MinuteRecorder(conn, camera, log)
+    recorder.problems(listing.problems)
     clips = listing.clips[camera.camera_id]
-    by_key = {clip.key: clip for clip in clips}
-    done = set()
     for found in read_minutes(clips, catalog.store, camera, start, end, log):
-        if found.minute in done:  # a problem noted on a minute already handed over (overlapping clips)
-            if log:
-                log.warning(f"{camera.camera_id} {found.minute:%Y-%m-%d %H:%M}: {'; '.join(found.problems.values())}")
-            continue
-        done.add(found.minute)
-        if found.frame_count:
-            _write(conn, camera, found, by_key, report, log)
-        else:
-            report.bad[found.minute] = "; ".join(found.problems.values())
-    report.missing = [minute for minute in steps(start, end, MINUTE) if minute not in done]
-    return report
+        recorder.record(found, clips, listed_at)
+    return recorder.finish(start, end)
 
 
-def fingerprint(clips: list[ClipRef]) -> str:
-    """sha256 of the clips' keys and sizes: the same clips give the same fingerprint."""
-    text = "\n".join(f"{clip.key}\t{clip.size}" for clip in sorted(clips, key=lambda c: c.key))
-    return hashlib.sha256(text.encode()).hexdigest()
+class MinuteRecorder:
+    """Records the minutes a reader hands over: writes the ones with frames, and keeps the window's report."""
+
+    def __init__(self, conn: psycopg.Connection, camera: Camera, log=None):
+        self.conn, self.camera, self.log = conn, camera, log
+        self.report = WindowReport()
+        self._outcomes: dict[datetime, str] = {}  # minute -> "written" or "bad"
+
+    def problems(self, problems) -> None:
+        for problem in problems:
+            if problem.message not in self.report.problems:
+                self.report.problems.append(problem.message)
+                if self.log:
+                    self.log.warning(f"clip store: {problem.message}")
+
+    def record(self, found: MinuteFootage, clips: list[ClipRef], listed_at: datetime) -> None:
+        """Write `found` (read from `clips`, listed at `listed_at`) unless a newer listing's row is stored."""
+        minute, camera_id = found.minute, self.camera.camera_id
+        if minute in self._outcomes:  # a problem noted on a minute already handed over (overlapping clips)
+            if self.log:
+                self.log.warning(f"{camera_id} {minute:%Y-%m-%d %H:%M}: {'; '.join(found.problems.values())}")
+            return
+        if not found.frame_count:
+            self._outcomes[minute] = "bad"
+            self.report.bad[minute] = "; ".join(found.problems.values())
+            return
+        by_key = {clip.key: clip for clip in clips}
+        heatmap = found.heatmap
+        row = HeatmapMinute.of(camera_id, minute, by_key[found.first_source].location, heatmap,
+                               self.camera.motion_settings.downscale_factor, found.frame_count)
+        read = [by_key[key] for key in dict.fromkeys([*found.sources, *found.problems])]
+        sources = MinuteSources(camera_id, minute, list(found.sources), round(found.covered_seconds, 2),
+                                dict(found.problems), fingerprint(read), listed_at)
+        if not write_minute(self.conn, row, sources) and self.log:
+            self.log.info(f"{camera_id} {minute:%Y-%m-%d %H:%M}: kept the stored row, computed from a newer listing")
+        self._outcomes[minute] = "written"
+        damage = "; ".join(f"{key}: {problem}" for key, problem in found.problems.items()) or None
+        if damage and self.log:
+            self.log.warning(f"{camera_id} {minute:%Y-%m-%d %H:%M}: {damage}")
+        report = self.report
+        report.written.append(WrittenMinute(minute, row.video_path, found.frame_count, sources.covered_seconds,
+                                            row.total_intensity, row.nonzero_pixels, len(row.intensity_array), damage))
+        if found.still is not None:
+            report.still = found.still
+        if report.summed_heatmap is None:
+            report.summed_heatmap = heatmap.copy()
+        elif report.summed_heatmap.shape == heatmap.shape:
+            report.summed_heatmap += heatmap
+
+    def recorded(self, minute: datetime) -> bool:
+        """Whether `minute` has an outcome already (written, or bad)."""
+        return minute in self._outcomes
+
+    def forget(self, start: datetime, end: datetime) -> None:
+        """The minutes of `start <= t < end` are being read again: their outcomes so far no longer count."""
+        self._outcomes = {m: o for m, o in self._outcomes.items() if not start <= m < end}
+        self.report.written = [w for w in self.report.written if not start <= w.minute < end]
+        self.report.bad = {m: e for m, e in self.report.bad.items() if not start <= m < end}
+
+    def finish(self, start: datetime, end: datetime) -> WindowReport:
+        """The report, with the minutes of `start <= t < end` that got nothing listed as missing."""
+        self.report.missing = [minute for minute in steps(start, end, MINUTE) if minute not in self._outcomes]
+        return self.report
 
 
-def _write(conn, camera: Camera, found: MinuteFootage, by_key: dict[str, ClipRef], report: WindowReport, log) -> None:
-    heatmap = found.heatmap
-    row = HeatmapMinute.of(camera.camera_id, found.minute, by_key[found.first_source].location, heatmap,
-                           camera.motion_settings.downscale_factor, found.frame_count)
-    read = [by_key[key] for key in dict.fromkeys([*found.sources, *found.problems])]
-    sources = MinuteSources(camera.camera_id, found.minute, list(found.sources), round(found.covered_seconds, 2),
-                            dict(found.problems), fingerprint(read))
-    write_minute(conn, row, sources)
-    damage = "; ".join(f"{key}: {problem}" for key, problem in found.problems.items()) or None
-    if damage and log:
-        log.warning(f"{camera.camera_id} {found.minute:%Y-%m-%d %H:%M}: {damage}")
-    report.written.append(WrittenMinute(found.minute, row.video_path, found.frame_count, sources.covered_seconds,
-                                        row.total_intensity, row.nonzero_pixels, len(row.intensity_array), damage))
-    if found.still is not None:
-        report.still = found.still
-    if report.summed_heatmap is None:
-        report.summed_heatmap = heatmap.copy()
-    elif report.summed_heatmap.shape == heatmap.shape:
-        report.summed_heatmap += heatmap
+def _now() -> datetime:
+    return datetime.now(timezone.utc)

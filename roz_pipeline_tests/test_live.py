@@ -1,0 +1,191 @@
+"""Live mode with a clock the test controls: a recorder lands Frigate segments as time passes, real sensor evaluations
+start runs, the run following the hour in progress writes each minute while its clips land; late, out-of-order and
+redelivered inputs; freshness across hour boundaries. Real clips, real PostgreSQL, real Dagster runs."""
+
+import shutil
+from datetime import datetime, timedelta, timezone
+
+import psycopg
+from dagster import build_sensor_context, instance_for_test, materialize
+
+from roz_pipeline.clips.layout import ClipLayout
+from roz_pipeline.core.timesteps import MINUTE
+from roz_pipeline.defs.keys import FOLLOW_TAG, minutes_key
+from roz_pipeline.defs.location import build_definitions
+from roz_pipeline.defs.resources import HeatmapDatabase, LocalClips
+from roz_pipeline.storage.minutes import HeatmapMinute, MinuteSources, minute_sources, write_minute
+from roz_pipeline_tests.helpers import MIGRATIONS, asset_def, minute_row
+from roz_pipeline_tests.recorders import record
+
+UTC = timezone.utc
+START = datetime(2026, 11, 20, 23, 0, tzinfo=UTC)  # the second hour crosses midnight
+SEGMENT = timedelta(seconds=10)
+UPLOAD = timedelta(seconds=5)  # a segment lands this long after it was recorded
+FRIGATE = ClipLayout.from_setting("frigate")
+
+
+class Recorder:
+    """A clock the test moves, and a camera that records 10 s segments and lands each one UPLOAD after its end
+    (or at the time `late` says); every `sleep` moves the clock and lands what is due, then calls `on_tick`."""
+
+    def __init__(self, root, segment_file, cameras, until, late=None, silent=None):
+        self.root, self.segment_file = root, segment_file
+        self.now = START
+        self.landed: dict[str, datetime] = {}  # key -> when it landed
+        self.due = []  # (lands at, key)
+        late, silent = late or {}, silent or {}
+        for camera in cameras:
+            start = START
+            while start < until:
+                key = FRIGATE.key(camera, start)
+                quiet = silent.get(camera)
+                if not (quiet and quiet[0] <= start < quiet[1]):
+                    self.due.append((late.get(key, start + SEGMENT + UPLOAD), key))
+                start += SEGMENT
+        self.due.sort()
+        self.on_tick = lambda: None
+
+    def clock(self) -> datetime:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.advance(self.now + timedelta(seconds=seconds))
+        self.on_tick()
+
+    def advance(self, to: datetime) -> None:
+        self.now = to
+        while self.due and self.due[0][0] <= to:
+            lands, key = self.due.pop(0)
+            path = self.root / key
+            path.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(self.segment_file, path)
+            self.landed[key] = lands
+
+
+def _defs(tmp_path, database_url, recorder, cameras="  front: {source_name: Front, retention_days: 36500}\n"):
+    registry = tmp_path / "cameras.yaml"
+    registry.write_text("cameras:\n" + cameras)
+    resources = {"database": HeatmapDatabase(url=database_url, migrations_dir=str(MIGRATIONS)),
+                 "clips": LocalClips(root=str(recorder.root), layout="frigate")}
+    return build_definitions(registry, resources, partitions_start="2026-11-01", grain="hour",
+                             clock=recorder.clock, sleep=recorder.sleep)
+
+
+def _tick(defs, instance, cursors, executed, name="new_clips_sensor"):
+    """One sensor evaluation; its run requests run at once (a run key Dagster has seen is skipped, as the daemon
+    does)."""
+    result = defs.resolve_sensor_def(name)(build_sensor_context(
+        instance=instance, definitions=defs, resources=defs.resources, cursor=cursors.get(name)))
+    cursors[name] = result.cursor
+    for request in result.run_requests or []:
+        if request.run_key in executed:
+            continue
+        camera = next(iter(request.asset_selection)).path[-1]
+        executed[request.run_key] = materialize([asset_def(defs, minutes_key(camera))], resources=defs.resources,
+                                                instance=instance, tags=request.tags)
+    return result
+
+
+def _segment_file(tmp_path):
+    return record(tmp_path / "segment.mp4", 10)
+
+
+def test_the_hour_in_progress_is_followed_and_every_minute_is_stored_within_two_minutes(tmp_path, migrated_database):
+    out_of_order = FRIGATE.key("Front", START + timedelta(minutes=10, seconds=10))
+    forty_minutes_late = FRIGATE.key("Front", START + timedelta(minutes=5))
+    late = {out_of_order: START + timedelta(minutes=10, seconds=50),  # lands after 23:10:20's segment
+            forty_minutes_late: START + timedelta(minutes=45, seconds=15)}
+    recorder = Recorder(tmp_path / "recordings", _segment_file(tmp_path), ["Front"], START + timedelta(hours=2),
+                        late=late)
+    defs = _defs(tmp_path, migrated_database, recorder)
+    cursors, executed = {}, {}
+    recorder.advance(START + timedelta(seconds=20))
+
+    with instance_for_test() as instance:
+        while recorder.now < START + timedelta(hours=2, minutes=4):
+            _tick(defs, instance, cursors, executed)
+            recorder.sleep(30)
+
+        follows = [key for key, run in executed.items() if key.endswith(":follow")]
+        assert follows == ["front:2026-11-20-23:00:follow", "front:2026-11-21-00:00:follow"]
+        assert all(run.success for run in executed.values())
+        status = instance.get_status_by_partition(minutes_key("front"), ["2026-11-20-23:00", "2026-11-21-00:00"],
+                                                  defs.resolve_asset_graph().get(minutes_key("front")).partitions_def)
+        assert {key: value.value for key, value in status.items()} == {
+            "2026-11-20-23:00": "MATERIALIZED", "2026-11-21-00:00": "MATERIALIZED"}
+
+    with psycopg.connect(migrated_database) as conn:
+        sources = {s.timestamp: s for s in minute_sources(conn, "front", START, START + timedelta(hours=2))}
+        frames = dict(conn.execute('SELECT "timestamp", frame_count FROM heatmap_minutes').fetchall())
+    assert sorted(sources) == [START + i * MINUTE for i in range(120)]  # every minute, once
+    assert set(frames.values()) == {600} and all(s.covered_seconds == 60 for s in sources.values())
+    for minute, built in sources.items():
+        last_landed = max(recorder.landed[key] for key in built.clip_keys)
+        assert built.listed_at - last_landed <= timedelta(minutes=2), (minute, built.listed_at, last_landed)
+    assert out_of_order in sources[START + timedelta(minutes=10)].clip_keys
+    assert forty_minutes_late in sources[START + timedelta(minutes=5)].clip_keys
+
+
+def test_a_clip_two_days_late_gets_one_run_for_its_hour_and_redelivery_runs_nothing(tmp_path, migrated_database):
+    recorder = Recorder(tmp_path / "recordings", _segment_file(tmp_path), ["Front"], START)  # nothing live
+    defs = _defs(tmp_path, migrated_database, recorder)
+    recorder.advance(START + timedelta(days=2))
+    cursors, executed = {}, {}
+    two_days_late = FRIGATE.key("Front", START + timedelta(minutes=5, seconds=3))
+
+    with instance_for_test() as instance:
+        assert _tick(defs, instance, cursors, executed).run_requests == []
+        recorder.due.append((recorder.now, two_days_late))
+        recorder.advance(recorder.now)
+        first = _tick(defs, instance, cursors, executed)
+        again = _tick(defs, instance, cursors, executed)  # a redelivered tick: same inputs, no run
+        twice = materialize([asset_def(defs, minutes_key("front"))], resources=defs.resources, instance=instance,
+                            tags=first.run_requests[0].tags)  # the same run started twice
+
+    (request,) = first.run_requests
+    assert request.run_key.startswith("front:2026-11-20-23:00:2026-11-20-23:00:") and FOLLOW_TAG not in request.tags
+    assert again.run_requests == [] and twice.success
+    with psycopg.connect(migrated_database) as conn:
+        rows = conn.execute('SELECT "timestamp", frame_count FROM heatmap_minutes').fetchall()
+    assert rows == [(START + timedelta(minutes=5), 100)]
+
+
+def test_a_row_from_an_older_listing_never_replaces_a_newer_one(db):
+    minute = START
+    newer, older = START + timedelta(minutes=5), START + timedelta(minutes=2)
+    assert write_minute(db, minute_row("front", minute), MinuteSources("front", minute, ["a.mp4", "b.mp4"], 60.0, {},
+                                                                        "new", newer))
+    stale = HeatmapMinute(**{**minute_row("front", minute).__dict__, "frame_count": 1})
+    assert not write_minute(db, stale, MinuteSources("front", minute, ["a.mp4"], 30.0, {}, "old", older))
+    (built,) = minute_sources(db, "front", minute, minute + MINUTE)
+    assert built.inputs_fingerprint == "new" and built.clip_keys == ["a.mp4", "b.mp4"]
+    assert db.execute("SELECT frame_count FROM heatmap_minutes").fetchone()[0] == 10
+
+
+def test_freshness_does_not_flap_at_hour_boundaries_and_a_camera_that_stops_alerts_once(
+        tmp_path, migrated_database, webhook, monkeypatch):
+    monkeypatch.setenv("ROZ_ALERT_WEBHOOK_URL", webhook.url)
+    silent = {"Front": (START + timedelta(minutes=20), START + timedelta(minutes=45))}
+    recorder = Recorder(tmp_path / "recordings", _segment_file(tmp_path), ["Front"],
+                        START + timedelta(hours=2, minutes=5), silent=silent)
+    defs = _defs(tmp_path, migrated_database, recorder,
+                 cameras="  front: {source_name: Front, retention_days: 36500, stale_after_minutes: 5}\n")
+    cursors, executed, last_check = {}, {}, [START + timedelta(minutes=2)]  # once the first minute is stored
+
+    def check_freshness():  # the daemon ticks the stale sensor every minute, also while a run follows its hour
+        if recorder.now - last_check[0] >= MINUTE:
+            last_check[0] = recorder.now
+            _tick(defs, instance, cursors, executed, name="stale_cameras_sensor")
+
+    recorder.on_tick = check_freshness
+    recorder.advance(START + timedelta(seconds=20))
+    with instance_for_test() as instance:
+        while recorder.now < START + timedelta(hours=1, minutes=20):
+            _tick(defs, instance, cursors, executed)
+            recorder.sleep(30)
+
+    alerts = [body["text"] for body in webhook.received]
+    # the footage stops at 23:20: stale once 5 minutes have passed, back when it resumes; nothing at midnight
+    assert len(alerts) == 2, alerts
+    assert alerts[0].startswith("Camera front is stale: no footage since 2026-11-20 23:20 UTC")
+    assert alerts[1].startswith("Camera front is back: footage resumed at 2026-11-20 23:45 UTC")
