@@ -42,6 +42,10 @@ CREATE FUNCTION public.heatmap_delete_batch(cutoff timestamp with time zone, cam
 DECLARE
     deleted INT;
 BEGIN
+    IF batch_size IS NULL OR batch_size < 1 THEN
+        RAISE EXCEPTION 'retention batch size must be at least 1 row, got %', coalesce(batch_size::TEXT, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
     IF camera IS NULL THEN
         DELETE FROM heatmap_minutes
         WHERE id = ANY(ARRAY(

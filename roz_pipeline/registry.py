@@ -84,6 +84,9 @@ def load_registry(path: Path) -> dict[str, Camera]:
 
 def _camera(path: Path, camera_id, entry) -> Camera:
     where = f"{path}: camera {camera_id!r}"
+    if isinstance(camera_id, (int, float)) and not isinstance(camera_id, bool):
+        raise RegistryError(f"{where}: YAML read this camera id as a number; put it in quotes in the file to "
+                            "keep it as written, e.g. '0042':")
     try:
         check_camera_id(camera_id)
     except ValueError as exc:

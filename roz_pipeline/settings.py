@@ -14,7 +14,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 DEFAULT_PARTITIONS_START = "2026-11-01"  # first partition when ROZ_PARTITIONS_START is unset (UTC)
 PARTITION_GRAINS = ("minute", "hour")
-EXECUTORS = ("multiprocess", "celery")
+EXECUTORS = ("in_process", "multiprocess", "celery")
 S3_MAX_ATTEMPTS = 5  # boto's retries (standard mode) before an S3 error reaches the step's RetryPolicy
 
 
@@ -135,8 +135,9 @@ def sensor_interval_seconds() -> int:
 
 
 def executor() -> str:
-    """`multiprocess` (default: each run's steps in processes of its own machine) or `celery` (`ROZ_EXECUTOR`)."""
-    return _choice("ROZ_EXECUTOR", "multiprocess", EXECUTORS)
+    """`in_process` (default: a run's one step in the run's process), `multiprocess` (a process per step) or
+    `celery` (steps on Celery workers) (`ROZ_EXECUTOR`)."""
+    return _choice("ROZ_EXECUTOR", "in_process", EXECUTORS)
 
 
 CELERY_BROKER, CELERY_BACKEND = "ROZ_CELERY_BROKER", "ROZ_CELERY_BACKEND"

@@ -155,6 +155,21 @@ def test_batch_procedure_commits_every_batch_and_reports_the_total(db):
     assert db.execute("SELECT txid_current()").fetchone()[0] - xact_before >= 4
 
 
+@pytest.mark.parametrize("batch_size", ["NULL", "0", "-5"])
+@pytest.mark.parametrize("statement", ["CALL cleanup_old_heatmaps_in_batches(5, NULL, {})",
+                                       "SELECT cleanup_old_heatmaps(5, NULL, {})"])
+def test_batch_sizes_below_one_row_are_refused_and_delete_nothing(db, statement, batch_size):
+    old = datetime.now(timezone.utc).replace(second=0, microsecond=0) - timedelta(days=10)
+    for minute in range(3):
+        write_minute(db, _minute(when=old - timedelta(minutes=minute)))
+    db.execute("SET statement_timeout = '10s'")  # the loop that never ended fails here instead of hanging
+
+    with pytest.raises(psycopg.errors.InvalidParameterValue, match="batch size must be at least 1 row"):
+        db.execute(statement.format(batch_size))
+
+    assert db.execute("SELECT count(*) FROM heatmap_minutes").fetchone()[0] == 3
+
+
 def test_cleanup_batch_finds_rows_through_an_index(db):
     db.execute(
         "INSERT INTO heatmap_minutes (camera_id, \"timestamp\", video_path, height, width, downscale_factor, "

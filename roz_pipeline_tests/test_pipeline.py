@@ -64,6 +64,9 @@ def test_invalid_registry_entry_fails_loading_naming_it(tmp_path, video_root, mi
     registry.write_text("cameras:\n  lobby: {}\n  Bad Cam: {}\n")
     with pytest.raises(RegistryError, match="camera 'Bad Cam': invalid camera id"):
         local_defs(registry, video_root, migrated_database)
+    registry.write_text("cameras:\n  0042: {}\n")
+    with pytest.raises(RegistryError, match="read this camera id as a number; put it in quotes"):
+        local_defs(registry, video_root, migrated_database)
     registry.write_text("cameras:\n  lobby: {retention_days: 0}\n")
     with pytest.raises(RegistryError, match="camera 'lobby': retention_days must be at least 1"):
         local_defs(registry, video_root, migrated_database)

@@ -153,6 +153,13 @@ def test_compare_shows_where_activity_rose_and_fell(db):
     np.testing.assert_array_equal(comparison.difference[:, 8:], 6)
     assert comparison.activity_change == pytest.approx((12 * 8 - 10 * 8) / (10 * 8))
 
+    quiet = datetime(2026, 11, 6, 14, tzinfo=timezone.utc)
+    for m in range(10):
+        store(db, "lobby", quiet + timedelta(minutes=m), np.zeros(SHAPE, np.float32))  # footage, no motion
+    from_nothing = compare_periods(db, "lobby", (quiet, quiet + timedelta(hours=1)),
+                                   (after_day, after_day + timedelta(hours=1)))
+    assert from_nothing.activity_change is None  # no ratio to a motionless baseline (never "+inf%")
+
 
 def test_hourly_csv_has_one_row_per_camera_hour(db):
     hour = datetime(2026, 11, 20, 14, tzinfo=timezone.utc)
@@ -213,6 +220,19 @@ def test_insight_commands_answer_from_the_database(db, migrated_database, tmp_pa
     nothing = subprocess.run([sys.executable, "-m", "roz_pipeline.cli", "pattern", "--camera", "lobby", "--hour",
                               str((hour + 12) % 24), "--days", "1"], env=env, capture_output=True, text=True)
     assert nothing.returncode == 1 and "no hour rollup" in nothing.stderr and "Traceback" not in nothing.stderr
+
+    def refused(*args):
+        result = subprocess.run([sys.executable, "-m", "roz_pipeline.cli", *args], env=env, capture_output=True,
+                                text=True, timeout=120)
+        assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+        return result.stderr
+
+    backwards = ["--from", now.isoformat(), "--to", (now - timedelta(hours=1)).isoformat()]
+    for command in (["timeline", "--camera", "lobby"], ["export", "--out", str(tmp_path / "x.csv")],
+                    ["gaps", "--camera", "lobby"], ["heatmap", "render", "--camera", "lobby", "--out", "x.png"],
+                    ["materialize", "--camera", "lobby"]):
+        assert "--to must be after --from" in refused(*command, *backwards)
+    assert "camera 'garage' is not in the registry" in refused("materialize", "--camera", "garage", *window)
 
 
 # -- in Dagster ------------------------------------------------------------------------------------------------

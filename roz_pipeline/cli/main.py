@@ -39,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return EXIT_ERROR
     try:
+        _check_periods(args)
         return args.run(args)
     except LookupError as exc:  # nothing stored for the question asked
         print(f"roz: {exc.args[0]}", file=sys.stderr)
@@ -160,9 +161,15 @@ def _utc_time(text: str) -> datetime:
     return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
 
 
+def _check_periods(args) -> None:
+    """Every --from/--to pair (and --baseline-from/--baseline-to) must end after it starts."""
+    for start, end, names in (("start", "end", "--to must be after --from"),
+                              ("baseline_start", "baseline_end", "--baseline-to must be after --baseline-from")):
+        if getattr(args, start, None) and getattr(args, end, None) and getattr(args, end) <= getattr(args, start):
+            raise ValueError(names)
+
+
 def _gaps(args) -> int:
-    if args.end <= args.start:
-        raise ValueError("--to must be after --from")
     with connect(database_url()) as conn:
         uncovered = uncovered_minutes(conn, args.camera, args.start.replace(second=0, microsecond=0), args.end,
                                       FULL_MINUTE_SECONDS)
@@ -280,8 +287,6 @@ def _heatmap_compute_per_minute(args) -> int:
 def _heatmap_render(args) -> int:
     from roz_pipeline.usecases.pictures import render_period
 
-    if args.end <= args.start:
-        raise ValueError("--to must be after --from")
     with connect(database_url()) as conn:
         picture = render_period(conn, _catalog(args.camera), args.camera, args.start, args.end)
     args.out.write_bytes(picture.png)
@@ -295,9 +300,6 @@ def _heatmap_render(args) -> int:
 def _heatmap_compare(args) -> int:
     from roz_pipeline.usecases.pictures import render_comparison
 
-    for start, end in ((args.start, args.end), (args.baseline_start, args.baseline_end)):
-        if end <= start:
-            raise ValueError("each period's end must be after its start")
     with connect(database_url()) as conn:
         comparison = compare_periods(conn, args.camera, (args.baseline_start, args.baseline_end),
                                      (args.start, args.end))
@@ -306,7 +308,9 @@ def _heatmap_compare(args) -> int:
     pixels = comparison.difference.size
     print(f"wrote {args.out}: {args.camera}, {comparison.period.minutes} minute(s) against a baseline of "
           f"{comparison.baseline.minutes} minute(s)")
-    print(f"activity per minute {comparison.activity_change:+.0%}; busier in {comparison.rose_pixels / pixels:.1%} "
+    change = comparison.activity_change
+    change_text = f"{change:+.0%}" if change is not None else "up from none (the baseline had no motion)"
+    print(f"activity per minute {change_text}; busier in {comparison.rose_pixels / pixels:.1%} "
           f"of the picture, quieter in {comparison.fell_pixels / pixels:.1%}")
     return EXIT_OK
 

@@ -1,6 +1,9 @@
 """Where runs execute their steps, chosen by `ROZ_EXECUTOR`.
 
-- `multiprocess` (default): Dagster's default executor, on the machine the run is launched on.
+- `in_process` (default): each run executes its step in the run's own process. Every Roz run has one step (a
+  camera's window, a rollup, a maintenance op), so a process per step would only add memory and start-up CPU
+  (measured in bench/live.py: a following run holds one process instead of two).
+- `multiprocess`: Dagster's default executor, a process per step on the machine the run is launched on.
 - `celery`: dagster-celery's `celery_executor` puts each step on a Celery worker (`dagster-celery worker start
   -A dagster_celery.app -y deploy/celery/celery.yaml`), through the broker `ROZ_CELERY_BROKER` (default RabbitMQ
   on 127.0.0.1:5672) with results in `ROZ_CELERY_BACKEND` (default Redis on 127.0.0.1:6379). Workers import this
@@ -8,13 +11,17 @@
   shared by every machine: PostgreSQL through dagster-postgres (deploy/dagster.yaml).
 """
 
-from dagster import ExecutorDefinition
+from dagster import ExecutorDefinition, in_process_executor
 
 from roz_pipeline import settings
 
+
 def executor_from_environment() -> ExecutorDefinition | None:
-    """The Celery executor when ROZ_EXECUTOR=celery, else None (Dagster's default)."""
-    if settings.executor() != "celery":
+    """The executor ROZ_EXECUTOR names; None for Dagster's default (multiprocess)."""
+    name = settings.executor()
+    if name == "in_process":
+        return in_process_executor
+    if name == "multiprocess":
         return None
     try:
         from dagster_celery import celery_executor

@@ -26,7 +26,7 @@ from roz_pipeline import settings
 from roz_pipeline.defs.keys import days_key, hours_key, minutes_key
 from roz_pipeline.defs.resources import HeatmapDatabase
 from roz_pipeline.registry import Camera
-from roz_pipeline.storage.maintenance import table_stats, vacuum_analyze
+from roz_pipeline.storage.maintenance import VACUUMED_TABLES, table_stats, vacuum_analyze
 from roz_pipeline.usecases.retention import apply_retention
 
 
@@ -73,24 +73,30 @@ def build_retention_job(cameras: dict[str, Camera]):
 
 @op(name="vacuum_analyze_heatmaps")
 def vacuum_analyze_heatmaps(context: OpExecutionContext, schema_owner: HeatmapDatabase) -> Output:
-    """VACUUM (ANALYZE) the heatmap tables as their owner, with heatmap_minutes' size and dead tuples before and
-    after."""
+    """VACUUM (ANALYZE) the heatmap tables as their owner, with each table's size and dead tuples before and after
+    (heatmap_minutes' also at the top level)."""
     schema_owner.migrate()
     with schema_owner.connection() as conn:
-        before = table_stats(conn)
+        before = {table: table_stats(conn, table) for table in VACUUMED_TABLES}
         started = time.monotonic()
         vacuum_analyze(conn)
         seconds = round(time.monotonic() - started, 3)
-        after = table_stats(conn)
-    context.log.info(f"VACUUM (ANALYZE) heatmap_minutes, heatmap_rollups: {seconds} s, dead tuples {before.dead_rows} -> "
-                     f"{after.dead_rows}, {after.total_bytes} bytes")
+        after = {table: table_stats(conn, table) for table in VACUUMED_TABLES}
+    per_table = {table: {"bytes": after[table].total_bytes, "size": _pretty(after[table].total_bytes),
+                         "live_rows": after[table].live_rows, "dead_rows_before": before[table].dead_rows,
+                         "dead_rows_after": after[table].dead_rows} for table in VACUUMED_TABLES}
+    context.log.info(f"VACUUM (ANALYZE) {', '.join(VACUUMED_TABLES)}: {seconds} s; " + "; ".join(
+        f"{table} dead tuples {t['dead_rows_before']} -> {t['dead_rows_after']}, {t['size']}"
+        for table, t in per_table.items()))
+    minutes = per_table["heatmap_minutes"]
     return Output(None, metadata={
         "duration_s": seconds,
-        "table_bytes": after.total_bytes,
-        "table_size": MetadataValue.text(_pretty(after.total_bytes)),
-        "live_rows": after.live_rows,
-        "dead_rows_before": before.dead_rows,
-        "dead_rows_after": after.dead_rows,
+        "table_bytes": minutes["bytes"],
+        "table_size": MetadataValue.text(minutes["size"]),
+        "live_rows": minutes["live_rows"],
+        "dead_rows_before": minutes["dead_rows_before"],
+        "dead_rows_after": minutes["dead_rows_after"],
+        "tables": MetadataValue.json(per_table),
     })
 
 

@@ -29,14 +29,20 @@ class TableStats:
     dead_rows: int
 
 
-def table_stats(conn: psycopg.Connection) -> TableStats:
-    """Size on disk (with TOAST and indexes) and live/dead tuple counts of `heatmap_minutes`."""
+VACUUMED_TABLES = ("heatmap_minutes", "heatmap_rollups", "heatmap_minute_sources")
+
+
+def table_stats(conn: psycopg.Connection, table: str = "heatmap_minutes") -> TableStats:
+    """Size on disk (with TOAST and indexes) and live/dead tuple counts of one of the VACUUMED_TABLES."""
+    if table not in VACUUMED_TABLES:
+        raise ValueError(f"not a heatmap table: {table!r}")
     row = conn.execute(
         """
-        SELECT pg_total_relation_size('heatmap_minutes'), coalesce(s.n_live_tup, 0), coalesce(s.n_dead_tup, 0)
+        SELECT pg_total_relation_size(c.oid), coalesce(s.n_live_tup, 0), coalesce(s.n_dead_tup, 0)
         FROM pg_class c LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid
-        WHERE c.oid = 'heatmap_minutes'::regclass
-        """
+        WHERE c.oid = %s::regclass
+        """,
+        (table,),
     ).fetchone()
     return TableStats(*row)
 
@@ -50,11 +56,11 @@ def vacuum_analyze(conn: psycopg.Connection) -> None:
         """
         SELECT string_agg(relname || ' (owner ' || pg_get_userbyid(relowner) || ')', ', ')
         FROM pg_class
-        WHERE oid IN ('heatmap_minutes'::regclass, 'heatmap_rollups'::regclass)
-          AND NOT pg_has_role(current_user, relowner, 'MEMBER')
-        """
+        WHERE oid = ANY(%s::regclass[]) AND NOT pg_has_role(current_user, relowner, 'MEMBER')
+        """,
+        (list(VACUUMED_TABLES),),
     ).fetchone()[0]
     if not_owned:
         raise PermissionError(f"VACUUM needs the tables' owner: {not_owned}; connect as that role")
-    conn.execute("VACUUM (ANALYZE) heatmap_minutes, heatmap_rollups")
+    conn.execute("VACUUM (ANALYZE) heatmap_minutes, heatmap_rollups, heatmap_minute_sources")
     conn.execute("SELECT pg_stat_clear_snapshot()")

@@ -46,11 +46,14 @@ class Comparison:
     fell_pixels: int  # pixels quieter in the period
 
     @property
-    def activity_change(self) -> float:
-        """Relative change of the average minute's total activity (+0.25: 25% more motion)."""
+    def activity_change(self) -> float | None:
+        """Relative change of the average minute's total activity (+0.25: 25% more motion); None when the baseline
+        had no motion and the period had some (no ratio to give)."""
         before = float(self.baseline.per_minute.sum(dtype=np.float64))
         after = float(self.period.per_minute.sum(dtype=np.float64))
-        return (after - before) / before if before else float("inf") if after else 0.0
+        if not before:
+            return None if after else 0.0
+        return (after - before) / before
 
 
 def period_heatmap(conn: psycopg.Connection, camera_id: str, start: datetime, end: datetime) -> PeriodHeatmap:
