@@ -1,4 +1,22 @@
+import shutil
+from pathlib import Path
+
 from setuptools import find_packages, setup
+from setuptools.command.build_py import build_py
+
+MIGRATIONS = Path(__file__).resolve().parent / "db" / "migrations"
+
+
+class BuildWithMigrations(build_py):
+    """Copies db/migrations/*.sql (their one source) into the package as roz_pipeline/migrations/, so that an
+    installed Roz migrates its database without the repository."""
+
+    def run(self):
+        super().run()
+        target = Path(self.build_lib) / "roz_pipeline" / "migrations"
+        target.mkdir(parents=True, exist_ok=True)
+        for path in sorted(MIGRATIONS.glob("*.sql")):
+            shutil.copyfile(path, target / path.name)
 
 setup(
     name="roz_pipeline",
@@ -34,4 +52,5 @@ setup(
         "bench": ["imageio-ffmpeg>=0.5"],
     },
     entry_points={"console_scripts": ["roz=roz_pipeline.cli.main:main"]},
+    cmdclass={"build_py": BuildWithMigrations},
 )

@@ -56,9 +56,15 @@ def roz_home() -> Path:
     return Path(env("ROZ_HOME", ".roz")).resolve()
 
 
+PACKAGED_MIGRATIONS = Path(__file__).resolve().parent / "migrations"  # db/migrations, copied in by setup.py
+
+
 def migrations_dir() -> Path:
-    """The SQL migrations, `db/migrations/` of this checkout unless `ROZ_MIGRATIONS_DIR` says otherwise."""
-    return Path(env("ROZ_MIGRATIONS_DIR", str(REPO_ROOT / "db" / "migrations"))).resolve()
+    """The SQL migrations: `ROZ_MIGRATIONS_DIR`, else `db/migrations/` of the checkout Roz runs from, else the copy
+    installed with the package."""
+    checkout = REPO_ROOT / "db" / "migrations"
+    default = checkout if checkout.is_dir() else PACKAGED_MIGRATIONS
+    return Path(env("ROZ_MIGRATIONS_DIR", str(default))).resolve()
 
 
 def cameras_file() -> Path:

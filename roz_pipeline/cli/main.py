@@ -201,7 +201,7 @@ def _materialize(args) -> int:
 
     if not os.environ.get("DAGSTER_HOME"):  # as `roz demo`: a local instance under ROZ_HOME
         os.environ["DAGSTER_HOME"] = str(roz_home() / "dagster")
-        Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
+    Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
     if minutes_key(args.camera) not in defs.resolve_asset_graph().get_all_asset_keys():
         raise ValueError(f"camera {args.camera!r} is not in the registry ({cameras_file()})")
     ranges = ranges_in_window(defs, minutes_key(args.camera), args.camera, TimeWindow(args.start, args.end))

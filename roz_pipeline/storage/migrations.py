@@ -80,9 +80,14 @@ class MigrationState:
 
 
 def load_migrations(directory: Path) -> list[Migration]:
-    """The migrations in `directory`, ordered by version, each checked for statements it may not hold."""
+    """The migrations in `directory`, ordered by version, each checked for statements it may not hold. A missing
+    or empty folder is an error: "up to date" against no migrations would hide a broken install."""
+    paths = sorted(Path(directory).glob("*.sql"))
+    if not paths:
+        state = "holds no .sql file" if Path(directory).is_dir() else "does not exist"
+        raise MigrationError(f"migrations folder {directory} {state} (set ROZ_MIGRATIONS_DIR, or reinstall Roz)")
     migrations: dict[int, Migration] = {}
-    for path in sorted(Path(directory).glob("*.sql")):
+    for path in paths:
         match = FILENAME_PATTERN.match(path.name)
         if not match:
             raise MigrationError(f"{path.name}: migration files are named NNN_lowercase_name.sql")
