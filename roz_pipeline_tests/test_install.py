@@ -1,5 +1,6 @@
 """Roz installed from a wheel, outside the checkout: the migrations ship with the package."""
 
+import shutil
 import site
 import subprocess
 import sys
@@ -11,9 +12,14 @@ from roz_pipeline_tests.helpers import T0, make_clip
 
 
 def test_a_wheel_installed_outside_the_checkout_migrates_and_materializes(tmp_path, empty_database):
-    wheels, venv, work = tmp_path / "wheels", tmp_path / "venv", tmp_path / "work"
+    wheels, venv, work, source = tmp_path / "wheels", tmp_path / "venv", tmp_path / "work", tmp_path / "source"
+    source.mkdir()  # the package's files alone: a stale build/ of the checkout must not make the wheel
+    for name in ("setup.py", "pyproject.toml", "MANIFEST.in", "README.md"):
+        shutil.copy(REPO_ROOT / name, source / name)
+    shutil.copytree(REPO_ROOT / "roz_pipeline", source / "roz_pipeline", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(REPO_ROOT / "db" / "migrations", source / "db" / "migrations")
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet",
-                    "-w", str(wheels), str(REPO_ROOT)], check=True, capture_output=True, timeout=300)
+                    "-w", str(wheels), str(source)], check=True, capture_output=True, timeout=300)
     (wheel,) = wheels.glob("roz_pipeline-*.whl")
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
     # The dependencies come from this environment's site-packages (not Roz itself: its editable hook is a .pth
