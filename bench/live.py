@@ -48,14 +48,14 @@ SEGMENT = timedelta(seconds=10)
 FRIGATE = ClipLayout.from_setting("frigate")
 
 
-def segment_file() -> Path:
-    """One 10 s 640x360 H.264 segment at 10 fps with people walking (copied under every segment's name)."""
-    path = OUT / "live_segment_640x360.mp4"
+def segment_file(width: int, height: int, fps: int) -> Path:
+    """One 10 s H.264 segment with people walking (copied under every segment's name)."""
+    path = OUT / f"live_segment_{width}x{height}_{fps}.mp4"
     if not path.exists():
         OUT.mkdir(parents=True, exist_ok=True)
-        write_clip(path, width=640, height=360, fps=10, frames=100, seed=3,
-                   walkers=(Walker(start=(0, 150), end=(600, 180), size=(24, 60)),),
-                   options={"g": "10", "keyint_min": "10", "sc_threshold": "0"})
+        write_clip(path, width=width, height=height, fps=fps, frames=10 * fps, seed=3,
+                   walkers=(Walker(start=(0, height // 2), end=(width - 40, height // 2), size=(width // 25, height // 6)),),
+                   options={"g": str(fps), "keyint_min": str(fps), "sc_threshold": "0"})
     return path
 
 
@@ -82,7 +82,7 @@ class Tree:
 
     def __init__(self, root: subprocess.Popen):
         self.root = psutil.Process(root.pid)
-        self.cpu: dict[int, float] = {}
+        self.cpu: dict[tuple, float] = {}
         self.peak_rss = 0
 
     def sample(self) -> None:
@@ -156,12 +156,14 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cameras", type=int, default=10)
     parser.add_argument("--minutes", type=int, default=5)
+    parser.add_argument("--size", default="1280x720", help="segments' WIDTHxHEIGHT (default %(default)s)")
+    parser.add_argument("--fps", type=int, default=15)
     parser.add_argument("--drain", type=int, default=120, help="seconds to wait for rows after the last segment")
     parser.add_argument("--json", type=Path, default=OUT / "live.json")
     args = parser.parse_args(argv)
     work = OUT / "live"
     environment = prepare(work, args.cameras, server_url())
-    segment = segment_file()
+    segment = segment_file(*(int(v) for v in args.size.split("x")), args.fps)
     subprocess.run(["dagster", "sensor", "start", "new_clips_sensor", "-w", "workspace.yaml"], cwd=REPO_ROOT,
                    env=environment, check=True, capture_output=True)
     log = (work / "daemon.log").open("w")

@@ -1,6 +1,7 @@
 """`roz demo` end to end, as a newcomer runs it: embedded PostgreSQL, generated footage, real Dagster runs."""
 
 import os
+from datetime import date, timedelta
 import re
 import subprocess
 import sys
@@ -25,6 +26,10 @@ def test_demo_writes_rows_records_runs_renders_pictures_and_says_where(tmp_path)
         assert step in out
     assert re.search(r"lobby: 10 rows, [\d.]+ KB per row; busiest minute \d{4}-\d\d-\d\d \d\d:\d\d UTC", out)
     assert "dagster dev -h 127.0.0.1" in out
+    day = date.fromisoformat(re.search(r"busiest minute (\d{4}-\d\d-\d\d)", out).group(1))
+    # the UI opens on the demo's days, not on weeks of missing hours
+    assert f"ROZ_PARTITIONS_START={day - timedelta(days=1)}" in out
+    assert " - DEBUG - " not in result.stderr and "BetaWarning" not in result.stderr  # the demo's own words only
 
     pictures = sorted((tmp_path / "home" / "renders").glob("*.png"))
     assert len(pictures) == 4

@@ -187,6 +187,13 @@ def _gaps(args) -> int:
 
 
 def _demo(args) -> int:
+    import warnings
+
+    from dagster import BetaWarning, PreviewWarning
+
+    # The demo prints its own progress; the runs' logs stay in the Dagster instance for the UI.
+    for category in (BetaWarning, PreviewWarning):
+        warnings.filterwarnings("ignore", category=category)
     from roz_pipeline.cli.demo import main as demo_main  # imports Dagster: only for this command
 
     return demo_main()

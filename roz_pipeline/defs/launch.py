@@ -22,6 +22,8 @@ from dagster._core.definitions.reconstruct import ReconstructableRepository
 from roz_pipeline.defs.keys import camera_run_tags
 
 CODE_LOCATION = "roz_pipeline.definitions"  # what workspace.yaml loads; run workers reconstruct jobs from it
+# In-process runs print warnings and errors only; every event still goes to the instance (the UI shows them).
+QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
 @dataclass(frozen=True)
@@ -83,7 +85,7 @@ def execute_ranges(ranges: list[CameraRange], instance: DagsterInstance,
         for camera_range in ranges:
             yield camera_range, job.execute_in_process(
                 instance=instance, asset_selection=[camera_range.asset_key], raise_on_error=False,
-                tags=camera_range.tags)
+                tags=camera_range.tags, run_config=QUIET_CONSOLE)
         return
     job = ReconstructableRepository.for_module(CODE_LOCATION, "defs", working_directory=os.getcwd()) \
         .get_reconstructable_job("__ASSET_JOB")
