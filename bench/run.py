@@ -17,6 +17,8 @@ in the same run:
   scale_out   Celery workers: 1 vs 2 worker processes, camera-minutes per wall-minute          (bench/scale_out.py)
   recorders   one minute from six Frigate 10 s segments vs ffmpeg decode-only; the same from S3 with 50 ms per
               request vs local; an hour-long file from S3: peak RSS, downloads, temporary files (bench/recorders.py)
+  live        10 cameras' segments landing at live pace through the real daemon: latency to rows, CPU outside
+              extraction, runs and memory per camera                                               (bench/live.py)
 
 --quick shrinks every part (fewer repeats, minutes and days) to check the suite works in a few minutes; its
 numbers are not the ones to report.
@@ -42,6 +44,7 @@ PARTS = {  # name: (full arguments, --quick arguments)
     "partitions": ([], ["--days", "3", "--gaps", "20", "--repeat", "2"]),
     "scale_out": ([], ["--minutes", "3"]),
     "recorders": ([], ["--repeats", "1", "--long-minutes", "3"]),
+    "live": ([], ["--cameras", "2", "--minutes", "3", "--drain", "60"]),
 }
 
 
@@ -84,6 +87,13 @@ def summary(results: dict) -> list[tuple[str, str, str]]:
                  ("the same from S3 at 50 ms per request, wall / local", f"{r['s3_latency']['ratio']:.2f}", "<= 1.3"),
                  (f"{long['minutes']}-minute file from S3: peak RSS", f"{long['peak_rss_mb']} MB, downloaded "
                   f"{long['times_downloaded']}x, {long['temporary_files_left']} temp files left", "<= 500 MB")]
+    if "live" in results:
+        r = results["live"]
+        rows += [("live: latency, last segment landed -> row, p50 / p95",
+                  f"{r['latency_p50_s']} s / {r['latency_p95_s']} s", "<= 120 s"),
+                 ("live: CPU outside extraction / extraction, steady", f"{r['steady_outside_extraction_fraction']:.0%}",
+                  "<= 15%"),
+                 ("live: peak RSS per camera", f"{r['peak_rss_per_camera_mb']} MB", "<= 300 MB")]
     return rows
 
 

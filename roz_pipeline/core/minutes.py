@@ -36,7 +36,6 @@ class MinuteFootage:
     covered_seconds: float = 0.0  # footage in the minute: frames x frame interval, at most 60
     sources: list[str] = field(default_factory=list)  # the clips that gave it frames, in recording order
     problems: dict[str, str] = field(default_factory=dict)  # clip -> what went wrong with it (damage, overlap)
-    source_size: tuple[int, int] | None = None  # width, height of the frames
     still: np.ndarray | None = None  # the luma of the window's first frame, on the window's first minute only
 
     @property
@@ -60,12 +59,12 @@ class MinuteHeatmaps:
         self._last_source: str | None = None
         self._seen_window = False
 
-    def add(self, time: datetime, luma: np.ndarray, source: str, frame_interval: float) -> bool:
-        """Account for one frame recorded at `time` from clip `source`; False when it was left out (an overlap)."""
+    def add(self, time: datetime, luma: np.ndarray, source: str, frame_interval: float) -> None:
+        """Account for one frame recorded at `time` from clip `source` (left out when it overlaps earlier footage)."""
         if self.last_time is not None and time <= self.last_time:
             if source != self._last_source:
                 self._note_overlap(time, source)
-            return False
+            return
         hole = self.last_time is None or time - self.last_time > max(GAP_TOLERANCE, timedelta(seconds=2 * frame_interval))
         if hole or self._detector is None or self._detector.source_size != (luma.shape[1], luma.shape[0]):
             self.gap()
@@ -84,10 +83,8 @@ class MinuteHeatmaps:
         if target is not None:
             target.frame_count += 1
             target.covered_seconds = min(SECONDS_PER_MINUTE, target.covered_seconds + frame_interval)
-            target.source_size = self._detector.source_size
             if source not in target.sources:
                 target.sources.append(source)
-        return True
 
     def gap(self) -> None:
         """The footage stops here (a hole, or a clip that could not be read): the next frame starts fresh."""
