@@ -45,6 +45,11 @@ def database_url() -> str | None:
     return env("DATABASE_URL")
 
 
+def db_connect_timeout() -> int:
+    """Seconds a PostgreSQL connection may take to open (`ROZ_DB_CONNECT_TIMEOUT`, default 10)."""
+    return int(_positive("ROZ_DB_CONNECT_TIMEOUT", "10"))
+
+
 def schema_owner_database_url() -> str | None:
     """`ROZ_SCHEMA_OWNER_DATABASE_URL`: the tables' owner for migrations and VACUUM when DATABASE_URL is a
     least-privilege writer (db/roles.sql); None means DATABASE_URL itself."""

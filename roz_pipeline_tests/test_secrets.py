@@ -1,5 +1,6 @@
 """Database passwords and AWS keys never show in logs, run metadata, failure messages or resource config."""
 
+import os
 from datetime import timedelta
 
 import boto3
@@ -65,3 +66,39 @@ def test_secrets_from_the_environment_stay_out_of_runs_logs_and_errors(
     assert not failed.success
     assert "cannot connect to postgresql://roz:***@127.0.0.1:1/roz" in recorded
     assert DB_PASSWORD not in recorded
+
+
+def test_pg_dump_gets_the_password_from_the_environment_not_its_command_line(tmp_path, monkeypatch):
+    from roz_pipeline.storage import migrations
+
+    fake = tmp_path / "pg_dump"  # records what it was given, as the real one would receive it
+    fake.write_text(f'#!/bin/sh\necho "$@" > {tmp_path}/argv\necho "$PGPASSWORD" > {tmp_path}/password\n')
+    fake.chmod(0o755)
+    monkeypatch.setattr(migrations, "postgres_bin_dir", lambda: tmp_path)
+
+    migrations.dump_schema(f"postgresql://roz:{DB_PASSWORD}@127.0.0.1:5432/roz")
+
+    argv = (tmp_path / "argv").read_text()
+    assert DB_PASSWORD not in argv and "host=127.0.0.1" in argv and "user=roz" in argv
+    assert (tmp_path / "password").read_text().strip() == DB_PASSWORD
+
+
+def test_a_server_that_never_answers_fails_the_connection_after_the_timeout(tmp_path):
+    import socket
+    import subprocess
+    import sys
+
+    silent = socket.socket()  # accepts TCP connections (the backlog) but never speaks PostgreSQL
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(5)
+    port = silent.getsockname()[1]
+    script = ("from roz_pipeline.storage.connection import connect; "
+              f"connect('postgresql://roz:{DB_PASSWORD}@127.0.0.1:{port}/roz')")
+    try:
+        result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
+                                env={**os.environ, "ROZ_DB_CONNECT_TIMEOUT": "2"})
+    finally:
+        silent.close()
+
+    assert result.returncode != 0 and "cannot connect to postgresql://roz:***@127.0.0.1" in result.stderr
+    assert DB_PASSWORD not in result.stderr

@@ -8,7 +8,9 @@ from pathlib import Path
 
 import psycopg
 from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict
 
+from roz_pipeline import settings
 from roz_pipeline.settings import env, roz_home
 
 log = logging.getLogger(__name__)
@@ -72,8 +74,12 @@ def mask_url(url: str) -> str:
 
 
 def connect(url: str | None = None, **kwargs) -> psycopg.Connection:
-    """A psycopg connection to `url` (default: `database_url()`), with errors that never show the password."""
+    """A psycopg connection to `url` (default: `database_url()`), with errors that never show the password, and a
+    connect timeout (`ROZ_DB_CONNECT_TIMEOUT`, unless the URL sets its own): an unreachable server fails the step
+    (which retries) instead of hanging it, sensors included."""
     url = url or database_url()
+    if "connect_timeout" not in conninfo_to_dict(url):
+        kwargs.setdefault("connect_timeout", settings.db_connect_timeout())
     try:
         return psycopg.connect(url, **kwargs)
     except psycopg.OperationalError as exc:

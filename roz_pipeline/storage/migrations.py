@@ -25,6 +25,7 @@ from datetime import datetime
 from pathlib import Path
 
 import psycopg
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg import sql
 
 from roz_pipeline.storage.connection import connect, postgres_bin_dir
@@ -389,9 +390,13 @@ class Migrator:
 def dump_schema(url: str) -> str:
     """The schema of the database at `url` as `pg_dump --schema-only`, without version-specific noise."""
     pg_dump = postgres_bin_dir() / "pg_dump"
+    # The password goes in the environment: a command line is visible to every user of the machine (ps).
+    params = conninfo_to_dict(url)
+    password = params.pop("password", None)
     result = subprocess.run(
-        [str(pg_dump), "--schema-only", "--no-owner", "--no-privileges", "--dbname", url],
-        capture_output=True, text=True, env={**os.environ, "PGCONNECT_TIMEOUT": "10"},
+        [str(pg_dump), "--schema-only", "--no-owner", "--no-privileges", "--dbname", make_conninfo(**params)],
+        capture_output=True, text=True,
+        env={**os.environ, "PGCONNECT_TIMEOUT": "10", **({"PGPASSWORD": password} if password else {})},
     )
     if result.returncode != 0:
         raise MigrationError(f"pg_dump failed: {result.stderr.strip()}")
