@@ -1,6 +1,7 @@
 """Hostile names never reach SQL, the filesystem or S3, and no query is built by formatting values into SQL."""
 
 import ast
+import re
 from datetime import datetime, timezone
 
 import pytest
@@ -116,3 +117,14 @@ def test_sql_lives_in_the_migrations_and_the_data_access_modules():
     users = {str(path.relative_to(REPO_ROOT)) for path in (REPO_ROOT / "roz_pipeline").rglob("*.py")
              if ".execute(" in path.read_text()}
     assert users <= allowed, users - allowed
+
+
+def test_every_documented_webserver_command_binds_to_localhost():
+    """docs/RELIABILITY.md promises it: the UI has no login, so no documented command exposes it."""
+    documents = [REPO_ROOT / "README.md", *(REPO_ROOT / "docs").glob("*.md"), *(REPO_ROOT / "deploy").rglob("*.md")]
+    blocks = [block for path in documents for block in re.findall(r"```(?:bash|sh)\n(.*?)```", path.read_text(), re.S)]
+    commands = [line for block in blocks for line in block.splitlines()
+                if re.search(r"dagster dev|dagster-webserver", line)]
+    assert len(commands) >= 2  # README's `dagster dev`, deploy/README's `dagster-webserver`
+    for command in commands:
+        assert "-h 127.0.0.1" in command and "0.0.0.0" not in command, command
