@@ -47,3 +47,29 @@ def test_demo_writes_rows_records_runs_renders_pictures_and_says_where(tmp_path)
     again = subprocess.run([sys.executable, "-m", "roz_pipeline.cli", "demo"], cwd=tmp_path, env=env,
                            capture_output=True, text=True, timeout=600)
     assert again.returncode == 0, again.stderr[-3000:]
+
+
+def test_demo_never_writes_to_the_database_url_of_the_environment_or_a_copied_env_file(tmp_path, migrated_database):
+    from datetime import datetime, timezone
+
+    from roz_pipeline.settings import REPO_ROOT
+    from roz_pipeline.storage.minutes import write_minute
+    from roz_pipeline_tests.helpers import minute_row
+
+    recent = datetime.now(timezone.utc).replace(second=0, microsecond=0) - timedelta(minutes=10)
+    with psycopg.connect(migrated_database, autocommit=True) as conn:
+        write_minute(conn, minute_row("lobby", recent))  # a real camera named like the demo's
+        before = conn.execute("SELECT * FROM heatmap_minutes").fetchall()
+    (tmp_path / ".env").write_text((REPO_ROOT / "db" / ".env.example").read_text())  # copied as the README says
+    env = {k: v for k, v in os.environ.items() if k not in ("DAGSTER_HOME", "ROZ_CAMERAS_FILE")}
+    env |= {"ROZ_HOME": str(tmp_path / "home"), "DATABASE_URL": migrated_database}
+
+    result = subprocess.run([sys.executable, "-m", "roz_pipeline.cli", "demo"], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=600)
+
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "DATABASE_URL is not used" in result.stdout
+    with psycopg.connect(migrated_database) as conn:
+        assert conn.execute("SELECT * FROM heatmap_minutes").fetchall() == before
+    with psycopg.connect(embedded_database_url(tmp_path / "home" / "pgdata")) as conn:
+        assert conn.execute("SELECT count(*) FROM heatmap_minutes").fetchone()[0] == 20

@@ -1,7 +1,8 @@
 """`roz demo`: the whole pipeline on a machine with nothing but Python.
 
-Generates footage for two cameras x ten minutes, writes a registry, starts the embedded PostgreSQL (unless
-DATABASE_URL is set), migrates it, materializes each camera's minutes in a real Dagster run recorded in a
+Generates footage for two cameras x ten minutes, writes a registry, starts an embedded PostgreSQL of its own under
+$ROZ_HOME/pgdata (a server only when given explicitly with --database-url: DATABASE_URL, from the environment or a
+copied .env, is never written to by the demo), migrates it, materializes each camera's minutes in a real Dagster run recorded in a
 persistent instance under $ROZ_HOME/dagster, rolls them up into hours and days, renders the busiest minute and the
 whole period, and prints a summary.
 """
@@ -54,7 +55,7 @@ class CameraSummary:
     pictures: list[Path]
 
 
-def run_demo(home: Path, say=print) -> list[CameraSummary]:
+def run_demo(home: Path, say=print, database_url: str | None = None) -> list[CameraSummary]:
     """Run the demo under `home` (ROZ_HOME); returns what it wrote per camera."""
     home.mkdir(parents=True, exist_ok=True)
     videos, renders, dagster_home = home / "videos", home / "renders", home / "dagster"
@@ -72,8 +73,11 @@ def run_demo(home: Path, say=print) -> list[CameraSummary]:
     registry.write_text(REGISTRY)
     (dagster_home / "dagster.yaml").write_text(INSTANCE_CONFIG)
 
-    say("2/5 Database: " + ("DATABASE_URL" if settings.database_url() else f"embedded PostgreSQL in {home / 'pgdata'}"))
-    database = HeatmapDatabase(url=settings.database_url() or "", roz_home=str(home))
+    database = HeatmapDatabase(url=database_url or "", roz_home=str(home))
+    ignored = " (DATABASE_URL is not used: the demo writes only to a database of its own; see --database-url)" \
+        if settings.database_url() and not database_url else ""
+    say("2/5 Database: " + (mask_url(database_url) if database_url else f"embedded PostgreSQL in {home / 'pgdata'}")
+        + ignored)
     applied = database.migrate()
     say(f"    {mask_url(database.resolved_url())}: {len(applied)} migration(s) applied")
 
@@ -137,9 +141,9 @@ def partitions_start(moment: datetime) -> str:
     return f"{moment - timedelta(days=1):%Y-%m-%d}"
 
 
-def main(say=print) -> int:
+def main(say=print, database_url: str | None = None) -> int:
     home = settings.roz_home()
-    summaries = run_demo(home, say)
+    summaries = run_demo(home, say, database_url)
     say("5/5 Summary")
     for s in summaries:
         say(f"    {s.camera_id}: {s.rows} rows, {s.mean_bytes / 1000:.1f} KB per row; busiest minute "

@@ -56,6 +56,9 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(title="commands")
 
     demo = commands.add_parser("demo", help="the whole pipeline on generated footage and the embedded defaults")
+    demo.add_argument("--database-url", metavar="URL",
+                      help="write the demo's rows to this server instead of an embedded PostgreSQL of its own "
+                           "(DATABASE_URL is never used by the demo: it would overwrite a real camera's minutes)")
     demo.set_defaults(run=_demo)
 
     db = commands.add_parser("db", help="database migrations (same as python db/migrate.py)")
@@ -196,7 +199,7 @@ def _demo(args) -> int:
         warnings.filterwarnings("ignore", category=category)
     from roz_pipeline.cli.demo import main as demo_main  # imports Dagster: only for this command
 
-    return demo_main()
+    return demo_main(database_url=args.database_url)
 
 
 def _materialize(args) -> int:
