@@ -28,6 +28,9 @@ from roz_pipeline.registry import Camera
 from roz_pipeline.storage.minutes import HeatmapMinute, MinuteSources, write_minute
 
 WARMUP = timedelta(seconds=3)  # footage before the window fed to the motion detector, not counted
+# Faults of the machine, not of a clip (clip problems arrive as ClipError: LumaDecoder wraps FFmpeg's errors and
+# the file's own OSErrors): out of memory, a full disk, a lost database connection.
+ENVIRONMENT_FAULTS = (MemoryError, OSError, psycopg.Error)
 
 
 @dataclass(frozen=True)
@@ -109,6 +112,8 @@ class WindowReader:
         except ClipError as exc:
             minutes.gap()
             minutes.note(floor(clip.start, MINUTE), clip.key, f"{clip.location}: {exc.reason}: {exc.detail}")
+        except ENVIRONMENT_FAULTS:
+            raise  # not the clip's fault: the step fails and its RetryPolicy runs it again
         except Exception as exc:  # a decoder or library fault on one clip must not stop the other minutes
             minutes.gap()
             minutes.note(floor(clip.start, MINUTE), clip.key,
