@@ -190,13 +190,26 @@ def test_eight_concurrent_runners_with_a_concurrent_index_all_succeed_once(empty
     assert sum("Applying 104_index_processed_at.sql" in err for _, err in results) == 1
 
 
-def test_waiting_runner_gives_up_after_its_lock_wait(migrated_database):
+def test_waiting_runner_gives_up_after_its_lock_wait(migrated_database, tmp_path):
+    migrations = copy_migrations(tmp_path / "m", {"104_later.sql": "CREATE TABLE later (id INT);\n"})  # pending
     with psycopg.connect(migrated_database, autocommit=True) as holder:
         holder.execute("SELECT pg_advisory_lock(%s)", (ADVISORY_LOCK_KEY,))
         started = time.monotonic()
         with pytest.raises(MigrationError, match="another migration runner held the lock"):
-            Migrator(migrated_database, MIGRATIONS, lock_wait_seconds=1).migrate()
+            Migrator(migrated_database, migrations, lock_wait_seconds=1).migrate()
         assert time.monotonic() - started < 30
+
+
+def test_twenty_steps_on_a_current_schema_never_wait_for_the_migration_lock(migrated_database):
+    from concurrent.futures import ThreadPoolExecutor
+
+    with psycopg.connect(migrated_database, autocommit=True) as holder:
+        holder.execute("SELECT pg_advisory_lock(%s)", (ADVISORY_LOCK_KEY,))  # a long migration elsewhere
+        with ThreadPoolExecutor(max_workers=20) as pool:
+            results = list(pool.map(lambda _: Migrator(migrated_database, MIGRATIONS, lock_wait_seconds=1).migrate(),
+                                    range(20)))  # every camera's step checks before it writes
+
+    assert results == [[]] * 20  # up to date: none took (or waited for) the lock
 
 
 def _backend_running(url: str, text: str) -> int | None:

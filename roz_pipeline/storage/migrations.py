@@ -210,8 +210,15 @@ class Migrator:
     # -- changing ------------------------------------------------------------------------------------------
 
     def migrate(self) -> list[Migration]:
-        """Apply every pending migration in order; returns those applied (none when up to date)."""
+        """Apply every pending migration in order; returns those applied (none when up to date).
+
+        Every step calls this before it writes: when the history is current it returns after one read, without the
+        lock, so steps never queue behind each other or behind a long migration they do not need.
+        """
         migrations = load_migrations(self.directory)
+        with connect(self.url) as conn:
+            if not self._validated_pending(conn, migrations):
+                return []
         applied_now = []
         with self._exclusive() as conn:
             for migration in self._validated_pending(conn, migrations):
