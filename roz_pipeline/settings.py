@@ -177,6 +177,12 @@ def gap_check_hours() -> float:
     return _positive("ROZ_GAP_CHECK_HOURS", "6")
 
 
+def removed_camera_retention_days() -> float | None:
+    """`ROZ_REMOVED_CAMERA_RETENTION_DAYS`: the retention window for cameras no longer in the registry. Unset (the
+    default), their rows are kept and reported by the retention job; set, they are deleted like any camera's."""
+    return _positive("ROZ_REMOVED_CAMERA_RETENTION_DAYS", "1") if env("ROZ_REMOVED_CAMERA_RETENTION_DAYS") else None
+
+
 def alert_webhook_url() -> str | None:
     """`ROZ_ALERT_WEBHOOK_URL`: where alerts are POSTed as `{"text": ...}`; None: alerts go to the log only."""
     return env("ROZ_ALERT_WEBHOOK_URL")

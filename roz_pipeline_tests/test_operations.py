@@ -7,6 +7,7 @@ import threading
 from datetime import datetime, timedelta, timezone
 
 import psycopg
+import numpy as np
 import pytest
 from dagster import (
     AssetCheckKey,
@@ -77,6 +78,40 @@ def test_retention_job_deletes_exactly_each_cameras_expired_rows_and_reports_per
     assert deleted == {"lobby": 4, "yard": 2}
     rollups = sorted(o.asset_key.to_user_string() for o in observations if "rollup_rows_deleted" in o.metadata)
     assert rollups == ["heatmap_days/lobby", "heatmap_days/yard", "heatmap_hours/lobby", "heatmap_hours/yard"]
+
+
+@pytest.mark.parametrize("removed_days", [None, "2"])
+def test_cameras_removed_from_the_registry_are_reported_and_deleted_only_when_asked(
+    registry, tmp_path, db, migrated_database, monkeypatch, removed_days
+):
+    for age in (timedelta(hours=2), timedelta(days=5)):
+        write_minute(db, minute_row("garage", NOW - age))  # a camera the registry no longer lists
+    if removed_days:
+        monkeypatch.setenv("ROZ_REMOVED_CAMERA_RETENTION_DAYS", removed_days)
+    defs = defs_for(registry, tmp_path, migrated_database)
+
+    with instance_for_test() as instance:
+        result = defs.resolve_job_def("retention_cleanup_job").execute_in_process(instance=instance)
+
+    (output,) = [e.event_specific_data.metadata for e in result.all_events
+                 if e.event_type == DagsterEventType.STEP_OUTPUT]
+    assert output["removed_cameras"].value == {"garage": 2}
+    left = db.execute("SELECT count(*) FROM heatmap_minutes WHERE camera_id = 'garage'").fetchone()[0]
+    assert left == (1 if removed_days else 2)
+    assert ("deleted past 2 days" if removed_days else "kept") in output["removed_cameras_policy"].value
+
+
+def test_a_day_rollup_the_cutoff_falls_inside_is_kept_until_the_whole_day_is_past(db):
+    from roz_pipeline.storage.rollups import Rollup, delete_expired_rollups, write_rollup
+
+    cutoff_day = (NOW - timedelta(days=3)).replace(hour=0, minute=0, second=0, microsecond=0)
+    for day in (cutoff_day - timedelta(days=1), cutoff_day):  # the first ended before the cutoff
+        write_rollup(db, Rollup("lobby", "day", day, np.ones((4, 4), np.float32), 4.0, 60, 600))
+
+    delete_expired_rollups(db, "lobby", 3)  # the cutoff, now - 3 days, falls inside cutoff_day (unless at 0:00)
+
+    kept = [row[0] for row in db.execute("SELECT period_start FROM heatmap_rollups ORDER BY 1")]
+    assert kept == [cutoff_day]
 
 
 @pytest.mark.parametrize("days", [0, -1])

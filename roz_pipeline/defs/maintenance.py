@@ -26,23 +26,37 @@ from roz_pipeline import settings
 from roz_pipeline.defs.keys import days_key, hours_key, minutes_key
 from roz_pipeline.defs.resources import HeatmapDatabase
 from roz_pipeline.registry import Camera
-from roz_pipeline.storage.maintenance import VACUUMED_TABLES, table_stats, vacuum_analyze
+from roz_pipeline.storage.maintenance import VACUUMED_TABLES, stored_cameras, table_stats, vacuum_analyze
 from roz_pipeline.usecases.retention import apply_retention
 
 
 def build_retention_job(cameras: dict[str, Camera]):
     """The job deleting each camera's minutes older than its `retention_days`, in committed batches, and its
-    hour and day rollups older than its `rollup_retention_days`."""
+    hour and day rollups older than its `rollup_retention_days`. Cameras no longer in the registry are reported,
+    and deleted only with ROZ_REMOVED_CAMERA_RETENTION_DAYS set."""
 
     @op(name="delete_expired_minutes")
     def delete_expired_minutes(context: OpExecutionContext, database: HeatmapDatabase) -> Output:
         database.migrate()
+        with database.connection() as conn:
+            removed = {camera_id: rows for camera_id, rows in stored_cameras(conn).items() if camera_id not in cameras}
+        removed_days = settings.removed_camera_retention_days()
+        targets = list(cameras.values())
+        if removed and removed_days:
+            days = max(1, int(removed_days))
+            targets += [Camera(camera_id, retention_days=days, rollup_retention_days=days) for camera_id in removed]
+        elif removed:
+            context.log.warning(f"{len(removed)} camera(s) no longer in the registry keep their rows: "
+                                f"{', '.join(sorted(removed))} (set ROZ_REMOVED_CAMERA_RETENTION_DAYS to delete them)")
         report = {}
-        for done in apply_retention(list(cameras.values()), database.connection,
-                                    lambda: datetime.now(timezone.utc)):
+        for done in apply_retention(targets, database.connection, lambda: datetime.now(timezone.utc)):
             context.log.info(f"{done.camera_id}: deleted {done.rows_deleted} minute(s) older than "
                              f"{done.retention_days} days and {done.rollup_rows_deleted} rollup(s) older than "
                              f"{done.rollup_retention_days} days in {done.duration_s} s")
+            if done.camera_id in removed:  # no asset of its own any more: the job's metadata says it
+                report[done.camera_id] = {"rows_deleted": done.rows_deleted, "retention_days": done.retention_days,
+                                          "rollup_rows_deleted": done.rollup_rows_deleted, "removed": True}
+                continue
             context.log_event(AssetObservation(
                 asset_key=minutes_key(done.camera_id),
                 metadata={"rows_deleted": done.rows_deleted, "retention_days": done.retention_days,
@@ -59,6 +73,10 @@ def build_retention_job(cameras: dict[str, Camera]):
                                       "duration_s": done.duration_s}
         return Output(sum(r["rows_deleted"] for r in report.values()),
                       metadata={"per_camera": MetadataValue.json(report),
+                                "removed_cameras": MetadataValue.json(removed),
+                                "removed_cameras_policy": (f"deleted past {max(1, int(removed_days))} days"
+                                                           if removed_days else "kept: set "
+                                                           "ROZ_REMOVED_CAMERA_RETENTION_DAYS to delete"),
                                 "rows_deleted": sum(r["rows_deleted"] for r in report.values()),
                                 "rollup_rows_deleted": sum(r["rollup_rows_deleted"] for r in report.values())})
 

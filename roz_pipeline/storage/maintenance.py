@@ -64,3 +64,20 @@ def vacuum_analyze(conn: psycopg.Connection) -> None:
         raise PermissionError(f"VACUUM needs the tables' owner: {not_owned}; connect as that role")
     conn.execute("VACUUM (ANALYZE) heatmap_minutes, heatmap_rollups, heatmap_minute_sources")
     conn.execute("SELECT pg_stat_clear_snapshot()")
+
+
+def stored_cameras(conn: psycopg.Connection) -> dict[str, int]:
+    """Every camera with minutes stored, and how many: one index step per camera (a skip scan), not a table scan
+    for the list."""
+    return dict(conn.execute(
+        """
+        WITH RECURSIVE cameras AS (
+            SELECT min(camera_id) AS camera FROM heatmap_minutes
+            UNION ALL
+            SELECT (SELECT min(h.camera_id) FROM heatmap_minutes h WHERE h.camera_id > cameras.camera)
+            FROM cameras WHERE cameras.camera IS NOT NULL
+        )
+        SELECT cameras.camera, (SELECT count(*) FROM heatmap_minutes h WHERE h.camera_id = cameras.camera)
+        FROM cameras WHERE cameras.camera IS NOT NULL
+        """
+    ).fetchall())

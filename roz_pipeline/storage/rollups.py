@@ -130,8 +130,15 @@ def rollup_activity(conn: psycopg.Connection, camera_ids: list[str], grain: str,
 
 
 def delete_expired_rollups(conn: psycopg.Connection, camera_id: str, retention_days: int) -> int:
-    """Delete the camera's hours and days that started more than `retention_days` (>= 1) ago; returns rows deleted."""
+    """Delete the camera's hours and days that ended more than `retention_days` (>= 1) ago; returns rows deleted.
+    A day the cutoff falls inside is kept until all of it is past the cutoff."""
     return conn.execute(
-        "DELETE FROM heatmap_rollups WHERE camera_id = %s AND period_start < heatmap_retention_cutoff(%s)",
-        (check_camera_id(camera_id), retention_days),
+        """
+        DELETE FROM heatmap_rollups
+        WHERE camera_id = %s
+          AND period_start < heatmap_retention_cutoff(%s)
+          AND period_start + CASE grain WHEN 'day' THEN interval '1 day' ELSE interval '1 hour' END
+              <= heatmap_retention_cutoff(%s)
+        """,
+        (check_camera_id(camera_id), retention_days, retention_days),
     ).rowcount
