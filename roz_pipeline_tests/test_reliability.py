@@ -148,47 +148,43 @@ def test_two_concurrent_runs_of_the_same_range_leave_one_row_per_minute(three_mi
     assert _count_per_minute(migrated_database) == [1, 1, 1]
 
 
-@pytest.mark.parametrize("fault", [MemoryError(), OSError(28, "No space left on device")], ids=repr)
-def test_a_fault_of_the_machine_is_retried_not_blamed_on_the_clip(three_minutes, migrated_database, monkeypatch,
-                                                                   fault):
+def _run_with_a_decoder_fault(three_minutes, migrated_database, monkeypatch, fault, times):
+    """A run of lobby's three minutes in which decoding the 14:01 clip raises `fault` the first `times` times;
+    (result, the run's event types, the faults raised)."""
     from roz_pipeline.usecases import processing
 
-    faults = []
+    raised = []
 
-    class FaultyOnce(processing.LumaDecoder):  # the second clip's decode meets the fault once
+    class Faulty(processing.LumaDecoder):
         def __iter__(self):
-            if self.clip.name == "14-01.mp4" and not faults:
-                faults.append(fault)
+            if self.clip.name == "14-01.mp4" and len(raised) < times:
+                raised.append(fault)
                 raise fault
             yield from super().__iter__()
 
-    monkeypatch.setattr(processing, "LumaDecoder", FaultyOnce)
+    monkeypatch.setattr(processing, "LumaDecoder", Faulty)
     registry, videos = three_minutes
     with instance_for_test() as instance:
         result = run_range(local_defs(registry, videos, migrated_database), "lobby", T0, T0 + timedelta(minutes=2),
                            instance)
         events = [e.dagster_event.event_type_value for e in instance.all_logs(result.run_id) if e.dagster_event]
+    return result, events, raised
 
-    assert faults and result.success and "STEP_UP_FOR_RETRY" in events
+
+@pytest.mark.parametrize("fault", [MemoryError(), OSError(28, "No space left on device")], ids=repr)
+def test_a_fault_of_the_machine_is_retried_not_blamed_on_the_clip(three_minutes, migrated_database, monkeypatch,
+                                                                   fault):
+    result, events, raised = _run_with_a_decoder_fault(three_minutes, migrated_database, monkeypatch, fault, 1)
+
+    assert raised and result.success and "STEP_UP_FOR_RETRY" in events
     assert _count_per_minute(migrated_database) == [1, 1, 1]  # every minute written, none marked bad
 
 
 def test_a_library_fault_on_one_clip_fails_only_its_minute_without_retrying(three_minutes, migrated_database,
                                                                              monkeypatch):
-    from roz_pipeline.usecases import processing
-
-    class Broken(processing.LumaDecoder):  # a fault inside the decoding of one clip (not the machine's)
-        def __iter__(self):
-            if self.clip.name == "14-01.mp4":
-                raise RuntimeError("decoder state corrupted")
-            yield from super().__iter__()
-
-    monkeypatch.setattr(processing, "LumaDecoder", Broken)
-    registry, videos = three_minutes
-    with instance_for_test() as instance:
-        result = run_range(local_defs(registry, videos, migrated_database), "lobby", T0, T0 + timedelta(minutes=2),
-                           instance)
-        events = [e.dagster_event.event_type_value for e in instance.all_logs(result.run_id) if e.dagster_event]
+    # a fault inside the decoding of one clip (not the machine's), every time it is read
+    result, events, _ = _run_with_a_decoder_fault(three_minutes, migrated_database, monkeypatch,
+                                                  RuntimeError("decoder state corrupted"), times=10)
 
     assert not result.success and "STEP_UP_FOR_RETRY" not in events
     failure = result.get_step_failure_events()[0].step_failure_data.error.message

@@ -53,6 +53,7 @@ class CameraSummary:
     busiest_minute: datetime
     busiest_activity: float
     pictures: list[Path]
+    first_minute: datetime  # of the demo's footage (the definitions' partitions start the day before)
 
 
 def run_demo(home: Path, say=print, database_url: str | None = None) -> list[CameraSummary]:
@@ -112,7 +113,7 @@ def run_demo(home: Path, say=print, database_url: str | None = None) -> list[Cam
             pictures[1].write_bytes(render_summed(period, still))
             mean_bytes = float(np.mean([m.compressed_bytes for m in stored]))
             summaries.append(CameraSummary(camera, len(stored), mean_bytes, busiest.timestamp,
-                                           busiest.total_intensity, pictures))
+                                           busiest.total_intensity, pictures, minutes[0]))
     return summaries
 
 
@@ -152,7 +153,7 @@ def main(say=print, database_url: str | None = None) -> int:
             say(f"      {picture}")
     relative = Path(home).relative_to(Path.cwd()) if Path(home).is_relative_to(Path.cwd()) else home
     say("\nOpen the Dagster UI on these runs (then Assets > heatmap_minutes/lobby > Partitions to backfill):")
-    day = partitions_start(summaries[0].busiest_minute)
+    day = partitions_start(summaries[0].first_minute)  # the same day the definitions used
     say(f"    DAGSTER_HOME={home / 'dagster'} ROZ_HOME={relative} ROZ_CAMERAS_FILE={home / 'cameras.yaml'} "
         f"ROZ_PARTITIONS_START={day} {Path(sys.executable).parent / 'dagster'} dev -h 127.0.0.1 -p 3000")
     say("    then browse http://127.0.0.1:3000")
