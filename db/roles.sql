@@ -39,3 +39,12 @@ ALTER DEFAULT PRIVILEGES FOR ROLE roz_migrator IN SCHEMA public
 GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO roz_writer;
 GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO roz_writer;
 GRANT SELECT ON ALL TABLES IN SCHEMA public TO roz_reader;
+
+-- The migration history is the migrator's alone (the runner also revokes this when it creates the table).
+DO $$
+BEGIN
+    IF to_regclass('roz_schema_history') IS NOT NULL THEN
+        REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON roz_schema_history FROM roz_writer, roz_reader;
+    END IF;
+END
+$$;

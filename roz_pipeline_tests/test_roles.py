@@ -61,6 +61,7 @@ def test_migrator_owns_the_schema_writer_runs_the_pipeline_reader_only_reads(dat
             writer.execute("CREATE TABLE sneaky (id INT)")
         with pytest.raises(PermissionError, match="owner roz_migrator"):
             vacuum_analyze(writer)  # PostgreSQL itself would only warn and skip the table
+    assert_history_is_the_migrators_alone(writer_url)
     resources = {"database": HeatmapDatabase(url=writer_url, migrations_dir=str(MIGRATIONS)),
                  "schema_owner": HeatmapDatabase(url=migrator_url, migrations_dir=str(MIGRATIONS)),
                  "clips": LocalClips(root=str(tmp_path / "videos"))}
@@ -71,3 +72,32 @@ def test_migrator_owns_the_schema_writer_runs_the_pipeline_reader_only_reads(dat
         assert reader.execute("SELECT count(*) FROM heatmap_stats").fetchone()[0] == 1
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             reader.execute("DELETE FROM heatmap_minutes")
+
+
+HISTORY_CHANGES = ("INSERT INTO roz_schema_history VALUES (999, 'x.sql', repeat('0', 64), now(), 0, 'me')",
+                   "UPDATE roz_schema_history SET checksum = repeat('0', 64)",
+                   "DELETE FROM roz_schema_history",
+                   "TRUNCATE roz_schema_history")
+
+
+def assert_history_is_the_migrators_alone(writer_url: str) -> None:
+    with psycopg.connect(writer_url, autocommit=True) as writer:
+        assert writer.execute("SELECT count(*) FROM roz_schema_history").fetchone()[0] > 0  # it may read it
+        for statement in HISTORY_CHANGES:
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                writer.execute(statement)
+
+
+def test_roles_added_to_a_migrated_database_leave_the_history_to_the_migrator(empty_database):
+    with psycopg.connect(empty_database, autocommit=True) as admin:
+        admin.execute((REPO_ROOT / "db" / "roles.sql").read_text().encode())
+        admin.execute("DROP OWNED BY roz_writer")  # a clean slate: roles created, nothing granted yet
+    Migrator(empty_database, MIGRATIONS).migrate()  # migrated by the database owner, before the roles' grants
+    with psycopg.connect(empty_database, autocommit=True) as admin:
+        admin.execute((REPO_ROOT / "db" / "roles.sql").read_text().encode())
+    try:
+        assert_history_is_the_migrators_alone(as_role(empty_database, "roz_writer"))
+    finally:
+        with psycopg.connect(empty_database, autocommit=True) as admin:
+            for role in ROLES:
+                admin.execute(f"DROP OWNED BY {role}")  # noqa: the role names are constants of this test

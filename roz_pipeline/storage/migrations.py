@@ -332,6 +332,21 @@ class Migrator:
                     applied_by   TEXT        NOT NULL
                 )"""
             )
+            self._keep_history_to_its_owner(conn)
+
+    @staticmethod
+    def _keep_history_to_its_owner(conn: psycopg.Connection) -> None:
+        """Only the runner (the history's owner) may change the history: revoke what default privileges granted
+        others on creation, e.g. db/roles.sql's writer role."""
+        grantees = conn.execute(
+            "SELECT DISTINCT grantee FROM information_schema.role_table_grants"
+            " WHERE table_schema = current_schema() AND table_name = %s AND grantee <> current_user"
+            " AND privilege_type IN ('INSERT', 'UPDATE', 'DELETE', 'TRUNCATE')",
+            (HISTORY_TABLE,),
+        ).fetchall()
+        for (grantee,) in grantees:
+            conn.execute(sql.SQL("REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON {} FROM {}").format(
+                sql.Identifier(HISTORY_TABLE), sql.Identifier(grantee)))
 
     def _apply(self, conn: psycopg.Connection, migration: Migration) -> None:
         log.info("Applying %s%s", migration.filename, "" if migration.transactional else " (no transaction)")
