@@ -14,7 +14,6 @@ from dagster import (
     AssetKey,
     AssetSelection,
     DagsterEventType,
-    build_run_status_sensor_context,
     build_schedule_context,
     build_sensor_context,
     instance_for_test,
@@ -255,7 +254,8 @@ def test_stale_sensor_alerts_once_per_outage_and_announces_recovery(registry, tm
 # -- failed runs ------------------------------------------------------------------------------------------------
 
 
-def test_failed_run_alert_names_the_camera_minutes_and_clip(tmp_path, migrated_database, webhook):
+def test_failed_run_alert_names_the_camera_minutes_and_clip_and_waits_for_a_webhook_that_is_down(
+        tmp_path, migrated_database, webhook):
     registry = tmp_path / "cameras.yaml"
     registry.write_text(f"cameras:\n  lobby: {{{KEEP}}}\n")
     videos = tmp_path / "videos"
@@ -264,16 +264,28 @@ def test_failed_run_alert_names_the_camera_minutes_and_clip(tmp_path, migrated_d
     resources = {"database": HeatmapDatabase(url=migrated_database, migrations_dir=str(MIGRATIONS)),
                  "clips": LocalClips(root=str(videos))}
     defs = build_definitions(registry, resources, partitions_start="2026-11-01", grain="minute")
-    sensor = build_run_failure_alert_sensor(webhook_url=lambda: webhook.url)
+    hook = {"url": "http://127.0.0.1:9/down"}
+    sensor = build_run_failure_alert_sensor(webhook_url=lambda: hook["url"])
 
     with instance_for_test() as instance:
-        result = run_range(defs, "lobby", T0, T0 + timedelta(minutes=1), instance)
-        failure = next(e for e in instance.all_logs(result.run_id, of_type=DagsterEventType.RUN_FAILURE))
-        context = build_run_status_sensor_context(sensor_name="run_failure_alert_sensor", dagster_instance=instance,
-                                                  dagster_run=result.dagster_run, dagster_event=failure.dagster_event)
-        sensor(context.for_run_failure())
+        cursor = None
+
+        def tick():
+            nonlocal cursor
+            with build_sensor_context(instance=instance, cursor=cursor, definitions=defs) as context:
+                cursor = sensor(context).cursor
+            return json.loads(cursor)["outbox"]
+
+        assert tick() == []  # the first tick starts watching from now
+        assert not run_range(defs, "lobby", T0, T0 + timedelta(minutes=1), instance).success
+        (queued,) = tick()  # the webhook is down: the alert waits
+        assert tick() == [queued] and webhook.received == []
+        hook["url"] = webhook.url
+        assert tick() == []
+        assert tick() == []
 
     (alert,) = webhook.received
+    assert alert["text"] == queued
     assert "failed for camera lobby, minutes 2026-11-20-14:00 to 2026-11-20-14:01" in alert["text"]
     assert f"{videos / clip_key('lobby', T0 + timedelta(minutes=1))}: not a video" in alert["text"]
 

@@ -2,7 +2,7 @@
 `recent_gaps` checks of each camera asset, and alerts on failed runs.
 
 Alerts always go to the log, and as `{"text": ...}` JSON to ROZ_ALERT_WEBHOOK_URL when set. Undelivered alerts
-wait in the sensor's cursor and are retried on the next tick, in order: a webhook that is down delays an alert,
+wait in their sensor's cursor and are retried on its next tick, in order: a webhook that is down delays an alert,
 never loses it.
 """
 
@@ -15,13 +15,15 @@ from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
     DefaultSensorStatus,
+    DagsterEventType,
+    DagsterRun,
+    DagsterRunStatus,
     MetadataValue,
-    RunFailureSensorContext,
+    RunsFilter,
     SensorEvaluationContext,
     SensorResult,
     SkipReason,
     asset_check,
-    run_failure_sensor,
     sensor,
 )
 
@@ -132,25 +134,52 @@ def _freshness_evaluation(camera: Camera, freshness) -> AssetCheckEvaluation:
     )
 
 
-def build_run_failure_alert_sensor(webhook_url=settings.alert_webhook_url):
-    """Alerts when a run fails, naming the camera and minutes it covered and the first error."""
+FAILURE_LOOKBACK = timedelta(minutes=10)  # runs whose failure was recorded out of order still get their alert
 
-    @run_failure_sensor(name="run_failure_alert_sensor", default_status=DefaultSensorStatus.RUNNING)
-    def run_failure_alert_sensor(context: RunFailureSensorContext):
-        text = failure_text(context)
-        context.log.warning(text)
-        if not post_alert(webhook_url(), text):
-            context.log.error("the alert webhook did not accept the failed-run alert; it is in this log")
+
+def build_run_failure_alert_sensor(webhook_url=settings.alert_webhook_url):
+    """Alerts when a run fails, naming the camera and minutes it covered and the first error.
+
+    Watches every failed run of the Dagster instance (Roz's own). A plain sensor rather than Dagster's
+    `run_failure_sensor`: that one advances its cursor past a run even when the alert could not be delivered.
+    Here alerts wait in this sensor's own cursor, like the stale-camera alerts.
+    """
+
+    @sensor(name="run_failure_alert_sensor", minimum_interval_seconds=30, default_status=DefaultSensorStatus.RUNNING,
+            description="Alerts on every failed run (camera, minutes, first error); undelivered alerts are retried")
+    def run_failure_alert_sensor(context: SensorEvaluationContext):
+        now = datetime.now(timezone.utc)
+        state = json.loads(context.cursor) if context.cursor else {"after": now.isoformat(), "seen": {}, "outbox": []}
+        after = datetime.fromisoformat(state["after"])
+        records = context.instance.get_run_records(
+            filters=RunsFilter(statuses=[DagsterRunStatus.FAILURE], updated_after=after - FAILURE_LOOKBACK),
+            order_by="update_timestamp", ascending=True)
+        for record in records:
+            run = record.dagster_run
+            if run.run_id in state["seen"]:
+                continue
+            text = failure_text(run, context.instance)
+            context.log.warning(text)
+            state["outbox"].append(text)
+            state["seen"][run.run_id] = record.update_timestamp.isoformat()
+            after = max(after, record.update_timestamp)
+        state["after"] = after.isoformat()
+        state["seen"] = {run_id: at for run_id, at in state["seen"].items()
+                         if datetime.fromisoformat(at) > after - FAILURE_LOOKBACK}
+        url = webhook_url()
+        while state["outbox"] and post_alert(url, state["outbox"][0]):
+            state["outbox"].pop(0)
+        return SensorResult(cursor=json.dumps(state))
 
     return run_failure_alert_sensor
 
 
-def failure_text(context: RunFailureSensorContext) -> str:
+def failure_text(run: DagsterRun, instance) -> str:
     """One alert line: which run failed, for which camera and minutes, and why."""
-    run = context.dagster_run
     tags = run.tags
     what = f"Roz run {run.run_id[:8]} of {run.job_name} failed"
-    step_failures = context.get_step_failure_events()
+    events = instance.all_logs(run.run_id, of_type={DagsterEventType.STEP_FAILURE, DagsterEventType.RUN_FAILURE})
+    step_failures = [e.dagster_event for e in events if e.dagster_event.event_type == DagsterEventType.STEP_FAILURE]
     camera_steps = {camera_of_step(e.step_key) for e in step_failures} - {None}
     cameras = [tags[CAMERA_TAG]] if CAMERA_TAG in tags else sorted(camera_steps)
     if cameras:
@@ -159,6 +188,8 @@ def failure_text(context: RunFailureSensorContext) -> str:
         what += f", minutes {tags[RANGE_START_TAG]} to {tags[RANGE_END_TAG]}"
     elif PARTITION_TAG in tags:
         what += f", minute {tags[PARTITION_TAG]}"
-    reason = (step_failures[0].event_specific_data.error.message if step_failures and
-              step_failures[0].event_specific_data.error else context.failure_event.message)
-    return f"{what}: {reason.strip()[:1500]}"
+    first_error = step_failures[0].event_specific_data.error if step_failures else None
+    reason = first_error.message if first_error else next(
+        (e.dagster_event.message for e in events if e.dagster_event.event_type == DagsterEventType.RUN_FAILURE),
+        "no error recorded")
+    return f"{what}: {(reason or '').strip()[:1500]}"
