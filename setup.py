@@ -38,6 +38,7 @@ setup(
         "pgserver>=0.1.4",
         "python-dotenv>=1.0",
         "PyYAML>=6",
+        "deflate>=0.7",  # libdeflate: smaller intensity_array rows, same zlib format (core/codec.py)
     ],
     extras_require={
         # Scale-out on Celery workers (ROZ_EXECUTOR=celery): RabbitMQ or Redis broker, Redis results.

@@ -8,7 +8,8 @@ prints CPU and wall time of:
     with and without the fast mode (skip_loop_filter), and how well fast-mode maps correlate with full ones;
   - the same with the decoder on all cores (`-threads 0` / threads=0);
   - two clips in two processes vs one clip in one process (throughput on this machine);
-  - compressed bytes per row on real recorded footage (Debian opencv-doc's vtest.avi by default).
+  - bytes and encoder CPU per row on real recorded footage (Debian opencv-doc's vtest.avi by default): Roz's
+    encoder vs the stdlib's zlib, and the encoder's CPU vs the row's extraction CPU.
 Ratios < 1 mean faster than the baseline. Results also go to bench/out/extract.json.
 """
 
@@ -23,13 +24,14 @@ import statistics
 import subprocess
 import sys
 import time
+import zlib
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from roz_pipeline.core.codec import encode_intensity  # noqa: E402
+from roz_pipeline.core.codec import ENCODER, encode_intensity  # noqa: E402
 from roz_pipeline.core.heatmap import compute_heatmap  # noqa: E402
 from roz_pipeline.core.motion import MotionAccumulator, MotionSettings  # noqa: E402
 from roz_pipeline.core.video import LumaDecoder  # noqa: E402
@@ -103,20 +105,45 @@ def parallel_throughput(clip: Path) -> tuple[float, float]:
     return one, two
 
 
-def bytes_per_row(path: Path, downscale_factor: float, window_seconds: float = 60, step_seconds: float = 10) -> list[int]:
-    """Compressed row sizes of `window_seconds` windows of a real recording (overlapping when it is short)."""
-    frames = [(f.time, f.luma.copy()) for f in LumaDecoder(path)]
+def row_encoding(path: Path, downscale_factor: float, window_seconds: float = 60,
+                 step_seconds: float = 10) -> dict:
+    """Rows of `window_seconds` windows of a real recording (overlapping when it is short): the extraction CPU of a
+    row (its frames' decode and motion) against each encoder's bytes and CPU for the same row."""
+    frames, decode_cpu = [], time.process_time()
+    for frame in LumaDecoder(path):
+        frames.append((frame.time, frame.luma.copy()))
+    decode_cpu_per_frame = (time.process_time() - decode_cpu) / len(frames)
     height, width = frames[0][1].shape
-    end, sizes, start = frames[-1][0], [], 0.0
+    end, start, rows = frames[-1][0], 0.0, []
     while True:
         window = [luma for t, luma in frames if start <= t < start + window_seconds]
+        started = time.process_time()
         accumulator = MotionAccumulator(width, height, MotionSettings(downscale_factor=downscale_factor))
         for luma in window:
             accumulator.add(luma)
-        sizes.append(len(encode_intensity(accumulator.heatmap())))
+        heatmap = accumulator.heatmap()
+        rows.append((heatmap, time.process_time() - started + decode_cpu_per_frame * len(window)))
         if start + window_seconds >= end:
-            return sizes
+            break
         start = min(start + step_seconds, max(0.0, end - window_seconds))
+    encoders = {"stdlib zlib level 6 (fallback)": lambda a: zlib.compress(a.tobytes(), 6),
+                f"roz: {ENCODER}": encode_intensity}
+    extraction_cpu = statistics.median(cpu for _, cpu in rows)
+    result = {"rows": len(rows), "extraction_cpu_ms": round(extraction_cpu * 1000, 1), "encoders": {}}
+    for name, encode in encoders.items():
+        sizes, cpus = [], []
+        for heatmap, _ in rows:
+            for _ in range(3):
+                started = time.process_time()
+                blob = encode(heatmap)
+                cpus.append(time.process_time() - started)
+            sizes.append(len(blob))
+        result["encoders"][name] = {"median_bytes": int(statistics.median(sizes)),
+                                    "cpu_ms": round(statistics.median(cpus) * 1000, 2)}
+    baseline, ours = result["encoders"].values()
+    result["roz bytes / stdlib bytes"] = round(ours["median_bytes"] / baseline["median_bytes"], 4)
+    result["roz encoder cpu / extraction cpu"] = round(ours["cpu_ms"] / (extraction_cpu * 1000), 4)
+    return result
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -177,10 +204,13 @@ def main(argv: list[str] | None = None) -> dict:
             print(f"\n{path} missing: install Debian's opencv-doc for real-footage bytes per row", file=sys.stderr)
             continue
         for factor in (4, 1.6):
-            sizes = bytes_per_row(path, factor)
             key = f"{path.name} downscale {factor}"
-            real[key] = {"rows": len(sizes), "median_bytes": int(statistics.median(sizes)), "sizes": sizes}
-            print(f"{'compressed row, ' + key:60} median {statistics.median(sizes) / 1000:.1f} KB over {len(sizes)} rows")
+            real[key] = measured = row_encoding(path, factor)
+            print(f"\nrows of {key}: {measured['rows']}, extraction {measured['extraction_cpu_ms']:.0f} ms cpu per row")
+            for name, encoder in measured["encoders"].items():
+                print(f"  {name:58} median {encoder['median_bytes'] / 1000:6.1f} KB  {encoder['cpu_ms']:6.1f} ms cpu")
+            for ratio in ("roz bytes / stdlib bytes", "roz encoder cpu / extraction cpu"):
+                print(f"  {ratio:58} {measured[ratio]}")
     OUT.mkdir(parents=True, exist_ok=True)
     report = {"clip": str(clip), "timings": results, "ratios": ratios, "real_footage": real}
     (OUT / "extract.json").write_text(json.dumps(report, indent=2))

@@ -1,21 +1,33 @@
 """The `intensity_array` format of `heatmap_minutes`, exactly as db/README.md documents it.
 
-Stored bytes are `zlib.compress(float32 array .tobytes())` in C order; readers decode them with
-`np.frombuffer(zlib.decompress(b), np.float32).reshape(height, width)`.
+Stored bytes are a zlib stream of the float32 array's bytes in C order; readers decode them with
+`np.frombuffer(zlib.decompress(b), np.float32).reshape(height, width)`. The stream is written by libdeflate (the
+`deflate` package), whose encoder finds shorter matches than the stdlib's at a small cost (bench/extract.py); the
+stdlib's zlib writes it when that package is missing. Either way any zlib reader decodes it.
 """
 
 import zlib
 
 import numpy as np
 
-ZLIB_LEVEL = 6  # level 9 saves ~10% at 10-15x the time (docs/PERFORMANCE.md)
+try:
+    import deflate
+except ImportError:  # pragma: no cover - exercised by the fallback test, which hides the module
+    deflate = None
+
+LIBDEFLATE_LEVEL = 10  # 11: ~1% smaller rows for twice the CPU, over 5% of extraction (bench/extract.py)
+ZLIB_LEVEL = 6  # the fallback: level 9 saves ~10% at 10x the CPU
+ENCODER = f"libdeflate level {LIBDEFLATE_LEVEL}" if deflate else f"stdlib zlib level {ZLIB_LEVEL}"
 
 
 def encode_intensity(array: np.ndarray) -> bytes:
     """Compress a 2-D heatmap for the `intensity_array` column."""
     if array.ndim != 2:
         raise ValueError(f"a heatmap is 2-D, got shape {array.shape}")
-    return zlib.compress(np.ascontiguousarray(array, dtype=np.float32).tobytes(), ZLIB_LEVEL)
+    raw = np.ascontiguousarray(array, dtype=np.float32).tobytes()
+    if deflate is not None:
+        return deflate.zlib_compress(raw, LIBDEFLATE_LEVEL)
+    return zlib.compress(raw, ZLIB_LEVEL)
 
 
 def decode_intensity(blob: bytes, height: int, width: int) -> np.ndarray:
