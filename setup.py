@@ -43,6 +43,8 @@ setup(
     extras_require={
         # Scale-out on Celery workers (ROZ_EXECUTOR=celery): RabbitMQ or Redis broker, Redis results.
         "celery": ["dagster-celery==0.29.27", "celery[redis]>=5.3"],
+        # The Kubernetes image (Dockerfile): run pods launched by K8sRunLauncher load the instance's launcher.
+        "k8s": ["dagster-k8s==0.29.27"],
         "test": [
             "pytest>=8",
             "moto[server]>=5",
