@@ -25,7 +25,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from dagster import DagsterInstance  # noqa: E402
 
 from roz_pipeline.clips.layout import ClipLayout  # noqa: E402
-from roz_pipeline.clips.stores import LocalClipStore  # noqa: E402
 from roz_pipeline.defs.keys import minutes_key  # noqa: E402
 from roz_pipeline.defs.launch import CameraRange, execute_ranges  # noqa: E402
 from roz_pipeline.defs.location import build_definitions  # noqa: E402
@@ -89,7 +88,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     started = time.perf_counter()
     with database.connection() as conn:
-        report = process_window(camera, LocalClipStore(videos), conn, FIRST, end)
+        report = process_window(camera, LocalClips(root=str(videos)).catalog([camera]), conn, FIRST, end)
     compute = time.perf_counter() - started
     assert len(report.written) == args.minutes
     ranged = ranged_run(CAMERAS[0], FIRST, args.minutes)
