@@ -79,6 +79,7 @@ def populate(home: Path, grain: str, start: str, gaps: int) -> dict:
             ranges.append((keys[first], keys[index - 1]))
         first = index + 1
     started = time.perf_counter()
+    DagsterInstance.from_config(str(home)).dispose()  # create the storage's tables once, before the workers race to
     with ProcessPoolExecutor(POPULATE_PROCESSES, mp_context=multiprocessing.get_context("spawn")) as pool:
         list(pool.map(_materialize_ranges, *zip(*[(str(home), grain, start, ranges[i::POPULATE_PROCESSES])
                                                   for i in range(POPULATE_PROCESSES)])))

@@ -55,19 +55,19 @@ def prepare(minutes: int) -> Path:
     return videos
 
 
-def definitions(videos: Path):
-    resources = {"database": HeatmapDatabase(roz_home=str(OUT / "roz")), "clips": LocalClips(root=str(videos))}
+def definitions(videos: Path, database_url: str):
+    resources = {"database": HeatmapDatabase(url=database_url), "clips": LocalClips(root=str(videos))}
     return build_definitions(OUT / "cameras.yaml", resources, partitions_start="2026-11-01", grain="minute")
 
 
-def ranged_run(camera: str, first: datetime, minutes: int) -> float:
+def ranged_run(camera: str, first: datetime, minutes: int, database_url: str) -> float:
     """Wall seconds of one ranged run of `camera` over `minutes` minutes from `first`."""
     videos = OUT / "pipeline_videos"
     instance = DagsterInstance.from_config(str(OUT / "dagster"))
     camera_range = CameraRange(camera, minutes_key(camera), first.strftime(PARTITION_FORMAT),
                                (first + timedelta(minutes=minutes - 1)).strftime(PARTITION_FORMAT))
     started = time.perf_counter()
-    ((_, result),) = execute_ranges([camera_range], instance, in_process=definitions(videos))
+    ((_, result),) = execute_ranges([camera_range], instance, in_process=definitions(videos, database_url))
     assert result.success
     return time.perf_counter() - started
 
@@ -83,6 +83,7 @@ def main(argv: list[str] | None = None) -> dict:
     videos = prepare(args.minutes)
     database = HeatmapDatabase(roz_home=str(OUT / "roz"))
     database.migrate()
+    url = database.resolved_url()  # the embedded server this process started; spawned workers connect to it
     camera = load_registry(OUT / "cameras.yaml")[CAMERAS[0]]
     end = FIRST + timedelta(minutes=args.minutes)
 
@@ -91,17 +92,19 @@ def main(argv: list[str] | None = None) -> dict:
         report = process_window(camera, LocalClips(root=str(videos)).catalog([camera]), conn, FIRST, end)
     compute = time.perf_counter() - started
     assert len(report.written) == args.minutes
-    ranged = ranged_run(CAMERAS[0], FIRST, args.minutes)
-    singles = [ranged_run(CAMERAS[0], FIRST + timedelta(minutes=i), 1) for i in range(args.singles)]
+    ranged = ranged_run(CAMERAS[0], FIRST, args.minutes, url)
+    singles = [ranged_run(CAMERAS[0], FIRST + timedelta(minutes=i), 1, url) for i in range(args.singles)]
     per_minute = compute / args.minutes
     single_run = statistics.median(singles)
     ranged_for_singles = ranged * args.singles / args.minutes
 
     context = multiprocessing.get_context("spawn")
-    with context.Pool(2) as pool:
-        started = time.perf_counter()
-        pool.starmap(ranged_run, [(c, FIRST, args.minutes) for c in CAMERAS])
-        parallel = time.perf_counter() - started
+    pool = context.Pool(2)
+    started = time.perf_counter()
+    pool.starmap(ranged_run, [(c, FIRST, args.minutes, url) for c in CAMERAS])
+    parallel = time.perf_counter() - started
+    pool.close()  # let the workers exit on their own (leaving the `with` block would terminate them mid-cleanup)
+    pool.join()
 
     results = {
         "minutes": args.minutes, "compute_s": round(compute, 1), "ranged_run_s": round(ranged, 1),

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import psycopg
 import pytest
-from dagster import AssetKey, Definitions, materialize
+from dagster import AssetKey, Definitions, RunRequest, materialize
 
 from roz_pipeline.cli.footage import Walker, write_clip
 from roz_pipeline.core.codec import encode_intensity
@@ -107,6 +107,12 @@ def run_range(defs: Definitions, camera: str, first: datetime, last: datetime, i
         tags={RANGE_START_TAG: partition_key(first), RANGE_END_TAG: partition_key(last)},
         raise_on_error=False,
     )
+
+
+def execute_request(defs: Definitions, request: RunRequest, instance):
+    """Run what a sensor's RunRequest asks for, as the daemon would launch it: its asset selection and its tags."""
+    return materialize([asset_def(defs, key) for key in request.asset_selection], resources=defs.resources,
+                       instance=instance, tags=request.tags, raise_on_error=False)
 
 
 def rows(url: str, camera: str = "lobby") -> list[tuple]:

@@ -79,7 +79,8 @@ def test_the_daemons_queue_runs_one_catch_up_run_per_camera_at_a_time(tmp_path, 
     daemon = subprocess.Popen(["dagster-daemon", "run", "-w", "workspace.yaml"], cwd=REPO_ROOT, env=env, stdout=log,
                               stderr=subprocess.STDOUT, start_new_session=True)
     # Writes wait while this lock is held, so a started run stays in progress: the queue must hold back the
-    # camera's other runs meanwhile (the daemon launches a run every ~2 s; 20 s is room for all six).
+    # camera's other runs meanwhile (the daemon launches a run every ~2 s; 8 s is room for the camera's others,
+    # and within the writers' 10 s lock_timeout).
     holder = psycopg.connect(migrated_database)
     holder.execute("LOCK TABLE heatmap_minutes IN EXCLUSIVE MODE")
     in_progress = (DagsterRunStatus.STARTING, DagsterRunStatus.STARTED)
@@ -91,7 +92,7 @@ def test_the_daemons_queue_runs_one_catch_up_run_per_camera_at_a_time(tmp_path, 
                 running = [r.dagster_run.tags[CAMERA_TAG] for r in runs if r.dagster_run.status in in_progress]
                 assert len(running) == len(set(running)), f"two runs of one camera at once: {running}"
                 if released is None and len(running) == 2:
-                    released = time.monotonic() + 20
+                    released = time.monotonic() + 8
                 if released is not None and time.monotonic() > released and not holder.closed:
                     holder.close()
                 if len(runs) == 6 and all(r.dagster_run.is_finished for r in runs):

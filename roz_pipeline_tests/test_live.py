@@ -14,7 +14,7 @@ from roz_pipeline.defs.keys import FOLLOW_TAG, minutes_key
 from roz_pipeline.defs.location import build_definitions
 from roz_pipeline.defs.resources import HeatmapDatabase, LocalClips
 from roz_pipeline.storage.minutes import HeatmapMinute, MinuteSources, minute_sources, write_minute
-from roz_pipeline_tests.helpers import MIGRATIONS, asset_def, minute_row
+from roz_pipeline_tests.helpers import MIGRATIONS, asset_def, execute_request, minute_row
 from roz_pipeline_tests.recorders import record
 
 UTC = timezone.utc
@@ -80,9 +80,7 @@ def _tick(defs, instance, cursors, executed, name="new_clips_sensor"):
     for request in result.run_requests or []:
         if request.run_key in executed:
             continue
-        camera = next(iter(request.asset_selection)).path[-1]
-        executed[request.run_key] = materialize([asset_def(defs, minutes_key(camera))], resources=defs.resources,
-                                                instance=instance, tags=request.tags)
+        executed[request.run_key] = execute_request(defs, request, instance)
     return result
 
 

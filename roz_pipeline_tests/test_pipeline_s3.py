@@ -5,7 +5,7 @@ from datetime import timedelta
 
 import boto3
 import pytest
-from dagster import AssetKey, instance_for_test
+from dagster import DagsterEventType, AssetKey, instance_for_test
 from dagster_aws.s3 import S3Resource
 
 from roz_pipeline.defs.location import build_definitions
@@ -91,6 +91,24 @@ def test_transient_s3_errors_are_retried(bucket, faulty_proxy, tmp_path, migrate
     assert result.success
     assert proxy.faults == 4  # two failed GETs for each of the two clips, then success
     assert len(rows(migrated_database)) == 2
+
+
+def test_a_5xx_outlasting_botos_retries_fails_the_step_and_its_retry_policy_completes_it(
+        bucket, faulty_proxy, tmp_path, migrated_database):
+    # One attempt of the step GETs a clip 6 times (boto's max_attempts=5, then s3transfer's own retry): 6 failing
+    # GETs exhaust them; the step fails and its RetryPolicy runs it again.
+    proxy = faulty_proxy(lambda method, path, count: (503, 0) if method == "GET" and is_clip(path) and count <= 6
+                         else None)
+    defs = s3_defs(tmp_path, proxy.url, migrated_database)
+    with instance_for_test() as instance:
+        result = run_range(defs, "lobby", T0, T0, instance)
+        retries = list(instance.all_logs(result.run_id, of_type=DagsterEventType.STEP_UP_FOR_RETRY))
+
+    assert result.success
+    (retry,) = retries
+    assert "ClientError" in repr(retry.dagster_event.event_specific_data.error)  # S3's 503, not a clip fault
+    assert proxy.faults == 6
+    assert len(rows(migrated_database)) == 1
 
 
 def test_endpoint_down_for_a_while_then_back_completes_the_run(bucket, faulty_proxy, tmp_path, migrated_database):

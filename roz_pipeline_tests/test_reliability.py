@@ -19,7 +19,7 @@ from roz_pipeline.settings import REPO_ROOT
 from roz_pipeline.storage.minutes import write_minute
 from roz_pipeline_tests import bad_clips
 from roz_pipeline_tests.helpers import minute_row
-from roz_pipeline_tests.helpers import KEEP, T0, clip_key, local_defs, make_clip, rows, run_range
+from roz_pipeline_tests.helpers import KEEP, T0, clip_key, execute_request, local_defs, make_clip, rows, run_range
 
 def _clip(**kwargs):
     defaults = {"frames": 8, "width": 160, "height": 96, "walkers": (bad_clips.WALKER,)}
@@ -192,7 +192,8 @@ def test_a_library_fault_on_one_clip_fails_only_its_minute_without_retrying(thre
     assert _count_per_minute(migrated_database) == [1, 1]
 
 
-def test_sensor_redelivery_requests_the_same_run_keys(three_minutes, migrated_database):
+def test_a_redelivered_tick_asks_for_the_same_run_and_running_both_deliveries_stores_each_minute_once(
+        three_minutes, migrated_database):
     registry, videos = three_minutes
     defs = local_defs(registry, videos, migrated_database, clock=lambda: T0 + timedelta(hours=1))
     sensor = defs.resolve_sensor_def("new_clips_sensor")
@@ -200,14 +201,14 @@ def test_sensor_redelivery_requests_the_same_run_keys(three_minutes, migrated_da
     with instance_for_test() as instance:
         first = sensor(build_sensor_context(instance=instance, definitions=defs, resources=defs.resources))
         redelivered = sensor(build_sensor_context(instance=instance, definitions=defs, resources=defs.resources))
-        for _ in first.run_requests + redelivered.run_requests:  # even if both deliveries were run
-            assert run_range(defs, "lobby", T0, T0 + timedelta(minutes=2), instance).success
+        results = [execute_request(defs, request, instance)  # both deliveries run, as if the run key were lost
+                   for request in first.run_requests + redelivered.run_requests]
 
     (run_key,) = [r.run_key for r in first.run_requests]
     assert [r.run_key for r in redelivered.run_requests] == [run_key]  # the same inputs, the same run key
     assert run_key.startswith("lobby:2026-11-20-14:00:2026-11-20-14:02:")
+    assert len(results) == 2 and all(result.success for result in results)
     assert _count_per_minute(migrated_database) == [1, 1, 1]
-
 
 
 # -- database faults ---------------------------------------------------------------------------------------------
