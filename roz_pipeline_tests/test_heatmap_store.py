@@ -12,6 +12,7 @@ import pytest
 
 from roz_pipeline.core.codec import decode_intensity, encode_intensity
 from roz_pipeline.settings import REPO_ROOT
+from roz_pipeline.storage.connection import PGSERVER_HANDLE_LIST
 from roz_pipeline.storage.minutes import HeatmapMinute, busiest_hours, minutes_between, write_minute
 from roz_pipeline.storage.seed_queries import freshness, hour_of_day_minutes, last_hour, table_size
 
@@ -204,3 +205,19 @@ def test_embedded_default_is_shared_by_concurrent_processes(tmp_path):
     status = subprocess.run([sys.executable, str(REPO_ROOT / "db" / "migrate.py"), "status"], cwd=tmp_path,
                             env=env, capture_output=True, text=True, timeout=120)
     assert status.returncode == 0, status.stderr
+
+
+def test_embedded_default_starts_after_a_process_was_killed_writing_pgservers_handle_list(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    env["ROZ_HOME"] = str(tmp_path / "home")
+
+    def migrate():
+        return subprocess.run([sys.executable, "-m", "roz_pipeline.cli", "db", "migrate"], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=180)
+
+    assert migrate().returncode == 0
+    (tmp_path / "home" / "pgdata" / PGSERVER_HANDLE_LIST).write_text("")  # what a kill mid-write leaves
+    result = migrate()
+
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "half written" in result.stderr and "up to date" in result.stdout

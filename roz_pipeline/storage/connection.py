@@ -1,5 +1,6 @@
 """Where the database is: `DATABASE_URL`, or an embedded PostgreSQL under `$ROZ_HOME/pgdata`."""
 
+import json
 import logging
 import re
 from contextlib import suppress
@@ -44,6 +45,20 @@ def embedded_database_url(pgdata: Path, database: str = EMBEDDED_DATABASE) -> st
     return server.get_uri(database)
 
 
+PGSERVER_HANDLE_LIST = ".handle_pids.json"  # pgserver's list of the processes holding the server
+
+
+def _repair_handle_list(path: Path) -> None:
+    """pgserver cannot start with a half-written handle list (a process killed while writing it): start it afresh."""
+    try:
+        json.loads(path.read_text())
+    except FileNotFoundError:
+        return
+    except ValueError:
+        log.warning("%s was half written (a process was killed while writing it); starting it afresh", path)
+        path.write_text("[]")
+
+
 def embedded_server(pgdata: Path):
     """The pgserver handle for `pgdata`, starting the server if no process runs it yet."""
     with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI)
@@ -53,6 +68,7 @@ def embedded_server(pgdata: Path):
     pgdata = pgdata.resolve()
     if pgdata not in _embedded_servers:
         pgdata.mkdir(parents=True, exist_ok=True)
+        _repair_handle_list(pgdata / PGSERVER_HANDLE_LIST)
         log.info("Using the embedded PostgreSQL in %s (set DATABASE_URL to use a server)", pgdata)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
