@@ -14,10 +14,12 @@ import pytest
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from roz_pipeline.core.codec import encode_intensity
+from roz_pipeline.core.codec import decode_intensity, encode_intensity
 from roz_pipeline.settings import REPO_ROOT
 from roz_pipeline.storage.connection import postgres_bin_dir
+from roz_pipeline.core.timesteps import HOUR, floor
 from roz_pipeline.storage.minutes import HeatmapMinute, write_minute
+from roz_pipeline.usecases.rollups import roll_up_hour
 from roz_pipeline.storage.migrations import Migrator, dump_schema, split_statements
 from roz_pipeline_tests.helpers import MIGRATIONS, run_migrate_script, skip_or_fail
 
@@ -69,6 +71,74 @@ def test_every_sql_block_runs_verbatim_on_a_migrated_database(db_with_rows, bloc
         db_with_rows.execute(statement.encode())
 
     assert db_with_rows.execute("SELECT count(*) FROM heatmap_minutes").fetchone()[0] >= 3
+
+
+def _results(conn, block: str) -> list[list[tuple]]:
+    """The rows of each statement of a README block that returns rows."""
+    results = []
+    for statement in split_statements(block):
+        cursor = conn.execute(statement.encode())
+        if cursor.description is not None:
+            results.append(cursor.fetchall())
+    return results
+
+
+def _block(text: str) -> str:
+    return next(b for b in QUERY_BLOCKS if text in b)
+
+
+def test_the_readme_queries_answer_what_they_say(db):
+    """Each query block's answer, checked against rows placed where the queries look (and some where they don't)."""
+    now, exact_now = db.execute("SELECT date_trunc('minute', now()), now()").fetchone()
+    two_pm = (now - timedelta(days=1)).replace(hour=14, minute=10)
+    stored = {now - timedelta(minutes=5): 2.0, now - timedelta(minutes=6): 2.5, now - timedelta(minutes=30): 3.0,
+              two_pm: 4.0,
+              now - timedelta(days=3): 5.0, now - timedelta(days=100): 6.0}
+    for when, fill in stored.items():
+        write_minute(db, _minute("default", when, fill))
+        write_minute(db, _minute("other", when, 1.0))  # another camera: never in 'default' answers
+    hours = sorted({floor(w, HOUR) for w in stored})
+    for hour in hours:
+        roll_up_hour(db, "default", hour, minutes_kept_since=now - timedelta(days=365))
+    activity = {w: fill * 50 for w, fill in stored.items()}  # each minute: `fill` on 50 pixels
+
+    def per_hour(minutes):
+        sums = {}
+        for when in minutes:
+            sums[floor(when, HOUR)] = sums.get(floor(when, HOUR), 0) + activity[when]
+        return sums
+
+    (stats,) = _results(db, _block("FROM heatmap_stats"))
+    expected = per_hour(stored)
+    assert [(h, total) for h, _, total, _ in stats] == sorted(expected.items(), reverse=True)
+
+    last_day, two_pm_hours = _results(db, _block("FROM heatmap_hourly"))
+    in_last_day = {h: a for h, a in per_hour(stored).items() if h >= exact_now - timedelta(days=1)}
+    assert [(h, covered, per_minute) for h, covered, per_minute in last_day] == [
+        (h, sum(floor(w, HOUR) == h for w in stored), a / sum(floor(w, HOUR) == h for w in stored))
+        for h, a in sorted(in_last_day.items())]
+    assert [decode_intensity(a, h, w).sum() for a, h, w, _ in two_pm_hours] == [activity[two_pm]]
+
+    (uncovered,) = _results(db, _block("with less than a full minute of footage"))
+    in_last_hour = {w for w in stored if now - timedelta(hours=1) <= w < now}
+    assert [m for m, _ in uncovered] == [now - timedelta(minutes=i) for i in range(60, 0, -1)
+                                         if now - timedelta(minutes=i) not in in_last_hour]
+    assert {covered for _, covered in uncovered} == {0}
+
+    (last_hour,) = _results(db, _block("timestamp >= NOW() - INTERVAL '1 hour'\nORDER BY timestamp"))
+    assert [decode_intensity(a, h, w).sum() for a, h, w in last_hour] == [activity[w] for w in sorted(in_last_hour)]
+
+    (busiest,) = _results(db, _block("ORDER BY activity DESC"))
+    today = {h: a for h, a in per_hour(stored).items() if h >= now.replace(hour=0, minute=0)}
+    assert busiest == sorted(today.items(), key=lambda item: -item[1])
+
+    (pattern,) = _results(db, _block("EXTRACT(HOUR FROM timestamp) = 14"))
+    at_two_pm = [w for w in stored if w.hour == 14 and w >= now - timedelta(days=7)]
+    assert sorted(decode_intensity(a, h, w).sum() for a, h, w in pattern) == sorted(activity[w] for w in at_two_pm)
+
+    (freshness,) = _results(db, _block("as last_data"))
+    assert sorted((camera, last, minutes) for camera, last, _, minutes in freshness) == [
+        ("default", max(stored), 6), ("other", max(stored), 6)]
 
 
 def test_cleanup_block_deletes_only_the_expired_row(db_with_rows):
