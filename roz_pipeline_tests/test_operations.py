@@ -24,6 +24,7 @@ from roz_pipeline.defs.health import build_run_failure_alert_sensor, build_stale
 from roz_pipeline.defs.location import build_definitions
 from roz_pipeline.defs.resources import HeatmapDatabase, LocalClips
 from roz_pipeline.registry import load_registry
+from roz_pipeline.core.timesteps import MINUTE, floor
 from roz_pipeline.storage.maintenance import delete_expired
 from roz_pipeline.storage.minutes import write_minute
 from roz_pipeline_tests.helpers import KEEP, MIGRATIONS, T0, clip_key, make_clip, minute_row, run_range
@@ -130,25 +131,46 @@ def test_registry_refuses_a_retention_below_one_day(tmp_path):
         load_registry(path)
 
 
-def test_cleanup_never_blocks_a_concurrent_writer_past_its_lock_timeout(db, migrated_database):
+EXPIRED_ROWS = 100_000
+
+
+def cleanup_beside_a_writer_of_the_same_rows(db, url: str, batch_size: int) -> tuple[int, list[str], int]:
+    """Retention deletes 100,000 expired rows while a writer re-writes expired minutes in random order (late
+    footage of old minutes being processed again), under lock_timeout=300ms: (rows deleted, the writer's lock
+    timeouts, writes)."""
+    oldest = floor(NOW - timedelta(days=10), MINUTE)
     db.execute(
         "INSERT INTO heatmap_minutes (camera_id, \"timestamp\", video_path, height, width, downscale_factor, "
         "intensity_array, frame_count, total_intensity, max_intensity, nonzero_pixels) "
-        "SELECT 'lobby', date_trunc('minute', now()) - interval '10 days' - i * interval '1 minute', 'old.mp4', "
-        "1, 1, 4, '\\x00', 1, 0, 0, 0 FROM generate_series(1, 30000) AS i")
+        "SELECT 'lobby', %s - i * interval '1 minute', 'old.mp4', 1, 1, 4, '\\x00', 1, 0, 0, 0 "
+        "FROM generate_series(0, %s) AS i", (oldest, EXPIRED_ROWS - 1))
+    for minute in range(30):
+        write_minute(db, minute_row("lobby", NOW - timedelta(minutes=minute)))  # kept
     deleted = []
     cleanup = threading.Thread(target=lambda: deleted.append(
-        delete_expired(psycopg.connect(migrated_database, autocommit=True), "lobby", 1, batch_size=1000)))
-    cleanup.start()
-    writes = 0
-    with psycopg.connect(migrated_database, autocommit=True, options="-c lock_timeout=2s") as writer:
+        delete_expired(psycopg.connect(url, autocommit=True), "lobby", 1, batch_size=batch_size)))
+    order = np.random.default_rng(0).permutation(EXPIRED_ROWS)
+    timeouts, writes = [], 0
+    with psycopg.connect(url, autocommit=True, options="-c lock_timeout=300ms") as writer:
+        cleanup.start()
         while cleanup.is_alive() or writes < 20:
-            write_minute(writer, minute_row("lobby", NOW - timedelta(minutes=writes % 30)))  # inserts and re-writes
+            try:
+                write_minute(writer, minute_row("lobby", oldest - timedelta(minutes=int(order[writes]))))
+            except psycopg.errors.LockNotAvailable as exc:
+                timeouts.append(str(exc))
             writes += 1
     cleanup.join()
+    return deleted[0] if deleted else 0, timeouts, writes
 
-    assert deleted == [30000]
-    assert db.execute("SELECT count(*) FROM heatmap_minutes").fetchone()[0] == 30
+
+def test_cleanup_never_blocks_a_writer_of_the_rows_it_deletes_past_its_lock_timeout(db, migrated_database):
+    deleted, timeouts, writes = cleanup_beside_a_writer_of_the_same_rows(db, migrated_database, batch_size=1000)
+
+    assert timeouts == [] and writes >= 20
+    assert deleted >= EXPIRED_ROWS
+    assert db.execute("SELECT count(*) FROM heatmap_minutes WHERE video_path = 'old.mp4'").fetchone()[0] == 0
+    assert db.execute("SELECT count(*) FROM heatmap_minutes WHERE \"timestamp\" > %s",
+                      (NOW - timedelta(days=1),)).fetchone()[0] == 30
 
 
 def test_partitions_older_than_the_retention_window_leave_the_asset(registry, tmp_path, migrated_database):
