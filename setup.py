@@ -52,7 +52,9 @@ setup(
             "dagster-celery==0.29.27",
             "celery[redis]>=5.3",
         ],
-        "bench": ["imageio-ffmpeg>=0.5"],
+        # bench/run.py: the FFmpeg baseline, process trees (bench/live.py), moto's S3 and Celery (as the tests).
+        "bench": ["imageio-ffmpeg>=0.5", "psutil>=5.9", "moto[server]>=5", "dagster-celery==0.29.27",
+                  "celery[redis]>=5.3"],
     },
     entry_points={"console_scripts": ["roz=roz_pipeline.cli.main:main"]},
     cmdclass={"build_py": BuildWithMigrations},

@@ -35,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from dagster import AssetExecutionContext, DagsterInstance, asset, materialize  # noqa: E402
 
 from roz_pipeline.defs.keys import RANGE_END_TAG, RANGE_START_TAG, minutes_key  # noqa: E402
+from roz_pipeline.defs.launch import QUIET_CONSOLE  # noqa: E402
 from roz_pipeline.defs.partitions import camera_partitions  # noqa: E402
 from databases import fresh_database, server_url, sqlalchemy_url  # noqa: E402  (bench/ is the script's folder)
 from roz_pipeline.settings import REPO_ROOT  # noqa: E402
@@ -60,12 +61,11 @@ def _stand_in(grain: str, start: str):
 
 
 def _materialize_ranges(home: str, grain: str, start: str, ranges: list[tuple[str, str]]) -> None:
-    logging.getLogger("dagster").setLevel(logging.WARNING)  # not a DEBUG line per partition
     stand_in = _stand_in(grain, start)
     with DagsterInstance.from_config(home) as instance:
         for first_key, last_key in ranges:
-            result = materialize([stand_in], instance=instance, tags={RANGE_START_TAG: first_key,
-                                                                       RANGE_END_TAG: last_key})
+            result = materialize([stand_in], instance=instance, run_config=QUIET_CONSOLE,  # no DEBUG line per event
+                                 tags={RANGE_START_TAG: first_key, RANGE_END_TAG: last_key})
             assert result.success
 
 
