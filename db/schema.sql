@@ -245,6 +245,32 @@ CREATE SEQUENCE public.heatmap_minutes_id_seq
 
 ALTER SEQUENCE public.heatmap_minutes_id_seq OWNED BY public.heatmap_minutes.id;
 
+CREATE TABLE public.heatmap_region_minutes (
+    camera_id character varying(50) NOT NULL,
+    region text NOT NULL,
+    "timestamp" timestamp with time zone NOT NULL,
+    activity double precision NOT NULL,
+    CONSTRAINT heatmap_region_minutes_activity_check CHECK ((activity >= (0)::double precision))
+);
+
+COMMENT ON TABLE public.heatmap_region_minutes IS 'Per camera, region and minute: the sum of the minute''s intensity_array inside the region';
+
+COMMENT ON COLUMN public.heatmap_region_minutes.activity IS 'Sum (float64) of intensity_array over the heatmap pixels the region covers at the minute''s downscale_factor';
+
+CREATE TABLE public.heatmap_regions (
+    camera_id character varying(50) NOT NULL,
+    region text NOT NULL,
+    x0 integer NOT NULL,
+    y0 integer NOT NULL,
+    x1 integer NOT NULL,
+    y1 integer NOT NULL,
+    complete boolean DEFAULT false NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT heatmap_regions_rectangle CHECK (((x0 >= 0) AND (y0 >= 0) AND (x0 < x1) AND (y0 < y1)))
+);
+
+COMMENT ON TABLE public.heatmap_regions IS 'Named regions of each camera (source pixels) and whether their series is complete';
+
 CREATE VIEW public.heatmap_stats AS
  SELECT camera_id,
     date_trunc('hour'::text, "timestamp", 'UTC'::text) AS hour,
@@ -277,6 +303,12 @@ ALTER TABLE ONLY public.heatmap_minute_sources
 ALTER TABLE ONLY public.heatmap_minutes
     ADD CONSTRAINT heatmap_minutes_pkey PRIMARY KEY (id, "timestamp");
 
+ALTER TABLE ONLY public.heatmap_region_minutes
+    ADD CONSTRAINT heatmap_region_minutes_pkey PRIMARY KEY (camera_id, region, "timestamp");
+
+ALTER TABLE ONLY public.heatmap_regions
+    ADD CONSTRAINT heatmap_regions_pkey PRIMARY KEY (camera_id, region);
+
 ALTER TABLE ONLY public.heatmap_rollups
     ADD CONSTRAINT heatmap_rollups_pkey PRIMARY KEY (camera_id, grain, period_start);
 
@@ -288,6 +320,8 @@ ALTER TABLE ONLY public.roz_schema_history
 
 CREATE INDEX idx_heatmap_activity ON public.heatmap_minutes USING btree (camera_id, total_intensity DESC);
 
+CREATE INDEX idx_heatmap_region_minutes_minute ON public.heatmap_region_minutes USING btree (camera_id, "timestamp");
+
 CREATE INDEX idx_heatmap_rollups_period ON public.heatmap_rollups USING btree (grain, period_start);
 
 CREATE INDEX idx_heatmap_time ON public.heatmap_minutes USING btree ("timestamp");
@@ -296,3 +330,6 @@ CREATE INDEX idx_heatmap_video_path ON public.heatmap_minutes USING btree (video
 
 ALTER TABLE ONLY public.heatmap_minute_sources
     ADD CONSTRAINT heatmap_minute_sources_minute_fkey FOREIGN KEY (camera_id, "timestamp") REFERENCES public.heatmap_minutes(camera_id, "timestamp") ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED;
+
+ALTER TABLE ONLY public.heatmap_region_minutes
+    ADD CONSTRAINT heatmap_region_minutes_minute_fkey FOREIGN KEY (camera_id, "timestamp") REFERENCES public.heatmap_minutes(camera_id, "timestamp") ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED;

@@ -138,6 +138,17 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--out", type=Path, required=True, metavar="F.csv")
     export.set_defaults(run=_export)
 
+    when = commands.add_parser("when", help="the intervals in which something moved inside a region of a camera")
+    when.add_argument("--camera", required=True)
+    when.add_argument("--region", required=True, metavar="X0,Y0,X1,Y1|NAME",
+                      help="source pixels (as `ignore` rectangles), or a region named in cameras.yaml")
+    _period_arguments(when)
+    when.add_argument("--min-activity", type=float, default=0.0, metavar="A",
+                      help="a minute counts when the region's activity (summed heatmap) exceeds A (default 0)")
+    when.add_argument("--sort", choices=("busiest", "time"), default="busiest")
+    when.add_argument("--json", action="store_true", help="one JSON document instead of lines")
+    when.set_defaults(run=_when)
+
     materialize = commands.add_parser(
         "materialize", help="a camera's minutes in real Dagster runs on the DAGSTER_HOME instance, an hour per run")
     materialize.add_argument("--camera", required=True)
@@ -378,12 +389,74 @@ def _export(args) -> int:
     return EXIT_OK
 
 
+def _when(args) -> int:
+    from roz_pipeline.clips.layout import ClipLayout, LayoutError
+    from roz_pipeline.usecases.regions import when
+
+    camera = _registered(args.camera)
+    with connect(database_url()) as conn:
+        answer = when(conn, camera, args.region, args.start, args.end, args.min_activity)
+    if not answer.minutes_with_data:
+        print(f"roz: camera {args.camera} has no stored minute between {args.start:%Y-%m-%d %H:%M} and "
+              f"{args.end:%Y-%m-%d %H:%M} UTC", file=sys.stderr)
+        return EXIT_PENDING
+    layout = ClipLayout.from_setting(clip_layout(), clip_timezone())
+    intervals = sorted(answer.intervals, key=lambda i: -i.activity) if args.sort == "busiest" else answer.intervals
+    found = []
+    for interval in intervals:
+        clips = answer.clips.get(interval.start, [])
+        opening = None
+        if clips:
+            try:
+                offset = max(0.0, (interval.start - layout.parse(clips[0]).start).total_seconds())
+            except LayoutError:
+                offset = None
+            opening = {"clip": clips[0], "offset_seconds": offset}
+        found.append((interval, clips, opening))
+    region = f"{answer.region} ({','.join(map(str, answer.rectangle))})" if answer.region in camera.regions \
+        else answer.region
+    source = "the region series" if answer.from_series else "the minute arrays"
+    if args.json:
+        print(json.dumps({
+            "camera": answer.camera_id, "region": answer.region, "rectangle": list(answer.rectangle),
+            "from": args.start.isoformat(), "to": args.end.isoformat(), "min_activity": args.min_activity,
+            "stored_minutes": answer.minutes_with_data, "read_from": source, "notes": answer.notes,
+            "downscale_changes": [{"at": at.isoformat(), "from": before, "to": after}
+                                  for at, before, after in answer.downscale_changes],
+            "intervals": [{"start": i.start.isoformat(), "end": i.end.isoformat(), "minutes": i.minutes,
+                           "activity": i.activity, "peak_minute": i.peak_minute.isoformat(),
+                           "peak_activity": i.peak_activity, "clips": clips, "open": opening}
+                          for i, clips, opening in found]}, indent=2))
+        return EXIT_OK
+    for interval, _, opening in found:
+        where = ""
+        if opening:
+            at = "" if opening["offset_seconds"] is None else f" at +{int(opening['offset_seconds']) // 60}:" \
+                 f"{int(opening['offset_seconds']) % 60:02d}"
+            where = f"  open {opening['clip']}{at}"
+        print(f"{interval.start:%Y-%m-%d %H:%M} - {interval.end:%H:%M} UTC  {interval.minutes:4d} min  "
+              f"activity {interval.activity:12.1f}  peak {interval.peak_minute:%H:%M}{where}")
+    for at, before, after in answer.downscale_changes:
+        print(f"note: the downscale factor changed from {before:g} to {after:g} at {at:%Y-%m-%d %H:%M} UTC: "
+              "activity before and after is measured on different grids", file=sys.stderr)
+    for note in answer.notes:
+        print(f"note: {note}", file=sys.stderr)
+    print(f"{len(found)} interval(s) with motion in region {region} of camera {args.camera} "
+          f"({answer.minutes_with_data} stored minute(s), read from {source})")
+    return EXIT_OK
+
+
+def _registered(camera_id: str) -> Camera:
+    """The camera's registry entry; a camera missing from the registry gets the defaults."""
+    registry = load_registry(cameras_file()) if cameras_file().is_file() else {}
+    return registry.get(camera_id) or Camera(check_camera_id(camera_id))
+
+
 def _catalog(camera_id: str):
     """The environment's clip store and layout, read for one camera (its registry entry, when there is one)."""
     from roz_pipeline.defs.resources import clip_source_from_environment  # imports Dagster's resource classes
 
-    registry = load_registry(cameras_file()) if cameras_file().is_file() else {}
-    return clip_source_from_environment().catalog([registry.get(camera_id) or Camera(check_camera_id(camera_id))])
+    return clip_source_from_environment().catalog([_registered(camera_id)])
 
 
 def _migrator(args) -> Migrator:

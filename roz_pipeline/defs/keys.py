@@ -10,6 +10,8 @@ SCHEMA_KEY = AssetKey("roz_schema")
 CLIP_STORE_KEY = AssetKey("clip_store")
 
 MINUTES_PREFIX, HOURS_PREFIX, DAYS_PREFIX = "heatmap_minutes", "heatmap_hours", "heatmap_days"
+REGIONS_PREFIX = "heatmap_regions"
+REGIONS_GROUP = "regions"
 
 CLIP_LAYOUT_CHECK = "clip_layout"
 FRESHNESS_CHECK = "fresh"
@@ -31,6 +33,10 @@ def hours_key(camera_id: str) -> AssetKey:
 
 def days_key(camera_id: str) -> AssetKey:
     return AssetKey([DAYS_PREFIX, camera_id])
+
+
+def regions_key(camera_id: str) -> AssetKey:
+    return AssetKey([REGIONS_PREFIX, camera_id])
 
 
 def camera_of_step(step_key: str | None) -> str | None:

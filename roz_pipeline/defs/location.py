@@ -13,6 +13,7 @@ from roz_pipeline.defs.minutes import camera_asset
 from roz_pipeline.defs.new_clips import build_clip_layout_check, build_new_clips_sensor, clip_store
 from roz_pipeline.defs.partitions import MINUTES_PER_RUN, camera_partitions
 from roz_pipeline.defs.resources import resources_from_environment
+from roz_pipeline.defs.regions import regions_asset
 from roz_pipeline.defs.rollups import rollup_assets, rollup_automation_sensor
 from roz_pipeline.defs.schema import roz_schema
 from roz_pipeline.registry import load_registry
@@ -39,7 +40,8 @@ def build_definitions(
     return Definitions(
         assets=[roz_schema, clip_store,
                 *(camera_asset(camera, partitions[camera.camera_id], grain, clock, sleep) for camera in cameras.values()),
-                *(rollup for camera in cameras.values() for rollup in rollup_assets(camera, start))],
+                *(rollup for camera in cameras.values() for rollup in rollup_assets(camera, start)),
+                *(regions_asset(camera) for camera in cameras.values() if camera.regions)],
         asset_checks=[build_clip_layout_check(cameras, clock),
                       *(check for camera in cameras.values() for check in build_camera_checks(camera, clock))],
         jobs=[retention_job, vacuum_analyze_job],

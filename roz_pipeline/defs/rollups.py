@@ -24,7 +24,7 @@ from dagster import (
 )
 
 from roz_pipeline.core.timesteps import STEPS, steps
-from roz_pipeline.defs.keys import CAMERA_TAG, days_key, hours_key, minutes_key
+from roz_pipeline.defs.keys import CAMERA_TAG, REGIONS_GROUP, days_key, hours_key, minutes_key
 from roz_pipeline.defs.minutes import TRANSIENT_RETRY
 from roz_pipeline.defs.partitions import camera_partitions
 from roz_pipeline.defs.resources import ClipSource, HeatmapDatabase
@@ -83,10 +83,11 @@ def rollup_assets(camera: Camera, partitions_start: str) -> list:
 
 rollup_automation_sensor = AutomationConditionSensorDefinition(
     "rollup_automation_sensor",
-    target=AssetSelection.groups(ROLLUP_GROUP),
+    target=AssetSelection.groups(ROLLUP_GROUP, REGIONS_GROUP),
     default_status=DefaultSensorStatus.RUNNING,
     minimum_interval_seconds=60,
-    description="Requests the hours and days whose minutes or hours were (re)materialized",
+    description="Requests the hours and days whose minutes or hours were (re)materialized, and the region series "
+                "of cameras whose regions changed",
 )
 
 

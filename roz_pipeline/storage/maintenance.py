@@ -29,7 +29,7 @@ class TableStats:
     dead_rows: int
 
 
-VACUUMED_TABLES = ("heatmap_minutes", "heatmap_rollups", "heatmap_minute_sources")
+VACUUMED_TABLES = ("heatmap_minutes", "heatmap_rollups", "heatmap_minute_sources", "heatmap_region_minutes")
 
 
 def table_stats(conn: psycopg.Connection, table: str = "heatmap_minutes") -> TableStats:
@@ -62,7 +62,7 @@ def vacuum_analyze(conn: psycopg.Connection) -> None:
     ).fetchone()[0]
     if not_owned:
         raise PermissionError(f"VACUUM needs the tables' owner: {not_owned}; connect as that role")
-    conn.execute("VACUUM (ANALYZE) heatmap_minutes, heatmap_rollups, heatmap_minute_sources")
+    conn.execute("VACUUM (ANALYZE) heatmap_minutes, heatmap_rollups, heatmap_minute_sources, heatmap_region_minutes")
     conn.execute("SELECT pg_stat_clear_snapshot()")
 
 

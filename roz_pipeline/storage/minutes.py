@@ -13,6 +13,7 @@ from psycopg.types.json import Jsonb
 
 from roz_pipeline.core.codec import decode_intensity, encode_intensity
 from roz_pipeline.registry import check_camera_id
+from roz_pipeline.storage.regions import write_region_activities
 
 
 @dataclass(frozen=True)
@@ -74,10 +75,12 @@ class StoredMinute:
     downscale_factor: float
 
 
-def write_minute(conn: psycopg.Connection, row: HeatmapMinute, sources: MinuteSources | None = None) -> bool:
+def write_minute(conn: psycopg.Connection, row: HeatmapMinute, sources: MinuteSources | None = None,
+                 region_activity: dict[str, float] | None = None) -> bool:
     """Insert the minute, or replace the stored one (and its `processed_at`) if it was processed before; with
-    `sources`, what it was built from, in the same transaction, unless the stored minute was computed from a newer
-    listing of the clip store (then nothing changes and the result is False)."""
+    `sources`, what it was built from, and with `region_activity`, its named regions' activity, in the same
+    transaction, unless the stored minute was computed from a newer listing of the clip store (then nothing
+    changes and the result is False)."""
     check_camera_id(row.camera_id)
     if row.timestamp.tzinfo is None or row.timestamp.second or row.timestamp.microsecond:
         raise ValueError(f"timestamp must be a timezone-aware start of minute, got {row.timestamp!r}")
@@ -125,6 +128,9 @@ def write_minute(conn: psycopg.Connection, row: HeatmapMinute, sources: MinuteSo
                 row.intensity_array, row.frame_count, row.total_intensity, row.max_intensity, row.nonzero_pixels,
             ),
         )
+        if region_activity:
+            write_region_activities(conn, row.camera_id,
+                                    [(region, row.timestamp, value) for region, value in region_activity.items()])
     return True
 
 

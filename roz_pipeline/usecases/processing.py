@@ -22,6 +22,7 @@ from roz_pipeline.clips.catalog import ClipCatalog, fingerprint
 from roz_pipeline.clips.layout import ClipRef
 from roz_pipeline.clips.stores import ClipMissingError
 from roz_pipeline.core.minutes import MinuteFootage, MinuteHeatmaps
+from roz_pipeline.core.regions import region_activity, region_box
 from roz_pipeline.core.timesteps import MINUTE, floor, steps
 from roz_pipeline.core.video import ClipError, LumaDecoder
 from roz_pipeline.registry import Camera
@@ -179,7 +180,10 @@ class MinuteRecorder:
         read = [by_key[key] for key in dict.fromkeys([*found.sources, *found.problems])]
         sources = MinuteSources(camera_id, minute, list(found.sources), round(found.covered_seconds, 2),
                                 dict(found.problems), fingerprint(read), listed_at)
-        if not write_minute(self.conn, row, sources) and self.log:
+        factor = self.camera.motion_settings.downscale_factor
+        regions = {name: region_activity(heatmap, region_box(rectangle, factor, row.height, row.width))
+                   for name, rectangle in self.camera.regions.items()}
+        if not write_minute(self.conn, row, sources, regions) and self.log:
             self.log.info(f"{camera_id} {minute:%Y-%m-%d %H:%M}: kept the stored row, computed from a newer listing")
         self._outcomes[minute] = "written"
         damage = "; ".join(f"{key}: {problem}" for key, problem in found.problems.items()) or None

@@ -1,0 +1,49 @@
+"""`heatmap_regions/<camera>`: the activity series of each named region of a camera (cameras.yaml `regions`), so
+that `roz when` reads one number per minute. New minutes get their values as they are written; this asset
+computes them for every stored minute when a region is added or moved. Its code version is the camera's regions:
+declarative automation runs it when they change (and once at first).
+"""
+
+import hashlib
+import json
+
+from dagster import AssetExecutionContext, AutomationCondition, MaterializeResult, asset
+
+from roz_pipeline.defs.keys import CAMERA_TAG, REGIONS_GROUP, regions_key
+from roz_pipeline.defs.minutes import TRANSIENT_RETRY
+from roz_pipeline.defs.resources import HeatmapDatabase
+from roz_pipeline.defs.rollups import WRITER_POOL
+from roz_pipeline.registry import Camera
+from roz_pipeline.usecases.regions import complete_region_series
+
+REGIONS_CONDITION = (AutomationCondition.code_version_changed() | AutomationCondition.on_missing()).with_label(
+    "regions added, moved or never built")
+
+
+def regions_version(camera: Camera) -> str:
+    """A short digest of the camera's named regions: it changes exactly when one is added, moved or removed."""
+    described = json.dumps(sorted((name, list(box)) for name, box in camera.regions.items()))
+    return hashlib.sha256(described.encode()).hexdigest()[:12]
+
+
+def regions_asset(camera: Camera):
+    """The camera's region-series asset (only for a camera with named regions)."""
+    camera_id = camera.camera_id
+
+    @asset(key=regions_key(camera_id), group_name=REGIONS_GROUP, code_version=regions_version(camera),
+           automation_condition=REGIONS_CONDITION, retry_policy=TRANSIENT_RETRY, pool=WRITER_POOL,
+           kinds={"postgres"}, tags={CAMERA_TAG: camera_id},
+           description=f"Per-minute activity inside each named region of camera {camera_id}: "
+                       f"{', '.join(sorted(camera.regions))}")
+    def _regions(context: AssetExecutionContext, database: HeatmapDatabase) -> MaterializeResult:
+        database.migrate()
+        with database.connection() as conn:
+            computed = complete_region_series(conn, camera)
+        for name, minutes in computed.items():
+            context.log.info(f"region {name}: {minutes} stored minute(s) computed" if minutes else
+                             f"region {name}: already complete")
+        return MaterializeResult(metadata={
+            "regions": {name: list(box) for name, box in camera.regions.items()},
+            "minutes_computed": sum(computed.values())})
+
+    return _regions

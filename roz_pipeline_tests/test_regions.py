@@ -1,0 +1,125 @@
+"""Where and when: `roz when` over real clips with motion placed in known regions, and the region series (the
+fast way) equal to summing the stored arrays (the slow way)."""
+
+import json
+import os
+import subprocess
+import sys
+from datetime import timedelta
+
+import numpy as np
+from dagster import instance_for_test, materialize
+
+from roz_pipeline.cli.footage import Walker, write_clip
+from roz_pipeline.core.codec import encode_intensity
+from roz_pipeline.defs.keys import regions_key
+from roz_pipeline.registry import load_registry
+from roz_pipeline.storage.minutes import HeatmapMinute, write_minute
+from roz_pipeline.usecases.regions import activity_from_arrays, complete_region_series, region_minutes, when
+from roz_pipeline_tests.helpers import T0, asset_def, clip_key, local_defs, run_range
+
+REGIONS = "{door: [0, 60, 100, 140], gate: [220, 60, 320, 140], sky: [0, 0, 320, 40]}"
+AT_THE_DOOR = Walker(start=(10, 80), end=(60, 80), size=(16, 40))  # x 10-76, y 80-120: inside `door` only
+AT_THE_GATE = Walker(start=(230, 80), end=(280, 80), size=(16, 40))  # inside `gate` only
+# Minute by minute from T0: who moves (None: an empty scene with sensor noise only).
+SCRIPT = [AT_THE_DOOR, AT_THE_DOOR, None, AT_THE_DOOR, AT_THE_GATE, None]
+
+
+def roz_when(env: dict, region: str, *extra: str) -> dict:
+    result = subprocess.run([sys.executable, "-m", "roz_pipeline.cli", "when", "--camera", "lobby", "--region", region,
+                             "--from", f"{T0:%Y-%m-%dT%H:%M}", "--to", f"{T0 + timedelta(minutes=10):%Y-%m-%dT%H:%M}",
+                             "--sort", "time", "--json", *extra],
+                            env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def spans(answer: dict) -> list[tuple[str, str]]:
+    return [(i["start"][11:16], i["end"][11:16]) for i in answer["intervals"]]
+
+
+def test_when_finds_the_minutes_something_crossed_a_region_and_the_series_gives_the_same_answer(
+        tmp_path, migrated_database):
+    registry, videos = tmp_path / "cameras.yaml", tmp_path / "videos"
+    registry.write_text(f"cameras:\n  lobby: {{retention_days: 36500, regions: {REGIONS}}}\n")
+    for minute, walker in enumerate(SCRIPT):
+        path = videos / clip_key("lobby", T0 + timedelta(minutes=minute))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_clip(path, width=320, height=180, frames=20, walkers=(walker,) if walker else (), seed=minute)
+    defs = local_defs(registry, videos, migrated_database)
+    env = {**os.environ, "DATABASE_URL": migrated_database, "ROZ_CAMERAS_FILE": str(registry),
+           "ROZ_VIDEO_ROOT": str(videos)}
+    with instance_for_test() as instance:
+        assert run_range(defs, "lobby", T0, T0 + timedelta(minutes=len(SCRIPT) - 1), instance).success
+
+        before = roz_when(env, "door")  # the series is not built yet: the arrays answer
+        assert before["read_from"] == "the minute arrays" and "not built yet" in before["notes"][0]
+        assert materialize([asset_def(defs, regions_key("lobby"))], resources=defs.resources,
+                           instance=instance).success
+        late = videos / clip_key("lobby", T0 + timedelta(minutes=len(SCRIPT)))  # written with its region values
+        write_clip(late, width=320, height=180, frames=20, walkers=(AT_THE_DOOR,), seed=99)
+        assert run_range(defs, "lobby", T0 + timedelta(minutes=len(SCRIPT)), T0 + timedelta(minutes=len(SCRIPT)),
+                         instance).success
+
+    door = roz_when(env, "door")
+    assert door["read_from"] == "the region series"
+    assert spans(door) == [("14:00", "14:02"), ("14:03", "14:04"), ("14:06", "14:07")]
+    assert spans(roz_when(env, "gate")) == [("14:04", "14:05")]
+    assert roz_when(env, "sky")["intervals"] == []
+    pixels = roz_when(env, "0,60,100,140")  # the door's rectangle given in pixels: read from the arrays
+    assert pixels["read_from"] == "the minute arrays"
+    assert pixels["intervals"] == door["intervals"]
+    assert before["intervals"] == door["intervals"][:2]
+    first = door["intervals"][0]
+    assert first["clips"] == [clip_key("lobby", T0)] and first["open"] == {"clip": clip_key("lobby", T0),
+                                                                             "offset_seconds": 0.0}
+    assert first["activity"] > 0 and first["peak_minute"][11:16] in ("14:00", "14:01")
+    peak = max(door["intervals"], key=lambda i: i["peak_activity"])
+    assert roz_when(env, "door", "--min-activity", str(peak["peak_activity"]))["intervals"] == []
+    above = roz_when(env, "door", "--min-activity", str(peak["peak_activity"] * 0.999999))["intervals"]
+    assert peak["peak_minute"] in [i["peak_minute"] for i in above]
+
+
+def test_the_series_equals_the_arrays_on_random_regions_over_a_week_and_a_downscale_change_is_reported(db, tmp_path):
+    rng = np.random.default_rng(7)
+    week = [T0 - timedelta(days=7) + timedelta(minutes=int(m)) for m in sorted(rng.choice(7 * 1440, 700, False))]
+    for minute in week:
+        factor = 4 if minute < T0 - timedelta(days=3) else 2  # the camera's downscale halved mid-week
+        height, width = 180 // factor, 320 // factor
+        array = np.zeros((height, width), np.float32)
+        for _ in range(rng.integers(0, 4)):  # a few moving blobs, fractional counts like partly covered minutes
+            y, x = rng.integers(0, height - 5), rng.integers(0, width - 5)
+            array[y:y + rng.integers(1, 6), x:x + rng.integers(1, 6)] += rng.random() * 30
+        write_minute(db, HeatmapMinute("lobby", minute, "clip.mp4", height, width, factor, encode_intensity(array),
+                                       int(rng.integers(1, 900)), float(array.sum()), float(array.max()),
+                                       int(np.count_nonzero(array))))
+    corners = rng.integers(0, 300, size=(6, 2))
+    regions = {f"r{i}": [int(x), int(y % 170), int(x + rng.integers(1, 60)), int(y % 170 + rng.integers(1, 40))]
+               for i, (x, y) in enumerate(corners)}
+    camera = _camera(tmp_path, regions)
+
+    assert complete_region_series(db, camera) == {name: len(week) for name in regions}
+    start, end = week[0], week[-1] + timedelta(minutes=1)
+    for name, rectangle in regions.items():
+        fast, from_series = region_minutes(db, camera, name, tuple(rectangle), start, end)
+        assert from_series
+        assert fast == activity_from_arrays(db, "lobby", tuple(rectangle), start, end)  # identical, not close
+
+    moved = dict(regions, r0=[5, 5, 50, 50])
+    del moved["r1"]
+    camera = _camera(tmp_path, moved)
+    assert complete_region_series(db, camera) == {name: len(week) if name == "r0" else 0 for name in moved}
+    fast, from_series = region_minutes(db, camera, "r0", (5, 5, 50, 50), start, end)
+    assert from_series and fast == activity_from_arrays(db, "lobby", (5, 5, 50, 50), start, end)
+    assert db.execute("SELECT count(*) FROM heatmap_region_minutes WHERE region = 'r1'").fetchone()[0] == 0
+
+    answer = when(db, camera, "r2", start, end)
+    (change,) = answer.downscale_changes
+    assert change[1:] == (4, 2) and change[0] >= T0 - timedelta(days=3)
+
+
+def _camera(folder, regions: dict):
+    registry = folder / "cameras.yaml"
+    registry.write_text("cameras:\n  lobby:\n    regions:\n" + "".join(
+        f"      {name}: {box}\n" for name, box in regions.items()))
+    return load_registry(registry)["lobby"]
