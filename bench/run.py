@@ -19,6 +19,8 @@ in the same run:
               request vs local; an hour-long file from S3: peak RSS, downloads, temporary files (bench/recorders.py)
   live        10 cameras' segments landing at live pace through the real daemon: latency to rows, CPU outside
               extraction, runs and memory per camera                                               (bench/live.py)
+  regions     `roz when` over 7 days of one camera: a named region's series vs summing every array
+                                                                                                 (bench/regions.py)
 
 --quick shrinks every part (fewer repeats, minutes and days) to check the suite works in a few minutes; its
 numbers are not the ones to report.
@@ -45,6 +47,7 @@ PARTS = {  # name: (full arguments, --quick arguments)
     "scale_out": ([], ["--minutes", "3"]),
     "recorders": ([], ["--repeats", "1", "--long-minutes", "3"]),
     "live": ([], ["--cameras", "2", "--minutes", "3", "--drain", "60"]),
+    "regions": ([], ["--days", "1", "--repeat", "3"]),
 }
 
 
@@ -98,6 +101,12 @@ def summary(results: dict) -> list[tuple[str, str, str]]:
                  ("live: CPU outside extraction / extraction, steady", f"{r['steady_outside_extraction_fraction']:.0%}",
                   "<= 15%"),
                  ("live: peak RSS per camera", f"{r['peak_rss_per_camera_mb']} MB", "<= 300 MB")]
+    if "regions" in results:
+        r = results["regions"]
+        rows += [(f"roz when, one region over {r['minutes']:,} minutes: series p50", f"{r['series']['p50_ms']} ms",
+                  "<= 300 ms"),
+                 ("... every array summed instead (same answer) p50",
+                  f"{r['arrays']['p50_ms']} ms ({r['arrays_vs_series']}x)", "")]
     return rows
 
 

@@ -1,0 +1,108 @@
+"""`roz when` over a week of one camera: the region series vs summing every stored array, in one run.
+
+    python bench/regions.py [--days 7] [--repeat 7] [--json OUT]
+
+Builds a fresh database `roz_bench_regions` (on DATABASE_URL's server, else the embedded PostgreSQL under
+bench/out/roz) with `days x 1440` minutes of one camera at 270x480 (people-crossing trails like bench/queries.py,
+~10-20 KB compressed each), written the way the pipeline writes them (with the named region's value), then times
+the same question two ways: the named region `door` (its stored series) and the same rectangle given in pixels
+(every minute's array fetched, decoded and summed). Both answers must be identical. Prints p50/p95 and the ratio.
+"""
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import numpy as np
+import psycopg
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from databases import fresh_database, server_url  # noqa: E402  (bench/ is the script's folder)
+from queries import walker_map  # noqa: E402
+from roz_pipeline.core.codec import encode_intensity  # noqa: E402
+from roz_pipeline.core.regions import region_activity, region_box  # noqa: E402
+from roz_pipeline.registry import Camera  # noqa: E402
+from roz_pipeline.settings import migrations_dir  # noqa: E402
+from roz_pipeline.storage.migrations import Migrator  # noqa: E402
+from roz_pipeline.storage.minutes import HeatmapMinute, write_minute  # noqa: E402
+from roz_pipeline.usecases.regions import complete_region_series, when  # noqa: E402
+
+DATABASE = "roz_bench_regions"
+DOOR = (400, 200, 1000, 700)  # source pixels of a 1080p camera: heatmap rows 50-175, columns 100-250 at factor 4
+DISTINCT_MAPS = 240  # generated once, then reused: compressing 10,080 fresh 270x480 maps would take minutes
+
+
+def load(url: str, camera: Camera, days: int, end: datetime) -> float:
+    rng = np.random.default_rng(3)
+    maps = [walker_map(rng) for _ in range(DISTINCT_MAPS)]
+    encoded = [encode_intensity(m) for m in maps]
+    door = region_box(DOOR, 4, 270, 480)
+    started = time.perf_counter()
+    with psycopg.connect(url, autocommit=True) as conn:
+        for i in range(days * 1440):
+            minute = end - timedelta(minutes=days * 1440 - i)
+            index = i % DISTINCT_MAPS
+            heatmap = maps[index]
+            write_minute(conn, HeatmapMinute(camera.camera_id, minute, f"clip-{i}.mp4", 270, 480, 4, encoded[index],
+                                             900, float(heatmap.sum()), float(heatmap.max()),
+                                             int(np.count_nonzero(heatmap))),
+                         region_activity={"door": region_activity(heatmap, door)})
+        complete_region_series(conn, camera)  # marks the series complete (every value is already there)
+    return time.perf_counter() - started
+
+
+def timed(conn, camera: Camera, region: str, start: datetime, end: datetime, repeat: int):
+    times, answer = [], None
+    for _ in range(repeat):
+        started = time.perf_counter()
+        answer = when(conn, camera, region, start, end)
+        times.append(time.perf_counter() - started)
+    return answer, times
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--days", type=int, default=7)
+    parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    args = parser.parse_args(argv)
+    url = fresh_database(server_url(), DATABASE)
+    Migrator(url, migrations_dir()).migrate()
+    camera = Camera("cam-00", regions={"door": DOOR})
+    end = datetime.now(timezone.utc).replace(second=0, microsecond=0)
+    start = end - timedelta(days=args.days)
+    load_s = load(url, camera, args.days, end)
+    with psycopg.connect(url, autocommit=True) as conn:
+        fast, fast_times = timed(conn, camera, "door", start, end, args.repeat)
+        slow, slow_times = timed(conn, camera, ",".join(map(str, DOOR)), start, end, max(2, args.repeat // 3))
+    assert fast.from_series and not slow.from_series
+    assert fast.intervals == slow.intervals, "the series and the arrays disagree"
+
+    def stats(times):
+        ordered = sorted(times)
+        return {"p50_ms": round(statistics.median(ordered) * 1000, 1),
+                "p95_ms": round(ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))] * 1000, 1)}
+
+    results = {"minutes": args.days * 1440, "intervals": len(fast.intervals), "load_s": round(load_s, 1),
+               "series": stats(fast_times), "arrays": stats(slow_times)}
+    results["arrays_vs_series"] = round(results["arrays"]["p50_ms"] / results["series"]["p50_ms"], 1)
+    print(f"{results['minutes']:,} minutes of one camera at 270x480, {len(fast.intervals)} interval(s) with motion "
+          f"at the door (loaded in {load_s:.0f} s)")
+    print(f"{'':44} {'p50 ms':>9} {'p95 ms':>9}")
+    print(f"{'roz when --region door (the region series)':44} {results['series']['p50_ms']:9.1f} "
+          f"{results['series']['p95_ms']:9.1f}")
+    print(f"{'the same rectangle in pixels (every array)':44} {results['arrays']['p50_ms']:9.1f} "
+          f"{results['arrays']['p95_ms']:9.1f}")
+    print(f"identical answers; the series is {results['arrays_vs_series']}x faster")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+    return results
+
+
+if __name__ == "__main__":
+    main()
