@@ -74,6 +74,23 @@ def test_when_finds_the_minutes_something_crossed_a_region_and_the_series_gives_
     assert first["clips"] == [clip_key("lobby", T0)] and first["open"] == {"clip": clip_key("lobby", T0),
                                                                              "offset_seconds": 0.0}
     assert first["activity"] > 0 and first["peak_minute"][11:16] in ("14:00", "14:01")
+    csv_file = tmp_path / "door.csv"
+    exported = subprocess.run([sys.executable, "-m", "roz_pipeline.cli", "export", "--camera", "lobby", "--region",
+                               "door", "--by", "minute", "--from", f"{T0:%Y-%m-%dT%H:%M}",
+                               "--to", f"{T0 + timedelta(hours=1):%Y-%m-%dT%H:%M}", "--out", str(csv_file)],
+                              env=env, capture_output=True, text=True, timeout=120)
+    assert exported.returncode == 0, exported.stderr
+    header, *minutes = [line.split(",") for line in csv_file.read_text().splitlines()]
+    assert header == ["camera_id", "region", "minute_utc", "minutes", "activity", "activity_per_minute"]
+    assert [m[2][11:16] for m in minutes] == [f"14:0{i}" for i in range(len(SCRIPT) + 1)]  # every stored minute
+    moving = [float(m[4]) for m in minutes]
+    assert abs(sum(moving[0:2]) - door["intervals"][0]["activity"]) < 0.2 and moving[2] == moving[5] == 0
+    hourly = subprocess.run([sys.executable, "-m", "roz_pipeline.cli", "timeline", "--camera", "lobby", "--region",
+                             "door", "--by", "hour", "--from", f"{T0:%Y-%m-%dT%H:%M}",
+                             "--to", f"{T0 + timedelta(hours=1):%Y-%m-%dT%H:%M}"],
+                            env=env, capture_output=True, text=True, timeout=120)
+    assert hourly.returncode == 0 and hourly.stdout.startswith(f"{T0:%Y-%m-%d %H}:00     7 min"), hourly.stdout
+
     peak = max(door["intervals"], key=lambda i: i["peak_activity"])
     assert roz_when(env, "door", "--min-activity", str(peak["peak_activity"]))["intervals"] == []
     above = roz_when(env, "door", "--min-activity", str(peak["peak_activity"] * 0.999999))["intervals"]

@@ -126,15 +126,22 @@ def _parser() -> argparse.ArgumentParser:
     pattern.add_argument("--png", type=Path, metavar="OUT", help="write the summed pattern over a still")
     pattern.set_defaults(run=_pattern)
 
-    timeline = commands.add_parser("timeline", help="a camera's activity per rolled-up hour or day")
+    timeline = commands.add_parser("timeline", help="a camera's activity per rolled-up hour or day, or a region's "
+                                                     "per minute, hour or day")
     timeline.add_argument("--camera", required=True)
     _period_arguments(timeline)
-    timeline.add_argument("--by", choices=ROLLUP_GRAINS, default="hour")
+    timeline.add_argument("--region", metavar="X0,Y0,X1,Y1|NAME", help="only the activity inside this region")
+    timeline.add_argument("--by", choices=("minute", *ROLLUP_GRAINS), default="hour",
+                          help="minute needs --region (default %(default)s)")
     timeline.set_defaults(run=_timeline)
 
-    export = commands.add_parser("export", help="CSV of activity per camera per rolled-up hour")
+    export = commands.add_parser("export", help="CSV of activity per camera per rolled-up hour, or of one camera's "
+                                                "region per minute, hour or day")
     export.add_argument("--camera", action="append", help="repeatable (default: every camera in the registry)")
     _period_arguments(export)
+    export.add_argument("--region", metavar="X0,Y0,X1,Y1|NAME", help="one camera's region (with one --camera)")
+    export.add_argument("--by", choices=("minute", *ROLLUP_GRAINS), default="hour",
+                        help="the period of each CSV row; other than hour needs --region (default %(default)s)")
     export.add_argument("--out", type=Path, required=True, metavar="F.csv")
     export.set_defaults(run=_export)
 
@@ -367,6 +374,10 @@ def _pattern(args) -> int:
 
 
 def _timeline(args) -> int:
+    if args.region:
+        return _region_timeline(args)
+    if args.by == "minute":
+        raise ValueError("--by minute needs --region (whole-camera timelines come from the hour and day rollups)")
     with connect(database_url()) as conn:
         periods = activity_timeline(conn, args.camera, args.start, args.end, args.by)
     if not periods:
@@ -381,11 +392,64 @@ def _timeline(args) -> int:
     return EXIT_OK
 
 
+PERIOD_STAMPS = {"minute": "%Y-%m-%d %H:%M", "hour": "%Y-%m-%d %H:00", "day": "%Y-%m-%d"}
+
+
+def _region_timeline(args) -> int:
+    from roz_pipeline.usecases.regions import region_timeline
+
+    with connect(database_url()) as conn:
+        periods, answer = region_timeline(conn, _registered(args.camera), args.region, args.start, args.end, args.by)
+    if not periods:
+        print(f"roz: camera {args.camera} has no stored minute in that period", file=sys.stderr)
+        return EXIT_PENDING
+    peak = max(p.activity / p.minutes for p in periods) or 1.0
+    for p in periods:
+        per_minute = p.activity / p.minutes
+        print(f"{p.start:{PERIOD_STAMPS[args.by]}}  {p.minutes:4d} min  "
+              f"{per_minute:10.1f}/min  {'#' * round(40 * per_minute / peak)}")
+    _region_notes(answer)
+    return EXIT_OK
+
+
+def _region_notes(answer) -> None:
+    for at, before, after in answer.downscale_changes:
+        print(f"note: the downscale factor changed from {before:g} to {after:g} at {at:%Y-%m-%d %H:%M} UTC: "
+              "activity before and after is measured on different grids", file=sys.stderr)
+    for note in answer.notes:
+        print(f"note: {note}", file=sys.stderr)
+
+
 def _export(args) -> int:
+    if args.region:
+        return _region_export(args)
+    if args.by != "hour":
+        raise ValueError("--by minute or day needs --region (the all-camera export is per rolled-up hour)")
     cameras = args.camera or list(load_registry(cameras_file()))
     with connect(database_url()) as conn, args.out.open("w", newline="") as out:
         count = write_hourly_csv(conn, cameras, args.start, args.end, out)
     print(f"wrote {args.out}: {count} camera-hour(s) of {', '.join(cameras)}")
+    return EXIT_OK
+
+
+def _region_export(args) -> int:
+    import csv
+
+    from roz_pipeline.usecases.regions import region_timeline
+
+    if not args.camera or len(args.camera) != 1:
+        raise ValueError("--region needs exactly one --camera")
+    (camera_id,) = args.camera
+    with connect(database_url()) as conn:
+        periods, answer = region_timeline(conn, _registered(camera_id), args.region, args.start, args.end, args.by)
+    with args.out.open("w", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(["camera_id", "region", f"{args.by}_utc", "minutes", "activity", "activity_per_minute"])
+        for p in periods:
+            writer.writerow([camera_id, answer.region, p.start.strftime("%Y-%m-%dT%H:%M:%SZ"), p.minutes,
+                             f"{p.activity:.1f}", f"{p.activity / p.minutes:.1f}"])
+    _region_notes(answer)
+    print(f"wrote {args.out}: {len(periods)} {args.by}(s) of region {answer.region} of camera {camera_id}")
     return EXIT_OK
 
 
@@ -436,11 +500,7 @@ def _when(args) -> int:
             where = f"  open {opening['clip']}{at}"
         print(f"{interval.start:%Y-%m-%d %H:%M} - {interval.end:%H:%M} UTC  {interval.minutes:4d} min  "
               f"activity {interval.activity:12.1f}  peak {interval.peak_minute:%H:%M}{where}")
-    for at, before, after in answer.downscale_changes:
-        print(f"note: the downscale factor changed from {before:g} to {after:g} at {at:%Y-%m-%d %H:%M} UTC: "
-              "activity before and after is measured on different grids", file=sys.stderr)
-    for note in answer.notes:
-        print(f"note: {note}", file=sys.stderr)
+    _region_notes(answer)
     print(f"{len(found)} interval(s) with motion in region {region} of camera {args.camera} "
           f"({answer.minutes_with_data} stored minute(s), read from {source})")
     return EXIT_OK

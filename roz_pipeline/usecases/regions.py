@@ -20,6 +20,7 @@ from roz_pipeline.core.regions import (
     region_activity,
     region_box,
 )
+from roz_pipeline.core.timesteps import STEPS, floor
 from roz_pipeline.registry import Camera
 from roz_pipeline.storage.regions import (
     define_region,
@@ -103,6 +104,27 @@ def when(conn: psycopg.Connection, camera: Camera, region: str, start: datetime,
         answer.notes.append(f"the series of region {label} is not built yet (asset heatmap_regions/"
                             f"{camera.camera_id}): read every minute's array instead")
     return answer
+
+
+@dataclass(frozen=True)
+class RegionPeriod:
+    start: datetime
+    minutes: int  # stored minutes in the period
+    activity: float  # the region's activity summed over them
+
+
+def region_timeline(conn: psycopg.Connection, camera: Camera, region: str, start: datetime, end: datetime,
+                    grain: str) -> tuple[list[RegionPeriod], RegionAnswer]:
+    """The region's activity per minute, hour or day (`grain`) of `start <= t < end`, periods with stored minutes
+    only; the answer says where it was read from and any downscale change."""
+    label, rectangle = resolve_region(camera, region)
+    series, from_series = region_minutes(conn, camera, label, rectangle, start, end)
+    periods: dict[datetime, list[float]] = {}
+    for point in series:
+        periods.setdefault(floor(point.minute, STEPS[grain]), []).append(point.activity)
+    timeline = [RegionPeriod(period, len(values), sum(values)) for period, values in sorted(periods.items())]
+    return timeline, RegionAnswer(camera.camera_id, label, rectangle, [], {}, downscale_changes(series),
+                                  from_series, len(series))
 
 
 def complete_region_series(conn: psycopg.Connection, camera: Camera) -> dict[str, int]:
