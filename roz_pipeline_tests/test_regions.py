@@ -1,20 +1,26 @@
-"""Where and when: `roz when` over real clips with motion placed in known regions, and the region series (the
-fast way) equal to summing the stored arrays (the slow way)."""
+"""Where and when: `roz when` over real clips with motion placed in known regions, the region series (the fast
+way) equal to summing the stored arrays (the slow way), and the week picture."""
 
 import json
 import os
 import subprocess
 import sys
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
+
+import cv2
 
 import numpy as np
 from dagster import instance_for_test, materialize
 
 from roz_pipeline.cli.footage import Walker, write_clip
 from roz_pipeline.core.codec import encode_intensity
+from roz_pipeline.core.render import NO_DATA_COLOR, week_cell_center, week_cell_color
+from roz_pipeline.core.timesteps import HOUR, floor
 from roz_pipeline.defs.keys import regions_key
 from roz_pipeline.registry import load_registry
 from roz_pipeline.storage.minutes import HeatmapMinute, write_minute
+from roz_pipeline.usecases.insight import week_pattern
+from roz_pipeline.usecases.rollups import roll_up_hour
 from roz_pipeline.usecases.regions import activity_from_arrays, complete_region_series, region_minutes, when
 from roz_pipeline_tests.helpers import T0, asset_def, clip_key, local_defs, run_range
 
@@ -140,3 +146,39 @@ def _camera(folder, regions: dict):
     registry.write_text("cameras:\n  lobby:\n    regions:\n" + "".join(
         f"      {name}: {box}\n" for name, box in regions.items()))
     return load_registry(registry)["lobby"]
+
+
+def test_the_week_picture_decodes_and_its_cells_are_the_rollups_average_minute(db, migrated_database, tmp_path):
+    end = floor(datetime.now(timezone.utc), HOUR)
+    placed = {}  # hour -> (minutes, activity per minute)
+    for days_back, per_minute, minutes in ((1, 30.0, 10), (8, 10.0, 30)):  # the same weekday-hour, two weeks
+        placed[end - timedelta(days=days_back, hours=5)] = (minutes, per_minute)
+    placed[end - timedelta(days=2, hours=1)] = (60, 4.0)
+    placed[end - timedelta(days=15)] = (5, 99.0)  # before the two weeks: left out
+    for hour, (minutes, per_minute) in placed.items():
+        for m in range(minutes):
+            array = np.zeros((9, 16), np.float32)
+            array[0, :4] = per_minute / 4
+            write_minute(db, HeatmapMinute("lobby", hour + timedelta(minutes=m), "c.mp4", 9, 16, 4,
+                                           encode_intensity(array), 10, float(array.sum()), float(array.max()), 4))
+        roll_up_hour(db, "lobby", hour, minutes_kept_since=hour - timedelta(days=1))
+    busy = end - timedelta(days=1, hours=5)
+    quiet = end - timedelta(days=2, hours=1)
+
+    week = week_pattern(db, "lobby", end, weeks=2)
+    assert week.per_minute[busy.weekday(), busy.hour] == (30.0 * 10 + 10.0 * 30) / 40  # two weeks of the slot
+    assert week.per_minute[quiet.weekday(), quiet.hour] == 4.0
+    assert np.isnan(week.per_minute).sum() == 168 - 2 and week.minutes.sum() == 100
+
+    png = tmp_path / "week.png"
+    result = subprocess.run([sys.executable, "-m", "roz_pipeline.cli", "pattern", "--camera", "lobby", "--week",
+                             "--weeks", "2", "--png", str(png)],
+                            env={**os.environ, "DATABASE_URL": migrated_database}, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    picture = cv2.imdecode(np.frombuffer(png.read_bytes(), np.uint8), cv2.IMREAD_COLOR)
+    top = week.per_minute[busy.weekday(), busy.hour]
+    for (day, hour), expected in {(busy.weekday(), busy.hour): week_cell_color(top, top),
+                                  (quiet.weekday(), quiet.hour): week_cell_color(4.0, top),
+                                  ((quiet.weekday() + 3) % 7, (quiet.hour + 7) % 24): NO_DATA_COLOR}.items():
+        assert tuple(int(c) for c in picture[week_cell_center(day, hour)]) == expected

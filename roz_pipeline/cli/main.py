@@ -119,11 +119,16 @@ def _parser() -> argparse.ArgumentParser:
                          help="the UTC day (default: today)")
     busiest.set_defaults(run=_busiest)
 
-    pattern = commands.add_parser("pattern", help="a camera's average minute at one hour of day over the last days")
+    pattern = commands.add_parser("pattern", help="a camera's average minute at one hour of day over the last days, "
+                                                   "or its week as a weekday x hour grid (--week)")
     pattern.add_argument("--camera", required=True)
-    pattern.add_argument("--hour", type=int, required=True, choices=range(24), metavar="H", help="UTC hour, 0-23")
-    pattern.add_argument("--days", type=int, default=7, help="how many days back (default %(default)s)")
-    pattern.add_argument("--png", type=Path, metavar="OUT", help="write the summed pattern over a still")
+    which = pattern.add_mutually_exclusive_group(required=True)
+    which.add_argument("--hour", type=int, choices=range(24), metavar="H", help="UTC hour, 0-23")
+    which.add_argument("--week", action="store_true", help="activity per minute by weekday and UTC hour")
+    pattern.add_argument("--days", type=int, default=7, help="with --hour: how many days back (default %(default)s)")
+    pattern.add_argument("--weeks", type=int, default=4, help="with --week: how many weeks back (default %(default)s)")
+    pattern.add_argument("--png", type=Path, metavar="OUT",
+                         help="write the picture: the summed pattern over a still, or the week grid with its legend")
     pattern.set_defaults(run=_pattern)
 
     timeline = commands.add_parser("timeline", help="a camera's activity per rolled-up hour or day, or a region's "
@@ -355,7 +360,28 @@ def _busiest(args) -> int:
     return EXIT_OK
 
 
+def _week_pattern(args) -> int:
+    from roz_pipeline.core.render import WEEKDAYS, render_week
+    from roz_pipeline.usecases.insight import week_pattern
+
+    with connect(database_url()) as conn:
+        week = week_pattern(conn, args.camera, datetime.now(timezone.utc), args.weeks)
+    if not week.minutes.any():
+        print(f"roz: camera {args.camera} has no rolled-up hour in the last {args.weeks} week(s)", file=sys.stderr)
+        return EXIT_PENDING
+    busiest = np.unravel_index(np.nanargmax(week.per_minute), week.per_minute.shape)
+    print(f"camera {args.camera}, {week.start:%Y-%m-%d} to {week.end:%Y-%m-%d %H:00} UTC: "
+          f"{int(week.minutes.sum())} minute(s) in {int((week.minutes > 0).sum())} of 168 weekday-hours; busiest "
+          f"{WEEKDAYS[busiest[0]]} {busiest[1]:02d}:00 UTC ({week.per_minute[busiest]:.1f} per minute)")
+    if args.png:
+        args.png.write_bytes(render_week(week.per_minute))
+        print(f"wrote {args.png}")
+    return EXIT_OK
+
+
 def _pattern(args) -> int:
+    if args.week:
+        return _week_pattern(args)
     now = datetime.now(timezone.utc)
     with connect(database_url()) as conn:
         pattern = hour_of_day_pattern(conn, args.camera, args.hour, args.days, now)

@@ -127,3 +127,68 @@ def _encode(image: np.ndarray, image_format: str) -> bytes:
     if not ok:
         raise ValueError(f"could not encode a {image.shape} image as {image_format}")
     return data.tobytes()
+
+
+WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+NO_DATA_COLOR = (205, 205, 205)  # BGR light grey: a weekday-hour with no footage
+CELL_WIDTH, CELL_HEIGHT, LABEL_WIDTH, HEADER_HEIGHT = 22, 20, 36, 16
+
+
+def render_week(values: np.ndarray, unit: str = "activity per minute") -> bytes:
+    """A 7 x 24 grid (weekday rows from Monday, UTC hour columns) of `values`, NaN where there is no data, coloured
+    from 0 to the largest value, with a legend. PNG."""
+    if values.shape != (7, 24):
+        raise ValueError(f"a week grid is 7 x 24, got {values.shape}")
+    known = values[~np.isnan(values)]
+    scale = float(known.max()) if known.size and known.max() > 0 else 1.0
+    width = LABEL_WIDTH + 24 * CELL_WIDTH
+    grid = np.full((HEADER_HEIGHT + 7 * CELL_HEIGHT, width, 3), 255, np.uint8)
+    font, size, ink = cv2.FONT_HERSHEY_SIMPLEX, 0.35, (40, 40, 40)
+    for hour in range(0, 24, 3):
+        cv2.putText(grid, f"{hour:02d}", (LABEL_WIDTH + hour * CELL_WIDTH + 3, HEADER_HEIGHT - 4), font, size, ink, 1,
+                    cv2.LINE_AA)
+    for day in range(7):
+        top = HEADER_HEIGHT + day * CELL_HEIGHT
+        cv2.putText(grid, WEEKDAYS[day], (3, top + CELL_HEIGHT - 6), font, size, ink, 1, cv2.LINE_AA)
+        for hour in range(24):
+            left = LABEL_WIDTH + hour * CELL_WIDTH
+            grid[top + 1:top + CELL_HEIGHT - 1, left + 1:left + CELL_WIDTH - 1] = week_cell_color(values[day, hour],
+                                                                                                 scale)
+    legend = _sequential_legend(width, scale, unit)
+    return _encode(np.vstack([grid, legend]), "png")
+
+
+def week_cell_color(value: float, scale: float) -> tuple[int, int, int]:
+    """The BGR colour of one week-grid cell."""
+    if np.isnan(value):
+        return NO_DATA_COLOR
+    level = np.uint8(round(255 * min(max(value / scale, 0.0), 1.0)))
+    return tuple(int(c) for c in cv2.applyColorMap(np.array([[level]], np.uint8), COLORMAP)[0, 0])
+
+
+def week_cell_center(day: int, hour: int) -> tuple[int, int]:
+    """(row, column) of the centre of a cell in render_week's picture."""
+    return HEADER_HEIGHT + day * CELL_HEIGHT + CELL_HEIGHT // 2, LABEL_WIDTH + hour * CELL_WIDTH + CELL_WIDTH // 2
+
+
+def render_hour_bars(values: list[float], unit: str = "activity per minute") -> bytes:
+    """24 bars, one per UTC hour of a day (NaN: no footage, drawn as a grey tick), scaled to the largest. PNG."""
+    if len(values) != 24:
+        raise ValueError(f"24 hours, got {len(values)}")
+    height, width = 90, LABEL_WIDTH + 24 * CELL_WIDTH
+    chart = np.full((height + HEADER_HEIGHT, width, 3), 255, np.uint8)
+    known = [v for v in values if not np.isnan(v)]
+    scale = max(known) if known and max(known) > 0 else 1.0
+    font, size, ink = cv2.FONT_HERSHEY_SIMPLEX, 0.35, (40, 40, 40)
+    for hour, value in enumerate(values):
+        left = LABEL_WIDTH + hour * CELL_WIDTH
+        if np.isnan(value):
+            chart[height - 2:height, left + 3:left + CELL_WIDTH - 3] = NO_DATA_COLOR
+            continue
+        top = height - max(1, round((height - 4) * value / scale))
+        chart[top:height, left + 3:left + CELL_WIDTH - 3] = week_cell_color(value, scale)
+    for hour in range(0, 24, 3):
+        cv2.putText(chart, f"{hour:02d}", (LABEL_WIDTH + hour * CELL_WIDTH + 3, height + HEADER_HEIGHT - 4), font,
+                    size, ink, 1, cv2.LINE_AA)
+    cv2.putText(chart, _number(scale), (2, 12), font, size, ink, 1, cv2.LINE_AA)
+    return _encode(np.vstack([chart, _sequential_legend(width, scale, unit)]), "png")

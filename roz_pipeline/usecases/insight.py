@@ -100,6 +100,34 @@ def activity_timeline(conn: psycopg.Connection, camera_id: str, start: datetime,
     return rollup_activity(conn, [camera_id], grain, start, end)
 
 
+@dataclass(frozen=True)
+class WeekPattern:
+    """Activity per minute by UTC weekday (rows, Monday first) and hour (columns), over `start <= t < end`."""
+
+    camera_id: str
+    start: datetime
+    end: datetime
+    per_minute: np.ndarray  # 7 x 24, NaN where no minute was stored
+    minutes: np.ndarray  # 7 x 24 stored minutes behind each cell
+
+
+def week_pattern(conn: psycopg.Connection, camera_id: str, end: datetime, weeks: int = 4) -> WeekPattern:
+    """The camera's average minute per weekday and hour over the `weeks` weeks before `end` (whole hours, from
+    the hour rollups): each cell is the summed activity of its hours divided by their stored minutes."""
+    if weeks < 1:
+        raise ValueError(f"weeks must be at least 1, got {weeks}")
+    end = floor(end, HOUR)
+    start = end - timedelta(weeks=weeks)
+    activity, minutes = np.zeros((7, 24)), np.zeros((7, 24), np.int64)
+    for hour in rollup_activity(conn, [camera_id], "hour", start, end):
+        cell = hour.period_start.weekday(), hour.period_start.hour
+        activity[cell] += hour.total_intensity
+        minutes[cell] += hour.minutes_covered
+    with np.errstate(invalid="ignore", divide="ignore"):
+        per_minute = np.where(minutes > 0, activity / minutes, np.nan)
+    return WeekPattern(camera_id, start, end, per_minute, minutes)
+
+
 CSV_COLUMNS = ["camera_id", "hour_utc", "minutes_covered", "frame_count", "total_intensity",
                "activity_per_minute", "max_intensity", "nonzero_pixels"]
 
