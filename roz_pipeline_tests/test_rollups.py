@@ -16,6 +16,13 @@ import pytest
 from dagster import AssetKey, DagsterEventType, evaluate_automation_conditions, instance_for_test, materialize
 
 from roz_pipeline.core.codec import encode_intensity
+from roz_pipeline.core.render import (
+    CELL_WIDTH,
+    LABEL_WIDTH,
+    NO_DATA_COLOR,
+    week_cell_center,
+    week_cell_color,
+)
 from roz_pipeline.usecases.insight import compare_periods, hour_of_day_pattern, period_heatmap, write_hourly_csv
 from roz_pipeline.registry import RegistryError, load_registry
 from roz_pipeline.usecases.rollups import roll_up_day, roll_up_hour
@@ -278,7 +285,7 @@ def test_reprocessed_minutes_update_their_hour_and_day_through_automation(regist
         hour_runs = materialize_partitions(defs, hours, requested[hours], instance)
         requested, cursor = automation_runs(defs, instance, cursor)
         assert requested == {days: ["2026-11-20-00:00"]}
-        materialize_partitions(defs, days, requested[days], instance)
+        day_runs = materialize_partitions(defs, days, requested[days], instance)
         assert automation_runs(defs, instance, cursor)[0] == {}
         with psycopg.connect(migrated_database) as conn:
             first_day = rollups_between(conn, "lobby", "day", T0.replace(hour=0), T0 + timedelta(days=1))[0].heatmap
@@ -306,6 +313,22 @@ def test_reprocessed_minutes_update_their_hour_and_day_through_automation(regist
     png = base64.b64decode(metadata["preview"].value.split("base64,")[1].rstrip(")"))
     preview = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_UNCHANGED)
     assert png.startswith(b"\x89PNG") and preview.shape == (135 + 30, 240, 3)  # over the clip's still, with the legend
+
+    day_metadata = next(e for e in day_runs[0].all_events if e.event_type == DagsterEventType.ASSET_MATERIALIZATION) \
+        .event_specific_data.materialization.metadata
+    pictures = {name: _png(day_metadata[name].value) for name in ("day", "activity_by_hour", "week_pattern")}
+    assert pictures["day"].shape == (270 + 30, 480, 3)  # the day over the still, with the legend
+    bars, week = pictures["activity_by_hour"], pictures["week_pattern"]
+    assert bars.shape[1] == week.shape[1] == LABEL_WIDTH + 24 * CELL_WIDTH
+    # the four weeks' only data: the day's 14:00 hour, drawn at full colour; its 13:00 had no footage
+    assert tuple(int(c) for c in week[week_cell_center(T0.weekday(), 14)]) == week_cell_color(1.0, 1.0)
+    assert tuple(int(c) for c in week[week_cell_center(T0.weekday(), 13)]) == NO_DATA_COLOR
+
+
+def _png(markdown: str) -> np.ndarray:
+    png = base64.b64decode(markdown.split("base64,")[1].rstrip(")"))
+    assert png.startswith(b"\x89PNG")
+    return cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)
 
 
 def _replace_with_two_walkers(path):

@@ -23,13 +23,14 @@ from dagster import (
     asset,
 )
 
+from roz_pipeline.core.render import render_hour_bars, render_week
 from roz_pipeline.core.timesteps import STEPS, steps
 from roz_pipeline.defs.keys import CAMERA_TAG, REGIONS_GROUP, days_key, hours_key, minutes_key
 from roz_pipeline.defs.minutes import TRANSIENT_RETRY
 from roz_pipeline.defs.partitions import camera_partitions
 from roz_pipeline.defs.resources import ClipSource, HeatmapDatabase
 from roz_pipeline.registry import Camera
-from roz_pipeline.usecases.insight import PeriodHeatmap
+from roz_pipeline.usecases.insight import PeriodHeatmap, activity_timeline, week_pattern
 from roz_pipeline.usecases.pictures import camera_still, render_summed
 from roz_pipeline.usecases.rollups import RollupOutcome, roll_up_day, roll_up_hour
 
@@ -74,9 +75,11 @@ def rollup_assets(camera: Camera, partitions_start: str) -> list:
         description=f"Daily heatmaps of camera {camera_id}: the sum of its hours, in heatmap_rollups",
         **common,
     )
-    def _days(context: AssetExecutionContext, database: HeatmapDatabase) -> None:
+    def _days(context: AssetExecutionContext, database: HeatmapDatabase, clips: ClipSource) -> None:
         outcomes = _roll_up_window(context, database, camera_id, roll_up_day, "day", camera.rollup_retention_days)
         _report(context, camera, outcomes, None, "hour rollup", camera.rollup_retention_days)
+        with database.connection() as conn:
+            _day_pictures(context, conn, camera, outcomes, clips)
 
     return [_hours, _days]
 
@@ -89,6 +92,36 @@ rollup_automation_sensor = AutomationConditionSensorDefinition(
     description="Requests the hours and days whose minutes or hours were (re)materialized, and the region series "
                 "of cameras whose regions changed",
 )
+
+
+def _day_pictures(context: AssetExecutionContext, conn, camera: Camera, outcomes: list[RollupOutcome],
+                  clips: ClipSource) -> None:
+    """Each day partition at a glance in the UI: the day's heatmap over a still, its activity by hour, and the
+    camera's weekly pattern over the four weeks up to that day."""
+    still = None
+    for key, outcome in zip(context.partition_keys, outcomes, strict=True):
+        rollup = outcome.rollup
+        if rollup is None:
+            continue
+        day_end = rollup.period_start + timedelta(days=1)
+        if still is None:
+            still, _ = camera_still(clips.catalog([camera]), camera.camera_id, rollup.period_start)
+        period = PeriodHeatmap(rollup.camera_id, rollup.period_start, day_end, rollup.heatmap, rollup.minutes_covered,
+                               outcome.left_out, rollup.period_start)
+        by_hour = {h.period_start.hour: h.total_intensity / h.minutes_covered
+                   for h in activity_timeline(conn, camera.camera_id, rollup.period_start, day_end, "hour")}
+        week = week_pattern(conn, camera.camera_id, day_end, weeks=4)
+        context.add_asset_metadata({
+            "day": _picture(f"day {key}", render_summed(period, still, width=PREVIEW_WIDTH * 2)),
+            "activity_by_hour": _picture("activity per minute by UTC hour",
+                                         render_hour_bars([by_hour.get(h, float("nan")) for h in range(24)])),
+            "week_pattern": _picture("activity per minute by weekday and UTC hour, last 4 weeks",
+                                     render_week(week.per_minute)),
+        }, partition_key=key)
+
+
+def _picture(title: str, png: bytes) -> MetadataValue:
+    return MetadataValue.md(f"![{title}](data:image/png;base64,{base64.b64encode(png).decode()})")
 
 
 def _time_dep(key: AssetKey) -> AssetDep:
@@ -128,7 +161,5 @@ def _report(context: AssetExecutionContext, camera: Camera, outcomes: list[Rollu
         if rollup is not None and clips is not None:
             period = PeriodHeatmap(rollup.camera_id, rollup.period_start, rollup.period_start + timedelta(hours=1),
                                    rollup.heatmap, rollup.minutes_covered, outcome.left_out, rollup.period_start)
-            png = render_summed(period, still, width=PREVIEW_WIDTH)
-            metadata["preview"] = MetadataValue.md(
-                f"![hour {key}](data:image/png;base64,{base64.b64encode(png).decode()})")
+            metadata["preview"] = _picture(f"hour {key}", render_summed(period, still, width=PREVIEW_WIDTH))
         context.add_asset_metadata(metadata, partition_key=key)
