@@ -10,7 +10,7 @@ from datetime import datetime, timedelta, timezone
 import cv2
 
 import numpy as np
-from dagster import instance_for_test, materialize
+from dagster import evaluate_automation_conditions, instance_for_test, materialize
 
 from roz_pipeline.cli.footage import Walker, write_clip
 from roz_pipeline.core.codec import encode_intensity
@@ -182,3 +182,23 @@ def test_the_week_picture_decodes_and_its_cells_are_the_rollups_average_minute(d
                                   (quiet.weekday(), quiet.hour): week_cell_color(4.0, top),
                                   ((quiet.weekday() + 3) % 7, (quiet.hour + 7) % 24): NO_DATA_COLOR}.items():
         assert tuple(int(c) for c in picture[week_cell_center(day, hour)]) == expected
+
+
+def test_the_series_asset_is_requested_once_at_first_and_again_when_a_region_moves(tmp_path, migrated_database):
+    registry, videos = tmp_path / "cameras.yaml", tmp_path / "videos"
+    videos.mkdir()
+
+    def requested(defs, instance, cursor):
+        result = evaluate_automation_conditions(defs, instance, cursor=cursor)
+        return result.get_num_requested(regions_key("lobby")) == 1, result.cursor
+
+    registry.write_text("cameras:\n  lobby: {regions: {door: [0, 60, 100, 140]}}\n")
+    defs = local_defs(registry, videos, migrated_database)
+    with instance_for_test() as instance:
+        wanted, cursor = requested(defs, instance, None)
+        assert wanted  # never built
+        assert materialize([asset_def(defs, regions_key("lobby"))], resources=defs.resources,
+                           instance=instance).success
+        assert requested(defs, instance, cursor)[0] is False
+        registry.write_text("cameras:\n  lobby: {regions: {door: [0, 60, 120, 140]}}\n")  # the door moved
+        assert requested(local_defs(registry, videos, migrated_database), instance, cursor)[0]

@@ -16,8 +16,11 @@ from roz_pipeline.defs.rollups import WRITER_POOL
 from roz_pipeline.registry import Camera
 from roz_pipeline.usecases.regions import complete_region_series
 
-REGIONS_CONDITION = (AutomationCondition.code_version_changed() | AutomationCondition.on_missing()).with_label(
-    "regions added, moved or never built")
+# Built once (not retried after a failed run: its alert says why), and again whenever the regions change.
+REGIONS_CONDITION = (
+    AutomationCondition.code_version_changed()
+    | (AutomationCondition.missing() & ~AutomationCondition.in_progress() & ~AutomationCondition.execution_failed())
+).with_label("regions added, moved or never built")
 
 
 def regions_version(camera: Camera) -> str:
