@@ -95,8 +95,8 @@ def test_the_readme_queries_answer_what_they_say(db):
               two_pm: 4.0,
               now - timedelta(days=3): 5.0, now - timedelta(days=100): 6.0}
     for when, fill in stored.items():
-        write_minute(db, _minute("default", when, fill))
-        write_minute(db, _minute("other", when, 1.0))  # another camera: never in 'default' answers
+        write_minute(db, _minute("default", when, fill), region_activity={"door": fill * 10})
+        write_minute(db, _minute("other", when, 1.0), region_activity={"door": 1.0})  # never in 'default' answers
     hours = sorted({floor(w, HOUR) for w in stored})
     for hour in hours:
         roll_up_hour(db, "default", hour, minutes_kept_since=now - timedelta(days=365))
@@ -128,13 +128,17 @@ def test_the_readme_queries_answer_what_they_say(db):
     (last_hour,) = _results(db, _block("timestamp >= NOW() - INTERVAL '1 hour'\nORDER BY timestamp"))
     assert [decode_intensity(a, h, w).sum() for a, h, w in last_hour] == [activity[w] for w in sorted(in_last_hour)]
 
-    (busiest,) = _results(db, _block("ORDER BY activity DESC"))
+    (busiest,) = _results(db, _block("SUM(total_intensity) as activity"))
     today = {h: a for h, a in per_hour(stored).items() if h >= now.replace(hour=0, minute=0)}
     assert busiest == sorted(today.items(), key=lambda item: -item[1])
 
     (pattern,) = _results(db, _block("EXTRACT(HOUR FROM timestamp) = 14"))
     at_two_pm = [w for w in stored if w.hour == 14 and w >= now - timedelta(days=7)]
     assert sorted(decode_intensity(a, h, w).sum() for a, h, w in pattern) == sorted(activity[w] for w in at_two_pm)
+
+    (at_the_door,) = _results(db, _block("FROM heatmap_region_minutes"))
+    assert at_the_door == sorted(((w, fill * 10) for w, fill in stored.items() if w >= exact_now - timedelta(days=7)),
+                                 key=lambda row: -row[1])
 
     (freshness,) = _results(db, _block("as last_data"))
     assert sorted((camera, last, minutes) for camera, last, _, minutes in freshness) == [
