@@ -11,7 +11,6 @@ the same question two ways: the named region `door` (its stored series) and the 
 
 import argparse
 import json
-import statistics
 import sys
 import time
 from datetime import datetime, timedelta, timezone
@@ -23,7 +22,7 @@ import psycopg
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from databases import fresh_database, server_url  # noqa: E402  (bench/ is the script's folder)
-from queries import walker_map  # noqa: E402
+from queries import timings, walker_map  # noqa: E402
 from roz_pipeline.core.codec import encode_intensity  # noqa: E402
 from roz_pipeline.core.regions import region_activity, region_box  # noqa: E402
 from roz_pipeline.registry import Camera  # noqa: E402
@@ -56,15 +55,6 @@ def load(url: str, camera: Camera, days: int, end: datetime) -> float:
     return time.perf_counter() - started
 
 
-def timed(conn, camera: Camera, region: str, start: datetime, end: datetime, repeat: int):
-    times, answer = [], None
-    for _ in range(repeat):
-        started = time.perf_counter()
-        answer = when(conn, camera, region, start, end)
-        times.append(time.perf_counter() - started)
-    return answer, times
-
-
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--days", type=int, default=7)
@@ -78,18 +68,15 @@ def main(argv: list[str] | None = None) -> dict:
     start = end - timedelta(days=args.days)
     load_s = load(url, camera, args.days, end)
     with psycopg.connect(url, autocommit=True) as conn:
-        fast, fast_times = timed(conn, camera, "door", start, end, args.repeat)
-        slow, slow_times = timed(conn, camera, ",".join(map(str, DOOR)), start, end, max(2, args.repeat // 3))
-    assert fast.from_series and not slow.from_series
-    assert fast.intervals == slow.intervals, "the series and the arrays disagree"
-
-    def stats(times):
-        ordered = sorted(times)
-        return {"p50_ms": round(statistics.median(ordered) * 1000, 1),
-                "p95_ms": round(ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))] * 1000, 1)}
+        region = ",".join(map(str, DOOR))
+        fast, slow = when(conn, camera, "door", start, end), when(conn, camera, region, start, end)
+        assert fast.from_series and not slow.from_series
+        assert fast.intervals == slow.intervals, "the series and the arrays disagree"
+        series = timings(lambda: when(conn, camera, "door", start, end), args.repeat)
+        arrays = timings(lambda: when(conn, camera, region, start, end), max(2, args.repeat // 3))
 
     results = {"minutes": args.days * 1440, "intervals": len(fast.intervals), "load_s": round(load_s, 1),
-               "series": stats(fast_times), "arrays": stats(slow_times)}
+               "series": series, "arrays": arrays}
     results["arrays_vs_series"] = round(results["arrays"]["p50_ms"] / results["series"]["p50_ms"], 1)
     print(f"{results['minutes']:,} minutes of one camera at 270x480, {len(fast.intervals)} interval(s) with motion "
           f"at the door (loaded in {load_s:.0f} s)")
