@@ -3,14 +3,15 @@ start runs, the run following the hour in progress writes each minute while its 
 redelivered inputs; freshness across hour boundaries. Real clips, real PostgreSQL, real Dagster runs."""
 
 import shutil
+from collections import Counter
 from datetime import datetime, timedelta, timezone
 
 import psycopg
-from dagster import build_sensor_context, instance_for_test, materialize
+from dagster import build_sensor_context, evaluate_automation_conditions, instance_for_test, materialize
 
 from roz_pipeline.clips.layout import ClipLayout
 from roz_pipeline.core.timesteps import MINUTE
-from roz_pipeline.defs.keys import FOLLOW_TAG, minutes_key
+from roz_pipeline.defs.keys import FOLLOW_TAG, days_key, hours_key, minutes_key
 from roz_pipeline.defs.location import build_definitions
 from roz_pipeline.defs.resources import HeatmapDatabase, LocalClips
 from roz_pipeline.storage.minutes import HeatmapMinute, MinuteSources, minute_sources, write_minute
@@ -84,6 +85,18 @@ def _tick(defs, instance, cursors, executed, name="new_clips_sensor"):
     return result
 
 
+def _roll_up(defs, instance, cursor, counts: Counter):
+    """One evaluation of the rollup automation (rollup_automation_sensor's); the hours and days it requests are
+    rolled up at once and counted."""
+    result = evaluate_automation_conditions(defs, instance, cursor=cursor)
+    for key in (hours_key("front"), days_key("front")):
+        for partition in sorted(result.get_requested_partitions(key)):
+            counts[(key.path[0], partition)] += 1
+            assert materialize([asset_def(defs, key)], resources=defs.resources, instance=instance,
+                               partition_key=partition).success
+    return result.cursor
+
+
 def _segment_file(tmp_path):
     return record(tmp_path / "segment.mp4", 10)
 
@@ -99,10 +112,14 @@ def test_the_hour_in_progress_is_followed_and_every_minute_is_stored_within_two_
     cursors, executed = {}, {}
     recorder.advance(START + timedelta(seconds=20))
 
+    rollups = Counter()
     with instance_for_test() as instance:
+        automation = _roll_up(defs, instance, None, rollups)  # the automation sensor ticks from the start
         while recorder.now < START + timedelta(hours=2, minutes=4):
             _tick(defs, instance, cursors, executed)
+            automation = _roll_up(defs, instance, automation, rollups)
             recorder.sleep(30)
+        _roll_up(defs, instance, automation, rollups)
 
         follows = [key for key, run in executed.items() if key.endswith(":follow")]
         assert follows == ["front:2026-11-20-23:00:follow", "front:2026-11-21-00:00:follow"]
@@ -122,6 +139,9 @@ def test_the_hour_in_progress_is_followed_and_every_minute_is_stored_within_two_
         assert built.listed_at - last_landed <= timedelta(minutes=2), (minute, built.listed_at, last_landed)
     assert out_of_order in sources[START + timedelta(minutes=10)].clip_keys
     assert forty_minutes_late in sources[START + timedelta(minutes=5)].clip_keys
+    # each hour and each day rolled up once, when its footage was complete (the late clips landed within the hour)
+    assert rollups == {("heatmap_hours", "2026-11-20-23:00"): 1, ("heatmap_hours", "2026-11-21-00:00"): 1,
+                       ("heatmap_days", "2026-11-20-00:00"): 1, ("heatmap_days", "2026-11-21-00:00"): 1}
 
 
 def test_a_clip_two_days_late_gets_one_run_for_its_hour_and_redelivery_runs_nothing(tmp_path, migrated_database):
