@@ -23,6 +23,8 @@ from roz_pipeline.core.render import (
     week_cell_center,
     week_cell_color,
 )
+from roz_pipeline.core.timesteps import HOUR, floor
+from roz_pipeline.defs.keys import camera_run_tags, minutes_key
 from roz_pipeline.usecases.insight import compare_periods, hour_of_day_pattern, period_heatmap, write_hourly_csv
 from roz_pipeline.registry import RegistryError, load_registry
 from roz_pipeline.usecases.rollups import roll_up_day, roll_up_hour
@@ -367,3 +369,23 @@ def test_retention_deletes_minutes_and_leaves_their_rollups(tmp_path, db, migrat
     statuses = [e.event_specific_data.materialization.metadata["status"].value for e in result.all_events
                 if e.event_type == DagsterEventType.ASSET_MATERIALIZATION]
     assert statuses == ["kept"]
+
+
+def test_the_hour_in_progress_is_rolled_up_only_once_it_has_ended(registry, tmp_path, migrated_database):
+    videos = tmp_path / "videos"
+    this_hour = floor(datetime.now(timezone.utc), HOUR)
+    last_hour = this_hour - timedelta(hours=1)
+    for minute in (last_hour + timedelta(minutes=30), this_hour):
+        make_clip(videos, "lobby", minute)
+    defs = local_defs(registry, videos, migrated_database, grain="hour")
+    hours = AssetKey(["heatmap_hours", "lobby"])
+
+    with instance_for_test() as instance:
+        _, cursor = automation_runs(defs, instance)
+        for hour in (last_hour, this_hour):  # the hour in progress too, as the run following it does
+            key = hour.strftime("%Y-%m-%d-%H:%M")
+            assert materialize([asset_def(defs, minutes_key("lobby"))], resources=defs.resources, instance=instance,
+                               tags=camera_run_tags("lobby", key, key)).success
+        requested, _ = automation_runs(defs, instance, cursor)
+
+    assert requested.get(hours) == [last_hour.strftime("%Y-%m-%d-%H:%M")]

@@ -14,6 +14,8 @@ def camera_partitions(start: str, grain: str, retention_days: int | None = None,
 
     With `retention_days`, partitions begin no earlier than the day after the retention cutoff: rows the
     nightly retention has deleted leave the partition set instead of showing as materialized data that is gone.
+    The partition in progress (this hour, this day) is one of them: a run over it, such as the run following the
+    hour in progress, records its materialization under its key (Dagster records none for a key it does not list).
     """
     cron = {"minute": "* * * * *", "hour": "0 * * * *", "day": "0 0 * * *"}[grain]
     try:
@@ -23,7 +25,8 @@ def camera_partitions(start: str, grain: str, retention_days: int | None = None,
     if retention_days is not None:
         cutoff = (now or datetime.now(timezone.utc)) - timedelta(days=retention_days)
         first_day = max(first_day, cutoff.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1))
-    return TimeWindowPartitionsDefinition(start=first_day, fmt=PARTITION_FORMAT, cron_schedule=cron, timezone="UTC")
+    return TimeWindowPartitionsDefinition(start=first_day, fmt=PARTITION_FORMAT, cron_schedule=cron, timezone="UTC",
+                                          end_offset=1)
 
 
 def camera_backfill_policy(grain: str) -> BackfillPolicy:

@@ -39,12 +39,14 @@ WRITER_POOL = "database-writers"  # rollups only read and write PostgreSQL: cap 
 PREVIEW_WIDTH = 240  # each hour's PNG in the event log: 30-40 KB (about 0.3 GB per camera-year of event log)
 
 # Like AutomationCondition.eager(), without its "latest time window only" and "no missing dependency" parts:
-# re-processed old minutes must update their hour, and an hour with a gap in its footage is still rolled up.
+# re-processed old minutes must update their hour, and an hour with a gap in its footage is still rolled up. The
+# hour or day in progress waits until it has ended: rolled up once, not after every update of its sources.
 ROLLUP_CONDITION = (
     AutomationCondition.any_deps_updated().since_last_handled()
+    & ~AutomationCondition.in_latest_time_window()
     & ~AutomationCondition.any_deps_in_progress()
     & ~AutomationCondition.in_progress()
-).with_label("sources updated")
+).with_label("sources updated, period ended")
 
 
 def rollup_assets(camera: Camera, partitions_start: str) -> list:
