@@ -2,7 +2,10 @@
 start runs, the run following the hour in progress writes each minute while its clips land; late, out-of-order and
 redelivered inputs; freshness across hour boundaries. Real clips, real PostgreSQL, real Dagster runs."""
 
+import heapq
+import itertools
 import shutil
+import threading
 from collections import Counter
 from datetime import datetime, timedelta, timezone
 
@@ -63,35 +66,40 @@ class Recorder:
             self.landed[key] = lands
 
 
-def _defs(tmp_path, database_url, recorder, cameras="  front: {source_name: Front, retention_days: 36500}\n"):
+def _defs(tmp_path, database_url, recorder, cameras="  front: {source_name: Front, retention_days: 36500}\n",
+          sleep=None):
     registry = tmp_path / "cameras.yaml"
     registry.write_text("cameras:\n" + cameras)
     resources = {"database": HeatmapDatabase(url=database_url, migrations_dir=str(MIGRATIONS)),
                  "clips": LocalClips(root=str(recorder.root), layout="frigate")}
     return build_definitions(registry, resources, partitions_start="2026-11-01", grain="hour",
-                             clock=recorder.clock, sleep=recorder.sleep)
+                             clock=recorder.clock, sleep=sleep or recorder.sleep)
 
 
-def _tick(defs, instance, cursors, executed, name="new_clips_sensor"):
+def _tick(defs, instance, cursors, executed, name="new_clips_sensor", follow=None):
     """One sensor evaluation; its run requests run at once (a run key Dagster has seen is skipped, as the daemon
-    does)."""
+    does), or, with `follow`, the runs following an hour are handed to it."""
     result = defs.resolve_sensor_def(name)(build_sensor_context(
         instance=instance, definitions=defs, resources=defs.resources, cursor=cursors.get(name)))
     cursors[name] = result.cursor
     for request in result.run_requests or []:
         if request.run_key in executed:
             continue
-        executed[request.run_key] = execute_request(defs, request, instance)
+        if follow is not None and FOLLOW_TAG in request.tags:
+            executed[request.run_key] = None
+            follow(lambda r=request: executed.__setitem__(r.run_key, execute_request(defs, r, instance)))
+        else:
+            executed[request.run_key] = execute_request(defs, request, instance)
     return result
 
 
-def _roll_up(defs, instance, cursor, counts: Counter):
-    """One evaluation of the rollup automation (rollup_automation_sensor's); the hours and days it requests are
-    rolled up at once and counted."""
-    result = evaluate_automation_conditions(defs, instance, cursor=cursor)
-    for key in (hours_key("front"), days_key("front")):
+def _roll_up(defs, instance, cursor, counts: Counter, cameras=("front",), now=None):
+    """One evaluation of the rollup automation (rollup_automation_sensor's, at `now`); the hours and days it
+    requests are rolled up at once and counted."""
+    result = evaluate_automation_conditions(defs, instance, cursor=cursor, evaluation_time=now)
+    for key in [k(camera) for camera in cameras for k in (hours_key, days_key)]:
         for partition in sorted(result.get_requested_partitions(key)):
-            counts[(key.path[0], partition)] += 1
+            counts[(key.to_user_string(), partition)] += 1
             assert materialize([asset_def(defs, key)], resources=defs.resources, instance=instance,
                                partition_key=partition).success
     return result.cursor
@@ -140,8 +148,8 @@ def test_the_hour_in_progress_is_followed_and_every_minute_is_stored_within_two_
     assert out_of_order in sources[START + timedelta(minutes=10)].clip_keys
     assert forty_minutes_late in sources[START + timedelta(minutes=5)].clip_keys
     # each hour and each day rolled up once, when its footage was complete (the late clips landed within the hour)
-    assert rollups == {("heatmap_hours", "2026-11-20-23:00"): 1, ("heatmap_hours", "2026-11-21-00:00"): 1,
-                       ("heatmap_days", "2026-11-20-00:00"): 1, ("heatmap_days", "2026-11-21-00:00"): 1}
+    assert rollups == {("heatmap_hours/front", "2026-11-20-23:00"): 1, ("heatmap_hours/front", "2026-11-21-00:00"): 1,
+                       ("heatmap_days/front", "2026-11-20-00:00"): 1, ("heatmap_days/front", "2026-11-21-00:00"): 1}
 
 
 def test_a_clip_two_days_late_gets_one_run_for_its_hour_and_redelivery_runs_nothing(tmp_path, migrated_database):
@@ -207,3 +215,108 @@ def test_freshness_does_not_flap_at_hour_boundaries_and_a_camera_that_stops_aler
     assert len(alerts) == 2, alerts
     assert alerts[0].startswith("Camera front is stale: no footage since 2026-11-20 23:20 UTC")
     assert alerts[1].startswith("Camera front is back: footage resumed at 2026-11-20 23:45 UTC")
+
+
+class Simulation:
+    """The test's clock shared by the daemon's ticks (the test's own thread) and the runs following each camera's
+    hour (a thread each), as in a deployment where they run side by side. Exactly one of them runs at a time: each
+    runs until it sleeps, then the one due earliest continues, the clock moving to its time (landing the clips due
+    by then). So the runs interleave deterministically and see the recorder as they would live."""
+
+    def __init__(self, recorder: "Recorder"):
+        self.recorder = recorder
+        self.baton = threading.Condition()
+        self.due: list[tuple[datetime, int, int]] = []  # (wakes at, order, thread id)
+        self.order = itertools.count()
+        self.holder = threading.get_ident()
+        self.failures: list[BaseException] = []
+
+    def sleep(self, seconds: float) -> None:
+        me = threading.get_ident()
+        with self.baton:
+            heapq.heappush(self.due, (self.recorder.now + timedelta(seconds=seconds), next(self.order), me))
+            self._pass_on()
+            self.baton.wait_for(lambda: self.holder == me)
+
+    def start(self, work) -> None:
+        """Run `work` in a thread of its own, from the clock's present, once the caller next sleeps."""
+        started = threading.Event()
+
+        def body():
+            started.wait()
+            with self.baton:
+                self.baton.wait_for(lambda: self.holder == threading.get_ident())
+            try:
+                work()
+            except BaseException as exc:  # reported by the test, never lost in the thread
+                self.failures.append(exc)
+            finally:
+                with self.baton:
+                    self._pass_on()
+
+        thread = threading.Thread(target=body, daemon=True)
+        thread.start()
+        with self.baton:
+            heapq.heappush(self.due, (self.recorder.now, next(self.order), thread.ident))
+        started.set()
+
+    def others(self) -> int:
+        return len(self.due)
+
+    def _pass_on(self) -> None:
+        wakes_at, _, who = heapq.heappop(self.due)
+        if wakes_at > self.recorder.now:
+            self.recorder.sleep((wakes_at - self.recorder.now).total_seconds())
+        self.holder = who
+        self.baton.notify_all()
+
+
+def test_three_live_hours_of_two_cameras_side_by_side_across_midnight(tmp_path, migrated_database, webhook,
+                                                                      monkeypatch):
+    """Two cameras followed at once for three hours (23:00-02:00), the daemon's sensors ticking meanwhile: every
+    minute stored once, one alert and one recovery for the camera that stops, none for the other, each hour rolled
+    up once when it has ended and the day once it is over (the day in progress is not)."""
+    monkeypatch.setenv("ROZ_ALERT_WEBHOOK_URL", webhook.url)
+    silent = (START + timedelta(minutes=80), START + timedelta(minutes=105))  # back: 00:20 - 00:45
+    recorder = Recorder(tmp_path / "recordings", _segment_file(tmp_path), ["Front", "Back"],
+                        START + timedelta(hours=3), silent={"Back": silent})
+    simulation = Simulation(recorder)
+    cameras = "".join(f"  {c}: {{source_name: {c.title()}, retention_days: 36500, stale_after_minutes: 5}}\n"
+                      for c in ("front", "back"))
+    defs = _defs(tmp_path, migrated_database, recorder, cameras=cameras, sleep=simulation.sleep)
+    cursors, executed, rollups, last_check = {}, {}, Counter(), [START + timedelta(minutes=2)]
+
+    def check_freshness():  # the daemon's stale sensor, every minute
+        if recorder.now - last_check[0] >= MINUTE:
+            last_check[0] = recorder.now
+            _tick(defs, instance, cursors, executed, name="stale_cameras_sensor")
+
+    recorder.on_tick = check_freshness
+    recorder.advance(START + timedelta(seconds=20))
+    with instance_for_test() as instance:
+        automation = _roll_up(defs, instance, None, rollups, ("front", "back"), recorder.now)
+        while recorder.now < START + timedelta(hours=3, minutes=4) or simulation.others():
+            _tick(defs, instance, cursors, executed, follow=simulation.start)
+            automation = _roll_up(defs, instance, automation, rollups, ("front", "back"), recorder.now)
+            simulation.sleep(30)
+    assert simulation.failures == []
+
+    follows = sorted(key for key in executed if key.endswith(":follow"))
+    assert follows == sorted(f"{c}:{h}:follow" for c in ("front", "back")
+                             for h in ("2026-11-20-23:00", "2026-11-21-00:00", "2026-11-21-01:00"))
+    assert all(run is not None and run.success for run in executed.values())
+    with psycopg.connect(migrated_database) as conn:
+        stored = conn.execute('SELECT camera_id, "timestamp", clip_keys, listed_at FROM heatmap_minute_sources')\
+            .fetchall()
+    minutes = [START + i * MINUTE for i in range(180)]
+    assert sorted(m for c, m, _, _ in stored if c == "front") == minutes  # every minute, once
+    assert sorted(m for c, m, _, _ in stored if c == "back") == [m for m in minutes if not silent[0] <= m < silent[1]]
+    for camera, minute, clip_keys, listed_at in stored:  # both cameras' rows within 2 minutes of their last clip
+        assert listed_at - max(recorder.landed[key] for key in clip_keys) <= timedelta(minutes=2), (camera, minute)
+    alerts = [body["text"] for body in webhook.received]
+    assert len(alerts) == 2 and all(alert.startswith("Camera back ") for alert in alerts), alerts
+    assert "is stale: no footage since 2026-11-21 00:20 UTC" in alerts[0]
+    assert "is back: footage resumed at 2026-11-21 00:45 UTC" in alerts[1]
+    assert rollups == {**{(f"heatmap_hours/{c}", h): 1 for c in ("front", "back")
+                          for h in ("2026-11-20-23:00", "2026-11-21-00:00", "2026-11-21-01:00")},
+                       **{(f"heatmap_days/{c}", "2026-11-20-00:00"): 1 for c in ("front", "back")}}
