@@ -26,11 +26,17 @@ class HeatmapBox:
     right: int
 
 
-def region_box(region: Rectangle, downscale_factor: float, height: int, width: int) -> HeatmapBox:
-    """The heatmap pixels a source-pixel rectangle touches (clipped to the heatmap; empty when outside it)."""
+def check_region(region: Rectangle) -> Rectangle:
+    """The rectangle, if it is one: 0 <= x0 < x1 and 0 <= y0 < y1 (source pixels)."""
     x0, y0, x1, y1 = region
     if x1 <= x0 or y1 <= y0 or min(x0, y0) < 0:
-        raise ValueError(f"region {tuple(region)} must have 0 <= x0 < x1 and 0 <= y0 < y1")
+        raise ValueError(f"region {tuple(region)} must have 0 <= x0 < x1 and 0 <= y0 < y1 (source pixels)")
+    return tuple(region)
+
+
+def region_box(region: Rectangle, downscale_factor: float, height: int, width: int) -> HeatmapBox:
+    """The heatmap pixels a source-pixel rectangle touches (clipped to the heatmap; empty when outside it)."""
+    x0, y0, x1, y1 = check_region(region)
     top, bottom = min(int(y0 // downscale_factor), height), min(math.ceil(y1 / downscale_factor), height)
     left, right = min(int(x0 // downscale_factor), width), min(math.ceil(x1 / downscale_factor), width)
     return HeatmapBox(top, bottom, left, right)

@@ -17,6 +17,10 @@ class StoredRegion:
     rectangle: Rectangle
     complete: bool
 
+    def serves(self, rectangle: Rectangle) -> bool:
+        """Whether this series answers questions about `rectangle`: computed for it, for every stored minute."""
+        return self.complete and tuple(self.rectangle) == tuple(rectangle)
+
 
 @dataclass(frozen=True)
 class StoredArray:
@@ -106,7 +110,7 @@ def stored_arrays(conn: psycopg.Connection, camera_id: str, start: datetime, end
         after = rows[-1][0]
 
 
-def first_clips(conn: psycopg.Connection, camera_id: str, minutes: list[datetime]) -> dict[datetime, list[str]]:
+def minute_clip_keys(conn: psycopg.Connection, camera_id: str, minutes: list[datetime]) -> dict[datetime, list[str]]:
     """The clip keys each of the camera's `minutes` was built from, in recording order."""
     rows = conn.execute(
         'SELECT "timestamp", clip_keys FROM heatmap_minute_sources WHERE camera_id = %s AND "timestamp" = ANY(%s)',

@@ -5,6 +5,7 @@ A question about a named region whose series is complete reads `heatmap_region_m
 series still being built) reads the minute arrays. Both compute `core.regions.region_activity`: the same answer.
 """
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
@@ -16,6 +17,7 @@ from roz_pipeline.core.regions import (
     ActivityInterval,
     MinuteActivity,
     activity_intervals,
+    check_region,
     downscale_changes,
     region_activity,
     region_box,
@@ -23,9 +25,10 @@ from roz_pipeline.core.regions import (
 from roz_pipeline.core.timesteps import STEPS, floor
 from roz_pipeline.registry import Camera
 from roz_pipeline.storage.regions import (
+    StoredArray,
     define_region,
     delete_region,
-    first_clips,
+    minute_clip_keys,
     region_series,
     stored_arrays,
     stored_regions,
@@ -33,7 +36,7 @@ from roz_pipeline.storage.regions import (
 )
 
 ALL_TIME = (datetime(1970, 1, 1, tzinfo=timezone.utc), datetime(9999, 1, 1, tzinfo=timezone.utc))
-REBUILD_BATCH = 500  # minutes decoded and written per transaction when a region's series is (re)built
+REBUILD_BATCH = 500  # region values written per transaction when series are (re)built
 
 
 @dataclass
@@ -54,17 +57,12 @@ def resolve_region(camera: Camera, region: str) -> tuple[str, Rectangle]:
     rectangle)."""
     if region in camera.regions:
         return region, tuple(camera.regions[region])
-    parts = region.split(",")
-    if len(parts) == 4:
-        try:
-            rectangle = tuple(int(p) for p in parts)
-        except ValueError:
-            rectangle = None
-        if rectangle is not None:
-            x0, y0, x1, y1 = rectangle
-            if x1 <= x0 or y1 <= y0 or min(x0, y0) < 0:
-                raise ValueError(f"region {region}: needs 0 <= x0 < x1 and 0 <= y0 < y1 (source pixels)")
-            return region, rectangle
+    try:
+        rectangle = tuple(int(part) for part in region.split(","))
+    except ValueError:
+        rectangle = ()
+    if len(rectangle) == 4:
+        return region, check_region(rectangle)
     names = ", ".join(sorted(camera.regions)) or "none"
     raise ValueError(f"region {region!r} is neither X0,Y0,X1,Y1 (source pixels) nor a named region of camera "
                      f"{camera.camera_id} (named: {names})")
@@ -73,19 +71,25 @@ def resolve_region(camera: Camera, region: str) -> tuple[str, Rectangle]:
 def activity_from_arrays(conn: psycopg.Connection, camera_id: str, rectangle: Rectangle, start: datetime,
                          end: datetime) -> list[MinuteActivity]:
     """The region's activity in every stored minute of `start <= t < end`, each array decoded."""
-    series = []
+    return [MinuteActivity(stored.minute, activity["region"], stored.downscale_factor)
+            for stored, activity in _minute_activities(conn, camera_id, {"region": rectangle}, start, end)]
+
+
+def _minute_activities(conn: psycopg.Connection, camera_id: str, rectangles: dict[str, Rectangle], start: datetime,
+                       end: datetime) -> Iterator[tuple[StoredArray, dict[str, float]]]:
+    """Every stored minute of `start <= t < end`, its array decoded once, with each rectangle's activity in it."""
     for stored in stored_arrays(conn, camera_id, start, end):
         heatmap = decode_intensity(stored.intensity_array, stored.height, stored.width)
-        box = region_box(rectangle, stored.downscale_factor, stored.height, stored.width)
-        series.append(MinuteActivity(stored.minute, region_activity(heatmap, box), stored.downscale_factor))
-    return series
+        yield stored, {name: region_activity(heatmap, region_box(rectangle, stored.downscale_factor, stored.height,
+                                                                 stored.width))
+                       for name, rectangle in rectangles.items()}
 
 
 def region_minutes(conn: psycopg.Connection, camera: Camera, label: str, rectangle: Rectangle, start: datetime,
                    end: datetime) -> tuple[list[MinuteActivity], bool]:
     """(the region's activity per stored minute, whether it came from the stored series)."""
     stored = stored_regions(conn, camera.camera_id).get(label)
-    if stored is not None and stored.complete and tuple(stored.rectangle) == tuple(rectangle):
+    if stored is not None and stored.serves(rectangle):
         return region_series(conn, camera.camera_id, label, start, end), True
     return activity_from_arrays(conn, camera.camera_id, rectangle, start, end), False
 
@@ -98,7 +102,7 @@ def when(conn: psycopg.Connection, camera: Camera, region: str, start: datetime,
     series, from_series = region_minutes(conn, camera, label, rectangle, start, end)
     intervals = activity_intervals(series, min_activity)
     answer = RegionAnswer(camera.camera_id, label, rectangle, intervals,
-                          first_clips(conn, camera.camera_id, [i.start for i in intervals]),
+                          minute_clip_keys(conn, camera.camera_id, [i.start for i in intervals]),
                           downscale_changes(series), from_series, len(series))
     if label in camera.regions and not from_series:
         answer.notes.append(f"the series of region {label} is not built yet (asset heatmap_regions/"
@@ -134,25 +138,23 @@ def complete_region_series(conn: psycopg.Connection, camera: Camera) -> dict[str
     stored = stored_regions(conn, camera.camera_id)
     for name in stored.keys() - camera.regions.keys():
         delete_region(conn, camera.camera_id, name)
-    computed = {}
-    for name, rectangle in camera.regions.items():
-        current = stored.get(name)
-        if current is not None and current.complete and tuple(current.rectangle) == tuple(rectangle):
-            computed[name] = 0
-            continue
+    pending = {name: rectangle for name, rectangle in camera.regions.items()
+               if name not in stored or not stored[name].serves(rectangle)}
+    if not pending:
+        return {name: 0 for name in camera.regions}
+    for name, rectangle in pending.items():
         define_region(conn, camera.camera_id, name, rectangle, complete=False)
-        values: list[tuple[str, datetime, float]] = []
-        computed[name] = 0
-        for point in activity_from_arrays(conn, camera.camera_id, rectangle, *ALL_TIME):
-            values.append((name, point.minute, point.activity))
-            if len(values) == REBUILD_BATCH:
-                _write(conn, camera.camera_id, values)
-                computed[name] += len(values)
-                values = []
-        _write(conn, camera.camera_id, values)
-        computed[name] += len(values)
+    minutes, values = 0, []
+    for stored_minute, activities in _minute_activities(conn, camera.camera_id, pending, *ALL_TIME):
+        minutes += 1
+        values.extend((name, stored_minute.minute, activity) for name, activity in activities.items())
+        if len(values) >= REBUILD_BATCH:
+            _write(conn, camera.camera_id, values)
+            values = []
+    _write(conn, camera.camera_id, values)
+    for name, rectangle in pending.items():
         define_region(conn, camera.camera_id, name, rectangle, complete=True)
-    return computed
+    return {name: minutes if name in pending else 0 for name in camera.regions}
 
 
 def _write(conn: psycopg.Connection, camera_id: str, values: list[tuple[str, datetime, float]]) -> None:
