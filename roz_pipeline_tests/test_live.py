@@ -105,6 +105,19 @@ def _roll_up(defs, instance, cursor, counts: Counter, cameras=("front",), now=No
     return result.cursor
 
 
+def _tick_stale_sensor_every_minute(recorder, defs, instance, cursors, executed) -> None:
+    """As the daemon does, also while a run follows its hour: the stale sensor every minute of the recorder's clock,
+    from the second minute on (once the first minute can be stored)."""
+    last_check = [START + timedelta(minutes=2)]
+
+    def check_freshness():
+        if recorder.now - last_check[0] >= MINUTE:
+            last_check[0] = recorder.now
+            _tick(defs, instance, cursors, executed, name="stale_cameras_sensor")
+
+    recorder.on_tick = check_freshness
+
+
 def _segment_file(tmp_path):
     return record(tmp_path / "segment.mp4", 10)
 
@@ -196,16 +209,10 @@ def test_freshness_does_not_flap_at_hour_boundaries_and_a_camera_that_stops_aler
                         START + timedelta(hours=2, minutes=5), silent=silent)
     defs = _defs(tmp_path, migrated_database, recorder,
                  cameras="  front: {source_name: Front, retention_days: 36500, stale_after_minutes: 5}\n")
-    cursors, executed, last_check = {}, {}, [START + timedelta(minutes=2)]  # once the first minute is stored
-
-    def check_freshness():  # the daemon ticks the stale sensor every minute, also while a run follows its hour
-        if recorder.now - last_check[0] >= MINUTE:
-            last_check[0] = recorder.now
-            _tick(defs, instance, cursors, executed, name="stale_cameras_sensor")
-
-    recorder.on_tick = check_freshness
+    cursors, executed = {}, {}
     recorder.advance(START + timedelta(seconds=20))
     with instance_for_test() as instance:
+        _tick_stale_sensor_every_minute(recorder, defs, instance, cursors, executed)
         while recorder.now < START + timedelta(hours=1, minutes=20):
             _tick(defs, instance, cursors, executed)
             recorder.sleep(30)
@@ -284,16 +291,10 @@ def test_three_live_hours_of_two_cameras_side_by_side_across_midnight(tmp_path, 
     cameras = "".join(f"  {c}: {{source_name: {c.title()}, retention_days: 36500, stale_after_minutes: 5}}\n"
                       for c in ("front", "back"))
     defs = _defs(tmp_path, migrated_database, recorder, cameras=cameras, sleep=simulation.sleep)
-    cursors, executed, rollups, last_check = {}, {}, Counter(), [START + timedelta(minutes=2)]
-
-    def check_freshness():  # the daemon's stale sensor, every minute
-        if recorder.now - last_check[0] >= MINUTE:
-            last_check[0] = recorder.now
-            _tick(defs, instance, cursors, executed, name="stale_cameras_sensor")
-
-    recorder.on_tick = check_freshness
+    cursors, executed, rollups = {}, {}, Counter()
     recorder.advance(START + timedelta(seconds=20))
     with instance_for_test() as instance:
+        _tick_stale_sensor_every_minute(recorder, defs, instance, cursors, executed)
         automation = _roll_up(defs, instance, None, rollups, ("front", "back"), recorder.now)
         while recorder.now < START + timedelta(hours=3, minutes=4) or simulation.others():
             _tick(defs, instance, cursors, executed, follow=simulation.start)
