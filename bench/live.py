@@ -1,7 +1,11 @@
 """Live mode end to end with the real Dagster daemon: a recorder lands Frigate 10 s segments for N cameras at live
-pace, `new_clips_sensor` starts the runs, and the runs write the rows.
+pace, `follow_cameras_sensor` starts the runs following the hour, and the runs write the rows.
 
-    python bench/live.py [--cameras 10] [--minutes 5] [--json OUT]
+    python bench/live.py [--cameras 10] [--minutes 5] [--cameras-per-run 10] [--code-server standalone|daemon]
+
+The code location is served as deploy/README.md says (`--code-server standalone`: its own `dagster api grpc`, the
+daemon and the runs reach it through deploy/workspace.yaml's form), or by the daemon itself from workspace.yaml
+(`daemon`: what `dagster-daemon run -w workspace.yaml` does, reloading it every 60 s).
 
 Measures, in one run:
 - latency from the landing of a minute's last segment to its row (heatmap_minute_sources.computed_at), p50 / p95
@@ -9,8 +13,8 @@ Measures, in one run:
 - CPU of every Dagster process (daemon, code server, runs; sampled every second) minus the CPU of extracting the
   same segments in this process afterwards, over that extraction CPU (target <= 15%), over the whole run and from
   the recording's second minute on (every run started: the steady state of a live hour);
-- runs per camera (one follows its hour; others read late clips), and the peak sum of the processes' RSS per camera
-  (target <= 300 MB).
+- runs (following runs, each taking up to --cameras-per-run cameras; others read late clips), and the peak sum of
+  the processes' RSS per camera (target <= 300 MB), with each kind of process' share.
 The instance keeps runs on PostgreSQL (dagster-postgres) on DATABASE_URL's server (else the embedded one).
 """
 
@@ -20,6 +24,7 @@ import os
 import resource
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -59,7 +64,7 @@ def segment_file(width: int, height: int, fps: int) -> Path:
     return path
 
 
-def prepare(work: Path, cameras: int, server: str) -> dict:
+def prepare(work: Path, cameras: int, server: str, cameras_per_run: int) -> dict:
     shutil.rmtree(work, ignore_errors=True)
     home, root = work / "dagster", work / "recordings"
     home.mkdir(parents=True)
@@ -74,30 +79,79 @@ def prepare(work: Path, cameras: int, server: str) -> dict:
             "ROZ_CAMERAS_FILE": str(work / "cameras.yaml"),
             "DATABASE_URL": fresh_database(server, "roz_live_heatmaps"),
             "ROZ_PARTITIONS_START": f"{datetime.now(timezone.utc):%Y-%m-%d}",
+            "ROZ_FOLLOW_CAMERAS_PER_RUN": str(cameras_per_run),
             "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
 
 
-class Tree:
-    """The daemon's process tree, sampled: CPU seconds per process (last seen) and the peak sum of RSS."""
+def workspace(work: Path, mode: str, environment: dict) -> tuple[Path, list[subprocess.Popen]]:
+    """The workspace file the daemon loads, and the standalone code server it names (none in `daemon` mode)."""
+    if mode == "daemon":
+        return REPO_ROOT / "workspace.yaml", []
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = yaml.safe_load((REPO_ROOT / "deploy" / "workspace.yaml").read_text())
+    config["load_from"][0]["grpc_server"]["port"] = port
+    path = work / "workspace.yaml"
+    path.write_text(yaml.safe_dump(config))
+    log = (work / "code-server.log").open("w")
+    server = subprocess.Popen(["dagster", "api", "grpc", "--module-name", "roz_pipeline.definitions", "--host",
+                               "127.0.0.1", "--port", str(port)], cwd=REPO_ROOT, env=environment, stdout=log,
+                              stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.monotonic() + 120
+    while subprocess.run(["dagster", "api", "grpc-health-check", "--host", "127.0.0.1", "--port", str(port)],
+                         env=environment, capture_output=True).returncode != 0:
+        if time.monotonic() > deadline or server.poll() is not None:
+            raise RuntimeError(f"the code server did not start: see {work / 'code-server.log'}")
+        time.sleep(1)
+    return path, [server]
 
-    def __init__(self, root: subprocess.Popen):
-        self.root = psutil.Process(root.pid)
+
+class Tree:
+    """Process trees (the daemon's, the code server's), sampled: CPU seconds per process (last seen), what each
+    process is, and the peak sum of RSS (with each kind's share at that peak)."""
+
+    def __init__(self, roots: list[subprocess.Popen]):
+        self.roots = [psutil.Process(root.pid) for root in roots]
         self.cpu: dict[tuple, float] = {}
-        self.peak_rss = 0
+        self.kind: dict[tuple, str] = {}
+        self.peak_rss, self.peak_rss_by_kind = 0, {}
 
     def sample(self) -> None:
-        rss = 0
-        for process in [self.root, *self.root.children(recursive=True)]:
+        rss: dict[str, int] = {}
+        for process in [p for root in self.roots for p in [root, *root.children(recursive=True)]]:
             try:
                 times = process.cpu_times()
-                self.cpu[(process.pid, process.create_time())] = times.user + times.system
-                rss += process.memory_info().rss
+                identity = (process.pid, process.create_time())
+                if identity not in self.kind:
+                    self.kind[identity] = process_kind(process.cmdline())
+                self.cpu[identity] = times.user + times.system
+                rss[self.kind[identity]] = rss.get(self.kind[identity], 0) + process.memory_info().rss
             except psutil.Error:
                 continue
-        self.peak_rss = max(self.peak_rss, rss)
+        if sum(rss.values()) > self.peak_rss:
+            self.peak_rss, self.peak_rss_by_kind = sum(rss.values()), rss
 
     def total_cpu(self) -> float:
         return sum(self.cpu.values())
+
+    def cpu_by_kind(self) -> dict[str, float]:
+        totals: dict[str, float] = {}
+        for identity, seconds in self.cpu.items():
+            totals[self.kind[identity]] = totals.get(self.kind[identity], 0.0) + seconds
+        return totals
+
+
+def process_kind(command: list[str]) -> str:
+    """daemon, code server (the gRPC server the daemon starts for workspace.yaml), run, or the process's name."""
+    line = " ".join(command)
+    if "dagster-daemon" in line or "dagster_daemon" in line:
+        return "daemon"
+    if "api grpc" in line:
+        return "code server"
+    if any(part in line for part in ("execute_run", "api execute", "multiprocessing.spawn", "watch_orphans")):
+        return "run"  # the code server starts each run with multiprocessing, plus its orphan watcher
+    return Path(command[0]).name if command else "?"
 
 
 def record_live(root: Path, segment: Path, cameras: int, minutes: int, tree: Tree,
@@ -120,8 +174,8 @@ def record_live(root: Path, segment: Path, cameras: int, minutes: int, tree: Tre
             landed[key] = datetime.now(timezone.utc)
         moment += SEGMENT
         if moment == start + 2 * MINUTE:
-            steady["from"] = (moment, tree.total_cpu())
-    steady["to"] = (moment, tree.total_cpu())
+            steady["from"] = (moment, tree.total_cpu(), tree.cpu_by_kind())
+    steady["to"] = (moment, tree.total_cpu(), tree.cpu_by_kind())
     return landed
 
 
@@ -158,51 +212,65 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--minutes", type=int, default=5)
     parser.add_argument("--size", default="1280x720", help="segments' WIDTHxHEIGHT (default %(default)s)")
     parser.add_argument("--fps", type=int, default=15)
+    parser.add_argument("--cameras-per-run", type=int, default=10, help="ROZ_FOLLOW_CAMERAS_PER_RUN")
+    parser.add_argument("--code-server", choices=("standalone", "daemon"), default="standalone")
     parser.add_argument("--drain", type=int, default=120, help="seconds to wait for rows after the last segment")
     parser.add_argument("--json", type=Path, default=OUT / "live.json")
     args = parser.parse_args(argv)
     work = OUT / "live"
-    environment = prepare(work, args.cameras, server_url())
+    environment = prepare(work, args.cameras, server_url(), args.cameras_per_run)
     segment = segment_file(*(int(v) for v in args.size.split("x")), args.fps)
-    subprocess.run(["dagster", "sensor", "start", "new_clips_sensor", "-w", "workspace.yaml"], cwd=REPO_ROOT,
-                   env=environment, check=True, capture_output=True)
+    workspace_file, servers = workspace(work, args.code_server, environment)
+    for sensor in ("follow_cameras_sensor", "new_clips_sensor"):
+        subprocess.run(["dagster", "sensor", "start", sensor, "-w", str(workspace_file)], cwd=REPO_ROOT,
+                       env=environment, check=True, capture_output=True)
     log = (work / "daemon.log").open("w")
-    daemon = subprocess.Popen(["dagster-daemon", "run", "-w", "workspace.yaml"], cwd=REPO_ROOT, env=environment,
+    daemon = subprocess.Popen(["dagster-daemon", "run", "-w", str(workspace_file)], cwd=REPO_ROOT, env=environment,
                               stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    tree, steady = Tree(daemon), {}
+    tree, steady = Tree([daemon, *servers]), {}
     try:
         landed = record_live(work / "recordings", segment, args.cameras, args.minutes, tree, steady)
         deadline = time.monotonic() + args.drain
         while time.monotonic() < deadline:
             time.sleep(1)
             tree.sample()
+        # before stopping: an interrupted step is retried under its RetryPolicy and would write its minutes again
+        waits = latencies(environment["DATABASE_URL"], landed)
     finally:
-        os.killpg(daemon.pid, signal.SIGTERM)
-        daemon.wait(timeout=60)
+        for process in (daemon, *servers):  # a code server waits for its runs: the runs still following are killed
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
     from dagster import DagsterInstance
 
     with DagsterInstance.from_config(environment["DAGSTER_HOME"]) as instance:
         tags = [run.tags for run in instance.get_runs()]
     following = sum(FOLLOW_TAG in t for t in tags)
-    catch_up = sum(CAMERA_TAG in t and FOLLOW_TAG not in t for t in tags)
-    waits = latencies(environment["DATABASE_URL"], landed)
+    catch_up = sum(CAMERA_TAG in t for t in tags)
     minutes_expected = args.cameras * args.minutes
     dagster_cpu = tree.total_cpu()
     extraction = extraction_cpu(work / "recordings", args.cameras)
-    (first, cpu_first), (last, cpu_last) = steady["from"], steady["to"]
+    (first, cpu_first, kinds_first), (last, cpu_last, kinds_last) = steady["from"], steady["to"]
     steady_extraction = extraction * (last - first) / timedelta(minutes=args.minutes)
     steady_outside = (cpu_last - cpu_first - steady_extraction) / steady_extraction
+    steady_by_kind = {kind: round((seconds - kinds_first.get(kind, 0.0)) / steady_extraction, 3)
+                      for kind, seconds in sorted(kinds_last.items())}
     results = {
-        "cameras": args.cameras, "minutes": args.minutes, "rows": len(waits), "minutes_recorded": minutes_expected,
+        "cameras": args.cameras, "minutes": args.minutes, "cameras_per_run": args.cameras_per_run,
+        "code_server": args.code_server, "rows": len(waits), "minutes_recorded": minutes_expected,
         "latency_p50_s": round(waits[len(waits) // 2], 1) if waits else None,
         "latency_p95_s": round(waits[int(len(waits) * 0.95)], 1) if waits else None,
         "dagster_processes_cpu_s": round(dagster_cpu, 1), "extraction_cpu_s": round(extraction, 1),
         "outside_extraction_fraction": round((dagster_cpu - extraction) / extraction, 3),
         "steady_outside_extraction_fraction": round(steady_outside, 3),
+        "steady_cpu_by_process_over_extraction": steady_by_kind,
         "start_up_cpu_per_camera_s": round((cpu_first - extraction * 2 / args.minutes) / args.cameras, 1),
-        "following_runs_per_camera": round(following / args.cameras, 2),
-        "other_camera_runs_per_camera": round(catch_up / args.cameras, 2), "all_runs": len(tags),
+        "following_runs": following, "catch_up_runs": catch_up, "all_runs": len(tags),
         "peak_rss_per_camera_mb": round(tree.peak_rss / args.cameras / 2**20, 1),
+        "peak_rss_by_process_mb": {kind: round(rss / 2**20) for kind, rss in sorted(tree.peak_rss_by_kind.items())},
     }
     print(f"{args.cameras} cameras x {args.minutes} live minutes: {len(waits)} of {minutes_expected} rows; latency "
           f"p50 {results['latency_p50_s']} s, p95 {results['latency_p95_s']} s (target <= 120)")
@@ -210,9 +278,12 @@ def main(argv: list[str] | None = None) -> dict:
           f"extraction {results['outside_extraction_fraction']:.1%} of it over the whole run, "
           f"{steady_outside:.1%} from minute 2 on, when every run has started (target <= 15%); start-up "
           f"{results['start_up_cpu_per_camera_s']} s per camera")
-    print(f"runs per camera: {results['following_runs_per_camera']} following its hour, "
-          f"{results['other_camera_runs_per_camera']} others ({len(tags)} runs in all, rollups included); peak RSS "
-          f"{results['peak_rss_per_camera_mb']} MB per camera (target <= 300)")
+    print("  from minute 2 on, CPU per kind of process / extraction CPU (runs include the extraction): "
+          + ", ".join(f"{kind} {share:.1%}" for kind, share in steady_by_kind.items()))
+    print(f"runs: {following} following the hour (up to {args.cameras_per_run} cameras each), {catch_up} catch-up "
+          f"({len(tags)} in all, rollups included); code server {args.code_server}; peak RSS "
+          f"{results['peak_rss_per_camera_mb']} MB per camera (target <= 300): "
+          + ", ".join(f"{kind} {mb} MB" for kind, mb in results["peak_rss_by_process_mb"].items()))
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(results, indent=2))
     return results

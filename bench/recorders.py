@@ -62,7 +62,7 @@ def cpu() -> float:
 
 
 def read_minute(catalog: ClipCatalog) -> list:
-    clips = catalog.clips_for_window(CAMERA.camera_id, MINUTE, MINUTE + timedelta(minutes=1)).clips[CAMERA.camera_id]
+    clips = catalog.clips_for_window([CAMERA.camera_id], MINUTE, MINUTE + timedelta(minutes=1)).clips[CAMERA.camera_id]
     found = list(read_minutes(clips, catalog.store, CAMERA, MINUTE, MINUTE + timedelta(minutes=1)))
     assert len(found) == 1 and found[0].frame_count == 900, [(f.minute, f.frame_count) for f in found]
     return found

@@ -145,6 +145,12 @@ def sensor_interval_seconds() -> int:
     return int(_positive("ROZ_SENSOR_INTERVAL_SECONDS", "30"))
 
 
+def follow_cameras_per_run() -> int:
+    """How many cameras one run following the hour in progress takes (`ROZ_FOLLOW_CAMERAS_PER_RUN`, default 10): one
+    process decodes them one after the other, so keep it below what one core extracts live (bench/live.py)."""
+    return max(1, int(_positive("ROZ_FOLLOW_CAMERAS_PER_RUN", "10")))
+
+
 def executor() -> str:
     """`in_process` (default: a run's one step in the run's process), `multiprocess` (a process per step) or
     `celery` (steps on Celery workers) (`ROZ_EXECUTOR`)."""

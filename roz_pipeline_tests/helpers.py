@@ -110,7 +110,11 @@ def run_range(defs: Definitions, camera: str, first: datetime, last: datetime, i
 
 
 def execute_request(defs: Definitions, request: RunRequest, instance):
-    """Run what a sensor's RunRequest asks for, as the daemon would launch it: its asset selection and its tags."""
+    """Run what a sensor's RunRequest asks for, as the daemon would launch it: its job and run config, or its asset
+    selection; its tags."""
+    if request.job_name:
+        return defs.resolve_job_def(request.job_name).execute_in_process(
+            run_config=request.run_config, instance=instance, tags=request.tags, raise_on_error=False)
     return materialize([asset_def(defs, key) for key in request.asset_selection], resources=defs.resources,
                        instance=instance, tags=request.tags, raise_on_error=False)
 

@@ -14,7 +14,7 @@ from dagster import build_sensor_context, evaluate_automation_conditions, instan
 
 from roz_pipeline.clips.layout import ClipLayout
 from roz_pipeline.core.timesteps import MINUTE
-from roz_pipeline.defs.keys import FOLLOW_TAG, days_key, hours_key, minutes_key
+from roz_pipeline.defs.keys import CAMERA_TAG, FOLLOW_TAG, days_key, hours_key, minutes_key
 from roz_pipeline.defs.location import build_definitions
 from roz_pipeline.defs.resources import HeatmapDatabase, LocalClips
 from roz_pipeline.storage.minutes import HeatmapMinute, MinuteSources, minute_sources, write_minute
@@ -93,6 +93,12 @@ def _tick(defs, instance, cursors, executed, name="new_clips_sensor", follow=Non
     return result
 
 
+def _tick_live(defs, instance, cursors, executed, follow=None):
+    """The two sensors of live mode, as the daemon ticks them: the follower of the hour in progress, the late clips."""
+    for name in ("follow_cameras_sensor", "new_clips_sensor"):
+        _tick(defs, instance, cursors, executed, name, follow)
+
+
 def _roll_up(defs, instance, cursor, counts: Counter, cameras=("front",), now=None):
     """One evaluation of the rollup automation (rollup_automation_sensor's, at `now`); the hours and days it
     requests are rolled up at once and counted."""
@@ -137,18 +143,23 @@ def test_the_hour_in_progress_is_followed_and_every_minute_is_stored_within_two_
     with instance_for_test() as instance:
         automation = _roll_up(defs, instance, None, rollups)  # the automation sensor ticks from the start
         while recorder.now < START + timedelta(hours=2, minutes=4):
-            _tick(defs, instance, cursors, executed)
+            _tick_live(defs, instance, cursors, executed)
             automation = _roll_up(defs, instance, automation, rollups)
             recorder.sleep(30)
         _roll_up(defs, instance, automation, rollups)
 
-        follows = [key for key, run in executed.items() if key.endswith(":follow")]
-        assert follows == ["front:2026-11-20-23:00:follow", "front:2026-11-21-00:00:follow"]
+        # the camera stops at 01:00; having recorded lately, it is followed in 01:00 too, which gets no footage
+        follows = [key for key in executed if key.startswith("follow:")]
+        assert follows == [f"follow:{hour}:front" for hour in ("2026-11-20-23:00", "2026-11-21-00:00",
+                                                               "2026-11-21-01:00")]
         assert all(run.success for run in executed.values())
-        status = instance.get_status_by_partition(minutes_key("front"), ["2026-11-20-23:00", "2026-11-21-00:00"],
+        # a following run holds no camera's slot in the queue: a late clip's run never waits an hour behind it
+        assert not any(CAMERA_TAG in executed[key].dagster_run.tags for key in follows)
+        hours = ["2026-11-20-23:00", "2026-11-21-00:00", "2026-11-21-01:00"]
+        status = instance.get_status_by_partition(minutes_key("front"), hours,
                                                   defs.resolve_asset_graph().get(minutes_key("front")).partitions_def)
-        assert {key: value.value for key, value in status.items()} == {
-            "2026-11-20-23:00": "MATERIALIZED", "2026-11-21-00:00": "MATERIALIZED"}
+        assert {key: value and value.value for key, value in status.items()} == {
+            "2026-11-20-23:00": "MATERIALIZED", "2026-11-21-00:00": "MATERIALIZED", "2026-11-21-01:00": None}
 
     with psycopg.connect(migrated_database) as conn:
         sources = {s.timestamp: s for s in minute_sources(conn, "front", START, START + timedelta(hours=2))}
@@ -214,7 +225,7 @@ def test_freshness_does_not_flap_at_hour_boundaries_and_a_camera_that_stops_aler
     with instance_for_test() as instance:
         _tick_stale_sensor_every_minute(recorder, defs, instance, cursors, executed)
         while recorder.now < START + timedelta(hours=1, minutes=20):
-            _tick(defs, instance, cursors, executed)
+            _tick_live(defs, instance, cursors, executed)
             recorder.sleep(30)
 
     alerts = [body["text"] for body in webhook.received]
@@ -225,8 +236,8 @@ def test_freshness_does_not_flap_at_hour_boundaries_and_a_camera_that_stops_aler
 
 
 class Simulation:
-    """The test's clock shared by the daemon's ticks (the test's own thread) and the runs following each camera's
-    hour (a thread each), as in a deployment where they run side by side. Exactly one of them runs at a time: each
+    """The test's clock shared by the daemon's ticks (the test's own thread) and the runs following each hour (a
+    thread each), as in a deployment where they run side by side. Exactly one of them runs at a time: each
     runs until it sleeps, then the one due earliest continues, the clock moving to its time (landing the clips due
     by then). So the runs interleave deterministically and see the recorder as they would live."""
 
@@ -280,7 +291,7 @@ class Simulation:
 
 def test_three_live_hours_of_two_cameras_side_by_side_across_midnight(tmp_path, migrated_database, webhook,
                                                                       monkeypatch):
-    """Two cameras followed at once for three hours (23:00-02:00), the daemon's sensors ticking meanwhile: every
+    """Two cameras followed by one run per hour for three hours (23:00-02:00), the daemon's sensors ticking: every
     minute stored once, one alert and one recovery for the camera that stops, none for the other, each hour rolled
     up once when it has ended and the day once it is over (the day in progress is not)."""
     monkeypatch.setenv("ROZ_ALERT_WEBHOOK_URL", webhook.url)
@@ -296,15 +307,18 @@ def test_three_live_hours_of_two_cameras_side_by_side_across_midnight(tmp_path, 
     with instance_for_test() as instance:
         _tick_stale_sensor_every_minute(recorder, defs, instance, cursors, executed)
         automation = _roll_up(defs, instance, None, rollups, ("front", "back"), recorder.now)
-        while recorder.now < START + timedelta(hours=3, minutes=4) or simulation.others():
-            _tick(defs, instance, cursors, executed, follow=simulation.start)
+        while recorder.now < START + timedelta(hours=3, minutes=4):
+            _tick_live(defs, instance, cursors, executed, follow=simulation.start)
             automation = _roll_up(defs, instance, automation, rollups, ("front", "back"), recorder.now)
+            simulation.sleep(30)
+        recorder.on_tick = lambda: None  # the recording is over (both cameras stop): the stale sensor is not asked
+        while simulation.others():  # the run following 02:00, where nothing lands
             simulation.sleep(30)
     assert simulation.failures == []
 
-    follows = sorted(key for key in executed if key.endswith(":follow"))
-    assert follows == sorted(f"{c}:{h}:follow" for c in ("front", "back")
-                             for h in ("2026-11-20-23:00", "2026-11-21-00:00", "2026-11-21-01:00"))
+    follows = sorted(key for key in executed if key.startswith("follow:"))  # one run follows both cameras
+    assert follows == [f"follow:{h}:front,back" for h in ("2026-11-20-23:00", "2026-11-21-00:00", "2026-11-21-01:00",
+                                                          "2026-11-21-02:00")]  # 02:00 (nothing recorded) too
     assert all(run is not None and run.success for run in executed.values())
     with psycopg.connect(migrated_database) as conn:
         stored = conn.execute('SELECT camera_id, "timestamp", clip_keys, listed_at FROM heatmap_minute_sources')\

@@ -11,6 +11,7 @@ from roz_pipeline.core.timesteps import DAY, HOUR, MINUTE, ceil, floor, runs, st
 
 from roz_pipeline.registry import Camera
 from roz_pipeline.storage.minutes import write_minute
+from roz_pipeline.usecases.live import FollowRequest, cameras_to_follow
 from roz_pipeline.usecases.new_clips import MAX_REMEMBERED_PROBLEMS, NewClipsCursor, PartitionSlot, scan_new_clips
 from roz_pipeline.usecases.retention import apply_retention
 from roz_pipeline_tests.helpers import T0, clip_key, minute_row
@@ -64,27 +65,49 @@ class Store:
                 self.read |= {clip.key for clip in clips if f"{floor(clip.start, HOUR):%Y-%m-%d-%H:%M}" in keys}
 
 
-def _scan(catalog, cursor, store, now, follow=True, cameras=("lobby", "yard")):
+def _scan(catalog, cursor, store, now, cameras=("lobby", "yard")):
     return scan_new_clips(catalog, list(cameras), cursor, _hour_slots, store.unread, now, late_window=7 * DAY,
-                          settle=90 * SECOND, follow=follow)
+                          settle=90 * SECOND)
 
 
-def test_the_hour_in_progress_is_followed_once_and_checked_after_it_settles(tmp_path):
+def test_the_hour_in_progress_is_left_to_its_follower_and_checked_after_it_settles(tmp_path):
     for i in (0, 1, 59, 61):
         _touch(tmp_path, "lobby", T0 + i * MINUTE)
     catalog, store = _catalog(tmp_path), Store()
 
     scan = _scan(catalog, NewClipsCursor(), store, now=T0 + 62 * MINUTE)
 
-    assert {camera: slot.key for camera, slot in scan.follow.items()} == {"lobby": "2026-11-20-15:00"}
     assert scan.read == {"lobby": {"2026-11-20-14:00": scan.cursor.inputs["lobby"]["2026-11-20-14:00"]}}
     store.run(catalog, scan)
     again = _scan(catalog, scan.cursor, store, now=T0 + 63 * MINUTE)  # a redelivered tick
-    assert again.follow == {} and again.read == {}
+    assert again.read == {}
     # the followed hour settles; its run read its clips: nothing more to do
     store.read.add(clip_key("lobby", T0 + 61 * MINUTE))
     settled = _scan(catalog, again.cursor, store, now=T0 + 2 * HOUR + 2 * MINUTE)
     assert settled.read == {} and "2026-11-20-15:00" in settled.cursor.inputs["lobby"]
+    # ... and an hour whose follower missed a clip gets a run for it once it has settled
+    unread = _scan(catalog, again.cursor, Store(), now=T0 + 2 * HOUR + 2 * MINUTE)
+    assert list(unread.read["lobby"]) == ["2026-11-20-15:00"]
+
+
+def test_the_live_cameras_are_followed_once_per_hour_in_runs_of_at_most_n_cameras(tmp_path):
+    cameras = ("lobby", "yard", "gate", "dock", "roof")
+    catalog = _catalog(tmp_path, cameras)
+    hour, now = T0 + HOUR, T0 + HOUR + 30 * SECOND
+    for camera in ("lobby", "yard", "gate"):
+        _touch(tmp_path, camera, T0 + 59 * MINUTE)  # recording into the new hour
+    _touch(tmp_path, "dock", T0 - HOUR)  # stopped two hours ago (longer than any clip of the layout)
+    key = f"{hour:%Y-%m-%d-%H:%M}"
+
+    def follow(following, moment=now):
+        return cameras_to_follow(catalog, list(cameras), following, key, hour, moment, cameras_per_run=2)
+
+    assert follow({}) == [FollowRequest(key, ("lobby", "yard")), FollowRequest(key, ("gate",))]
+    assert follow({"lobby": key, "yard": key, "gate": key}) == []  # a redelivered tick
+    assert follow({"lobby": "2026-11-20-14:00"}) == [FollowRequest(key, ("lobby", "yard")),
+                                                     FollowRequest(key, ("gate",))]  # the next hour
+    _touch(tmp_path, "roof", hour + 20 * MINUTE)  # starts recording in the hour: followed from then on
+    assert follow({"lobby": key, "yard": key, "gate": key}, hour + 21 * MINUTE) == [FollowRequest(key, ("roof",))]
 
 
 def test_late_and_out_of_order_clips_ask_for_their_partition_again_with_a_new_fingerprint(tmp_path):
@@ -107,7 +130,7 @@ def test_late_and_out_of_order_clips_ask_for_their_partition_again_with_a_new_fi
     assert too_late.cursor.inputs["lobby"] == {}
 
 
-def test_minute_partitions_are_not_followed_and_run_once_they_settle(tmp_path):
+def test_minute_partitions_run_once_they_settle(tmp_path):
     _touch(tmp_path, "lobby", T0)
     catalog, store = _catalog(tmp_path), Store()
     minute_slots = lambda camera, start, end: [  # noqa: E731
@@ -115,9 +138,9 @@ def test_minute_partitions_are_not_followed_and_run_once_they_settle(tmp_path):
 
     def scan(now):
         return scan_new_clips(catalog, ["lobby"], NewClipsCursor(), minute_slots, store.unread, now,
-                              late_window=DAY, settle=90 * SECOND, follow=False)
+                              late_window=DAY, settle=90 * SECOND)
 
-    assert scan(T0 + MINUTE).read == {} and scan(T0 + MINUTE).follow == {}  # not settled yet
+    assert scan(T0 + MINUTE).read == {}  # not settled yet
     assert list(scan(T0 + 3 * MINUTE).read["lobby"]) == ["14:00"]
 
 
@@ -140,7 +163,7 @@ def test_scan_reports_each_problem_once_and_bounds_what_it_remembers(tmp_path):
 def test_scan_reports_clips_before_the_first_partition(tmp_path):
     _touch(tmp_path, "lobby", T0)
     scan = scan_new_clips(_catalog(tmp_path), ["lobby"], NewClipsCursor(), lambda camera, start, end: None,
-                          Store().unread, T0 + HOUR, late_window=DAY, settle=90 * SECOND, follow=True)
+                          Store().unread, T0 + HOUR, late_window=DAY, settle=90 * SECOND)
     assert scan.read == {}
     assert scan.new_problems == [f"{clip_key('lobby', T0)}: before the camera's first partition "
                                  "(ROZ_PARTITIONS_START or retention)"]

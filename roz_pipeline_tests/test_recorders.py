@@ -289,7 +289,7 @@ def test_a_frigate_hour_of_20_cameras_on_s3_is_one_listing(tmp_path, moto_endpoi
     assert listings == ["frigate/2026-11-20/14/"]
     assert all(len(clips) == 6 for clips in listing.clips.values()) and not listing.problems
     listings.clear()
-    window = catalog.clips_for_window("cam-07", HOUR_START + timedelta(minutes=5), HOUR_START + timedelta(minutes=6))
+    window = catalog.clips_for_window(["cam-07"], HOUR_START + timedelta(minutes=5), HOUR_START + timedelta(minutes=6))
     assert listings == ["frigate/2026-11-20/14/Cam_07/"] * 2  # the window, and its longest clip (60 s) before it
     assert [c.key for c in window.clips["cam-07"]][0] == "2026-11-20/14/Cam_07/05.03.mp4"
 

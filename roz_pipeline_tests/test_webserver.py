@@ -56,7 +56,8 @@ def test_webserver_from_workspace_yaml_answers_graphql_with_assets_and_sensors(t
     assert {"roz_schema", "clip_store"} <= {"/".join(d["path"]) for d in assets["heatmap_minutes/yard"]["dependencyKeys"]}
     assert {"heatmap_minutes/yard"} == {"/".join(d["path"]) for d in assets["heatmap_hours/yard"]["dependencyKeys"]}
     assert assets["heatmap_days/yard"]["groupName"] == "rollups"
-    assert {"new_clips_sensor", "stale_cameras_sensor", "run_failure_alert_sensor", "rollup_automation_sensor"} <= {
-        s["name"] for s in repository["sensors"]}
-    assert {"__ASSET_JOB", "retention_cleanup_job", "vacuum_analyze_job"} <= {j["name"] for j in repository["jobs"]}
+    assert {"new_clips_sensor", "follow_cameras_sensor", "stale_cameras_sensor", "run_failure_alert_sensor",
+            "rollup_automation_sensor"} <= {s["name"] for s in repository["sensors"]}
+    assert {"__ASSET_JOB", "follow_cameras_job", "retention_cleanup_job", "vacuum_analyze_job"} <= {
+        j["name"] for j in repository["jobs"]}
     assert {s["name"] for s in repository["schedules"]} == {"nightly_retention_cleanup", "nightly_vacuum_analyze"}

@@ -61,13 +61,15 @@ class ClipCatalog:
             clips.sort(key=lambda clip: (clip.start, clip.key))
         return listing
 
-    def clips_for_window(self, camera_id: str, start: datetime, end: datetime) -> ClipListing:
-        """What a window of minutes `start <= t < end` reads: the camera's clips starting in it, and the last clip
-        starting up to the layout's longest clip before it (it may run into the window, and it warms the motion
-        detector up for the window's first frame)."""
-        before = self.clips_starting([camera_id], start - self.layout.longest_clip, start)
-        listing = self.clips_starting([camera_id], start, end)
-        listing.clips[camera_id][:0] = before.clips[camera_id][-1:]
+    def clips_for_window(self, camera_ids: Iterable[str], start: datetime, end: datetime) -> ClipListing:
+        """What a window of minutes `start <= t < end` reads, per camera: its clips starting in the window, and the
+        last clip starting up to the layout's longest clip before it (it may run into the window, and it warms the
+        motion detector up for the window's first frame)."""
+        camera_ids = list(camera_ids)
+        before = self.clips_starting(camera_ids, start - self.layout.longest_clip, start)
+        listing = self.clips_starting(camera_ids, start, end)
+        for camera_id in camera_ids:
+            listing.clips[camera_id][:0] = before.clips[camera_id][-1:]
         listing.problems[:0] = before.problems
         return listing
 

@@ -8,6 +8,7 @@ from dagster import Definitions
 from roz_pipeline import settings
 from roz_pipeline.defs.executors import executor_from_environment
 from roz_pipeline.defs.health import build_camera_checks, build_run_failure_alert_sensor, build_stale_cameras_sensor
+from roz_pipeline.defs.live import build_follow_job, build_follow_sensor
 from roz_pipeline.defs.maintenance import build_retention_job, build_schedules, vacuum_analyze_job
 from roz_pipeline.defs.minutes import camera_asset
 from roz_pipeline.defs.new_clips import build_clip_layout_check, build_new_clips_sensor, clip_store
@@ -28,25 +29,28 @@ def build_definitions(
     sleep=time.sleep,
 ) -> Definitions:
     """Definitions for the cameras in `cameras_file`; every argument defaults to the environment's setting.
-    `clock` and `sleep` (tests) pace the sensors, checks and followed windows."""
+    `clock` and `sleep` (tests) pace the sensors, checks and followed hours."""
     cameras = load_registry(cameras_file or settings.cameras_file())
     start = partitions_start or settings.partitions_start()
     grain = grain or settings.partition_grain()
     partitions = {c.camera_id: camera_partitions(start, grain, c.retention_days) for c in cameras.values()}
     max_per_run = MINUTES_PER_RUN if grain == "minute" else 1
     retention_job = build_retention_job(cameras)
+    # The hour in progress is followed live; minute partitions are run once each has settled (new_clips_sensor).
+    follow_job = build_follow_job(cameras, partitions, clock, sleep) if grain == "hour" else None
     resources = dict(resources if resources is not None else resources_from_environment())
     resources.setdefault("schema_owner", resources["database"])
     return Definitions(
         assets=[roz_schema, clip_store,
-                *(camera_asset(camera, partitions[camera.camera_id], grain, clock, sleep) for camera in cameras.values()),
+                *(camera_asset(camera, partitions[camera.camera_id], grain, clock) for camera in cameras.values()),
                 *(rollup for camera in cameras.values() for rollup in rollup_assets(camera, start)),
                 *(regions_asset(camera) for camera in cameras.values() if camera.regions)],
         asset_checks=[build_clip_layout_check(cameras, clock),
                       *(check for camera in cameras.values() for check in build_camera_checks(camera, clock))],
-        jobs=[retention_job, vacuum_analyze_job],
+        jobs=[retention_job, vacuum_analyze_job, *([follow_job] if follow_job else [])],
         schedules=build_schedules(retention_job, vacuum_analyze_job),
-        sensors=[build_new_clips_sensor(cameras, partitions, grain, max_per_run, clock),
+        sensors=[build_new_clips_sensor(cameras, partitions, max_per_run, clock),
+                 *([build_follow_sensor(cameras, partitions, follow_job, clock)] if follow_job else []),
                  build_stale_cameras_sensor(cameras, clock),
                  build_run_failure_alert_sensor(),
                  rollup_automation_sensor],

@@ -1,14 +1,13 @@
 """`heatmap_minutes/<camera_id>`: one time-partitioned asset per camera, writing the rows of its partitions' minutes.
 
-A run tagged FOLLOW_TAG (the sensor starts one per camera for the hour in progress) follows its window while clips
-land, writing each minute as its footage comes in (usecases.live); other runs read what the store holds. Only
-partitions that got footage are materialized: an hour the camera recorded nothing in stays missing in the UI, as
-`roz gaps` reports it.
+A run reads what the store holds for its partitions (the hour in progress is followed by `follow_cameras_job`,
+defs.live, which records its partitions here too). Only partitions that got footage are materialized: an hour the
+camera recorded nothing in stays missing in the UI, as `roz gaps` reports it.
 """
 
 import base64
-import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from dagster import (
@@ -26,11 +25,11 @@ from dagster import (
 
 from roz_pipeline.core.minutes import FULL_MINUTE_SECONDS
 from roz_pipeline.core.render import render_overlay
-from roz_pipeline.defs.keys import CAMERA_TAG, CLIP_STORE_KEY, FOLLOW_TAG, SCHEMA_KEY, minutes_key
+from roz_pipeline.defs.keys import CAMERA_TAG, CLIP_STORE_KEY, SCHEMA_KEY, minutes_key
 from roz_pipeline.defs.partitions import camera_backfill_policy
 from roz_pipeline.defs.resources import ClipSource, HeatmapDatabase
 from roz_pipeline.registry import Camera
-from roz_pipeline.usecases.live import SETTLE, follow_window
+from roz_pipeline.usecases.live import SETTLE
 from roz_pipeline.usecases.processing import WindowReport, process_window
 
 PREVIEW_WIDTH = 320  # the run's picture in the event log: a ~10 KB JPEG, so a year of runs stays small
@@ -40,10 +39,9 @@ PREVIEW_WIDTH = 320  # the run's picture in the event log: a ~10 KB JPEG, so a y
 TRANSIENT_RETRY = RetryPolicy(max_retries=3, delay=5, backoff=Backoff.EXPONENTIAL)
 
 
-
-def camera_asset(camera: Camera, partitions, grain: str, clock=None, sleep=time.sleep):
+def camera_asset(camera: Camera, partitions, grain: str, clock=None):
     """The asset writing `camera`'s rows: each partition covers the camera-minutes inside its time window.
-    `clock` and `sleep` pace a followed window (replaceable in tests)."""
+    `clock` says when the store was listed (replaceable in tests)."""
     now = clock or (lambda: datetime.now(timezone.utc))
     # Judged by the last materialization: a followed hour materializes when it has settled.
     period = timedelta(hours=1) if grain == "hour" else timedelta(minutes=1)
@@ -69,12 +67,7 @@ def camera_asset(camera: Camera, partitions, grain: str, clock=None, sleep=time.
         window = context.partition_time_window
         catalog = clips.catalog([camera])
         with database.connection() as conn:
-            if FOLLOW_TAG in context.run.tags:
-                context.log.info(f"following {camera.camera_id} from {window.start:%H:%M} until "
-                                 f"{window.end + SETTLE:%H:%M:%S} UTC")
-                report = follow_window(camera, catalog, conn, window.start, window.end, now, sleep, context.log)
-            else:
-                report = process_window(camera, catalog, conn, window.start, window.end, context.log, now)
+            report = process_window(camera, catalog, conn, window.start, window.end, context.log, now)
         yield from _report(context, camera, partitions, report)
 
     return _camera_heatmaps
@@ -84,35 +77,60 @@ def _report(context: AssetExecutionContext, camera: Camera, partitions, report: 
     """Per-partition metadata, one picture for the run, and a failure naming every bad minute. Partitions without
     footage are not materialized."""
     keys = context.partition_keys
-    for minute in report.missing:
-        context.log.warning(f"{camera.camera_id} {minute:%Y-%m-%d %H:%M}: no clip in the store (missing minute)")
-    per_partition = {}
-    for key in keys:
-        window = partitions.time_window_for_partition_key(key)
-        per_partition[key] = _partition_metadata(report.for_window(window.start, window.end))
-    if report.summed_heatmap is not None:
-        preview = render_overlay(report.summed_heatmap, report.still, width=PREVIEW_WIDTH, image_format="jpeg")
-        per_partition[keys[-1]]["preview"] = MetadataValue.md(
-            f"Summed heatmap of the {len(report.written)} minute(s) written by this run:\n\n"
-            f"![heatmap](data:image/jpeg;base64,{base64.b64encode(preview).decode()})"
-        )
-    with_footage = {key for key, metadata in per_partition.items() if metadata["minutes_written"]}
-    if not report.bad and with_footage == set(keys):
-        for key, metadata in per_partition.items():
+    outcome = PartitionOutcome.of(camera, partitions, keys, report, context.log)
+    if not report.bad and set(outcome.materialized) == set(keys):
+        for key, metadata in outcome.materialized.items():
             context.add_asset_metadata(metadata, partition_key=key)
         yield Output(None)
         return
     # An output (or a raised error) would (un)materialize the whole range: record the partitions with footage.
-    bad_keys = {partitions.get_partition_key_for_timestamp(m.timestamp()) for m in report.bad}
-    for key in sorted(with_footage - bad_keys):
-        context.log_event(AssetMaterialization(context.asset_key, partition=key, metadata=per_partition[key]))
+    for event in outcome.events(context.asset_key):
+        context.log_event(event)
     if not report.bad:
-        context.log.info(f"{len(keys) - len(with_footage)} partition(s) without footage left unmaterialized")
+        context.log.info(f"{len(keys) - len(outcome.materialized)} partition(s) without footage left unmaterialized")
         return
-    bad = {f"{minute:%Y-%m-%d %H:%M}": message for minute, message in sorted(report.bad.items())}
-    raise Failure(
-        description=f"{len(bad)} bad minute(s) for camera {camera.camera_id}; the other "
-                    f"{len(report.written)} minute(s) were written:\n"
+    raise bad_minutes_failure({camera.camera_id: report})
+
+
+@dataclass
+class PartitionOutcome:
+    """What a run's report means for each partition it ran: the metadata of those it materializes (with footage,
+    no bad minute; the run's picture on the last one with footage)."""
+
+    materialized: dict[str, dict]
+
+    @classmethod
+    def of(cls, camera: Camera, partitions, keys: list[str], report: WindowReport, log) -> "PartitionOutcome":
+        for minute in report.missing:
+            log.warning(f"{camera.camera_id} {minute:%Y-%m-%d %H:%M}: no clip in the store (missing minute)")
+        per_partition = {}
+        for key in keys:
+            window = partitions.time_window_for_partition_key(key)
+            per_partition[key] = _partition_metadata(report.for_window(window.start, window.end))
+        with_footage = [key for key, metadata in per_partition.items() if metadata["minutes_written"]]
+        if report.summed_heatmap is not None and with_footage:
+            preview = render_overlay(report.summed_heatmap, report.still, width=PREVIEW_WIDTH, image_format="jpeg")
+            per_partition[with_footage[-1]]["preview"] = MetadataValue.md(
+                f"Summed heatmap of the {len(report.written)} minute(s) written by this run:\n\n"
+                f"![heatmap](data:image/jpeg;base64,{base64.b64encode(preview).decode()})"
+            )
+        bad_keys = {partitions.get_partition_key_for_timestamp(m.timestamp()) for m in report.bad}
+        return cls({key: per_partition[key] for key in with_footage if key not in bad_keys})
+
+    def events(self, asset_key) -> list[AssetMaterialization]:
+        return [AssetMaterialization(asset_key, partition=key, metadata=metadata)
+                for key, metadata in sorted(self.materialized.items())]
+
+
+def bad_minutes_failure(reports: dict[str, WindowReport]) -> Failure:
+    """The failure of a run whose cameras (id -> report) had bad minutes: each named with its message. Not retried:
+    bad clips would fail the same way again."""
+    bad = {f"{camera_id} {minute:%Y-%m-%d %H:%M}": message for camera_id, report in reports.items()
+           for minute, message in sorted(report.bad.items())}
+    written = sum(len(report.written) for report in reports.values())
+    return Failure(
+        description=f"{len(bad)} bad minute(s) of camera(s) {', '.join(c for c, r in reports.items() if r.bad)}; "
+                    f"the other {written} minute(s) were written:\n"
                     + "\n".join(f"{minute}: {message}" for minute, message in bad.items()),
         metadata={"bad_minutes": MetadataValue.json(bad)},
         allow_retries=False,

@@ -17,7 +17,6 @@ from dagster import (
     AssetCheckSeverity,
     AssetSpec,
     MetadataValue,
-    RunRequest,
     SensorEvaluationContext,
     SensorResult,
     SkipReason,
@@ -28,7 +27,7 @@ from dagster import (
 from roz_pipeline.clips.stores import ClipStoreError
 from roz_pipeline.core.timesteps import MINUTE
 from roz_pipeline import settings
-from roz_pipeline.defs.keys import CLIP_LAYOUT_CHECK, CLIP_STORE_KEY, FOLLOW_TAG, camera_run_tags, minutes_key
+from roz_pipeline.defs.keys import CLIP_LAYOUT_CHECK, CLIP_STORE_KEY, minutes_key
 from roz_pipeline.defs.launch import camera_ranges
 from roz_pipeline.defs.resources import ClipSource, HeatmapDatabase
 from roz_pipeline.registry import Camera
@@ -65,7 +64,7 @@ def build_clip_layout_check(cameras: dict[str, Camera], clock=None):
     return clip_layout
 
 
-def build_new_clips_sensor(cameras: dict[str, Camera], partitions: dict, grain: str, max_per_run: int,
+def build_new_clips_sensor(cameras: dict[str, Camera], partitions: dict, max_per_run: int,
                            clock=None):
     """The sensor for these cameras (`partitions`: each camera's partitions). `clock` is for tests."""
     now = clock or (lambda: datetime.now(timezone.utc))
@@ -86,8 +85,9 @@ def build_new_clips_sensor(cameras: dict[str, Camera], partitions: dict, grain: 
         name="new_clips_sensor",
         minimum_interval_seconds=settings.sensor_interval_seconds(),
         asset_selection=[minutes_key(c) for c in cameras],
-        description="Follows each camera's hour in progress, and starts a run for every partition of the last "
-                    "ROZ_LATE_CLIP_DAYS whose clips changed and were not read (late and out-of-order clips)",
+        description="Starts a run for every partition of the last ROZ_LATE_CLIP_DAYS that has ended and whose clips "
+                    "changed and were not read (late and out-of-order clips; the hour in progress is "
+                    "follow_cameras_sensor's)",
     )
     def new_clips_sensor(context: SensorEvaluationContext, clips: ClipSource,
                          database: HeatmapDatabase) -> SensorResult:
@@ -101,15 +101,13 @@ def build_new_clips_sensor(cameras: dict[str, Camera], partitions: dict, grain: 
                     return [clip for clip in fed if clip.key not in done]
 
                 scan = scan_new_clips(catalog, list(cameras), cursor, slots, unread, now(),
-                                      timedelta(days=settings.late_clip_days()), SETTLE, follow=grain == "hour")
+                                      timedelta(days=settings.late_clip_days()), SETTLE)
         except ClipStoreError as exc:
             context.log.error(str(exc))
             return SensorResult(skip_reason=str(exc))
         except psycopg.errors.UndefinedTable:
             return SkipReason("heatmap_minute_sources does not exist yet: run a camera asset or `roz db migrate`")
-        requests = [RunRequest(run_key=f"{camera_id}:{slot.key}:follow", asset_selection=[minutes_key(camera_id)],
-                               tags={**camera_run_tags(camera_id, slot.key, slot.key), FOLLOW_TAG: camera_id})
-                    for camera_id, slot in scan.follow.items()]
+        requests = []
         for camera_id, fingerprints in scan.read.items():
             for camera_range in camera_ranges(camera_id, minutes_key(camera_id), list(fingerprints),
                                               partitions[camera_id], max_per_run):

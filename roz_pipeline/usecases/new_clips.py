@@ -7,8 +7,8 @@ the clips that feed the partition (their keys and sizes); when it changes, the p
 against what its stored minutes were built from (heatmap_minute_sources), and a partition with unread clips gets a
 run whose key is derived from that fingerprint: the same inputs never run twice, new inputs always run.
 
-The partition in progress (with `follow`, the hour grain) gets one run that follows it while its clips land
-(usecases.live); it is checked like the others once it has ended and settled.
+The partition in progress is left to the run following it (usecases.live, at the hour grain); it is checked like
+the others once it has ended and settled.
 """
 
 import statistics
@@ -35,22 +35,19 @@ class PartitionSlot:
 @dataclass
 class NewClipsCursor:
     inputs: dict[str, dict[str, str]] = field(default_factory=dict)  # camera -> partition -> inputs fingerprint
-    following: dict[str, str] = field(default_factory=dict)  # camera -> the partition a run follows
     reported: list[str] = field(default_factory=list)  # problems already reported, oldest first
 
     @classmethod
     def from_json(cls, data: dict | None) -> "NewClipsCursor":
         data = data or {}
-        return cls({camera: dict(p) for camera, p in data.get("inputs", {}).items()}, dict(data.get("following", {})),
-                   list(data.get("reported", [])))
+        return cls({camera: dict(p) for camera, p in data.get("inputs", {}).items()}, list(data.get("reported", [])))
 
     def to_json(self) -> dict:
-        return {"inputs": self.inputs, "following": self.following, "reported": self.reported}
+        return {"inputs": self.inputs, "reported": self.reported}
 
 
 @dataclass
 class NewClipsScan:
-    follow: dict[str, PartitionSlot]  # camera -> the partition in progress to follow (a new one)
     read: dict[str, dict[str, str]]  # camera -> partition key -> fingerprint of the inputs a run must read
     new_problems: list[str]  # problems not reported before, in the order found
     cursor: NewClipsCursor
@@ -59,7 +56,7 @@ class NewClipsScan:
 def scan_new_clips(catalog: ClipCatalog, camera_ids: list[str], cursor: NewClipsCursor,
                    slots: Callable[[str, datetime, datetime], list[PartitionSlot] | None],
                    unread: Callable[[str, PartitionSlot, list[ClipRef]], list[ClipRef]],
-                   now: datetime, late_window: timedelta, settle: timedelta, follow: bool) -> NewClipsScan:
+                   now: datetime, late_window: timedelta, settle: timedelta) -> NewClipsScan:
     """The runs the store's clips of the last `late_window` ask for, and the cursor after them.
 
     `slots(camera, start, end)` gives the camera's partitions overlapping `start <= t < end` (None when `start` is
@@ -71,7 +68,7 @@ def scan_new_clips(catalog: ClipCatalog, camera_ids: list[str], cursor: NewClips
     longest = catalog.layout.longest_clip
     listing = catalog.clips_starting(camera_ids, since - longest, now + MINUTE)
     problems = catalog.root_problems() + [problem.message for problem in listing.problems]
-    scan = NewClipsScan({}, {}, [], NewClipsCursor({}, dict(cursor.following), []))
+    scan = NewClipsScan({}, [], NewClipsCursor({}, []))
     for camera_id in camera_ids:
         clips = listing.clips[camera_id]
         known = cursor.inputs.get(camera_id, {})
@@ -90,9 +87,6 @@ def scan_new_clips(catalog: ClipCatalog, camera_ids: list[str], cursor: NewClips
             if slot.end <= since:
                 continue
             if slot.end + settle > now:  # in progress
-                if follow and slot.start <= now and cursor.following.get(camera_id) != key:
-                    scan.follow[camera_id] = slot
-                    scan.cursor.following[camera_id] = key
                 continue
             inputs[key] = fingerprint(fed_clips)
             if known.get(key) != inputs[key] and unread(camera_id, slot, fed_clips):

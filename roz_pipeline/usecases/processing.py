@@ -138,7 +138,7 @@ def process_window(camera: Camera, catalog: ClipCatalog, conn: psycopg.Connectio
                    log=None, clock=None) -> WindowReport:
     """Write the camera's rows for every minute in `start <= minute < end` that has footage."""
     listed_at = (clock or _now)()
-    listing = catalog.clips_for_window(camera.camera_id, start, end)
+    listing = catalog.clips_for_window([camera.camera_id], start, end)
     recorder = MinuteRecorder(conn, camera, log)
     recorder.problems(listing.problems)
     clips = listing.clips[camera.camera_id]

@@ -1,0 +1,112 @@
+"""Live mode at the hour grain: `follow_cameras_sensor` starts `follow_cameras_job` runs for the hour in progress,
+each following up to ROZ_FOLLOW_CAMERAS_PER_RUN live cameras in one process (usecases.live), and recording each
+camera's hour partition as a materialization of its `heatmap_minutes/<camera>` asset once the hour has settled.
+
+Why a job of its own rather than a run of the camera assets: a run of N camera assets executes N steps one after the
+other (in_process) or in N processes, and a followed hour is an hour-long step; one process following many cameras
+costs one Python process (~250 MB, bench/live.py) instead of one per camera. Late clips, backfills and every
+catch-up remain runs of the camera assets (new_clips_sensor, the UI).
+"""
+
+import json
+import time
+from datetime import datetime, timezone
+
+from dagster import (
+    Config,
+    OpExecutionContext,
+    RunRequest,
+    SensorEvaluationContext,
+    SensorResult,
+    SkipReason,
+    job,
+    op,
+    sensor,
+)
+
+from roz_pipeline import settings
+from roz_pipeline.clips.stores import ClipStoreError
+from roz_pipeline.core.timesteps import HOUR, floor
+from roz_pipeline.defs.keys import FOLLOW_TAG, minutes_key
+from roz_pipeline.defs.minutes import TRANSIENT_RETRY, PartitionOutcome, bad_minutes_failure
+from roz_pipeline.defs.partitions import PARTITION_FORMAT
+from roz_pipeline.defs.resources import ClipSource, HeatmapDatabase
+from roz_pipeline.registry import Camera
+from roz_pipeline.usecases.live import SETTLE, cameras_to_follow, follow_windows
+
+FOLLOW_JOB = "follow_cameras_job"
+
+
+class FollowConfig(Config):
+    partition_key: str  # the hour, as the camera assets' partition key
+    cameras: list[str]  # camera ids
+
+
+def build_follow_job(cameras: dict[str, Camera], partitions: dict, clock=None, sleep=time.sleep):
+    """The job following cameras' hour in progress (`partitions`: each camera's partitions)."""
+    now = clock or (lambda: datetime.now(timezone.utc))
+
+    @op(name="follow_cameras", retry_policy=TRANSIENT_RETRY,
+        description="Writes the given cameras' minutes of one hour while their clips land, until the hour has "
+                    "settled; records each camera's hour partition")
+    def follow_cameras(context: OpExecutionContext, config: FollowConfig, database: HeatmapDatabase,
+                       clips: ClipSource) -> None:
+        database.migrate()
+        followed = [cameras[camera_id] for camera_id in config.cameras if camera_id in cameras]
+        if not followed:
+            context.log.warning(f"none of {', '.join(config.cameras)} is in the registry any more")
+            return
+        window = partitions[followed[0].camera_id].time_window_for_partition_key(config.partition_key)
+        context.log.info(f"following {', '.join(config.cameras)} from {window.start:%H:%M} until "
+                         f"{window.end + SETTLE:%H:%M:%S} UTC")
+        with database.connection() as conn:
+            reports = follow_windows(followed, clips.catalog(followed), conn, window.start, window.end, now,
+                                     sleep, context.log)
+        for camera in followed:
+            outcome = PartitionOutcome.of(camera, partitions[camera.camera_id], [config.partition_key],
+                                          reports[camera.camera_id], context.log)
+            for event in outcome.events(minutes_key(camera.camera_id)):
+                context.log_event(event)
+        if any(report.bad for report in reports.values()):
+            raise bad_minutes_failure(reports)
+
+    @job(name=FOLLOW_JOB, description="Follows live cameras' hour in progress (started by follow_cameras_sensor)")
+    def follow_cameras_job():
+        follow_cameras()
+
+    return follow_cameras_job
+
+
+def build_follow_sensor(cameras: dict[str, Camera], partitions: dict, follow_job, clock=None):
+    """The sensor starting the runs that follow the hour in progress of every live camera, each camera once."""
+    now = clock or (lambda: datetime.now(timezone.utc))
+
+    @sensor(name="follow_cameras_sensor", minimum_interval_seconds=settings.sensor_interval_seconds(),
+            jobs=[follow_job],
+            description="Starts the runs following the hour in progress of the cameras that record, at most "
+                        "ROZ_FOLLOW_CAMERAS_PER_RUN cameras per run")
+    def follow_cameras_sensor(context: SensorEvaluationContext, clips: ClipSource) -> SensorResult | SkipReason:
+        following = json.loads(context.cursor) if context.cursor else {}
+        moment = now()
+        hour = floor(moment, HOUR)
+        started = [camera_id for camera_id in cameras if partitions[camera_id].start <= hour]
+        try:
+            requests = cameras_to_follow(clips.catalog(cameras.values()), started, following,
+                                         hour.strftime(PARTITION_FORMAT), hour, moment,
+                                         settings.follow_cameras_per_run())
+        except ClipStoreError as exc:
+            context.log.error(str(exc))
+            return SkipReason(str(exc))
+        following = {c: following[c] for c in cameras if c in following}  # bounded: one entry per camera
+        run_requests = []
+        for request in requests:
+            following.update((camera_id, request.partition_key) for camera_id in request.camera_ids)
+            run_requests.append(RunRequest(
+                run_key=f"follow:{request.partition_key}:{','.join(request.camera_ids)}", job_name=FOLLOW_JOB,
+                run_config={"ops": {"follow_cameras": {"config": {"partition_key": request.partition_key,
+                                                                   "cameras": list(request.camera_ids)}}}},
+                tags={FOLLOW_TAG: request.partition_key}))
+        return SensorResult(run_requests=run_requests, cursor=json.dumps(following))
+
+    return follow_cameras_sensor
+
