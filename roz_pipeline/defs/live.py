@@ -27,14 +27,12 @@ from dagster import (
 from roz_pipeline import settings
 from roz_pipeline.clips.stores import ClipStoreError
 from roz_pipeline.core.timesteps import HOUR, floor
-from roz_pipeline.defs.keys import FOLLOW_TAG, minutes_key
+from roz_pipeline.defs.keys import FOLLOW_JOB, FOLLOW_TAG, minutes_key
 from roz_pipeline.defs.minutes import TRANSIENT_RETRY, PartitionOutcome, bad_minutes_failure
 from roz_pipeline.defs.partitions import PARTITION_FORMAT
 from roz_pipeline.defs.resources import ClipSource, HeatmapDatabase
 from roz_pipeline.registry import Camera
 from roz_pipeline.usecases.live import SETTLE, cameras_to_follow, follow_windows
-
-FOLLOW_JOB = "follow_cameras_job"
 
 
 class FollowConfig(Config):
