@@ -135,9 +135,28 @@ def _positive(name: str, default: str) -> float:
 
 
 def late_clip_days() -> float:
-    """How late a clip may land and still be found by `new_clips_sensor` (`ROZ_LATE_CLIP_DAYS`, default 7): each
-    tick lists this window of the store."""
+    """How late a clip may land and still be found by `new_clips_sensor` (`ROZ_LATE_CLIP_DAYS`, default 7): the
+    window the clip inventory watches."""
     return _positive("ROZ_LATE_CLIP_DAYS", "7")
+
+
+def s3_events_queue_url() -> str | None:
+    """`ROZ_S3_EVENTS_QUEUE_URL`: the SQS queue receiving the bucket's `s3:ObjectCreated:*` / `s3:ObjectRemoved:*`
+    notifications; new clips are found from it instead of by listing. None: recent hours are listed."""
+    return env("ROZ_S3_EVENTS_QUEUE_URL")
+
+
+def reconcile_hours() -> float:
+    """Every how many hours the whole late window has been listed again, a slice per tick (`ROZ_RECONCILE_HOURS`,
+    default 6): what event notifications or folder marks missed is found within this time."""
+    return _positive("ROZ_RECONCILE_HOURS", "6")
+
+
+def max_runs_per_tick() -> int:
+    """How many catch-up runs one `new_clips_sensor` tick asks for at most, newest first (`ROZ_MAX_RUNS_PER_TICK`,
+    default 50): a backlog (a new camera with days of footage, a store back after an outage) becomes runs over
+    several ticks, and the daemon's other sensors keep ticking meanwhile."""
+    return max(1, int(_positive("ROZ_MAX_RUNS_PER_TICK", "50")))
 
 
 def sensor_interval_seconds() -> int:

@@ -51,7 +51,7 @@ def bucket(moto_endpoint, tmp_path):
     client.delete_bucket(Bucket=BUCKET)
 
 
-def s3_defs(tmp_path, endpoint: str, database_url: str):
+def s3_defs(tmp_path, endpoint: str, database_url: str, clock=None):
     registry = tmp_path / "cameras.yaml"
     registry.write_text(f"cameras:\n  lobby: {{{KEEP}}}\n")
     resources = {
@@ -59,7 +59,7 @@ def s3_defs(tmp_path, endpoint: str, database_url: str):
         "clips": S3Clips(s3=S3Resource(endpoint_url=endpoint, max_attempts=5, **CREDENTIALS), bucket=BUCKET,
                          prefix=PREFIX),
     }
-    return build_definitions(registry, resources, partitions_start="2026-11-01", grain="minute")
+    return build_definitions(registry, resources, partitions_start="2026-11-01", grain="minute", clock=clock)
 
 
 def run_from_s3(endpoint: str, tmp_path, database_url: str, minutes: int):
@@ -151,7 +151,7 @@ def test_sensor_lists_new_clips_in_s3(bucket, moto_endpoint, tmp_path, migrated_
     from dagster import build_sensor_context
 
     bucket.put_object(Bucket=BUCKET, Key=f"{PREFIX}/lobby/readme.txt", Body=b"x")
-    defs = s3_defs(tmp_path, moto_endpoint, migrated_database)
+    defs = s3_defs(tmp_path, moto_endpoint, migrated_database, clock=lambda: T0 + timedelta(hours=1))
     sensor = defs.resolve_sensor_def("new_clips_sensor")
 
     with instance_for_test() as instance, build_sensor_context(

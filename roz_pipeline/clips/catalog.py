@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from roz_pipeline.clips.layout import ClipLayout, ClipRef, LayoutError
+from roz_pipeline.clips.stores import StoredKey
 from roz_pipeline.registry import Camera
 
 
@@ -17,6 +18,8 @@ from roz_pipeline.registry import Camera
 class ClipProblem:
     key: str
     message: str
+    camera_name: str | None = None  # a clip of a camera the registry does not have (yet)
+    start: datetime | None = None  # ... and when it started
 
 
 @dataclass
@@ -45,21 +48,26 @@ class ClipCatalog:
                 if stored.key in seen:
                     continue
                 seen.add(stored.key)
-                try:
-                    name = self.layout.parse(stored.key)
-                except LayoutError as exc:
-                    listing.problems.append(ClipProblem(stored.key, str(exc)))
-                    continue
-                camera_id = self.ids_by_source.get(name.camera)
-                if camera_id is None:
-                    listing.problems.append(ClipProblem(stored.key, f"{stored.key!r}: camera {name.camera!r} is not in "
-                                                                    "the registry (or is no camera's source_name)"))
-                elif camera_id in listing.clips and start <= name.start < end:
-                    listing.clips[camera_id].append(
-                        ClipRef(stored.key, camera_id, name.start, self.store.locate(stored.key), stored.size))
+                found = self.classify(stored)
+                if isinstance(found, ClipProblem):
+                    listing.problems.append(found)
+                elif found.camera_id in listing.clips and start <= found.start < end:
+                    listing.clips[found.camera_id].append(found)
         for clips in listing.clips.values():
             clips.sort(key=lambda clip: (clip.start, clip.key))
         return listing
+
+    def classify(self, stored: StoredKey) -> "ClipRef | ClipProblem":
+        """What a stored key is: a registered camera's clip, or a problem naming the key."""
+        try:
+            name = self.layout.parse(stored.key)
+        except LayoutError as exc:
+            return ClipProblem(stored.key, str(exc))
+        camera_id = self.ids_by_source.get(name.camera)
+        if camera_id is None:
+            return ClipProblem(stored.key, f"{stored.key!r}: camera {name.camera!r} is not in the registry (or is no "
+                                           "camera's source_name)", name.camera, name.start)
+        return ClipRef(stored.key, camera_id, name.start, self.store.locate(stored.key), stored.size, stored.version)
 
     def clips_for_window(self, camera_ids: Iterable[str], start: datetime, end: datetime) -> ClipListing:
         """What a window of minutes `start <= t < end` reads, per camera: its clips starting in the window, and the
@@ -73,23 +81,25 @@ class ClipCatalog:
         listing.problems[:0] = before.problems
         return listing
 
-    def root_problems(self) -> list[str]:
+    def root_problems(self) -> list[ClipProblem]:
         """Folders of unregistered cameras, files outside camera folders, and files directly in a camera's folder
         when the layout puts clips in folders below it (layouts that start with the camera's folder; other layouts
         report unknown cameras from their listings)."""
         if not self.layout.camera_first:
             return []
         folders, stray = self.store.top_level()
-        problems = [f"{name}/: camera is not in the registry" for name in folders if name not in self.ids_by_source]
-        problems += [f"{name}: not inside a camera folder" for name in stray]
+        problems = [ClipProblem(f"{name}/", f"{name}/: camera is not in the registry", name)
+                    for name in folders if name not in self.ids_by_source]
+        problems += [ClipProblem(name, f"{name}: not inside a camera folder") for name in stray]
         if self.layout.template.count("/") > 1:
             for source in self.ids_by_source:
-                problems += [f"{source}/{name}: not inside a folder of the layout {self.layout.describe()}"
+                problems += [ClipProblem(f"{source}/{name}", f"{source}/{name}: not inside a folder of the layout "
+                                                             f"{self.layout.describe()}")
                              for name in self.store.top_level(source)[1]]
         return problems
 
 
 def fingerprint(clips: Iterable[ClipRef]) -> str:
-    """sha256 of the clips' keys and sizes: the same clips give the same fingerprint."""
-    text = "\n".join(f"{clip.key}\t{clip.size}" for clip in sorted(clips, key=lambda c: c.key))
+    """sha256 of the clips' keys, sizes and versions: the same clips give the same fingerprint."""
+    text = "\n".join(f"{clip.key}\t{clip.size}\t{clip.version}" for clip in sorted(clips, key=lambda c: c.key))
     return hashlib.sha256(text.encode()).hexdigest()

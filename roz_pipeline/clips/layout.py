@@ -161,6 +161,7 @@ class ClipRef:
     start: datetime  # UTC, from the key
     location: str  # where it is, for people and for heatmap_minutes.video_path (path or s3://bucket/key)
     size: int | None = None  # bytes, when the listing says
+    version: str | None = None  # the store's version of it (ETag, or mtime and size), when the listing says
 
 
 def clip_start_from_path(layout: ClipLayout, path) -> datetime:

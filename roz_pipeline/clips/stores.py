@@ -9,6 +9,7 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
 from roz_pipeline.clips.layout import ClipRef
@@ -26,6 +27,22 @@ class ClipMissingError(ClipStoreError):
 class StoredKey:
     key: str  # relative to the root or prefix
     size: int
+    version: str  # S3: the ETag; local: the file's mtime (ns) and size, which change when it is rewritten
+    modified_at: datetime
+
+
+@dataclass(frozen=True)
+class FolderStat:
+    """A local folder's change marks: its mtime and ctime (ns). `rsync -a` sets a copied folder's mtime to the
+    source's, but nothing sets its ctime: comparing both for change finds every added or removed entry."""
+
+    mtime_ns: int
+    ctime_ns: int
+
+
+def _stored_key(key: str, stat: os.stat_result) -> StoredKey:
+    return StoredKey(key, stat.st_size, f"{stat.st_mtime_ns}:{stat.st_size}",
+                     datetime.fromtimestamp(stat.st_mtime_ns / 1e9, timezone.utc))
 
 
 FETCH_AHEAD = 4  # S3 downloads in flight while a clip decodes: many 10 s segments do not wait on latency one by one
@@ -52,8 +69,39 @@ class LocalClipStore:
             for name in files:
                 key = relative + name
                 if key.startswith(prefix):
-                    found.append(StoredKey(key, (Path(directory) / name).stat().st_size))
+                    found.append(_stored_key(key, (Path(directory) / name).stat()))
         return sorted(found, key=lambda k: k.key)
+
+    def folder_stat(self, folder: str) -> FolderStat | None:
+        """The change marks of `folder` (a key prefix ending in "/", or "" for the root); None when it is missing."""
+        try:
+            stat = os.stat(self._existing_dir() / folder)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        return FolderStat(stat.st_mtime_ns, stat.st_ctime_ns)
+
+    def entries(self, folder: str) -> tuple[list[str], list[str]]:
+        """(file names, folder names) directly in `folder` (a key prefix ending in "/"), unsorted, without a stat
+        per entry."""
+        files, folders = [], []
+        try:
+            with os.scandir(self._existing_dir() / folder) as found:
+                for entry in found:
+                    (folders if entry.is_dir() else files).append(entry.name)
+        except (FileNotFoundError, NotADirectoryError):
+            pass
+        return files, folders
+
+    def stat_key(self, key: str) -> StoredKey | None:
+        """The file `key` as it is now; None when it is gone."""
+        try:
+            return _stored_key(key, (self.root / key).stat())
+        except FileNotFoundError:
+            return None
+
+    def describe(self) -> str:
+        """The store's identity in the clip inventory."""
+        return self.root.resolve().as_uri() + "/"
 
     def top_level(self, folder: str = "") -> tuple[list[str], list[str]]:
         """(folder names, other entries) directly under the root, or under its `folder/`."""
@@ -95,8 +143,13 @@ class S3ClipStore:
         self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
 
     def keys(self, prefix: str) -> list[StoredKey]:
-        return [StoredKey(o["Key"][len(self.prefix):], o.get("Size", 0))
+        return [StoredKey(o["Key"][len(self.prefix):], o.get("Size", 0), o.get("ETag", "").strip('"'),
+                          o["LastModified"])
                 for page in self._pages(Prefix=self.prefix + prefix) for o in page.get("Contents", [])]
+
+    def describe(self) -> str:
+        """The store's identity in the clip inventory."""
+        return f"s3://{self.bucket}/{self.prefix}"
 
     def top_level(self, folder: str = "") -> tuple[list[str], list[str]]:
         base = self.prefix + (folder + "/" if folder else "")

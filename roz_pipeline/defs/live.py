@@ -58,8 +58,10 @@ def build_follow_job(cameras: dict[str, Camera], partitions: dict, clock=None, s
         context.log.info(f"following {', '.join(config.cameras)} from {window.start:%H:%M} until "
                          f"{window.end + SETTLE:%H:%M:%S} UTC")
         with database.connection() as conn:
-            reports = follow_windows(followed, clips.catalog(followed), conn, window.start, window.end, now,
-                                     sleep, context.log)
+            clip_inventory = clips.inventory(conn, followed, following=True)
+            reports = follow_windows(followed, clip_inventory, conn, window.start, window.end, now, sleep,
+                                     context.log)
+            clip_inventory.mark_read({key: read for report in reports.values() for key, read in report.reads.items()})
         for camera in followed:
             outcome = PartitionOutcome.of(camera, partitions[camera.camera_id], [config.partition_key],
                                           reports[camera.camera_id], context.log)
@@ -83,15 +85,18 @@ def build_follow_sensor(cameras: dict[str, Camera], partitions: dict, follow_job
             jobs=[follow_job],
             description="Starts the runs following the hour in progress of the cameras that record, at most "
                         "ROZ_FOLLOW_CAMERAS_PER_RUN cameras per run")
-    def follow_cameras_sensor(context: SensorEvaluationContext, clips: ClipSource) -> SensorResult | SkipReason:
+    def follow_cameras_sensor(context: SensorEvaluationContext, clips: ClipSource,
+                              database: HeatmapDatabase) -> SensorResult | SkipReason:
         following = json.loads(context.cursor) if context.cursor else {}
         moment = now()
         hour = floor(moment, HOUR)
         started = [camera_id for camera_id in cameras if partitions[camera_id].start <= hour]
         try:
-            requests = cameras_to_follow(clips.catalog(cameras.values()), started, following,
-                                         hour.strftime(PARTITION_FORMAT), hour, moment,
-                                         settings.follow_cameras_per_run())
+            database.migrate_once()
+            with database.connection() as conn:
+                requests = cameras_to_follow(clips.inventory(conn, cameras.values(), following=True), started,
+                                             following, hour.strftime(PARTITION_FORMAT), hour, moment,
+                                             settings.follow_cameras_per_run())
         except ClipStoreError as exc:
             context.log.error(str(exc))
             return SkipReason(str(exc))

@@ -33,7 +33,8 @@ def build_definitions(
     cameras = load_registry(cameras_file or settings.cameras_file())
     start = partitions_start or settings.partitions_start()
     grain = grain or settings.partition_grain()
-    partitions = {c.camera_id: camera_partitions(start, grain, c.retention_days) for c in cameras.values()}
+    moment = (clock or (lambda: None))()
+    partitions = {c.camera_id: camera_partitions(start, grain, c.retention_days, moment) for c in cameras.values()}
     max_per_run = MINUTES_PER_RUN if grain == "minute" else 1
     retention_job = build_retention_job(cameras)
     # The hour in progress is followed live; minute partitions are run once each has settled (new_clips_sensor).
@@ -45,11 +46,11 @@ def build_definitions(
                 *(camera_asset(camera, partitions[camera.camera_id], grain, clock) for camera in cameras.values()),
                 *(rollup for camera in cameras.values() for rollup in rollup_assets(camera, start)),
                 *(regions_asset(camera) for camera in cameras.values() if camera.regions)],
-        asset_checks=[build_clip_layout_check(cameras, clock),
+        asset_checks=[build_clip_layout_check(cameras),
                       *(check for camera in cameras.values() for check in build_camera_checks(camera, clock))],
         jobs=[retention_job, vacuum_analyze_job, *([follow_job] if follow_job else [])],
         schedules=build_schedules(retention_job, vacuum_analyze_job),
-        sensors=[build_new_clips_sensor(cameras, partitions, max_per_run, clock),
+        sensors=[build_new_clips_sensor(cameras, partitions, grain, max_per_run, clock),
                  *([build_follow_sensor(cameras, partitions, follow_job, clock)] if follow_job else []),
                  build_stale_cameras_sensor(cameras, clock),
                  build_run_failure_alert_sensor(),

@@ -1,4 +1,5 @@
-"""Maintenance: `retention_cleanup_job` (each camera's own windows for minutes and rollups), `vacuum_analyze_job`,
+"""Maintenance: `retention_cleanup_job` (each camera's own windows for minutes and rollups; the clip inventory's
+late window), `vacuum_analyze_job`,
 and the nightly schedules that run them (UTC): retention first, VACUUM ANALYZE after it.
 
 Retention and Dagster's view: each camera asset's partitions start the day after its retention cutoff
@@ -9,7 +10,7 @@ an observation on the camera asset: rows deleted, window, cutoff, duration.
 """
 
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from dagster import (
     AssetObservation,
@@ -26,6 +27,7 @@ from roz_pipeline import settings
 from roz_pipeline.defs.keys import days_key, hours_key, minutes_key
 from roz_pipeline.defs.resources import HeatmapDatabase
 from roz_pipeline.registry import Camera
+from roz_pipeline.storage.inventory import prune_inventory
 from roz_pipeline.storage.maintenance import VACUUMED_TABLES, stored_cameras, table_stats, vacuum_analyze
 from roz_pipeline.usecases.retention import apply_retention
 
@@ -80,11 +82,23 @@ def build_retention_job(cameras: dict[str, Camera]):
                                 "rows_deleted": sum(r["rows_deleted"] for r in report.values()),
                                 "rollup_rows_deleted": sum(r["rollup_rows_deleted"] for r in report.values())})
 
+    @op(name="forget_old_clips")
+    def forget_old_clips(context: OpExecutionContext, database: HeatmapDatabase) -> Output:
+        """The clip inventory keeps the late window (ROZ_LATE_CLIP_DAYS) and a day more: discovery looks no
+        further back."""
+        database.migrate()
+        cutoff = datetime.now(timezone.utc) - timedelta(days=settings.late_clip_days() + 1)
+        with database.connection() as conn:
+            forgotten = prune_inventory(conn, cutoff)
+        context.log.info(f"clip inventory: forgot {forgotten} clip(s) that started before {cutoff:%Y-%m-%d %H:%M} UTC")
+        return Output(forgotten, metadata={"clips_forgotten": forgotten, "cutoff": MetadataValue.timestamp(cutoff)})
+
     @job(name="retention_cleanup_job",
          description="Delete each camera's minutes older than its retention_days, rollups older than "
-                     "its rollup_retention_days")
+                     "its rollup_retention_days, and clip inventory rows older than the late-clip window")
     def retention_cleanup_job():
         delete_expired_minutes()
+        forget_old_clips()
 
     return retention_cleanup_job
 

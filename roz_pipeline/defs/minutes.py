@@ -1,7 +1,8 @@
 """`heatmap_minutes/<camera_id>`: one time-partitioned asset per camera, writing the rows of its partitions' minutes.
 
-A run reads what the store holds for its partitions (the hour in progress is followed by `follow_cameras_job`,
-defs.live, which records its partitions here too). Only partitions that got footage are materialized: an hour the
+A run reads what the store holds for its partitions, from the clip inventory after listing its window, and records
+how far it read each clip there (the hour in progress is followed by `follow_cameras_job`, defs.live, which records
+its partitions here too). Only partitions that got footage are materialized: an hour the
 camera recorded nothing in stays missing in the UI, as `roz gaps` reports it.
 """
 
@@ -65,9 +66,10 @@ def camera_asset(camera: Camera, partitions, grain: str, clock=None):
                          clips: ClipSource) -> Iterator[Output]:
         database.migrate()  # whatever launched the run, the schema is current before the first write
         window = context.partition_time_window
-        catalog = clips.catalog([camera])
         with database.connection() as conn:
-            report = process_window(camera, catalog, conn, window.start, window.end, context.log, now)
+            clip_inventory = clips.inventory(conn, [camera])
+            report = process_window(camera, clip_inventory, conn, window.start, window.end, context.log, now)
+            clip_inventory.mark_read(report.reads)  # after the minutes: a run that died is asked for again
         yield from _report(context, camera, partitions, report)
 
     return _camera_heatmaps

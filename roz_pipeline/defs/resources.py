@@ -13,11 +13,16 @@ from pydantic import Field
 
 from roz_pipeline import settings
 from roz_pipeline.clips.catalog import ClipCatalog
+from roz_pipeline.clips.discovery import ClipDiscovery, EventDiscovery, discovery_for
+from roz_pipeline.clips.inventory import ClipInventory
 from roz_pipeline.clips.layout import ClipLayout
 from roz_pipeline.clips.stores import LocalClipStore, S3ClipStore
 from roz_pipeline.registry import Camera
 from roz_pipeline.storage.connection import connect, embedded_database_url
 from roz_pipeline.storage.migrations import Migration, Migrator
+
+
+_MIGRATED: set[tuple[str, str]] = set()  # databases this process has migrated (HeatmapDatabase.migrate_once)
 
 
 class HeatmapDatabase(ConfigurableResource):
@@ -36,6 +41,13 @@ class HeatmapDatabase(ConfigurableResource):
         """Apply pending migrations (a no-op when up to date); safe with concurrent runs."""
         return Migrator(self.resolved_url(), Path(self.migrations_dir)).migrate()
 
+    def migrate_once(self) -> None:
+        """migrate(), once per process and database: what a sensor does before its first query."""
+        database = (self.resolved_url(), self.migrations_dir)
+        if database not in _MIGRATED:
+            self.migrate()
+            _MIGRATED.add(database)
+
     @contextmanager
     def connection(self) -> Iterator[psycopg.Connection]:
         """An autocommit connection: every statement (every minute written) commits on its own."""
@@ -44,10 +56,13 @@ class HeatmapDatabase(ConfigurableResource):
 
 
 class ClipSource(ConfigurableResource):
-    """Where clips come from and how their keys are laid out; `catalog(cameras)` reads them per camera."""
+    """Where clips come from and how their keys are laid out; `catalog(cameras)` lists the store per camera,
+    `inventory(conn, cameras)` reads it from the clip inventory, kept current by `discovery(cameras)`."""
 
     layout: str = Field(default="roz", description="roz, frigate, or a template such as {camera}/%Y-%m-%d_%H-%M-%S-%f")
     time_zone: str = Field(default="UTC", description="IANA time zone of the times in clip names")
+    reconcile_hours: float = Field(default=6.0, description="every how many hours the whole late window is listed "
+                                   "again, a slice per sensor tick")
 
     @abstractmethod
     def store(self):
@@ -55,6 +70,12 @@ class ClipSource(ConfigurableResource):
 
     def catalog(self, cameras: Iterable[Camera]) -> ClipCatalog:
         return ClipCatalog(self.store(), ClipLayout.from_setting(self.layout, self.time_zone), cameras)
+
+    def discovery(self, cameras: Iterable[Camera]) -> ClipDiscovery:
+        return discovery_for(self.catalog(cameras), self.reconcile_hours)
+
+    def inventory(self, conn: psycopg.Connection, cameras: Iterable[Camera], following: bool = False) -> ClipInventory:
+        return ClipInventory(self.discovery(cameras), conn, following)
 
 
 class LocalClips(ClipSource):
@@ -72,21 +93,42 @@ class S3Clips(ClipSource):
     s3: ResourceDependency[S3Resource]
     bucket: str
     prefix: str = ""
+    events_queue_url: str = Field(default="", description="SQS queue of the bucket's ObjectCreated/ObjectRemoved "
+                                  "notifications; empty: new clips are found by listing")
 
     def store(self) -> S3ClipStore:
         return S3ClipStore(self.s3.get_client(), self.bucket, self.prefix)
+
+    def discovery(self, cameras: Iterable[Camera]) -> ClipDiscovery:
+        if not self.events_queue_url:
+            return super().discovery(cameras)
+        return EventDiscovery(self.catalog(cameras), self.reconcile_hours, self._sqs_client(), self.events_queue_url)
+
+    def _sqs_client(self):
+        """An SQS client with the S3 resource's endpoint, region and credentials."""
+        import boto3
+        from botocore.config import Config
+
+        s3 = self.s3
+        session = boto3.session.Session(profile_name=s3.profile_name, aws_access_key_id=s3.aws_access_key_id,
+                                        aws_secret_access_key=s3.aws_secret_access_key,
+                                        aws_session_token=s3.aws_session_token, region_name=s3.region_name)
+        return session.client("sqs", endpoint_url=s3.endpoint_url, use_ssl=s3.use_ssl, verify=s3.verify,
+                              config=Config(retries={"max_attempts": s3.max_attempts, "mode": "standard"}))
 
 
 def clip_source_from_environment() -> ClipSource:
     """The clip store the environment names (settings.clip_location): the one place the local-vs-S3 choice is made,
     for Dagster runs and the command line alike."""
     location = settings.clip_location()
-    layout = {"layout": settings.clip_layout(), "time_zone": settings.clip_timezone()}
+    layout = {"layout": settings.clip_layout(), "time_zone": settings.clip_timezone(),
+              "reconcile_hours": settings.reconcile_hours()}
     if not location.bucket:
         return LocalClips(root=str(location.root), **layout)
     s3 = S3Resource(endpoint_url=location.endpoint_url, region_name=location.region,
                     max_attempts=settings.S3_MAX_ATTEMPTS)
-    return S3Clips(s3=s3, bucket=EnvVar("ROZ_S3_BUCKET"), prefix=location.prefix, **layout)
+    return S3Clips(s3=s3, bucket=EnvVar("ROZ_S3_BUCKET"), prefix=location.prefix,
+                   events_queue_url=settings.s3_events_queue_url() or "", **layout)
 
 
 def resources_from_environment() -> dict:

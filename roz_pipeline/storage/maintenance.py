@@ -29,7 +29,8 @@ class TableStats:
     dead_rows: int
 
 
-VACUUMED_TABLES = ("heatmap_minutes", "heatmap_rollups", "heatmap_minute_sources", "heatmap_region_minutes")
+VACUUMED_TABLES = ("heatmap_minutes", "heatmap_rollups", "heatmap_minute_sources", "heatmap_region_minutes",
+                   "clip_inventory")
 
 
 def table_stats(conn: psycopg.Connection, table: str = "heatmap_minutes") -> TableStats:

@@ -22,7 +22,7 @@ from roz_pipeline.clips.catalog import ClipCatalog
 from roz_pipeline.clips.layout import ClipRef
 from roz_pipeline.core.timesteps import MINUTE, floor
 from roz_pipeline.registry import Camera
-from roz_pipeline.usecases.processing import MinuteRecorder, WindowReader, WindowReport
+from roz_pipeline.usecases.processing import MinuteRecorder, WindowReader, WindowReport, merge_reads
 
 POLL = timedelta(seconds=15)  # how often the store is listed while following (back to back when reading takes longer)
 MINUTE_SETTLE = timedelta(seconds=60)  # a minute is written at the latest this long after it ended
@@ -48,7 +48,7 @@ def follow_windows(cameras: list[Camera], catalog: ClipCatalog, conn: psycopg.Co
         for follower in followers:
             follower.take(listing, listed_at, settled)
         if settled:
-            return {f.camera.camera_id: f.recorder.finish(start, end) for f in followers}
+            return {f.camera.camera_id: f.finish() for f in followers}
         sleep(max(0.0, (listed_at + POLL - clock()).total_seconds()))  # listed every POLL, however long reading took
 
 
@@ -60,20 +60,21 @@ class _Follower:
         self.camera, self.catalog, self.start, self.end, self.log = camera, catalog, start, end, log
         self.recorder = MinuteRecorder(conn, camera, log)
         self.reader = WindowReader(catalog.store, camera, start, end, log)
-        self.read: dict[str, int | None] = {}  # key -> size of every clip read
+        self.read: dict[str, str | None] = {}  # key -> version of every clip read
+        self.reads_again: dict = {}  # how far the clips read again were read (usecases.processing.merge_reads)
 
     def take(self, listing, listed_at: datetime, settled: bool) -> None:
         """Read what `listing` (at `listed_at`) holds that is new, and write the minutes that are complete (all of
         them once the window has `settled`)."""
         recorder, reader = self.recorder, self.reader
         clips = listing.clips[self.camera.camera_id]
-        new = [clip for clip in clips if self.read.get(clip.key, -1) != clip.size]
+        new = [clip for clip in clips if clip.key not in self.read or self.read[clip.key] != clip.version]
         late = [clip for clip in new if clip.start < reader.position or recorder.recorded(floor(clip.start, MINUTE))]
         if late:
             self._read_again(clips, late, listed_at)
         for found in reader.read([clip for clip in new if clip not in late]):
             recorder.record(found, clips, listed_at)
-        self.read.update((clip.key, clip.size) for clip in new)
+        self.read.update((clip.key, clip.version) for clip in new)
         for found in reader.flush(None if settled else floor(listed_at - MINUTE_SETTLE, MINUTE)):
             recorder.record(found, clips, listed_at)
 
@@ -91,6 +92,14 @@ class _Follower:
         reader = WindowReader(self.catalog.store, self.camera, since, until, self.log)
         for found in [*reader.read(span), *reader.flush()]:
             self.recorder.record(found, clips, listed_at)
+        merge_reads(self.reads_again, reader.reads)
+
+    def finish(self) -> WindowReport:
+        """The window's report, with how far each clip was read."""
+        report = self.recorder.finish(self.start, self.end)
+        report.reads = dict(self.reader.reads)
+        merge_reads(report.reads, self.reads_again)
+        return report
 
 
 @dataclass(frozen=True)

@@ -1,26 +1,30 @@
-"""What the clip store holds that no run has read yet, and which runs that asks for: pure bookkeeping over a clip
-catalog and the stored minutes. No Dagster.
+"""What the clip store holds that no run has read yet, and which runs that asks for. No Dagster.
 
-Each look lists the late window (the last `late_window`, 7 days by default) for every camera: a clip that lands
-late or out of order is found wherever it falls in it. Per camera and partition the cursor keeps a fingerprint of
-the clips that feed the partition (their keys and sizes); when it changes, the partition's clips are checked
-against what its stored minutes were built from (heatmap_minute_sources), and a partition with unread clips gets a
-run whose key is derived from that fingerprint: the same inputs never run twice, new inputs always run.
+A tick first brings the clip inventory up to date at the cost of what changed (clips.discovery), then asks it one
+indexed question: which ended partitions of the late window (the last `late_window`, 7 days by default) hold footage
+no run has read, from the clip's current version to its end. Each such partition gets a run whose key derives from
+the inputs it will read (the keys, sizes and versions of the clips feeding it): a redelivered tick asks for the same
+run, new inputs always get a new one. At most `max_runs` runs per tick, newest first: a backlog becomes runs over
+several ticks, and live data is not starved. The cursor holds only the reconciliation's place and the partitions
+asked for that no run has read yet (at most MAX_REMEMBERED_REQUESTS).
 
 The partition in progress is left to the run following it (usecases.live, at the hour grain); it is checked like
 the others once it has ended and settled.
 """
 
-import statistics
+import bisect
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from roz_pipeline.clips.catalog import ClipCatalog, fingerprint
-from roz_pipeline.clips.layout import ClipRef
-from roz_pipeline.core.timesteps import MINUTE
+import psycopg
 
-MAX_REMEMBERED_PROBLEMS = 500  # bounds the cursor; an older problem may be reported again
+from roz_pipeline.clips.catalog import ClipProblem, fingerprint
+from roz_pipeline.clips.discovery import ClipDiscovery, ReconcileState
+from roz_pipeline.core.timesteps import STEPS, floor
+from roz_pipeline.storage import inventory
+
+MAX_REMEMBERED_REQUESTS = 1000  # bounds the cursor; a partition forgotten is asked for again under the same run key
 
 
 @dataclass(frozen=True)
@@ -34,76 +38,77 @@ class PartitionSlot:
 
 @dataclass
 class NewClipsCursor:
-    inputs: dict[str, dict[str, str]] = field(default_factory=dict)  # camera -> partition -> inputs fingerprint
-    reported: list[str] = field(default_factory=list)  # problems already reported, oldest first
+    reconcile: ReconcileState = field(default_factory=ReconcileState)
+    requested: dict[str, str] = field(default_factory=dict)  # "camera partition" -> inputs fingerprint asked for
 
     @classmethod
     def from_json(cls, data: dict | None) -> "NewClipsCursor":
         data = data or {}
-        return cls({camera: dict(p) for camera, p in data.get("inputs", {}).items()}, list(data.get("reported", [])))
+        return cls(ReconcileState.from_json(data.get("reconcile")), dict(data.get("requested", {})))
 
     def to_json(self) -> dict:
-        return {"inputs": self.inputs, "reported": self.reported}
+        return {"reconcile": self.reconcile.to_json(), "requested": self.requested}
 
 
 @dataclass
 class NewClipsScan:
     read: dict[str, dict[str, str]]  # camera -> partition key -> fingerprint of the inputs a run must read
-    new_problems: list[str]  # problems not reported before, in the order found
+    new_problems: list[str]  # problems recorded for the first time, in the order found
+    errors: list[str]  # what the store or its event queue could not do this tick
     cursor: NewClipsCursor
 
 
-def scan_new_clips(catalog: ClipCatalog, camera_ids: list[str], cursor: NewClipsCursor,
-                   slots: Callable[[str, datetime, datetime], list[PartitionSlot] | None],
-                   unread: Callable[[str, PartitionSlot, list[ClipRef]], list[ClipRef]],
-                   now: datetime, late_window: timedelta, settle: timedelta) -> NewClipsScan:
-    """The runs the store's clips of the last `late_window` ask for, and the cursor after them.
+def scan_new_clips(discovery: ClipDiscovery, conn: psycopg.Connection, camera_ids: list[str], cursor: NewClipsCursor,
+                   slot: Callable[[str, datetime], PartitionSlot | None], grain: str, now: datetime,
+                   late_window: timedelta, settle: timedelta, max_partitions: int) -> NewClipsScan:
+    """The partitions to run, newest first and at most `max_partitions`, and the cursor after them.
 
-    `slots(camera, start, end)` gives the camera's partitions overlapping `start <= t < end` (None when `start` is
-    before its first partition: reported as a problem); `unread(camera, slot, clips)` the clips among `clips` that
-    no stored minute of the slot (or of the longest clip before it) was built from. A partition is in progress
-    until `settle` after its end. Raises ClipStoreError when the store cannot be listed.
+    `slot(camera, t)` is the camera's partition holding `t` (None before its first partition: reported as a
+    problem); partitions of `grain` (hour or minute) settle `settle` after their end. Raises ClipStoreError when the
+    store cannot be listed.
     """
-    since = now - late_window
-    longest = catalog.layout.longest_clip
-    listing = catalog.clips_starting(camera_ids, since - longest, now + MINUTE)
-    problems = catalog.root_problems() + [problem.message for problem in listing.problems]
-    scan = NewClipsScan({}, [], NewClipsCursor({}, []))
-    for camera_id in camera_ids:
-        clips = listing.clips[camera_id]
-        known = cursor.inputs.get(camera_id, {})
-        fed: dict[str, tuple[PartitionSlot, list[ClipRef]]] = {}
-        for index, clip in enumerate(clips):
-            reached = slots(camera_id, clip.start, _estimated_end(clips, index))
-            if reached is None:
-                if clip.start >= since:
-                    problems.append(f"{clip.key}: before the camera's first partition (ROZ_PARTITIONS_START or "
-                                    "retention)")
-                continue
-            for slot in reached:
-                fed.setdefault(slot.key, (slot, []))[1].append(clip)
-        inputs = {}
-        for key, (slot, fed_clips) in sorted(fed.items()):
-            if slot.end <= since:
-                continue
-            if slot.end + settle > now:  # in progress
-                continue
-            inputs[key] = fingerprint(fed_clips)
-            if known.get(key) != inputs[key] and unread(camera_id, slot, fed_clips):
-                scan.read.setdefault(camera_id, {})[key] = inputs[key]
-        scan.cursor.inputs[camera_id] = inputs
-    reported = set(cursor.reported)
-    scan.new_problems = [problem for problem in dict.fromkeys(problems) if problem not in reported]
-    scan.cursor.reported = (cursor.reported + scan.new_problems)[-MAX_REMEMBERED_PROBLEMS:]
+    catalog = discovery.catalog
+    reconcile = discovery.tick(conn, camera_ids, now, late_window, cursor.reconcile)
+    names = {catalog.sources_by_id[camera_id]: camera_id for camera_id in camera_ids}
+    since, before = now - late_window, floor(now - settle, STEPS[grain])
+    periods = inventory.unread_periods(conn, discovery.store_id, list(names), grain, since, before,
+                                       since - catalog.layout.longest_clip, max_partitions + len(cursor.requested))
+    wanted: list[tuple[str, PartitionSlot]] = []  # newest first
+    for period in periods:
+        found = slot(names[period.camera_name], period.start)
+        if found is None:
+            discovery.record(conn, [ClipProblem(period.first_key, f"{period.first_key}: before the camera's first "
+                                                "partition (ROZ_PARTITIONS_START or retention)")])
+        elif (names[period.camera_name], found) not in wanted:
+            wanted.append((names[period.camera_name], found))
+    inputs = {camera_id: _inputs(conn, discovery, catalog.sources_by_id[camera_id],
+                                 sorted({s for c, s in wanted if c == camera_id}, key=lambda s: s.start))
+              for camera_id in dict.fromkeys(camera_id for camera_id, _ in wanted)}
+    scan = NewClipsScan({}, [p.message for p in discovery.new_problems()], discovery.take_errors(),
+                        NewClipsCursor(reconcile))
+    for camera_id, found in wanted:
+        remembered, inputs_now = f"{camera_id} {found.key}", inputs[camera_id][found.key]
+        if cursor.requested.get(remembered) == inputs_now:  # asked for already, not read yet
+            scan.cursor.requested[remembered] = inputs_now
+        elif sum(map(len, scan.read.values())) < max_partitions:
+            scan.read.setdefault(camera_id, {})[found.key] = inputs_now
+            scan.cursor.requested[remembered] = inputs_now
+    scan.cursor.requested = dict(list(scan.cursor.requested.items())[:MAX_REMEMBERED_REQUESTS])
     return scan
 
 
-def _estimated_end(clips: list[ClipRef], index: int) -> datetime:
-    """Where clip `index` probably ends: the next clip's start, at most the typical time between clip starts."""
-    clip = clips[index]
-    gaps = [b.start - a.start for a, b in zip(clips, clips[1:])]
-    typical = statistics.median(gaps) if gaps else timedelta(0)
-    end = clip.start + typical
-    if index + 1 < len(clips):
-        end = min(end, clips[index + 1].start)
-    return max(end, clip.start + timedelta(microseconds=1))
+def _inputs(conn: psycopg.Connection, discovery: ClipDiscovery, camera_name: str,
+            slots: list[PartitionSlot]) -> dict[str, str]:
+    """Each slot's inputs fingerprint: the clips a run of it reads (those starting in it, after the last clip
+    starting up to the layout's longest clip before it), from one query for all the slots."""
+    longest = discovery.catalog.layout.longest_clip
+    clips = inventory.clips_starting(conn, discovery.store_id, [camera_name], slots[0].start - longest, slots[-1].end)
+    starts = [clip.start for clip in clips]
+    result = {}
+    for slot in slots:
+        first, end = bisect.bisect_left(starts, slot.start), bisect.bisect_left(starts, slot.end)
+        fed = clips[first:end]
+        if first and starts[first - 1] >= slot.start - longest:
+            fed = [clips[first - 1], *fed]
+        result[slot.key] = fingerprint(fed)
+    return result

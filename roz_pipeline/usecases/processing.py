@@ -34,6 +34,10 @@ WARMUP = timedelta(seconds=3)  # footage before the window fed to the motion det
 ENVIRONMENT_FAULTS = (MemoryError, OSError, psycopg.Error)
 
 
+# How much of a clip was read: (the version read, the recording time it was read until; None: to its end).
+ClipReadExtent = tuple[str | None, datetime | None]
+
+
 @dataclass(frozen=True)
 class WrittenMinute:
     minute: datetime
@@ -54,6 +58,7 @@ class WindowReport:
     problems: list[str] = field(default_factory=list)  # keys in the store that fit no camera or layout
     summed_heatmap: np.ndarray | None = None  # the window's minutes added up, for a picture
     still: np.ndarray | None = None
+    reads: dict[str, ClipReadExtent] = field(default_factory=dict)  # key -> how much of which version was read
 
     def for_window(self, start: datetime, end: datetime) -> "WindowReport":
         """The part of this report for minutes `start <= minute < end` (one Dagster partition)."""
@@ -64,20 +69,33 @@ class WindowReport:
         )
 
 
+def merge_reads(reads: dict[str, ClipReadExtent], more: dict[str, ClipReadExtent]) -> None:
+    """Add `more` to `reads`: of the same version, the read that went further counts."""
+    for key, (version, until) in more.items():
+        known = reads.get(key)
+        if known is not None and known[0] == version:
+            until = None if until is None or known[1] is None else max(until, known[1])
+        reads[key] = (version, until)
+
+
 class WindowReader:
     """Reads clips of one camera's window `start <= t < end` in recording order, keeping the motion detector's state
-    between calls, and hands over each minute once nothing more can be added to it."""
+    between calls, and hands over each minute once nothing more can be added to it. `reads` says how far each clip
+    was read (for the clip inventory)."""
 
     def __init__(self, store, camera: Camera, start: datetime, end: datetime, log=None):
         self.store, self.start, self.end, self.log = store, start, end, log
         self.minutes = MinuteHeatmaps(start, end, camera.motion_settings, camera.ignore)
         self.handed_until = start  # every minute before this was handed over
+        self.reads: dict[str, ClipReadExtent] = {}
         cv2.setNumThreads(1)  # see core.heatmap: one core per clip decodes fastest across many processes
 
     def read(self, clips: list[ClipRef]) -> Iterator[MinuteFootage]:
         """Feed `clips` (in start order, after any read before) and hand over the minutes they complete."""
         for clip, fetch in self.store.fetched(clips):
-            last = self._read(clip, fetch)
+            last, until = self._read(clip, fetch)
+            if not isinstance(fetch.error, ClipMissingError):  # a clip gone is the inventory's news, not a read
+                merge_reads(self.reads, {clip.key: (clip.version, until)})
             yield from self.flush(before=floor(last, MINUTE))
 
     @property
@@ -91,8 +109,9 @@ class WindowReader:
         self.handed_until = max(self.handed_until, self.end if before is None else min(before, self.end))
         return handed
 
-    def _read(self, clip: ClipRef, fetch) -> datetime:
-        """Feed one clip's frames; the recording time reached (its start when it could not be read)."""
+    def _read(self, clip: ClipRef, fetch) -> tuple[datetime, datetime | None]:
+        """Feed one clip's frames; the recording time reached (its start when it could not be read), and the
+        window's end when the clip runs past it (None: it was read to its end, or cannot be read)."""
         minutes = self.minutes
         if fetch.error is not None:
             minutes.gap()
@@ -101,13 +120,14 @@ class WindowReader:
                     self.log.warning(str(fetch.error))
             else:
                 minutes.note(floor(clip.start, MINUTE), clip.key, str(fetch.error))
-            return clip.start
+            return clip.start, None
         decoder = LumaDecoder(fetch.path, start_at=max(0.0, (self.start - WARMUP - clip.start).total_seconds()))
-        last = clip.start
+        last, until = clip.start, None
         try:
             for frame in decoder:
                 last = clip.start + timedelta(seconds=frame.time)
                 if last >= self.end:
+                    until = self.end
                     break
                 minutes.add(last, frame.luma, clip.key, decoder.report.frame_interval)
         except ClipError as exc:
@@ -123,7 +143,7 @@ class WindowReader:
             if decoder.report.damage:
                 minutes.note_all(clip.key, f"{clip.location}: damaged clip, kept the decodable frames: "
                                            f"{decoder.report.damage}")
-        return last
+        return last, until
 
 
 def read_minutes(clips: list[ClipRef], store, camera: Camera, start: datetime, end: datetime,
@@ -136,15 +156,21 @@ def read_minutes(clips: list[ClipRef], store, camera: Camera, start: datetime, e
 
 def process_window(camera: Camera, catalog: ClipCatalog, conn: psycopg.Connection, start: datetime, end: datetime,
                    log=None, clock=None) -> WindowReport:
-    """Write the camera's rows for every minute in `start <= minute < end` that has footage."""
+    """Write the camera's rows for every minute in `start <= minute < end` that has footage; the report says how
+    far each clip was read."""
     listed_at = (clock or _now)()
     listing = catalog.clips_for_window([camera.camera_id], start, end)
     recorder = MinuteRecorder(conn, camera, log)
     recorder.problems(listing.problems)
     clips = listing.clips[camera.camera_id]
-    for found in read_minutes(clips, catalog.store, camera, start, end, log):
+    reader = WindowReader(catalog.store, camera, start, end, log)
+    for found in reader.read(clips):
         recorder.record(found, clips, listed_at)
-    return recorder.finish(start, end)
+    for found in reader.flush():
+        recorder.record(found, clips, listed_at)
+    report = recorder.finish(start, end)
+    report.reads = reader.reads
+    return report
 
 
 class MinuteRecorder:

@@ -1,0 +1,423 @@
+"""Discovery: keeping the clip inventory (storage.inventory) current at the cost of what changed in the store, not
+of what it holds. No Dagster. One implementation per kind of store, behind `ClipDiscovery`:
+
+- `FolderDiscovery` (a local folder, NFS and SMB mounts too, where inotify sees nothing): a watermark per folder of
+  the layout (its mtime and ctime when it was last listed); a look stats the window's folders and lists only those
+  whose marks changed, stat'ing only the files it did not know (and those still being written).
+- `ListingDiscovery` (S3 and S3-compatible stores without notifications): a tick lists the recent hours' prefixes.
+- `EventDiscovery` (S3 with bucket notifications to SQS, ROZ_S3_EVENTS_QUEUE_URL): a tick drains the queue within a
+  budget and deletes the messages only after the inventory has committed them (at-least-once, idempotent).
+
+Every kind also reconciles on the sensor's ticks: one slice of the late window in turn is listed whatever the marks
+or events say, so the whole window is checked against the store every ROZ_RECONCILE_HOURS at a bounded cost per
+tick; what reconciliation finds that the cheaper path missed is counted. Runs refresh their own window by listing
+(a run from the UI or `roz materialize` sees what the store holds, with no daemon).
+"""
+
+import json
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta, timezone
+from urllib.parse import unquote_plus
+
+import psycopg
+
+from roz_pipeline.clips.catalog import ClipCatalog, ClipProblem
+from roz_pipeline.clips.stores import ClipStoreError, FolderStat, LocalClipStore, S3ClipStore, StoredKey
+from roz_pipeline.core.timesteps import HOUR, MINUTE, floor
+from roz_pipeline.storage import inventory
+from roz_pipeline.storage.inventory import FolderMark, StoredClip
+
+RECENT = 2 * HOUR  # what a listing tick lists every time: the hour in progress and the one before it
+RACY = timedelta(seconds=3)  # a folder changed this close to its listing is listed again (coarse timestamps)
+STILL_WRITING = timedelta(minutes=2)  # a file modified this recently may still grow: stat'ed again on every look
+MAX_RECONCILE_HOURS_PER_TICK = 24  # after a long pause, reconciliation catches up over several ticks
+DRAIN_BUDGET = timedelta(seconds=4)  # how long one tick may spend draining the event queue
+DRAIN_BATCH = 10  # SQS gives at most 10 messages per receive
+
+
+@dataclass
+class DiscoveryCounts:
+    """What discovery did, summed since it was made: what tests and bench/ingest.py count."""
+
+    folders_checked: int = 0  # local folders stat'ed
+    listings: int = 0  # folders or prefixes listed
+    keys_parsed: int = 0  # keys read with the layout (new or changed ones only)
+    files_checked: int = 0  # local files stat'ed
+    messages: int = 0  # event messages received
+    changed: int = 0  # clips new, changed or back in the inventory
+    gone: int = 0  # clips that left the store
+    reconciled: int = 0  # clips reconciliation found new or changed: what the cheaper path had missed
+    new_problems: list[ClipProblem] = field(default_factory=list)  # recorded for the first time
+    errors: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ReconcileState:
+    """Where reconciliation is in the late window: the next hour to list, and the hours earned but not listed."""
+
+    next_hour: str | None = None  # ISO
+    credit: float = 0.0
+    last_at: str | None = None  # ISO: the tick that last earned hours
+
+    @classmethod
+    def from_json(cls, data: dict | None) -> "ReconcileState":
+        return cls(**(data or {}))
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+class ClipDiscovery(ABC):
+    """Keeps the inventory of `catalog`'s store current; `clock` is the wall clock of the store's own timestamps."""
+
+    def __init__(self, catalog: ClipCatalog, reconcile_hours: float, clock: Callable[[], datetime] | None = None):
+        self.catalog = catalog
+        self.store_id = catalog.store.describe()
+        self.reconcile_period = timedelta(hours=reconcile_hours)
+        self.wall = clock or (lambda: datetime.now(timezone.utc))
+        self.counts = DiscoveryCounts()
+
+    # -- what the callers ask ---------------------------------------------------------------------------------
+
+    def refresh(self, conn: psycopg.Connection, camera_ids: list[str], start: datetime, end: datetime) -> None:
+        """Make the inventory current for these cameras' clips starting in `start <= t < end` (a run's window)."""
+        self._look(conn, self._prefixes(camera_ids, start, end), start, force=False)
+
+    def poll(self, conn: psycopg.Connection, camera_ids: list[str], start: datetime, end: datetime) -> None:
+        """The frequent look of a run following a window in progress."""
+        self.refresh(conn, camera_ids, start, end)
+
+    def tick(self, conn: psycopg.Connection, camera_ids: list[str], now: datetime, late_window: timedelta,
+             state: ReconcileState) -> ReconcileState:
+        """The sensor's look at the late window `now - late_window`..`now`, and its slice of reconciliation; the
+        root is checked on the first tick and whenever reconciliation starts over."""
+        since = now - late_window
+        self._recent(conn, camera_ids, now, since)
+        reconciled, wrapped = self._reconcile(conn, camera_ids, now, since, state)
+        self._check_root(conn, force=state.last_at is None or wrapped)
+        return reconciled
+
+    def new_problems(self) -> list[ClipProblem]:
+        """The problems recorded for the first time since the last call."""
+        found, self.counts.new_problems = self.counts.new_problems, []
+        return found
+
+    def take_errors(self) -> list[str]:
+        """What the store or its event queue could not do since the last call (the rest was done)."""
+        found, self.counts.errors = self.counts.errors, []
+        return found
+
+    # -- what each kind of store does -------------------------------------------------------------------------
+
+    @abstractmethod
+    def _look(self, conn: psycopg.Connection, prefixes: list[str], reach: datetime, force: bool) -> None:
+        """Bring the inventory under `prefixes` up to date (`force`: list whatever the marks say); clips starting
+        before `reach` are left out."""
+
+    def _recent(self, conn: psycopg.Connection, camera_ids: list[str], now: datetime, since: datetime) -> None:
+        """The part of a tick that runs every time."""
+        self._look(conn, self._prefixes(camera_ids, max(since, now - RECENT), now + MINUTE), since, force=False)
+
+    def _check_root(self, conn: psycopg.Connection, force: bool) -> None:
+        """Folders of unregistered cameras and stray files at the root (layouts starting with the camera)."""
+        if force:
+            self._record_root_problems(conn)
+
+    # -- shared ---------------------------------------------------------------------------------------------
+
+    def _prefixes(self, camera_ids: list[str], start: datetime, end: datetime) -> list[str]:
+        sources = [self.catalog.sources_by_id[c] for c in camera_ids]
+        return self.catalog.layout.prefixes(sources, start - self.catalog.layout.longest_clip, end)
+
+    def _reconcile(self, conn: psycopg.Connection, camera_ids: list[str], now: datetime, since: datetime,
+                   state: ReconcileState) -> tuple[ReconcileState, bool]:
+        """List the next hours of the late window, as many as keep the whole window re-checked every reconcile
+        period (the time since the last tick earns hours); the new state, and whether a cycle started over."""
+        window_start, edge = floor(since, HOUR), floor(now, HOUR) + HOUR
+        hours_in_window = max(1, round((edge - window_start) / HOUR))
+        earned = (now - datetime.fromisoformat(state.last_at)) / self.reconcile_period if state.last_at else 0.0
+        credit = min(state.credit + max(0.0, earned) * hours_in_window, float(hours_in_window))
+        if state.last_at is None:
+            credit = 1.0  # the first tick lists one slice, like every other
+        due = min(int(credit), MAX_RECONCILE_HOURS_PER_TICK)
+        position = max(datetime.fromisoformat(state.next_hour) if state.next_hour else window_start, window_start)
+        wrapped = False
+        for _ in range(due):
+            if position >= edge:
+                position, wrapped = window_start, True
+            before = self.counts.changed
+            self._look(conn, self._prefixes(camera_ids, position, position + HOUR), since, force=True)
+            self.counts.reconciled += self.counts.changed - before
+            position += HOUR
+        return ReconcileState(position.isoformat(), credit - due, now.isoformat()), wrapped
+
+    def _apply(self, conn: psycopg.Connection, present: set[str], examine: list[StoredKey], known: dict,
+               known_problems: set[str], reach: datetime, observed_at: datetime) -> None:
+        """Complete listings found `present` where the inventory had `known` (key -> (version, modified_at)) and
+        `known_problems`; `examine` holds the keys that are new or may have changed. Upsert what changed, mark what
+        left the store gone, record new problems and clear those whose key is gone."""
+        clips, problems = [], []
+        for stored in examine:
+            if known.get(stored.key, (None,))[0] == stored.version:
+                continue
+            self.counts.keys_parsed += 1
+            found = self.catalog.classify(stored)
+            if isinstance(found, ClipProblem):
+                problems.append(found)
+                name = found.camera_name  # an unregistered camera's clip: kept for when it is registered
+            else:
+                name = self.catalog.sources_by_id[found.camera_id]
+            if name is not None and found.start >= reach:
+                clips.append(StoredClip(stored.key, name, found.start, stored.size, stored.version, stored.modified_at))
+        self.counts.changed += len(inventory.upsert_clips(conn, self.store_id, clips, observed_at))
+        self.counts.gone += len(inventory.mark_gone(conn, self.store_id, set(known) - present, observed_at))
+        self.record(conn, problems)
+        inventory.clear_problems(conn, self.store_id, known_problems - present)
+
+    def record(self, conn: psycopg.Connection, problems: list[ClipProblem]) -> None:
+        """Record problems; those recorded for the first time are new_problems()."""
+        self.counts.new_problems += [ClipProblem(key, message) for key, message in inventory.record_problems(
+            conn, self.store_id, [(p.key, p.camera_name, p.message) for p in problems])]
+
+    def _record_root_problems(self, conn: psycopg.Connection) -> None:
+        problems = self.catalog.root_problems()
+        self.record(conn, problems)
+        depth = 1 if self.catalog.layout.template.count("/") > 1 else 0  # what root_problems looks at
+        at_root = {key for key in inventory.problems_under(conn, self.store_id, [""])
+                   if key.rstrip("/").count("/") <= depth}
+        inventory.clear_problems(conn, self.store_id, at_root - {p.key for p in problems})
+
+
+class FolderDiscovery(ClipDiscovery):
+    """A local folder: folders listed only when their marks changed."""
+
+    store: LocalClipStore
+
+    def __init__(self, catalog: ClipCatalog, reconcile_hours: float, clock=None):
+        super().__init__(catalog, reconcile_hours, clock)
+        self.store = catalog.store
+
+    def _recent(self, conn, camera_ids, now, since) -> None:
+        # Stat'ing the whole late window's folders is cheap: every tick finds a clip however late it lands.
+        self._look(conn, self._prefixes(camera_ids, since, now + MINUTE), since, force=False)
+
+    def _look(self, conn, prefixes, reach, force) -> None:
+        folders = sorted({prefix[:prefix.rfind("/") + 1] for prefix in prefixes})
+        marks = inventory.folder_marks_under(conn, self.store_id, folders)
+        pending = sorted(set(folders) | set(marks))
+        seen, listed, new_marks, gone = set(pending), {}, [], []
+        while pending:  # the window's folders and every folder below them (Frigate's camera folders)
+            folder = pending.pop()
+            stat = self.store.folder_stat(folder)
+            self.counts.folders_checked += 1
+            mark = marks.get(folder)
+            if stat is None:
+                if mark is not None:
+                    gone.append(folder)
+                continue
+            if not (force or _changed(mark, stat)):
+                continue
+            listed_at = self.wall()  # after the stat: an entry added meanwhile changes the marks again
+            files, subfolders = self.store.entries(folder)
+            self.counts.listings += 1
+            listed[folder] = files
+            new_marks.append(FolderMark(folder, stat.mtime_ns, stat.ctime_ns, listed_at))
+            for name in subfolders:
+                if f"{folder}{name}/" not in seen:
+                    seen.add(f"{folder}{name}/")
+                    pending.append(f"{folder}{name}/")
+        observed_at = self.wall()
+        if listed or gone:
+            folders = [*listed, *gone]
+            present = {f"{folder}{name}" for folder, files in listed.items() for name in files}
+            known = inventory.keys_under(conn, self.store_id, folders, direct=True)
+            examine = [stored for key in sorted(present) if key not in known or _still_writing(known[key][1], observed_at)
+                       for stored in [self._stat(key)] if stored is not None]
+            self._apply(conn, present, examine, known, inventory.problems_under(conn, self.store_id, folders, True),
+                        reach, observed_at)
+            inventory.forget_folders(conn, self.store_id, gone)
+        inventory.save_folder_marks(conn, self.store_id, new_marks)
+        self._recheck_growing(conn, folders, set(listed), reach, observed_at)
+
+    def _recheck_growing(self, conn, folders: list[str], listed: set[str], reach: datetime,
+                         observed_at: datetime) -> None:
+        """A file still being written grows without changing its folder: the recently modified ones under the
+        window's folders (and not just listed) are stat'ed again."""
+        growing = {key: value for key, value in
+                   inventory.modified_since(conn, self.store_id, observed_at - STILL_WRITING).items()
+                   if key.startswith(tuple(folders)) and key[:key.rfind("/") + 1] not in listed}
+        if not growing:
+            return
+        now_held = {key: self._stat(key) for key in growing}
+        self._apply(conn, {key for key, stored in now_held.items() if stored is not None},
+                    [stored for stored in now_held.values() if stored is not None], growing, set(), reach, observed_at)
+
+    def _check_root(self, conn, force) -> None:
+        """The root's folder (and, for layouts with folders below the camera's, each camera's folder) is checked
+        like any other: its entries are read again only when its marks changed."""
+        if not self.catalog.layout.camera_first:
+            return
+        folders = [""] + ([f"{source}/" for source in self.catalog.ids_by_source]
+                          if self.catalog.layout.template.count("/") > 1 else [])
+        marks = inventory.folder_marks(conn, self.store_id, [f"@{folder}" for folder in folders])
+        changed = []
+        for folder in folders:
+            stat = self.store.folder_stat(folder)
+            self.counts.folders_checked += 1
+            if stat is not None and (force or _changed(marks.get(f"@{folder}"), stat)):
+                changed.append(FolderMark(f"@{folder}", stat.mtime_ns, stat.ctime_ns, self.wall()))
+        if changed:
+            self._record_root_problems(conn)
+            inventory.save_folder_marks(conn, self.store_id, changed)
+
+    def _stat(self, key: str) -> StoredKey | None:
+        self.counts.files_checked += 1
+        return self.store.stat_key(key)
+
+
+class ListingDiscovery(ClipDiscovery):
+    """An S3 bucket (or any S3-compatible store) listed by prefix."""
+
+    def _look(self, conn, prefixes, reach, force) -> None:
+        for prefix in prefixes:  # one prefix at a time: a listing of a busy hour stays a few pages in memory
+            held = self.catalog.store.keys(prefix)
+            self.counts.listings += 1
+            self._apply(conn, {stored.key for stored in held}, held, inventory.keys_under(conn, self.store_id, [prefix]),
+                        inventory.problems_under(conn, self.store_id, [prefix]), reach, self.wall())
+
+
+class EventDiscovery(ListingDiscovery):
+    """An S3 bucket whose `s3:ObjectCreated:*` / `s3:ObjectRemoved:*` notifications go to an SQS queue: the tick
+    and the following runs drain the queue instead of listing; reconciliation and runs over a window still list."""
+
+    def __init__(self, catalog: ClipCatalog, reconcile_hours: float, sqs, queue_url: str, clock=None,
+                 budget: timedelta = DRAIN_BUDGET):
+        super().__init__(catalog, reconcile_hours, clock)
+        self.sqs, self.queue_url, self.budget = sqs, queue_url, budget
+        self.store: S3ClipStore = catalog.store
+
+    def poll(self, conn, camera_ids, start, end) -> None:
+        self.drain(conn)
+
+    def _recent(self, conn, camera_ids, now, since) -> None:
+        try:
+            self.drain(conn)
+        except ClipStoreError as exc:  # the queue is unreachable: list the recent hours meanwhile
+            self.counts.errors.append(str(exc))
+            super()._recent(conn, camera_ids, now, since)
+
+    def drain(self, conn: psycopg.Connection) -> None:
+        """Receive and apply messages until the queue is empty or the budget is spent; each batch is deleted
+        from the queue only once the inventory has committed it."""
+        deadline = time.monotonic() + self.budget.total_seconds()
+        while time.monotonic() < deadline:
+            messages = self._receive()
+            if not messages:
+                return
+            self.counts.messages += len(messages)
+            created, removed = {}, {}
+            for message in messages:
+                for record in self._records(message):
+                    self._take(record, created, removed)
+            with conn.transaction():
+                for key, (stored, at) in sorted(created.items(), key=lambda item: item[1][1]):
+                    self._apply_created(conn, stored, at)
+                for key, at in removed.items():
+                    self.counts.gone += len(inventory.mark_gone(conn, self.store_id, [key], at))
+            self._delete(messages)
+
+    def _take(self, record: dict, created: dict, removed: dict) -> None:
+        """One S3 event record into `created` (key -> (StoredKey, time)) or `removed` (key -> time): the latest
+        event of a key wins."""
+        s3 = record.get("s3", {})
+        if s3.get("bucket", {}).get("name") != self.store.bucket:
+            return
+        full_key = unquote_plus(s3.get("object", {}).get("key", ""))
+        if not full_key.startswith(self.store.prefix) or full_key.endswith("/"):
+            return
+        key = full_key[len(self.store.prefix):]
+        at = datetime.fromisoformat(record["eventTime"].replace("Z", "+00:00"))
+        latest = created[key][1] if key in created else removed.get(key)
+        if latest is not None and latest > at:
+            return
+        created.pop(key, None)
+        removed.pop(key, None)
+        if record.get("eventName", "").startswith("ObjectCreated"):
+            obj = s3["object"]
+            created[key] = (StoredKey(key, obj.get("size", 0), str(obj.get("eTag", "")).strip('"'), at), at)
+        elif record.get("eventName", "").startswith("ObjectRemoved"):
+            removed[key] = at
+
+    def _apply_created(self, conn, stored: StoredKey, at: datetime) -> None:
+        self.counts.keys_parsed += 1
+        found = self.catalog.classify(stored)
+        if isinstance(found, ClipProblem):
+            self.record(conn, [found])
+            if found.camera_name is None or found.start is None:
+                return
+            name, start = found.camera_name, found.start
+        else:
+            name, start = self.catalog.sources_by_id[found.camera_id], found.start
+        self.counts.changed += len(inventory.upsert_clips(
+            conn, self.store_id, [StoredClip(stored.key, name, start, stored.size, stored.version, at)], at))
+
+    def _records(self, message: dict) -> list[dict]:
+        try:
+            body = json.loads(message["Body"])
+        except (KeyError, ValueError):
+            self.counts.errors.append(f"{self.queue_url}: message {message.get('MessageId')} is not JSON; deleted")
+            return []
+        if isinstance(body, dict) and isinstance(body.get("Message"), str):  # delivered through SNS
+            try:
+                body = json.loads(body["Message"])
+            except ValueError:
+                return []
+        if not isinstance(body, dict) or body.get("Event") == "s3:TestEvent":
+            return []
+        return [r for r in body.get("Records", []) if isinstance(r, dict) and "eventTime" in r]
+
+    def _receive(self) -> list[dict]:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            return self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=DRAIN_BATCH,
+                                            WaitTimeSeconds=0).get("Messages", [])
+        except (ClientError, BotoCoreError) as exc:
+            raise ClipStoreError(f"S3 events queue {self.queue_url}: cannot receive ({_error(exc)})") from None
+
+    def _delete(self, messages: list[dict]) -> None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            self.sqs.delete_message_batch(QueueUrl=self.queue_url, Entries=[
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)])
+        except (ClientError, BotoCoreError) as exc:  # committed already: they come back and change nothing
+            self.counts.errors.append(f"S3 events queue {self.queue_url}: cannot delete ({_error(exc)})")
+
+
+def _changed(mark: FolderMark | None, stat: FolderStat) -> bool:
+    """Whether a folder must be listed: never listed, its marks differ, or it changed so close to its listing
+    that a change in the same timestamp tick would not show."""
+    if mark is None or (mark.mtime_ns, mark.ctime_ns) != (stat.mtime_ns, stat.ctime_ns):
+        return True
+    return mark.listed_at - datetime.fromtimestamp(max(stat.mtime_ns, stat.ctime_ns) / 1e9, timezone.utc) < RACY
+
+
+def _still_writing(modified_at: datetime, now: datetime) -> bool:
+    return now - modified_at < STILL_WRITING
+
+
+def _error(exc: Exception) -> str:
+    response = getattr(exc, "response", None) or {}
+    return response.get("Error", {}).get("Code") or str(exc)
+
+
+def discovery_for(catalog: ClipCatalog, reconcile_hours: float, clock=None) -> ClipDiscovery:
+    """The discovery that lists the catalog's store: folder marks for a local folder, listings for S3 (a bucket
+    with notifications: EventDiscovery)."""
+    if isinstance(catalog.store, LocalClipStore):
+        return FolderDiscovery(catalog, reconcile_hours, clock)
+    return ListingDiscovery(catalog, reconcile_hours, clock)

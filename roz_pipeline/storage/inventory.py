@@ -1,0 +1,346 @@
+"""Queries on the clip inventory (`clip_inventory`, `clip_store_problems`, `clip_folders`: db/migrations/008).
+
+Keys are compared byte-wise (the columns are COLLATE "C"), so "every key under a prefix" is a range of the primary
+key. All statements are parameterized; every batch is one statement over arrays (unnest), whatever its size.
+"""
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+import psycopg
+
+@dataclass(frozen=True)
+class StoredClip:
+    """One clip as the store has it (a listing or an event)."""
+
+    key: str
+    camera_name: str  # the camera's name in the key
+    start: datetime
+    size: int | None
+    version: str  # ETag, or mtime_ns:size
+    modified_at: datetime
+
+
+@dataclass(frozen=True)
+class InventoryClip:
+    """An inventory row: a clip the store holds, and how much of its version was read."""
+
+    key: str
+    camera_name: str
+    start: datetime
+    size: int | None
+    version: str
+    modified_at: datetime
+    unread: bool
+
+
+@dataclass(frozen=True)
+class ClipRead:
+    """How much of a clip's version a run read: to `until` (recording time), or to its end (None)."""
+
+    key: str
+    version: str
+    until: datetime | None
+
+
+@dataclass(frozen=True)
+class FolderMark:
+    """A local folder's stat when it was last listed."""
+
+    folder: str
+    mtime_ns: int
+    ctime_ns: int
+    listed_at: datetime
+
+
+@dataclass(frozen=True)
+class UnreadPeriod:
+    """A period (hour or minute, UTC) of a camera holding unread footage."""
+
+    camera_name: str
+    start: datetime
+    clips: int
+    first_key: str
+
+
+_UNREAD = "gone_at IS NULL AND (read_version IS DISTINCT FROM version OR read_until IS NOT NULL)"
+_CLIP_COLUMNS = f"clip_key, camera_name, clip_start, size_bytes, version, modified_at, ({_UNREAD}) AS unread"
+
+
+def upsert_clips(conn: psycopg.Connection, store: str, clips: list[StoredClip], observed_at: datetime) -> list[str]:
+    """Record `clips` as seen at `observed_at`; the keys that were new, changed or back (an older observation
+    than the stored one changes nothing)."""
+    if not clips:
+        return []
+    return [key for (key,) in conn.execute(
+        """
+        INSERT INTO clip_inventory AS stored (
+            store, clip_key, camera_name, clip_start, size_bytes, version, modified_at, observed_at)
+        SELECT %s, c.key, c.camera_name, c.start, c.size, c.version, c.modified_at, %s
+        FROM unnest(%s::text[], %s::text[], %s::timestamptz[], %s::bigint[], %s::text[], %s::timestamptz[])
+            AS c(key, camera_name, start, size, version, modified_at)
+        ON CONFLICT (store, clip_key) DO UPDATE SET
+            camera_name = EXCLUDED.camera_name,
+            clip_start = EXCLUDED.clip_start,
+            size_bytes = EXCLUDED.size_bytes,
+            version = EXCLUDED.version,
+            modified_at = EXCLUDED.modified_at,
+            observed_at = EXCLUDED.observed_at,
+            gone_at = NULL,
+            read_version = CASE WHEN stored.gone_at IS NULL THEN stored.read_version END,  -- back: read it again
+            read_until = CASE WHEN stored.gone_at IS NULL THEN stored.read_until END
+        WHERE stored.observed_at <= EXCLUDED.observed_at
+          AND (stored.version <> EXCLUDED.version OR stored.gone_at IS NOT NULL)
+        RETURNING clip_key
+        """,
+        (store, observed_at, [c.key for c in clips], [c.camera_name for c in clips], [c.start for c in clips],
+         [c.size for c in clips], [c.version for c in clips], [c.modified_at for c in clips]),
+    )]
+
+
+def mark_gone(conn: psycopg.Connection, store: str, keys: Iterable[str], observed_at: datetime) -> list[str]:
+    """The store no longer holds `keys` (as seen at `observed_at`); the keys that were there until now."""
+    keys = list(keys)
+    if not keys:
+        return []
+    return [key for (key,) in conn.execute(
+        """
+        UPDATE clip_inventory SET gone_at = %s, observed_at = %s
+        WHERE store = %s AND clip_key = ANY(%s) AND gone_at IS NULL AND observed_at <= %s
+        RETURNING clip_key
+        """,
+        (observed_at, observed_at, store, keys, observed_at),
+    )]
+
+
+def keys_under(conn: psycopg.Connection, store: str, prefixes: Iterable[str],
+               direct: bool = False) -> dict[str, tuple[str, datetime]]:
+    """The clips held under any of `prefixes` (`direct`: only those directly in the prefix's folder, not in a
+    folder below it): key -> (version, modified_at)."""
+    low = sorted(set(prefixes))
+    if not low:
+        return {}
+    rows = conn.execute(
+        """
+        SELECT i.clip_key, i.version, i.modified_at
+        FROM unnest(%s::text[], %s::text[]) AS p(low, high)
+        JOIN clip_inventory i ON i.store = %s AND i.gone_at IS NULL
+            AND i.clip_key >= p.low COLLATE "C" AND i.clip_key < p.high COLLATE "C"
+        WHERE NOT %s OR strpos(substr(i.clip_key, length(p.low) + 1), '/') = 0
+        """,
+        (low, [_after_prefix(p) for p in low], store, direct),
+    ).fetchall()
+    return {key: (version, modified) for key, version, modified in rows}
+
+
+def modified_since(conn: psycopg.Connection, store: str, since: datetime) -> dict[str, tuple[str, datetime]]:
+    """The clips held that were modified at or after `since` (perhaps still being written): key -> (version,
+    modified_at). Few at any time, whatever the history: an index on modified_at."""
+    rows = conn.execute(
+        """
+        SELECT clip_key, version, modified_at FROM clip_inventory
+        WHERE store = %s AND modified_at >= %s AND gone_at IS NULL
+        """,
+        (store, since),
+    ).fetchall()
+    return {key: (version, modified) for key, version, modified in rows}
+
+
+def clips_starting(conn: psycopg.Connection, store: str, camera_names: list[str], start: datetime,
+                   end: datetime) -> list[InventoryClip]:
+    """The cameras' clips held with `start <= clip_start < end`, by start then key."""
+    rows = conn.execute(
+        f"""
+        SELECT {_CLIP_COLUMNS} FROM clip_inventory
+        WHERE store = %s AND camera_name = ANY(%s) AND clip_start >= %s AND clip_start < %s AND gone_at IS NULL
+        ORDER BY clip_start, clip_key
+        """,
+        (store, camera_names, start, end),
+    ).fetchall()
+    return [InventoryClip(*row) for row in rows]
+
+
+def last_clips_before(conn: psycopg.Connection, store: str, camera_names: list[str], since: datetime,
+                      before: datetime) -> list[InventoryClip]:
+    """Each camera's last clip held with `since <= clip_start < before` (one index step per camera)."""
+    rows = conn.execute(
+        f"""
+        SELECT last.* FROM unnest(%s::text[]) AS camera(name)
+        CROSS JOIN LATERAL (
+            SELECT {_CLIP_COLUMNS} FROM clip_inventory
+            WHERE store = %s AND camera_name = camera.name AND clip_start >= %s AND clip_start < %s
+              AND gone_at IS NULL
+            ORDER BY clip_start DESC, clip_key DESC LIMIT 1
+        ) AS last
+        """,
+        (camera_names, store, since, before),
+    ).fetchall()
+    return [InventoryClip(*row) for row in rows]
+
+
+def unread_periods(conn: psycopg.Connection, store: str, camera_names: list[str], grain: str, since: datetime,
+                   before: datetime, reach: datetime, limit: int) -> list[UnreadPeriod]:
+    """The periods (`grain`: hour or minute, UTC) in `since <= t < before` where a camera's footage was not read,
+    newest first, at most `limit`. A clip's unread footage starts at its start, or where a run stopped reading it
+    (read_until); clips starting before `reach` are not looked at. One scan of the unread clips' index."""
+    rows = conn.execute(
+        f"""
+        SELECT camera_name, date_trunc(%(grain)s, position, 'UTC') AS period, count(*), min(clip_key)
+        FROM (
+            SELECT camera_name, clip_key,
+                   CASE WHEN read_version = version THEN read_until ELSE clip_start END
+                       AS position
+            FROM clip_inventory
+            WHERE store = %(store)s AND {_UNREAD} AND clip_start >= %(reach)s AND clip_start < %(before)s
+              AND camera_name = ANY(%(names)s)
+        ) AS unread
+        WHERE position >= %(since)s AND position < %(before)s
+        GROUP BY camera_name, period
+        ORDER BY period DESC, camera_name
+        LIMIT %(limit)s
+        """,
+        {"grain": grain, "store": store, "reach": reach, "since": since, "before": before, "names": camera_names,
+         "limit": limit},
+    ).fetchall()
+    return [UnreadPeriod(*row) for row in rows]
+
+
+def mark_read(conn: psycopg.Connection, store: str, reads: Iterable[ClipRead]) -> None:
+    """Record what runs read; a read of an older version never replaces a read of the current one."""
+    reads = list(reads)
+    if not reads:
+        return
+    conn.execute(
+        """
+        UPDATE clip_inventory AS i SET
+            read_until = CASE WHEN i.read_version IS DISTINCT FROM r.version THEN r.until
+                              WHEN i.read_until IS NULL OR r.until IS NULL THEN NULL
+                              ELSE greatest(i.read_until, r.until) END,
+            read_version = r.version,
+            read_at = now()
+        FROM unnest(%s::text[], %s::text[], %s::timestamptz[]) AS r(key, version, until)
+        WHERE i.store = %s AND i.clip_key = r.key
+          AND NOT (i.read_version IS NOT DISTINCT FROM i.version AND r.version <> i.version)
+        """,
+        ([r.key for r in reads], [r.version for r in reads], [r.until for r in reads], store),
+    )
+
+
+# -- problems -------------------------------------------------------------------------------------------------
+
+def record_problems(conn: psycopg.Connection, store: str,
+                    problems: Iterable[tuple[str, str | None, str]]) -> list[tuple[str, str]]:
+    """Record problems (key, camera name or None, message); (key, message) of those not recorded before."""
+    problems = list(dict((key, (key, camera, message)) for key, camera, message in problems).values())
+    if not problems:
+        return []
+    return [(key, message) for key, message in conn.execute(
+        """
+        INSERT INTO clip_store_problems (store, clip_key, camera_name, message)
+        SELECT %s, p.key, p.camera_name, p.message FROM unnest(%s::text[], %s::text[], %s::text[])
+            AS p(key, camera_name, message)
+        ON CONFLICT (store, clip_key) DO NOTHING
+        RETURNING clip_key, message
+        """,
+        (store, [p[0] for p in problems], [p[1] for p in problems], [p[2] for p in problems]),
+    )]
+
+
+def clear_problems(conn: psycopg.Connection, store: str, keys: Iterable[str]) -> None:
+    """The problems of `keys` are over (the key is gone, or was fixed)."""
+    keys = list(keys)
+    if keys:
+        conn.execute("DELETE FROM clip_store_problems WHERE store = %s AND clip_key = ANY(%s)", (store, keys))
+
+
+def problems_under(conn: psycopg.Connection, store: str, prefixes: Iterable[str], direct: bool = False) -> set[str]:
+    """The keys with a recorded problem under any of `prefixes` (`direct`: directly in the prefix's folder)."""
+    low = sorted(set(prefixes))
+    if not low:
+        return set()
+    return {key for (key,) in conn.execute(
+        """
+        SELECT q.clip_key FROM unnest(%s::text[], %s::text[]) AS p(low, high)
+        JOIN clip_store_problems q ON q.store = %s
+            AND q.clip_key >= p.low COLLATE "C" AND q.clip_key < p.high COLLATE "C"
+        WHERE NOT %s OR strpos(rtrim(substr(q.clip_key, length(p.low) + 1), '/'), '/') = 0
+        """,
+        (low, [_after_prefix(p) for p in low], store, direct),
+    )}
+
+
+def open_problems(conn: psycopg.Connection, store: str, camera_names: list[str], limit: int) -> tuple[list[str], int]:
+    """(the first `limit` messages, how many) of the problems still open: a problem of an unregistered camera ends
+    when `camera_names` includes it."""
+    rows = conn.execute(
+        """
+        SELECT message, count(*) OVER () FROM clip_store_problems
+        WHERE store = %s AND (camera_name IS NULL OR camera_name <> ALL(%s))
+        ORDER BY first_seen, clip_key LIMIT %s
+        """,
+        (store, camera_names, limit),
+    ).fetchall()
+    return [message for message, _ in rows], (rows[0][1] if rows else 0)
+
+
+# -- folder watermarks ----------------------------------------------------------------------------------------
+
+def folder_marks(conn: psycopg.Connection, store: str, folders: Iterable[str]) -> dict[str, FolderMark]:
+    rows = conn.execute(
+        "SELECT folder, mtime_ns, ctime_ns, listed_at FROM clip_folders WHERE store = %s AND folder = ANY(%s)",
+        (store, list(folders)),
+    ).fetchall()
+    return {row[0]: FolderMark(*row) for row in rows}
+
+
+def folder_marks_under(conn: psycopg.Connection, store: str, prefixes: Iterable[str]) -> dict[str, FolderMark]:
+    """The marks of the folders under any of `prefixes` (the prefix's own folder included)."""
+    low = sorted(set(prefixes))
+    if not low:
+        return {}
+    rows = conn.execute(
+        """
+        SELECT f.folder, f.mtime_ns, f.ctime_ns, f.listed_at
+        FROM unnest(%s::text[], %s::text[]) AS p(low, high)
+        JOIN clip_folders f ON f.store = %s AND f.folder >= p.low COLLATE "C" AND f.folder < p.high COLLATE "C"
+        """,
+        (low, [_after_prefix(p) for p in low], store),
+    ).fetchall()
+    return {row[0]: FolderMark(*row) for row in rows}
+
+
+def forget_folders(conn: psycopg.Connection, store: str, folders: Iterable[str]) -> None:
+    """The folders are gone from the store."""
+    folders = list(folders)
+    if folders:
+        conn.execute("DELETE FROM clip_folders WHERE store = %s AND folder = ANY(%s)", (store, folders))
+
+
+def save_folder_marks(conn: psycopg.Connection, store: str, marks: list[FolderMark]) -> None:
+    if not marks:
+        return
+    conn.execute(
+        """
+        INSERT INTO clip_folders (store, folder, mtime_ns, ctime_ns, listed_at)
+        SELECT %s, m.folder, m.mtime_ns, m.ctime_ns, m.listed_at
+        FROM unnest(%s::text[], %s::bigint[], %s::bigint[], %s::timestamptz[]) AS m(folder, mtime_ns, ctime_ns, listed_at)
+        ON CONFLICT (store, folder) DO UPDATE SET
+            mtime_ns = EXCLUDED.mtime_ns, ctime_ns = EXCLUDED.ctime_ns, listed_at = EXCLUDED.listed_at
+        """,
+        (store, [m.folder for m in marks], [m.mtime_ns for m in marks], [m.ctime_ns for m in marks],
+         [m.listed_at for m in marks]),
+    )
+
+
+def prune_inventory(conn: psycopg.Connection, before: datetime) -> int:
+    """Forget clips that started before `before` and folder watermarks not listed since: past the late window,
+    discovery no longer looks there. The number of clips forgotten."""
+    deleted = conn.execute("DELETE FROM clip_inventory WHERE clip_start < %s", (before,)).rowcount
+    conn.execute("DELETE FROM clip_folders WHERE listed_at < %s", (before,))
+    return deleted
+
+
+def _after_prefix(prefix: str) -> str:
+    """The smallest string greater than every string starting with `prefix` (byte order)."""
+    return prefix + "\U0010ffff"
