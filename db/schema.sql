@@ -108,6 +108,61 @@ BEGIN
 END;
 $_$;
 
+CREATE TABLE public.clip_folders (
+    store text NOT NULL COLLATE pg_catalog."C",
+    folder text NOT NULL COLLATE pg_catalog."C",
+    mtime_ns bigint NOT NULL,
+    ctime_ns bigint NOT NULL,
+    listed_at timestamp with time zone NOT NULL
+);
+
+COMMENT ON TABLE public.clip_folders IS 'Local folders as last listed: their mtime and ctime then';
+
+CREATE TABLE public.clip_inventory (
+    store text NOT NULL COLLATE pg_catalog."C",
+    clip_key text NOT NULL COLLATE pg_catalog."C",
+    camera_name text NOT NULL,
+    clip_start timestamp with time zone NOT NULL,
+    size_bytes bigint,
+    version text NOT NULL,
+    modified_at timestamp with time zone NOT NULL,
+    observed_at timestamp with time zone NOT NULL,
+    first_seen timestamp with time zone DEFAULT now() NOT NULL,
+    gone_at timestamp with time zone,
+    read_version text,
+    read_until timestamp with time zone,
+    read_at timestamp with time zone,
+    CONSTRAINT clip_inventory_size_bytes_check CHECK ((size_bytes >= 0))
+);
+
+COMMENT ON TABLE public.clip_inventory IS 'Every clip the store holds, as discovered, and whether its minutes were computed';
+
+COMMENT ON COLUMN public.clip_inventory.store IS 'The clip store: file:///root/ or s3://bucket/prefix/';
+
+COMMENT ON COLUMN public.clip_inventory.clip_key IS 'Key under the store (heatmap_minute_sources.clip_keys)';
+
+COMMENT ON COLUMN public.clip_inventory.camera_name IS 'The camera''s name in the key (cameras.yaml: its id or source_name)';
+
+COMMENT ON COLUMN public.clip_inventory.clip_start IS 'When its first frame was recorded, from the key and the layout';
+
+COMMENT ON COLUMN public.clip_inventory.version IS 'The store''s version of it: ETag (S3) or mtime in ns and size (local)';
+
+COMMENT ON COLUMN public.clip_inventory.observed_at IS 'When the listing or event this row reflects happened';
+
+COMMENT ON COLUMN public.clip_inventory.read_version IS 'The version its minutes were computed from (NULL: never)';
+
+COMMENT ON COLUMN public.clip_inventory.read_until IS 'Recording time up to which read_version was read; NULL when to its end (or found unreadable)';
+
+CREATE TABLE public.clip_store_problems (
+    store text NOT NULL COLLATE pg_catalog."C",
+    clip_key text NOT NULL COLLATE pg_catalog."C",
+    camera_name text,
+    message text NOT NULL,
+    first_seen timestamp with time zone DEFAULT now() NOT NULL
+);
+
+COMMENT ON TABLE public.clip_store_problems IS 'Keys and folders of the clip store the pipeline cannot use, each once';
+
 CREATE TABLE public.heatmap_rollups (
     camera_id character varying(50) NOT NULL,
     grain text NOT NULL,
@@ -200,7 +255,7 @@ COMMENT ON COLUMN public.heatmap_minute_sources.covered_seconds IS 'Seconds of f
 
 COMMENT ON COLUMN public.heatmap_minute_sources.problem_clips IS 'Clip key -> what went wrong with it in this minute (damaged, unreadable, overlapping another clip)';
 
-COMMENT ON COLUMN public.heatmap_minute_sources.inputs_fingerprint IS 'sha256 of the keys and sizes of the clips read for the minute: equal fingerprints, equal inputs';
+COMMENT ON COLUMN public.heatmap_minute_sources.inputs_fingerprint IS 'sha256 of the keys, sizes and versions of the clips read for the minute: equal fingerprints, equal inputs';
 
 COMMENT ON COLUMN public.heatmap_minute_sources.listed_at IS 'When the clip store was listed for this computation: rows from older listings never replace it';
 
@@ -297,6 +352,15 @@ CREATE TABLE public.roz_schema_history (
 
 ALTER TABLE ONLY public.heatmap_minutes ALTER COLUMN id SET DEFAULT nextval('public.heatmap_minutes_id_seq'::regclass);
 
+ALTER TABLE ONLY public.clip_folders
+    ADD CONSTRAINT clip_folders_pkey PRIMARY KEY (store, folder);
+
+ALTER TABLE ONLY public.clip_inventory
+    ADD CONSTRAINT clip_inventory_pkey PRIMARY KEY (store, clip_key);
+
+ALTER TABLE ONLY public.clip_store_problems
+    ADD CONSTRAINT clip_store_problems_pkey PRIMARY KEY (store, clip_key);
+
 ALTER TABLE ONLY public.heatmap_minute_sources
     ADD CONSTRAINT heatmap_minute_sources_pkey PRIMARY KEY (camera_id, "timestamp");
 
@@ -317,6 +381,12 @@ ALTER TABLE ONLY public.heatmap_minutes
 
 ALTER TABLE ONLY public.roz_schema_history
     ADD CONSTRAINT roz_schema_history_pkey PRIMARY KEY (version);
+
+CREATE INDEX idx_clip_inventory_camera_start ON public.clip_inventory USING btree (store, camera_name, clip_start);
+
+CREATE INDEX idx_clip_inventory_modified ON public.clip_inventory USING btree (store, modified_at);
+
+CREATE INDEX idx_clip_inventory_unread ON public.clip_inventory USING btree (store, clip_start) WHERE ((gone_at IS NULL) AND ((read_version IS DISTINCT FROM version) OR (read_until IS NOT NULL)));
 
 CREATE INDEX idx_heatmap_activity ON public.heatmap_minutes USING btree (camera_id, total_intensity DESC);
 

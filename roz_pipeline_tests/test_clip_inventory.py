@@ -282,6 +282,15 @@ def test_s3_events_skip_the_test_event_apply_duplicates_and_redeliveries_once_an
     discovery.drain(db)
     assert discovery.counts.gone == 1 and list(_held(db, discovery)) == [other]
 
+    # an event older than what the inventory saw, delivered late, changes nothing
+    record = json.loads(body)["Records"][0]
+    record["s3"]["object"].update(key=f"{PREFIX}/{other}", eTag="0" * 32)
+    record["eventTime"] = "2026-01-01T00:00:00.000Z"
+    sqs.send_message(QueueUrl=queue, MessageBody=json.dumps({"Records": [record]}))
+    before = _held(db, discovery)
+    discovery.drain(db)
+    assert _held(db, discovery) == before and discovery.counts.messages == 6
+
 
 def test_s3_event_keys_are_decoded_and_keys_off_the_layout_are_problems(s3, db):
     client, sqs, queue = s3
@@ -327,3 +336,44 @@ def test_a_bucket_without_events_lists_the_recent_hours_each_tick_and_the_late_w
     counts = _fresh_counts(discovery)
     _scan(discovery, db, cursor, now=NOW + 30 * SECOND)
     assert counts.listings == 4  # the recent two hours' prefixes: 10:00-12:00, and 09:00 for a clip running into 10:00
+
+
+def test_a_segment_six_days_late_in_s3_arrives_by_event_and_gets_one_run_that_reads_it(s3, db, migrated_database,
+                                                                                       moto_endpoint, tmp_path):
+    from dagster import build_sensor_context, instance_for_test
+    from dagster_aws.s3 import S3Resource
+
+    from roz_pipeline.defs.location import build_definitions
+    from roz_pipeline.defs.resources import HeatmapDatabase, S3Clips
+    from roz_pipeline.storage.minutes import minute_sources
+    from roz_pipeline_tests.helpers import MIGRATIONS, execute_request
+    from roz_pipeline_tests.recorders import record
+
+    client, sqs, queue = s3
+    registry = tmp_path / "cameras.yaml"
+    registry.write_text("cameras:\n  front: {source_name: Front, retention_days: 36500}\n")
+    resources = {"database": HeatmapDatabase(url=migrated_database, migrations_dir=str(MIGRATIONS)),
+                 "clips": S3Clips(s3=S3Resource(endpoint_url=moto_endpoint, **CREDENTIALS), bucket=BUCKET,
+                                  prefix=PREFIX, layout="frigate", events_queue_url=queue)}
+    defs = build_definitions(registry, resources, partitions_start="2026-11-01", grain="hour", clock=lambda: NOW)
+    sensor = defs.resolve_sensor_def("new_clips_sensor")
+    late = floor(NOW - 6 * DAY, MINUTE) + 3 * SECOND
+    key = FRIGATE.key("Front", late)
+
+    with instance_for_test() as instance:
+        def tick(cursor=None):
+            with build_sensor_context(instance=instance, definitions=defs, resources=defs.resources,
+                                      cursor=cursor) as context:
+                return sensor(context)
+
+        first = tick()  # the s3:TestEvent
+        client.upload_file(str(record(tmp_path / "segment.mp4", 10)), BUCKET, f"{PREFIX}/{key}")
+        second = tick(first.cursor)
+        (request,) = second.run_requests
+        result = execute_request(defs, request, instance)
+        third = tick(second.cursor)
+
+    assert first.run_requests == [] and request.run_key.startswith(f"front:{floor(late, HOUR):%Y-%m-%d-%H:%M}:")
+    assert result.success and third.run_requests == []
+    (built,) = minute_sources(db, "front", floor(late, MINUTE), floor(late, MINUTE) + MINUTE)
+    assert built.clip_keys == [key]

@@ -80,6 +80,22 @@ def test_retention_job_deletes_exactly_each_cameras_expired_rows_and_reports_per
     assert rollups == ["heatmap_days/lobby", "heatmap_days/yard", "heatmap_hours/lobby", "heatmap_hours/yard"]
 
 
+def test_retention_job_forgets_the_clip_inventory_past_the_late_window(registry, tmp_path, db, migrated_database):
+    from roz_pipeline.storage.inventory import StoredClip, clips_starting, upsert_clips
+
+    ages = {"old.mp4": timedelta(days=8, hours=1), "late.mp4": timedelta(days=6)}  # ROZ_LATE_CLIP_DAYS=7, + 1 day
+    upsert_clips(db, "file:///x/", [StoredClip(key, "lobby", NOW - age, 1, "v", NOW - age)
+                                    for key, age in ages.items()], NOW)
+    defs = defs_for(registry, tmp_path, migrated_database)
+
+    with instance_for_test() as instance:
+        result = defs.resolve_job_def("retention_cleanup_job").execute_in_process(instance=instance)
+
+    assert result.success and result.output_for_node("forget_old_clips") == 1
+    assert [c.key for c in clips_starting(db, "file:///x/", ["lobby"], NOW - 30 * timedelta(days=1), NOW)] == [
+        "late.mp4"]
+
+
 @pytest.mark.parametrize("removed_days", [None, "2"])
 def test_cameras_removed_from_the_registry_are_reported_and_deleted_only_when_asked(
     registry, tmp_path, db, migrated_database, monkeypatch, removed_days
@@ -94,7 +110,7 @@ def test_cameras_removed_from_the_registry_are_reported_and_deleted_only_when_as
         result = defs.resolve_job_def("retention_cleanup_job").execute_in_process(instance=instance)
 
     (output,) = [e.event_specific_data.metadata for e in result.all_events
-                 if e.event_type == DagsterEventType.STEP_OUTPUT]
+                 if e.event_type == DagsterEventType.STEP_OUTPUT and e.step_key == "delete_expired_minutes"]
     assert output["removed_cameras"].value == {"garage": 2}
     left = db.execute("SELECT count(*) FROM heatmap_minutes WHERE camera_id = 'garage'").fetchone()[0]
     assert left == (1 if removed_days else 2)
@@ -200,7 +216,8 @@ def test_vacuum_job_reports_size_and_dead_tuples(registry, tmp_path, db, migrate
         result = defs.resolve_job_def("vacuum_analyze_job").execute_in_process(instance=instance)
 
     assert result.success
-    (output,) = [e.event_specific_data.metadata for e in result.all_events if e.event_type == DagsterEventType.STEP_OUTPUT]
+    (output,) = [e.event_specific_data.metadata for e in result.all_events if e.event_type == DagsterEventType.STEP_OUTPUT
+                 and e.step_key == "vacuum_analyze_heatmaps"]
     assert output["table_bytes"].value > 0 and output["live_rows"].value == 100
     assert output["dead_rows_before"].value == 100 and output["dead_rows_after"].value == 0
     assert output["duration_s"].value > 0 and output["table_size"].value.endswith("KB")
@@ -319,20 +336,26 @@ def test_failed_run_alert_names_the_camera_minutes_and_clip_and_waits_for_a_webh
 # -- gaps -------------------------------------------------------------------------------------------------------
 
 
-def test_gaps_command_lists_missing_minute_ranges(db, migrated_database):
+def test_gaps_command_tells_missing_footage_from_footage_waiting_to_be_processed(db, migrated_database, tmp_path):
     for offset in (0, 1, 4, 5, 9):
         write_minute(db, minute_row("lobby", T0 + timedelta(minutes=offset)))
+    for offset in (6, 7):  # in the store, not processed yet
+        (tmp_path / "videos" / clip_key("lobby", T0 + timedelta(minutes=offset))).parent.mkdir(parents=True,
+                                                                                                exist_ok=True)
+        (tmp_path / "videos" / clip_key("lobby", T0 + timedelta(minutes=offset))).write_bytes(b"x")
 
     result = subprocess.run([sys.executable, "-m", "roz_pipeline.cli", "gaps", "--camera", "lobby",
                              "--from", "2026-11-20T14:00", "--to", "2026-11-20T14:10"],
-                            env={"DATABASE_URL": migrated_database, "PATH": "/usr/bin:/bin"},
+                            env={"DATABASE_URL": migrated_database, "PATH": "/usr/bin:/bin",
+                                 "ROZ_VIDEO_ROOT": str(tmp_path / "videos")},
                             capture_output=True, text=True, timeout=120)
 
     assert result.returncode == 1, result.stderr
     assert result.stdout.splitlines() == [
         "2026-11-20 14:02 - 14:03 UTC  2 minute(s) missing",
-        "2026-11-20 14:06 - 14:08 UTC  3 minute(s) missing",
-        "5 missing minute(s) in 2 gap(s), 0 partly covered minute(s) for camera lobby",
+        "2026-11-20 14:08 - 14:08 UTC  1 minute(s) missing",
+        "2026-11-20 14:06 - 14:07 UTC  2 minute(s) waiting to be processed (footage in the store)",
+        "3 missing minute(s) in 2 gap(s), 2 waiting to be processed, 0 partly covered minute(s) for camera lobby",
     ]
 
 

@@ -18,6 +18,7 @@ from roz_pipeline.core.minutes import FULL_MINUTE_SECONDS
 from roz_pipeline.core.aggregate import sum_heatmaps
 from roz_pipeline.core.codec import encode_intensity
 from roz_pipeline.core.timesteps import MINUTE, floor, runs
+from roz_pipeline.clips.stores import ClipStoreError
 from roz_pipeline.core.video import ClipError
 from roz_pipeline.registry import Camera, check_camera_id, load_registry
 from roz_pipeline.settings import cameras_file, clip_layout, clip_timezone, migrations_dir, roz_home
@@ -167,7 +168,8 @@ def _parser() -> argparse.ArgumentParser:
     _period_arguments(materialize)
     materialize.set_defaults(run=_materialize)
 
-    gaps = commands.add_parser("gaps", help="minutes with no stored row for a camera between two times (UTC)")
+    gaps = commands.add_parser("gaps", help="minutes with no stored row for a camera between two times (UTC): no "
+                                            "footage in the store, or footage waiting to be processed")
     gaps.add_argument("--camera", required=True)
     _period_arguments(gaps)
     gaps.set_defaults(run=_gaps)
@@ -196,20 +198,35 @@ def _check_periods(args) -> None:
 
 
 def _gaps(args) -> int:
+    from roz_pipeline.defs.resources import clip_source_from_environment  # imports Dagster's resource classes
+
+    start = args.start.replace(second=0, microsecond=0)
     with connect(database_url()) as conn:
-        uncovered = uncovered_minutes(conn, args.camera, args.start.replace(second=0, microsecond=0), args.end,
-                                      FULL_MINUTE_SECONDS)
-    missing = [m.minute for m in uncovered if not m.covered_seconds]
+        uncovered = uncovered_minutes(conn, args.camera, start, args.end, FULL_MINUTE_SECONDS)
+        try:
+            waiting = clip_source_from_environment().inventory(conn, [_registered(args.camera)]).waiting_minutes(
+                args.camera, start, args.end)
+        except ClipStoreError as exc:
+            print(f"{exc}: minutes waiting to be processed are counted as missing", file=sys.stderr)
+            waiting = set()
+    no_row = [m.minute for m in uncovered if not m.covered_seconds]
+    missing, pending = [m for m in no_row if m not in waiting], [m for m in no_row if m in waiting]
     ranges = runs(missing, MINUTE)
     for first, last in ranges:
-        length = int((last - first).total_seconds() // 60) + 1
-        print(f"{first:%Y-%m-%d %H:%M} - {last:%H:%M} UTC  {length} minute(s) missing")
+        print(f"{first:%Y-%m-%d %H:%M} - {last:%H:%M} UTC  {_minutes(first, last)} minute(s) missing")
+    for first, last in runs(pending, MINUTE):
+        print(f"{first:%Y-%m-%d %H:%M} - {last:%H:%M} UTC  {_minutes(first, last)} minute(s) waiting to be processed "
+              "(footage in the store)")
     partial = [m for m in uncovered if m.covered_seconds]
     for m in partial:
         print(f"{m.minute:%Y-%m-%d %H:%M} UTC  partly covered: {m.covered_seconds:.1f} s of footage")
-    print(f"{len(missing)} missing minute(s) in {len(ranges)} gap(s), {len(partial)} partly covered minute(s) "
-          f"for camera {args.camera}")
+    print(f"{len(missing)} missing minute(s) in {len(ranges)} gap(s), {len(pending)} waiting to be processed, "
+          f"{len(partial)} partly covered minute(s) for camera {args.camera}")
     return EXIT_PENDING if uncovered else EXIT_OK
+
+
+def _minutes(first: datetime, last: datetime) -> int:
+    return int((last - first).total_seconds() // 60) + 1
 
 
 def _demo(args) -> int:

@@ -8,6 +8,7 @@ import psycopg
 from roz_pipeline.clips.catalog import ClipListing
 from roz_pipeline.clips.discovery import ClipDiscovery
 from roz_pipeline.clips.layout import ClipRef
+from roz_pipeline.core.timesteps import MINUTE, steps
 from roz_pipeline.storage import inventory
 from roz_pipeline.storage.inventory import ClipRead
 
@@ -36,6 +37,21 @@ class ClipInventory:
         names, store = self._names(camera_ids), self.discovery.store_id
         before = inventory.last_clips_before(self.conn, store, names, start - self.layout.longest_clip, start)
         return self._listing(camera_ids, before + inventory.clips_starting(self.conn, store, names, start, end))
+
+    def waiting_minutes(self, camera_id: str, start: datetime, end: datetime) -> set[datetime]:
+        """The minutes of `start <= t < end` that clips no run has read cover: from an unread clip's start to the
+        next clip's start (at most the layout's longest clip), or its start's minute when no clip follows."""
+        longest = self.layout.longest_clip
+        clips = self.clips_starting([camera_id], start - longest, end).clips[camera_id]
+        unread = {row.key for row in inventory.clips_starting(
+            self.conn, self.discovery.store_id, self._names([camera_id]), start - longest, end) if row.unread}
+        waiting = set()
+        for clip, following in zip(clips, [*clips[1:], None]):
+            if clip.key not in unread:
+                continue
+            until = min(following.start, clip.start + longest) if following else clip.start + MINUTE
+            waiting.update(m for m in steps(clip.start, until, MINUTE) if start <= m < end)
+        return waiting
 
     def mark_read(self, reads: dict[str, tuple[str | None, datetime | None]]) -> None:
         """Record what a run read: key -> (the version read, the recording time it was read until; None: to its
