@@ -384,7 +384,7 @@ ALTER TABLE ONLY public.roz_schema_history
 
 CREATE INDEX idx_clip_inventory_camera_start ON public.clip_inventory USING btree (store, camera_name, clip_start);
 
-CREATE INDEX idx_clip_inventory_modified ON public.clip_inventory USING btree (store, modified_at);
+CREATE INDEX idx_clip_inventory_modified ON public.clip_inventory USING btree (store, camera_name, modified_at);
 
 CREATE INDEX idx_clip_inventory_unread ON public.clip_inventory USING btree (store, clip_start) WHERE ((gone_at IS NULL) AND ((read_version IS DISTINCT FROM version) OR (read_until IS NOT NULL)));
 

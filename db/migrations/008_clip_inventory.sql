@@ -32,7 +32,7 @@ CREATE TABLE clip_inventory (
 
 CREATE INDEX idx_clip_inventory_camera_start ON clip_inventory (store, camera_name, clip_start);
 -- Local files still being written (modified in the last minutes) are stat'ed again on every look.
-CREATE INDEX idx_clip_inventory_modified ON clip_inventory (store, modified_at);
+CREATE INDEX idx_clip_inventory_modified ON clip_inventory (store, camera_name, modified_at);
 -- What no run has read yet: small at steady state (the clips since the last run), whatever the history.
 CREATE INDEX idx_clip_inventory_unread ON clip_inventory (store, clip_start)
     WHERE gone_at IS NULL AND (read_version IS DISTINCT FROM version OR read_until IS NOT NULL);

@@ -247,7 +247,8 @@ class FolderDiscovery(ClipDiscovery):
         """A file still being written grows without changing its folder: the recently modified ones under the
         window's folders (and not just listed) are stat'ed again."""
         growing = {key: value for key, value in
-                   inventory.modified_since(conn, self.store_id, observed_at - STILL_WRITING).items()
+                   inventory.modified_since(conn, self.store_id, list(self.catalog.ids_by_source),
+                                            observed_at - STILL_WRITING).items()
                    if key.startswith(tuple(folders)) and key[:key.rfind("/") + 1] not in listed}
         if not growing:
             return
@@ -262,6 +263,7 @@ class FolderDiscovery(ClipDiscovery):
             return
         folders = [""] + ([f"{source}/" for source in self.catalog.ids_by_source]
                           if self.catalog.layout.template.count("/") > 1 else [])
+        # Marks of their own ("@" + folder): a folder that also holds clips keeps its clip listing's marks apart.
         marks = inventory.folder_marks(conn, self.store_id, [f"@{folder}" for folder in folders])
         changed = []
         for folder in folders:
@@ -383,7 +385,7 @@ class EventDiscovery(ListingDiscovery):
     def _receive(self) -> list[dict]:
         from botocore.exceptions import BotoCoreError, ClientError
 
-        try:
+        try:  # a short poll never holds a tick up; messages it misses come on a later tick
             return self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=DRAIN_BATCH,
                                             WaitTimeSeconds=0).get("Messages", [])
         except (ClientError, BotoCoreError) as exc:

@@ -134,15 +134,16 @@ def keys_under(conn: psycopg.Connection, store: str, prefixes: Iterable[str],
     return {key: (version, modified) for key, version, modified in rows}
 
 
-def modified_since(conn: psycopg.Connection, store: str, since: datetime) -> dict[str, tuple[str, datetime]]:
-    """The clips held that were modified at or after `since` (perhaps still being written): key -> (version,
-    modified_at). Few at any time, whatever the history: an index on modified_at."""
+def modified_since(conn: psycopg.Connection, store: str, camera_names: list[str],
+                   since: datetime) -> dict[str, tuple[str, datetime]]:
+    """The cameras' clips held that were modified at or after `since` (perhaps still being written): key ->
+    (version, modified_at). Few at any time, whatever the history: an index on modified_at."""
     rows = conn.execute(
         """
         SELECT clip_key, version, modified_at FROM clip_inventory
-        WHERE store = %s AND modified_at >= %s AND gone_at IS NULL
+        WHERE store = %s AND camera_name = ANY(%s) AND modified_at >= %s AND gone_at IS NULL
         """,
-        (store, since),
+        (store, camera_names, since),
     ).fetchall()
     return {key: (version, modified) for key, version, modified in rows}
 
