@@ -66,19 +66,24 @@ def recordings(week, tmp_path):
     return copy
 
 
+def _folders(root, layout=FRIGATE, cameras=CAMERAS) -> FolderDiscovery:
+    return FolderDiscovery(ClipCatalog(LocalClipStore(root), layout, cameras), reconcile_hours=6, late_window=7 * DAY)
+
+
 def _slot(camera_id: str, moment: datetime) -> PartitionSlot:
     hour = floor(moment, HOUR)
     return PartitionSlot(f"{hour:%Y-%m-%d-%H:%M}", hour, hour + HOUR)
 
 
 def _scan(discovery, conn, cursor, now=NOW, max_partitions=50):
-    return scan_new_clips(discovery, conn, [c.camera_id for c in CAMERAS], cursor, _slot, "hour", now, 7 * DAY,
-                          90 * SECOND, max_partitions)
+    return scan_new_clips(discovery, conn, [c.camera_id for c in CAMERAS], cursor, _slot, "hour", now, 90 * SECOND,
+                          max_partitions)
 
 
 def _read_all(discovery, conn, now=NOW):
     """As if runs had read every clip held (to its end)."""
-    clips = ClipInventory(discovery, conn).clips_starting([c.camera_id for c in CAMERAS], now - 8 * DAY, now + HOUR)
+    clips = ClipInventory(discovery, conn, clock=lambda: now).clips_starting([c.camera_id for c in CAMERAS],
+                                                                             now - 8 * DAY, now + HOUR)
     ClipInventory(discovery, conn).mark_read({clip.key: (clip.version, None) for listed in clips.clips.values()
                                               for clip in listed})
 
@@ -89,10 +94,9 @@ def _fresh_counts(discovery) -> DiscoveryCounts:
 
 
 def test_a_tick_with_nothing_new_parses_no_key_whatever_the_history(recordings, db):
-    discovery = FolderDiscovery(ClipCatalog(LocalClipStore(recordings), FRIGATE, CAMERAS), reconcile_hours=6)
+    discovery = _folders(recordings)
     first = _scan(discovery, db, NewClipsCursor())
-    # the first tick takes the whole late window in (the week less the six segments of its first 25 s)
-    assert discovery.counts.changed == 2 * 7 * 24 * 360 - 6
+    assert discovery.counts.keys_parsed == discovery.counts.changed == 2 * 7 * 24 * 360  # the first tick takes it in
     assert sum(map(len, first.read.values())) == 50  # a backlog: at most 50 runs per tick, newest first
     assert max(first.read["front"]) == "2026-11-27-10:00"  # 11:00 settles at 12:01:30
     _read_all(discovery, db)
@@ -112,7 +116,7 @@ def test_a_tick_with_nothing_new_parses_no_key_whatever_the_history(recordings, 
 
 
 def test_a_segment_six_days_late_asks_for_its_hour_once_also_with_an_old_mtime(recordings, db):
-    discovery = FolderDiscovery(ClipCatalog(LocalClipStore(recordings), FRIGATE, CAMERAS), reconcile_hours=6)
+    discovery = _folders(recordings)
     settled = _scan(discovery, db, NewClipsCursor())
     _read_all(discovery, db)
     settled = _scan(discovery, db, settled.cursor, now=NOW + 30 * SECOND)
@@ -143,7 +147,7 @@ def test_a_backlog_becomes_runs_over_several_ticks_newest_first(tmp_path, db):
     for hour in range(10):
         _segment(root, "Front", T0 + hour * HOUR)
         _segment(root, "Back", T0 + hour * HOUR)
-    discovery = FolderDiscovery(ClipCatalog(LocalClipStore(root), FRIGATE, CAMERAS), reconcile_hours=6)
+    discovery = _folders(root)
     now = T0 + DAY
     first = _scan(discovery, db, NewClipsCursor(), now=now, max_partitions=4)
     hours = [f"{T0 + h * HOUR:%Y-%m-%d-%H:%M}" for h in range(10)]
@@ -166,10 +170,10 @@ def test_problems_are_recorded_once_and_end_when_their_key_is_gone_or_their_came
     _touch(tmp_path, "lobby", T0)
     (tmp_path / "lobby" / "notes.txt").write_text("hi")
     catalog = ClipCatalog(LocalClipStore(tmp_path), ClipLayout.from_setting("roz"), [Camera("lobby")])
-    discovery = FolderDiscovery(catalog, reconcile_hours=6)
+    discovery = FolderDiscovery(catalog, reconcile_hours=6, late_window=7 * DAY)
 
     def scan(cursor, now=T0 + HOUR, slot=_slot):
-        return scan_new_clips(discovery, db, ["lobby"], cursor, slot, "hour", now, DAY, 90 * SECOND, 50)
+        return scan_new_clips(discovery, db, ["lobby"], cursor, slot, "hour", now, 90 * SECOND, 50)
 
     first = scan(NewClipsCursor())
     assert sorted(first.new_problems) == ["garage/: camera is not in the registry",
@@ -184,7 +188,7 @@ def test_problems_are_recorded_once_and_end_when_their_key_is_gone_or_their_came
     assert inventory.open_problems(db, catalog.store.describe(), ["lobby", "garage"], 10)[1] == 1  # registered
 
     early = scan_new_clips(discovery, db, ["lobby"], NewClipsCursor(), lambda camera, moment: None, "hour",
-                           T0 + 2 * HOUR, DAY, 90 * SECOND, 50)
+                           T0 + 2 * HOUR, 90 * SECOND, 50)
     assert early.read == {}
     assert early.new_problems == [f"{clip_key('lobby', T0)}: before the camera's first partition "
                                   "(ROZ_PARTITIONS_START or retention)"]
@@ -198,19 +202,36 @@ def test_a_clip_running_into_the_next_hour_asks_for_it_after_the_first_hour_was_
     start = T0 + 59 * MINUTE + 30 * SECOND  # 60 s: half in 14:00, half in 15:00
     record(tmp_path / "cam" / f"{start:%Y-%m-%d_%H-%M-%S}.mp4", 60)
     camera = Camera("cam")
-    discovery = FolderDiscovery(ClipCatalog(LocalClipStore(tmp_path), layout, [camera]), reconcile_hours=6)
+    discovery = _folders(tmp_path, layout, [camera])
 
     def scan(cursor):
-        return scan_new_clips(discovery, db, ["cam"], cursor, _slot, "hour", T0 + 3 * HOUR, DAY, 90 * SECOND, 50)
+        return scan_new_clips(discovery, db, ["cam"], cursor, _slot, "hour", T0 + 3 * HOUR, 90 * SECOND, 50)
 
     first = scan(NewClipsCursor())
     assert list(first.read["cam"]) == ["2026-11-20-14:00"]
-    clips = ClipInventory(discovery, db)
+    clips = ClipInventory(discovery, db, clock=lambda: T0 + 3 * HOUR)
     clips.mark_read(process_window(camera, clips, db, T0, T0 + HOUR).reads)
     second = scan(first.cursor)
     assert list(second.read["cam"]) == ["2026-11-20-15:00"]  # the clip was read up to 15:00 only
     clips.mark_read(process_window(camera, clips, db, T0 + HOUR, T0 + 2 * HOUR).reads)
     assert scan(second.cursor).read == {}
+
+
+def test_a_run_listing_its_window_keeps_every_clip_of_the_late_window_in_the_folders_it_lists(tmp_path, db):
+    layout = ClipLayout.from_setting("{camera}/%Y-%m-%d_%H-%M-%S")  # one folder per camera: every hour in it
+    keys = [f"cam/{start:%Y-%m-%d_%H-%M-%S}.mp4" for start in (T0 - 50 * MINUTE, T0 + 59 * MINUTE)]
+    for key in keys:
+        (tmp_path / key).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / key).write_bytes(b"x")
+    discovery = _folders(tmp_path, layout, [Camera("cam")])
+
+    window = ClipInventory(discovery, db, clock=lambda: T0 + 3 * HOUR).clips_for_window(["cam"], T0 + HOUR,
+                                                                                       T0 + 2 * HOUR)
+
+    assert [clip.key for clip in window.clips["cam"]] == keys[1:]  # the clip running into the window
+    # the folder's marks now say it was listed: what the sensor's late window needs from it is in the inventory
+    held = inventory.clips_starting(db, discovery.store_id, ["cam"], T0 - DAY, T0 + DAY)
+    assert [clip.key for clip in held] == keys
 
 
 # -- S3 ---------------------------------------------------------------------------------------------------------
@@ -250,7 +271,7 @@ class CrashBeforeDelete(EventDiscovery):
 
 
 def _events(client, sqs, queue, kind=EventDiscovery):
-    return kind(ClipCatalog(S3ClipStore(client, BUCKET, PREFIX), FRIGATE, CAMERAS), 6, sqs, queue)
+    return kind(ClipCatalog(S3ClipStore(client, BUCKET, PREFIX), FRIGATE, CAMERAS), 6, 7 * DAY, sqs, queue)
 
 
 def _held(db, discovery) -> dict[str, str]:
@@ -330,7 +351,7 @@ def test_a_lost_message_is_found_by_reconciliation(s3, db):
 def test_a_bucket_without_events_lists_the_recent_hours_each_tick_and_the_late_window_in_slices(s3, db):
     client, sqs, queue = s3
     recent = _put(client, "Front", NOW - 30 * MINUTE)
-    discovery = ListingDiscovery(ClipCatalog(S3ClipStore(client, BUCKET, PREFIX), FRIGATE, CAMERAS), 6)
+    discovery = ListingDiscovery(ClipCatalog(S3ClipStore(client, BUCKET, PREFIX), FRIGATE, CAMERAS), 6, 7 * DAY)
     cursor = _scan(discovery, db, NewClipsCursor()).cursor
     assert recent in _held(db, discovery)
     counts = _fresh_counts(discovery)

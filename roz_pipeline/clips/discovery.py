@@ -71,30 +71,36 @@ class ReconcileState:
 
 
 class ClipDiscovery(ABC):
-    """Keeps the inventory of `catalog`'s store current; `clock` is the wall clock of the store's own timestamps."""
+    """Keeps the inventory of `catalog`'s store current for the `late_window` (ROZ_LATE_CLIP_DAYS) and any window
+    a run asks for; `clock` is the wall clock of the store's own timestamps (file mtimes)."""
 
-    def __init__(self, catalog: ClipCatalog, reconcile_hours: float, clock: Callable[[], datetime] | None = None):
+    def __init__(self, catalog: ClipCatalog, reconcile_hours: float, late_window: timedelta,
+                 clock: Callable[[], datetime] | None = None):
         self.catalog = catalog
         self.store_id = catalog.store.describe()
         self.reconcile_period = timedelta(hours=reconcile_hours)
+        self.late_window = late_window
         self.wall = clock or (lambda: datetime.now(timezone.utc))
         self.counts = DiscoveryCounts()
 
     # -- what the callers ask ---------------------------------------------------------------------------------
 
-    def refresh(self, conn: psycopg.Connection, camera_ids: list[str], start: datetime, end: datetime) -> None:
-        """Make the inventory current for these cameras' clips starting in `start <= t < end` (a run's window)."""
-        self._look(conn, self._prefixes(camera_ids, start, end), start, force=False)
+    def refresh(self, conn: psycopg.Connection, camera_ids: list[str], start: datetime, end: datetime,
+                now: datetime) -> None:
+        """Make the inventory current for these cameras' clips starting in `start <= t < end` (a run's window, at
+        `now`)."""
+        self._look(conn, self._prefixes(camera_ids, start, end), self._reach(start, now), force=False)
 
-    def poll(self, conn: psycopg.Connection, camera_ids: list[str], start: datetime, end: datetime) -> None:
+    def poll(self, conn: psycopg.Connection, camera_ids: list[str], start: datetime, end: datetime,
+             now: datetime) -> None:
         """The frequent look of a run following a window in progress."""
-        self.refresh(conn, camera_ids, start, end)
+        self.refresh(conn, camera_ids, start, end, now)
 
-    def tick(self, conn: psycopg.Connection, camera_ids: list[str], now: datetime, late_window: timedelta,
+    def tick(self, conn: psycopg.Connection, camera_ids: list[str], now: datetime,
              state: ReconcileState) -> ReconcileState:
-        """The sensor's look at the late window `now - late_window`..`now`, and its slice of reconciliation; the
-        root is checked on the first tick and whenever reconciliation starts over."""
-        since = now - late_window
+        """The sensor's look at the late window before `now`, and its slice of reconciliation; the root is checked
+        on the first tick and whenever reconciliation starts over."""
+        since = now - self.late_window
         self._recent(conn, camera_ids, now, since)
         reconciled, wrapped = self._reconcile(conn, camera_ids, now, since, state)
         self._check_root(conn, force=state.last_at is None or wrapped)
@@ -119,7 +125,13 @@ class ClipDiscovery(ABC):
 
     def _recent(self, conn: psycopg.Connection, camera_ids: list[str], now: datetime, since: datetime) -> None:
         """The part of a tick that runs every time."""
-        self._look(conn, self._prefixes(camera_ids, max(since, now - RECENT), now + MINUTE), since, force=False)
+        self._look(conn, self._prefixes(camera_ids, max(since, now - RECENT), now + MINUTE), self._reach(since, now),
+                   force=False)
+
+    def _reach(self, start: datetime, now: datetime) -> datetime:
+        """How far back a look keeps what it lists: its window, and always the whole late window (a folder listed
+        for a run's window is not listed again for the sensor's until it changes)."""
+        return min(start, now - self.late_window) - self.catalog.layout.longest_clip
 
     def _check_root(self, conn: psycopg.Connection, force: bool) -> None:
         """Folders of unregistered cameras and stray files at the root (layouts starting with the camera)."""
@@ -149,7 +161,7 @@ class ClipDiscovery(ABC):
             if position >= edge:
                 position, wrapped = window_start, True
             before = self.counts.changed
-            self._look(conn, self._prefixes(camera_ids, position, position + HOUR), since, force=True)
+            self._look(conn, self._prefixes(camera_ids, position, position + HOUR), self._reach(since, now), force=True)
             self.counts.reconciled += self.counts.changed - before
             position += HOUR
         return ReconcileState(position.isoformat(), credit - due, now.isoformat()), wrapped
@@ -196,13 +208,13 @@ class FolderDiscovery(ClipDiscovery):
 
     store: LocalClipStore
 
-    def __init__(self, catalog: ClipCatalog, reconcile_hours: float, clock=None):
-        super().__init__(catalog, reconcile_hours, clock)
+    def __init__(self, catalog: ClipCatalog, reconcile_hours: float, late_window: timedelta, clock=None):
+        super().__init__(catalog, reconcile_hours, late_window, clock)
         self.store = catalog.store
 
     def _recent(self, conn, camera_ids, now, since) -> None:
         # Stat'ing the whole late window's folders is cheap: every tick finds a clip however late it lands.
-        self._look(conn, self._prefixes(camera_ids, since, now + MINUTE), since, force=False)
+        self._look(conn, self._prefixes(camera_ids, since, now + MINUTE), self._reach(since, now), force=False)
 
     def _look(self, conn, prefixes, reach, force) -> None:
         folders = sorted({prefix[:prefix.rfind("/") + 1] for prefix in prefixes})
@@ -234,7 +246,8 @@ class FolderDiscovery(ClipDiscovery):
             folders = [*listed, *gone]
             present = {f"{folder}{name}" for folder, files in listed.items() for name in files}
             known = inventory.keys_under(conn, self.store_id, folders, direct=True)
-            examine = [stored for key in sorted(present) if key not in known or _still_writing(known[key][1], observed_at)
+            examine = [stored for key in sorted(present)
+                       if key not in known or _still_writing(known[key][1], observed_at)
                        for stored in [self._stat(key)] if stored is not None]
             self._apply(conn, present, examine, known, inventory.problems_under(conn, self.store_id, folders, True),
                         reach, observed_at)
@@ -287,7 +300,8 @@ class ListingDiscovery(ClipDiscovery):
         for prefix in prefixes:  # one prefix at a time: a listing of a busy hour stays a few pages in memory
             held = self.catalog.store.keys(prefix)
             self.counts.listings += 1
-            self._apply(conn, {stored.key for stored in held}, held, inventory.keys_under(conn, self.store_id, [prefix]),
+            known = inventory.keys_under(conn, self.store_id, [prefix])
+            self._apply(conn, {stored.key for stored in held}, held, known,
                         inventory.problems_under(conn, self.store_id, [prefix]), reach, self.wall())
 
 
@@ -295,13 +309,13 @@ class EventDiscovery(ListingDiscovery):
     """An S3 bucket whose `s3:ObjectCreated:*` / `s3:ObjectRemoved:*` notifications go to an SQS queue: the tick
     and the following runs drain the queue instead of listing; reconciliation and runs over a window still list."""
 
-    def __init__(self, catalog: ClipCatalog, reconcile_hours: float, sqs, queue_url: str, clock=None,
-                 budget: timedelta = DRAIN_BUDGET):
-        super().__init__(catalog, reconcile_hours, clock)
+    def __init__(self, catalog: ClipCatalog, reconcile_hours: float, late_window: timedelta, sqs, queue_url: str,
+                 clock=None, budget: timedelta = DRAIN_BUDGET):
+        super().__init__(catalog, reconcile_hours, late_window, clock)
         self.sqs, self.queue_url, self.budget = sqs, queue_url, budget
         self.store: S3ClipStore = catalog.store
 
-    def poll(self, conn, camera_ids, start, end) -> None:
+    def poll(self, conn, camera_ids, start, end, now) -> None:
         self.drain(conn)
 
     def _recent(self, conn, camera_ids, now, since) -> None:
@@ -418,9 +432,9 @@ def _error(exc: Exception) -> str:
     return response.get("Error", {}).get("Code") or str(exc)
 
 
-def discovery_for(catalog: ClipCatalog, reconcile_hours: float, clock=None) -> ClipDiscovery:
+def discovery_for(catalog: ClipCatalog, reconcile_hours: float, late_window: timedelta) -> ClipDiscovery:
     """The discovery that lists the catalog's store: folder marks for a local folder, listings for S3 (a bucket
     with notifications: EventDiscovery)."""
     if isinstance(catalog.store, LocalClipStore):
-        return FolderDiscovery(catalog, reconcile_hours, clock)
-    return ListingDiscovery(catalog, reconcile_hours, clock)
+        return FolderDiscovery(catalog, reconcile_hours, late_window)
+    return ListingDiscovery(catalog, reconcile_hours, late_window)

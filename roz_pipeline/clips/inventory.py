@@ -1,7 +1,8 @@
 """The clips runs read, from the clip inventory: each window asked for is first made current by a discovery
 (clips.discovery), then read from PostgreSQL. Answers as `ClipCatalog` does, so the use cases read either."""
 
-from datetime import datetime
+from collections.abc import Callable
+from datetime import datetime, timezone
 
 import psycopg
 
@@ -15,10 +16,12 @@ from roz_pipeline.storage.inventory import ClipRead
 
 class ClipInventory:
     """`discovery`'s store as its inventory holds it. `following`: a run following a window in progress, which
-    looks often and cheaply (S3 events drained instead of listing)."""
+    looks often and cheaply (S3 events drained instead of listing). `clock`: now, for the late window."""
 
-    def __init__(self, discovery: ClipDiscovery, conn: psycopg.Connection, following: bool = False):
+    def __init__(self, discovery: ClipDiscovery, conn: psycopg.Connection, following: bool = False,
+                 clock: Callable[[], datetime] | None = None):
         self.discovery, self.conn, self.following = discovery, conn, following
+        self.clock = clock or (lambda: datetime.now(timezone.utc))
         self.catalog = discovery.catalog
         self.store, self.layout = self.catalog.store, self.catalog.layout
 
@@ -62,7 +65,7 @@ class ClipInventory:
 
     def _refresh(self, camera_ids: list[str], start: datetime, end: datetime) -> None:
         look = self.discovery.poll if self.following else self.discovery.refresh
-        look(self.conn, camera_ids, start, end)
+        look(self.conn, camera_ids, start, end, self.clock())
 
     def _names(self, camera_ids: list[str]) -> list[str]:
         return [self.catalog.sources_by_id[camera_id] for camera_id in camera_ids]

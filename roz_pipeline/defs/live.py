@@ -58,7 +58,7 @@ def build_follow_job(cameras: dict[str, Camera], partitions: dict, clock=None, s
         context.log.info(f"following {', '.join(config.cameras)} from {window.start:%H:%M} until "
                          f"{window.end + SETTLE:%H:%M:%S} UTC")
         with database.connection() as conn:
-            clip_inventory = clips.inventory(conn, followed, following=True)
+            clip_inventory = clips.inventory(conn, followed, following=True, clock=now)
             reports = follow_windows(followed, clip_inventory, conn, window.start, window.end, now, sleep,
                                      context.log)
             clip_inventory.mark_read({key: read for report in reports.values() for key, read in report.reads.items()})
@@ -94,9 +94,9 @@ def build_follow_sensor(cameras: dict[str, Camera], partitions: dict, follow_job
         try:
             database.migrate_once()
             with database.connection() as conn:
-                requests = cameras_to_follow(clips.inventory(conn, cameras.values(), following=True), started,
-                                             following, hour.strftime(PARTITION_FORMAT), hour, moment,
-                                             settings.follow_cameras_per_run())
+                clip_inventory = clips.inventory(conn, cameras.values(), following=True, clock=now)
+                requests = cameras_to_follow(clip_inventory, started, following, hour.strftime(PARTITION_FORMAT),
+                                             hour, moment, settings.follow_cameras_per_run())
         except ClipStoreError as exc:
             context.log.error(str(exc))
             return SkipReason(str(exc))

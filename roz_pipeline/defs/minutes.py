@@ -67,7 +67,7 @@ def camera_asset(camera: Camera, partitions, grain: str, clock=None):
         database.migrate()  # whatever launched the run, the schema is current before the first write
         window = context.partition_time_window
         with database.connection() as conn:
-            clip_inventory = clips.inventory(conn, [camera])
+            clip_inventory = clips.inventory(conn, [camera], clock=now)
             report = process_window(camera, clip_inventory, conn, window.start, window.end, context.log, now)
             clip_inventory.mark_read(report.reads)  # after the minutes: a run that died is asked for again
         yield from _report(context, camera, partitions, report)

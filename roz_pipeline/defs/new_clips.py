@@ -8,7 +8,7 @@ registered). The bookkeeping lives in `usecases.new_clips` and `clips.discovery`
 
 import hashlib
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 from dagster import (
     AssetCheckEvaluation,
@@ -84,8 +84,7 @@ def build_new_clips_sensor(cameras: dict[str, Camera], partitions: dict, grain: 
         try:
             database.migrate_once()  # the inventory's tables: a first tick may come before any run
             with database.connection() as conn:
-                scan = scan_new_clips(discovery, conn, list(cameras), cursor, slot, grain, now(),
-                                      timedelta(days=settings.late_clip_days()), SETTLE,
+                scan = scan_new_clips(discovery, conn, list(cameras), cursor, slot, grain, now(), SETTLE,
                                       settings.max_runs_per_tick() * max_per_run)
         except ClipStoreError as exc:
             context.log.error(str(exc))

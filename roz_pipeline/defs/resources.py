@@ -3,6 +3,7 @@
 from abc import abstractmethod
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 
 import psycopg
@@ -63,6 +64,8 @@ class ClipSource(ConfigurableResource):
     time_zone: str = Field(default="UTC", description="IANA time zone of the times in clip names")
     reconcile_hours: float = Field(default=6.0, description="every how many hours the whole late window is listed "
                                    "again, a slice per sensor tick")
+    late_clip_days: float = Field(default=7.0, description="how late a clip may land and still be found: the window "
+                                  "the clip inventory watches")
 
     @abstractmethod
     def store(self):
@@ -72,10 +75,15 @@ class ClipSource(ConfigurableResource):
         return ClipCatalog(self.store(), ClipLayout.from_setting(self.layout, self.time_zone), cameras)
 
     def discovery(self, cameras: Iterable[Camera]) -> ClipDiscovery:
-        return discovery_for(self.catalog(cameras), self.reconcile_hours)
+        return discovery_for(self.catalog(cameras), self.reconcile_hours, self.late_window)
 
-    def inventory(self, conn: psycopg.Connection, cameras: Iterable[Camera], following: bool = False) -> ClipInventory:
-        return ClipInventory(self.discovery(cameras), conn, following)
+    def inventory(self, conn: psycopg.Connection, cameras: Iterable[Camera], following: bool = False,
+                  clock=None) -> ClipInventory:
+        return ClipInventory(self.discovery(cameras), conn, following, clock)
+
+    @property
+    def late_window(self) -> timedelta:
+        return timedelta(days=self.late_clip_days)
 
 
 class LocalClips(ClipSource):
@@ -102,7 +110,8 @@ class S3Clips(ClipSource):
     def discovery(self, cameras: Iterable[Camera]) -> ClipDiscovery:
         if not self.events_queue_url:
             return super().discovery(cameras)
-        return EventDiscovery(self.catalog(cameras), self.reconcile_hours, self._sqs_client(), self.events_queue_url)
+        return EventDiscovery(self.catalog(cameras), self.reconcile_hours, self.late_window, self._sqs_client(),
+                              self.events_queue_url)
 
     def _sqs_client(self):
         """An SQS client with the S3 resource's endpoint, region and credentials."""
@@ -122,7 +131,7 @@ def clip_source_from_environment() -> ClipSource:
     for Dagster runs and the command line alike."""
     location = settings.clip_location()
     layout = {"layout": settings.clip_layout(), "time_zone": settings.clip_timezone(),
-              "reconcile_hours": settings.reconcile_hours()}
+              "reconcile_hours": settings.reconcile_hours(), "late_clip_days": settings.late_clip_days()}
     if not location.bucket:
         return LocalClips(root=str(location.root), **layout)
     s3 = S3Resource(endpoint_url=location.endpoint_url, region_name=location.region,

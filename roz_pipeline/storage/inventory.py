@@ -325,7 +325,8 @@ def save_folder_marks(conn: psycopg.Connection, store: str, marks: list[FolderMa
         """
         INSERT INTO clip_folders (store, folder, mtime_ns, ctime_ns, listed_at)
         SELECT %s, m.folder, m.mtime_ns, m.ctime_ns, m.listed_at
-        FROM unnest(%s::text[], %s::bigint[], %s::bigint[], %s::timestamptz[]) AS m(folder, mtime_ns, ctime_ns, listed_at)
+        FROM unnest(%s::text[], %s::bigint[], %s::bigint[], %s::timestamptz[])
+            AS m(folder, mtime_ns, ctime_ns, listed_at)
         ON CONFLICT (store, folder) DO UPDATE SET
             mtime_ns = EXCLUDED.mtime_ns, ctime_ns = EXCLUDED.ctime_ns, listed_at = EXCLUDED.listed_at
         """,

@@ -24,7 +24,10 @@ from roz_pipeline.clips.discovery import ClipDiscovery, ReconcileState
 from roz_pipeline.core.timesteps import STEPS, floor
 from roz_pipeline.storage import inventory
 
-MAX_REMEMBERED_REQUESTS = 1000  # bounds the cursor; a partition forgotten is asked for again under the same run key
+# Bounds the cursor (~60 bytes an entry); a partition forgotten is asked for again under the same run key, which
+# Dagster skips.
+MAX_REMEMBERED_REQUESTS = 600
+REMEMBERED_DIGITS = 16  # of an inputs fingerprint: as many as the run key holds
 
 
 @dataclass(frozen=True)
@@ -60,17 +63,18 @@ class NewClipsScan:
 
 def scan_new_clips(discovery: ClipDiscovery, conn: psycopg.Connection, camera_ids: list[str], cursor: NewClipsCursor,
                    slot: Callable[[str, datetime], PartitionSlot | None], grain: str, now: datetime,
-                   late_window: timedelta, settle: timedelta, max_partitions: int) -> NewClipsScan:
-    """The partitions to run, newest first and at most `max_partitions`, and the cursor after them.
+                   settle: timedelta, max_partitions: int) -> NewClipsScan:
+    """The partitions of the discovery's late window to run, newest first and at most `max_partitions`, and the
+    cursor after them.
 
     `slot(camera, t)` is the camera's partition holding `t` (None before its first partition: reported as a
     problem); partitions of `grain` (hour or minute) settle `settle` after their end. Raises ClipStoreError when the
     store cannot be listed.
     """
     catalog = discovery.catalog
-    reconcile = discovery.tick(conn, camera_ids, now, late_window, cursor.reconcile)
+    reconcile = discovery.tick(conn, camera_ids, now, cursor.reconcile)
     names = {catalog.sources_by_id[camera_id]: camera_id for camera_id in camera_ids}
-    since, before = now - late_window, floor(now - settle, STEPS[grain])
+    since, before = now - discovery.late_window, floor(now - settle, STEPS[grain])
     periods = inventory.unread_periods(conn, discovery.store_id, list(names), grain, since, before,
                                        since - catalog.layout.longest_clip, max_partitions + len(cursor.requested))
     wanted: list[tuple[str, PartitionSlot]] = []  # newest first
@@ -88,11 +92,11 @@ def scan_new_clips(discovery: ClipDiscovery, conn: psycopg.Connection, camera_id
                         NewClipsCursor(reconcile))
     for camera_id, found in wanted:
         remembered, inputs_now = f"{camera_id} {found.key}", inputs[camera_id][found.key]
-        if cursor.requested.get(remembered) == inputs_now:  # asked for already, not read yet
-            scan.cursor.requested[remembered] = inputs_now
+        if cursor.requested.get(remembered) == inputs_now[:REMEMBERED_DIGITS]:  # asked for already, not read yet
+            scan.cursor.requested[remembered] = inputs_now[:REMEMBERED_DIGITS]
         elif sum(map(len, scan.read.values())) < max_partitions:
             scan.read.setdefault(camera_id, {})[found.key] = inputs_now
-            scan.cursor.requested[remembered] = inputs_now
+            scan.cursor.requested[remembered] = inputs_now[:REMEMBERED_DIGITS]
     scan.cursor.requested = dict(list(scan.cursor.requested.items())[:MAX_REMEMBERED_REQUESTS])
     return scan
 
