@@ -33,7 +33,7 @@ from roz_pipeline.storage.inventory import FolderMark, StoredClip
 RECENT = 2 * HOUR  # what a listing tick lists every time: the hour in progress and the one before it
 RACY = timedelta(seconds=3)  # a folder changed this close to its listing is listed again (coarse timestamps)
 STILL_WRITING = timedelta(minutes=2)  # a file modified this recently may still grow: stat'ed again on every look
-MAX_RECONCILE_HOURS_PER_TICK = 24  # after a long pause, reconciliation catches up over several ticks
+MAX_RECONCILE_SLICES_PER_TICK = 500  # a tick's reconciliation stays bounded; after a pause it catches up over ticks
 DRAIN_BUDGET = timedelta(seconds=4)  # how long one tick may spend draining the event queue
 DRAIN_BATCH = 10  # SQS gives at most 10 messages per receive
 
@@ -56,11 +56,13 @@ class DiscoveryCounts:
 
 @dataclass
 class ReconcileState:
-    """Where reconciliation is in the late window: the next hour to list, and the hours earned but not listed."""
+    """Where reconciliation is in the late window: the next hour (and slice of it) to list, and the slices earned
+    but not listed yet."""
 
     next_hour: str | None = None  # ISO
-    credit: float = 0.0
-    last_at: str | None = None  # ISO: the tick that last earned hours
+    credit: float = 0.0  # slices earned and not listed yet
+    last_at: str | None = None  # ISO: the tick that last earned slices
+    next_slice: int = 0  # of the next hour's slices
 
     @classmethod
     def from_json(cls, data: dict | None) -> "ReconcileState":
@@ -146,25 +148,36 @@ class ClipDiscovery(ABC):
 
     def _reconcile(self, conn: psycopg.Connection, camera_ids: list[str], now: datetime, since: datetime,
                    state: ReconcileState) -> tuple[ReconcileState, bool]:
-        """List the next hours of the late window, as many as keep the whole window re-checked every reconcile
-        period (the time since the last tick earns hours); the new state, and whether a cycle started over."""
+        """List the next slices of the late window (an hour's prefixes, a few at a time), as many as keep the whole
+        window re-checked every reconcile period (the time since the last tick earns them, at most
+        MAX_RECONCILE_SLICES_PER_TICK); the new state, and whether a cycle started over."""
         window_start, edge = floor(since, HOUR), floor(now, HOUR) + HOUR
-        hours_in_window = max(1, round((edge - window_start) / HOUR))
+        per_hour = len(self._slices(camera_ids, window_start))
+        in_window = max(1, round((edge - window_start) / HOUR)) * per_hour
         earned = (now - datetime.fromisoformat(state.last_at)) / self.reconcile_period if state.last_at else 0.0
-        credit = min(state.credit + max(0.0, earned) * hours_in_window, float(hours_in_window))
-        if state.last_at is None:
-            credit = 1.0  # the first tick lists one slice, like every other
-        due = min(int(credit), MAX_RECONCILE_HOURS_PER_TICK)
-        position = max(datetime.fromisoformat(state.next_hour) if state.next_hour else window_start, window_start)
-        wrapped = False
-        for _ in range(due):
+        credit = 1.0 if state.last_at is None else min(state.credit + max(0.0, earned) * in_window, in_window)
+        due = min(int(credit), MAX_RECONCILE_SLICES_PER_TICK)
+        stored = datetime.fromisoformat(state.next_hour) if state.next_hour else None
+        position = max(stored or window_start, window_start)
+        index = state.next_slice if stored == position else 0  # a place that left the window starts its hour
+        wrapped, done = False, 0
+        before = self.counts.changed
+        while done < due:
             if position >= edge:
-                position, wrapped = window_start, True
-            before = self.counts.changed
-            self._look(conn, self._prefixes(camera_ids, position, position + HOUR), self._reach(since, now), force=True)
-            self.counts.reconciled += self.counts.changed - before
-            position += HOUR
-        return ReconcileState(position.isoformat(), credit - due, now.isoformat()), wrapped
+                position, index, wrapped = window_start, 0, True
+            slices = self._slices(camera_ids, position)
+            for prefixes in slices[index:index + due - done]:
+                self._look(conn, prefixes, self._reach(since, now), force=True)
+                done, index = done + 1, index + 1
+            if index >= len(slices):
+                position, index = position + HOUR, 0
+        self.counts.reconciled += self.counts.changed - before
+        return ReconcileState(position.isoformat(), credit - done, now.isoformat(), index), wrapped
+
+    def _slices(self, camera_ids: list[str], hour: datetime) -> list[list[str]]:
+        """What reconciliation lists together, for the clips starting in `hour`: each of the hour's prefixes."""
+        sources = [self.catalog.sources_by_id[c] for c in camera_ids]
+        return [[prefix] for prefix in self.catalog.layout.prefixes(sources, hour, hour + HOUR)]
 
     def _apply(self, conn: psycopg.Connection, present: set[str], examine: list[StoredKey], known: dict,
                known_problems: set[str], reach: datetime, observed_at: datetime) -> None:
@@ -254,6 +267,11 @@ class FolderDiscovery(ClipDiscovery):
             inventory.forget_folders(conn, self.store_id, gone)
         inventory.save_folder_marks(conn, self.store_id, new_marks)
         self._recheck_growing(conn, folders, set(listed), reach, observed_at)
+
+    def _slices(self, camera_ids, hour) -> list[list[str]]:
+        """A camera's folders at a time (a folder shared by every camera would be listed with all of them)."""
+        layout = self.catalog.layout
+        return [layout.prefixes([self.catalog.sources_by_id[c]], hour, hour + HOUR) for c in camera_ids]
 
     def _recheck_growing(self, conn, folders: list[str], listed: set[str], reach: datetime,
                          observed_at: datetime) -> None:

@@ -125,8 +125,11 @@ def keys_under(conn: psycopg.Connection, store: str, prefixes: Iterable[str],
         """
         SELECT i.clip_key, i.version, i.modified_at
         FROM unnest(%s::text[], %s::text[]) AS p(low, high)
-        JOIN clip_inventory i ON i.store = %s AND i.gone_at IS NULL
-            AND i.clip_key >= p.low COLLATE "C" AND i.clip_key < p.high COLLATE "C"
+        CROSS JOIN LATERAL (  -- one range of the primary key per prefix (a join would scan the table)
+            SELECT clip_key, version, modified_at FROM clip_inventory
+            WHERE store = %s AND clip_key >= p.low COLLATE "C" AND clip_key < p.high COLLATE "C" AND gone_at IS NULL
+            OFFSET 0
+        ) AS i
         WHERE NOT %s OR strpos(substr(i.clip_key, length(p.low) + 1), '/') = 0
         """,
         (low, [_after_prefix(p) for p in low], store, direct),
@@ -263,8 +266,11 @@ def problems_under(conn: psycopg.Connection, store: str, prefixes: Iterable[str]
     return {key for (key,) in conn.execute(
         """
         SELECT q.clip_key FROM unnest(%s::text[], %s::text[]) AS p(low, high)
-        JOIN clip_store_problems q ON q.store = %s
-            AND q.clip_key >= p.low COLLATE "C" AND q.clip_key < p.high COLLATE "C"
+        CROSS JOIN LATERAL (
+            SELECT clip_key FROM clip_store_problems
+            WHERE store = %s AND clip_key >= p.low COLLATE "C" AND clip_key < p.high COLLATE "C"
+            OFFSET 0
+        ) AS q
         WHERE NOT %s OR strpos(rtrim(substr(q.clip_key, length(p.low) + 1), '/'), '/') = 0
         """,
         (low, [_after_prefix(p) for p in low], store, direct),
@@ -304,7 +310,11 @@ def folder_marks_under(conn: psycopg.Connection, store: str, prefixes: Iterable[
         """
         SELECT f.folder, f.mtime_ns, f.ctime_ns, f.listed_at
         FROM unnest(%s::text[], %s::text[]) AS p(low, high)
-        JOIN clip_folders f ON f.store = %s AND f.folder >= p.low COLLATE "C" AND f.folder < p.high COLLATE "C"
+        CROSS JOIN LATERAL (
+            SELECT folder, mtime_ns, ctime_ns, listed_at FROM clip_folders
+            WHERE store = %s AND folder >= p.low COLLATE "C" AND folder < p.high COLLATE "C"
+            OFFSET 0
+        ) AS f
         """,
         (low, [_after_prefix(p) for p in low], store),
     ).fetchall()
