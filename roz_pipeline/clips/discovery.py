@@ -266,7 +266,8 @@ class FolderDiscovery(ClipDiscovery):
                         reach, observed_at)
             inventory.forget_folders(conn, self.store_id, gone)
         inventory.save_folder_marks(conn, self.store_id, new_marks)
-        self._recheck_growing(conn, folders, set(listed), reach, observed_at)
+        if not force:  # reconciliation's slices are old hours: nothing is being written there
+            self._recheck_growing(conn, folders, set(listed), reach, observed_at)
 
     def _slices(self, camera_ids, hour) -> list[list[str]]:
         """A camera's folders at a time (a folder shared by every camera would be listed with all of them)."""
@@ -275,12 +276,15 @@ class FolderDiscovery(ClipDiscovery):
 
     def _recheck_growing(self, conn, folders: list[str], listed: set[str], reach: datetime,
                          observed_at: datetime) -> None:
-        """A file still being written grows without changing its folder: the recently modified ones under the
-        window's folders (and not just listed) are stat'ed again."""
-        growing = {key: value for key, value in
-                   inventory.modified_since(conn, self.store_id, list(self.catalog.ids_by_source),
-                                            observed_at - STILL_WRITING).items()
-                   if key.startswith(tuple(folders)) and key[:key.rfind("/") + 1] not in listed}
+        """A file still being written grows without changing its folder: the newest of each folder (a recorder
+        writes one file at a time), if modified lately and not just listed, is stat'ed again."""
+        newest = {}
+        for key, value in inventory.modified_since(conn, self.store_id, list(self.catalog.ids_by_source),
+                                                   observed_at - STILL_WRITING).items():
+            folder = key[:key.rfind("/") + 1]
+            if key.startswith(tuple(folders)) and folder not in listed and key > newest.get(folder, ("",))[0]:
+                newest[folder] = (key, value)
+        growing = dict(newest.values())
         if not growing:
             return
         now_held = {key: self._stat(key) for key in growing}

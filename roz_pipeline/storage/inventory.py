@@ -146,7 +146,7 @@ def modified_since(conn: psycopg.Connection, store: str, camera_names: list[str]
         SELECT clip_key, version, modified_at FROM clip_inventory
         WHERE store = %s AND camera_name = ANY(%s) AND modified_at >= %s AND gone_at IS NULL
         """,
-        (store, camera_names, since),
+        (store, camera_names, since), prepare=False,  # a generic plan of a prepared statement scans the table
     ).fetchall()
     return {key: (version, modified) for key, version, modified in rows}
 
@@ -205,7 +205,7 @@ def unread_periods(conn: psycopg.Connection, store: str, camera_names: list[str]
         LIMIT %(limit)s
         """,
         {"grain": grain, "store": store, "reach": reach, "since": since, "before": before, "names": camera_names,
-         "limit": limit},
+         "limit": limit}, prepare=False,  # the partial index needs the plan made for these values
     ).fetchall()
     return [UnreadPeriod(*row) for row in rows]
 
