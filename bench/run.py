@@ -21,6 +21,9 @@ in the same run:
               extraction, runs and memory per camera                                               (bench/live.py)
   regions     `roz when` over 7 days of one camera: a named region's series vs summing every array
                                                                                                  (bench/regions.py)
+  ingest      new_clips_sensor's tick over the clip inventory with 7 days of Frigate history vs 1 hour (local folder,
+              S3 + SQS events), vs the old listing design; 1,000 cameras at live pace: tick p50/p95, cursor bytes,
+              S3 and SQS requests per camera-hour                                                 (bench/ingest.py)
 
 --quick shrinks every part (fewer repeats, minutes and days) to check the suite works in a few minutes; its
 numbers are not the ones to report.
@@ -48,6 +51,7 @@ PARTS = {  # name: (full arguments, --quick arguments)
     "recorders": ([], ["--repeats", "1", "--long-minutes", "3"]),
     "live": ([], ["--cameras", "2", "--minutes", "3", "--drain", "60"]),
     "regions": ([], ["--days", "1", "--repeat", "3"]),
+    "ingest": ([], ["--quick"]),
 }
 
 
@@ -107,6 +111,18 @@ def summary(results: dict) -> list[tuple[str, str, str]]:
                   "<= 300 ms"),
                  ("... every array summed instead (same answer) p50",
                   f"{r['arrays']['p50_ms']} ms ({r['arrays_vs_series']}x)", "")]
+    if "ingest" in results:
+        history, scale = results["ingest"]["history"], results["ingest"]["scale"]
+        rows += [("new_clips_sensor tick, long history / 1 hour, local folder", f"{history['local_ratio']:.2f}",
+                  "<= 1.5"),
+                 ("... S3 + SQS events", f"{history['s3_ratio']:.2f}", "<= 1.5"),
+                 ("... the old listing design (baseline)", f"{history['baseline_ratio']:.2f}", ""),
+                 (f"{scale['local']['cameras']:,} cameras at live pace, local: tick p50 / p95",
+                  f"{scale['local']['p50_s']:.2f} s / {scale['local']['p95_s']:.2f} s", "p95 <= 5 s"),
+                 ("... cursor, at most", f"{scale['local']['cursor_bytes_max']:,} B", "<= 64 KB"),
+                 ("... S3 + SQS events: tick p95; LIST and SQS requests per camera-hour",
+                  f"{scale['s3_events']['p95_s']:.2f} s; {scale['s3_events']['list_per_camera_hour']:.3f}, "
+                  f"{scale['s3_events']['sqs_per_camera_hour_live_pace']:.1f}", "")]
     return rows
 
 

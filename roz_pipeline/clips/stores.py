@@ -73,10 +73,13 @@ class LocalClipStore:
         return sorted(found, key=lambda k: k.key)
 
     def folder_stat(self, folder: str) -> FolderStat | None:
-        """The change marks of `folder` (a key prefix ending in "/", or "" for the root); None when it is missing."""
+        """The change marks of `folder` (a key prefix ending in "/", or "" for the root); None when it is missing
+        (ClipStoreError when the root is). One stat: a tick checks every folder of the late window."""
         try:
-            stat = os.stat(self._existing_dir() / folder)
+            stat = os.stat(os.path.join(self.root, folder))
         except (FileNotFoundError, NotADirectoryError):
+            if folder:
+                self._existing_dir()
             return None
         return FolderStat(stat.st_mtime_ns, stat.st_ctime_ns)
 
