@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from roz_pipeline.core.timesteps import steps
+from roz_pipeline.core.timesteps import HOUR, steps
 from roz_pipeline.registry import SOURCE_NAME_PATTERN
 
 CLIP_EXTENSIONS = ("mp4", "mkv", "avi", "mov")
@@ -128,14 +128,13 @@ class ClipLayout:
         the key (Frigate's hour folders hold every camera)."""
         names = list(camera_names)
         shared = len(names) > 1 and self.tokens.index("{camera}") > self.tokens.index("%H")
-        result = []
-        for moment in steps(start, end, QUARTER_HOUR):  # every UTC offset is a multiple of 15 minutes
+        step = HOUR if self.zone.key == "UTC" else QUARTER_HOUR  # every UTC offset is a multiple of 15 minutes
+        result = {}
+        for moment in steps(start, end, step):
             wall = moment.astimezone(self.zone)
             for name in [None] if shared else names:
-                prefix = self._prefix(wall, name)
-                if prefix not in result:
-                    result.append(prefix)
-        return result
+                result.setdefault(self._prefix(wall, name))
+        return list(result)
 
     def _prefix(self, wall: datetime, camera: str | None) -> str:
         """The key's folder holding `wall`'s hour (up to the camera's folder when `camera` is None): the folder, so
