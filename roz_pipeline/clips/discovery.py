@@ -278,11 +278,11 @@ class FolderDiscovery(ClipDiscovery):
                          observed_at: datetime) -> None:
         """A file still being written grows without changing its folder: the newest of each folder (a recorder
         writes one file at a time), if modified lately and not just listed, is stat'ed again."""
-        newest = {}
+        newest, window = {}, tuple(folders)
         for key, value in inventory.modified_since(conn, self.store_id, list(self.catalog.ids_by_source),
                                                    observed_at - STILL_WRITING).items():
             folder = key[:key.rfind("/") + 1]
-            if key.startswith(tuple(folders)) and folder not in listed and key > newest.get(folder, ("",))[0]:
+            if key.startswith(window) and folder not in listed and key > newest.get(folder, ("",))[0]:
                 newest[folder] = (key, value)
         growing = dict(newest.values())
         if not growing:
@@ -390,17 +390,8 @@ class EventDiscovery(ListingDiscovery):
             removed[key] = at
 
     def _apply_created(self, conn, stored: StoredKey, at: datetime) -> None:
-        self.counts.keys_parsed += 1
-        found = self.catalog.classify(stored)
-        if isinstance(found, ClipProblem):
-            self.record(conn, [found])
-            if found.camera_name is None or found.start is None:
-                return
-            name, start = found.camera_name, found.start
-        else:
-            name, start = self.catalog.sources_by_id[found.camera_id], found.start
-        self.counts.changed += len(inventory.upsert_clips(
-            conn, self.store_id, [StoredClip(stored.key, name, start, stored.size, stored.version, at)], at))
+        """An object created, as of `at` (an event holds no listing: nothing is marked gone, any age is kept)."""
+        self._apply(conn, {stored.key}, [stored], {}, set(), datetime.min.replace(tzinfo=timezone.utc), at)
 
     def _records(self, message: dict) -> list[dict]:
         try:

@@ -45,12 +45,12 @@ class ClipInventory:
         """The minutes of `start <= t < end` that clips no run has read cover: from an unread clip's start to the
         next clip's start (at most the layout's longest clip), or its start's minute when no clip follows."""
         longest = self.layout.longest_clip
-        clips = self.clips_starting([camera_id], start - longest, end).clips[camera_id]
-        unread = {row.key for row in inventory.clips_starting(
-            self.conn, self.discovery.store_id, self._names([camera_id]), start - longest, end) if row.unread}
+        self._refresh([camera_id], start - longest, end)
+        clips = inventory.clips_starting(self.conn, self.discovery.store_id, self._names([camera_id]),
+                                         start - longest, end)
         waiting = set()
         for clip, following in zip(clips, [*clips[1:], None]):
-            if clip.key not in unread:
+            if not clip.unread:
                 continue
             until = min(following.start, clip.start + longest) if following else clip.start + MINUTE
             waiting.update(m for m in steps(clip.start, until, MINUTE) if start <= m < end)

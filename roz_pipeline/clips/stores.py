@@ -7,7 +7,7 @@ import shutil
 import tempfile
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -87,12 +87,9 @@ class LocalClipStore:
         """(file names, folder names) directly in `folder` (a key prefix ending in "/"), unsorted, without a stat
         per entry."""
         files, folders = [], []
-        try:
-            with os.scandir(self._existing_dir() / folder) as found:
-                for entry in found:
-                    (folders if entry.is_dir() else files).append(entry.name)
-        except (FileNotFoundError, NotADirectoryError):
-            pass
+        with suppress(FileNotFoundError, NotADirectoryError), os.scandir(self._existing_dir() / folder) as found:
+            for entry in found:  # a folder removed since its stat holds nothing
+                (folders if entry.is_dir() else files).append(entry.name)
         return files, folders
 
     def stat_key(self, key: str) -> StoredKey | None:
