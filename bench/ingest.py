@@ -59,7 +59,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from databases import fresh_database, server_url  # noqa: E402  (bench/ is the script's folder)
 from roz_pipeline.clips.catalog import ClipCatalog, fingerprint  # noqa: E402
 from roz_pipeline.clips.discovery import (  # noqa: E402
-    DiscoveryCounts, EventDiscovery, FolderDiscovery, ReconcileState)
+    DiscoveryCounts, DiscoveryState, EventDiscovery, FolderDiscovery, Rotation)
 from roz_pipeline.clips.inventory import ClipInventory  # noqa: E402
 from roz_pipeline.clips.layout import ClipLayout  # noqa: E402
 from roz_pipeline.clips.stores import LocalClipStore, S3ClipStore  # noqa: E402
@@ -618,9 +618,8 @@ def part_scale_local(databases: Databases, work: Path, group: list[Camera], hour
         # extra: a tick whose reconciliation (what 30 s earn, and one slice more) starts on the history's last full
         # hour: what reconciliation costs every tick once the late window is full of history
         hour = floor(clock.now, HOUR) - HOUR
-        state = ReconcileState(next_hour=hour.isoformat(), credit=1.0,
-                               last_at=(clock.now - SENSOR_INTERVAL).isoformat())
-        forced = NewClipsCursor(state, cursor.requested)
+        state = Rotation(next_hour=hour.isoformat(), credit=1.0, last_at=(clock.now - SENSOR_INTERVAL).isoformat())
+        forced = NewClipsCursor(DiscoveryState(state, cursor.discovery.sweep), cursor.requested)
         before = counted(discovery.counts)
         started = time.perf_counter()
         scan(discovery, conn, ids, forced, clock.now)

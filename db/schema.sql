@@ -113,10 +113,20 @@ CREATE TABLE public.clip_folders (
     folder text NOT NULL COLLATE pg_catalog."C",
     mtime_ns bigint NOT NULL,
     ctime_ns bigint NOT NULL,
-    listed_at timestamp with time zone NOT NULL
+    listed_at timestamp with time zone NOT NULL,
+    file_count integer,
+    last_file text COLLATE pg_catalog."C",
+    files_digest text,
+    CONSTRAINT clip_folders_file_count_check CHECK ((file_count >= 0))
 );
 
 COMMENT ON TABLE public.clip_folders IS 'Local folders as last listed: their mtime and ctime then';
+
+COMMENT ON COLUMN public.clip_folders.file_count IS 'Files directly in the folder at its last listing';
+
+COMMENT ON COLUMN public.clip_folders.last_file IS 'The greatest file name then (byte order)';
+
+COMMENT ON COLUMN public.clip_folders.files_digest IS 'Digest of the sorted file names then (clips.discovery.names_digest)';
 
 CREATE TABLE public.clip_inventory (
     store text NOT NULL COLLATE pg_catalog."C",
@@ -132,6 +142,7 @@ CREATE TABLE public.clip_inventory (
     read_version text,
     read_until timestamp with time zone,
     read_at timestamp with time zone,
+    unread boolean GENERATED ALWAYS AS (((gone_at IS NULL) AND ((read_version IS DISTINCT FROM version) OR (read_until IS NOT NULL)))) STORED NOT NULL,
     CONSTRAINT clip_inventory_size_bytes_check CHECK ((size_bytes >= 0))
 );
 
@@ -152,6 +163,8 @@ COMMENT ON COLUMN public.clip_inventory.observed_at IS 'When the listing or even
 COMMENT ON COLUMN public.clip_inventory.read_version IS 'The version its minutes were computed from (NULL: never)';
 
 COMMENT ON COLUMN public.clip_inventory.read_until IS 'Recording time up to which read_version was read; NULL when to its end (or found unreadable)';
+
+COMMENT ON COLUMN public.clip_inventory.unread IS 'Held, and its current version not read to its end: footage no stored minute was built from';
 
 CREATE TABLE public.clip_store_problems (
     store text NOT NULL COLLATE pg_catalog."C",
@@ -386,7 +399,7 @@ CREATE INDEX idx_clip_inventory_camera_start ON public.clip_inventory USING btre
 
 CREATE INDEX idx_clip_inventory_modified ON public.clip_inventory USING btree (store, camera_name, modified_at);
 
-CREATE INDEX idx_clip_inventory_unread ON public.clip_inventory USING btree (store, clip_start) WHERE ((gone_at IS NULL) AND ((read_version IS DISTINCT FROM version) OR (read_until IS NOT NULL)));
+CREATE INDEX idx_clip_inventory_unread_clips ON public.clip_inventory USING btree (store, clip_start) WHERE unread;
 
 CREATE INDEX idx_heatmap_activity ON public.heatmap_minutes USING btree (camera_id, total_intensity DESC);
 

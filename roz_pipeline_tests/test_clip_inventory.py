@@ -13,7 +13,8 @@ import boto3
 import pytest
 
 from roz_pipeline.clips.catalog import ClipCatalog
-from roz_pipeline.clips.discovery import DiscoveryCounts, EventDiscovery, FolderDiscovery, ListingDiscovery
+from roz_pipeline.clips.discovery import (
+    SWEEP_PERIOD, DiscoveryCounts, EventDiscovery, FolderDiscovery, ListingDiscovery)
 from roz_pipeline.clips.inventory import ClipInventory
 from roz_pipeline.clips.layout import ClipLayout
 from roz_pipeline.clips.stores import LocalClipStore, S3ClipStore
@@ -104,15 +105,39 @@ def test_a_tick_with_nothing_new_parses_no_key_whatever_the_history(recordings, 
     counts = _fresh_counts(discovery)
     second = _scan(discovery, db, first.cursor, now=NOW + 30 * SECOND)
     assert second.read == {}
-    # the week's 168 hour folders, the window's 2 hours without one and the 336 camera folders stat'ed; none
-    # listed, no key parsed, no file stat'ed
+    # the recent hours' folders (09:00-12:00: 4 hour folders, 6 camera folders) and the 16 older hours that 30 s of
+    # the 5-minute sweep earn (16 hour folders, 32 camera folders), not the week's 504, stat'ed; none listed, no
+    # key parsed, no file stat'ed
     assert (counts.listings, counts.keys_parsed, counts.files_checked) == (0, 0, 0)
-    assert counts.folders_checked == 170 + 2 * 168
+    assert counts.folders_checked == 10 + 16 * 3
 
     _segment(recordings, "Front", floor(NOW, MINUTE) - 5 * SECOND)  # into 11:00, which has not settled yet
     counts = _fresh_counts(discovery)
     third = _scan(discovery, db, second.cursor, now=NOW + 60 * SECOND)
     assert (counts.listings, counts.keys_parsed, counts.files_checked) == (1, 1, 1) and third.read == {}
+    assert counts.keys_compared == 1  # appended after the folder's last file: its 359 others are not compared
+
+    # a file removed and an older name added: as many files as before, but not the same ones: compared in full
+    hour = floor(NOW, HOUR) - 2 * HOUR
+    (recordings / FRIGATE.key("Front", hour + 30 * MINUTE)).unlink()
+    _segment(recordings, "Front", hour + 30 * MINUTE + 5 * SECOND)
+    counts = _fresh_counts(discovery)
+    discovery.refresh(db, ["front"], hour, hour + HOUR, NOW + 90 * SECOND)  # a run's look at that hour
+    assert (counts.listings, counts.keys_compared, counts.changed, counts.gone) == (1, 360, 1, 1)
+
+
+def test_history_found_at_once_is_taken_in_over_several_ticks(recordings, db):
+    discovery = _folders(recordings)
+    discovery.new_keys_per_tick = 20_000  # the default (200,000) takes this week in at once
+    cursor, moment, parsed = NewClipsCursor(), NOW, []
+    while sum(parsed) < 2 * 7 * 24 * 360 and len(parsed) < 20:
+        before = discovery.counts.keys_parsed
+        tick = _scan(discovery, db, cursor, now=moment)
+        parsed.append(discovery.counts.keys_parsed - before)
+        cursor, moment = tick.cursor, moment + 30 * SECOND
+    assert sum(parsed) == 2 * 7 * 24 * 360  # the whole week, each key once
+    # a tick: the recent hours (09:00-12:00, 2,160 keys), then old hours until the budget is spent (720 an hour)
+    assert len(parsed) > 1 and max(parsed) <= 2_160 + 20_000 + 720
 
 
 def test_a_segment_six_days_late_asks_for_its_hour_once_also_with_an_old_mtime(recordings, db):
@@ -132,14 +157,19 @@ def test_a_segment_six_days_late_asks_for_its_hour_once_also_with_an_old_mtime(r
     assert folder.stat().st_mtime_ns == before.st_mtime_ns
 
     counts = _fresh_counts(discovery)
-    late = _scan(discovery, db, settled.cursor, now=NOW + 60 * SECOND)
-    assert late.read.keys() == {"front", "back"}
-    assert list(late.read["front"]) == [f"{front_hour:%Y-%m-%d-%H:%M}"]
-    assert list(late.read["back"]) == [f"{back_hour:%Y-%m-%d-%H:%M}"]
-    assert (counts.listings, counts.keys_parsed) == (2, 2)
-    redelivered = _scan(discovery, db, settled.cursor, now=NOW + 60 * SECOND)
-    assert redelivered.read == late.read  # the same inputs: the same run keys
-    assert _scan(discovery, db, late.cursor, now=NOW + 90 * SECOND).read == {}  # asked for once
+    cursor, moment, asked = settled.cursor, NOW + 30 * SECOND, {}
+    while moment < NOW + 30 * SECOND + SWEEP_PERIOD:  # ticks every 30 s for one turn of the sweep
+        moment += 30 * SECOND
+        late = _scan(discovery, db, cursor, now=moment)
+        if late.read:
+            redelivered = _scan(discovery, db, cursor, now=moment)
+            assert redelivered.read == late.read  # the same inputs: the same run keys
+        for camera, partitions in late.read.items():
+            asked.setdefault(camera, []).extend(partitions)
+        cursor = late.cursor
+    # each found within the sweep's turn and asked for once
+    assert asked == {"front": [f"{front_hour:%Y-%m-%d-%H:%M}"], "back": [f"{back_hour:%Y-%m-%d-%H:%M}"]}
+    assert counts.keys_parsed == 2 and counts.reconciled == 0  # found by the sweep, not by reconciliation
 
 
 def test_a_backlog_becomes_runs_over_several_ticks_newest_first(tmp_path, db):

@@ -2,8 +2,10 @@
 of what it holds. No Dagster. One implementation per kind of store, behind `ClipDiscovery`:
 
 - `FolderDiscovery` (a local folder, NFS and SMB mounts too, where inotify sees nothing): a watermark per folder of
-  the layout (its mtime and ctime when it was last listed); a look stats the window's folders and lists only those
-  whose marks changed, stat'ing only the files it did not know (and those still being written).
+  the layout (its mtime and ctime when it was last listed, and a summary of the names it held); a look stats the
+  window's folders and lists only those whose marks changed, stat'ing only the files it did not know (and those
+  still being written). A tick looks at the recent hours' folders; the older hours of the late window are swept in
+  turn, each at least every SWEEP_PERIOD, so a tick's cost does not grow with the history kept.
 - `ListingDiscovery` (S3 and S3-compatible stores without notifications): a tick lists the recent hours' prefixes.
 - `EventDiscovery` (S3 with bucket notifications to SQS, ROZ_S3_EVENTS_QUEUE_URL): a tick drains the queue within a
   budget and deletes the messages only after the inventory has committed them (at-least-once, idempotent).
@@ -14,9 +16,11 @@ tick; what reconciliation finds that the cheaper path missed is counted. Runs re
 (a run from the UI or `roz materialize` sees what the store holds, with no daemon).
 """
 
+import hashlib
 import json
 import time
 from abc import ABC, abstractmethod
+from bisect import bisect_right
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -30,10 +34,14 @@ from roz_pipeline.core.timesteps import HOUR, MINUTE, floor
 from roz_pipeline.storage import inventory
 from roz_pipeline.storage.inventory import FolderMark, StoredClip
 
-RECENT = 2 * HOUR  # what a listing tick lists every time: the hour in progress and the one before it
+RECENT = 2 * HOUR  # what a tick looks at every time: the hour in progress and the one before it
+SWEEP_PERIOD = timedelta(minutes=5)  # local folders older than RECENT are stat'ed in turn, each this often
 RACY = timedelta(seconds=3)  # a folder changed this close to its listing is listed again (coarse timestamps)
 STILL_WRITING = timedelta(minutes=2)  # a file modified this recently may still grow: stat'ed again on every look
-MAX_RECONCILE_SLICES_PER_TICK = 500  # a tick's reconciliation stays bounded; after a pause it catches up over ticks
+MAX_SLICES_PER_TICK = 500  # a tick's sweep or reconciliation stays bounded; after a pause it catches up over ticks
+# A turn stops for the tick once it parsed this many new keys (~12 s here): history found at once (Roz started on a
+# week of recordings) is taken in over several ticks, each well within Dagster's 60 s.
+NEW_KEYS_PER_TICK = 200_000
 DRAIN_BUDGET = timedelta(seconds=4)  # how long one tick may spend draining the event queue
 DRAIN_BATCH = 10  # SQS gives at most 10 messages per receive
 
@@ -45,6 +53,7 @@ class DiscoveryCounts:
     folders_checked: int = 0  # local folders stat'ed
     listings: int = 0  # folders or prefixes listed
     keys_parsed: int = 0  # keys read with the layout (new or changed ones only)
+    keys_compared: int = 0  # keys of local listings compared with the inventory (a recorder's appends: the new ones)
     files_checked: int = 0  # local files stat'ed
     messages: int = 0  # event messages received
     changed: int = 0  # clips new, changed or back in the inventory
@@ -55,21 +64,37 @@ class DiscoveryCounts:
 
 
 @dataclass
-class ReconcileState:
-    """Where reconciliation is in the late window: the next hour (and slice of it) to list, and the slices earned
-    but not listed yet."""
+class Rotation:
+    """Where a turn through the late window is (reconciliation's or the folder sweep's): the next hour (and slice of
+    it) to look at, and the slices earned but not looked at yet."""
 
     next_hour: str | None = None  # ISO
-    credit: float = 0.0  # slices earned and not listed yet
+    credit: float = 0.0  # slices earned and not looked at yet
     last_at: str | None = None  # ISO: the tick that last earned slices
     next_slice: int = 0  # of the next hour's slices
 
     @classmethod
-    def from_json(cls, data: dict | None) -> "ReconcileState":
+    def from_json(cls, data: dict | None) -> "Rotation":
         return cls(**(data or {}))
 
     def to_json(self) -> dict:
         return asdict(self)
+
+
+@dataclass
+class DiscoveryState:
+    """What discovery keeps between the sensor's ticks (in its cursor): where its two turns are."""
+
+    reconcile: Rotation = field(default_factory=Rotation)
+    sweep: Rotation = field(default_factory=Rotation)
+
+    @classmethod
+    def from_json(cls, data: dict | None) -> "DiscoveryState":
+        data = data or {}
+        return cls(Rotation.from_json(data.get("reconcile")), Rotation.from_json(data.get("sweep")))
+
+    def to_json(self) -> dict:
+        return {"reconcile": self.reconcile.to_json(), "sweep": self.sweep.to_json()}
 
 
 class ClipDiscovery(ABC):
@@ -84,6 +109,7 @@ class ClipDiscovery(ABC):
         self.late_window = late_window
         self.wall = clock or (lambda: datetime.now(timezone.utc))
         self.counts = DiscoveryCounts()
+        self.new_keys_per_tick = NEW_KEYS_PER_TICK
 
     # -- what the callers ask ---------------------------------------------------------------------------------
 
@@ -91,7 +117,7 @@ class ClipDiscovery(ABC):
                 now: datetime) -> None:
         """Make the inventory current for these cameras' clips starting in `start <= t < end` (a run's window, at
         `now`)."""
-        self._look(conn, self._prefixes(camera_ids, start, end), self._reach(start, now), force=False)
+        self._look_recent(conn, self._prefixes(camera_ids, start, end), self._reach(start, now))
 
     def poll(self, conn: psycopg.Connection, camera_ids: list[str], start: datetime, end: datetime,
              now: datetime) -> None:
@@ -99,14 +125,19 @@ class ClipDiscovery(ABC):
         self.refresh(conn, camera_ids, start, end, now)
 
     def tick(self, conn: psycopg.Connection, camera_ids: list[str], now: datetime,
-             state: ReconcileState) -> ReconcileState:
-        """The sensor's look at the late window before `now`, and its slice of reconciliation; the root is checked
-        on the first tick and whenever reconciliation starts over."""
+             state: DiscoveryState) -> DiscoveryState:
+        """The sensor's look at the late window before `now`, and its slice of reconciliation: the next slices of
+        the window listed whatever the marks or events say, as many as keep the whole window re-checked every
+        reconcile period. The root is checked on the first tick and whenever reconciliation starts over."""
         since = now - self.late_window
-        self._recent(conn, camera_ids, now, since)
-        reconciled, wrapped = self._reconcile(conn, camera_ids, now, since, state)
-        self._check_root(conn, force=state.last_at is None or wrapped)
-        return reconciled
+        sweep = self._recent(conn, camera_ids, now, since, state.sweep)
+        before = self.counts.changed
+        reconcile, wrapped = self._rotate(conn, state.reconcile, now, since, floor(now, HOUR) + HOUR,
+                                          self.reconcile_period, lambda hour: self._slices(camera_ids, hour),
+                                          force=True, first_credit=1.0)
+        self.counts.reconciled += self.counts.changed - before
+        self._check_root(conn, force=state.reconcile.last_at is None or wrapped)
+        return DiscoveryState(reconcile, sweep)
 
     def new_problems(self) -> list[ClipProblem]:
         """The problems recorded for the first time since the last call."""
@@ -125,10 +156,16 @@ class ClipDiscovery(ABC):
         """Bring the inventory under `prefixes` up to date (`force`: list whatever the marks say); clips starting
         before `reach` are left out."""
 
-    def _recent(self, conn: psycopg.Connection, camera_ids: list[str], now: datetime, since: datetime) -> None:
-        """The part of a tick that runs every time."""
-        self._look(conn, self._prefixes(camera_ids, max(since, now - RECENT), now + MINUTE), self._reach(since, now),
-                   force=False)
+    def _look_recent(self, conn: psycopg.Connection, prefixes: list[str], reach: datetime) -> None:
+        """A look at prefixes where clips may still be written."""
+        self._look(conn, prefixes, reach, force=False)
+
+    def _recent(self, conn: psycopg.Connection, camera_ids: list[str], now: datetime, since: datetime,
+                sweep: Rotation) -> Rotation:
+        """The part of a tick that runs every time: the recent hours; the sweep's new place."""
+        self._look_recent(conn, self._prefixes(camera_ids, max(since, now - RECENT), now + MINUTE),
+                          self._reach(since, now))
+        return sweep
 
     def _reach(self, start: datetime, now: datetime) -> datetime:
         """How far back a look keeps what it lists: its window, and always the whole late window (a folder listed
@@ -146,38 +183,47 @@ class ClipDiscovery(ABC):
         sources = [self.catalog.sources_by_id[c] for c in camera_ids]
         return self.catalog.layout.prefixes(sources, start - self.catalog.layout.longest_clip, end)
 
-    def _reconcile(self, conn: psycopg.Connection, camera_ids: list[str], now: datetime, since: datetime,
-                   state: ReconcileState) -> tuple[ReconcileState, bool]:
-        """List the next slices of the late window (an hour's prefixes, a few at a time), as many as keep the whole
-        window re-checked every reconcile period (the time since the last tick earns them, at most
-        MAX_RECONCILE_SLICES_PER_TICK); the new state, and whether a cycle started over."""
-        window_start, edge = floor(since, HOUR), floor(now, HOUR) + HOUR
-        per_hour = len(self._slices(camera_ids, window_start))
-        in_window = max(1, round((edge - window_start) / HOUR)) * per_hour
-        earned = (now - datetime.fromisoformat(state.last_at)) / self.reconcile_period if state.last_at else 0.0
-        credit = 1.0 if state.last_at is None else min(state.credit + max(0.0, earned) * in_window, in_window)
-        due = min(int(credit), MAX_RECONCILE_SLICES_PER_TICK)
+    def _rotate(self, conn: psycopg.Connection, state: Rotation, now: datetime, since: datetime, edge: datetime,
+                period: timedelta, slices_of: Callable[[datetime], list[list[str]]], force: bool,
+                first_credit: float | None) -> tuple[Rotation, bool]:
+        """Look at the next slices (`slices_of(hour)`) of the late window's hours before `edge`, as many as keep
+        every slice looked at once per `period` (the time since the last tick earns them, at most
+        MAX_SLICES_PER_TICK, and none more once `new_keys_per_tick` keys were parsed: the rest stays earned);
+        `force`: list them whatever their marks. The first tick looks at `first_credit` slices (None: the whole
+        window). The new state, and whether a turn started over."""
+        window_start = floor(since, HOUR)
+        if edge <= window_start:
+            return state, False
+        in_window = max(1, round((edge - window_start) / HOUR)) * len(slices_of(window_start))
+        earned = (now - datetime.fromisoformat(state.last_at)) / period if state.last_at else 0.0
+        if state.last_at is None:
+            credit = in_window if first_credit is None else first_credit
+        else:
+            credit = min(state.credit + max(0.0, earned) * in_window, in_window)
+        due = min(int(credit), MAX_SLICES_PER_TICK)
         stored = datetime.fromisoformat(state.next_hour) if state.next_hour else None
         position = max(stored or window_start, window_start)
         index = state.next_slice if stored == position else 0  # a place that left the window starts its hour
-        wrapped, done = False, 0
-        before = self.counts.changed
-        while done < due:
+        wrapped, done, budget = False, 0, self.counts.keys_parsed + self.new_keys_per_tick
+        while done < due and self.counts.keys_parsed < budget:
             if position >= edge:
                 position, index, wrapped = window_start, 0, True
-            slices = self._slices(camera_ids, position)
+            slices = slices_of(position)
             for prefixes in slices[index:index + due - done]:
-                self._look(conn, prefixes, self._reach(since, now), force=True)
+                self._look(conn, prefixes, self._reach(since, now), force=force)
                 done, index = done + 1, index + 1
+                if self.counts.keys_parsed >= budget:  # history taken in over several ticks
+                    break
             if index >= len(slices):
                 position, index = position + HOUR, 0
-        self.counts.reconciled += self.counts.changed - before
-        return ReconcileState(position.isoformat(), credit - done, now.isoformat(), index), wrapped
+        return Rotation(position.isoformat(), credit - done, now.isoformat(), index), wrapped
 
     def _slices(self, camera_ids: list[str], hour: datetime) -> list[list[str]]:
         """What reconciliation lists together, for the clips starting in `hour`: each of the hour's prefixes."""
-        sources = [self.catalog.sources_by_id[c] for c in camera_ids]
-        return [[prefix] for prefix in self.catalog.layout.prefixes(sources, hour, hour + HOUR)]
+        return [[prefix] for prefix in self._hour_prefixes(camera_ids, hour)]
+
+    def _hour_prefixes(self, camera_ids: list[str], hour: datetime) -> list[str]:
+        return self.catalog.layout.prefixes([self.catalog.sources_by_id[c] for c in camera_ids], hour, hour + HOUR)
 
     def _apply(self, conn: psycopg.Connection, present: set[str], examine: list[StoredKey], known: dict,
                known_problems: set[str], reach: datetime, observed_at: datetime) -> None:
@@ -225,15 +271,26 @@ class FolderDiscovery(ClipDiscovery):
         super().__init__(catalog, reconcile_hours, late_window, clock)
         self.store = catalog.store
 
-    def _recent(self, conn, camera_ids, now, since) -> None:
-        # Stat'ing the whole late window's folders is cheap: every tick finds a clip however late it lands.
-        self._look(conn, self._prefixes(camera_ids, since, now + MINUTE), self._reach(since, now), force=False)
+    def _recent(self, conn, camera_ids, now, since, sweep) -> Rotation:
+        """The recent hours' folders every tick, and the next hours of the sweep through the older ones, so that a
+        clip landing late in an old folder is found within SWEEP_PERIOD, whatever the history."""
+        super()._recent(conn, camera_ids, now, since, sweep)
+        edge = floor(now - RECENT - self.catalog.layout.longest_clip, HOUR)  # the recent look's first hour
+        rotation, _ = self._rotate(conn, sweep, now, since, edge, SWEEP_PERIOD,
+                                   lambda hour: [self._hour_prefixes(camera_ids, hour)], force=False,
+                                   first_credit=None)
+        return rotation
 
-    def _look(self, conn, prefixes, reach, force) -> None:
+    def _look_recent(self, conn, prefixes, reach) -> None:
+        folders, examined = self._look(conn, prefixes, reach, force=False)
+        self._recheck_growing(conn, folders, examined, reach)
+
+    def _look(self, conn, prefixes, reach, force) -> tuple[list[str], set[str]]:
+        """(the prefixes' folders, the keys stat'ed)."""
         folders = sorted({prefix[:prefix.rfind("/") + 1] for prefix in prefixes})
         marks = inventory.folder_marks_under(conn, self.store_id, folders)
         pending = sorted(set(folders) | set(marks))
-        seen, listed, new_marks, gone = set(pending), {}, [], []
+        seen, whole, appended, new_marks, gone = set(pending), {}, {}, [], []
         while pending:  # the window's folders and every folder below them (Frigate's camera folders)
             folder = pending.pop()
             stat = self.store.folder_stat(folder)
@@ -248,43 +305,47 @@ class FolderDiscovery(ClipDiscovery):
             listed_at = self.wall()  # after the stat: an entry added meanwhile changes the marks again
             files, subfolders = self.store.entries(folder)
             self.counts.listings += 1
-            listed[folder] = files
-            new_marks.append(FolderMark(folder, stat.mtime_ns, stat.ctime_ns, listed_at))
+            names = sorted(files)
+            added = None if force else _appended(mark, names)
+            if added is None:
+                whole[folder] = names
+            else:
+                appended[folder] = added
+            new_marks.append(FolderMark(folder, stat.mtime_ns, stat.ctime_ns, listed_at, len(names),
+                                        names[-1] if names else None, names_digest(names)))
             for name in subfolders:
                 if f"{folder}{name}/" not in seen:
                     seen.add(f"{folder}{name}/")
                     pending.append(f"{folder}{name}/")
-        observed_at = self.wall()
-        if listed or gone:
-            folders = [*listed, *gone]
-            present = {f"{folder}{name}" for folder, files in listed.items() for name in files}
-            known = inventory.keys_under(conn, self.store_id, folders, direct=True)
-            examine = [stored for key in sorted(present)
-                       if key not in known or _still_writing(known[key][1], observed_at)
-                       for stored in [self._stat(key)] if stored is not None]
-            self._apply(conn, present, examine, known, inventory.problems_under(conn, self.store_id, folders, True),
-                        reach, observed_at)
+        observed_at, examined = self.wall(), set()
+        if whole or appended or gone:
+            compared = [*whole, *gone]  # folders compared with every clip the inventory holds in them
+            new_keys = [f"{folder}{name}" for folder, names in appended.items() for name in names]
+            present = {f"{folder}{name}" for folder, names in whole.items() for name in names} | set(new_keys)
+            known = inventory.keys_under(conn, self.store_id, compared, direct=True) if compared else {}
+            known.update(inventory.versions_of(conn, self.store_id, new_keys))
+            self.counts.keys_compared += len(present)
+            examined = {key for key in present if key not in known}
+            examine = [stored for key in sorted(examined) for stored in [self._stat(key)] if stored is not None]
+            problems = inventory.problems_under(conn, self.store_id, compared, True) if compared else set()
+            self._apply(conn, present, examine, known, problems, reach, observed_at)
             inventory.forget_folders(conn, self.store_id, gone)
         inventory.save_folder_marks(conn, self.store_id, new_marks)
-        if not force:  # reconciliation's slices are old hours: nothing is being written there
-            self._recheck_growing(conn, folders, set(listed), reach, observed_at)
+        return folders, examined
 
     def _slices(self, camera_ids, hour) -> list[list[str]]:
         """A camera's folders at a time (a folder shared by every camera would be listed with all of them)."""
         layout = self.catalog.layout
         return [layout.prefixes([self.catalog.sources_by_id[c]], hour, hour + HOUR) for c in camera_ids]
 
-    def _recheck_growing(self, conn, folders: list[str], listed: set[str], reach: datetime,
-                         observed_at: datetime) -> None:
-        """A file still being written grows without changing its folder: the newest of each folder (a recorder
-        writes one file at a time), if modified lately and not just listed, is stat'ed again."""
-        newest, window = {}, tuple(folders)
-        for key, value in inventory.modified_since(conn, self.store_id, list(self.catalog.ids_by_source),
-                                                   observed_at - STILL_WRITING).items():
-            folder = key[:key.rfind("/") + 1]
-            if key.startswith(window) and folder not in listed and key > newest.get(folder, ("",))[0]:
-                newest[folder] = (key, value)
-        growing = dict(newest.values())
+    def _recheck_growing(self, conn, folders: list[str], examined: set[str], reach: datetime) -> None:
+        """A file still being written grows without changing its folder: the files of `folders` modified lately
+        (at most STILL_WRITING ago, a few per camera whatever the history) and not just stat'ed are stat'ed
+        again."""
+        observed_at, window = self.wall(), tuple(folders)
+        growing = {key: held for key, held in inventory.modified_since(
+            conn, self.store_id, list(self.catalog.ids_by_source), observed_at - STILL_WRITING).items()
+            if key.startswith(window) and key not in examined}
         if not growing:
             return
         now_held = {key: self._stat(key) for key in growing}
@@ -340,12 +401,13 @@ class EventDiscovery(ListingDiscovery):
     def poll(self, conn, camera_ids, start, end, now) -> None:
         self.drain(conn)
 
-    def _recent(self, conn, camera_ids, now, since) -> None:
+    def _recent(self, conn, camera_ids, now, since, sweep) -> Rotation:
         try:
             self.drain(conn)
         except ClipStoreError as exc:  # the queue is unreachable: list the recent hours meanwhile
             self.counts.errors.append(str(exc))
-            super()._recent(conn, camera_ids, now, since)
+            super()._recent(conn, camera_ids, now, since, sweep)
+        return sweep
 
     def drain(self, conn: psycopg.Connection) -> None:
         """Receive and apply messages until the queue is empty or the budget is spent; each batch is deleted
@@ -436,8 +498,21 @@ def _changed(mark: FolderMark | None, stat: FolderStat) -> bool:
     return mark.listed_at - datetime.fromtimestamp(max(stat.mtime_ns, stat.ctime_ns) / 1e9, timezone.utc) < RACY
 
 
-def _still_writing(modified_at: datetime, now: datetime) -> bool:
-    return now - modified_at < STILL_WRITING
+def _appended(mark: FolderMark | None, names: list[str]) -> list[str] | None:
+    """The names (sorted) after the mark's last file, when the folder otherwise holds exactly the files of its last
+    listing (a recorder appending); None when anything else changed (a file removed, an older name added) or the
+    mark holds no summary."""
+    if mark is None or mark.files_digest is None:
+        return None
+    kept = bisect_right(names, mark.last_file) if mark.last_file is not None else 0
+    if kept != mark.file_count or names_digest(names[:kept]) != mark.files_digest:
+        return None
+    return names[kept:]
+
+
+def names_digest(names: list[str]) -> str:
+    """A digest of sorted file names (a folder's listing, in its mark)."""
+    return hashlib.blake2b("\0".join(names).encode(), digest_size=12).hexdigest()
 
 
 def _error(exc: Exception) -> str:

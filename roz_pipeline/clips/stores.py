@@ -95,7 +95,7 @@ class LocalClipStore:
     def stat_key(self, key: str) -> StoredKey | None:
         """The file `key` as it is now; None when it is gone."""
         try:
-            return _stored_key(key, (self.root / key).stat())
+            return _stored_key(key, os.stat(os.path.join(self.root, key)))
         except FileNotFoundError:
             return None
 

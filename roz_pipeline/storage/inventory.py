@@ -46,12 +46,15 @@ class ClipRead:
 
 @dataclass(frozen=True)
 class FolderMark:
-    """A local folder's stat when it was last listed."""
+    """A local folder's stat when it was last listed, and what it held then (None: not known)."""
 
     folder: str
     mtime_ns: int
     ctime_ns: int
     listed_at: datetime
+    file_count: int | None = None
+    last_file: str | None = None
+    files_digest: str | None = None
 
 
 @dataclass(frozen=True)
@@ -64,8 +67,7 @@ class UnreadPeriod:
     first_key: str
 
 
-_UNREAD = "gone_at IS NULL AND (read_version IS DISTINCT FROM version OR read_until IS NOT NULL)"
-_CLIP_COLUMNS = f"clip_key, camera_name, clip_start, size_bytes, version, modified_at, ({_UNREAD}) AS unread"
+_CLIP_COLUMNS = "clip_key, camera_name, clip_start, size_bytes, version, modified_at, unread"
 
 
 def upsert_clips(conn: psycopg.Connection, store: str, clips: list[StoredClip], observed_at: datetime) -> list[str]:
@@ -137,6 +139,19 @@ def keys_under(conn: psycopg.Connection, store: str, prefixes: Iterable[str],
     return {key: (version, modified) for key, version, modified in rows}
 
 
+def versions_of(conn: psycopg.Connection, store: str, keys: Iterable[str]) -> dict[str, tuple[str, datetime]]:
+    """Those of `keys` the inventory holds: key -> (version, modified_at)."""
+    keys = list(keys)
+    if not keys:
+        return {}
+    rows = conn.execute(
+        "SELECT clip_key, version, modified_at FROM clip_inventory "
+        "WHERE store = %s AND clip_key = ANY(%s) AND gone_at IS NULL",
+        (store, keys),
+    ).fetchall()
+    return {key: (version, modified) for key, version, modified in rows}
+
+
 def modified_since(conn: psycopg.Connection, store: str, camera_names: list[str],
                    since: datetime) -> dict[str, tuple[str, datetime]]:
     """The cameras' clips held that were modified at or after `since` (perhaps still being written): key ->
@@ -196,7 +211,7 @@ def unread_periods(conn: psycopg.Connection, store: str, camera_names: list[str]
                    CASE WHEN read_version = version THEN read_until ELSE clip_start END
                        AS position
             FROM clip_inventory
-            WHERE store = %(store)s AND {_UNREAD} AND clip_start >= %(reach)s AND clip_start < %(before)s
+            WHERE store = %(store)s AND unread AND clip_start >= %(reach)s AND clip_start < %(before)s
               AND camera_name = ANY(%(names)s)
         ) AS unread
         WHERE position >= %(since)s AND position < %(before)s
@@ -293,9 +308,12 @@ def open_problems(conn: psycopg.Connection, store: str, camera_names: list[str],
 
 # -- folder watermarks ----------------------------------------------------------------------------------------
 
+_MARK_COLUMNS = "folder, mtime_ns, ctime_ns, listed_at, file_count, last_file, files_digest"
+
+
 def folder_marks(conn: psycopg.Connection, store: str, folders: Iterable[str]) -> dict[str, FolderMark]:
     rows = conn.execute(
-        "SELECT folder, mtime_ns, ctime_ns, listed_at FROM clip_folders WHERE store = %s AND folder = ANY(%s)",
+        f"SELECT {_MARK_COLUMNS} FROM clip_folders WHERE store = %s AND folder = ANY(%s)",
         (store, list(folders)),
     ).fetchall()
     return {row[0]: FolderMark(*row) for row in rows}
@@ -307,11 +325,10 @@ def folder_marks_under(conn: psycopg.Connection, store: str, prefixes: Iterable[
     if not low:
         return {}
     rows = conn.execute(
-        """
-        SELECT f.folder, f.mtime_ns, f.ctime_ns, f.listed_at
-        FROM unnest(%s::text[], %s::text[]) AS p(low, high)
+        f"""
+        SELECT f.* FROM unnest(%s::text[], %s::text[]) AS p(low, high)
         CROSS JOIN LATERAL (
-            SELECT folder, mtime_ns, ctime_ns, listed_at FROM clip_folders
+            SELECT {_MARK_COLUMNS} FROM clip_folders
             WHERE store = %s AND folder >= p.low COLLATE "C" AND folder < p.high COLLATE "C"
             OFFSET 0
         ) AS f
@@ -333,15 +350,17 @@ def save_folder_marks(conn: psycopg.Connection, store: str, marks: list[FolderMa
         return
     conn.execute(
         """
-        INSERT INTO clip_folders (store, folder, mtime_ns, ctime_ns, listed_at)
-        SELECT %s, m.folder, m.mtime_ns, m.ctime_ns, m.listed_at
-        FROM unnest(%s::text[], %s::bigint[], %s::bigint[], %s::timestamptz[])
-            AS m(folder, mtime_ns, ctime_ns, listed_at)
+        INSERT INTO clip_folders (store, folder, mtime_ns, ctime_ns, listed_at, file_count, last_file, files_digest)
+        SELECT %s, m.* FROM unnest(%s::text[], %s::bigint[], %s::bigint[], %s::timestamptz[], %s::int[], %s::text[],
+                                   %s::text[]) AS m(folder, mtime_ns, ctime_ns, listed_at, file_count, last_file,
+                                                   files_digest)
         ON CONFLICT (store, folder) DO UPDATE SET
-            mtime_ns = EXCLUDED.mtime_ns, ctime_ns = EXCLUDED.ctime_ns, listed_at = EXCLUDED.listed_at
+            mtime_ns = EXCLUDED.mtime_ns, ctime_ns = EXCLUDED.ctime_ns, listed_at = EXCLUDED.listed_at,
+            file_count = EXCLUDED.file_count, last_file = EXCLUDED.last_file, files_digest = EXCLUDED.files_digest
         """,
         (store, [m.folder for m in marks], [m.mtime_ns for m in marks], [m.ctime_ns for m in marks],
-         [m.listed_at for m in marks]),
+         [m.listed_at for m in marks], [m.file_count for m in marks], [m.last_file for m in marks],
+         [m.files_digest for m in marks]),
     )
 
 

@@ -5,8 +5,9 @@ indexed question: which ended partitions of the late window (the last `late_wind
 no run has read, from the clip's current version to its end. Each such partition gets a run whose key derives from
 the inputs it will read (the keys, sizes and versions of the clips feeding it): a redelivered tick asks for the same
 run, new inputs always get a new one. At most `max_runs` runs per tick, newest first: a backlog becomes runs over
-several ticks, and live data is not starved. The cursor holds only the reconciliation's place and the partitions
-asked for that no run has read yet (at most MAX_REMEMBERED_REQUESTS).
+several ticks, and live data is not starved. The cursor holds only discovery's places in its turns through the
+late window (DiscoveryState) and the partitions asked for that no run has read yet (at most
+MAX_REMEMBERED_REQUESTS).
 
 The partition in progress is left to the run following it (usecases.live, at the hour grain); it is checked like
 the others once it has ended and settled.
@@ -20,7 +21,7 @@ from datetime import datetime, timedelta
 import psycopg
 
 from roz_pipeline.clips.catalog import ClipProblem, fingerprint
-from roz_pipeline.clips.discovery import ClipDiscovery, ReconcileState
+from roz_pipeline.clips.discovery import ClipDiscovery, DiscoveryState
 from roz_pipeline.core.timesteps import STEPS, floor
 from roz_pipeline.storage import inventory
 
@@ -41,16 +42,16 @@ class PartitionSlot:
 
 @dataclass
 class NewClipsCursor:
-    reconcile: ReconcileState = field(default_factory=ReconcileState)
+    discovery: DiscoveryState = field(default_factory=DiscoveryState)
     requested: dict[str, str] = field(default_factory=dict)  # "camera partition" -> inputs fingerprint asked for
 
     @classmethod
     def from_json(cls, data: dict | None) -> "NewClipsCursor":
         data = data or {}
-        return cls(ReconcileState.from_json(data.get("reconcile")), dict(data.get("requested", {})))
+        return cls(DiscoveryState.from_json(data), dict(data.get("requested", {})))
 
     def to_json(self) -> dict:
-        return {"reconcile": self.reconcile.to_json(), "requested": self.requested}
+        return {**self.discovery.to_json(), "requested": self.requested}
 
 
 @dataclass
@@ -72,7 +73,7 @@ def scan_new_clips(discovery: ClipDiscovery, conn: psycopg.Connection, camera_id
     store cannot be listed.
     """
     catalog = discovery.catalog
-    reconcile = discovery.tick(conn, camera_ids, now, cursor.reconcile)
+    state = discovery.tick(conn, camera_ids, now, cursor.discovery)
     names = {catalog.sources_by_id[camera_id]: camera_id for camera_id in camera_ids}
     since, before = now - discovery.late_window, floor(now - settle, STEPS[grain])
     periods = inventory.unread_periods(conn, discovery.store_id, list(names), grain, since, before,
@@ -89,7 +90,7 @@ def scan_new_clips(discovery: ClipDiscovery, conn: psycopg.Connection, camera_id
                                  sorted({s for c, s in wanted if c == camera_id}, key=lambda s: s.start))
               for camera_id in dict.fromkeys(camera_id for camera_id, _ in wanted)}
     scan = NewClipsScan({}, [p.message for p in discovery.new_problems()], discovery.take_errors(),
-                        NewClipsCursor(reconcile))
+                        NewClipsCursor(state))
     for camera_id, found in wanted:
         remembered, inputs_now = f"{camera_id} {found.key}", inputs[camera_id][found.key]
         if cursor.requested.get(remembered) == inputs_now[:REMEMBERED_DIGITS]:  # asked for already, not read yet
