@@ -120,11 +120,13 @@ def test_cameras_removed_from_the_registry_are_reported_and_deleted_only_when_as
 def test_a_day_rollup_the_cutoff_falls_inside_is_kept_until_the_whole_day_is_past(db):
     from roz_pipeline.storage.rollups import Rollup, delete_expired_rollups, write_rollup
 
-    cutoff_day = (NOW - timedelta(days=3)).replace(hour=0, minute=0, second=0, microsecond=0)
-    for day in (cutoff_day - timedelta(days=1), cutoff_day):  # the first ended before the cutoff
-        write_rollup(db, Rollup("lobby", "day", day, np.ones((4, 4), np.float32), 4.0, 60, 600))
+    with db.transaction():  # one now() for the test and the cutoff, whatever the time the test runs at
+        (now,) = db.execute("SELECT now()").fetchone()
+        cutoff_day = (now - timedelta(days=3)).replace(hour=0, minute=0, second=0, microsecond=0)
+        for day in (cutoff_day - timedelta(days=1), cutoff_day):  # the first ended before the cutoff
+            write_rollup(db, Rollup("lobby", "day", day, np.ones((4, 4), np.float32), 4.0, 60, 600))
 
-    delete_expired_rollups(db, "lobby", 3)  # the cutoff, now - 3 days, falls inside cutoff_day (unless at 0:00)
+        delete_expired_rollups(db, "lobby", 3)  # the cutoff, now - 3 days, falls inside cutoff_day (unless at 0:00)
 
     kept = [row[0] for row in db.execute("SELECT period_start FROM heatmap_rollups ORDER BY 1")]
     assert kept == [cutoff_day]
@@ -190,7 +192,7 @@ def test_cleanup_never_blocks_a_writer_of_the_rows_it_deletes_past_its_lock_time
 
 
 def test_partitions_older_than_the_retention_window_leave_the_asset(registry, tmp_path, migrated_database):
-    defs = defs_for(registry, tmp_path, migrated_database)
+    defs = defs_for(registry, tmp_path, migrated_database, clock=lambda: NOW)
     graph = defs.resolve_asset_graph()
 
     lobby = graph.get(AssetKey(["heatmap_minutes", "lobby"])).partitions_def  # retention 1 day
