@@ -1,9 +1,11 @@
 """Build the code location's Definitions from the camera registry and the environment."""
 
 import time
+import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
-from dagster import Definitions
+from dagster import BetaWarning, Definitions
 
 from roz_pipeline import settings
 from roz_pipeline.defs.executors import executor_from_environment
@@ -15,9 +17,22 @@ from roz_pipeline.defs.new_clips import build_clip_layout_check, build_new_clips
 from roz_pipeline.defs.partitions import MINUTES_PER_RUN, camera_partitions
 from roz_pipeline.defs.resources import resources_from_environment
 from roz_pipeline.defs.regions import regions_asset
-from roz_pipeline.defs.rollups import rollup_assets, rollup_automation_sensor
+from roz_pipeline.defs.rollups import build_rollup_automation_sensor, rollup_assets
 from roz_pipeline.defs.schema import roz_schema
 from roz_pipeline.registry import load_registry
+
+# Beta parameters of Dagster's that Roz relies on knowingly (ranged backfills, rollups of hours before the first
+# partition, the automation sensor Dagster builds): their BetaWarnings, one per camera asset, would fill every
+# process's log when it loads the code location. Silenced while the definitions are built, and only these.
+ACCEPTED_BETA_PARAMETERS = ("backfill_policy", "allow_nonexistent_upstream_partitions", "owners")
+
+
+@contextmanager
+def accepted_beta_parameters():
+    with warnings.catch_warnings():
+        for parameter in ACCEPTED_BETA_PARAMETERS:
+            warnings.filterwarnings("ignore", message=f"Parameter `{parameter}` of ", category=BetaWarning)
+        yield
 
 
 def build_definitions(
@@ -30,6 +45,13 @@ def build_definitions(
 ) -> Definitions:
     """Definitions for the cameras in `cameras_file`; every argument defaults to the environment's setting.
     `clock` and `sleep` (tests) pace the sensors, checks and followed hours."""
+    with accepted_beta_parameters():
+        definitions = _definitions(cameras_file, resources, partitions_start, grain, clock, sleep)
+        definitions.get_repository_def()  # resolved here, where the accepted warnings are silenced
+    return definitions
+
+
+def _definitions(cameras_file, resources, partitions_start, grain, clock, sleep) -> Definitions:
     cameras = load_registry(cameras_file or settings.cameras_file())
     start = partitions_start or settings.partitions_start()
     grain = grain or settings.partition_grain()
@@ -54,7 +76,7 @@ def build_definitions(
                  *([build_follow_sensor(cameras, partitions, follow_job, clock)] if follow_job else []),
                  build_stale_cameras_sensor(cameras, clock),
                  build_run_failure_alert_sensor(),
-                 rollup_automation_sensor],
+                 build_rollup_automation_sensor()],
         resources=resources,
         executor=executor_from_environment(),
     )

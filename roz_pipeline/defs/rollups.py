@@ -86,14 +86,15 @@ def rollup_assets(camera: Camera, partitions_start: str) -> list:
     return [_hours, _days]
 
 
-rollup_automation_sensor = AutomationConditionSensorDefinition(
-    "rollup_automation_sensor",
-    target=AssetSelection.groups(ROLLUP_GROUP, REGIONS_GROUP),
-    default_status=DefaultSensorStatus.RUNNING,
-    minimum_interval_seconds=60,
-    description="Requests the hours and days whose minutes or hours were (re)materialized, and the region series "
-                "of cameras whose regions changed",
-)
+def build_rollup_automation_sensor() -> AutomationConditionSensorDefinition:
+    return AutomationConditionSensorDefinition(
+        "rollup_automation_sensor",
+        target=AssetSelection.groups(ROLLUP_GROUP, REGIONS_GROUP),
+        default_status=DefaultSensorStatus.RUNNING,
+        minimum_interval_seconds=60,
+        description="Requests the hours and days whose minutes or hours were (re)materialized, and the region "
+                    "series of cameras whose regions changed",
+    )
 
 
 def _day_pictures(context: AssetExecutionContext, conn, camera: Camera, outcomes: list[RollupOutcome],
