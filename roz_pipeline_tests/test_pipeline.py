@@ -99,7 +99,7 @@ def test_ranged_run_writes_good_minutes_reports_missing_and_fails_naming_the_cor
         materialized = {k for k, v in status.items() if v.value == "MATERIALIZED"}
         assert materialized == {partition_key(minutes[i]) for i in (0, 1, 4)}  # 14:02 had no footage: missing
         logs = "\n".join(entry.user_message for entry in instance.all_logs(result.run_id))
-        assert "lobby 2026-11-20 14:02: no clip in the store (missing minute)" in logs
+        assert "lobby 2026-11-20 14:02: no clip in the store for 1 minute(s) (14:02)" in logs
 
 
 def test_rerunning_a_range_changes_nothing_but_processed_at(registry, video_root, migrated_database):
@@ -220,6 +220,25 @@ def test_hour_grain_partition_processes_every_minute_of_its_hour(registry, video
     (materialization,) = result.asset_materializations_for_node("heatmap_minutes__lobby")
     assert materialization.metadata["minutes_written"].value == 3
     assert materialization.metadata["minutes_missing"].value == 57
+
+
+def test_minutes_without_footage_are_logged_once_a_partition_as_ranges_and_minutes_to_come_not_at_all(
+        registry, video_root, migrated_database):
+    for i in (0, 1, 20):
+        make_clip(video_root, "lobby", T0 + timedelta(minutes=i))
+    now = T0 + timedelta(minutes=52, seconds=30)  # 14:52 is under way, 14:53-14:59 are to come
+    defs = local_defs(registry, video_root, migrated_database, grain="hour", clock=lambda: now)
+
+    with instance_for_test() as instance:
+        result = materialize([asset_def(defs, minutes_key("lobby"))], resources=defs.resources, instance=instance,
+                             partition_key="2026-11-20-14:00")
+        logs = [entry.user_message for entry in instance.all_logs(result.run_id)
+                if "no clip in the store" in entry.user_message]
+
+    assert result.success
+    assert logs == ["lobby 2026-11-20 14:00: no clip in the store for 49 minute(s) (14:02-14:19, 14:21-14:51)"]
+    (materialization,) = result.asset_materializations_for_node("heatmap_minutes__lobby")
+    assert materialization.metadata["minutes_missing"].value == 49
 
 
 def test_a_run_over_the_hour_in_progress_records_its_materialization_under_the_hours_key(

@@ -80,7 +80,7 @@ def test_ranged_run_from_s3_writes_good_minutes_and_names_the_corrupt_object(buc
     stored = rows(migrated_database)
     assert [r[0] for r in stored] == [T0 + timedelta(minutes=i) for i in (0, 1, 3)]
     assert stored[0][1] == f"s3://{BUCKET}/{PREFIX}/lobby/2026-11-20/14-00.mp4"
-    assert "14:02: no clip in the store (missing minute)" in logs
+    assert "lobby 2026-11-20 14:02: no clip in the store for 1 minute(s) (14:02)" in logs
 
 
 def test_transient_s3_errors_are_retried(bucket, faulty_proxy, tmp_path, migrated_database):

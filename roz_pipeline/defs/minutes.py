@@ -26,6 +26,7 @@ from dagster import (
 
 from roz_pipeline.core.minutes import FULL_MINUTE_SECONDS
 from roz_pipeline.core.render import render_overlay
+from roz_pipeline.core.timesteps import MINUTE, runs
 from roz_pipeline.defs.keys import CAMERA_TAG, CLIP_STORE_KEY, SCHEMA_KEY, minutes_key
 from roz_pipeline.defs.partitions import camera_backfill_policy
 from roz_pipeline.defs.resources import ClipSource, HeatmapDatabase
@@ -103,12 +104,14 @@ class PartitionOutcome:
 
     @classmethod
     def of(cls, camera: Camera, partitions, keys: list[str], report: WindowReport, log) -> "PartitionOutcome":
-        for minute in report.missing:
-            log.warning(f"{camera.camera_id} {minute:%Y-%m-%d %H:%M}: no clip in the store (missing minute)")
         per_partition = {}
         for key in keys:
             window = partitions.time_window_for_partition_key(key)
-            per_partition[key] = _partition_metadata(report.for_window(window.start, window.end))
+            part = report.for_window(window.start, window.end)
+            per_partition[key] = _partition_metadata(part)
+            if part.missing:  # one line a partition, however many minutes
+                log.warning(f"{camera.camera_id} {window.start:%Y-%m-%d %H:%M}: no clip in the store for "
+                            f"{len(part.missing)} minute(s) ({_ranges(part.missing)})")
         with_footage = [key for key, metadata in per_partition.items() if metadata["minutes_written"]]
         if report.summed_heatmap is not None and with_footage:
             preview = render_overlay(report.summed_heatmap, report.still, width=PREVIEW_WIDTH, image_format="jpeg")
@@ -122,6 +125,10 @@ class PartitionOutcome:
     def events(self, asset_key) -> list[AssetMaterialization]:
         return [AssetMaterialization(asset_key, partition=key, metadata=metadata)
                 for key, metadata in sorted(self.materialized.items())]
+
+
+def _ranges(minutes: list[datetime]) -> str:
+    return ", ".join(f"{a:%H:%M}" + ("" if a == b else f"-{b:%H:%M}") for a, b in runs(minutes, MINUTE))
 
 
 def bad_minutes_failure(reports: dict[str, WindowReport]) -> Failure:

@@ -168,7 +168,7 @@ def process_window(camera: Camera, catalog: ClipCatalog, conn: psycopg.Connectio
         recorder.record(found, clips, listed_at)
     for found in reader.flush():
         recorder.record(found, clips, listed_at)
-    report = recorder.finish(start, end)
+    report = recorder.finish(start, end, listed_at)
     report.reads = reader.reads
     return report
 
@@ -235,9 +235,11 @@ class MinuteRecorder:
         self.report.written = [w for w in self.report.written if not start <= w.minute < end]
         self.report.bad = {m: e for m, e in self.report.bad.items() if not start <= m < end}
 
-    def finish(self, start: datetime, end: datetime) -> WindowReport:
-        """The report, with the minutes of `start <= t < end` that got nothing listed as missing."""
-        self.report.missing = [minute for minute in steps(start, end, MINUTE) if minute not in self._outcomes]
+    def finish(self, start: datetime, end: datetime, now: datetime | None = None) -> WindowReport:
+        """The report, with the minutes of `start <= t < end` that got nothing listed as missing; minutes that had
+        not ended by `now` have not happened yet: they are not missing."""
+        happened = end if now is None else min(end, floor(now, MINUTE))
+        self.report.missing = [minute for minute in steps(start, happened, MINUTE) if minute not in self._outcomes]
         return self.report
 
 
