@@ -67,8 +67,9 @@ def recordings(week, tmp_path):
     return copy
 
 
-def _folders(root, layout=FRIGATE, cameras=CAMERAS) -> FolderDiscovery:
-    return FolderDiscovery(ClipCatalog(LocalClipStore(root), layout, cameras), reconcile_hours=6, late_window=7 * DAY)
+def _folders(root, layout=FRIGATE, cameras=CAMERAS, clock=None) -> FolderDiscovery:
+    return FolderDiscovery(ClipCatalog(LocalClipStore(root), layout, cameras), reconcile_hours=6, late_window=7 * DAY,
+                           clock=clock)
 
 
 def _slot(camera_id: str, moment: datetime) -> PartitionSlot:
@@ -95,7 +96,8 @@ def _fresh_counts(discovery) -> DiscoveryCounts:
 
 
 def test_a_tick_with_nothing_new_parses_no_key_whatever_the_history(recordings, db):
-    discovery = _folders(recordings)
+    # listed well after the fixture made its folders: none changed within the 3 s a folder is listed again for
+    discovery = _folders(recordings, clock=lambda: datetime.now(UTC) + HOUR)
     first = _scan(discovery, db, NewClipsCursor())
     assert discovery.counts.keys_parsed == discovery.counts.changed == 2 * 7 * 24 * 360  # the first tick takes it in
     assert sum(map(len, first.read.values())) == 50  # a backlog: at most 50 runs per tick, newest first
@@ -124,6 +126,18 @@ def test_a_tick_with_nothing_new_parses_no_key_whatever_the_history(recordings, 
     counts = _fresh_counts(discovery)
     discovery.refresh(db, ["front"], hour, hour + HOUR, NOW + 90 * SECOND)  # a run's look at that hour
     assert (counts.listings, counts.keys_compared, counts.changed, counts.gone) == (1, 360, 1, 1)
+
+
+def test_a_run_of_some_cameras_looks_only_at_their_own_folders(recordings, db):
+    hour = floor(NOW, HOUR) - HOUR
+    _segment(recordings, "Side", hour + 5 * SECOND)  # another run's camera, in the same Frigate hour folder
+    discovery = _folders(recordings)  # the run's cameras: front and back
+
+    discovery.refresh(db, ["front", "back"], hour, hour + HOUR, NOW)
+
+    assert discovery.new_problems() == []  # Side's folder is not listed: not "a camera not in the registry"
+    assert inventory.clips_starting(db, discovery.store_id, ["Side"], hour, hour + HOUR) == []
+    assert len(inventory.clips_starting(db, discovery.store_id, ["Front", "Back"], hour, hour + HOUR)) == 720
 
 
 def test_history_found_at_once_is_taken_in_over_several_ticks(recordings, db):

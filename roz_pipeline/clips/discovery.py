@@ -116,8 +116,12 @@ class ClipDiscovery(ABC):
     def refresh(self, conn: psycopg.Connection, camera_ids: list[str], start: datetime, end: datetime,
                 now: datetime) -> None:
         """Make the inventory current for these cameras' clips starting in `start <= t < end` (a run's window, at
-        `now`)."""
-        self._look_recent(conn, self._prefixes(camera_ids, start, end), self._reach(start, now))
+        `now`). Each camera's own prefixes: where cameras share a folder (Frigate's hour folders), the others' clips
+        are their own runs' and the sensor's to look at (a run of ten cameras among a thousand lists ten folders)."""
+        layout, sources = self.catalog.layout, self.catalog.sources_by_id
+        prefixes = [prefix for camera_id in camera_ids
+                    for prefix in layout.prefixes([sources[camera_id]], start - layout.longest_clip, end)]
+        self._look_recent(conn, prefixes, self._reach(start, now))
 
     def poll(self, conn: psycopg.Connection, camera_ids: list[str], start: datetime, end: datetime,
              now: datetime) -> None:
