@@ -10,6 +10,7 @@
         source_name: Lobby_Cam    # optional: the camera's name in the clip store, when it is not the id
         regions:                  # optional named rectangles for region questions
           door: [100, 200, 400, 900]
+        site: hq                  # optional: the camera's site (its assets' group in the UI)
 """
 
 import re
@@ -23,8 +24,10 @@ from roz_pipeline.core.motion import MotionSettings, Rectangle
 CAMERA_ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,49}")
 
 SOURCE_NAME_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")  # a recorder's own camera name (Frigate allows capitals)
+SITE_PATTERN = re.compile(r"[a-z0-9][a-z0-9_]{0,49}")  # a site names an asset group: Dagster allows no hyphen there
+_GROUP_NAMES = {"cameras", "rollups", "regions", "sources", "database"}  # the groups of cameras without a site
 _KNOWN_KEYS = {"downscale_factor", "retention_days", "stale_after_minutes", "ignore", "rollup_retention_days",
-               "source_name", "regions"}
+               "source_name", "regions", "site"}
 
 
 class RegistryError(ValueError):
@@ -50,6 +53,7 @@ class Camera:
     rollup_retention_days: int = 730
     source_name: str | None = None  # the camera's name in the clip store; None: its id
     regions: dict[str, Rectangle] = field(default_factory=dict)
+    site: str | None = None
 
     @property
     def name_in_store(self) -> str:
@@ -109,9 +113,13 @@ def _camera(path: Path, camera_id, entry) -> Camera:
     regions = entry.get("regions") or {}
     if not isinstance(regions, dict):
         raise RegistryError(f"{where}: regions must map names to [x0, y0, x1, y1], got {regions!r}")
+    site = entry.get("site")
+    if site is not None and (not isinstance(site, str) or not SITE_PATTERN.fullmatch(site) or site in _GROUP_NAMES):
+        raise RegistryError(f"{where}: site must be 1-50 characters of a-z 0-9 _, starting with a letter or digit, "
+                            f"and none of {', '.join(sorted(_GROUP_NAMES))}; got {site!r}")
     return Camera(camera_id, downscale, retention, stale, _rectangles(where, entry.get("ignore") or [], "ignore"),
                   rollup_retention, source_name,
-                  {str(name): _rectangles(where, [box], f"region {name!r}")[0] for name, box in regions.items()})
+                  {str(name): _rectangles(where, [box], f"region {name!r}")[0] for name, box in regions.items()}, site)
 
 
 def _number(where: str, entry: dict, key: str, default, *, minimum, integer: bool = False):

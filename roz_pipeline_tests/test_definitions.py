@@ -4,6 +4,9 @@ import os
 import subprocess
 import sys
 
+import pytest
+
+from roz_pipeline.registry import RegistryError, load_registry
 from roz_pipeline.settings import REPO_ROOT
 
 
@@ -20,3 +23,33 @@ def test_loading_the_code_location_warns_nothing(tmp_path):
 
     assert loaded.returncode == 0, loaded.stderr[-3000:]
     assert loaded.stdout.split() == ["12"]  # schema, clip store, 3 x (minutes, hours, days), lobby's regions
+
+
+def test_a_sites_cameras_show_as_its_own_group_and_stay_in_the_rollup_automation(tmp_path, monkeypatch):
+    from roz_pipeline.defs.location import build_definitions
+
+    monkeypatch.setenv("ROZ_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    registry = tmp_path / "cameras.yaml"
+    registry.write_text("cameras:\n  lobby: {site: hq, regions: {door: [0, 0, 10, 10]}}\n"
+                        "  dock: {site: warehouse_2}\n  yard: {}\n")
+
+    defs = build_definitions(registry)
+    graph = defs.resolve_asset_graph()
+
+    groups = {key.to_user_string(): graph.get(key).group_name for key in graph.get_all_asset_keys()}
+    assert groups["heatmap_minutes/lobby"] == groups["heatmap_days/lobby"] == groups["heatmap_regions/lobby"] == "hq"
+    assert groups["heatmap_minutes/dock"] == groups["heatmap_hours/dock"] == "warehouse_2"
+    assert (groups["heatmap_minutes/yard"], groups["heatmap_hours/yard"]) == ("cameras", "rollups")  # no site
+    automated = defs.resolve_sensor_def("rollup_automation_sensor").asset_selection.resolve(graph)
+    assert automated == {key for key in graph.get_all_asset_keys()
+                         if key.path[0] in ("heatmap_hours", "heatmap_days", "heatmap_regions")}
+
+
+@pytest.mark.parametrize("site", ["site-a", "Hq", "rollups", 7])
+def test_a_site_that_cannot_name_a_group_is_refused_with_its_camera(tmp_path, site):
+    registry = tmp_path / "cameras.yaml"
+    registry.write_text(f"cameras:\n  lobby: {{site: {site}}}\n")
+
+    with pytest.raises(RegistryError, match="camera 'lobby': site must be"):
+        load_registry(registry)

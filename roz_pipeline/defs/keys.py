@@ -11,7 +11,7 @@ CLIP_STORE_KEY = AssetKey("clip_store")
 
 MINUTES_PREFIX, HOURS_PREFIX, DAYS_PREFIX = "heatmap_minutes", "heatmap_hours", "heatmap_days"
 REGIONS_PREFIX = "heatmap_regions"
-REGIONS_GROUP = "regions"
+CAMERAS_GROUP, ROLLUP_GROUP, REGIONS_GROUP = "cameras", "rollups", "regions"
 
 CLIP_LAYOUT_CHECK = "clip_layout"
 FRESHNESS_CHECK = "fresh"
@@ -23,6 +23,12 @@ CAMERA_TAG = "camera"  # on every camera run: the queue runs one run per camera 
 FOLLOW_TAG = "roz/follow"  # on the run following a camera's hour in progress (its value: the camera)
 RANGE_START_TAG, RANGE_END_TAG = ASSET_PARTITION_RANGE_START_TAG, ASSET_PARTITION_RANGE_END_TAG
 PARTITION_TAG = "dagster/partition"
+
+
+def camera_group(site: str | None, default: str) -> str:
+    """The asset group of a camera's asset: its site's, where every asset of the site's cameras is (a thousand
+    cameras show as groups of tens in the UI), else `default` (CAMERAS_GROUP, ROLLUP_GROUP or REGIONS_GROUP)."""
+    return site or default
 
 
 def minutes_key(camera_id: str) -> AssetKey:

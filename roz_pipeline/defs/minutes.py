@@ -27,7 +27,7 @@ from dagster import (
 from roz_pipeline.core.minutes import FULL_MINUTE_SECONDS
 from roz_pipeline.core.render import render_overlay
 from roz_pipeline.core.timesteps import MINUTE, runs
-from roz_pipeline.defs.keys import CAMERA_TAG, CLIP_STORE_KEY, SCHEMA_KEY, minutes_key
+from roz_pipeline.defs.keys import CAMERA_TAG, CAMERAS_GROUP, CLIP_STORE_KEY, SCHEMA_KEY, camera_group, minutes_key
 from roz_pipeline.defs.partitions import camera_backfill_policy
 from roz_pipeline.defs.resources import ClipSource, HeatmapDatabase
 from roz_pipeline.registry import Camera
@@ -50,7 +50,7 @@ def camera_asset(camera: Camera, partitions, grain: str, clock=None):
 
     @asset(
         key=minutes_key(camera.camera_id),
-        group_name="cameras",
+        group_name=camera_group(camera.site, CAMERAS_GROUP),
         partitions_def=partitions,
         backfill_policy=camera_backfill_policy(grain),
         deps=[SCHEMA_KEY, CLIP_STORE_KEY],

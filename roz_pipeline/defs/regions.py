@@ -9,7 +9,7 @@ import json
 
 from dagster import AssetExecutionContext, AutomationCondition, MaterializeResult, asset
 
-from roz_pipeline.defs.keys import CAMERA_TAG, REGIONS_GROUP, regions_key
+from roz_pipeline.defs.keys import CAMERA_TAG, REGIONS_GROUP, camera_group, regions_key
 from roz_pipeline.defs.minutes import TRANSIENT_RETRY
 from roz_pipeline.defs.resources import HeatmapDatabase
 from roz_pipeline.defs.rollups import WRITER_POOL
@@ -33,7 +33,8 @@ def regions_asset(camera: Camera):
     """The camera's region-series asset (only for a camera with named regions)."""
     camera_id = camera.camera_id
 
-    @asset(key=regions_key(camera_id), group_name=REGIONS_GROUP, code_version=regions_version(camera),
+    @asset(key=regions_key(camera_id), group_name=camera_group(camera.site, REGIONS_GROUP),
+           code_version=regions_version(camera),
            automation_condition=REGIONS_CONDITION, retry_policy=TRANSIENT_RETRY, pool=WRITER_POOL,
            kinds={"postgres"}, tags={CAMERA_TAG: camera_id},
            description=f"Per-minute activity inside each named region of camera {camera_id}: "

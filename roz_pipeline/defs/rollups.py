@@ -25,7 +25,8 @@ from dagster import (
 
 from roz_pipeline.core.render import render_hour_bars, render_week
 from roz_pipeline.core.timesteps import STEPS, steps
-from roz_pipeline.defs.keys import CAMERA_TAG, REGIONS_GROUP, days_key, hours_key, minutes_key
+from roz_pipeline.defs.keys import (
+    CAMERA_TAG, DAYS_PREFIX, HOURS_PREFIX, REGIONS_PREFIX, ROLLUP_GROUP, camera_group, days_key, hours_key, minutes_key)
 from roz_pipeline.defs.minutes import TRANSIENT_RETRY
 from roz_pipeline.defs.partitions import camera_partitions
 from roz_pipeline.defs.resources import ClipSource, HeatmapDatabase
@@ -34,7 +35,6 @@ from roz_pipeline.usecases.insight import PeriodHeatmap, activity_timeline, week
 from roz_pipeline.usecases.pictures import camera_still, render_summed
 from roz_pipeline.usecases.rollups import RollupOutcome, roll_up_day, roll_up_hour
 
-ROLLUP_GROUP = "rollups"
 WRITER_POOL = "database-writers"  # rollups only read and write PostgreSQL: cap them together (deploy/README.md)
 PREVIEW_WIDTH = 240  # each hour's PNG in the event log: 30-40 KB (about 0.3 GB per camera-year of event log)
 
@@ -54,7 +54,8 @@ def rollup_assets(camera: Camera, partitions_start: str) -> list:
     camera_id = camera.camera_id
     hour_partitions = camera_partitions(partitions_start, "hour", camera.rollup_retention_days)
     day_partitions = camera_partitions(partitions_start, "day", camera.rollup_retention_days)
-    common = dict(group_name=ROLLUP_GROUP, retry_policy=TRANSIENT_RETRY, automation_condition=ROLLUP_CONDITION,
+    common = dict(group_name=camera_group(camera.site, ROLLUP_GROUP), retry_policy=TRANSIENT_RETRY,
+                  automation_condition=ROLLUP_CONDITION,
                   kinds={"postgres"}, tags={CAMERA_TAG: camera_id}, pool=WRITER_POOL)
 
     @asset(
@@ -89,7 +90,7 @@ def rollup_assets(camera: Camera, partitions_start: str) -> list:
 def build_rollup_automation_sensor() -> AutomationConditionSensorDefinition:
     return AutomationConditionSensorDefinition(
         "rollup_automation_sensor",
-        target=AssetSelection.groups(ROLLUP_GROUP, REGIONS_GROUP),
+        target=AssetSelection.key_prefixes([HOURS_PREFIX], [DAYS_PREFIX], [REGIONS_PREFIX]),
         default_status=DefaultSensorStatus.RUNNING,
         minimum_interval_seconds=60,
         description="Requests the hours and days whose minutes or hours were (re)materialized, and the region "
