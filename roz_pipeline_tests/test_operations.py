@@ -296,6 +296,43 @@ def test_stale_sensor_alerts_once_per_outage_and_announces_recovery(registry, tm
     assert len(webhook.received) == 3
 
 
+def test_two_hundred_cameras_going_stale_at_once_make_one_alert_and_one_recovery(tmp_path, db, migrated_database,
+                                                                                 webhook):
+    from roz_pipeline.defs.health import MAX_CHECK_EVALUATIONS_PER_TICK
+
+    ids = [f"cam-{i:03d}" for i in range(200)]
+    registry = tmp_path / "cameras.yaml"
+    registry.write_text("cameras:\n" + "".join(f"  {c}: {{stale_after_minutes: 5}}\n" for c in ids))
+    defs = defs_for(registry, tmp_path, migrated_database)
+    clock = {"now": NOW}
+    sensor = build_stale_cameras_sensor(load_registry(registry), clock=lambda: clock["now"],
+                                        webhook_url=lambda: webhook.url)
+    cursor, evaluated = None, []
+
+    def tick(minutes_later: int):
+        nonlocal cursor
+        clock["now"] = NOW + timedelta(minutes=minutes_later)
+        with instance_for_test() as instance, build_sensor_context(
+                instance=instance, cursor=cursor, resources=defs.resources) as context:
+            result = sensor(context)
+        cursor = result.cursor
+        evaluated.append(len(result.asset_events))
+
+    for camera_id in ids:
+        write_minute(db, minute_row(camera_id, NOW))
+    tick(0), tick(1)  # all fresh: no alert; the first look's 200 check evaluations over two ticks
+    assert webhook.received == [] and evaluated == [MAX_CHECK_EVALUATIONS_PER_TICK, 200 - MAX_CHECK_EVALUATIONS_PER_TICK]
+    tick(7), tick(8)  # the site's network is down: every camera stale at once
+    for camera_id in ids:
+        write_minute(db, minute_row(camera_id, NOW + timedelta(minutes=9)))
+    tick(10), tick(11)  # back
+
+    stale, back = (alert["text"] for alert in webhook.received)
+    assert stale.startswith("200 cameras changed state:\n") and back.startswith("200 cameras changed state:\n")
+    assert all(f"Camera {c} is stale" in stale and f"Camera {c} is back" in back for c in ids)
+    assert max(evaluated) <= MAX_CHECK_EVALUATIONS_PER_TICK and sum(evaluated[2:]) == 2 * 200
+
+
 # -- failed runs ------------------------------------------------------------------------------------------------
 
 

@@ -43,7 +43,7 @@ from roz_pipeline.defs.keys import (
 from roz_pipeline.defs.resources import HeatmapDatabase
 from roz_pipeline.registry import Camera
 from roz_pipeline.storage.minutes import first_minute_after, newest_minutes, uncovered_minutes
-from roz_pipeline.usecases.monitoring import evaluate, post_alert, transition
+from roz_pipeline.usecases.monitoring import evaluate, one_alert, post_alert, transition
 
 
 def build_camera_checks(camera: Camera, clock=None) -> list:
@@ -85,6 +85,11 @@ def build_camera_checks(camera: Camera, clock=None) -> list:
     return [fresh, recent_gaps]
 
 
+# Check evaluations one tick records at most: a thousand cameras changing at once (or seen for the first time) are
+# recorded over several ticks, each as cheap as any other; the alert names them all at once.
+MAX_CHECK_EVALUATIONS_PER_TICK = 100
+
+
 def build_stale_cameras_sensor(cameras: dict[str, Camera], clock=None, webhook_url=settings.alert_webhook_url):
     """The staleness sensor for these cameras; `clock` and `webhook_url` are functions, replaceable in tests."""
     now = clock or (lambda: datetime.now(timezone.utc))
@@ -94,24 +99,31 @@ def build_stale_cameras_sensor(cameras: dict[str, Camera], clock=None, webhook_u
     def stale_cameras_sensor(context: SensorEvaluationContext, database: HeatmapDatabase):
         state = json.loads(context.cursor) if context.cursor else {"cameras": {}, "outbox": []}
         current_time = now()
-        events = []
+        texts, unchecked = [], {}
         try:
             with database.connection() as conn:
                 newest = newest_minutes(conn, list(cameras))
                 for camera in cameras.values():
                     camera_id = camera.camera_id
                     freshness = evaluate(camera_id, camera.stale_after_minutes, newest.get(camera_id), current_time)
-                    previous = state["cameras"].get(camera_id)
-                    updated, text = transition(previous, freshness,
+                    previous = state["cameras"].get(camera_id) or {}
+                    updated, text = transition(previous or None, freshness,
                                                lambda after: first_minute_after(conn, camera_id, after))
-                    if text:
-                        context.log.warning(text)
-                        state["outbox"].append(text)
-                    if previous is None or previous["state"] != updated["state"]:
-                        events.append(_freshness_evaluation(camera, freshness))
-                    state["cameras"][camera_id] = updated
+                    texts += [text] if text else []
+                    # "checked": the state the camera's check last recorded
+                    state["cameras"][camera_id] = {**updated, "checked": previous.get("checked")}
+                    if updated["state"] != previous.get("checked"):
+                        unchecked[camera_id] = freshness
         except psycopg.errors.UndefinedTable:
             return SkipReason("heatmap_minutes does not exist yet: the first camera run migrates the database")
+        alert = one_alert(texts)
+        if alert:
+            context.log.warning(alert)
+            state["outbox"].append(alert)
+        events = []
+        for camera_id, freshness in list(unchecked.items())[:MAX_CHECK_EVALUATIONS_PER_TICK]:
+            events.append(_freshness_evaluation(cameras[camera_id], freshness))
+            state["cameras"][camera_id]["checked"] = freshness.state
         url = webhook_url()
         while state["outbox"] and post_alert(url, state["outbox"][0]):
             state["outbox"].pop(0)

@@ -61,6 +61,14 @@ def transition(previous: dict | None, freshness: Freshness, first_minute_after) 
     return {"state": "fresh"}, None
 
 
+def one_alert(texts: list[str]) -> str | None:
+    """The alert of one look at every camera: its one change as is, several (a site's network went down) in one
+    message listing them all, nothing without a change."""
+    if len(texts) <= 1:
+        return texts[0] if texts else None
+    return f"{len(texts)} cameras changed state:\n" + "\n".join(f"- {text}" for text in texts)
+
+
 def post_alert(webhook_url: str | None, text: str, timeout: float = 5.0) -> bool:
     """POST `{"text": text}` (Slack-compatible) to the webhook; True when delivered or when there is no webhook."""
     if not webhook_url:
