@@ -250,22 +250,26 @@ def test_schedules_run_retention_then_vacuum_nightly_in_utc(registry, tmp_path, 
 # -- stale cameras ----------------------------------------------------------------------------------------------
 
 
-def test_stale_sensor_alerts_once_per_outage_and_announces_recovery(registry, tmp_path, db, migrated_database, webhook):
-    clock = {"now": NOW}
-    hook = {"url": webhook.url}
-    defs = defs_for(registry, tmp_path, migrated_database)
-    sensor = build_stale_cameras_sensor(load_registry(registry), clock=lambda: clock["now"],
-                                        webhook_url=lambda: hook["url"])
-    cursor = None
+def stale_sensor_ticks(registry, tmp_path, database_url, webhook_url):
+    """tick(minutes_later): one evaluation of the stale-cameras sensor at NOW + minutes_later, its cursor carried."""
+    clock, cursor = {"now": NOW}, {"value": None}
+    defs = defs_for(registry, tmp_path, database_url)
+    sensor = build_stale_cameras_sensor(load_registry(registry), clock=lambda: clock["now"], webhook_url=webhook_url)
 
     def tick(minutes_later: int):
-        nonlocal cursor
         clock["now"] = NOW + timedelta(minutes=minutes_later)
         with instance_for_test() as instance, build_sensor_context(
-            instance=instance, cursor=cursor, resources=defs.resources) as context:
+                instance=instance, cursor=cursor["value"], resources=defs.resources) as context:
             result = sensor(context)
-        cursor = result.cursor
+        cursor["value"] = result.cursor
         return result
+
+    return tick
+
+
+def test_stale_sensor_alerts_once_per_outage_and_announces_recovery(registry, tmp_path, db, migrated_database, webhook):
+    hook = {"url": webhook.url}
+    tick = stale_sensor_ticks(registry, tmp_path, migrated_database, lambda: hook["url"])
 
     for i in range(10):  # lobby records NOW-9 ... NOW; yard never records
         write_minute(db, minute_row("lobby", NOW - timedelta(minutes=9 - i)))
@@ -288,10 +292,10 @@ def test_stale_sensor_alerts_once_per_outage_and_announces_recovery(registry, tm
     assert len(webhook.received) == 2 and json.loads(recovered.cursor)["outbox"]
     assert recovered.asset_events[0].passed
     hook["url"] = webhook.url
-    tick(26)
+    delivered = tick(26)
     assert webhook.received[-1]["text"] == ("Camera lobby is back: footage resumed at "
                                             f"{NOW + timedelta(minutes=22):%Y-%m-%d %H:%M} UTC after an outage of 21 min.")
-    assert json.loads(cursor)["outbox"] == []
+    assert json.loads(delivered.cursor)["outbox"] == []
     tick(27)
     assert len(webhook.received) == 3
 
@@ -303,20 +307,10 @@ def test_two_hundred_cameras_going_stale_at_once_make_one_alert_and_one_recovery
     ids = [f"cam-{i:03d}" for i in range(200)]
     registry = tmp_path / "cameras.yaml"
     registry.write_text("cameras:\n" + "".join(f"  {c}: {{stale_after_minutes: 5}}\n" for c in ids))
-    defs = defs_for(registry, tmp_path, migrated_database)
-    clock = {"now": NOW}
-    sensor = build_stale_cameras_sensor(load_registry(registry), clock=lambda: clock["now"],
-                                        webhook_url=lambda: webhook.url)
-    cursor, evaluated = None, []
+    sensor_tick, evaluated = stale_sensor_ticks(registry, tmp_path, migrated_database, lambda: webhook.url), []
 
     def tick(minutes_later: int):
-        nonlocal cursor
-        clock["now"] = NOW + timedelta(minutes=minutes_later)
-        with instance_for_test() as instance, build_sensor_context(
-                instance=instance, cursor=cursor, resources=defs.resources) as context:
-            result = sensor(context)
-        cursor = result.cursor
-        evaluated.append(len(result.asset_events))
+        evaluated.append(len(sensor_tick(minutes_later).asset_events))
 
     for camera_id in ids:
         write_minute(db, minute_row(camera_id, NOW))
