@@ -24,6 +24,8 @@ in the same run:
   ingest      new_clips_sensor's tick over the clip inventory with 7 days of Frigate history vs 1 hour (local folder,
               S3 + SQS events), vs the old listing design; 1,000 cameras at live pace: tick p50/p95, cursor bytes,
               S3 and SQS requests per camera-hour                                                 (bench/ingest.py)
+  rollups     rollup_automation_sensor's tick vs the declarative automation it replaced, at 100 and 1,000 cameras
+                                                                                                 (bench/rollups.py)
 
 --quick shrinks every part (fewer repeats, minutes and days) to check the suite works in a few minutes; its
 numbers are not the ones to report.
@@ -52,6 +54,7 @@ PARTS = {  # name: (full arguments, --quick arguments)
     "live": ([], ["--cameras", "2", "--minutes", "3", "--drain", "60"]),
     "regions": ([], ["--days", "1", "--repeat", "3"]),
     "ingest": ([], ["--quick"]),
+    "rollups": ([], ["--quick"]),
 }
 
 
@@ -125,6 +128,10 @@ def summary(results: dict) -> list[tuple[str, str, str]]:
                  ("... S3 + SQS events: tick p95; LIST and SQS requests per camera-hour",
                   f"{scale['s3_events']['p95_s']:.2f} s; {scale['s3_events']['list_per_camera_hour']:.3f}, "
                   f"{scale['s3_events']['sqs_per_camera_hour_live_pace']:.1f}", "")]
+    if "rollups" in results:
+        rows += [(f"rollup requests, {r['cameras']:,} cameras: sensor / declarative automation tick",
+                  f"{r['sensor_tick_s']:.3f} s / {r['declarative_tick_s']:.2f} s", "<= 5 s")
+                 for r in results["rollups"]["sizes"]]
     return rows
 
 

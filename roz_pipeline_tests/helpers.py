@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import psycopg
 import pytest
-from dagster import AssetKey, Definitions, RunRequest, materialize
+from dagster import AssetKey, Definitions, PartitionKeyRange, RunRequest, build_sensor_context, materialize
 
 from roz_pipeline.cli.footage import Walker, write_clip
 from roz_pipeline.core.codec import encode_intensity
@@ -117,6 +117,20 @@ def execute_request(defs: Definitions, request: RunRequest, instance):
             run_config=request.run_config, instance=instance, tags=request.tags, raise_on_error=False)
     return materialize([asset_def(defs, key) for key in request.asset_selection], resources=defs.resources,
                        instance=instance, tags=request.tags, raise_on_error=False)
+
+
+def rollup_requests(defs: Definitions, instance, cursor: str | None = None) -> tuple[dict[AssetKey, list[str]], str]:
+    """One tick of rollup_automation_sensor: the partitions it requests, {asset key: sorted keys}, and its cursor."""
+    result = defs.resolve_sensor_def("rollup_automation_sensor")(
+        build_sensor_context(instance=instance, definitions=defs, cursor=cursor))
+    requested: dict[AssetKey, list[str]] = {}
+    for request in result.run_requests or []:
+        (key,) = request.asset_selection
+        partitions = defs.resolve_asset_graph().get(key).partitions_def
+        keys = partitions.get_partition_keys_in_range(
+            PartitionKeyRange(request.tags[RANGE_START_TAG], request.tags[RANGE_END_TAG]))
+        requested[key] = sorted(requested.get(key, []) + list(keys))
+    return requested, result.cursor
 
 
 def rows(url: str, camera: str = "lobby") -> list[tuple]:

@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import pytest
+from dagster import AssetKey
 
 from roz_pipeline.registry import RegistryError, load_registry
 from roz_pipeline.settings import REPO_ROOT
@@ -41,9 +42,12 @@ def test_a_sites_cameras_show_as_its_own_group_and_stay_in_the_rollup_automation
     assert groups["heatmap_minutes/lobby"] == groups["heatmap_days/lobby"] == groups["heatmap_regions/lobby"] == "hq"
     assert groups["heatmap_minutes/dock"] == groups["heatmap_hours/dock"] == "warehouse_2"
     assert (groups["heatmap_minutes/yard"], groups["heatmap_hours/yard"]) == ("cameras", "rollups")  # no site
-    automated = defs.resolve_sensor_def("rollup_automation_sensor").asset_selection.resolve(graph)
-    assert automated == {key for key in graph.get_all_asset_keys()
-                         if key.path[0] in ("heatmap_hours", "heatmap_days", "heatmap_regions")}
+    def selected(sensor_name):
+        return defs.resolve_sensor_def(sensor_name).asset_selection.resolve(graph)
+
+    assert selected("rollup_automation_sensor") == {key for key in graph.get_all_asset_keys()
+                                                    if key.path[0] in ("heatmap_hours", "heatmap_days")}
+    assert selected("regions_automation_sensor") == {AssetKey(["heatmap_regions", "lobby"])}
 
 
 @pytest.mark.parametrize("site", ["site-a", "Hq", "rollups", 7])

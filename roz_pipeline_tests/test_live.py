@@ -10,15 +10,15 @@ from collections import Counter
 from datetime import datetime, timedelta, timezone
 
 import psycopg
-from dagster import build_sensor_context, evaluate_automation_conditions, instance_for_test, materialize
+from dagster import build_sensor_context, instance_for_test, materialize
 
 from roz_pipeline.clips.layout import ClipLayout
 from roz_pipeline.core.timesteps import MINUTE
-from roz_pipeline.defs.keys import CAMERA_TAG, FOLLOW_TAG, days_key, hours_key, minutes_key
+from roz_pipeline.defs.keys import CAMERA_TAG, FOLLOW_TAG, minutes_key
 from roz_pipeline.defs.location import build_definitions
 from roz_pipeline.defs.resources import HeatmapDatabase, LocalClips
 from roz_pipeline.storage.minutes import HeatmapMinute, MinuteSources, minute_sources, write_minute
-from roz_pipeline_tests.helpers import MIGRATIONS, asset_def, execute_request, minute_row
+from roz_pipeline_tests.helpers import MIGRATIONS, asset_def, execute_request, minute_row, rollup_requests
 from roz_pipeline_tests.recorders import record
 
 UTC = timezone.utc
@@ -99,16 +99,16 @@ def _tick_live(defs, instance, cursors, executed, follow=None):
         _tick(defs, instance, cursors, executed, name, follow)
 
 
-def _roll_up(defs, instance, cursor, counts: Counter, cameras=("front",), now=None):
-    """One evaluation of the rollup automation (rollup_automation_sensor's, at `now`); the hours and days it
-    requests are rolled up at once and counted."""
-    result = evaluate_automation_conditions(defs, instance, cursor=cursor, evaluation_time=now)
-    for key in [k(camera) for camera in cameras for k in (hours_key, days_key)]:
-        for partition in sorted(result.get_requested_partitions(key)):
+def _roll_up(defs, instance, cursor, counts: Counter):
+    """One tick of rollup_automation_sensor (at the recorder's time); the hours and days it requests are rolled up
+    at once and counted."""
+    requested, cursor = rollup_requests(defs, instance, cursor)
+    for key, partitions in requested.items():
+        for partition in partitions:
             counts[(key.to_user_string(), partition)] += 1
             assert materialize([asset_def(defs, key)], resources=defs.resources, instance=instance,
                                partition_key=partition).success
-    return result.cursor
+    return cursor
 
 
 def _tick_stale_sensor_every_minute(recorder, defs, instance, cursors, executed) -> None:
@@ -146,6 +146,7 @@ def test_the_hour_in_progress_is_followed_and_every_minute_is_stored_within_two_
             _tick_live(defs, instance, cursors, executed)
             automation = _roll_up(defs, instance, automation, rollups)
             recorder.sleep(30)
+        recorder.advance(START + timedelta(days=1, hours=1))  # the camera stopped at 01:00; its day is over
         _roll_up(defs, instance, automation, rollups)
 
         # the camera stops at 01:00; having recorded lately, it is followed in 01:00 too, which gets no footage
@@ -306,10 +307,10 @@ def test_three_live_hours_of_two_cameras_side_by_side_across_midnight(tmp_path, 
     recorder.advance(START + timedelta(seconds=20))
     with instance_for_test() as instance:
         _tick_stale_sensor_every_minute(recorder, defs, instance, cursors, executed)
-        automation = _roll_up(defs, instance, None, rollups, ("front", "back"), recorder.now)
+        automation = _roll_up(defs, instance, None, rollups)
         while recorder.now < START + timedelta(hours=3, minutes=4):
             _tick_live(defs, instance, cursors, executed, follow=simulation.start)
-            automation = _roll_up(defs, instance, automation, rollups, ("front", "back"), recorder.now)
+            automation = _roll_up(defs, instance, automation, rollups)
             simulation.sleep(30)
         recorder.on_tick = lambda: None  # the recording is over (both cameras stop): the stale sensor is not asked
         while simulation.others():  # the run following 02:00, where nothing lands

@@ -13,7 +13,8 @@ import cv2
 import numpy as np
 import psycopg
 import pytest
-from dagster import AssetKey, DagsterEventType, evaluate_automation_conditions, instance_for_test, materialize
+from dagster import AssetKey, DagsterEventType, DagsterRun, DagsterRunStatus, instance_for_test, materialize
+from dagster._core.utils import make_new_run_id
 
 from roz_pipeline.core.codec import encode_intensity
 from roz_pipeline.core.render import (
@@ -32,7 +33,8 @@ from roz_pipeline.storage.minutes import HeatmapMinute, minutes_between, write_m
 from roz_pipeline.storage.rollups import rollups_between
 from roz_pipeline.storage.seed_queries import hour_of_day_minutes
 from roz_pipeline.cli.footage import Walker, write_clip
-from roz_pipeline_tests.helpers import KEEP, T0, asset_def, local_defs, make_clip, partition_key, run_range
+from roz_pipeline_tests.helpers import (
+    KEEP, T0, asset_def, local_defs, make_clip, partition_key, rollup_requests, run_range)
 
 LONG_AGO = datetime(2000, 1, 1, tzinfo=timezone.utc)  # "every source is still retained"
 SHAPE = (9, 16)
@@ -256,13 +258,7 @@ def registry(tmp_path):
 
 def automation_runs(defs, instance, cursor=None):
     """What the rollup automation requests now, as {asset key: partition keys}."""
-    result = evaluate_automation_conditions(defs, instance, cursor=cursor)
-    requested = {}
-    for key in (AssetKey(["heatmap_hours", "lobby"]), AssetKey(["heatmap_days", "lobby"])):
-        partitions = result.get_requested_partitions(key)
-        if partitions:
-            requested[key] = sorted(partitions)
-    return requested, result.cursor
+    return rollup_requests(defs, instance, cursor)
 
 
 def materialize_partitions(defs, key, partitions, instance):
@@ -387,3 +383,24 @@ def test_the_hour_in_progress_is_rolled_up_only_once_it_has_ended(registry, tmp_
         requested, _ = automation_runs(defs, instance, cursor)
 
     assert requested.get(hours) == [last_hour.strftime("%Y-%m-%d-%H:%M")]
+
+
+def test_an_ended_hour_waits_for_the_run_still_writing_its_minutes(registry, tmp_path, migrated_database):
+    videos = tmp_path / "videos"
+    make_clip(videos, "lobby", T0)
+    defs = local_defs(registry, videos, migrated_database, grain="hour")
+    hours, hour = AssetKey(["heatmap_hours", "lobby"]), partition_key(T0)
+
+    with instance_for_test() as instance:
+        _, cursor = automation_runs(defs, instance)
+        assert run_range(defs, "lobby", T0, T0, instance).success
+        # a re-run of the same hour is under way (a late clip): its minutes are not final yet
+        running = instance.add_run(DagsterRun(
+            job_name="__ASSET_JOB", run_id=make_new_run_id(), status=DagsterRunStatus.STARTED,
+            asset_selection=frozenset({minutes_key("lobby")}), tags=camera_run_tags("lobby", hour, hour)))
+        waiting, cursor = automation_runs(defs, instance, cursor)
+        instance.report_run_failed(running)
+        requested, cursor = automation_runs(defs, instance, cursor)
+        again, _ = automation_runs(defs, instance, cursor)
+
+    assert waiting == {} and requested == {hours: [hour]} and again == {}

@@ -17,7 +17,7 @@ from roz_pipeline.defs.new_clips import build_clip_layout_check, build_new_clips
 from roz_pipeline.defs.partitions import MINUTES_PER_RUN, camera_partitions
 from roz_pipeline.defs.resources import resources_from_environment
 from roz_pipeline.defs.regions import regions_asset
-from roz_pipeline.defs.rollups import build_rollup_automation_sensor, rollup_assets
+from roz_pipeline.defs.rollups import build_regions_automation_sensor, build_rollup_sensor, rollup_assets
 from roz_pipeline.defs.schema import roz_schema
 from roz_pipeline.registry import load_registry
 
@@ -76,7 +76,8 @@ def _definitions(cameras_file, resources, partitions_start, grain, clock, sleep)
                  *([build_follow_sensor(cameras, partitions, follow_job, clock)] if follow_job else []),
                  build_stale_cameras_sensor(cameras, clock),
                  build_run_failure_alert_sensor(),
-                 build_rollup_automation_sensor()],
+                 build_rollup_sensor(cameras, start, grain, clock),
+                 *([build_regions_automation_sensor()] if any(c.regions for c in cameras.values()) else [])],
         resources=resources,
         executor=executor_from_environment(),
     )

@@ -1,12 +1,15 @@
 """Rollup assets per camera: `heatmap_hours/<camera>` (hour partitions, the sum of the camera's minutes) and
 `heatmap_days/<camera>` (day partitions, the sum of its hours), both in `heatmap_rollups`.
 
-They keep up by declarative automation: when minutes are (re)materialized, the hours they fall in are requested,
-then the days of those hours; backfills and re-processed old minutes included. `rollup_automation_sensor` runs
-the evaluation (on by default).
+`rollup_automation_sensor` keeps them up: it reads the materializations recorded since its last tick (one query,
+whatever the number of cameras) and requests each hour whose minutes changed once the hour has ended and no run is
+still writing them, then each day of the hours rolled up the same way; backfills and re-processed old minutes
+included (usecases.pending_rollups). Declarative automation did the same by evaluating every rollup asset every
+tick: 11.9 s a tick at 1,000 cameras (docs/SCALING.md). It still runs the region series, which are few.
 """
 
 import base64
+import json
 from datetime import datetime, timedelta, timezone
 
 from dagster import (
@@ -14,55 +17,64 @@ from dagster import (
     AssetExecutionContext,
     AssetKey,
     AssetSelection,
-    AutomationCondition,
     AutomationConditionSensorDefinition,
     BackfillPolicy,
+    DagsterEventType,
+    DagsterRun,
+    DagsterRunStatus,
     DefaultSensorStatus,
+    EventRecordsFilter,
     MetadataValue,
+    RunsFilter,
+    SensorEvaluationContext,
+    SensorResult,
     TimeWindowPartitionMapping,
     asset,
+    sensor,
 )
 
 from roz_pipeline.core.render import render_hour_bars, render_week
 from roz_pipeline.core.timesteps import STEPS, steps
 from roz_pipeline.defs.keys import (
-    CAMERA_TAG, DAYS_PREFIX, HOURS_PREFIX, REGIONS_PREFIX, ROLLUP_GROUP, camera_group, days_key, hours_key, minutes_key)
+    CAMERA_TAG, DAYS_PREFIX, FOLLOW_JOB, HOURS_PREFIX, MINUTES_PREFIX, PARTITION_TAG, RANGE_END_TAG, RANGE_START_TAG,
+    REGIONS_PREFIX, ROLLUP_GROUP, camera_group, days_key, hours_key, minutes_key)
+from roz_pipeline.defs.launch import camera_ranges
 from roz_pipeline.defs.minutes import TRANSIENT_RETRY
-from roz_pipeline.defs.partitions import camera_partitions
+from roz_pipeline.defs.partitions import PARTITION_FORMAT, camera_partitions
 from roz_pipeline.defs.resources import ClipSource, HeatmapDatabase
 from roz_pipeline.registry import Camera
 from roz_pipeline.usecases.insight import PeriodHeatmap, activity_timeline, week_pattern
 from roz_pipeline.usecases.pictures import camera_still, render_summed
+from roz_pipeline.usecases.pending_rollups import PendingRollups, periods_of
 from roz_pipeline.usecases.rollups import RollupOutcome, roll_up_day, roll_up_hour
 
 WRITER_POOL = "database-writers"  # rollups only read and write PostgreSQL: cap them together (deploy/README.md)
 PREVIEW_WIDTH = 240  # each hour's PNG in the event log: 30-40 KB (about 0.3 GB per camera-year of event log)
+HOURS_PER_RUN, DAYS_PER_RUN = 24, 31
+MATERIALIZATIONS_PER_TICK = 20_000  # more wait for the next tick (a backfill of many cameras)
+RUNNING_STATUSES = [DagsterRunStatus.NOT_STARTED, DagsterRunStatus.QUEUED, DagsterRunStatus.STARTING,
+                    DagsterRunStatus.STARTED, DagsterRunStatus.CANCELING]
+ROLLED_UP_BY = {MINUTES_PREFIX: "hour", HOURS_PREFIX: "day"}  # a source asset's prefix and the rollup it feeds
 
-# Like AutomationCondition.eager(), without its "latest time window only" and "no missing dependency" parts:
-# re-processed old minutes must update their hour, and an hour with a gap in its footage is still rolled up. The
-# hour or day in progress waits until it has ended: rolled up once, not after every update of its sources.
-ROLLUP_CONDITION = (
-    AutomationCondition.any_deps_updated().since_last_handled()
-    & ~AutomationCondition.in_latest_time_window()
-    & ~AutomationCondition.any_deps_in_progress()
-    & ~AutomationCondition.in_progress()
-).with_label("sources updated, period ended")
+
+def rollup_partitions(camera: Camera, partitions_start: str, grain: str):
+    """The hour or day partitions of the camera's rollups: from `partitions_start`, within its rollup retention."""
+    return camera_partitions(partitions_start, grain, camera.rollup_retention_days)
 
 
 def rollup_assets(camera: Camera, partitions_start: str) -> list:
     """The camera's hour and day rollup assets, partitioned from `partitions_start` within its rollup retention."""
     camera_id = camera.camera_id
-    hour_partitions = camera_partitions(partitions_start, "hour", camera.rollup_retention_days)
-    day_partitions = camera_partitions(partitions_start, "day", camera.rollup_retention_days)
+    hour_partitions = rollup_partitions(camera, partitions_start, "hour")
+    day_partitions = rollup_partitions(camera, partitions_start, "day")
     common = dict(group_name=camera_group(camera.site, ROLLUP_GROUP), retry_policy=TRANSIENT_RETRY,
-                  automation_condition=ROLLUP_CONDITION,
                   kinds={"postgres"}, tags={CAMERA_TAG: camera_id}, pool=WRITER_POOL)
 
     @asset(
         key=hours_key(camera_id),
         partitions_def=hour_partitions,
         deps=[_time_dep(minutes_key(camera_id))],
-        backfill_policy=BackfillPolicy.multi_run(max_partitions_per_run=24),
+        backfill_policy=BackfillPolicy.multi_run(max_partitions_per_run=HOURS_PER_RUN),
         description=f"Hourly heatmaps of camera {camera_id}: the sum of its minutes, in heatmap_rollups",
         **common,
     )
@@ -74,7 +86,7 @@ def rollup_assets(camera: Camera, partitions_start: str) -> list:
         key=days_key(camera_id),
         partitions_def=day_partitions,
         deps=[_time_dep(hours_key(camera_id))],
-        backfill_policy=BackfillPolicy.multi_run(max_partitions_per_run=31),
+        backfill_policy=BackfillPolicy.multi_run(max_partitions_per_run=DAYS_PER_RUN),
         description=f"Daily heatmaps of camera {camera_id}: the sum of its hours, in heatmap_rollups",
         **common,
     )
@@ -87,15 +99,103 @@ def rollup_assets(camera: Camera, partitions_start: str) -> list:
     return [_hours, _days]
 
 
-def build_rollup_automation_sensor() -> AutomationConditionSensorDefinition:
+def build_rollup_sensor(cameras: dict[str, Camera], partitions_start: str, grain: str, clock=None):
+    """`rollup_automation_sensor` for these cameras (`grain`: the camera assets' partition grain)."""
+    now = clock or (lambda: datetime.now(timezone.utc))
+    rollups = {"hour": (hours_key, HOURS_PER_RUN), "day": (days_key, DAYS_PER_RUN)}
+    partitions = {(rollup, camera_id): rollup_partitions(camera, partitions_start, rollup)
+                  for camera_id, camera in cameras.items() for rollup in rollups}
+    source_step = {MINUTES_PREFIX: STEPS[grain], HOURS_PREFIX: STEPS["hour"]}
+
+    @sensor(
+        name="rollup_automation_sensor",
+        minimum_interval_seconds=60,
+        default_status=DefaultSensorStatus.RUNNING,
+        asset_selection=[key(camera_id) for camera_id in cameras for key in (hours_key, days_key)],
+        description="Requests each hour whose minutes were stored or re-processed once the hour has ended and no "
+                    "run still writes them, and each day of the hours rolled up the same way",
+    )
+    def rollup_automation_sensor(context: SensorEvaluationContext) -> SensorResult:
+        state = json.loads(context.cursor) if context.cursor else {}
+        instance = context.instance
+        after = state.get("after")
+        if after is None:  # the first tick: what was stored before is not news
+            newest = instance.event_log_storage.get_event_records(
+                EventRecordsFilter(DagsterEventType.ASSET_MATERIALIZATION), limit=1, ascending=False)
+            return SensorResult(cursor=json.dumps({"after": newest[0].storage_id if newest else 0}))
+        pending = PendingRollups.from_json(state.get("pending"))
+        records = instance.event_log_storage.get_event_records(
+            EventRecordsFilter(DagsterEventType.ASSET_MATERIALIZATION, after_cursor=after),
+            limit=MATERIALIZATIONS_PER_TICK, ascending=True)
+        for record in records:
+            source = _camera_source(record.asset_key, cameras)
+            if source is not None and record.partition_key:
+                prefix, camera_id = source
+                start = _start_of(record.partition_key)
+                pending.sources_changed(ROLLED_UP_BY[prefix], camera_id, start, start + source_step[prefix])
+        after = records[-1].storage_id if records else after
+        requests = []
+        moment = now()
+        if any(pending.has_ended(rollup, moment) for rollup in rollups):
+            writing = _sources_being_written(instance, cameras, source_step)
+            for rollup, (key, per_run) in rollups.items():
+                for camera_id, periods in pending.take_ready(rollup, moment, writing[rollup]).items():
+                    camera_partitions = partitions[(rollup, camera_id)]
+                    keys = [p.strftime(PARTITION_FORMAT) for p in periods if p >= camera_partitions.start]
+                    requests += [r.run_request(run_key=f"{rollup}:{camera_id}:{r.first}:{r.last}:{after}")
+                                 for r in camera_ranges(camera_id, key(camera_id), keys, camera_partitions, per_run)]
+        return SensorResult(run_requests=requests,
+                            cursor=json.dumps({"after": after, "pending": pending.to_json()}))
+
+    return rollup_automation_sensor
+
+
+def build_regions_automation_sensor() -> AutomationConditionSensorDefinition:
     return AutomationConditionSensorDefinition(
-        "rollup_automation_sensor",
-        target=AssetSelection.key_prefixes([HOURS_PREFIX], [DAYS_PREFIX], [REGIONS_PREFIX]),
+        "regions_automation_sensor",
+        target=AssetSelection.key_prefixes([REGIONS_PREFIX]),
         default_status=DefaultSensorStatus.RUNNING,
         minimum_interval_seconds=60,
-        description="Requests the hours and days whose minutes or hours were (re)materialized, and the region "
-                    "series of cameras whose regions changed",
+        description="Requests the region series of cameras whose regions changed (declarative automation)",
     )
+
+
+def _camera_source(key: AssetKey | None, cameras: dict[str, Camera]) -> tuple[str, str] | None:
+    """(prefix, camera) when `key` is the minutes or hour rollups asset of one of `cameras`, else None."""
+    if key is None or len(key.path) != 2:
+        return None
+    prefix, camera_id = key.path
+    return (prefix, camera_id) if prefix in ROLLED_UP_BY and camera_id in cameras else None
+
+
+def _start_of(partition_key: str) -> datetime:
+    return datetime.strptime(partition_key, PARTITION_FORMAT).replace(tzinfo=timezone.utc)
+
+
+def _sources_being_written(instance, cameras: dict[str, Camera], source_step: dict) -> dict[str, set]:
+    """Per rollup grain, the (camera, period) pairs whose sources a queued or running run is writing: one query."""
+    writing = {"hour": set(), "day": set()}
+    for record in instance.get_run_records(RunsFilter(statuses=RUNNING_STATUSES)):
+        for prefix, camera_id, first, last in _partitions_written(record.dagster_run, cameras):
+            rollup = ROLLED_UP_BY[prefix]
+            for period in periods_of(rollup, _start_of(first), _start_of(last) + source_step[prefix]):
+                writing[rollup].add((camera_id, period))
+    return writing
+
+
+def _partitions_written(run: DagsterRun, cameras: dict[str, Camera]):
+    """(prefix, camera, first key, last key) for each source asset the run writes partitions of."""
+    if run.job_name == FOLLOW_JOB:
+        config = run.run_config["ops"]["follow_cameras"]["config"]
+        for camera_id in config["cameras"]:
+            yield MINUTES_PREFIX, camera_id, config["partition_key"], config["partition_key"]
+        return
+    first = run.tags.get(RANGE_START_TAG) or run.tags.get(PARTITION_TAG)
+    last = run.tags.get(RANGE_END_TAG) or first
+    for key in (run.asset_selection or ()) if first else ():
+        source = _camera_source(key, cameras)
+        if source is not None:
+            yield *source, first, last
 
 
 def _day_pictures(context: AssetExecutionContext, conn, camera: Camera, outcomes: list[RollupOutcome],
