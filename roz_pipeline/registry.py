@@ -86,6 +86,34 @@ def load_registry(path: Path) -> dict[str, Camera]:
     return cameras
 
 
+@dataclass(frozen=True)
+class Shard:
+    """What one code location serves of a registry: its cameras (`ROZ_SITES`' sites), and whether it is the one
+    location holding the schema, retention and VACUUM (the one serving the site of the registry's first camera)."""
+
+    cameras: dict[str, Camera]
+    registry: dict[str, Camera]
+    maintains: bool
+
+
+def shard_of(registry: dict[str, Camera], sites: tuple[str, ...] | None) -> Shard:
+    """The cameras of `sites` (None: every camera). Raises RegistryError for a site no camera has, or for cameras
+    without a site when the registry is split (no location would serve them)."""
+    if sites is None:
+        return Shard(registry, registry, maintains=True)
+    known = sorted({camera.site for camera in registry.values() if camera.site})
+    unknown = [site for site in sites if site not in known]
+    if unknown:
+        raise RegistryError(f"ROZ_SITES names site(s) {', '.join(unknown)} that no camera of the registry has; "
+                            f"its sites: {', '.join(known) or 'none'}")
+    homeless = [camera_id for camera_id, camera in registry.items() if not camera.site]
+    if homeless:
+        raise RegistryError(f"ROZ_SITES splits the registry by site, but camera(s) {', '.join(homeless[:10])} have no "
+                            "site: give every camera a site")
+    cameras = {camera_id: camera for camera_id, camera in registry.items() if camera.site in sites}
+    return Shard(cameras, registry, maintains=next(iter(registry.values())).site in sites)
+
+
 def _camera(path: Path, camera_id, entry) -> Camera:
     where = f"{path}: camera {camera_id!r}"
     if isinstance(camera_id, (int, float)) and not isinstance(camera_id, bool):

@@ -152,6 +152,14 @@ def reconcile_hours() -> float:
     return _positive("ROZ_RECONCILE_HOURS", "6")
 
 
+def sites() -> tuple[str, ...] | None:
+    """`ROZ_SITES`: the registry's sites this code location serves (comma-separated); None: every camera. Several
+    code locations over one registry split its cameras by site (deploy/README.md)."""
+    value = env("ROZ_SITES")
+    names = tuple(dict.fromkeys(name.strip() for name in (value or "").split(",") if name.strip()))
+    return names or None
+
+
 def max_runs_per_tick() -> int:
     """How many catch-up runs one `new_clips_sensor` tick asks for at most, newest first (`ROZ_MAX_RUNS_PER_TICK`,
     default 50): a backlog (a new camera with days of footage, a store back after an outage) becomes runs over

@@ -4,11 +4,15 @@ import os
 import subprocess
 import sys
 
-import pytest
-from dagster import AssetKey
+from datetime import timedelta
 
-from roz_pipeline.registry import RegistryError, load_registry
+import pytest
+from dagster import AssetKey, build_sensor_context, instance_for_test
+
+from roz_pipeline import settings
+from roz_pipeline.registry import RegistryError, load_registry, shard_of
 from roz_pipeline.settings import REPO_ROOT
+from roz_pipeline_tests.helpers import T0, execute_request, local_defs, make_clip, rows
 
 
 def test_loading_the_code_location_warns_nothing(tmp_path):
@@ -57,3 +61,49 @@ def test_a_site_that_cannot_name_a_group_is_refused_with_its_camera(tmp_path, si
 
     with pytest.raises(RegistryError, match="camera 'lobby': site must be"):
         load_registry(registry)
+
+
+def test_two_code_locations_split_the_registry_by_site(tmp_path, monkeypatch, migrated_database):
+    registry = tmp_path / "cameras.yaml"
+    registry.write_text("cameras:\n  lobby: {site: hq}\n  door: {site: hq}\n"
+                        "  dock: {site: warehouse}\n  yard: {site: warehouse}\n")
+    videos = tmp_path / "videos"
+    make_clip(videos, "dock", T0 + timedelta(minutes=10))  # a clip of the warehouse's camera, an hour late
+
+    def location(sites):
+        monkeypatch.setenv("ROZ_SITES", sites)
+        return local_defs(registry, videos, migrated_database, grain="hour", clock=lambda: T0 + timedelta(hours=1.5))
+
+    hq, warehouse = location("hq"), location("warehouse")
+    monkeypatch.setenv("ROZ_SITES", "hq,mars")
+    with pytest.raises(RegistryError, match="ROZ_SITES names site.s. mars that no camera of the registry has"):
+        local_defs(registry, videos, migrated_database)
+
+    def served(defs):
+        graph = defs.resolve_asset_graph()
+        materializable = {key.to_user_string() for key in graph.get_all_asset_keys() if graph.get(key).is_materializable}
+        jobs = {job.name for job in defs.resolve_all_job_defs()} & {"retention_cleanup_job", "vacuum_analyze_job"}
+        return ({key.split("/")[1] for key in materializable if key.startswith("heatmap_minutes/")},
+                "roz_schema" in materializable, jobs, len(list(defs.schedules or [])))
+
+    assert served(hq) == ({"lobby", "door"}, True, {"retention_cleanup_job", "vacuum_analyze_job"}, 2)
+    assert served(warehouse) == ({"dock", "yard"}, False, set(), 0)
+
+    with instance_for_test() as instance:
+        ticks = {name: defs.resolve_sensor_def("new_clips_sensor")(
+            build_sensor_context(instance=instance, definitions=defs, resources=defs.resources))
+            for name, defs in (("hq", hq), ("warehouse", warehouse))}
+        assert ticks["hq"].run_requests == [] and ticks["hq"].asset_events == []  # dock is no unregistered camera
+        (request,) = ticks["warehouse"].run_requests
+        assert request.run_key.startswith("dock:2026-11-20-14:00:2026-11-20-14:00:")
+        assert execute_request(warehouse, request, instance).success
+    assert [row[0] for row in rows(migrated_database, "dock")] == [T0 + timedelta(minutes=10)]
+
+
+def test_a_split_registry_needs_every_camera_in_a_site(tmp_path, monkeypatch):
+    registry = tmp_path / "cameras.yaml"
+    registry.write_text("cameras:\n  lobby: {site: hq}\n  yard: {}\n")
+    monkeypatch.setenv("ROZ_SITES", "hq")
+
+    with pytest.raises(RegistryError, match="camera.s. yard have no site"):
+        shard_of(load_registry(registry), settings.sites())

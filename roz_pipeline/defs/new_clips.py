@@ -56,9 +56,10 @@ def build_clip_layout_check(cameras: dict[str, Camera]):
     return clip_layout
 
 
-def build_new_clips_sensor(cameras: dict[str, Camera], partitions: dict, grain: str, max_per_run: int,
-                           clock=None):
-    """The sensor for these cameras (`partitions`: each camera's partitions). `clock` is for tests."""
+def build_new_clips_sensor(cameras: dict[str, Camera], registry: dict[str, Camera], partitions: dict, grain: str,
+                           max_per_run: int, clock=None):
+    """The sensor for these cameras (`partitions`: each camera's partitions) of the `registry` (whose every camera's
+    clips it recognises: another code location's cameras are not unregistered). `clock` is for tests."""
     now = clock or (lambda: datetime.now(timezone.utc))
 
     def slot(camera_id: str, moment: datetime) -> PartitionSlot | None:
@@ -80,7 +81,7 @@ def build_new_clips_sensor(cameras: dict[str, Camera], partitions: dict, grain: 
     def new_clips_sensor(context: SensorEvaluationContext, clips: ClipSource,
                          database: HeatmapDatabase) -> SensorResult:
         cursor = NewClipsCursor.from_json(json.loads(context.cursor) if context.cursor else None)
-        discovery = clips.discovery(cameras.values())
+        discovery = clips.discovery(registry.values())
         try:
             database.migrate_once()  # the inventory's tables: a first tick may come before any run
             with database.connection() as conn:
