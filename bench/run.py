@@ -26,6 +26,8 @@ in the same run:
               S3 and SQS requests per camera-hour                                                 (bench/ingest.py)
   rollups     rollup_automation_sensor's tick vs the declarative automation it replaced, at 100 and 1,000 cameras
                                                                                                  (bench/rollups.py)
+  control_plane  1,000 cameras, no footage arriving, the real daemon: every sensor's tick p50/p95, CPU and RSS of the
+              daemon and the code server, log lines per camera-hour, the UI's GraphQL queries (bench/control_plane.py)
 
 --quick shrinks every part (fewer repeats, minutes and days) to check the suite works in a few minutes; its
 numbers are not the ones to report.
@@ -55,6 +57,7 @@ PARTS = {  # name: (full arguments, --quick arguments)
     "regions": ([], ["--days", "1", "--repeat", "3"]),
     "ingest": ([], ["--quick"]),
     "rollups": ([], ["--quick"]),
+    "control_plane": ([], ["--quick"]),
 }
 
 
@@ -132,6 +135,15 @@ def summary(results: dict) -> list[tuple[str, str, str]]:
         rows += [(f"rollup requests, {r['cameras']:,} cameras: sensor / declarative automation tick",
                   f"{r['sensor_tick_s']:.3f} s / {r['declarative_tick_s']:.2f} s", "<= 5 s")
                  for r in results["rollups"]["sizes"]]
+    if "control_plane" in results:
+        r = results["control_plane"]
+        worst = max((t["p95_s"] or 0.0, name) for name, t in r["sensor_ticks"].items())
+        rows += [(f"control plane, {r['cameras']:,} cameras idle: slowest sensor tick p95", f"{worst[0]:.2f} s ({worst[1]})",
+                  "<= 5 s"),
+                 ("... daemon + code server CPU, share of one core", f"{r['idle_cpu_share']:.1%}", "<= 10%"),
+                 ("... log lines at INFO or above per camera-hour", f"{r['loud_lines_per_camera_hour']:.2f}", "<= 2"),
+                 ("... slowest UI GraphQL query", f"{max(r['ui_query_s'].values()):.2f} s "
+                  f"({max(r['ui_query_s'], key=r['ui_query_s'].get)})", "<= 1 s")]
     return rows
 
 

@@ -10,7 +10,7 @@ from collections import Counter
 from datetime import datetime, timedelta, timezone
 
 import psycopg
-from dagster import build_sensor_context, instance_for_test, materialize
+from dagster import AssetRecordsFilter, build_sensor_context, instance_for_test, materialize
 
 from roz_pipeline.clips.layout import ClipLayout
 from roz_pipeline.core.timesteps import MINUTE
@@ -161,6 +161,13 @@ def test_the_hour_in_progress_is_followed_and_every_minute_is_stored_within_two_
                                                   defs.resolve_asset_graph().get(minutes_key("front")).partitions_def)
         assert {key: value and value.value for key, value in status.items()} == {
             "2026-11-20-23:00": "MATERIALIZED", "2026-11-21-00:00": "MATERIALIZED", "2026-11-21-01:00": None}
+        # while it was followed, the hour showed as filling: materialized every 10 minutes, with the minutes so far
+        records = instance.fetch_materializations(
+            AssetRecordsFilter(minutes_key("front"), asset_partitions=["2026-11-20-23:00"]), limit=100).records
+        filling = [r.asset_materialization.metadata for r in reversed(records)
+                   if "status" in r.asset_materialization.metadata]
+        assert [(m["as_of"].value[11:16], m["minutes_written"].value) for m in filling] == [
+            ("23:10", 9), ("23:20", 19), ("23:30", 29), ("23:40", 39), ("23:50", 49)]
 
     with psycopg.connect(migrated_database) as conn:
         sources = {s.timestamp: s for s in minute_sources(conn, "front", START, START + timedelta(hours=2))}

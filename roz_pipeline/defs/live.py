@@ -1,6 +1,8 @@
 """Live mode at the hour grain: `follow_cameras_sensor` starts `follow_cameras_job` runs for the hour in progress,
 each following up to ROZ_FOLLOW_CAMERAS_PER_RUN live cameras in one process (usecases.live), and recording each
-camera's hour partition as a materialization of its `heatmap_minutes/<camera>` asset once the hour has settled.
+camera's hour partition as a materialization of its `heatmap_minutes/<camera>` asset while it fills (every 10
+minutes, with the minutes written so far: the UI shows the hour as materialized, not missing) and once the hour has
+settled.
 
 Why a job of its own rather than a run of the camera assets: a run of N camera assets executes N steps one after the
 other (in_process) or in N processes, and a followed hour is an hour-long step; one process following many cameras
@@ -13,6 +15,7 @@ import time
 from datetime import datetime, timezone
 
 from dagster import (
+    AssetMaterialization,
     Config,
     OpExecutionContext,
     RunRequest,
@@ -28,7 +31,7 @@ from roz_pipeline import settings
 from roz_pipeline.clips.stores import ClipStoreError
 from roz_pipeline.core.timesteps import HOUR, floor
 from roz_pipeline.defs.keys import FOLLOW_JOB, FOLLOW_TAG, minutes_key
-from roz_pipeline.defs.minutes import TRANSIENT_RETRY, PartitionOutcome, bad_minutes_failure
+from roz_pipeline.defs.minutes import TRANSIENT_RETRY, PartitionOutcome, bad_minutes_failure, partition_metadata
 from roz_pipeline.defs.partitions import PARTITION_FORMAT
 from roz_pipeline.defs.resources import ClipSource, HeatmapDatabase
 from roz_pipeline.registry import Camera
@@ -57,10 +60,22 @@ def build_follow_job(cameras: dict[str, Camera], partitions: dict, clock=None, s
         window = partitions[followed[0].camera_id].time_window_for_partition_key(config.partition_key)
         context.log.info(f"following {', '.join(config.cameras)} from {window.start:%H:%M} until "
                          f"{window.end + SETTLE:%H:%M:%S} UTC")
+        written_so_far: dict[str, int] = {}
+
+        def filling(reports) -> None:
+            """The hour is shown as materialized while it fills (rollup_automation_sensor waits for its end)."""
+            for camera_id, report in reports.items():
+                part = report.for_window(window.start, window.end)
+                if len(part.written) > written_so_far.get(camera_id, 0):
+                    written_so_far[camera_id] = len(part.written)
+                    context.log_event(AssetMaterialization(
+                        minutes_key(camera_id), partition=config.partition_key,
+                        metadata={**partition_metadata(part), "status": "following", "as_of": now().isoformat()}))
+
         with database.connection() as conn:
             clip_inventory = clips.inventory(conn, followed, following=True, clock=now)
             reports = follow_windows(followed, clip_inventory, conn, window.start, window.end, now, sleep,
-                                     context.log)
+                                     context.log, filling)
             clip_inventory.mark_read({key: read for report in reports.values() for key, read in report.reads.items()})
         for camera in followed:
             outcome = PartitionOutcome.of(camera, partitions[camera.camera_id], [config.partition_key],

@@ -108,7 +108,7 @@ class PartitionOutcome:
         for key in keys:
             window = partitions.time_window_for_partition_key(key)
             part = report.for_window(window.start, window.end)
-            per_partition[key] = _partition_metadata(part)
+            per_partition[key] = partition_metadata(part)
             if part.missing:  # one line a partition, however many minutes
                 log.warning(f"{camera.camera_id} {window.start:%Y-%m-%d %H:%M}: no clip in the store for "
                             f"{len(part.missing)} minute(s) ({_ranges(part.missing)})")
@@ -146,7 +146,7 @@ def bad_minutes_failure(reports: dict[str, WindowReport]) -> Failure:
     )
 
 
-def _partition_metadata(report: WindowReport) -> dict:
+def partition_metadata(report: WindowReport) -> dict:
     written = report.written
     metadata = {
         "minutes_written": len(written),

@@ -28,15 +28,19 @@ POLL = timedelta(seconds=15)  # how often the store is listed while following (b
 MINUTE_SETTLE = timedelta(seconds=60)  # a minute is written at the latest this long after it ended
 SETTLE = timedelta(seconds=90)  # after the window has ended: how long its last clips may take to land
 LIVE_WITHIN = timedelta(minutes=10)  # a camera is live when a clip of it started this recently (or its longest clip)
+PROGRESS_EVERY = timedelta(minutes=10)  # how often a following run reports the minutes written so far
 
 
 def follow_windows(cameras: list[Camera], catalog: ClipCatalog, conn: psycopg.Connection, start: datetime,
                    end: datetime, clock: Callable[[], datetime], sleep: Callable[[float], None],
-                   log=None) -> dict[str, WindowReport]:
+                   log=None, progress: Callable[[dict[str, WindowReport]], None] | None = None,
+                   ) -> dict[str, WindowReport]:
     """Write the cameras' minutes of `start <= t < end` while their clips land, until `end + SETTLE`; each camera's
-    report by id. One listing of the store per POLL serves every camera."""
+    report by id. One listing of the store per POLL serves every camera. Every PROGRESS_EVERY until the window has
+    ended, `progress` gets each camera's report so far (minutes that could still be written are not missing)."""
     followers = [_Follower(camera, catalog, conn, start, end, log) for camera in cameras]
     reported: set[str] = set()
+    progressed_at = start
     while True:
         listed_at = clock()
         listing = catalog.clips_for_window([camera.camera_id for camera in cameras], start, end)
@@ -49,6 +53,9 @@ def follow_windows(cameras: list[Camera], catalog: ClipCatalog, conn: psycopg.Co
             follower.take(listing, listed_at, settled)
         if settled:
             return {f.camera.camera_id: f.finish() for f in followers}
+        if progress is not None and listed_at < end and listed_at - progressed_at >= PROGRESS_EVERY:
+            progressed_at = listed_at
+            progress({f.camera.camera_id: f.finish(listed_at - MINUTE_SETTLE) for f in followers})
         sleep(max(0.0, (listed_at + POLL - clock()).total_seconds()))  # listed every POLL, however long reading took
 
 
@@ -94,9 +101,9 @@ class _Follower:
             self.recorder.record(found, clips, listed_at)
         merge_reads(self.reads_again, reader.reads)
 
-    def finish(self) -> WindowReport:
-        """The window's report, with how far each clip was read."""
-        report = self.recorder.finish(self.start, self.end)
+    def finish(self, now: datetime | None = None) -> WindowReport:
+        """The window's report, with how far each clip was read (`now`: so far, minutes after it not missing)."""
+        report = self.recorder.finish(self.start, self.end, now)
         report.reads = dict(self.reader.reads)
         merge_reads(report.reads, self.reads_again)
         return report
