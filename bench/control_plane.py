@@ -1,15 +1,17 @@
 """The control plane at N cameras with no footage arriving: the real daemon's sensor ticks, the CPU and memory of the
 daemon and the code server, the log they print, and the UI's GraphQL queries.
 
-    python bench/control_plane.py [--quick] [--cameras 1000] [--cameras-per-site 20] [--history-hours 2]
-                                  [--minutes 10] [--warm-up 3] [--repeat 3] [--json OUT]
+    python bench/control_plane.py [--quick] [--cameras 1000] [--cameras-per-site 20] [--locations 1]
+                                  [--history-hours 2] [--minutes 10] [--warm-up 3] [--repeat 3]
+                                  [--browser CHROMIUM] [--json OUT]
 
 N cameras (--quick: 20) in sites of --cameras-per-site (each site one asset group), hour partitions, Frigate's
 layout on a local folder holding --history-hours of 10 s placeholder segments per camera that ended 20 minutes ago
 and before the hour in progress (no camera is live: nothing to follow), taken into the clip inventory and marked
 read beforehand (as runs would have), so the sensors have history to look at and nothing to start. The instance
 keeps everything on PostgreSQL (deploy/dagster.yaml) on DATABASE_URL's server (else the embedded one); the code
-location is its own `dagster api grpc` (deploy/README.md); every sensor is started, then `dagster-daemon run
+location is its own `dagster api grpc` (deploy/README.md), or --locations of them splitting the sites by
+`ROZ_SITES` (deploy/README.md, "Sites"); every sensor is started, then `dagster-daemon run
 --log-level warning` (as deploy/README.md runs it) ticks them for --warm-up + --minutes minutes (--quick: 1 + 3).
 
 Prints, over the --minutes after the warm-up:
@@ -108,16 +110,16 @@ def prepare(work: Path, cameras: int, per_site: int, history_hours: float) -> di
 
 
 def tick_durations(home: Path, since: float) -> dict[str, list[float]]:
-    """Each sensor's tick durations (seconds) of the ticks started after `since` (a timestamp)."""
+    """Each sensor's tick durations (seconds), every code location's, of the ticks started after `since`."""
     from dagster import DagsterInstance
 
     durations: dict[str, list[float]] = {}
     with DagsterInstance.from_config(str(home)) as instance:
         for state in instance.all_instigator_state():
             ticks = instance.get_ticks(state.instigator_origin_id, state.selector_id, limit=10_000)
-            durations[state.instigator_name] = sorted(
+            durations.setdefault(state.instigator_name, []).extend(
                 t.end_timestamp - t.timestamp for t in ticks if t.timestamp >= since and t.end_timestamp)
-    return durations
+    return {name: sorted(values) for name, values in durations.items()}
 
 
 def percentile(values: list[float], fraction: float) -> float | None:
@@ -137,13 +139,13 @@ def graphql(port: int, query: str, variables: dict | None = None) -> tuple[float
     return elapsed, body["data"]
 
 
-def browser_pages(port: int, chromium: str, camera: list[str]) -> dict:
+def browser_pages(port: int, chromium: str, camera: list[str], group_page: str) -> dict:
     """The UI's pages in a real browser (playwright driving `chromium`): each GraphQL operation the page sent, with
     its server time (request sent to first byte of the response), the slowest of repeats."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
     from playwright.sync_api import sync_playwright
 
-    pages = {"asset catalog": "/assets", "a site's group": "/asset-groups/site_000",
+    pages = {"asset catalog": "/assets", "a site's group": group_page,
              "a camera's asset page": "/assets/" + "/".join(camera)}
     times: dict[str, dict[str, float]] = {}
     with sync_playwright() as playwright:
@@ -191,8 +193,9 @@ def ui_queries(work: Path, environment: dict, workspace_file: Path, repeat: int,
                 time.sleep(1)
         _, catalog = graphql(port, CATALOG)  # also loads the workspace once
         nodes = catalog["assetsOrError"]["nodes"]
-        location = nodes[0]["definition"]["repository"]
-        camera = next(n["key"]["path"] for n in nodes if n["key"]["path"][0] == "heatmap_minutes")
+        first = next(n for n in nodes if n["key"]["path"][0] == "heatmap_minutes"
+                     and n["definition"]["groupName"] == "site_000")
+        camera, location = first["key"]["path"], first["definition"]["repository"]
         group = {"groupName": "site_000", "repositoryName": location["name"],
                  "repositoryLocationName": location["location"]["name"]}
         page = [{"path": n["key"]["path"]} for n in nodes[:100]]  # the rows of the catalog's first page
@@ -201,7 +204,8 @@ def ui_queries(work: Path, environment: dict, workspace_file: Path, repeat: int,
                 "a camera's page": (CAMERA, {"key": {"path": camera}})}
         timed = {name: round(statistics.median(graphql(port, query, variables)[0] for _ in range(repeat)), 3)
                  for name, (query, variables) in asks.items()}
-        return timed, browser_pages(port, chromium, camera) if chromium else None
+        group_page = f"/locations/{location['name']}@{location['location']['name']}/asset-groups/site_000"
+        return timed, browser_pages(port, chromium, camera, group_page) if chromium else None
     finally:
         stop([webserver])
 
@@ -215,6 +219,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--minutes", type=float, default=10)
     parser.add_argument("--warm-up", type=float, default=3)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--locations", type=int, default=1, help="code locations splitting the sites (ROZ_SITES)")
     parser.add_argument("--browser", metavar="CHROMIUM", help="also load the UI's pages in this Chromium (playwright "
                         "installed) and time every GraphQL operation they send")
     parser.add_argument("--json", type=Path, default=OUT / "control_plane.json")
@@ -224,13 +229,17 @@ def main(argv: list[str] | None = None) -> dict:
     work = OUT / "control_plane"
     shutil.rmtree(work, ignore_errors=True)
     environment = prepare(work, args.cameras, args.cameras_per_site, args.history_hours)
-    workspace_file, servers = workspace(work, "standalone", environment)
-    subprocess.run(["dagster", "sensor", "start", "--start-all", "-w", str(workspace_file)], cwd=REPO_ROOT,
-                   env=environment, check=True, capture_output=True)
+    sites = [f"site_{i:03d}" for i in range(-(-args.cameras // args.cameras_per_site))]
+    groups = [",".join(sites[i::args.locations]) for i in range(args.locations)] if args.locations > 1 else None
+    workspace_file, servers = workspace(work, "standalone", environment, groups)
+    for location in yaml.safe_load(workspace_file.read_text())["load_from"]:
+        subprocess.run(["dagster", "sensor", "start", "--start-all", "-w", str(workspace_file), "-l",
+                        location["grpc_server"]["location_name"]], cwd=REPO_ROOT, env=environment, check=True,
+                       capture_output=True)
     daemon_log = work / "daemon.log"
     daemon = subprocess.Popen(DAEMON + ["-w", str(workspace_file)], cwd=REPO_ROOT, env=environment,
                               stdout=daemon_log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
-    logs = [daemon_log, work / "code-server.log"]
+    logs = [daemon_log, *work.glob("code-server*.log")]
     tree = Tree([daemon, *servers])
     try:
         end_of_warm_up = time.monotonic() + args.warm_up * 60
@@ -253,7 +262,8 @@ def main(argv: list[str] | None = None) -> dict:
         stop([daemon, *servers])
     camera_hours = args.cameras * elapsed / HOUR.total_seconds()
     results = {
-        "cameras": args.cameras, "minutes": args.minutes, "history_hours": args.history_hours,
+        "cameras": args.cameras, "locations": args.locations, "minutes": args.minutes,
+        "history_hours": args.history_hours,
         "sensor_ticks": {name: {"ticks": len(d), "p50_s": percentile(d, 0.5), "p95_s": percentile(d, 0.95)}
                          for name, d in sorted(ticks.items())},
         "cpu_share_of_a_core": cpu, "idle_cpu_share": round(sum(cpu.values()), 4),
@@ -261,8 +271,8 @@ def main(argv: list[str] | None = None) -> dict:
         "loud_log_lines": lines, "loud_lines_per_camera_hour": round(lines / camera_hours, 3),
         "ui_query_s": ui, "browser_operations_s": pages,
     }
-    print(f"{args.cameras:,} cameras, {args.minutes:g} minutes after a {args.warm_up:g}-minute warm-up, no footage "
-          "arriving:")
+    print(f"{args.cameras:,} cameras in {args.locations} code location(s), {args.minutes:g} minutes after a "
+          f"{args.warm_up:g}-minute warm-up, no footage arriving:")
     for name, t in results["sensor_ticks"].items():
         if t["ticks"]:
             print(f"  {name:28} {t['ticks']:>3} ticks, p50 {t['p50_s']:.2f} s, p95 {t['p95_s']:.2f} s (p95 <= 5 s)")

@@ -88,28 +88,35 @@ def prepare(work: Path, cameras: int, server: str, cameras_per_run: int) -> dict
             "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
 
 
-def workspace(work: Path, mode: str, environment: dict) -> tuple[Path, list[subprocess.Popen]]:
-    """The workspace file the daemon loads, and the standalone code server it names (none in `daemon` mode)."""
+def workspace(work: Path, mode: str, environment: dict,
+              sites: list[str] | None = None) -> tuple[Path, list[subprocess.Popen]]:
+    """The workspace file the daemon loads, and the standalone code servers it names (none in `daemon` mode): one,
+    or one per entry of `sites` (each entry a ROZ_SITES value), logging to code-server*.log."""
     if mode == "daemon":
         return REPO_ROOT / "workspace.yaml", []
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    config = yaml.safe_load((REPO_ROOT / "deploy" / "workspace.yaml").read_text())
-    config["load_from"][0]["grpc_server"]["port"] = port
+    template = yaml.safe_load((REPO_ROOT / "deploy" / "workspace.yaml").read_text())["load_from"][0]["grpc_server"]
+    entries, servers = [], []
+    for index, served in enumerate(sites or [None]):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        name = template["location_name"] if served is None else f"roz_{index}"
+        entries.append({"grpc_server": {**template, "port": port, "location_name": name}})
+        log_path = work / ("code-server.log" if served is None else f"code-server-{index}.log")
+        server_environment = environment if served is None else {**environment, "ROZ_SITES": served}
+        servers.append(subprocess.Popen(
+            ["dagster", "api", "grpc", "--module-name", "roz_pipeline.definitions", "--host", "127.0.0.1", "--port",
+             str(port)], cwd=REPO_ROOT, env=server_environment, stdout=log_path.open("w"), stderr=subprocess.STDOUT,
+            start_new_session=True))
+        deadline = time.monotonic() + 120
+        while subprocess.run(["dagster", "api", "grpc-health-check", "--host", "127.0.0.1", "--port", str(port)],
+                             env=environment, capture_output=True).returncode != 0:
+            if time.monotonic() > deadline or servers[-1].poll() is not None:
+                raise RuntimeError(f"the code server did not start: see {log_path}")
+            time.sleep(1)
     path = work / "workspace.yaml"
-    path.write_text(yaml.safe_dump(config))
-    log = (work / "code-server.log").open("w")
-    server = subprocess.Popen(["dagster", "api", "grpc", "--module-name", "roz_pipeline.definitions", "--host",
-                               "127.0.0.1", "--port", str(port)], cwd=REPO_ROOT, env=environment, stdout=log,
-                              stderr=subprocess.STDOUT, start_new_session=True)
-    deadline = time.monotonic() + 120
-    while subprocess.run(["dagster", "api", "grpc-health-check", "--host", "127.0.0.1", "--port", str(port)],
-                         env=environment, capture_output=True).returncode != 0:
-        if time.monotonic() > deadline or server.poll() is not None:
-            raise RuntimeError(f"the code server did not start: see {work / 'code-server.log'}")
-        time.sleep(1)
-    return path, [server]
+    path.write_text(yaml.safe_dump({"load_from": entries}))
+    return path, servers
 
 
 def stop(processes: list[subprocess.Popen]) -> None:
