@@ -139,9 +139,17 @@ def graphql(port: int, query: str, variables: dict | None = None) -> tuple[float
     return elapsed, body["data"]
 
 
+def operation(request) -> str:
+    """The GraphQL operation a request of the UI asks for (its name is in the URL or in the body)."""
+    if "op=" in request.url:
+        return request.url.split("op=")[-1]
+    body = request.post_data_json or {}
+    return body.get("operationName") or "?"
+
+
 def browser_pages(port: int, chromium: str, camera: list[str], group_page: str) -> dict:
-    """The UI's pages in a real browser (playwright driving `chromium`): each GraphQL operation the page sent, with
-    its server time (request sent to first byte of the response), the slowest of repeats."""
+    """The UI's pages in a real browser (playwright driving `chromium`): every GraphQL operation the page sent
+    (answered or not), with its server time (request sent to first byte of the response), the slowest of repeats."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
     from playwright.sync_api import sync_playwright
 
@@ -152,21 +160,27 @@ def browser_pages(port: int, chromium: str, camera: list[str], group_page: str) 
         browser = playwright.chromium.launch(executable_path=chromium)
         for name, path in pages.items():
             operations: dict[str, float] = {}
+            sent: dict = {}  # request -> when it was sent (time.monotonic)
 
-            def timed(response, operations=operations):
-                if "/graphql" in response.url:
-                    timing = response.request.timing
-                    operation = response.url.split("op=")[-1] if "op=" in response.url else "?"
+            def finished(request, operations=operations, sent=sent):
+                if sent.pop(request, None) is not None:
+                    timing = request.timing
                     seconds = (timing["responseStart"] - timing["requestStart"]) / 1000
-                    operations[operation] = round(max(operations.get(operation, 0.0), seconds), 3)
+                    name = operation(request)
+                    operations[name] = round(max(operations.get(name, 0.0), seconds), 3)
 
             page = browser.new_page()
-            page.on("response", timed)
+            page.on("request", lambda request, sent=sent: sent.update({request: time.monotonic()})
+                    if "/graphql" in request.url else None)
+            page.on("requestfinished", finished)
+            page.on("requestfailed", lambda request, sent=sent: sent.pop(request, None))
             try:
                 page.goto(f"http://127.0.0.1:{port}{path}", wait_until="networkidle", timeout=120_000)
             except PlaywrightTimeout:  # a page that keeps polling: what it sent in 2 minutes
                 operations["(never network-idle)"] = 120.0
-            page.wait_for_timeout(2_000)  # the sync API hands over the responses' events while it waits
+            page.wait_for_timeout(2_000)  # the sync API hands over the requests' events while it waits
+            for request, started in sent.items():  # still unanswered: waiting this long so far
+                operations[operation(request) + " (unanswered)"] = round(time.monotonic() - started, 3)
             page.close()
             times[name] = dict(sorted(operations.items(), key=lambda item: -item[1]))
         browser.close()
