@@ -10,14 +10,15 @@ from collections import Counter
 from datetime import datetime, timedelta, timezone
 
 import psycopg
-from dagster import AssetRecordsFilter, build_sensor_context, instance_for_test, materialize
+from dagster import AssetRecordsFilter, RunsFilter, build_sensor_context, instance_for_test, materialize
 
 from roz_pipeline.clips.layout import ClipLayout
 from roz_pipeline.core.timesteps import MINUTE
-from roz_pipeline.defs.keys import CAMERA_TAG, FOLLOW_TAG, minutes_key
+from roz_pipeline.defs.keys import CAMERA_TAG, FOLLOW_JOB, FOLLOW_TAG, minutes_key
 from roz_pipeline.defs.location import build_definitions
 from roz_pipeline.defs.resources import HeatmapDatabase, LocalClips
 from roz_pipeline.storage.minutes import HeatmapMinute, MinuteSources, minute_sources, write_minute
+from roz_pipeline.usecases.live import HEARTBEAT_EVERY, HEARTBEAT_GRACE
 from roz_pipeline_tests.helpers import MIGRATIONS, asset_def, execute_request, minute_row, rollup_requests
 from roz_pipeline_tests.recorders import record
 
@@ -256,10 +257,15 @@ class Simulation:
         self.order = itertools.count()
         self.holder = threading.get_ident()
         self.failures: list[BaseException] = []
+        self.started: list[int] = []  # the threads `start` started, in order
+        self.lost: set[int] = set()  # threads whose process is gone: they never wake from their next sleep
 
     def sleep(self, seconds: float) -> None:
         me = threading.get_ident()
         with self.baton:
+            if me in self.lost:  # as a process killed outright: no exception, no clean-up, nothing more
+                self._pass_on()
+                self.baton.wait_for(lambda: False)
             heapq.heappush(self.due, (self.recorder.now + timedelta(seconds=seconds), next(self.order), me))
             self._pass_on()
             self.baton.wait_for(lambda: self.holder == me)
@@ -282,6 +288,7 @@ class Simulation:
 
         thread = threading.Thread(target=body, daemon=True)
         thread.start()
+        self.started.append(thread.ident)
         with self.baton:
             heapq.heappush(self.due, (self.recorder.now, next(self.order), thread.ident))
         started.set()
@@ -343,3 +350,134 @@ def test_three_live_hours_of_two_cameras_side_by_side_across_midnight(tmp_path, 
     assert rollups == {**{(f"heatmap_hours/{c}", h): 1 for c in ("front", "back")
                           for h in ("2026-11-20-23:00", "2026-11-21-00:00", "2026-11-21-01:00")},
                        **{(f"heatmap_days/{c}", "2026-11-20-00:00"): 1 for c in ("front", "back")}}
+
+
+# -- live mode when its own processes die -------------------------------------------------------------------------
+
+
+def _follow_an_hour(tmp_path, database_url, webhook, monkeypatch, on_clock=None, daemon_down=None) -> dict:
+    """One camera recording 23:00-00:00, followed on the simulated clock, the daemon's sensors ticking every 30 s
+    and the stale sensor (stale_after_minutes: 3) every minute, except while `daemon_down` (start, end); at every
+    step of the clock `on_clock(recorder, simulation)`. What happened: the recorder, the run keys asked for, the
+    following runs (status, failure message) and the stored minutes' sources."""
+    monkeypatch.setenv("ROZ_ALERT_WEBHOOK_URL", webhook.url)
+    recorder = Recorder(tmp_path / "recordings", _segment_file(tmp_path), ["Front"], START + timedelta(hours=1))
+    simulation = Simulation(recorder)
+    defs = _defs(tmp_path, database_url, recorder, sleep=simulation.sleep,
+                 cameras="  front: {source_name: Front, retention_days: 36500, stale_after_minutes: 3}\n")
+    cursors, executed = {}, {}
+    recorder.advance(START + timedelta(seconds=20))
+
+    def daemon_up() -> bool:
+        return not (daemon_down and daemon_down[0] <= recorder.now < daemon_down[1])
+
+    with instance_for_test() as instance:
+        _tick_stale_sensor_every_minute(recorder, defs, instance, cursors, executed)
+        stale_check = recorder.on_tick
+
+        def on_tick():
+            if on_clock:
+                on_clock(recorder, simulation)
+            if daemon_up():
+                stale_check()
+
+        recorder.on_tick = on_tick
+        while recorder.now < START + timedelta(hours=1, minutes=2):
+            if daemon_up():
+                _tick_live(defs, instance, cursors, executed, follow=simulation.start)
+            simulation.sleep(30)
+        recorder.on_tick = lambda: None
+        while simulation.others():  # the run following 00:00, where nothing lands
+            simulation.sleep(30)
+        runs = {record.dagster_run.run_id: (record.dagster_run.status.value, _failure_message(instance, record))
+                for record in instance.get_run_records(RunsFilter(job_name=FOLLOW_JOB))}
+    assert simulation.failures == []
+    with psycopg.connect(database_url) as conn:
+        sources = {s.timestamp: s for s in minute_sources(conn, "front", START, START + timedelta(hours=1))}
+    return {"recorder": recorder, "run_keys": sorted(executed), "runs": runs, "sources": sources,
+            "alerts": [body["text"] for body in webhook.received]}
+
+
+def _failure_message(instance, record) -> str | None:
+    failures = [e for e in instance.all_logs(record.dagster_run.run_id) if e.dagster_event
+                and e.dagster_event.event_type_value == "PIPELINE_FAILURE"]
+    return failures[-1].message if failures else None
+
+
+def _every_minute_once_and_in_time(happened, allowed: timedelta) -> None:
+    sources, recorder = happened["sources"], happened["recorder"]
+    assert sorted(sources) == [START + i * MINUTE for i in range(60)]  # every minute, once
+    for minute, built in sources.items():
+        assert built.covered_seconds == 60, minute
+        last_landed = max(recorder.landed[key] for key in built.clip_keys)
+        assert built.listed_at - last_landed <= allowed, (minute, built.listed_at, last_landed)
+
+
+def test_a_following_run_whose_process_is_lost_is_replaced_and_keeps_what_it_stored(tmp_path, migrated_database,
+                                                                                   webhook, monkeypatch):
+    """The run following 23:00 is lost at 23:20 as a killed pod is (no exception, nobody marks it): it stops
+    beating, follow_cameras_sensor marks it failed HEARTBEAT_GRACE later and starts another run for the camera,
+    which keeps the minutes stored before and writes the rest. Meanwhile the rows are late because Roz is behind,
+    not the camera: the alert says so, once, and once more when Roz has caught up."""
+    lost_at = START + timedelta(minutes=20)
+
+    def lose_the_first_follower(recorder, simulation):
+        if recorder.now >= lost_at and simulation.started and not simulation.lost:
+            simulation.lost.add(simulation.started[0])
+
+    happened = _follow_an_hour(tmp_path, migrated_database, webhook, monkeypatch, on_clock=lose_the_first_follower)
+
+    (lost_run,) = [run_id for run_id, (status, message) in happened["runs"].items()
+                   if message and "no heartbeat" in message]
+    assert happened["runs"][lost_run][0] == "FAILURE"
+    assert happened["run_keys"] == ["follow:2026-11-20-23:00:front", f"follow:2026-11-20-23:00:front:after:{lost_run}",
+                                    "follow:2026-11-21-00:00:front"]
+    _every_minute_once_and_in_time(happened, timedelta(minutes=2) + HEARTBEAT_GRACE + HEARTBEAT_EVERY)
+    kept = [minute for minute, built in happened["sources"].items() if built.listed_at < lost_at]
+    assert kept == [START + i * MINUTE for i in range(18)] or kept == [START + i * MINUTE for i in range(19)]
+    alerts = happened["alerts"]
+    assert len(alerts) == 2, alerts
+    assert alerts[0].startswith("Roz is behind on camera front, not the camera: its clips land")
+    assert alerts[1].startswith("Roz caught up with camera front")
+
+
+def test_the_daemon_stopped_for_ten_minutes_loses_and_duplicates_nothing(tmp_path, migrated_database, webhook,
+                                                                         monkeypatch):
+    """No sensor ticks 23:30-23:40 (the daemon stopped): the run following the hour keeps writing (its own
+    process), the ticks after the restart start no second run for the hour and raise no alert."""
+    happened = _follow_an_hour(tmp_path, migrated_database, webhook, monkeypatch,
+                               daemon_down=(START + timedelta(minutes=30), START + timedelta(minutes=40)))
+    assert happened["run_keys"] == ["follow:2026-11-20-23:00:front", "follow:2026-11-21-00:00:front"]
+    assert {status for status, _ in happened["runs"].values()} == {"SUCCESS"}
+    _every_minute_once_and_in_time(happened, timedelta(minutes=2))
+    assert happened["alerts"] == []
+
+
+def test_postgresql_restarted_during_a_followed_hour_every_minute_is_stored_once(tmp_path, webhook, monkeypatch):
+    """`pg_ctl restart` at 23:20: the following run's connection breaks, its step's RetryPolicy runs it again, and
+    the retry keeps the minutes stored before the restart (same run, nothing recomputed) and writes the rest."""
+    from pgserver._commands import pg_ctl
+
+    from roz_pipeline.storage.connection import embedded_database_url, embedded_server
+    from roz_pipeline.storage.migrations import Migrator
+
+    pgdata = tmp_path / "own-cluster" / "pgdata"
+    url = embedded_database_url(pgdata)  # this test's own PostgreSQL, which it restarts
+    server = embedded_server(pgdata)
+    Migrator(url, MIGRATIONS).migrate()
+    restart_at = START + timedelta(minutes=20)
+    restarted = []
+
+    def restart_postgresql(recorder, simulation):
+        if recorder.now >= restart_at and not restarted:
+            restarted.append(recorder.now)
+            pg_ctl(["-w", "restart", "-m", "fast"], pgdata=pgdata, user=server.system_user)
+
+    happened = _follow_an_hour(tmp_path, url, webhook, monkeypatch, on_clock=restart_postgresql)
+    assert restarted
+    assert happened["run_keys"] == ["follow:2026-11-20-23:00:front", "follow:2026-11-21-00:00:front"]
+    assert {status for status, _ in happened["runs"].values()} == {"SUCCESS"}
+    _every_minute_once_and_in_time(happened, timedelta(minutes=2))
+    kept = [minute for minute, built in happened["sources"].items() if built.listed_at < restart_at]
+    assert len(kept) >= 18
+    assert happened["alerts"] == []

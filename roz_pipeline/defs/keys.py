@@ -20,7 +20,8 @@ GAPS_CHECK = "recent_gaps"
 FOLLOW_JOB = "follow_cameras_job"  # the runs following the hour in progress (defs.live)
 
 CAMERA_TAG = "camera"  # on every camera run: the queue runs one run per camera at a time (deploy/dagster.yaml)
-FOLLOW_TAG = "roz/follow"  # on the run following a camera's hour in progress (its value: the camera)
+FOLLOW_TAG = "roz/follow"  # on the run following cameras' hour in progress (its value: the hour's partition key)
+HEARTBEAT_TAG = "roz/heartbeat"  # on a following run: when its process last said it was alive (ISO time, UTC)
 RANGE_START_TAG, RANGE_END_TAG = ASSET_PARTITION_RANGE_START_TAG, ASSET_PARTITION_RANGE_END_TAG
 PARTITION_TAG = "dagster/partition"
 

@@ -4,12 +4,19 @@ camera's hour partition as a materialization of its `heatmap_minutes/<camera>` a
 minutes, with the minutes written so far: the UI shows the hour as materialized, not missing) and once the hour has
 settled.
 
+A following run that dies is replaced: the sensor starts another for its cameras when it failed or was canceled
+before the hour settled, or when it stopped writing its heartbeat (tag roz/heartbeat, every minute) for
+HEARTBEAT_GRACE, which it then marks failed (the default run launcher cannot tell a lost process on its own once
+the code server that started it is gone; run monitoring does on Kubernetes, deploy/README.md). The new run keeps
+what the dead one stored (usecases.live.resume_point).
+
 Why a job of its own rather than a run of the camera assets: a run of N camera assets executes N steps one after the
 other (in_process) or in N processes, and a followed hour is an hour-long step; one process following many cameras
 costs one Python process (~250 MB, bench/live.py) instead of one per camera. Late clips, backfills and every
 catch-up remain runs of the camera assets (new_clips_sensor, the UI).
 """
 
+import dataclasses
 import json
 import time
 from datetime import datetime, timezone
@@ -17,8 +24,10 @@ from datetime import datetime, timezone
 from dagster import (
     AssetMaterialization,
     Config,
+    DagsterRunStatus,
     OpExecutionContext,
     RunRequest,
+    RunsFilter,
     SensorEvaluationContext,
     SensorResult,
     SkipReason,
@@ -30,12 +39,21 @@ from dagster import (
 from roz_pipeline import settings
 from roz_pipeline.clips.stores import ClipStoreError
 from roz_pipeline.core.timesteps import HOUR, floor
-from roz_pipeline.defs.keys import FOLLOW_JOB, FOLLOW_TAG, minutes_key
+from roz_pipeline.defs.keys import FOLLOW_JOB, FOLLOW_TAG, HEARTBEAT_TAG, minutes_key
 from roz_pipeline.defs.minutes import TRANSIENT_RETRY, PartitionOutcome, bad_minutes_failure, partition_metadata
 from roz_pipeline.defs.partitions import PARTITION_FORMAT
 from roz_pipeline.defs.resources import ClipSource, HeatmapDatabase
 from roz_pipeline.registry import Camera
-from roz_pipeline.usecases.live import SETTLE, cameras_to_follow, follow_windows
+from roz_pipeline.usecases.live import (
+    SETTLE,
+    FollowingRun,
+    cameras_to_follow,
+    cameras_to_follow_again,
+    follow_windows,
+)
+
+RUN_STATES = {DagsterRunStatus.STARTED: "following", DagsterRunStatus.CANCELING: "following",
+              DagsterRunStatus.SUCCESS: "done", DagsterRunStatus.FAILURE: "ended", DagsterRunStatus.CANCELED: "ended"}
 
 
 class FollowConfig(Config):
@@ -72,10 +90,13 @@ def build_follow_job(cameras: dict[str, Camera], partitions: dict, clock=None, s
                         minutes_key(camera_id), partition=config.partition_key,
                         metadata={**partition_metadata(part), "status": "following", "as_of": now().isoformat()}))
 
+        def alive() -> None:
+            context.instance.add_run_tags(context.run_id, {HEARTBEAT_TAG: now().isoformat()})
+
         with database.connection() as conn:
             clip_inventory = clips.inventory(conn, followed, following=True, clock=now)
             reports = follow_windows(followed, clip_inventory, conn, window.start, window.end, now, sleep,
-                                     context.log, filling)
+                                     context.log, filling, alive)
             clip_inventory.mark_read({key: read for report in reports.values() for key, read in report.reads.items()})
         for camera in followed:
             outcome = PartitionOutcome.of(camera, partitions[camera.camera_id], [config.partition_key],
@@ -99,7 +120,7 @@ def build_follow_sensor(cameras: dict[str, Camera], partitions: dict, follow_job
     @sensor(name="follow_cameras_sensor", minimum_interval_seconds=settings.sensor_interval_seconds(),
             jobs=[follow_job],
             description="Starts the runs following the hour in progress of the cameras that record, at most "
-                        "ROZ_FOLLOW_CAMERAS_PER_RUN cameras per run")
+                        "ROZ_FOLLOW_CAMERAS_PER_RUN cameras per run, and replaces a following run that died")
     def follow_cameras_sensor(context: SensorEvaluationContext, clips: ClipSource,
                               database: HeatmapDatabase) -> SensorResult | SkipReason:
         following = json.loads(context.cursor) if context.cursor else {}
@@ -116,11 +137,14 @@ def build_follow_sensor(cameras: dict[str, Camera], partitions: dict, follow_job
             context.log.error(str(exc))
             return SkipReason(str(exc))
         following = {c: following[c] for c in cameras if c in following}  # bounded: one entry per camera
+        requests += cameras_to_follow_again(_following_runs(context, hour.strftime(PARTITION_FORMAT), moment),
+                                            hour.strftime(PARTITION_FORMAT))
         run_requests = []
         for request in requests:
             following.update((camera_id, request.partition_key) for camera_id in request.camera_ids)
+            after = f":after:{request.replaces}" if request.replaces else ""
             run_requests.append(RunRequest(
-                run_key=f"follow:{request.partition_key}:{','.join(request.camera_ids)}", job_name=FOLLOW_JOB,
+                run_key=f"follow:{request.partition_key}:{','.join(request.camera_ids)}{after}", job_name=FOLLOW_JOB,
                 run_config={"ops": {"follow_cameras": {"config": {"partition_key": request.partition_key,
                                                                    "cameras": list(request.camera_ids)}}}},
                 tags={FOLLOW_TAG: request.partition_key}))
@@ -128,3 +152,23 @@ def build_follow_sensor(cameras: dict[str, Camera], partitions: dict, follow_job
 
     return follow_cameras_sensor
 
+
+
+def _following_runs(context: SensorEvaluationContext, partition_key: str, now: datetime) -> list[FollowingRun]:
+    """The runs following this hour; a started one that stopped beating is marked failed here (its process is gone)."""
+    runs = []
+    for record in context.instance.get_run_records(RunsFilter(job_name=FOLLOW_JOB, tags={FOLLOW_TAG: partition_key})):
+        run = record.dagster_run
+        beat = run.tags.get(HEARTBEAT_TAG)
+        started = record.start_time and datetime.fromtimestamp(record.start_time, timezone.utc)
+        cameras = run.run_config.get("ops", {}).get("follow_cameras", {}).get("config", {}).get("cameras", [])
+        following = FollowingRun(run.run_id, tuple(cameras), RUN_STATES.get(run.status, "waiting"),
+                                 record.create_timestamp, datetime.fromisoformat(beat) if beat else started or None)
+        if following.silent(now):
+            message = (f"no heartbeat from this run since {following.alive_at:%Y-%m-%d %H:%M:%S} UTC: its process is "
+                       f"gone; follow_cameras_sensor starts another run for {', '.join(cameras)}")
+            context.log.warning(f"run {run.run_id}: {message}")
+            context.instance.report_run_failed(run, message)
+            following = dataclasses.replace(following, state="ended")
+        runs.append(following)
+    return runs

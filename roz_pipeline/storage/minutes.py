@@ -162,6 +162,34 @@ def stored_clip_keys(conn: psycopg.Connection, camera_id: str, start: datetime, 
     )}
 
 
+@dataclass(frozen=True)
+class BuiltMinute:
+    """A stored minute with what it was built from: how a following run picks up what a run before it wrote."""
+
+    row: StoredMinute
+    sources: MinuteSources
+    video_path: str
+    nonzero_pixels: int
+
+
+def built_minutes(conn: psycopg.Connection, camera_id: str, start: datetime, end: datetime) -> list[BuiltMinute]:
+    """The camera's minutes with `start <= timestamp < end` that have their sources recorded, oldest first."""
+    rows = conn.execute(
+        """
+        SELECT h.camera_id, h."timestamp", h.intensity_array, h.height, h.width, h.frame_count, h.total_intensity,
+               h.downscale_factor, s.clip_keys, s.covered_seconds, s.problem_clips, s.inputs_fingerprint,
+               s.listed_at, h.video_path, h.nonzero_pixels
+        FROM heatmap_minutes h
+        JOIN heatmap_minute_sources s ON s.camera_id = h.camera_id AND s."timestamp" = h."timestamp"
+        WHERE h.camera_id = %s AND h."timestamp" >= %s AND h."timestamp" < %s
+        ORDER BY h."timestamp"
+        """,
+        (check_camera_id(camera_id), start, end),
+    ).fetchall()
+    return [BuiltMinute(stored_minute(row[:8]), MinuteSources(row[0], row[1], *row[8:13]), row[13], row[14])
+            for row in rows]
+
+
 def minutes_between(conn: psycopg.Connection, camera_id: str, start: datetime, end: datetime) -> list[StoredMinute]:
     """The camera's decoded minutes with `start <= timestamp < end`, oldest first (seed query 1 for any period)."""
     rows = conn.execute(

@@ -1,6 +1,8 @@
 """Camera staleness as a small state machine, and alert delivery. No Dagster.
 
-A camera is stale when its newest stored minute ended more than `stale_after_minutes` ago (the grace period).
+A camera is stale when its newest stored minute ended more than `stale_after_minutes` ago (the grace period) and
+no clip of it started in that time either. When its clips keep landing but no minute is stored, Roz is behind, not
+the camera (a following run died, the queue is full): said as such, once, and once more when Roz has caught up.
 Each outage alerts once; when data flows again a recovery notice gives the outage's length. A camera that has
 never stored a minute is reported once. The state is a plain dict, kept by the caller (the sensor's cursor).
 """
@@ -21,18 +23,24 @@ class Freshness:
     """One camera's evaluation at `now`."""
 
     camera_id: str
-    state: str  # "fresh", "stale" or "never_seen"
+    state: str  # "fresh", "stale", "behind" (clips land, minutes are not stored) or "never_seen"
     last_data: datetime | None
     age: timedelta | None  # since the end of the newest stored minute
+    newest_clip: datetime | None = None  # start of the newest clip, when it is newer than the newest minute
 
 
-def evaluate(camera_id: str, stale_after_minutes: int, last_data: datetime | None, now: datetime) -> Freshness:
-    """Where the camera stands now, from the start of its newest stored minute."""
+def evaluate(camera_id: str, stale_after_minutes: int, last_data: datetime | None, now: datetime,
+             newest_clip: datetime | None = None) -> Freshness:
+    """Where the camera stands now, from the start of its newest stored minute and of its newest clip."""
     if last_data is None:
         return Freshness(camera_id, "never_seen", None, None)
     age = now - (last_data + ONE_MINUTE)
-    state = "stale" if age > timedelta(minutes=stale_after_minutes) else "fresh"
-    return Freshness(camera_id, state, last_data, age)
+    grace = timedelta(minutes=stale_after_minutes)
+    if age <= grace:
+        return Freshness(camera_id, "fresh", last_data, age)
+    if newest_clip is not None and newest_clip > last_data and now - newest_clip <= grace:
+        return Freshness(camera_id, "behind", last_data, age, newest_clip)
+    return Freshness(camera_id, "stale", last_data, age)
 
 
 def transition(previous: dict | None, freshness: Freshness, first_minute_after) -> tuple[dict, str | None]:
@@ -46,6 +54,13 @@ def transition(previous: dict | None, freshness: Freshness, first_minute_after) 
     if freshness.state == "never_seen":
         text = None if previous["state"] == "never_seen" else f"Camera {camera} has not stored any minute yet."
         return {"state": "never_seen"}, text
+    if freshness.state == "behind":
+        if previous["state"] in ("behind", "stale"):  # a stale camera's clips land again: back once rows are stored
+            return previous, None
+        return {"state": "behind"}, (
+            f"Roz is behind on camera {camera}, not the camera: its clips land (newest "
+            f"{freshness.newest_clip:%Y-%m-%d %H:%M} UTC) but no minute is stored since "
+            f"{freshness.last_data + ONE_MINUTE:%Y-%m-%d %H:%M} UTC ({_minutes(freshness.age)} ago).")
     if freshness.state == "stale":
         if previous["state"] == "stale":
             return previous, None
@@ -53,6 +68,9 @@ def transition(previous: dict | None, freshness: Freshness, first_minute_after) 
         return ({"state": "stale", "since": silent_since.isoformat()},
                 f"Camera {camera} is stale: no footage since {silent_since:%Y-%m-%d %H:%M} UTC "
                 f"({_minutes(freshness.age)} ago).")
+    if previous["state"] == "behind":
+        return {"state": "fresh"}, (f"Roz caught up with camera {camera}: minutes stored up to "
+                                    f"{freshness.last_data:%Y-%m-%d %H:%M} UTC.")
     if previous["state"] == "stale":
         since = datetime.fromisoformat(previous["since"])
         resumed = first_minute_after(since - ONE_MINUTE) or freshness.last_data

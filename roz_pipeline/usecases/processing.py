@@ -26,7 +26,7 @@ from roz_pipeline.core.regions import region_activity, region_box
 from roz_pipeline.core.timesteps import MINUTE, floor, steps
 from roz_pipeline.core.video import ClipError, LumaDecoder
 from roz_pipeline.registry import Camera
-from roz_pipeline.storage.minutes import HeatmapMinute, MinuteSources, write_minute
+from roz_pipeline.storage.minutes import BuiltMinute, HeatmapMinute, MinuteSources, write_minute
 
 WARMUP = timedelta(seconds=3)  # footage before the window fed to the motion detector, not counted
 # Faults of the machine, not of a clip (clip problems arrive as ClipError: LumaDecoder wraps FFmpeg's errors and
@@ -215,11 +215,26 @@ class MinuteRecorder:
         damage = "; ".join(f"{key}: {problem}" for key, problem in found.problems.items()) or None
         if damage and self.log:
             self.log.warning(f"{camera_id} {minute:%Y-%m-%d %H:%M}: {damage}")
-        report = self.report
-        report.written.append(WrittenMinute(minute, row.video_path, found.frame_count, sources.covered_seconds,
-                                            row.total_intensity, row.nonzero_pixels, len(row.intensity_array), damage))
+        self.report.written.append(WrittenMinute(minute, row.video_path, found.frame_count, sources.covered_seconds,
+                                                 row.total_intensity, row.nonzero_pixels, len(row.intensity_array),
+                                                 damage))
         if found.still is not None:
-            report.still = found.still
+            self.report.still = found.still
+        self._add_to_sum(heatmap)
+
+    def carry(self, stored: list[BuiltMinute]) -> None:
+        """Count minutes a run before this one stored, which this one does not read again, as written."""
+        for minute in stored:
+            row, sources = minute.row, minute.sources
+            damage = "; ".join(f"{key}: {problem}" for key, problem in sources.problem_clips.items()) or None
+            self._outcomes[row.timestamp] = "written"
+            self.report.written.append(WrittenMinute(row.timestamp, minute.video_path, row.frame_count,
+                                                     sources.covered_seconds, row.total_intensity,
+                                                     minute.nonzero_pixels, row.compressed_bytes, damage))
+            self._add_to_sum(row.heatmap)
+
+    def _add_to_sum(self, heatmap: np.ndarray) -> None:
+        report = self.report
         if report.summed_heatmap is None:
             report.summed_heatmap = heatmap.copy()
         elif report.summed_heatmap.shape == heatmap.shape:
