@@ -1,18 +1,28 @@
-"""The pure functions under the Dagster layer, without Dagster: time stepping, choosing the cameras to follow,
-retention. (The new-clips scan asks the clip inventory: test_clip_inventory.py.)"""
+"""The pure functions under the Dagster layer, without Dagster: time stepping, choosing the cameras to follow (and
+to follow again), where a following run resumes, staleness, retention. (The new-clips scan asks the clip inventory: test_clip_inventory.py.)"""
 
+import dataclasses
 from datetime import datetime, timedelta, timezone
 
+import numpy as np
 import psycopg
 
-from roz_pipeline.clips.catalog import ClipCatalog
-from roz_pipeline.clips.layout import ClipLayout
+from roz_pipeline.clips.catalog import ClipCatalog, fingerprint
+from roz_pipeline.clips.layout import ClipLayout, ClipRef
 from roz_pipeline.clips.stores import LocalClipStore
 from roz_pipeline.core.timesteps import DAY, HOUR, MINUTE, ceil, floor, runs, steps, uncovered
 
 from roz_pipeline.registry import Camera
-from roz_pipeline.storage.minutes import write_minute
-from roz_pipeline.usecases.live import FollowRequest, cameras_to_follow
+from roz_pipeline.storage.minutes import BuiltMinute, MinuteSources, StoredMinute, write_minute
+from roz_pipeline.usecases.live import (
+    HEARTBEAT_GRACE,
+    FollowingRun,
+    FollowRequest,
+    cameras_to_follow,
+    cameras_to_follow_again,
+    resume_point,
+)
+from roz_pipeline.usecases.monitoring import evaluate, transition
 from roz_pipeline.usecases.retention import apply_retention
 from roz_pipeline_tests.helpers import T0, clip_key, minute_row
 
@@ -79,3 +89,57 @@ def test_retention_deletes_each_cameras_expired_minutes_and_reports_them(db, mig
     assert reports[0].cutoff == now - timedelta(days=1)
     assert db.execute("SELECT camera_id, count(*) FROM heatmap_minutes GROUP BY 1 ORDER BY 1").fetchall() == [
         ("lobby", 1), ("yard", 1)]
+
+
+def _built(minute: datetime, clips: list[ClipRef]) -> BuiltMinute:
+    row = StoredMinute("front", minute, np.zeros((2, 2), np.float32), 60, 0.0, 10, 4.0)
+    sources = MinuteSources("front", minute, [clip.key for clip in clips], 60.0, {}, fingerprint(clips), minute)
+    return BuiltMinute(row, sources, clips[0].location, 0)
+
+
+def test_a_following_run_resumes_after_what_was_stored_from_unchanged_clips():
+    frigate = ClipLayout.from_setting("frigate")
+    clips = [ClipRef(frigate.key("Front", T0 + i * MINUTE), "front", T0 + i * MINUTE, "x", 100, "v1")
+             for i in range(-1, 12)]  # one a minute, from the minute before the window
+    stored = [_built(T0 + i * MINUTE, clips[i + 1:i + 2]) for i in range(8)]  # 00..07 written before
+    assert resume_point([], clips, T0) == T0
+    assert resume_point(stored, clips, T0) == T0 + 8 * MINUTE
+    rewritten = [*clips[:4], dataclasses.replace(clips[4], version="v2"), *clips[5:]]  # minute 03's clip changed
+    assert resume_point(stored, rewritten, T0) == T0 + 3 * MINUTE
+    late = ClipRef(frigate.key("Front", T0 + 5 * MINUTE + 30 * SECOND), "front", T0 + 5 * MINUTE + 30 * SECOND,
+                   "x", 100, "v1")  # landed since minute 05 was stored
+    assert resume_point(stored, sorted([*clips, late], key=lambda c: c.start), T0) == T0 + 5 * MINUTE
+    assert resume_point(stored, [clip for clip in clips if clip.start != T0 + 6 * MINUTE], T0) == T0 + 6 * MINUTE
+
+
+def test_a_following_run_that_ended_early_is_replaced_at_most_twice():
+    def run(run_id, cameras, state, minute):
+        return FollowingRun(run_id, cameras, state, T0 + minute * MINUTE, None)
+
+    ended = run("a", ("front", "back"), "ended", 0)
+    assert cameras_to_follow_again([ended], "hour") == [FollowRequest("hour", ("front", "back"), replaces="a")]
+    assert cameras_to_follow_again([run("a", ("front",), "done", 0)], "hour") == []
+    assert cameras_to_follow_again([run("a", ("front",), "following", 0)], "hour") == []
+    # "back" is followed again by a newer run already: only "front" needs one
+    assert cameras_to_follow_again([ended, run("b", ("back",), "following", 5)], "hour") == [
+        FollowRequest("hour", ("front",), replaces="a")]
+    third = [run("a", ("front",), "ended", 0), run("b", ("front",), "ended", 5), run("c", ("front",), "ended", 9)]
+    assert cameras_to_follow_again(third[:2], "hour") == [FollowRequest("hour", ("front",), replaces="b")]
+    assert cameras_to_follow_again(third, "hour") == []  # FOLLOWS_PER_WINDOW runs: left to the catch-up
+    silent = FollowingRun("d", ("front",), "following", T0, T0)
+    assert not silent.silent(T0 + HEARTBEAT_GRACE) and silent.silent(T0 + HEARTBEAT_GRACE + SECOND)
+
+
+def test_a_camera_whose_clips_land_while_its_minutes_do_not_is_roz_behind_not_stale():
+    now, last = T0 + 20 * MINUTE, T0 + 10 * MINUTE  # minutes stored up to 10, 9 minutes ago
+    assert evaluate("front", 5, last, now).state == "stale"
+    behind = evaluate("front", 5, last, now, newest_clip=now - MINUTE)
+    assert behind.state == "behind"
+    assert evaluate("front", 5, last, now, newest_clip=now - 6 * MINUTE).state == "stale"  # its clips stopped too
+    state, text = transition({"state": "fresh"}, behind, lambda after: None)
+    assert text.startswith("Roz is behind on camera front, not the camera: its clips land (newest")
+    assert transition(state, behind, lambda after: None) == (state, None)  # said once
+    _, caught_up = transition(state, evaluate("front", 5, now - MINUTE, now), lambda after: None)
+    assert caught_up.startswith("Roz caught up with camera front")
+    # a stale camera whose clips land again is back once its minutes are stored, not "Roz is behind"
+    assert transition({"state": "stale", "since": last.isoformat()}, behind, lambda after: None)[1] is None
