@@ -19,8 +19,9 @@ Prints, over the --minutes after the warm-up:
 - CPU of the daemon and of the code server, as a share of one core (target: together <= 10%), and their RSS;
 - lines at INFO or above that the daemon and the code server printed, per camera-hour (target: <= 2);
 then starts `dagster-webserver` and times the GraphQL queries the UI sends for the asset catalog, the asset graph,
-one site's group and one camera's asset page (median of --repeat, target <= 1 s each); with --browser, loads those
-pages in Chromium and times every GraphQL operation they really send. Asserts nothing about time.
+one site's group and one camera's asset page (median of --repeat, target <= 1 s each); with --browser, goes through
+those pages in Chromium as a user does (a first visit, then the next pages) and times every GraphQL operation they
+really send. Asserts nothing about time.
 """
 
 import argparse
@@ -148,19 +149,36 @@ def operation(request) -> str:
 
 
 def browser_pages(port: int, chromium: str, camera: list[str], group_page: str) -> dict:
-    """The UI's pages in a real browser (playwright driving `chromium`): every GraphQL operation the page sent
-    (answered or not), with its server time (request sent to first byte of the response), the slowest of repeats."""
+    """The UI's pages in a real browser (playwright driving `chromium`), as a user goes through them: a first visit
+    (empty browser cache), then the next pages in the same browser (the UI keeps each location's asset list in the
+    browser's IndexedDB until the location is reloaded), and a camera's page opened from a link in a new browser.
+    Every GraphQL operation each page sent (answered or not), with its server time (request sent to first byte of
+    the response), the slowest where an operation was sent more than once; and the bodies of the UI's
+    `LocationWorkspaceAssetsQuery` requests, one per location, to time them alone."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
     from playwright.sync_api import sync_playwright
 
-    pages = {"asset catalog": "/assets", "a site's group": group_page,
-             "a camera's asset page": "/assets/" + "/".join(camera)}
+    camera_page = "/assets/" + "/".join(camera)
+    visits = [("asset catalog, first visit", "/assets", True), ("then a site's group", group_page, False),
+              ("then a camera's asset page", camera_page, False), ("then the asset catalog", "/assets", False),
+              ("a camera's asset page, first visit", camera_page, True)]
     times: dict[str, dict[str, float]] = {}
+    workspace_asset_lists: dict[str, dict] = {}  # location -> the request's body
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium)
-        for name, path in pages.items():
+        page = None
+        for name, path, first_visit in visits:
+            if first_visit:
+                page = browser.new_context().new_page()
             operations: dict[str, float] = {}
             sent: dict = {}  # request -> when it was sent (time.monotonic)
+
+            def requested(request, sent=sent):
+                if "/graphql" in request.url:
+                    sent[request] = time.monotonic()
+                    if operation(request) == "LocationWorkspaceAssetsQuery":
+                        body = request.post_data_json
+                        workspace_asset_lists[body["variables"]["name"]] = body
 
             def finished(request, operations=operations, sent=sent):
                 if sent.pop(request, None) is not None:
@@ -169,11 +187,12 @@ def browser_pages(port: int, chromium: str, camera: list[str], group_page: str) 
                     name = operation(request)
                     operations[name] = round(max(operations.get(name, 0.0), seconds), 3)
 
-            page = browser.new_page()
-            page.on("request", lambda request, sent=sent: sent.update({request: time.monotonic()})
-                    if "/graphql" in request.url else None)
+            def failed(request, sent=sent):
+                sent.pop(request, None)
+
+            page.on("request", requested)
             page.on("requestfinished", finished)
-            page.on("requestfailed", lambda request, sent=sent: sent.pop(request, None))
+            page.on("requestfailed", failed)
             try:
                 page.goto(f"http://127.0.0.1:{port}{path}", wait_until="networkidle", timeout=120_000)
             except PlaywrightTimeout:  # a page that keeps polling: what it sent in 2 minutes
@@ -181,10 +200,11 @@ def browser_pages(port: int, chromium: str, camera: list[str], group_page: str) 
             page.wait_for_timeout(2_000)  # the sync API hands over the requests' events while it waits
             for request, started in sent.items():  # still unanswered: waiting this long so far
                 operations[operation(request) + " (unanswered)"] = round(time.monotonic() - started, 3)
-            page.close()
+            for event, handler in (("request", requested), ("requestfinished", finished), ("requestfailed", failed)):
+                page.remove_listener(event, handler)
             times[name] = dict(sorted(operations.items(), key=lambda item: -item[1]))
         browser.close()
-    return times
+    return times, workspace_asset_lists
 
 
 def ui_queries(work: Path, environment: dict, workspace_file: Path, repeat: int, chromium: str | None) -> dict:
@@ -219,7 +239,13 @@ def ui_queries(work: Path, environment: dict, workspace_file: Path, repeat: int,
         timed = {name: round(statistics.median(graphql(port, query, variables)[0] for _ in range(repeat)), 3)
                  for name, (query, variables) in asks.items()}
         group_page = f"/locations/{location['name']}@{location['location']['name']}/asset-groups/site_000"
-        return timed, browser_pages(port, chromium, camera, group_page) if chromium else None
+        if not chromium:
+            return timed, None
+        pages, workspace_asset_lists = browser_pages(port, chromium, camera, group_page)
+        for location, body in workspace_asset_lists.items():  # what the browser waited for, without the page's others
+            timed[f"the UI's asset list of {location}, alone"] = round(statistics.median(
+                graphql(port, body["query"], body["variables"])[0] for _ in range(repeat)), 3)
+        return timed, pages
     finally:
         stop([webserver])
 
