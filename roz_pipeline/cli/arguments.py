@@ -1,0 +1,58 @@
+"""What the commands share: exit codes, period and rectangle arguments, a camera's registry entry and clip
+catalog, the bar of a text chart."""
+
+import argparse
+from datetime import datetime, timezone
+
+from roz_pipeline.registry import Camera, check_camera_id, load_registry
+from roz_pipeline.settings import cameras_file
+
+EXIT_OK, EXIT_PENDING, EXIT_ERROR = 0, 1, 2
+PERIOD_STAMPS = {"minute": "%Y-%m-%d %H:%M", "hour": "%Y-%m-%d %H:00", "day": "%Y-%m-%d"}
+
+
+def period_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--from", dest="start", type=utc_time, required=True, metavar="T", help="e.g. 2026-11-20T14:00")
+    parser.add_argument("--to", dest="end", type=utc_time, required=True, metavar="T", help="exclusive")
+
+
+def utc_time(text: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a time like 2026-11-20T14:00 (UTC), got {text!r}") from None
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+def rectangle(text: str) -> tuple[int, int, int, int]:
+    try:
+        x0, y0, x1, y1 = (int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected X0,Y0,X1,Y1 in source pixels, got {text!r}") from None
+    return x0, y0, x1, y1
+
+
+def check_periods(args) -> None:
+    """Every --from/--to pair (and --baseline-from/--baseline-to) must end after it starts."""
+    for start, end, names in (("start", "end", "--to must be after --from"),
+                              ("baseline_start", "baseline_end", "--baseline-to must be after --baseline-from")):
+        if getattr(args, start, None) and getattr(args, end, None) and getattr(args, end) <= getattr(args, start):
+            raise ValueError(names)
+
+
+def registered(camera_id: str) -> Camera:
+    """The camera's registry entry; a camera missing from the registry gets the defaults."""
+    registry = load_registry(cameras_file()) if cameras_file().is_file() else {}
+    return registry.get(camera_id) or Camera(check_camera_id(camera_id))
+
+
+def catalog(camera_id: str):
+    """The environment's clip store and layout, read for one camera (its registry entry, when there is one)."""
+    from roz_pipeline.defs.resources import clip_source_from_environment  # imports Dagster's resource classes
+
+    return clip_source_from_environment().catalog([registered(camera_id)])
+
+
+def bar(value: float, peak: float) -> str:
+    """A text chart's bar: 40 characters at `peak`."""
+    return "#" * round(40 * value / peak)

@@ -1,0 +1,116 @@
+"""`roz when`, and the region forms of `timeline` and `export`: where and when something moved."""
+
+import csv
+import json
+import sys
+
+from roz_pipeline.cli.arguments import EXIT_OK, EXIT_PENDING, PERIOD_STAMPS, bar, period_arguments, registered
+from roz_pipeline.clips.layout import ClipLayout, LayoutError
+from roz_pipeline.settings import clip_layout, clip_timezone
+from roz_pipeline.storage.connection import connect, database_url
+from roz_pipeline.usecases.regions import region_timeline, when
+
+
+def register(commands) -> None:
+    when = commands.add_parser("when", help="the intervals in which something moved inside a region of a camera")
+    when.add_argument("--camera", required=True)
+    when.add_argument("--region", required=True, metavar="X0,Y0,X1,Y1|NAME",
+                      help="source pixels (as `ignore` rectangles), or a region named in cameras.yaml")
+    period_arguments(when)
+    when.add_argument("--min-activity", type=float, default=0.0, metavar="A",
+                      help="a minute counts when the region's activity (summed heatmap) exceeds A (default 0)")
+    when.add_argument("--sort", choices=("busiest", "time"), default="busiest")
+    when.add_argument("--json", action="store_true", help="one JSON document instead of lines")
+    when.set_defaults(run=_when)
+
+
+def _when(args) -> int:
+    camera = registered(args.camera)
+    with connect(database_url()) as conn:
+        answer = when(conn, camera, args.region, args.start, args.end, args.min_activity)
+    if not answer.minutes_with_data:
+        print(f"roz: camera {args.camera} has no stored minute between {args.start:%Y-%m-%d %H:%M} and "
+              f"{args.end:%Y-%m-%d %H:%M} UTC", file=sys.stderr)
+        return EXIT_PENDING
+    layout = ClipLayout.from_setting(clip_layout(), clip_timezone())
+    intervals = sorted(answer.intervals, key=lambda i: -i.activity) if args.sort == "busiest" else answer.intervals
+    found = []
+    for interval in intervals:
+        clips = answer.clips.get(interval.start, [])
+        opening = None
+        if clips:
+            try:
+                offset = max(0.0, (interval.start - layout.parse(clips[0]).start).total_seconds())
+            except LayoutError:
+                offset = None
+            opening = {"clip": clips[0], "offset_seconds": offset}
+        found.append((interval, clips, opening))
+    region = f"{answer.region} ({','.join(map(str, answer.rectangle))})" if answer.region in camera.regions \
+        else answer.region
+    source = "the region series" if answer.from_series else "the minute arrays"
+    if args.json:
+        print(json.dumps({
+            "camera": answer.camera_id, "region": answer.region, "rectangle": list(answer.rectangle),
+            "from": args.start.isoformat(), "to": args.end.isoformat(), "min_activity": args.min_activity,
+            "stored_minutes": answer.minutes_with_data, "read_from": source, "notes": answer.notes,
+            "downscale_changes": [{"at": at.isoformat(), "from": before, "to": after}
+                                  for at, before, after in answer.downscale_changes],
+            "intervals": [{"start": i.start.isoformat(), "end": i.end.isoformat(), "minutes": i.minutes,
+                           "activity": i.activity, "peak_minute": i.peak_minute.isoformat(),
+                           "peak_activity": i.peak_activity, "clips": clips, "open": opening}
+                          for i, clips, opening in found]}, indent=2))
+        return EXIT_OK
+    for interval, _, opening in found:
+        where = ""
+        if opening:
+            at = "" if opening["offset_seconds"] is None else f" at +{int(opening['offset_seconds']) // 60}:" \
+                 f"{int(opening['offset_seconds']) % 60:02d}"
+            where = f"  open {opening['clip']}{at}"
+        print(f"{interval.start:%Y-%m-%d %H:%M} - {interval.end:%H:%M} UTC  {interval.minutes:4d} min  "
+              f"activity {interval.activity:12.1f}  peak {interval.peak_minute:%H:%M}{where}")
+    _region_notes(answer)
+    print(f"{len(found)} interval(s) with motion in region {region} of camera {args.camera} "
+          f"({answer.minutes_with_data} stored minute(s), read from {source})")
+    return EXIT_OK
+
+
+def print_region_timeline(args) -> int:
+    """`roz timeline --region`: the region's activity per minute, hour or day, as a text chart."""
+    with connect(database_url()) as conn:
+        periods, answer = region_timeline(conn, registered(args.camera), args.region, args.start, args.end, args.by)
+    if not periods:
+        print(f"roz: camera {args.camera} has no stored minute in that period", file=sys.stderr)
+        return EXIT_PENDING
+    peak = max(p.activity / p.minutes for p in periods) or 1.0
+    for p in periods:
+        per_minute = p.activity / p.minutes
+        print(f"{p.start:{PERIOD_STAMPS[args.by]}}  {p.minutes:4d} min  "
+              f"{per_minute:10.1f}/min  {bar(per_minute, peak)}")
+    _region_notes(answer)
+    return EXIT_OK
+
+
+def write_region_csv(args) -> int:
+    """`roz export --region`: the region's activity per minute, hour or day, as CSV."""
+    if not args.camera or len(args.camera) != 1:
+        raise ValueError("--region needs exactly one --camera")
+    (camera_id,) = args.camera
+    with connect(database_url()) as conn:
+        periods, answer = region_timeline(conn, registered(camera_id), args.region, args.start, args.end, args.by)
+    with args.out.open("w", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(["camera_id", "region", f"{args.by}_utc", "minutes", "activity", "activity_per_minute"])
+        for p in periods:
+            writer.writerow([camera_id, answer.region, p.start.strftime("%Y-%m-%dT%H:%M:%SZ"), p.minutes,
+                             f"{p.activity:.1f}", f"{p.activity / p.minutes:.1f}"])
+    _region_notes(answer)
+    print(f"wrote {args.out}: {len(periods)} {args.by}(s) of region {answer.region} of camera {camera_id}")
+    return EXIT_OK
+
+
+def _region_notes(answer) -> None:
+    for at, before, after in answer.downscale_changes:
+        print(f"note: the downscale factor changed from {before:g} to {after:g} at {at:%Y-%m-%d %H:%M} UTC: "
+              "activity before and after is measured on different grids", file=sys.stderr)
+    for note in answer.notes:
+        print(f"note: {note}", file=sys.stderr)
