@@ -16,6 +16,7 @@ from roz_pipeline.core.codec import decode_intensity
 from roz_pipeline.core.heatmap import compute_heatmap
 from roz_pipeline.core.motion import MotionSettings, heatmap_shape
 from roz_pipeline.core.render import render_heatmap, render_overlay
+from roz_pipeline.core.statistics import HeatmapStatistics
 from roz_pipeline.core.video import (
     BadDimensionsError,
     EmptyClipError,
@@ -60,7 +61,7 @@ def test_static_scene_with_sensor_noise_stays_zero(tmp_path):
 
     result = compute_heatmap(clip)
 
-    assert result.nonzero_pixels == 0 and result.total_intensity == 0 and result.max_intensity == 0
+    assert result.statistics == HeatmapStatistics(0.0, 0.0, 0)
 
 
 def test_pixels_inside_ignore_rectangles_stay_zero(walking_clip):
@@ -156,7 +157,7 @@ def test_real_pedestrian_footage_heats_the_walkways_not_the_buildings():
     assert (result.height, result.width) == (144, 192) and result.frame_count == 795 and result.damage is None
     walkway, building_tops = result.heatmap[50:80, 60:180], result.heatmap[0:15, 80:140]
     assert walkway.mean() > 20 * max(building_tops.mean(), 0.01)
-    assert 5_000 < result.nonzero_pixels < 0.8 * result.heatmap.size
+    assert 5_000 < result.statistics.nonzero_pixels < 0.8 * result.heatmap.size
     assert len(result.encoded()) < result.heatmap.nbytes / 5
 
 

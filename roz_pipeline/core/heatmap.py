@@ -1,5 +1,6 @@
 """One clip -> one minute's heatmap and the statistics `heatmap_minutes` stores."""
 
+import dataclasses
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -9,6 +10,7 @@ import numpy as np
 
 from roz_pipeline.core.codec import encode_intensity
 from roz_pipeline.core.motion import MotionAccumulator, MotionSettings, Rectangle
+from roz_pipeline.core.statistics import HeatmapStatistics, statistics_of
 from roz_pipeline.core.video import LumaDecoder
 
 STILL_MAX_WIDTH = 960  # the kept camera still is at most this wide (pictures are 480-960 pixels wide)
@@ -40,16 +42,8 @@ class ClipHeatmap:
         return self.heatmap.shape[1]
 
     @property
-    def total_intensity(self) -> float:
-        return float(self.heatmap.sum(dtype=np.float64))
-
-    @property
-    def max_intensity(self) -> float:
-        return float(self.heatmap.max())
-
-    @property
-    def nonzero_pixels(self) -> int:
-        return int(np.count_nonzero(self.heatmap))
+    def statistics(self) -> HeatmapStatistics:
+        return statistics_of(self.heatmap)
 
     def encoded(self) -> bytes:
         """The `intensity_array` value."""
@@ -63,9 +57,7 @@ class ClipHeatmap:
             "width": self.width,
             "downscale_factor": self.downscale_factor,
             "frame_count": self.frame_count,
-            "total_intensity": self.total_intensity,
-            "max_intensity": self.max_intensity,
-            "nonzero_pixels": self.nonzero_pixels,
+            **dataclasses.asdict(self.statistics),
             "compressed_bytes": len(self.encoded()),
             "source_width": self.source_width,
             "source_height": self.source_height,

@@ -36,7 +36,7 @@ from dagster import (
 from roz_pipeline.core.render import render_hour_bars, render_week
 from roz_pipeline.core.timesteps import STEPS, steps
 from roz_pipeline.defs.keys import (
-    CAMERA_TAG, DAYS_PREFIX, FOLLOW_JOB, HOURS_PREFIX, MINUTES_PREFIX, PARTITION_TAG, RANGE_END_TAG, RANGE_START_TAG,
+    CAMERA_TAG, FOLLOW_JOB, HOURS_PREFIX, MINUTES_PREFIX, PARTITION_TAG, RANGE_END_TAG, RANGE_START_TAG,
     REGIONS_PREFIX, ROLLUP_GROUP, camera_group, days_key, hours_key, minutes_key)
 from roz_pipeline.defs.launch import camera_ranges
 from roz_pipeline.defs.minutes import TRANSIENT_RETRY

@@ -204,7 +204,7 @@ def unread_periods(conn: psycopg.Connection, store: str, camera_names: list[str]
     newest first, at most `limit`. A clip's unread footage starts at its start, or where a run stopped reading it
     (read_until); clips starting before `reach` are not looked at. One scan of the unread clips' index."""
     rows = conn.execute(
-        f"""
+        """
         SELECT camera_name, date_trunc(%(grain)s, position, 'UTC') AS period, count(*), min(clip_key)
         FROM (
             SELECT camera_name, clip_key,

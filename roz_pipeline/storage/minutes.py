@@ -12,6 +12,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from roz_pipeline.core.codec import decode_intensity, encode_intensity
+from roz_pipeline.core.statistics import statistics_of
 from roz_pipeline.registry import check_camera_id
 from roz_pipeline.storage.regions import write_region_activities
 
@@ -36,9 +37,10 @@ class HeatmapMinute:
     def of(cls, camera_id: str, timestamp: datetime, video_path: str, heatmap: np.ndarray, downscale_factor: float,
            frame_count: int) -> "HeatmapMinute":
         """The row of a minute's float32 heatmap, with its statistics."""
+        statistics = statistics_of(heatmap)
         return cls(camera_id, timestamp, video_path, heatmap.shape[0], heatmap.shape[1], float(downscale_factor),
-                   encode_intensity(heatmap), frame_count, float(heatmap.sum(dtype=np.float64)),
-                   float(heatmap.max()), int(np.count_nonzero(heatmap)))
+                   encode_intensity(heatmap), frame_count, statistics.total_intensity, statistics.max_intensity,
+                   statistics.nonzero_pixels)
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ import numpy as np
 import psycopg
 
 from roz_pipeline.core.codec import decode_intensity, encode_intensity
+from roz_pipeline.core.statistics import statistics_of
 from roz_pipeline.registry import check_camera_id
 
 ROLLUP_GRAINS = ("hour", "day")
@@ -26,7 +27,7 @@ class Rollup:
 
     @property
     def total_intensity(self) -> float:
-        return float(self.heatmap.sum(dtype=np.float64))
+        return statistics_of(self.heatmap).total_intensity
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,7 @@ def write_rollup(conn: psycopg.Connection, rollup: Rollup) -> None:
     if rollup.period_start.tzinfo is None:
         raise ValueError(f"period_start must be timezone-aware, got {rollup.period_start!r}")
     heatmap = rollup.heatmap.astype(np.float32, copy=False)
+    statistics = statistics_of(heatmap)
     conn.execute(
         """
         INSERT INTO heatmap_rollups (
@@ -76,7 +78,7 @@ def write_rollup(conn: psycopg.Connection, rollup: Rollup) -> None:
         (
             rollup.camera_id, rollup.grain, rollup.period_start, heatmap.shape[0], heatmap.shape[1],
             rollup.downscale_factor, encode_intensity(heatmap), rollup.minutes_covered, rollup.frame_count,
-            rollup.total_intensity, float(heatmap.max()), int(np.count_nonzero(heatmap)),
+            statistics.total_intensity, statistics.max_intensity, statistics.nonzero_pixels,
         ),
     )
 
