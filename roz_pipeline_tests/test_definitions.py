@@ -15,6 +15,28 @@ from roz_pipeline.settings import REPO_ROOT
 from roz_pipeline_tests.helpers import T0, execute_request, local_defs, make_clip, rows
 
 
+def test_the_definitions_hold_everything_the_interface_names(tmp_path):
+    """In-process and fast: every asset, check, job, schedule and sensor shared/interface.md names, spelled as it
+    does, with each camera's assets in their groups."""
+    registry = tmp_path / "cameras.yaml"
+    registry.write_text("cameras:\n  lobby: {}\n  yard: {}\n")
+    defs = local_defs(registry, tmp_path / "videos", "postgresql://unused", grain="hour")
+    graph = defs.resolve_asset_graph()
+    for camera in ("lobby", "yard"):
+        minutes, hours, days = (AssetKey([prefix, camera]) for prefix in ("heatmap_minutes", "heatmap_hours",
+                                                                          "heatmap_days"))
+        assert graph.get(minutes).group_name == "cameras"
+        assert graph.get(hours).group_name == graph.get(days).group_name == "rollups"
+        assert AssetKey("roz_schema") in graph.get(minutes).parent_keys
+        assert graph.get(minutes).partitions_def.get_partition_key_for_timestamp(T0.timestamp()) == "2026-11-20-14:00"
+        assert {check.name for check in graph.get_check_keys_for_assets([minutes])} >= {"fresh", "recent_gaps"}
+    for job in ("retention_cleanup_job", "vacuum_analyze_job", "follow_cameras_job"):
+        assert defs.resolve_job_def(job).name == job
+    assert {s.name for s in defs.schedules} == {"nightly_retention_cleanup", "nightly_vacuum_analyze"}
+    assert {s.name for s in defs.sensors} >= {"new_clips_sensor", "follow_cameras_sensor", "stale_cameras_sensor",
+                                              "run_failure_alert_sensor", "rollup_automation_sensor"}
+
+
 def test_loading_the_code_location_warns_nothing(tmp_path):
     registry = tmp_path / "cameras.yaml"
     registry.write_text("cameras:\n  lobby: {regions: {door: [0, 0, 10, 10]}}\n  yard: {}\n  dock: {}\n")

@@ -8,9 +8,12 @@ import sys
 
 import cv2
 import psycopg
+import pytest
 from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
 
 from roz_pipeline.storage.connection import embedded_database_url
+
+pytestmark = pytest.mark.slow  # the demo end to end: `./run test -m "not slow"` leaves it out
 
 
 def test_demo_writes_rows_records_runs_renders_pictures_and_says_where(tmp_path):

@@ -10,9 +10,12 @@ import sys
 import time
 
 import psycopg
+import pytest
 
 from roz_pipeline.settings import REPO_ROOT
 from roz_pipeline_tests.helpers import T0, free_port, make_clip
+
+pytestmark = pytest.mark.slow  # builds and installs a wheel: `./run test -m "not slow"` leaves it out
 
 DOCKERFILE = (REPO_ROOT / "Dockerfile").read_text().splitlines()
 

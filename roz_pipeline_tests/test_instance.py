@@ -11,6 +11,7 @@ import time
 from datetime import datetime, timedelta, timezone
 
 import psycopg
+import pytest
 import yaml
 from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
 from psycopg.conninfo import conninfo_to_dict
@@ -21,6 +22,8 @@ from roz_pipeline.settings import REPO_ROOT
 from roz_pipeline.storage.minutes import minute_sources
 from roz_pipeline_tests.helpers import KEEP, T0, local_defs, make_clip, rows, run_range
 from roz_pipeline_tests.recorders import record
+
+pytestmark = pytest.mark.slow  # the real daemon, processes and real time: `./run test -m "not slow"` leaves it out
 
 FRIGATE = ClipLayout.from_setting("frigate")
 SEGMENT = timedelta(seconds=10)

@@ -10,6 +10,7 @@ from collections import Counter
 from datetime import datetime, timedelta, timezone
 
 import psycopg
+import pytest
 from dagster import AssetRecordsFilter, RunsFilter, build_sensor_context, instance_for_test, materialize
 
 from roz_pipeline.clips.layout import ClipLayout
@@ -21,6 +22,8 @@ from roz_pipeline.storage.minutes import HeatmapMinute, MinuteSources, minute_so
 from roz_pipeline.usecases.live import HEARTBEAT_EVERY, HEARTBEAT_GRACE
 from roz_pipeline_tests.helpers import MIGRATIONS, asset_def, execute_request, minute_row, rollup_requests
 from roz_pipeline_tests.recorders import record
+
+pytestmark = pytest.mark.slow  # hours of live footage on a simulated clock: `./run test -m "not slow"` leaves it out
 
 UTC = timezone.utc
 START = datetime(2026, 11, 20, 23, 0, tzinfo=UTC)  # the second hour crosses midnight

@@ -9,11 +9,14 @@ import sys
 from collections import Counter
 
 import psycopg
+import pytest
 from psycopg.conninfo import make_conninfo
 
 from roz_pipeline.cli.footage import Walker, write_clip
 from roz_pipeline.settings import REPO_ROOT
 from roz_pipeline_tests.helpers import skip_or_fail
+
+pytestmark = pytest.mark.slow  # Celery workers in their own processes: `./run test -m "not slow"` leaves it out
 
 
 def _listening(port: int) -> bool:
