@@ -8,6 +8,7 @@ import pytest
 from dagster import DagsterEventType, AssetKey, instance_for_test
 from dagster_aws.s3 import S3Resource
 
+from roz_pipeline.cli.main import main
 from roz_pipeline.defs.location import build_definitions
 from roz_pipeline.defs.resources import HeatmapDatabase, S3Clips
 from roz_pipeline_tests.helpers import MIGRATIONS, FaultyProxy
@@ -163,3 +164,22 @@ def test_sensor_lists_new_clips_in_s3(bucket, moto_endpoint, tmp_path, migrated_
         "lobby:2026-11-20-14:00:2026-11-20-14:01", "lobby:2026-11-20-14:03:2026-11-20-14:04"]
     assert result.run_requests[0].asset_selection == [AssetKey(["heatmap_minutes", "lobby"])]
     assert any("lobby/readme.txt" in p for p in result.asset_events[0].metadata["new_problems"].value)
+
+
+def test_the_command_line_reads_the_same_bucket(bucket, moto_endpoint, tmp_path, migrated_database, monkeypatch,
+                                                capsys):
+    """`roz heatmap render` takes its still from the bucket and `roz gaps` asks the bucket's clip inventory, as the
+    environment names it (no Dagster resource involved)."""
+    result, _ = run_from_s3(moto_endpoint, tmp_path, migrated_database, 5)
+    assert not result.success  # the corrupt 14:04 fails its own minute
+    for name, value in {"DATABASE_URL": migrated_database, "ROZ_S3_BUCKET": BUCKET, "ROZ_S3_PREFIX": PREFIX,
+                        "AWS_ENDPOINT_URL": moto_endpoint, "AWS_ACCESS_KEY_ID": "testing",
+                        "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1",
+                        "ROZ_CAMERAS_FILE": str(tmp_path / "cameras.yaml")}.items():
+        monkeypatch.setenv(name, value)
+    period = ["--camera", "lobby", "--from", "2026-11-20T14:00", "--to", "2026-11-20T14:05"]
+
+    assert main(["heatmap", "render", *period, "--out", str(tmp_path / "period.png")]) == 0
+    assert f"3 minute(s) of lobby summed, over a still of s3://{BUCKET}/{PREFIX}/lobby/" in capsys.readouterr().out
+    assert main(["gaps", *period]) == 1
+    assert "2 missing minute(s) in 2 gap(s), 0 waiting to be processed" in capsys.readouterr().out

@@ -4,6 +4,7 @@ catalog, the bar of a text chart."""
 import argparse
 from datetime import datetime, timezone
 
+from roz_pipeline.clips.source import clips_from_settings
 from roz_pipeline.registry import Camera, check_camera_id, load_registry
 from roz_pipeline.settings import cameras_file
 
@@ -48,9 +49,7 @@ def registered(camera_id: str) -> Camera:
 
 def catalog(camera_id: str):
     """The environment's clip store and layout, read for one camera (its registry entry, when there is one)."""
-    from roz_pipeline.defs.resources import clip_source_from_environment  # imports Dagster's resource classes
-
-    return clip_source_from_environment().catalog([registered(camera_id)])
+    return clips_from_settings().catalog([registered(camera_id)])
 
 
 def bar(value: float, peak: float) -> str:

@@ -8,6 +8,7 @@ import numpy as np
 
 from roz_pipeline.cli.arguments import EXIT_OK, EXIT_PENDING, bar, catalog, period_arguments, registered
 from roz_pipeline.cli.regions import print_region_timeline, write_region_csv
+from roz_pipeline.clips.source import clips_from_settings
 from roz_pipeline.clips.stores import ClipStoreError
 from roz_pipeline.core.render import WEEKDAYS, render_week
 from roz_pipeline.core.minutes import FULL_MINUTE_SECONDS
@@ -144,13 +145,11 @@ def _export(args) -> int:
 
 
 def _gaps(args) -> int:
-    from roz_pipeline.defs.resources import clip_source_from_environment  # imports Dagster's resource classes
-
     start = args.start.replace(second=0, microsecond=0)
     with connect(database_url()) as conn:
         uncovered = uncovered_minutes(conn, args.camera, start, args.end, FULL_MINUTE_SECONDS)
         try:
-            waiting = clip_source_from_environment().inventory(conn, [registered(args.camera)]).waiting_minutes(
+            waiting = clips_from_settings().inventory(conn, [registered(args.camera)]).waiting_minutes(
                 args.camera, start, args.end)
         except ClipStoreError as exc:
             print(f"{exc}: minutes waiting to be processed are counted as missing", file=sys.stderr)

@@ -14,9 +14,10 @@ from pydantic import Field
 
 from roz_pipeline import settings
 from roz_pipeline.clips.catalog import ClipCatalog
-from roz_pipeline.clips.discovery import ClipDiscovery, EventDiscovery, discovery_for
+from roz_pipeline.clips.discovery import ClipDiscovery
 from roz_pipeline.clips.inventory import ClipInventory
 from roz_pipeline.clips.layout import ClipLayout
+from roz_pipeline.clips.source import Clips
 from roz_pipeline.clips.stores import LocalClipStore, S3ClipStore
 from roz_pipeline.registry import Camera
 from roz_pipeline.storage.connection import connect, embedded_database_url
@@ -57,8 +58,9 @@ class HeatmapDatabase(ConfigurableResource):
 
 
 class ClipSource(ConfigurableResource):
-    """Where clips come from and how their keys are laid out; `catalog(cameras)` lists the store per camera,
-    `inventory(conn, cameras)` reads it from the clip inventory, kept current by `discovery(cameras)`."""
+    """Where clips come from and how their keys are laid out (clips.source.Clips): `catalog(cameras)` lists the
+    store per camera, `inventory(conn, cameras)` reads it from the clip inventory, kept current by
+    `discovery(cameras)`."""
 
     layout: str = Field(default="roz", description="roz, frigate, or a template such as {camera}/%Y-%m-%d_%H-%M-%S-%f")
     time_zone: str = Field(default="UTC", description="IANA time zone of the times in clip names")
@@ -71,19 +73,23 @@ class ClipSource(ConfigurableResource):
     def store(self):
         """The clip store this resource describes (roz_pipeline.clips.stores)."""
 
+    def events(self) -> tuple | None:
+        """(an SQS client, the queue URL) of the store's notifications, when it has them."""
+        return None
+
+    def clips(self) -> Clips:
+        return Clips(self.store(), ClipLayout.from_setting(self.layout, self.time_zone), self.reconcile_hours,
+                     timedelta(days=self.late_clip_days), self.events())
+
     def catalog(self, cameras: Iterable[Camera]) -> ClipCatalog:
-        return ClipCatalog(self.store(), ClipLayout.from_setting(self.layout, self.time_zone), cameras)
+        return self.clips().catalog(cameras)
 
     def discovery(self, cameras: Iterable[Camera]) -> ClipDiscovery:
-        return discovery_for(self.catalog(cameras), self.reconcile_hours, self.late_window)
+        return self.clips().discovery(cameras)
 
     def inventory(self, conn: psycopg.Connection, cameras: Iterable[Camera], following: bool = False,
                   clock=None) -> ClipInventory:
-        return ClipInventory(self.discovery(cameras), conn, following, clock)
-
-    @property
-    def late_window(self) -> timedelta:
-        return timedelta(days=self.late_clip_days)
+        return self.clips().inventory(conn, cameras, following, clock)
 
 
 class LocalClips(ClipSource):
@@ -107,11 +113,8 @@ class S3Clips(ClipSource):
     def store(self) -> S3ClipStore:
         return S3ClipStore(self.s3.get_client(), self.bucket, self.prefix)
 
-    def discovery(self, cameras: Iterable[Camera]) -> ClipDiscovery:
-        if not self.events_queue_url:
-            return super().discovery(cameras)
-        return EventDiscovery(self.catalog(cameras), self.reconcile_hours, self.late_window, self._sqs_client(),
-                              self.events_queue_url)
+    def events(self) -> tuple | None:
+        return (self._sqs_client(), self.events_queue_url) if self.events_queue_url else None
 
     def _sqs_client(self):
         """An SQS client with the S3 resource's endpoint, region and credentials."""
@@ -127,8 +130,8 @@ class S3Clips(ClipSource):
 
 
 def clip_source_from_environment() -> ClipSource:
-    """The clip store the environment names (settings.clip_location): the one place the local-vs-S3 choice is made,
-    for Dagster runs and the command line alike."""
+    """The clip store the environment names (settings.clip_location), as Dagster resources (the command line's:
+    clips.source.clips_from_settings)."""
     location = settings.clip_location()
     layout = {"layout": settings.clip_layout(), "time_zone": settings.clip_timezone(),
               "reconcile_hours": settings.reconcile_hours(), "late_clip_days": settings.late_clip_days()}
