@@ -8,7 +8,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from dotenv import dotenv_values
+from dotenv import dotenv_values, load_dotenv
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -30,6 +30,12 @@ def env(name: str, default: str | None = None) -> str | None:
             return value
     return default
 
+
+
+def export_dotenv() -> None:
+    """Copy `./.env`'s values into the environment where unset: Dagster's EnvVar reads the environment only
+    (`dagster dev` loads .env the same way)."""
+    load_dotenv(Path.cwd() / ".env", override=False)
 
 def _choice(name: str, default: str, choices: tuple[str, ...]) -> str:
     value = env(name, default)

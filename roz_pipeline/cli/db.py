@@ -6,7 +6,7 @@ from pathlib import Path
 
 from roz_pipeline.cli.arguments import EXIT_ERROR, EXIT_OK, EXIT_PENDING
 from roz_pipeline.settings import migrations_dir
-from roz_pipeline.storage.connection import database_url, mask_url
+from roz_pipeline.storage.connection import database_url_or_embedded, mask_url
 from roz_pipeline.storage.migrations import Migrator, dump_schema
 
 
@@ -32,7 +32,7 @@ def register(commands) -> None:
 
 
 def _migrator(args) -> Migrator:
-    return Migrator(database_url(), args.dir or migrations_dir(), lock_wait_seconds=args.lock_wait)
+    return Migrator(database_url_or_embedded(), args.dir or migrations_dir(), lock_wait_seconds=args.lock_wait)
 
 
 def _db_migrate(args) -> int:
@@ -76,6 +76,6 @@ def _db_baseline(args) -> int:
 
 
 def _db_dump_schema(args) -> int:
-    args.out.write_text(dump_schema(database_url()))
+    args.out.write_text(dump_schema(database_url_or_embedded()))
     print(f"wrote {args.out}")
     return EXIT_OK

@@ -9,7 +9,6 @@ from pathlib import Path
 import psycopg
 from dagster import ConfigurableResource, EnvVar, ResourceDependency
 from dagster_aws.s3 import S3Resource
-from dotenv import load_dotenv
 from pydantic import Field
 
 from roz_pipeline import settings
@@ -149,7 +148,7 @@ def resources_from_environment() -> dict:
     `schema_owner` runs the migrations asset and VACUUM, which need the tables' owner: ROZ_SCHEMA_OWNER_DATABASE_URL
     when the pipeline's DATABASE_URL is a least-privilege writer (db/roles.sql), else the same database.
     """
-    load_dotenv(Path.cwd() / ".env", override=False)  # EnvVar reads os.environ; `dagster dev` does this too
+    settings.export_dotenv()
     database = (HeatmapDatabase(url=EnvVar("DATABASE_URL")) if settings.database_url()
                 else HeatmapDatabase(roz_home=str(settings.roz_home())))
     schema_owner = (HeatmapDatabase(url=EnvVar("ROZ_SCHEMA_OWNER_DATABASE_URL"))

@@ -3,8 +3,8 @@
 import json
 import logging
 import re
-from contextlib import suppress
 import warnings
+from contextlib import suppress
 from pathlib import Path
 
 import psycopg
@@ -12,7 +12,6 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
 from roz_pipeline import settings
-from roz_pipeline.settings import env, roz_home
 
 log = logging.getLogger(__name__)
 
@@ -23,12 +22,10 @@ EMBEDDED_DATABASE = "roz"
 _embedded_servers: dict[Path, object] = {}
 
 
-def database_url() -> str:
-    """`DATABASE_URL` when set; otherwise the URL of the embedded server, started on first use."""
-    url = env("DATABASE_URL")
-    if url:
-        return url
-    return embedded_database_url(roz_home() / "pgdata")
+def database_url_or_embedded() -> str:
+    """`DATABASE_URL` (settings.database_url) when set; otherwise the URL of the embedded server, started on first
+    use."""
+    return settings.database_url() or embedded_database_url(settings.roz_home() / "pgdata")
 
 
 def embedded_database_url(pgdata: Path, database: str = EMBEDDED_DATABASE) -> str:
@@ -90,10 +87,10 @@ def mask_url(url: str) -> str:
 
 
 def connect(url: str | None = None, **kwargs) -> psycopg.Connection:
-    """A psycopg connection to `url` (default: `database_url()`), with errors that never show the password, and a
+    """A psycopg connection to `url` (default: `database_url_or_embedded()`), with errors that never show the password, and a
     connect timeout (`ROZ_DB_CONNECT_TIMEOUT`, unless the URL sets its own): an unreachable server fails the step
     (which retries) instead of hanging it, sensors included."""
-    url = url or database_url()
+    url = url or database_url_or_embedded()
     if "connect_timeout" not in conninfo_to_dict(url):
         kwargs.setdefault("connect_timeout", settings.db_connect_timeout())
     try:
