@@ -24,6 +24,7 @@ from datetime import datetime, timezone
 from dagster import (
     AssetMaterialization,
     Config,
+    DagsterRun,
     DagsterRunStatus,
     OpExecutionContext,
     RunRequest,
@@ -59,6 +60,14 @@ RUN_STATES = {DagsterRunStatus.STARTED: "following", DagsterRunStatus.CANCELING:
 class FollowConfig(Config):
     partition_key: str  # the hour, as the camera assets' partition key
     cameras: list[str]  # camera ids
+
+    def run_config(self) -> dict:
+        return {"ops": {"follow_cameras": {"config": {"partition_key": self.partition_key, "cameras": self.cameras}}}}
+
+    @classmethod
+    def of_run(cls, run: DagsterRun) -> "FollowConfig":
+        """What a run of follow_cameras_job follows."""
+        return cls(**run.run_config["ops"]["follow_cameras"]["config"])
 
 
 def build_follow_job(cameras: dict[str, Camera], partitions: dict, clock=None, sleep=time.sleep):
@@ -145,8 +154,8 @@ def build_follow_sensor(cameras: dict[str, Camera], partitions: dict, follow_job
             after = f":after:{request.replaces}" if request.replaces else ""
             run_requests.append(RunRequest(
                 run_key=f"follow:{request.partition_key}:{','.join(request.camera_ids)}{after}", job_name=FOLLOW_JOB,
-                run_config={"ops": {"follow_cameras": {"config": {"partition_key": request.partition_key,
-                                                                   "cameras": list(request.camera_ids)}}}},
+                run_config=FollowConfig(partition_key=request.partition_key,
+                                        cameras=list(request.camera_ids)).run_config(),
                 tags={FOLLOW_TAG: request.partition_key}))
         return SensorResult(run_requests=run_requests, cursor=json.dumps(following))
 
@@ -161,7 +170,7 @@ def _following_runs(context: SensorEvaluationContext, partition_key: str, now: d
         run = record.dagster_run
         beat = run.tags.get(HEARTBEAT_TAG)
         started = record.start_time and datetime.fromtimestamp(record.start_time, timezone.utc)
-        cameras = run.run_config.get("ops", {}).get("follow_cameras", {}).get("config", {}).get("cameras", [])
+        cameras = FollowConfig.of_run(run).cameras
         following = FollowingRun(run.run_id, tuple(cameras), RUN_STATES.get(run.status, "waiting"),
                                  record.create_timestamp, datetime.fromisoformat(beat) if beat else started or None)
         if following.silent(now):

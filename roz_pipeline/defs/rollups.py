@@ -39,6 +39,7 @@ from roz_pipeline.defs.keys import (
     CAMERA_TAG, FOLLOW_JOB, HOURS_PREFIX, MINUTES_PREFIX, PARTITION_TAG, RANGE_END_TAG, RANGE_START_TAG,
     REGIONS_PREFIX, ROLLUP_GROUP, camera_group, days_key, hours_key, minutes_key)
 from roz_pipeline.defs.launch import camera_ranges
+from roz_pipeline.defs.live import FollowConfig
 from roz_pipeline.defs.minutes import TRANSIENT_RETRY
 from roz_pipeline.defs.partitions import PARTITION_FORMAT, camera_partitions
 from roz_pipeline.defs.resources import ClipSource, HeatmapDatabase
@@ -186,9 +187,9 @@ def _sources_being_written(instance, cameras: dict[str, Camera], source_step: di
 def _partitions_written(run: DagsterRun, cameras: dict[str, Camera]):
     """(prefix, camera, first key, last key) for each source asset the run writes partitions of."""
     if run.job_name == FOLLOW_JOB:
-        config = run.run_config["ops"]["follow_cameras"]["config"]
-        for camera_id in config["cameras"]:
-            yield MINUTES_PREFIX, camera_id, config["partition_key"], config["partition_key"]
+        followed = FollowConfig.of_run(run)
+        for camera_id in followed.cameras:
+            yield MINUTES_PREFIX, camera_id, followed.partition_key, followed.partition_key
         return
     first = run.tags.get(RANGE_START_TAG) or run.tags.get(PARTITION_TAG)
     last = run.tags.get(RANGE_END_TAG) or first
