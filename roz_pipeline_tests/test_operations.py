@@ -69,7 +69,7 @@ def test_retention_job_deletes_exactly_each_cameras_expired_rows_and_reports_per
     assert remaining["lobby"] == [timedelta(hours=2), timedelta(hours=23)]
     assert remaining["yard"] == [timedelta(hours=2), timedelta(hours=23), timedelta(hours=25),
                                  timedelta(days=2, hours=12)]
-    output = result.output_for_node("delete_expired_minutes")
+    output = result.output_for_node("delete_expired_rows")
     assert output == 4 + 2
     observations = [e.event_specific_data.asset_observation for e in result.all_events
                     if e.event_type == DagsterEventType.ASSET_OBSERVATION]
@@ -110,7 +110,7 @@ def test_cameras_removed_from_the_registry_are_reported_and_deleted_only_when_as
         result = defs.resolve_job_def("retention_cleanup_job").execute_in_process(instance=instance)
 
     (output,) = [e.event_specific_data.metadata for e in result.all_events
-                 if e.event_type == DagsterEventType.STEP_OUTPUT and e.step_key == "delete_expired_minutes"]
+                 if e.event_type == DagsterEventType.STEP_OUTPUT and e.step_key == "delete_expired_rows"]
     assert output["removed_cameras"].value == {"garage": 2}
     left = db.execute("SELECT count(*) FROM heatmap_minutes WHERE camera_id = 'garage'").fetchone()[0]
     assert left == (1 if removed_days else 2)

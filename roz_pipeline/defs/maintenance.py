@@ -32,13 +32,26 @@ from roz_pipeline.storage.maintenance import VACUUMED_TABLES, stored_cameras, ta
 from roz_pipeline.usecases.retention import apply_retention
 
 
+@op(name="forget_old_clips")
+def forget_old_clips(context: OpExecutionContext, database: HeatmapDatabase) -> Output:
+    """The clip inventory keeps the late window (ROZ_LATE_CLIP_DAYS) and a day more: discovery looks no
+    further back."""
+    database.migrate()
+    cutoff = datetime.now(timezone.utc) - timedelta(days=settings.late_clip_days() + 1)
+    with database.connection() as conn:
+        forgotten = prune_inventory(conn, cutoff)
+    context.log.info(f"clip inventory: forgot {forgotten} clip(s) that started before {cutoff:%Y-%m-%d %H:%M} UTC")
+    return Output(forgotten, metadata={"clips_forgotten": forgotten, "cutoff": MetadataValue.timestamp(cutoff)})
+
+
 def build_retention_job(cameras: dict[str, Camera]):
     """The job deleting each camera's minutes older than its `retention_days`, in committed batches, and its
     hour and day rollups older than its `rollup_retention_days`. Cameras no longer in the registry are reported,
     and deleted only with ROZ_REMOVED_CAMERA_RETENTION_DAYS set."""
 
-    @op(name="delete_expired_minutes")
-    def delete_expired_minutes(context: OpExecutionContext, database: HeatmapDatabase) -> Output:
+    @op(name="delete_expired_rows")
+    def delete_expired_rows(context: OpExecutionContext, database: HeatmapDatabase) -> Output:
+        """Each camera's minutes past its retention_days and hour and day rollups past its rollup_retention_days."""
         database.migrate()
         with database.connection() as conn:
             removed = {camera_id: rows for camera_id, rows in stored_cameras(conn).items() if camera_id not in cameras}
@@ -59,16 +72,8 @@ def build_retention_job(cameras: dict[str, Camera]):
                 report[done.camera_id] = {"rows_deleted": done.rows_deleted, "retention_days": done.retention_days,
                                           "rollup_rows_deleted": done.rollup_rows_deleted, "removed": True}
                 continue
-            context.log_event(AssetObservation(
-                asset_key=minutes_key(done.camera_id),
-                metadata={"rows_deleted": done.rows_deleted, "retention_days": done.retention_days,
-                          "cutoff": MetadataValue.timestamp(done.cutoff), "duration_s": done.duration_s},
-            ))
-            for key in (hours_key(done.camera_id), days_key(done.camera_id)):
-                context.log_event(AssetObservation(asset_key=key, metadata={
-                    "rollup_rows_deleted": done.rollup_rows_deleted,
-                    "rollup_retention_days": done.rollup_retention_days,
-                    "cutoff": MetadataValue.timestamp(done.rollup_cutoff)}))
+            for observation in _retention_observations(done):
+                context.log_event(observation)
             report[done.camera_id] = {"rows_deleted": done.rows_deleted, "retention_days": done.retention_days,
                                       "rollup_rows_deleted": done.rollup_rows_deleted,
                                       "rollup_retention_days": done.rollup_retention_days,
@@ -82,25 +87,25 @@ def build_retention_job(cameras: dict[str, Camera]):
                                 "rows_deleted": sum(r["rows_deleted"] for r in report.values()),
                                 "rollup_rows_deleted": sum(r["rollup_rows_deleted"] for r in report.values())})
 
-    @op(name="forget_old_clips")
-    def forget_old_clips(context: OpExecutionContext, database: HeatmapDatabase) -> Output:
-        """The clip inventory keeps the late window (ROZ_LATE_CLIP_DAYS) and a day more: discovery looks no
-        further back."""
-        database.migrate()
-        cutoff = datetime.now(timezone.utc) - timedelta(days=settings.late_clip_days() + 1)
-        with database.connection() as conn:
-            forgotten = prune_inventory(conn, cutoff)
-        context.log.info(f"clip inventory: forgot {forgotten} clip(s) that started before {cutoff:%Y-%m-%d %H:%M} UTC")
-        return Output(forgotten, metadata={"clips_forgotten": forgotten, "cutoff": MetadataValue.timestamp(cutoff)})
-
     @job(name="retention_cleanup_job",
          description="Delete each camera's minutes older than its retention_days, rollups older than "
                      "its rollup_retention_days, and clip inventory rows older than the late-clip window")
     def retention_cleanup_job():
-        delete_expired_minutes()
+        delete_expired_rows()
         forget_old_clips()
 
     return retention_cleanup_job
+
+
+def _retention_observations(done) -> list[AssetObservation]:
+    """What retention deleted, on the camera's minutes asset and on its hour and day rollups."""
+    minutes = AssetObservation(asset_key=minutes_key(done.camera_id), metadata={
+        "rows_deleted": done.rows_deleted, "retention_days": done.retention_days,
+        "cutoff": MetadataValue.timestamp(done.cutoff), "duration_s": done.duration_s})
+    return [minutes, *(AssetObservation(asset_key=key, metadata={
+        "rollup_rows_deleted": done.rollup_rows_deleted, "rollup_retention_days": done.rollup_retention_days,
+        "cutoff": MetadataValue.timestamp(done.rollup_cutoff)}) for key in (hours_key(done.camera_id),
+                                                                            days_key(done.camera_id)))]
 
 
 @op(name="vacuum_analyze_heatmaps")

@@ -16,6 +16,7 @@ from dagster import (
     AssetCheckSeverity,
     AssetSpec,
     MetadataValue,
+    RunRequest,
     SensorEvaluationContext,
     SensorResult,
     asset_check,
@@ -99,33 +100,41 @@ def build_new_clips_sensor(cameras: dict[str, Camera], registry: dict[str, Camer
                                 "folder marks, recent listing or S3 events had not reported")
         for error in scan.errors:
             context.log.error(error)
-        requests = []
-        for camera_id, fingerprints in scan.read.items():
-            for camera_range in camera_ranges(camera_id, minutes_key(camera_id), list(fingerprints),
-                                              partitions[camera_id], max_per_run):
-                inputs = fingerprint_of(fingerprints[key] for key in sorted(fingerprints)
-                                        if camera_range.first <= key <= camera_range.last)
-                requests.append(camera_range.run_request(
-                    run_key=f"{camera_id}:{camera_range.first}:{camera_range.last}:{inputs[:16]}"))
-        events = []
-        if scan.new_problems:
-            for problem in scan.new_problems:
-                context.log.warning(f"clip store: {problem}")
-            events.append(AssetCheckEvaluation(
-                asset_key=CLIP_STORE_KEY,
-                check_name=CLIP_LAYOUT_CHECK,
-                passed=False,
-                severity=AssetCheckSeverity.WARN,
-                description=f"{len(scan.new_problems)} new clip(s) or folder(s) the pipeline cannot use",
-                metadata={"new_problems": MetadataValue.json(scan.new_problems[:200]),
-                          "new_problem_count": len(scan.new_problems)},
-            ))
+        requests = [request for camera_id, fingerprints in scan.read.items()
+                    for request in _requests_of(camera_id, fingerprints, partitions[camera_id], max_per_run)]
+        for problem in scan.new_problems:
+            context.log.warning(f"clip store: {problem}")
+        events = [_layout_check(scan.new_problems)] if scan.new_problems else []
         cursor_json = json.dumps(scan.cursor.to_json())
         if not requests and not events and scan.errors:
             return SensorResult(skip_reason="; ".join(scan.errors), cursor=cursor_json)
         return SensorResult(run_requests=requests, cursor=cursor_json, asset_events=events)
 
     return new_clips_sensor
+
+
+def _requests_of(camera_id: str, fingerprints: dict[str, str], partitions, max_per_run: int) -> list[RunRequest]:
+    """Ranged runs over the camera's partitions with unread clips; each run key names the inputs it will read."""
+    requests = []
+    for camera_range in camera_ranges(camera_id, minutes_key(camera_id), list(fingerprints), partitions, max_per_run):
+        inputs = fingerprint_of(fingerprints[key] for key in sorted(fingerprints)
+                                if camera_range.first <= key <= camera_range.last)
+        requests.append(camera_range.run_request(
+            run_key=f"{camera_id}:{camera_range.first}:{camera_range.last}:{inputs[:16]}"))
+    return requests
+
+
+def _layout_check(new_problems: list[str]) -> AssetCheckEvaluation:
+    """The clip_layout check of the clip_store asset, failed (a warning) for keys and folders the pipeline cannot
+    use."""
+    return AssetCheckEvaluation(
+        asset_key=CLIP_STORE_KEY,
+        check_name=CLIP_LAYOUT_CHECK,
+        passed=False,
+        severity=AssetCheckSeverity.WARN,
+        description=f"{len(new_problems)} new clip(s) or folder(s) the pipeline cannot use",
+        metadata={"new_problems": MetadataValue.json(new_problems[:200]), "new_problem_count": len(new_problems)},
+    )
 
 
 def fingerprint_of(parts) -> str:
