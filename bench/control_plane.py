@@ -46,7 +46,7 @@ from databases import fresh_database, server_url, sqlalchemy_url  # noqa: E402
 from ingest import every, history_starts, lay, read_all, scan  # noqa: E402
 from live import DAEMON, OUT, Tree, loud_lines, stop, workspace  # noqa: E402
 from roz_pipeline.clips.catalog import ClipCatalog  # noqa: E402
-from roz_pipeline.clips.discovery import FolderDiscovery  # noqa: E402
+from roz_pipeline.clips.folder_discovery import FolderDiscovery  # noqa: E402
 from roz_pipeline.clips.layout import ClipLayout  # noqa: E402
 from roz_pipeline.clips.stores import LocalClipStore  # noqa: E402
 from roz_pipeline.core.timesteps import HOUR, floor  # noqa: E402

@@ -58,10 +58,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from databases import fresh_database, server_url  # noqa: E402  (bench/ is the script's folder)
 from roz_pipeline.clips.catalog import ClipCatalog, fingerprint  # noqa: E402
-from roz_pipeline.clips.discovery import (  # noqa: E402
-    DiscoveryCounts, DiscoveryState, EventDiscovery, FolderDiscovery, Rotation)
+from roz_pipeline.clips.discovery import DiscoveryCounts, DiscoveryState, Rotation  # noqa: E402
+from roz_pipeline.clips.folder_discovery import FolderDiscovery  # noqa: E402
 from roz_pipeline.clips.inventory import ClipInventory  # noqa: E402
 from roz_pipeline.clips.layout import ClipLayout  # noqa: E402
+from roz_pipeline.clips.s3_discovery import EventDiscovery  # noqa: E402
 from roz_pipeline.clips.stores import LocalClipStore, S3ClipStore  # noqa: E402
 from roz_pipeline.core.timesteps import DAY, HOUR, MINUTE, floor  # noqa: E402
 from roz_pipeline.registry import Camera  # noqa: E402

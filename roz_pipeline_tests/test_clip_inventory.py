@@ -13,10 +13,11 @@ import boto3
 import pytest
 
 from roz_pipeline.clips.catalog import ClipCatalog
-from roz_pipeline.clips.discovery import (
-    SWEEP_PERIOD, DiscoveryCounts, EventDiscovery, FolderDiscovery, ListingDiscovery)
+from roz_pipeline.clips.discovery import DiscoveryCounts
+from roz_pipeline.clips.folder_discovery import SWEEP_PERIOD, FolderDiscovery
 from roz_pipeline.clips.inventory import ClipInventory
 from roz_pipeline.clips.layout import ClipLayout
+from roz_pipeline.clips.s3_discovery import EventDiscovery, ListingDiscovery
 from roz_pipeline.clips.stores import LocalClipStore, S3ClipStore
 from roz_pipeline.core.timesteps import DAY, HOUR, MINUTE, floor
 from roz_pipeline.registry import Camera

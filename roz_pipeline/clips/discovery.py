@@ -1,12 +1,12 @@
 """Discovery: keeping the clip inventory (storage.inventory) current at the cost of what changed in the store, not
 of what it holds. No Dagster. One implementation per kind of store, behind `ClipDiscovery`:
 
-- `FolderDiscovery` (a local folder, NFS and SMB mounts too, where inotify sees nothing): a watermark per folder of
+- `FolderDiscovery` (clips/folder_discovery.py; a local folder, NFS and SMB mounts too, where inotify sees nothing): a watermark per folder of
   the layout (its mtime and ctime when it was last listed, and a summary of the names it held); a look stats the
   window's folders and lists only those whose marks changed, stat'ing only the files it did not know (and those
   still being written). A tick looks at the recent hours' folders; the older hours of the late window are swept in
   turn, each at least every SWEEP_PERIOD, so a tick's cost does not grow with the history kept.
-- `ListingDiscovery` (S3 and S3-compatible stores without notifications): a tick lists the recent hours' prefixes.
+- `ListingDiscovery` (clips/s3_discovery.py; S3 and S3-compatible stores without notifications): a tick lists the recent hours' prefixes.
 - `EventDiscovery` (S3 with bucket notifications to SQS, ROZ_S3_EVENTS_QUEUE_URL): a tick drains the queue within a
   budget and deletes the messages only after the inventory has committed them (at-least-once, idempotent).
 
@@ -16,34 +16,24 @@ tick; what reconciliation finds that the cheaper path missed is counted. Runs re
 (a run from the UI or `roz materialize` sees what the store holds, with no daemon).
 """
 
-import hashlib
-import json
-import time
 from abc import ABC, abstractmethod
-from bisect import bisect_right
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
-from urllib.parse import unquote_plus
 
 import psycopg
 
 from roz_pipeline.clips.catalog import ClipCatalog, ClipProblem
-from roz_pipeline.clips.stores import ClipStoreError, FolderStat, LocalClipStore, S3ClipStore, StoredKey
+from roz_pipeline.clips.stores import StoredKey
 from roz_pipeline.core.timesteps import HOUR, MINUTE, floor
 from roz_pipeline.storage import inventory
-from roz_pipeline.storage.inventory import FolderMark, StoredClip
+from roz_pipeline.storage.inventory import StoredClip
 
 RECENT = 2 * HOUR  # what a tick looks at every time: the hour in progress and the one before it
-SWEEP_PERIOD = timedelta(minutes=5)  # local folders older than RECENT are stat'ed in turn, each this often
-RACY = timedelta(seconds=3)  # a folder changed this close to its listing is listed again (coarse timestamps)
-STILL_WRITING = timedelta(minutes=2)  # a file modified this recently may still grow: stat'ed again on every look
 MAX_SLICES_PER_TICK = 500  # a tick's sweep or reconciliation stays bounded; after a pause it catches up over ticks
 # A turn stops for the tick once it parsed this many new keys (~12 s here): history found at once (Roz started on a
 # week of recordings) is taken in over several ticks, each well within Dagster's 60 s.
 NEW_KEYS_PER_TICK = 200_000
-DRAIN_BUDGET = timedelta(seconds=4)  # how long one tick may spend draining the event queue
-DRAIN_BATCH = 10  # SQS gives at most 10 messages per receive
 
 
 @dataclass
@@ -264,269 +254,3 @@ class ClipDiscovery(ABC):
         at_root = {key for key in inventory.problems_under(conn, self.store_id, [""])
                    if key.rstrip("/").count("/") <= depth}
         inventory.clear_problems(conn, self.store_id, at_root - {p.key for p in problems})
-
-
-class FolderDiscovery(ClipDiscovery):
-    """A local folder: folders listed only when their marks changed."""
-
-    store: LocalClipStore
-
-    def __init__(self, catalog: ClipCatalog, reconcile_hours: float, late_window: timedelta, clock=None):
-        super().__init__(catalog, reconcile_hours, late_window, clock)
-        self.store = catalog.store
-
-    def _recent(self, conn, camera_ids, now, since, sweep) -> Rotation:
-        """The recent hours' folders every tick, and the next hours of the sweep through the older ones, so that a
-        clip landing late in an old folder is found within SWEEP_PERIOD, whatever the history."""
-        super()._recent(conn, camera_ids, now, since, sweep)
-        edge = floor(now - RECENT - self.catalog.layout.longest_clip, HOUR)  # the recent look's first hour
-        rotation, _ = self._rotate(conn, sweep, now, since, edge, SWEEP_PERIOD,
-                                   lambda hour: [self._hour_prefixes(camera_ids, hour)], force=False,
-                                   first_credit=None)
-        return rotation
-
-    def _look_recent(self, conn, prefixes, reach) -> None:
-        folders, examined = self._look(conn, prefixes, reach, force=False)
-        self._recheck_growing(conn, folders, examined, reach)
-
-    def _look(self, conn, prefixes, reach, force) -> tuple[list[str], set[str]]:
-        """(the prefixes' folders, the keys stat'ed)."""
-        folders = sorted({prefix[:prefix.rfind("/") + 1] for prefix in prefixes})
-        marks = inventory.folder_marks_under(conn, self.store_id, folders)
-        pending = sorted(set(folders) | set(marks))
-        seen, whole, appended, new_marks, gone = set(pending), {}, {}, [], []
-        while pending:  # the window's folders and every folder below them (Frigate's camera folders)
-            folder = pending.pop()
-            stat = self.store.folder_stat(folder)
-            self.counts.folders_checked += 1
-            mark = marks.get(folder)
-            if stat is None:
-                if mark is not None:
-                    gone.append(folder)
-                continue
-            if not (force or _changed(mark, stat)):
-                continue
-            listed_at = self.wall()  # after the stat: an entry added meanwhile changes the marks again
-            files, subfolders = self.store.entries(folder)
-            self.counts.listings += 1
-            names = sorted(files)
-            added = None if force else _appended(mark, names)
-            if added is None:
-                whole[folder] = names
-            else:
-                appended[folder] = added
-            new_marks.append(FolderMark(folder, stat.mtime_ns, stat.ctime_ns, listed_at, len(names),
-                                        names[-1] if names else None, names_digest(names)))
-            for name in subfolders:
-                if f"{folder}{name}/" not in seen:
-                    seen.add(f"{folder}{name}/")
-                    pending.append(f"{folder}{name}/")
-        observed_at, examined = self.wall(), set()
-        if whole or appended or gone:
-            compared = [*whole, *gone]  # folders compared with every clip the inventory holds in them
-            new_keys = [f"{folder}{name}" for folder, names in appended.items() for name in names]
-            present = {f"{folder}{name}" for folder, names in whole.items() for name in names} | set(new_keys)
-            known = inventory.keys_under(conn, self.store_id, compared, direct=True) if compared else {}
-            known.update(inventory.versions_of(conn, self.store_id, new_keys))
-            self.counts.keys_compared += len(present)
-            examined = {key for key in present if key not in known}
-            examine = [stored for key in sorted(examined) for stored in [self._stat(key)] if stored is not None]
-            problems = inventory.problems_under(conn, self.store_id, compared, True) if compared else set()
-            self._apply(conn, present, examine, known, problems, reach, observed_at)
-            inventory.forget_folders(conn, self.store_id, gone)
-        inventory.save_folder_marks(conn, self.store_id, new_marks)
-        return folders, examined
-
-    def _slices(self, camera_ids, hour) -> list[list[str]]:
-        """A camera's folders at a time (a folder shared by every camera would be listed with all of them)."""
-        layout = self.catalog.layout
-        return [layout.prefixes([self.catalog.sources_by_id[c]], hour, hour + HOUR) for c in camera_ids]
-
-    def _recheck_growing(self, conn, folders: list[str], examined: set[str], reach: datetime) -> None:
-        """A file still being written grows without changing its folder: the files of `folders` modified lately
-        (at most STILL_WRITING ago, a few per camera whatever the history) and not just stat'ed are stat'ed
-        again."""
-        observed_at, window = self.wall(), tuple(folders)
-        growing = {key: held for key, held in inventory.modified_since(
-            conn, self.store_id, list(self.catalog.ids_by_source), observed_at - STILL_WRITING).items()
-            if key.startswith(window) and key not in examined}
-        if not growing:
-            return
-        now_held = {key: self._stat(key) for key in growing}
-        self._apply(conn, {key for key, stored in now_held.items() if stored is not None},
-                    [stored for stored in now_held.values() if stored is not None], growing, set(), reach, observed_at)
-
-    def _check_root(self, conn, force) -> None:
-        """The root's folder (and, for layouts with folders below the camera's, each camera's folder) is checked
-        like any other: its entries are read again only when its marks changed."""
-        if not self.catalog.layout.camera_first:
-            return
-        folders = [""] + ([f"{source}/" for source in self.catalog.ids_by_source]
-                          if self.catalog.layout.template.count("/") > 1 else [])
-        # Marks of their own ("@" + folder): a folder that also holds clips keeps its clip listing's marks apart.
-        marks = inventory.folder_marks(conn, self.store_id, [f"@{folder}" for folder in folders])
-        changed = []
-        for folder in folders:
-            stat = self.store.folder_stat(folder)
-            self.counts.folders_checked += 1
-            if stat is not None and (force or _changed(marks.get(f"@{folder}"), stat)):
-                changed.append(FolderMark(f"@{folder}", stat.mtime_ns, stat.ctime_ns, self.wall()))
-        if changed:
-            self._record_root_problems(conn)
-            inventory.save_folder_marks(conn, self.store_id, changed)
-
-    def _stat(self, key: str) -> StoredKey | None:
-        self.counts.files_checked += 1
-        return self.store.stat_key(key)
-
-
-class ListingDiscovery(ClipDiscovery):
-    """An S3 bucket (or any S3-compatible store) listed by prefix."""
-
-    def _look(self, conn, prefixes, reach, force) -> None:
-        for prefix in prefixes:  # one prefix at a time: a listing of a busy hour stays a few pages in memory
-            held = self.catalog.store.keys(prefix)
-            self.counts.listings += 1
-            known = inventory.keys_under(conn, self.store_id, [prefix])
-            self._apply(conn, {stored.key for stored in held}, held, known,
-                        inventory.problems_under(conn, self.store_id, [prefix]), reach, self.wall())
-
-
-class EventDiscovery(ListingDiscovery):
-    """An S3 bucket whose `s3:ObjectCreated:*` / `s3:ObjectRemoved:*` notifications go to an SQS queue: the tick
-    and the following runs drain the queue instead of listing; reconciliation and runs over a window still list."""
-
-    def __init__(self, catalog: ClipCatalog, reconcile_hours: float, late_window: timedelta, sqs, queue_url: str,
-                 clock=None, budget: timedelta = DRAIN_BUDGET):
-        super().__init__(catalog, reconcile_hours, late_window, clock)
-        self.sqs, self.queue_url, self.budget = sqs, queue_url, budget
-        self.store: S3ClipStore = catalog.store
-
-    def poll(self, conn, camera_ids, start, end, now) -> None:
-        self.drain(conn)
-
-    def _recent(self, conn, camera_ids, now, since, sweep) -> Rotation:
-        try:
-            self.drain(conn)
-        except ClipStoreError as exc:  # the queue is unreachable: list the recent hours meanwhile
-            self.counts.errors.append(str(exc))
-            super()._recent(conn, camera_ids, now, since, sweep)
-        return sweep
-
-    def drain(self, conn: psycopg.Connection) -> None:
-        """Receive and apply messages until the queue is empty or the budget is spent; each batch is deleted
-        from the queue only once the inventory has committed it."""
-        deadline = time.monotonic() + self.budget.total_seconds()
-        while time.monotonic() < deadline:
-            messages = self._receive()
-            if not messages:
-                return
-            self.counts.messages += len(messages)
-            created, removed = {}, {}
-            for message in messages:
-                for record in self._records(message):
-                    self._take(record, created, removed)
-            with conn.transaction():
-                for key, (stored, at) in sorted(created.items(), key=lambda item: item[1][1]):
-                    self._apply_created(conn, stored, at)
-                for key, at in removed.items():
-                    self.counts.gone += len(inventory.mark_gone(conn, self.store_id, [key], at))
-            self._delete(messages)
-
-    def _take(self, record: dict, created: dict, removed: dict) -> None:
-        """One S3 event record into `created` (key -> (StoredKey, time)) or `removed` (key -> time): the latest
-        event of a key wins."""
-        s3 = record.get("s3", {})
-        if s3.get("bucket", {}).get("name") != self.store.bucket:
-            return
-        full_key = unquote_plus(s3.get("object", {}).get("key", ""))
-        if not full_key.startswith(self.store.prefix) or full_key.endswith("/"):
-            return
-        key = full_key[len(self.store.prefix):]
-        at = datetime.fromisoformat(record["eventTime"].replace("Z", "+00:00"))
-        latest = created[key][1] if key in created else removed.get(key)
-        if latest is not None and latest > at:
-            return
-        created.pop(key, None)
-        removed.pop(key, None)
-        if record.get("eventName", "").startswith("ObjectCreated"):
-            obj = s3["object"]
-            created[key] = (StoredKey(key, obj.get("size", 0), str(obj.get("eTag", "")).strip('"'), at), at)
-        elif record.get("eventName", "").startswith("ObjectRemoved"):
-            removed[key] = at
-
-    def _apply_created(self, conn, stored: StoredKey, at: datetime) -> None:
-        """An object created, as of `at` (an event holds no listing: nothing is marked gone, any age is kept)."""
-        self._apply(conn, {stored.key}, [stored], {}, set(), datetime.min.replace(tzinfo=timezone.utc), at)
-
-    def _records(self, message: dict) -> list[dict]:
-        try:
-            body = json.loads(message["Body"])
-        except (KeyError, ValueError):
-            self.counts.errors.append(f"{self.queue_url}: message {message.get('MessageId')} is not JSON; deleted")
-            return []
-        if isinstance(body, dict) and isinstance(body.get("Message"), str):  # delivered through SNS
-            try:
-                body = json.loads(body["Message"])
-            except ValueError:
-                return []
-        if not isinstance(body, dict):
-            return []
-        # The s3:TestEvent that configuring notifications sends has no Records: nothing to apply, deleted.
-        return [r for r in body.get("Records", []) if isinstance(r, dict) and "eventTime" in r]
-
-    def _receive(self) -> list[dict]:
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        try:  # a short poll never holds a tick up; messages it misses come on a later tick
-            return self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=DRAIN_BATCH,
-                                            WaitTimeSeconds=0).get("Messages", [])
-        except (ClientError, BotoCoreError) as exc:
-            raise ClipStoreError(f"S3 events queue {self.queue_url}: cannot receive ({_error(exc)})") from None
-
-    def _delete(self, messages: list[dict]) -> None:
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        try:
-            self.sqs.delete_message_batch(QueueUrl=self.queue_url, Entries=[
-                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)])
-        except (ClientError, BotoCoreError) as exc:  # committed already: they come back and change nothing
-            self.counts.errors.append(f"S3 events queue {self.queue_url}: cannot delete ({_error(exc)})")
-
-
-def _changed(mark: FolderMark | None, stat: FolderStat) -> bool:
-    """Whether a folder must be listed: never listed, its marks differ, or it changed so close to its listing
-    that a change in the same timestamp tick would not show."""
-    if mark is None or (mark.mtime_ns, mark.ctime_ns) != (stat.mtime_ns, stat.ctime_ns):
-        return True
-    return mark.listed_at - datetime.fromtimestamp(max(stat.mtime_ns, stat.ctime_ns) / 1e9, timezone.utc) < RACY
-
-
-def _appended(mark: FolderMark | None, names: list[str]) -> list[str] | None:
-    """The names (sorted) after the mark's last file, when the folder otherwise holds exactly the files of its last
-    listing (a recorder appending); None when anything else changed (a file removed, an older name added) or the
-    mark holds no summary."""
-    if mark is None or mark.files_digest is None:
-        return None
-    kept = bisect_right(names, mark.last_file) if mark.last_file is not None else 0
-    if kept != mark.file_count or names_digest(names[:kept]) != mark.files_digest:
-        return None
-    return names[kept:]
-
-
-def names_digest(names: list[str]) -> str:
-    """A digest of sorted file names (a folder's listing, in its mark)."""
-    return hashlib.blake2b("\0".join(names).encode(), digest_size=12).hexdigest()
-
-
-def _error(exc: Exception) -> str:
-    response = getattr(exc, "response", None) or {}
-    return response.get("Error", {}).get("Code") or str(exc)
-
-
-def discovery_for(catalog: ClipCatalog, reconcile_hours: float, late_window: timedelta) -> ClipDiscovery:
-    """The discovery that lists the catalog's store: folder marks for a local folder, listings for S3 (a bucket
-    with notifications: EventDiscovery)."""
-    if isinstance(catalog.store, LocalClipStore):
-        return FolderDiscovery(catalog, reconcile_hours, late_window)
-    return ListingDiscovery(catalog, reconcile_hours, late_window)

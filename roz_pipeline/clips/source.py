@@ -9,9 +9,11 @@ import psycopg
 
 from roz_pipeline import settings
 from roz_pipeline.clips.catalog import ClipCatalog
-from roz_pipeline.clips.discovery import ClipDiscovery, EventDiscovery, discovery_for
+from roz_pipeline.clips.discovery import ClipDiscovery
+from roz_pipeline.clips.folder_discovery import FolderDiscovery
 from roz_pipeline.clips.inventory import ClipInventory
 from roz_pipeline.clips.layout import ClipLayout
+from roz_pipeline.clips.s3_discovery import EventDiscovery, ListingDiscovery
 from roz_pipeline.clips.stores import LocalClipStore, S3ClipStore
 from roz_pipeline.registry import Camera
 
@@ -28,9 +30,13 @@ class Clips:
         return ClipCatalog(self.store, self.layout, cameras)
 
     def discovery(self, cameras: Iterable[Camera]) -> ClipDiscovery:
+        """Folder marks for a local folder; listings for S3, or its event notifications when it has them."""
+        catalog = self.catalog(cameras)
         if self.events:
-            return EventDiscovery(self.catalog(cameras), self.reconcile_hours, self.late_window, *self.events)
-        return discovery_for(self.catalog(cameras), self.reconcile_hours, self.late_window)
+            return EventDiscovery(catalog, self.reconcile_hours, self.late_window, *self.events)
+        if isinstance(self.store, LocalClipStore):
+            return FolderDiscovery(catalog, self.reconcile_hours, self.late_window)
+        return ListingDiscovery(catalog, self.reconcile_hours, self.late_window)
 
     def inventory(self, conn: psycopg.Connection, cameras: Iterable[Camera], following: bool = False,
                   clock=None) -> ClipInventory:
