@@ -21,7 +21,7 @@ from roz_pipeline.clips.s3_discovery import EventDiscovery, ListingDiscovery
 from roz_pipeline.clips.stores import LocalClipStore, S3ClipStore
 from roz_pipeline.core.timesteps import DAY, HOUR, MINUTE, floor
 from roz_pipeline.registry import Camera
-from roz_pipeline.storage import inventory
+from roz_pipeline.storage import clip_problems, inventory
 from roz_pipeline.usecases.new_clips import NewClipsCursor, PartitionSlot, scan_new_clips
 from roz_pipeline_tests.helpers import T0, clip_key
 
@@ -226,11 +226,11 @@ def test_problems_are_recorded_once_and_end_when_their_key_is_gone_or_their_came
                                           "{camera}/%Y-%m-%d/%H-%M.<mp4|mkv|avi|mov>",
                                           "stray.txt: not inside a camera folder"]
     assert scan(first.cursor).new_problems == []
-    assert inventory.open_problems(db, catalog.store.describe(), ["lobby"], 10)[1] == 3
+    assert clip_problems.open_problems(db, catalog.store.describe(), ["lobby"], 10)[1] == 3
     (tmp_path / "stray.txt").unlink()
     scan(first.cursor, now=T0 + HOUR + 30 * SECOND)
-    assert inventory.open_problems(db, catalog.store.describe(), ["lobby"], 10)[1] == 2  # gone: no problem
-    assert inventory.open_problems(db, catalog.store.describe(), ["lobby", "garage"], 10)[1] == 1  # registered
+    assert clip_problems.open_problems(db, catalog.store.describe(), ["lobby"], 10)[1] == 2  # gone: no problem
+    assert clip_problems.open_problems(db, catalog.store.describe(), ["lobby", "garage"], 10)[1] == 1  # registered
 
     early = scan_new_clips(discovery, db, ["lobby"], NewClipsCursor(), lambda camera, moment: None, "hour",
                            T0 + 2 * HOUR, 90 * SECOND, 50)

@@ -26,7 +26,7 @@ import psycopg
 from roz_pipeline.clips.catalog import ClipCatalog, ClipProblem
 from roz_pipeline.clips.stores import StoredKey
 from roz_pipeline.core.timesteps import HOUR, MINUTE, floor
-from roz_pipeline.storage import inventory
+from roz_pipeline.storage import clip_problems, inventory
 from roz_pipeline.storage.inventory import StoredClip
 
 RECENT = 2 * HOUR  # what a tick looks at every time: the hour in progress and the one before it
@@ -240,17 +240,17 @@ class ClipDiscovery(ABC):
         self.counts.changed += len(inventory.upsert_clips(conn, self.store_id, clips, observed_at))
         self.counts.gone += len(inventory.mark_gone(conn, self.store_id, set(known) - present, observed_at))
         self.record(conn, problems)
-        inventory.clear_problems(conn, self.store_id, known_problems - present)
+        clip_problems.clear_problems(conn, self.store_id, known_problems - present)
 
     def record(self, conn: psycopg.Connection, problems: list[ClipProblem]) -> None:
         """Record problems; those recorded for the first time are new_problems()."""
-        self.counts.new_problems += [ClipProblem(key, message) for key, message in inventory.record_problems(
+        self.counts.new_problems += [ClipProblem(key, message) for key, message in clip_problems.record_problems(
             conn, self.store_id, [(p.key, p.camera_name, p.message) for p in problems])]
 
     def _record_root_problems(self, conn: psycopg.Connection) -> None:
         problems = self.catalog.root_problems()
         self.record(conn, problems)
         depth = 1 if self.catalog.layout.template.count("/") > 1 else 0  # what root_problems looks at
-        at_root = {key for key in inventory.problems_under(conn, self.store_id, [""])
+        at_root = {key for key in clip_problems.problems_under(conn, self.store_id, [""])
                    if key.rstrip("/").count("/") <= depth}
-        inventory.clear_problems(conn, self.store_id, at_root - {p.key for p in problems})
+        clip_problems.clear_problems(conn, self.store_id, at_root - {p.key for p in problems})

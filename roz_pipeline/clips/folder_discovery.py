@@ -9,8 +9,8 @@ from roz_pipeline.clips.catalog import ClipCatalog
 from roz_pipeline.clips.discovery import RECENT, ClipDiscovery, Rotation
 from roz_pipeline.clips.stores import FolderStat, LocalClipStore, StoredKey
 from roz_pipeline.core.timesteps import HOUR, floor
-from roz_pipeline.storage import inventory
-from roz_pipeline.storage.inventory import FolderMark
+from roz_pipeline.storage import clip_folders, clip_problems, inventory
+from roz_pipeline.storage.clip_folders import FolderMark
 
 SWEEP_PERIOD = timedelta(minutes=5)  # local folders older than RECENT are stat'ed in turn, each this often
 RACY = timedelta(seconds=3)  # a folder changed this close to its listing is listed again (coarse timestamps)
@@ -43,7 +43,7 @@ class FolderDiscovery(ClipDiscovery):
     def _look(self, conn, prefixes, reach, force) -> tuple[list[str], set[str]]:
         """(the prefixes' folders, the keys stat'ed)."""
         folders = sorted({prefix[:prefix.rfind("/") + 1] for prefix in prefixes})
-        marks = inventory.folder_marks_under(conn, self.store_id, folders)
+        marks = clip_folders.folder_marks_under(conn, self.store_id, folders)
         pending = sorted(set(folders) | set(marks))
         seen, whole, appended, new_marks, gone = set(pending), {}, {}, [], []
         while pending:  # the window's folders and every folder below them (Frigate's camera folders)
@@ -82,10 +82,10 @@ class FolderDiscovery(ClipDiscovery):
             self.counts.keys_compared += len(present)
             examined = {key for key in present if key not in known}
             examine = [stored for key in sorted(examined) for stored in [self._stat(key)] if stored is not None]
-            problems = inventory.problems_under(conn, self.store_id, compared, True) if compared else set()
+            problems = clip_problems.problems_under(conn, self.store_id, compared, True) if compared else set()
             self._apply(conn, present, examine, known, problems, reach, observed_at)
-            inventory.forget_folders(conn, self.store_id, gone)
-        inventory.save_folder_marks(conn, self.store_id, new_marks)
+            clip_folders.forget_folders(conn, self.store_id, gone)
+        clip_folders.save_folder_marks(conn, self.store_id, new_marks)
         return folders, examined
 
     def _slices(self, camera_ids, hour) -> list[list[str]]:
@@ -115,7 +115,7 @@ class FolderDiscovery(ClipDiscovery):
         folders = [""] + ([f"{source}/" for source in self.catalog.ids_by_source]
                           if self.catalog.layout.template.count("/") > 1 else [])
         # Marks of their own ("@" + folder): a folder that also holds clips keeps its clip listing's marks apart.
-        marks = inventory.folder_marks(conn, self.store_id, [f"@{folder}" for folder in folders])
+        marks = clip_folders.folder_marks(conn, self.store_id, [f"@{folder}" for folder in folders])
         changed = []
         for folder in folders:
             stat = self.store.folder_stat(folder)
@@ -124,7 +124,7 @@ class FolderDiscovery(ClipDiscovery):
                 changed.append(FolderMark(f"@{folder}", stat.mtime_ns, stat.ctime_ns, self.wall()))
         if changed:
             self._record_root_problems(conn)
-            inventory.save_folder_marks(conn, self.store_id, changed)
+            clip_folders.save_folder_marks(conn, self.store_id, changed)
 
     def _stat(self, key: str) -> StoredKey | None:
         self.counts.files_checked += 1

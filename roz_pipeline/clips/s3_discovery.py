@@ -11,7 +11,7 @@ import psycopg
 from roz_pipeline.clips.catalog import ClipCatalog
 from roz_pipeline.clips.discovery import ClipDiscovery, Rotation
 from roz_pipeline.clips.stores import ClipStoreError, S3ClipStore, StoredKey
-from roz_pipeline.storage import inventory
+from roz_pipeline.storage import clip_problems, inventory
 
 DRAIN_BUDGET = timedelta(seconds=4)  # how long one tick may spend draining the event queue
 DRAIN_BATCH = 10  # SQS gives at most 10 messages per receive
@@ -26,7 +26,7 @@ class ListingDiscovery(ClipDiscovery):
             self.counts.listings += 1
             known = inventory.keys_under(conn, self.store_id, [prefix])
             self._apply(conn, {stored.key for stored in held}, held, known,
-                        inventory.problems_under(conn, self.store_id, [prefix]), reach, self.wall())
+                        clip_problems.problems_under(conn, self.store_id, [prefix]), reach, self.wall())
 
 
 class EventDiscovery(ListingDiscovery):

@@ -29,7 +29,7 @@ from roz_pipeline.defs.keys import CLIP_LAYOUT_CHECK, CLIP_STORE_KEY, minutes_ke
 from roz_pipeline.defs.launch import camera_ranges
 from roz_pipeline.defs.resources import ClipSource, HeatmapDatabase
 from roz_pipeline.registry import Camera
-from roz_pipeline.storage.inventory import open_problems
+from roz_pipeline.storage.clip_problems import open_problems
 from roz_pipeline.usecases.live import SETTLE
 from roz_pipeline.usecases.new_clips import NewClipsCursor, PartitionSlot, scan_new_clips
 

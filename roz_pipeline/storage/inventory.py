@@ -1,4 +1,5 @@
-"""Queries on the clip inventory (`clip_inventory`, `clip_store_problems`, `clip_folders`: db/migrations/008).
+"""Queries on the clip inventory (`clip_inventory`: db/migrations/008; its problems and folder marks:
+storage/clip_problems.py, storage/clip_folders.py).
 
 Keys are compared byte-wise (the columns are COLLATE "C"), so "every key under a prefix" is a range of the primary
 key. All statements are parameterized; every batch is one statement over arrays (unnest), whatever its size.
@@ -42,19 +43,6 @@ class ClipRead:
     key: str
     version: str
     until: datetime | None
-
-
-@dataclass(frozen=True)
-class FolderMark:
-    """A local folder's stat when it was last listed, and what it held then (None: not known)."""
-
-    folder: str
-    mtime_ns: int
-    ctime_ns: int
-    listed_at: datetime
-    file_count: int | None = None
-    last_file: str | None = None
-    files_digest: str | None = None
 
 
 @dataclass(frozen=True)
@@ -134,7 +122,7 @@ def keys_under(conn: psycopg.Connection, store: str, prefixes: Iterable[str],
         ) AS i
         WHERE NOT %s OR strpos(substr(i.clip_key, length(p.low) + 1), '/') = 0
         """,
-        (low, [_after_prefix(p) for p in low], store, direct),
+        (low, [after_prefix(p) for p in low], store, direct),
     ).fetchall()
     return {key: (version, modified) for key, version, modified in rows}
 
@@ -246,124 +234,6 @@ def mark_read(conn: psycopg.Connection, store: str, reads: Iterable[ClipRead]) -
     )
 
 
-# -- problems -------------------------------------------------------------------------------------------------
-
-def record_problems(conn: psycopg.Connection, store: str,
-                    problems: Iterable[tuple[str, str | None, str]]) -> list[tuple[str, str]]:
-    """Record problems (key, camera name or None, message); (key, message) of those not recorded before."""
-    problems = list(dict((key, (key, camera, message)) for key, camera, message in problems).values())
-    if not problems:
-        return []
-    return [(key, message) for key, message in conn.execute(
-        """
-        INSERT INTO clip_store_problems (store, clip_key, camera_name, message)
-        SELECT %s, p.key, p.camera_name, p.message FROM unnest(%s::text[], %s::text[], %s::text[])
-            AS p(key, camera_name, message)
-        ON CONFLICT (store, clip_key) DO NOTHING
-        RETURNING clip_key, message
-        """,
-        (store, [p[0] for p in problems], [p[1] for p in problems], [p[2] for p in problems]),
-    )]
-
-
-def clear_problems(conn: psycopg.Connection, store: str, keys: Iterable[str]) -> None:
-    """The problems of `keys` are over (the key is gone, or was fixed)."""
-    keys = list(keys)
-    if keys:
-        conn.execute("DELETE FROM clip_store_problems WHERE store = %s AND clip_key = ANY(%s)", (store, keys))
-
-
-def problems_under(conn: psycopg.Connection, store: str, prefixes: Iterable[str], direct: bool = False) -> set[str]:
-    """The keys with a recorded problem under any of `prefixes` (`direct`: directly in the prefix's folder)."""
-    low = sorted(set(prefixes))
-    if not low:
-        return set()
-    return {key for (key,) in conn.execute(
-        """
-        SELECT q.clip_key FROM unnest(%s::text[], %s::text[]) AS p(low, high)
-        CROSS JOIN LATERAL (
-            SELECT clip_key FROM clip_store_problems
-            WHERE store = %s AND clip_key >= p.low COLLATE "C" AND clip_key < p.high COLLATE "C"
-            OFFSET 0
-        ) AS q
-        WHERE NOT %s OR strpos(rtrim(substr(q.clip_key, length(p.low) + 1), '/'), '/') = 0
-        """,
-        (low, [_after_prefix(p) for p in low], store, direct),
-    )}
-
-
-def open_problems(conn: psycopg.Connection, store: str, camera_names: list[str], limit: int) -> tuple[list[str], int]:
-    """(the first `limit` messages, how many) of the problems still open: a problem of an unregistered camera ends
-    when `camera_names` includes it."""
-    rows = conn.execute(
-        """
-        SELECT message, count(*) OVER () FROM clip_store_problems
-        WHERE store = %s AND (camera_name IS NULL OR camera_name <> ALL(%s))
-        ORDER BY first_seen, clip_key LIMIT %s
-        """,
-        (store, camera_names, limit),
-    ).fetchall()
-    return [message for message, _ in rows], (rows[0][1] if rows else 0)
-
-
-# -- folder watermarks ----------------------------------------------------------------------------------------
-
-_MARK_COLUMNS = "folder, mtime_ns, ctime_ns, listed_at, file_count, last_file, files_digest"
-
-
-def folder_marks(conn: psycopg.Connection, store: str, folders: Iterable[str]) -> dict[str, FolderMark]:
-    rows = conn.execute(
-        f"SELECT {_MARK_COLUMNS} FROM clip_folders WHERE store = %s AND folder = ANY(%s)",
-        (store, list(folders)),
-    ).fetchall()
-    return {row[0]: FolderMark(*row) for row in rows}
-
-
-def folder_marks_under(conn: psycopg.Connection, store: str, prefixes: Iterable[str]) -> dict[str, FolderMark]:
-    """The marks of the folders under any of `prefixes` (the prefix's own folder included)."""
-    low = sorted(set(prefixes))
-    if not low:
-        return {}
-    rows = conn.execute(
-        f"""
-        SELECT f.* FROM unnest(%s::text[], %s::text[]) AS p(low, high)
-        CROSS JOIN LATERAL (
-            SELECT {_MARK_COLUMNS} FROM clip_folders
-            WHERE store = %s AND folder >= p.low COLLATE "C" AND folder < p.high COLLATE "C"
-            OFFSET 0
-        ) AS f
-        """,
-        (low, [_after_prefix(p) for p in low], store),
-    ).fetchall()
-    return {row[0]: FolderMark(*row) for row in rows}
-
-
-def forget_folders(conn: psycopg.Connection, store: str, folders: Iterable[str]) -> None:
-    """The folders are gone from the store."""
-    folders = list(folders)
-    if folders:
-        conn.execute("DELETE FROM clip_folders WHERE store = %s AND folder = ANY(%s)", (store, folders))
-
-
-def save_folder_marks(conn: psycopg.Connection, store: str, marks: list[FolderMark]) -> None:
-    if not marks:
-        return
-    conn.execute(
-        """
-        INSERT INTO clip_folders (store, folder, mtime_ns, ctime_ns, listed_at, file_count, last_file, files_digest)
-        SELECT %s, m.* FROM unnest(%s::text[], %s::bigint[], %s::bigint[], %s::timestamptz[], %s::int[], %s::text[],
-                                   %s::text[]) AS m(folder, mtime_ns, ctime_ns, listed_at, file_count, last_file,
-                                                   files_digest)
-        ON CONFLICT (store, folder) DO UPDATE SET
-            mtime_ns = EXCLUDED.mtime_ns, ctime_ns = EXCLUDED.ctime_ns, listed_at = EXCLUDED.listed_at,
-            file_count = EXCLUDED.file_count, last_file = EXCLUDED.last_file, files_digest = EXCLUDED.files_digest
-        """,
-        (store, [m.folder for m in marks], [m.mtime_ns for m in marks], [m.ctime_ns for m in marks],
-         [m.listed_at for m in marks], [m.file_count for m in marks], [m.last_file for m in marks],
-         [m.files_digest for m in marks]),
-    )
-
-
 def prune_inventory(conn: psycopg.Connection, before: datetime) -> int:
     """Forget clips that started before `before` and folder watermarks not listed since: past the late window,
     discovery no longer looks there. The number of clips forgotten."""
@@ -372,6 +242,6 @@ def prune_inventory(conn: psycopg.Connection, before: datetime) -> int:
     return deleted
 
 
-def _after_prefix(prefix: str) -> str:
+def after_prefix(prefix: str) -> str:
     """The smallest string greater than every string starting with `prefix` (byte order)."""
     return prefix + "\U0010ffff"
