@@ -100,4 +100,8 @@ def test_a_wheel_installed_outside_the_checkout_migrates_and_materializes(tmp_pa
             time.sleep(1)
     finally:
         server.terminate()
-        server.wait(timeout=30)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:  # shutting down slowly on a busy machine is not what this test checks
+            server.kill()
+            server.wait(timeout=30)
