@@ -16,6 +16,7 @@ from dagster import instance_for_test, materialize
 from roz_pipeline.clips.catalog import ClipCatalog
 from roz_pipeline.clips.layout import ClipLayout, ClipRef
 from roz_pipeline.clips.stores import LocalClipStore
+from roz_pipeline.core.heatmap import compute_heatmap
 from roz_pipeline.core.motion import MotionAccumulator
 from roz_pipeline.core.timesteps import MINUTE, floor
 from roz_pipeline.core.video import LumaDecoder
@@ -195,6 +196,19 @@ def test_clips_whose_names_sort_out_of_recording_order_are_read_in_recording_ord
                                                LocalClipStore(tmp_path), camera, start.replace(second=0),
                                                start.replace(second=0) + 2 * MINUTE)}
     assert all(np.array_equal(rows[m].heatmap, whole[m].heatmap) for m in rows)
+
+
+def test_a_clip_read_on_its_own_is_the_minutes_the_pipeline_stores_from_it_added_up(tmp_path):
+    recording = record(tmp_path / "export.mp4", 150)  # three minutes when it starts on one
+    camera = Camera("cam")
+
+    alone = compute_heatmap(recording)
+
+    minutes = [f for f in read_minutes([ClipRef(str(recording), "cam", HOUR_START, str(recording))],
+                                       LocalClipStore(tmp_path), camera, HOUR_START, HOUR_START + 3 * MINUTE)]
+    assert len(minutes) == 3 and alone.frame_count == sum(f.frame_count for f in minutes) == 150 * FPS
+    assert np.array_equal(alone.heatmap, minutes[0].heatmap + minutes[1].heatmap + minutes[2].heatmap)
+    assert np.array_equal(alone.still, minutes[0].still) and alone.last_frame_time == 150 - 1 / FPS
 
 
 def test_a_corrupt_segment_among_six_leaves_its_minute_the_other_frames_and_names_it(tmp_path, migrated_database):

@@ -1,19 +1,23 @@
-"""One clip -> one minute's heatmap and the statistics `heatmap_minutes` stores."""
+"""One clip on its own -> its heatmap and the statistics a `heatmap_minutes` row carries (`roz heatmap compute`)."""
 
 import dataclasses
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 
-import cv2
 import numpy as np
 
+from roz_pipeline.core.aggregate import sum_heatmaps
 from roz_pipeline.core.codec import encode_intensity
-from roz_pipeline.core.motion import MotionAccumulator, MotionSettings, Rectangle
+from roz_pipeline.core.minutes import MinuteHeatmaps
+from roz_pipeline.core.motion import MotionSettings, Rectangle
 from roz_pipeline.core.statistics import HeatmapStatistics, statistics_of
 from roz_pipeline.core.video import LumaDecoder
 
-STILL_MAX_WIDTH = 960  # the kept camera still is at most this wide (pictures are 480-960 pixels wide)
+# A clip read on its own has no wall-clock time: its frames are placed from this minute boundary.
+CLIP_ORIGIN = datetime(2000, 1, 1, tzinfo=timezone.utc)
+LONGEST_CLIP = timedelta(days=366)
 
 
 @dataclass(frozen=True)
@@ -31,7 +35,7 @@ class ClipHeatmap:
     last_frame_time: float
     lighting_changes: int  # frames left out as lighting changes
     damage: str | None  # None for a clean decode; otherwise what was skipped (the row keeps the decodable frames)
-    still: np.ndarray  # uint8 luma of the first frame, at most STILL_MAX_WIDTH wide
+    still: np.ndarray  # uint8 luma of the first frame, at most STILL_MAX_WIDTH wide (core.minutes)
 
     @property
     def height(self) -> int:
@@ -77,43 +81,29 @@ def compute_heatmap(
     threads: int = 1,
     fast: bool = False,
 ) -> ClipHeatmap:
-    """Decode `clip` and count per-pixel motion. Raises a `ClipError` subclass, naming the clip, for bad input.
+    """Decode `clip` and count per-pixel motion: the minutes the pipeline would store for it, added up (its frames
+    placed from a minute boundary). Raises a `ClipError` subclass, naming the clip, for bad input.
 
     A partly damaged clip keeps its decodable frames and says what was lost in `damage`.
     threads=1 suits many clips in parallel processes; threads=0 lets FFmpeg use every core for one clip.
     """
-    # On 270x480 frames OpenCV's worker threads cost more CPU than they save, and they compete with the
-    # decoder's threads and with other clips' processes (docs/PERFORMANCE.md).
-    cv2.setNumThreads(1)
     decoder = LumaDecoder(clip, threads=threads, fast=fast)
-    accumulator = still = None
-    first_time = last_time = 0.0
-    for frame in decoder:
-        if accumulator is None:
-            accumulator = MotionAccumulator(frame.luma.shape[1], frame.luma.shape[0], settings, ignore)
-            still = _still(frame.luma)
-            first_time = frame.time
-        accumulator.add(frame.luma)
-        last_time = frame.time
+    reader = MinuteHeatmaps(CLIP_ORIGIN, CLIP_ORIGIN + LONGEST_CLIP, settings, ignore)
+    reader.read(decoder, CLIP_ORIGIN, str(clip))
+    minutes = [minute for minute in reader.final() if minute.frame_count]
     report = decoder.report
     return ClipHeatmap(
         clip=str(clip),
-        heatmap=accumulator.heatmap(),
+        heatmap=sum_heatmaps(minutes).total,
         downscale_factor=float(settings.downscale_factor),
-        frame_count=accumulator.frames,
+        frame_count=sum(minute.frame_count for minute in minutes),
         source_width=report.width,
         source_height=report.height,
         codec=report.codec,
-        first_frame_time=first_time,
-        last_frame_time=last_time,
-        lighting_changes=accumulator.lighting_changes,
+        first_frame_time=(reader.first_time - CLIP_ORIGIN).total_seconds(),
+        last_frame_time=(reader.last_time - CLIP_ORIGIN).total_seconds(),
+        lighting_changes=sum(minute.lighting_changes for minute in minutes),
         damage=report.damage,
-        still=still,
+        still=minutes[0].still,
     )
 
-
-def _still(luma: np.ndarray) -> np.ndarray:
-    height, width = luma.shape
-    if width <= STILL_MAX_WIDTH:
-        return luma.copy()
-    return cv2.resize(luma, (STILL_MAX_WIDTH, round(height * STILL_MAX_WIDTH / width)), interpolation=cv2.INTER_AREA)

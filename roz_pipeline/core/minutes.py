@@ -1,4 +1,5 @@
-"""A camera's footage, frame by frame in recording order, -> one heatmap per wall-clock minute. No I/O.
+"""A camera's footage, frame by frame in recording order, -> one heatmap per wall-clock minute: the one engine from
+video to heatmap (the pipeline's windows of minutes, and a single clip read on its own, `core.heatmap`).
 
 Each frame belongs to the minute its recording time falls in, whichever clip it came from. The motion detector's
 state (its background) carries from one clip to the next when the footage is contiguous, so a segment boundary
@@ -14,16 +15,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+import cv2
 import numpy as np
 
 from roz_pipeline.core.motion import MotionAccumulator, MotionSettings, Rectangle
 from roz_pipeline.core.timesteps import MINUTE, floor
+from roz_pipeline.core.video import LumaDecoder
 
 # Footage with a shorter hole is contiguous: clip names are to the second, and keyframe cuts shift real starts.
 GAP_TOLERANCE = timedelta(seconds=2)
 SECONDS_PER_MINUTE = 60.0
 # A minute with at least this much footage is fully recorded; less is reported as partly covered.
 FULL_MINUTE_SECONDS = SECONDS_PER_MINUTE - GAP_TOLERANCE.total_seconds()
+STILL_MAX_WIDTH = 960  # the kept camera still is at most this wide (pictures are 480-960 pixels wide)
 
 
 @dataclass
@@ -34,9 +38,10 @@ class MinuteFootage:
     heatmap: np.ndarray | None = None  # float32; None until the minute is closed
     frame_count: int = 0
     covered_seconds: float = 0.0  # footage in the minute: frames x frame interval, at most 60
+    lighting_changes: int = 0  # frames left out as lighting changes
     sources: list[str] = field(default_factory=list)  # the clips that gave it frames, in recording order
     problems: dict[str, str] = field(default_factory=dict)  # clip -> what went wrong with it (damage, overlap)
-    still: np.ndarray | None = None  # the luma of the window's first frame, on the window's first minute only
+    still: np.ndarray | None = None  # the window's first frame (luma, at most STILL_MAX_WIDTH wide), on its first minute
 
     @property
     def first_source(self) -> str:
@@ -55,9 +60,9 @@ class MinuteHeatmaps:
         self._minutes: dict[datetime, MinuteFootage] = {}
         self._detector: MotionAccumulator | None = None
         self._current: MinuteFootage | None = None  # the minute the detector is counting for (None: warm-up)
+        self.first_time: datetime | None = None  # the recording time of the window's first frame
         self.last_time: datetime | None = None  # the recording time of the last frame taken
         self._last_source: str | None = None
-        self._seen_window = False
 
     def add(self, time: datetime, luma: np.ndarray, source: str, frame_interval: float) -> None:
         """Account for one frame recorded at `time` from clip `source` (left out when it overlaps earlier footage)."""
@@ -78,13 +83,28 @@ class MinuteHeatmaps:
             self._close_current()
             self._current = target
         self._detector.add(luma)
-        if target is not None and not self._seen_window:
-            self._seen_window, target.still = True, luma.copy()
+        if target is not None and self.first_time is None:
+            self.first_time, target.still = time, _still(luma)
         if target is not None:
             target.frame_count += 1
             target.covered_seconds = min(SECONDS_PER_MINUTE, target.covered_seconds + frame_interval)
             if source not in target.sources:
                 target.sources.append(source)
+
+    def read(self, decoder: LumaDecoder, recorded_from: datetime, source: str) -> tuple[datetime, datetime | None]:
+        """Feed the frames of clip `source`, recorded from `recorded_from`, up to the window's end. Returns the
+        recording time reached, and the window's end when the clip runs past it (None: it was read to its end).
+        The decoder's ClipError passes through."""
+        # On 270x480 frames OpenCV's worker threads cost more CPU than they save, and they compete with the
+        # decoder's threads and with other clips' processes (docs/PERFORMANCE.md).
+        cv2.setNumThreads(1)
+        last = recorded_from
+        for frame in decoder:
+            last = recorded_from + timedelta(seconds=frame.time)
+            if last >= self.end:
+                return last, self.end
+            self.add(last, frame.luma, source, decoder.report.frame_interval)
+        return last, None
 
     def gap(self) -> None:
         """The footage stops here (a hole, or a clip that could not be read): the next frame starts fresh."""
@@ -113,8 +133,9 @@ class MinuteHeatmaps:
 
     def _close_current(self) -> None:
         if self._current is not None and self._detector is not None:
-            heatmap, _, _ = self._detector.take()
+            heatmap, _, lighting_changes = self._detector.take()
             current = self._current
+            current.lighting_changes += lighting_changes
             if current.heatmap is None:
                 current.heatmap = heatmap
             elif current.heatmap.shape == heatmap.shape:  # the minute resumes after a hole or an unreadable clip
@@ -126,3 +147,10 @@ class MinuteHeatmaps:
     def _note_overlap(self, time: datetime, source: str) -> None:
         self.note(floor(time, MINUTE), source,
                   f"overlaps {self._last_source}: its frames up to {self.last_time:%H:%M:%S} UTC were left out")
+
+
+def _still(luma: np.ndarray) -> np.ndarray:
+    height, width = luma.shape
+    if width <= STILL_MAX_WIDTH:
+        return luma.copy()
+    return cv2.resize(luma, (STILL_MAX_WIDTH, round(height * STILL_MAX_WIDTH / width)), interpolation=cv2.INTER_AREA)

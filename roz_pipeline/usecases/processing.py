@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
-import cv2
 import numpy as np
 import psycopg
 
@@ -88,7 +87,6 @@ class WindowReader:
         self.minutes = MinuteHeatmaps(start, end, camera.motion_settings, camera.ignore)
         self.handed_until = start  # every minute before this was handed over
         self.reads: dict[str, ClipReadExtent] = {}
-        cv2.setNumThreads(1)  # see core.heatmap: one core per clip decodes fastest across many processes
 
     def read(self, clips: list[ClipRef]) -> Iterator[MinuteFootage]:
         """Feed `clips` (in start order, after any read before) and hand over the minutes they complete."""
@@ -122,14 +120,8 @@ class WindowReader:
                 minutes.note(floor(clip.start, MINUTE), clip.key, str(fetch.error))
             return clip.start, None
         decoder = LumaDecoder(fetch.path, start_at=max(0.0, (self.start - WARMUP - clip.start).total_seconds()))
-        last, until = clip.start, None
         try:
-            for frame in decoder:
-                last = clip.start + timedelta(seconds=frame.time)
-                if last >= self.end:
-                    until = self.end
-                    break
-                minutes.add(last, frame.luma, clip.key, decoder.report.frame_interval)
+            reached = minutes.read(decoder, clip.start, clip.key)
         except ClipError as exc:
             minutes.gap()
             minutes.note(floor(clip.start, MINUTE), clip.key, f"{clip.location}: {exc.reason}: {exc.detail}")
@@ -143,7 +135,8 @@ class WindowReader:
             if decoder.report.damage:
                 minutes.note_all(clip.key, f"{clip.location}: damaged clip, kept the decodable frames: "
                                            f"{decoder.report.damage}")
-        return last, until
+            return reached
+        return max(clip.start, minutes.last_time or clip.start), None  # as far as the clip could be read
 
 
 def read_minutes(clips: list[ClipRef], store, camera: Camera, start: datetime, end: datetime,
