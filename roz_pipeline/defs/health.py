@@ -18,6 +18,7 @@ from dagster import (
     DagsterEventType,
     DagsterRun,
     DagsterRunStatus,
+    Definitions,
     MetadataValue,
     RunsFilter,
     SensorEvaluationContext,
@@ -41,15 +42,21 @@ from roz_pipeline.defs.keys import (
     minutes_key,
 )
 from roz_pipeline.clips.stores import ClipStoreError
+from roz_pipeline.defs.cameras import ServedCameras
 from roz_pipeline.defs.resources import ClipSource, HeatmapDatabase
 from roz_pipeline.registry import Camera
 from roz_pipeline.storage.minutes import first_minute_after, newest_minutes, uncovered_minutes
 from roz_pipeline.usecases.monitoring import evaluate, one_alert, post_alert, transition
 
 
-def build_camera_checks(camera: Camera, clock=None) -> list:
+def definitions(served: ServedCameras) -> Definitions:
+    return Definitions(
+        asset_checks=[check for camera in served for check in build_camera_checks(camera, served.clock)],
+        sensors=[build_stale_cameras_sensor(served.by_id, served.clock), build_run_failure_alert_sensor()])
+
+
+def build_camera_checks(camera: Camera, now) -> list:
     """`fresh` (newest minute within stale_after_minutes) and `recent_gaps` (no missing minute in recent hours)."""
-    now = clock or (lambda: datetime.now(timezone.utc))
     key = minutes_key(camera.camera_id)
 
     @asset_check(asset=key, name=FRESHNESS_CHECK, required_resource_keys={"database"},

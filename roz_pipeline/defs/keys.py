@@ -11,7 +11,6 @@ CLIP_STORE_KEY = AssetKey("clip_store")
 
 MINUTES_PREFIX, HOURS_PREFIX, DAYS_PREFIX = "heatmap_minutes", "heatmap_hours", "heatmap_days"
 REGIONS_PREFIX = "heatmap_regions"
-CAMERAS_GROUP, ROLLUP_GROUP, REGIONS_GROUP = "cameras", "rollups", "regions"
 
 CLIP_LAYOUT_CHECK = "clip_layout"
 FRESHNESS_CHECK = "fresh"
@@ -24,12 +23,6 @@ FOLLOW_TAG = "roz/follow"  # on the run following cameras' hour in progress (its
 HEARTBEAT_TAG = "roz/heartbeat"  # on a following run: when its process last said it was alive (ISO time, UTC)
 RANGE_START_TAG, RANGE_END_TAG = ASSET_PARTITION_RANGE_START_TAG, ASSET_PARTITION_RANGE_END_TAG
 PARTITION_TAG = "dagster/partition"
-
-
-def camera_group(site: str | None, default: str) -> str:
-    """The asset group of a camera's asset: its site's, where every asset of the site's cameras is (a thousand
-    cameras show as groups of tens in the UI), else `default` (CAMERAS_GROUP, ROLLUP_GROUP or REGIONS_GROUP)."""
-    return site or default
 
 
 def minutes_key(camera_id: str) -> AssetKey:

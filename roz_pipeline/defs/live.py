@@ -18,7 +18,6 @@ catch-up remain runs of the camera assets (new_clips_sensor, the UI).
 
 import dataclasses
 import json
-import time
 from datetime import datetime, timezone
 
 from dagster import (
@@ -26,6 +25,7 @@ from dagster import (
     Config,
     DagsterRun,
     DagsterRunStatus,
+    Definitions,
     OpExecutionContext,
     RunRequest,
     RunsFilter,
@@ -40,11 +40,12 @@ from dagster import (
 from roz_pipeline import settings
 from roz_pipeline.clips.stores import ClipStoreError
 from roz_pipeline.core.timesteps import HOUR, floor
+from roz_pipeline.defs.cameras import ServedCameras
 from roz_pipeline.defs.keys import FOLLOW_JOB, FOLLOW_TAG, HEARTBEAT_TAG, minutes_key
-from roz_pipeline.defs.minutes import TRANSIENT_RETRY, PartitionOutcome, bad_minutes_failure, partition_metadata
+from roz_pipeline.defs.minutes import PartitionOutcome, bad_minutes_failure, partition_metadata
 from roz_pipeline.defs.partitions import PARTITION_FORMAT
+from roz_pipeline.defs.policies import TRANSIENT_RETRY
 from roz_pipeline.defs.resources import ClipSource, HeatmapDatabase
-from roz_pipeline.registry import Camera
 from roz_pipeline.usecases.live import (
     SETTLE,
     FollowingRun,
@@ -70,9 +71,17 @@ class FollowConfig(Config):
         return cls(**run.run_config["ops"]["follow_cameras"]["config"])
 
 
-def build_follow_job(cameras: dict[str, Camera], partitions: dict, clock=None, sleep=time.sleep):
-    """The job following cameras' hour in progress (`partitions`: each camera's partitions)."""
-    now = clock or (lambda: datetime.now(timezone.utc))
+def definitions(served: ServedCameras) -> Definitions:
+    """The following job and its sensor, at the hour grain (minute partitions run once each has settled)."""
+    if not served.followed_live:
+        return Definitions()
+    follow_job = build_follow_job(served)
+    return Definitions(jobs=[follow_job], sensors=[build_follow_sensor(served, follow_job)])
+
+
+def build_follow_job(served: ServedCameras):
+    """The job following the served cameras' hour in progress."""
+    cameras, partitions, now, sleep = served.by_id, served.partitions, served.clock, served.sleep
 
     @op(name="follow_cameras", retry_policy=TRANSIENT_RETRY,
         description="Writes the given cameras' minutes of one hour while their clips land, until the hour has "
@@ -122,9 +131,9 @@ def build_follow_job(cameras: dict[str, Camera], partitions: dict, clock=None, s
     return follow_cameras_job
 
 
-def build_follow_sensor(cameras: dict[str, Camera], partitions: dict, follow_job, clock=None):
+def build_follow_sensor(served: ServedCameras, follow_job):
     """The sensor starting the runs that follow the hour in progress of every live camera, each camera once."""
-    now = clock or (lambda: datetime.now(timezone.utc))
+    cameras, partitions, now = served.by_id, served.partitions, served.clock
 
     @sensor(name="follow_cameras_sensor", minimum_interval_seconds=settings.sensor_interval_seconds(),
             jobs=[follow_job],

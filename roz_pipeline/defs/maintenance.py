@@ -15,6 +15,7 @@ from datetime import datetime, timedelta, timezone
 from dagster import (
     AssetObservation,
     DefaultScheduleStatus,
+    Definitions,
     MetadataValue,
     OpExecutionContext,
     Output,
@@ -24,12 +25,24 @@ from dagster import (
 )
 
 from roz_pipeline import settings
+from roz_pipeline.defs.cameras import ServedCameras
 from roz_pipeline.defs.keys import days_key, hours_key, minutes_key
 from roz_pipeline.defs.resources import HeatmapDatabase
+from roz_pipeline.defs.schema import roz_schema
 from roz_pipeline.registry import Camera
 from roz_pipeline.storage.inventory import prune_inventory
 from roz_pipeline.storage.maintenance import VACUUMED_TABLES, stored_cameras, table_stats, vacuum_analyze
 from roz_pipeline.usecases.retention import apply_retention
+
+
+def definitions(served: ServedCameras) -> Definitions:
+    """In the one code location that maintains, however the registry is split: the schema, retention (over every
+    camera of the registry) and VACUUM ANALYZE, with their schedules."""
+    if not served.maintains:
+        return Definitions()
+    retention_job = build_retention_job(served.registry)
+    return Definitions(assets=[roz_schema], jobs=[retention_job, vacuum_analyze_job],
+                       schedules=build_schedules(retention_job, vacuum_analyze_job))
 
 
 @op(name="forget_old_clips")

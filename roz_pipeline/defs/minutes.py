@@ -9,26 +9,27 @@ camera recorded nothing in stays missing in the UI, as `roz gaps` reports it.
 import base64
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 from dagster import (
     AssetExecutionContext,
     AssetMaterialization,
-    Backoff,
+    Definitions,
     Failure,
     FreshnessPolicy,
     MetadataValue,
     Nothing,
     Output,
-    RetryPolicy,
     asset,
 )
 
 from roz_pipeline.core.minutes import FULL_MINUTE_SECONDS
 from roz_pipeline.core.render import render_overlay
 from roz_pipeline.core.timesteps import MINUTE, runs
-from roz_pipeline.defs.keys import CAMERA_TAG, CAMERAS_GROUP, CLIP_STORE_KEY, SCHEMA_KEY, camera_group, minutes_key
+from roz_pipeline.defs.cameras import ServedCameras
+from roz_pipeline.defs.keys import CAMERA_TAG, CLIP_STORE_KEY, SCHEMA_KEY, minutes_key
 from roz_pipeline.defs.partitions import camera_backfill_policy
+from roz_pipeline.defs.policies import CAMERAS_GROUP, TRANSIENT_RETRY, camera_group
 from roz_pipeline.defs.resources import ClipSource, HeatmapDatabase
 from roz_pipeline.registry import Camera
 from roz_pipeline.usecases.live import SETTLE
@@ -36,15 +37,15 @@ from roz_pipeline.usecases.processing import WindowReport, process_window
 
 PREVIEW_WIDTH = 320  # the run's picture in the event log: a ~10 KB JPEG, so a year of runs stays small
 
-# Database hiccups and S3 errors that outlive boto's own retries re-run the step; bad clips do not (they would fail
-# the same way again), see Failure(allow_retries=False) below.
-TRANSIENT_RETRY = RetryPolicy(max_retries=3, delay=5, backoff=Backoff.EXPONENTIAL)
+
+def definitions(served: ServedCameras) -> Definitions:
+    return Definitions(assets=[camera_asset(camera, served.partitions[camera.camera_id], served.grain, served.clock)
+                               for camera in served])
 
 
-def camera_asset(camera: Camera, partitions, grain: str, clock=None):
+def camera_asset(camera: Camera, partitions, grain: str, now):
     """The asset writing `camera`'s rows: each partition covers the camera-minutes inside its time window.
-    `clock` says when the store was listed (replaceable in tests)."""
-    now = clock or (lambda: datetime.now(timezone.utc))
+    `now` says when the store was listed (replaceable in tests)."""
     # Judged by the last materialization: a followed hour materializes when it has settled.
     period = timedelta(hours=1) if grain == "hour" else timedelta(minutes=1)
 

@@ -8,13 +8,14 @@ registered). The bookkeeping lives in `usecases.new_clips` and `clips.discovery`
 
 import hashlib
 import json
-from datetime import datetime, timezone
+from datetime import datetime
 
 from dagster import (
     AssetCheckEvaluation,
     AssetCheckResult,
     AssetCheckSeverity,
     AssetSpec,
+    Definitions,
     MetadataValue,
     RunRequest,
     SensorEvaluationContext,
@@ -25,8 +26,10 @@ from dagster import (
 
 from roz_pipeline import settings
 from roz_pipeline.clips.stores import ClipStoreError
+from roz_pipeline.defs.cameras import ServedCameras
 from roz_pipeline.defs.keys import CLIP_LAYOUT_CHECK, CLIP_STORE_KEY, minutes_key
 from roz_pipeline.defs.launch import camera_ranges
+from roz_pipeline.defs.policies import SOURCES_GROUP
 from roz_pipeline.defs.resources import ClipSource, HeatmapDatabase
 from roz_pipeline.registry import Camera
 from roz_pipeline.storage.clip_problems import open_problems
@@ -35,9 +38,17 @@ from roz_pipeline.usecases.new_clips import NewClipsCursor, PartitionSlot, scan_
 
 clip_store = AssetSpec(
     CLIP_STORE_KEY,
-    group_name="sources",
+    group_name=SOURCES_GROUP,
     description="Clips in a local folder or an S3 bucket, laid out as ROZ_CLIP_LAYOUT says (roz, frigate or a template)",
 )
+
+
+def definitions(served: ServedCameras) -> Definitions:
+    """The sensor for this location's cameras; the clip store and its check in the one location that maintains."""
+    maintained = dict(assets=[clip_store], asset_checks=[build_clip_layout_check(served.registry)])
+    return Definitions(sensors=[build_new_clips_sensor(served)], **(maintained if served.maintains else {}))
+
+
 def build_clip_layout_check(cameras: dict[str, Camera]):
     """A check listing the clips and folders the pipeline cannot use (unregistered cameras, keys off the layout),
     as discovery recorded them."""
@@ -57,11 +68,10 @@ def build_clip_layout_check(cameras: dict[str, Camera]):
     return clip_layout
 
 
-def build_new_clips_sensor(cameras: dict[str, Camera], registry: dict[str, Camera], partitions: dict, grain: str,
-                           max_per_run: int, clock=None):
-    """The sensor for these cameras (`partitions`: each camera's partitions) of the `registry` (whose every camera's
-    clips it recognises: another code location's cameras are not unregistered). `clock` is for tests."""
-    now = clock or (lambda: datetime.now(timezone.utc))
+def build_new_clips_sensor(served: ServedCameras):
+    """The sensor for the served cameras, which recognises the clips of every camera of the registry."""
+    cameras, registry, partitions, now = served.by_id, served.registry, served.partitions, served.clock
+    max_per_run = served.partitions_per_run
 
     def slot(camera_id: str, moment: datetime) -> PartitionSlot | None:
         camera_partitions = partitions[camera_id]
@@ -86,7 +96,7 @@ def build_new_clips_sensor(cameras: dict[str, Camera], registry: dict[str, Camer
         try:
             database.migrate_once()  # the inventory's tables: a first tick may come before any run
             with database.connection() as conn:
-                scan = scan_new_clips(discovery, conn, list(cameras), cursor, slot, grain, now(), SETTLE,
+                scan = scan_new_clips(discovery, conn, list(cameras), cursor, slot, served.grain, now(), SETTLE,
                                       settings.max_runs_per_tick() * max_per_run)
         except ClipStoreError as exc:
             context.log.error(str(exc))

@@ -29,6 +29,10 @@ def camera_partitions(start: str, grain: str, retention_days: int | None = None,
                                           end_offset=1)
 
 
+def partitions_per_run(grain: str) -> int:
+    """A run of a camera's asset covers about an hour of footage: 60 minute partitions, or 1 hour partition."""
+    return MINUTES_PER_RUN if grain == "minute" else 1
+
+
 def camera_backfill_policy(grain: str) -> BackfillPolicy:
-    """Ranged runs of about an hour of footage: 60 minute partitions, or 1 hour partition."""
-    return BackfillPolicy.multi_run(max_partitions_per_run=MINUTES_PER_RUN if grain == "minute" else 1)
+    return BackfillPolicy.multi_run(max_partitions_per_run=partitions_per_run(grain))

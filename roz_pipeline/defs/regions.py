@@ -7,12 +7,21 @@ declarative automation runs it when they change (and once at first).
 import hashlib
 import json
 
-from dagster import AssetExecutionContext, AutomationCondition, MaterializeResult, asset
+from dagster import (
+    AssetExecutionContext,
+    AssetSelection,
+    AutomationCondition,
+    AutomationConditionSensorDefinition,
+    DefaultSensorStatus,
+    Definitions,
+    MaterializeResult,
+    asset,
+)
 
-from roz_pipeline.defs.keys import CAMERA_TAG, REGIONS_GROUP, camera_group, regions_key
-from roz_pipeline.defs.minutes import TRANSIENT_RETRY
+from roz_pipeline.defs.cameras import ServedCameras
+from roz_pipeline.defs.keys import CAMERA_TAG, REGIONS_PREFIX, regions_key
+from roz_pipeline.defs.policies import REGIONS_GROUP, TRANSIENT_RETRY, WRITER_POOL, camera_group
 from roz_pipeline.defs.resources import HeatmapDatabase
-from roz_pipeline.defs.rollups import WRITER_POOL
 from roz_pipeline.registry import Camera
 from roz_pipeline.usecases.regions import complete_region_series
 
@@ -21,6 +30,21 @@ REGIONS_CONDITION = (
     AutomationCondition.code_version_changed()
     | (AutomationCondition.missing() & ~AutomationCondition.in_progress() & ~AutomationCondition.execution_failed())
 ).with_label("regions added, moved or never built")
+
+
+def definitions(served: ServedCameras) -> Definitions:
+    """The region series of the cameras with named regions, and the automation sensor that runs them."""
+    assets = [regions_asset(camera) for camera in served if camera.regions]
+    return Definitions(assets=assets, sensors=[regions_automation_sensor] if assets else [])
+
+
+regions_automation_sensor = AutomationConditionSensorDefinition(
+    "regions_automation_sensor",
+    target=AssetSelection.key_prefixes([REGIONS_PREFIX]),
+    default_status=DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=60,
+    description="Requests the region series of cameras whose regions changed (declarative automation)",
+)
 
 
 def regions_version(camera: Camera) -> str:

@@ -16,13 +16,12 @@ from dagster import (
     AssetDep,
     AssetExecutionContext,
     AssetKey,
-    AssetSelection,
-    AutomationConditionSensorDefinition,
     BackfillPolicy,
     DagsterEventType,
     DagsterRun,
     DagsterRunStatus,
     DefaultSensorStatus,
+    Definitions,
     EventRecordsFilter,
     MetadataValue,
     RunsFilter,
@@ -35,13 +34,14 @@ from dagster import (
 
 from roz_pipeline.core.render import render_hour_bars, render_week
 from roz_pipeline.core.timesteps import STEPS, steps
+from roz_pipeline.defs.cameras import ServedCameras
 from roz_pipeline.defs.keys import (
     CAMERA_TAG, FOLLOW_JOB, HOURS_PREFIX, MINUTES_PREFIX, PARTITION_TAG, RANGE_END_TAG, RANGE_START_TAG,
-    REGIONS_PREFIX, ROLLUP_GROUP, camera_group, days_key, hours_key, minutes_key)
+    days_key, hours_key, minutes_key)
 from roz_pipeline.defs.launch import camera_ranges
 from roz_pipeline.defs.live import FollowConfig
-from roz_pipeline.defs.minutes import TRANSIENT_RETRY
-from roz_pipeline.defs.partitions import PARTITION_FORMAT, camera_partitions
+from roz_pipeline.defs.partitions import PARTITION_FORMAT
+from roz_pipeline.defs.policies import ROLLUP_GROUP, TRANSIENT_RETRY, WRITER_POOL, camera_group
 from roz_pipeline.defs.resources import ClipSource, HeatmapDatabase
 from roz_pipeline.registry import Camera
 from roz_pipeline.usecases.insight import PeriodHeatmap, activity_timeline, week_pattern
@@ -49,7 +49,6 @@ from roz_pipeline.usecases.pictures import camera_still, render_summed
 from roz_pipeline.usecases.pending_rollups import PendingRollups, periods_of
 from roz_pipeline.usecases.rollups import RollupOutcome, roll_up_day, roll_up_hour
 
-WRITER_POOL = "database-writers"  # rollups only read and write PostgreSQL: cap them together (deploy/README.md)
 PREVIEW_WIDTH = 240  # each hour's PNG in the event log: 30-40 KB (about 0.3 GB per camera-year of event log)
 HOURS_PER_RUN, DAYS_PER_RUN = 24, 31
 MATERIALIZATIONS_PER_TICK = 20_000  # more wait for the next tick (a backfill of many cameras)
@@ -58,16 +57,16 @@ RUNNING_STATUSES = [DagsterRunStatus.NOT_STARTED, DagsterRunStatus.QUEUED, Dagst
 ROLLED_UP_BY = {MINUTES_PREFIX: "hour", HOURS_PREFIX: "day"}  # a source asset's prefix and the rollup it feeds
 
 
-def rollup_partitions(camera: Camera, partitions_start: str, grain: str):
-    """The hour or day partitions of the camera's rollups: from `partitions_start`, within its rollup retention."""
-    return camera_partitions(partitions_start, grain, camera.rollup_retention_days)
+def definitions(served: ServedCameras) -> Definitions:
+    return Definitions(assets=[rollup for camera in served for rollup in rollup_assets(camera, served)],
+                       sensors=[build_rollup_sensor(served)])
 
 
-def rollup_assets(camera: Camera, partitions_start: str) -> list:
-    """The camera's hour and day rollup assets, partitioned from `partitions_start` within its rollup retention."""
+def rollup_assets(camera: Camera, served: ServedCameras) -> list:
+    """The camera's hour and day rollup assets."""
     camera_id = camera.camera_id
-    hour_partitions = rollup_partitions(camera, partitions_start, "hour")
-    day_partitions = rollup_partitions(camera, partitions_start, "day")
+    hour_partitions = served.rollup_partitions[(camera_id, "hour")]
+    day_partitions = served.rollup_partitions[(camera_id, "day")]
     common = dict(group_name=camera_group(camera.site, ROLLUP_GROUP), retry_policy=TRANSIENT_RETRY,
                   kinds={"postgres"}, tags={CAMERA_TAG: camera_id}, pool=WRITER_POOL)
 
@@ -100,13 +99,11 @@ def rollup_assets(camera: Camera, partitions_start: str) -> list:
     return [_hours, _days]
 
 
-def build_rollup_sensor(cameras: dict[str, Camera], partitions_start: str, grain: str, clock=None):
-    """`rollup_automation_sensor` for these cameras (`grain`: the camera assets' partition grain)."""
-    now = clock or (lambda: datetime.now(timezone.utc))
+def build_rollup_sensor(served: ServedCameras):
+    """`rollup_automation_sensor` for the served cameras."""
+    cameras, partitions, now = served.by_id, served.rollup_partitions, served.clock
     rollups = {"hour": (hours_key, HOURS_PER_RUN), "day": (days_key, DAYS_PER_RUN)}
-    partitions = {(rollup, camera_id): rollup_partitions(camera, partitions_start, rollup)
-                  for camera_id, camera in cameras.items() for rollup in rollups}
-    source_step = {MINUTES_PREFIX: STEPS[grain], HOURS_PREFIX: STEPS["hour"]}
+    source_step = {MINUTES_PREFIX: STEPS[served.grain], HOURS_PREFIX: STEPS["hour"]}
 
     @sensor(
         name="rollup_automation_sensor",
@@ -141,7 +138,7 @@ def build_rollup_sensor(cameras: dict[str, Camera], partitions_start: str, grain
             writing = _sources_being_written(instance, cameras, source_step)
             for rollup, (key, per_run) in rollups.items():
                 for camera_id, periods in pending.take_ready(rollup, moment, writing[rollup]).items():
-                    camera_partitions = partitions[(rollup, camera_id)]
+                    camera_partitions = partitions[(camera_id, rollup)]
                     keys = [p.strftime(PARTITION_FORMAT) for p in periods if p >= camera_partitions.start]
                     requests += [r.run_request(run_key=f"{rollup}:{camera_id}:{r.first}:{r.last}:{after}")
                                  for r in camera_ranges(camera_id, key(camera_id), keys, camera_partitions, per_run)]
@@ -149,16 +146,6 @@ def build_rollup_sensor(cameras: dict[str, Camera], partitions_start: str, grain
                             cursor=json.dumps({"after": after, "pending": pending.to_json()}))
 
     return rollup_automation_sensor
-
-
-def build_regions_automation_sensor() -> AutomationConditionSensorDefinition:
-    return AutomationConditionSensorDefinition(
-        "regions_automation_sensor",
-        target=AssetSelection.key_prefixes([REGIONS_PREFIX]),
-        default_status=DefaultSensorStatus.RUNNING,
-        minimum_interval_seconds=60,
-        description="Requests the region series of cameras whose regions changed (declarative automation)",
-    )
 
 
 def _camera_source(key: AssetKey | None, cameras: dict[str, Camera]) -> tuple[str, str] | None:

@@ -3,10 +3,11 @@
 from dagster import AssetExecutionContext, MetadataValue, asset
 
 from roz_pipeline.defs.keys import SCHEMA_KEY
+from roz_pipeline.defs.policies import DATABASE_GROUP
 from roz_pipeline.defs.resources import HeatmapDatabase
 
 
-@asset(key=SCHEMA_KEY, group_name="database", kinds={"postgres"})
+@asset(key=SCHEMA_KEY, group_name=DATABASE_GROUP, kinds={"postgres"})
 def roz_schema(context: AssetExecutionContext, schema_owner: HeatmapDatabase) -> None:
     """The `heatmap_minutes` schema: applies db/migrations in order (every camera run also does this first)."""
     applied = schema_owner.migrate()
