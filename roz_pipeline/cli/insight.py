@@ -7,17 +7,17 @@ from pathlib import Path
 import numpy as np
 
 from roz_pipeline.cli.arguments import EXIT_OK, EXIT_PENDING, bar, catalog, period_arguments, registered
-from roz_pipeline.cli.regions import print_region_timeline, write_region_csv
+from roz_pipeline.cli.regions import export_region, print_region_timeline
 from roz_pipeline.clips.source import clips_from_settings
 from roz_pipeline.clips.stores import ClipStoreError
 from roz_pipeline.core.render import WEEKDAYS, render_week
-from roz_pipeline.core.minutes import FULL_MINUTE_SECONDS
-from roz_pipeline.core.timesteps import MINUTE, runs
+from roz_pipeline.core.timesteps import MINUTE, floor
 from roz_pipeline.registry import load_registry
 from roz_pipeline.settings import cameras_file
 from roz_pipeline.storage.connection import connect, database_url_or_embedded
-from roz_pipeline.storage.minutes import busiest_hours, uncovered_minutes
+from roz_pipeline.storage.minutes import busiest_hours
 from roz_pipeline.storage.rollups import ROLLUP_GRAINS
+from roz_pipeline.usecases.coverage import coverage, minutes_in
 from roz_pipeline.usecases.insight import activity_timeline, hour_of_day_pattern, week_pattern, write_hourly_csv
 from roz_pipeline.usecases.pictures import camera_still, render_summed
 
@@ -134,7 +134,7 @@ def _timeline(args) -> int:
 
 def _export(args) -> int:
     if args.region:
-        return write_region_csv(args)
+        return export_region(args)
     if args.by != "hour":
         raise ValueError("--by minute or day needs --region (the all-camera export is per rolled-up hour)")
     cameras = args.camera or list(load_registry(cameras_file()))
@@ -145,30 +145,22 @@ def _export(args) -> int:
 
 
 def _gaps(args) -> int:
-    start = args.start.replace(second=0, microsecond=0)
+    start = floor(args.start, MINUTE)
     with connect(database_url_or_embedded()) as conn:
-        uncovered = uncovered_minutes(conn, args.camera, start, args.end, FULL_MINUTE_SECONDS)
         try:
             waiting = clips_from_settings().inventory(conn, [registered(args.camera)]).waiting_minutes(
                 args.camera, start, args.end)
         except ClipStoreError as exc:
             print(f"{exc}: minutes waiting to be processed are counted as missing", file=sys.stderr)
             waiting = set()
-    no_row = [m.minute for m in uncovered if not m.covered_seconds]
-    missing, pending = [m for m in no_row if m not in waiting], [m for m in no_row if m in waiting]
-    ranges = runs(missing, MINUTE)
-    for first, last in ranges:
-        print(f"{first:%Y-%m-%d %H:%M} - {last:%H:%M} UTC  {_minutes(first, last)} minute(s) missing")
-    for first, last in runs(pending, MINUTE):
-        print(f"{first:%Y-%m-%d %H:%M} - {last:%H:%M} UTC  {_minutes(first, last)} minute(s) waiting to be processed "
-              "(footage in the store)")
-    partial = [m for m in uncovered if m.covered_seconds]
-    for m in partial:
+        found = coverage(conn, args.camera, start, args.end, waiting)
+    for first, last in found.gaps:
+        print(f"{first:%Y-%m-%d %H:%M} - {last:%H:%M} UTC  {minutes_in(first, last)} minute(s) missing")
+    for first, last in found.waiting_ranges:
+        print(f"{first:%Y-%m-%d %H:%M} - {last:%H:%M} UTC  {minutes_in(first, last)} minute(s) waiting to be "
+              "processed (footage in the store)")
+    for m in found.partial:
         print(f"{m.minute:%Y-%m-%d %H:%M} UTC  partly covered: {m.covered_seconds:.1f} s of footage")
-    print(f"{len(missing)} missing minute(s) in {len(ranges)} gap(s), {len(pending)} waiting to be processed, "
-          f"{len(partial)} partly covered minute(s) for camera {args.camera}")
-    return EXIT_PENDING if uncovered else EXIT_OK
-
-
-def _minutes(first: datetime, last: datetime) -> int:
-    return int((last - first).total_seconds() // 60) + 1
+    print(f"{len(found.missing)} missing minute(s) in {len(found.gaps)} gap(s), {len(found.waiting)} waiting to be "
+          f"processed, {len(found.partial)} partly covered minute(s) for camera {args.camera}")
+    return EXIT_OK if found.complete else EXIT_PENDING

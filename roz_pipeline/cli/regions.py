@@ -1,14 +1,14 @@
 """`roz when`, and the region forms of `timeline` and `export`: where and when something moved."""
 
-import csv
+import dataclasses
 import json
 import sys
 
 from roz_pipeline.cli.arguments import EXIT_OK, EXIT_PENDING, PERIOD_STAMPS, bar, period_arguments, registered
-from roz_pipeline.clips.layout import ClipLayout, LayoutError
+from roz_pipeline.clips.layout import ClipLayout
 from roz_pipeline.settings import clip_layout, clip_timezone
 from roz_pipeline.storage.connection import connect, database_url_or_embedded
-from roz_pipeline.usecases.regions import region_timeline, when
+from roz_pipeline.usecases.regions import opening, region_timeline, when, write_region_csv
 
 
 def register(commands) -> None:
@@ -34,17 +34,8 @@ def _when(args) -> int:
         return EXIT_PENDING
     layout = ClipLayout.from_setting(clip_layout(), clip_timezone())
     intervals = sorted(answer.intervals, key=lambda i: -i.activity) if args.sort == "busiest" else answer.intervals
-    found = []
-    for interval in intervals:
-        clips = answer.clips.get(interval.start, [])
-        opening = None
-        if clips:
-            try:
-                offset = max(0.0, (interval.start - layout.parse(clips[0]).start).total_seconds())
-            except LayoutError:
-                offset = None
-            opening = {"clip": clips[0], "offset_seconds": offset}
-        found.append((interval, clips, opening))
+    found = [(interval, answer.clips.get(interval.start, []), opening(answer, interval, layout))
+             for interval in intervals]
     region = f"{answer.region} ({','.join(map(str, answer.rectangle))})" if answer.region in camera.regions \
         else answer.region
     source = "the region series" if answer.from_series else "the minute arrays"
@@ -57,15 +48,16 @@ def _when(args) -> int:
                                   for at, before, after in answer.downscale_changes],
             "intervals": [{"start": i.start.isoformat(), "end": i.end.isoformat(), "minutes": i.minutes,
                            "activity": i.activity, "peak_minute": i.peak_minute.isoformat(),
-                           "peak_activity": i.peak_activity, "clips": clips, "open": opening}
-                          for i, clips, opening in found]}, indent=2))
+                           "peak_activity": i.peak_activity, "clips": clips,
+                           "open": dataclasses.asdict(to_open) if to_open else None}
+                          for i, clips, to_open in found]}, indent=2))
         return EXIT_OK
-    for interval, _, opening in found:
+    for interval, _, to_open in found:
         where = ""
-        if opening:
-            at = "" if opening["offset_seconds"] is None else f" at +{int(opening['offset_seconds']) // 60}:" \
-                 f"{int(opening['offset_seconds']) % 60:02d}"
-            where = f"  open {opening['clip']}{at}"
+        if to_open:
+            offset = to_open.offset_seconds
+            at = "" if offset is None else f" at +{int(offset) // 60}:{int(offset) % 60:02d}"
+            where = f"  open {to_open.clip}{at}"
         print(f"{interval.start:%Y-%m-%d %H:%M} - {interval.end:%H:%M} UTC  {interval.minutes:4d} min  "
               f"activity {interval.activity:12.1f}  peak {interval.peak_minute:%H:%M}{where}")
     _region_notes(answer)
@@ -90,7 +82,7 @@ def print_region_timeline(args) -> int:
     return EXIT_OK
 
 
-def write_region_csv(args) -> int:
+def export_region(args) -> int:
     """`roz export --region`: the region's activity per minute, hour or day, as CSV."""
     if not args.camera or len(args.camera) != 1:
         raise ValueError("--region needs exactly one --camera")
@@ -98,11 +90,7 @@ def write_region_csv(args) -> int:
     with connect(database_url_or_embedded()) as conn:
         periods, answer = region_timeline(conn, registered(camera_id), args.region, args.start, args.end, args.by)
     with args.out.open("w", newline="") as out:
-        writer = csv.writer(out)
-        writer.writerow(["camera_id", "region", f"{args.by}_utc", "minutes", "activity", "activity_per_minute"])
-        for p in periods:
-            writer.writerow([camera_id, answer.region, p.start.strftime("%Y-%m-%dT%H:%M:%SZ"), p.minutes,
-                             f"{p.activity:.1f}", f"{p.activity / p.minutes:.1f}"])
+        write_region_csv(out, answer, periods, args.by)
     _region_notes(answer)
     print(f"wrote {args.out}: {len(periods)} {args.by}(s) of region {answer.region} of camera {camera_id}")
     return EXIT_OK

@@ -29,8 +29,7 @@ from dagster import (
 )
 
 from roz_pipeline import settings
-from roz_pipeline.core.minutes import FULL_MINUTE_SECONDS
-from roz_pipeline.core.timesteps import MINUTE, runs
+from roz_pipeline.core.timesteps import MINUTE
 from roz_pipeline.defs.keys import (
     CAMERA_TAG,
     FRESHNESS_CHECK,
@@ -45,7 +44,8 @@ from roz_pipeline.clips.stores import ClipStoreError
 from roz_pipeline.defs.cameras import ServedCameras
 from roz_pipeline.defs.resources import ClipSource, HeatmapDatabase
 from roz_pipeline.registry import Camera
-from roz_pipeline.storage.minutes import first_minute_after, newest_minutes, uncovered_minutes
+from roz_pipeline.storage.minutes import first_minute_after, newest_minutes
+from roz_pipeline.usecases.coverage import Coverage, coverage
 from roz_pipeline.usecases.monitoring import evaluate, one_alert, post_alert, transition
 
 
@@ -77,14 +77,13 @@ def build_camera_checks(camera: Camera, now) -> list:
         start = end - timedelta(hours=settings.gap_check_hours())
         with context.resources.database.connection() as conn:
             first = first_minute_after(conn, camera.camera_id, start - timedelta(minutes=1))
-            uncovered = uncovered_minutes(conn, camera.camera_id, first, end, FULL_MINUTE_SECONDS) if first else []
-        missing = [m.minute for m in uncovered if not m.covered_seconds]
-        partial = {f"{m.minute:%Y-%m-%d %H:%M}": m.covered_seconds for m in uncovered if m.covered_seconds}
-        ranges = [f"{a:%Y-%m-%d %H:%M}" + ("" if a == b else f" to {b:%H:%M}") for a, b in runs(missing, MINUTE)]
+            found = coverage(conn, camera.camera_id, first, end) if first else Coverage([], [])
+        partial = {f"{m.minute:%Y-%m-%d %H:%M}": m.covered_seconds for m in found.partial}
+        ranges = [f"{a:%Y-%m-%d %H:%M}" + ("" if a == b else f" to {b:%H:%M}") for a, b in found.gaps]
         return AssetCheckResult(
-            passed=not uncovered,
+            passed=found.complete,
             severity=AssetCheckSeverity.WARN,
-            metadata={"missing_minutes": len(missing), "gaps": MetadataValue.json(ranges[:200]),
+            metadata={"missing_minutes": len(found.missing), "gaps": MetadataValue.json(ranges[:200]),
                       "partly_covered_minutes": len(partial),
                       "covered_seconds": MetadataValue.json(dict(list(partial.items())[:200])),
                       "window_start": MetadataValue.timestamp(start), "window_end": MetadataValue.timestamp(end)},

@@ -5,12 +5,15 @@ A question about a named region whose series is complete reads `heatmap_region_m
 series still being built) reads the minute arrays. Both compute `core.regions.region_activity`: the same answer.
 """
 
+import csv
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from typing import TextIO
 
 import psycopg
 
+from roz_pipeline.clips.layout import ClipLayout, LayoutError
 from roz_pipeline.core.codec import decode_intensity
 from roz_pipeline.core.motion import Rectangle
 from roz_pipeline.core.regions import (
@@ -50,6 +53,26 @@ class RegionAnswer:
     from_series: bool  # read from the stored series (else from the arrays)
     minutes_with_data: int = 0
     notes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ClipOpening:
+    """Where to watch an interval: the clip holding its first minute, and how far into it the interval starts."""
+
+    clip: str  # its key in the store
+    offset_seconds: float | None  # None when the clip's name says no start under the layout
+
+
+def opening(answer: RegionAnswer, interval: ActivityInterval, layout: ClipLayout) -> ClipOpening | None:
+    """The clip to open for `interval` of `answer` (None when no clip of its first minute is recorded)."""
+    clips = answer.clips.get(interval.start)
+    if not clips:
+        return None
+    try:
+        offset = max(0.0, (interval.start - layout.parse(clips[0]).start).total_seconds())
+    except LayoutError:
+        offset = None
+    return ClipOpening(clips[0], offset)
 
 
 def resolve_region(camera: Camera, region: str) -> tuple[str, Rectangle]:
@@ -129,6 +152,15 @@ def region_timeline(conn: psycopg.Connection, camera: Camera, region: str, start
     timeline = [RegionPeriod(period, len(values), sum(values)) for period, values in sorted(periods.items())]
     return timeline, RegionAnswer(camera.camera_id, label, rectangle, [], {}, downscale_changes(series),
                                   from_series, len(series))
+
+
+def write_region_csv(out: TextIO, answer: RegionAnswer, periods: list[RegionPeriod], grain: str) -> None:
+    """The region's activity per period as CSV (`roz export --region`)."""
+    writer = csv.writer(out)
+    writer.writerow(["camera_id", "region", f"{grain}_utc", "minutes", "activity", "activity_per_minute"])
+    for p in periods:
+        writer.writerow([answer.camera_id, answer.region, p.start.strftime("%Y-%m-%dT%H:%M:%SZ"), p.minutes,
+                         f"{p.activity:.1f}", f"{p.activity / p.minutes:.1f}"])
 
 
 def complete_region_series(conn: psycopg.Connection, camera: Camera) -> dict[str, int]:
