@@ -35,7 +35,7 @@ from roz_pipeline.core.codec import ENCODER, encode_intensity  # noqa: E402
 from roz_pipeline.core.heatmap import compute_heatmap  # noqa: E402
 from roz_pipeline.core.motion import MotionAccumulator, MotionSettings  # noqa: E402
 from roz_pipeline.core.video import LumaDecoder  # noqa: E402
-from roz_pipeline.cli.footage import Walker, write_clip  # noqa: E402
+from roz_pipeline.clips.synthetic import Walker, write_clip  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "out"
 REAL_FOOTAGE = Path("/usr/share/doc/opencv-doc/examples/data/vtest.avi")

@@ -39,7 +39,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from databases import fresh_database, server_url, sqlalchemy_url  # noqa: E402
-from roz_pipeline.cli.footage import Walker, write_clip  # noqa: E402
+from roz_pipeline.clips.synthetic import Walker, write_clip  # noqa: E402
 from roz_pipeline.clips.catalog import ClipCatalog  # noqa: E402
 from roz_pipeline.clips.layout import ClipLayout  # noqa: E402
 from roz_pipeline.clips.stores import LocalClipStore  # noqa: E402

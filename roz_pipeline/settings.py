@@ -67,6 +67,12 @@ def roz_home() -> Path:
     return Path(env("ROZ_HOME", ".roz")).resolve()
 
 
+def dagster_home() -> Path:
+    """`DAGSTER_HOME`, Dagster's instance folder; where unset, `roz materialize` and `roz demo` keep a local instance
+    under ROZ_HOME."""
+    return Path(env("DAGSTER_HOME") or roz_home() / "dagster").resolve()
+
+
 PACKAGED_MIGRATIONS = Path(__file__).resolve().parent / "migrations"  # db/migrations, copied in by setup.py
 
 
@@ -84,7 +90,7 @@ def cameras_file() -> Path:
 
 
 @dataclass(frozen=True)
-class ClipLocation:
+class ClipStoreAddress:
     """Where clips are: a bucket (`bucket` set) or a local folder (`root`)."""
 
     root: Path
@@ -104,10 +110,10 @@ def clip_timezone() -> str:
     return env("ROZ_CLIP_TIMEZONE", "UTC")
 
 
-def clip_location() -> ClipLocation:
+def clip_store_address() -> ClipStoreAddress:
     """`ROZ_S3_BUCKET` + `ROZ_S3_PREFIX` (and the standard `AWS_*` variables), else the folder `ROZ_VIDEO_ROOT`
     (default `$ROZ_HOME/videos`)."""
-    return ClipLocation(
+    return ClipStoreAddress(
         root=Path(env("ROZ_VIDEO_ROOT") or roz_home() / "videos").resolve(),
         bucket=env("ROZ_S3_BUCKET"),
         prefix=env("ROZ_S3_PREFIX", ""),

@@ -6,7 +6,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from roz_pipeline.cli.footage import Walker, write_clip
+from roz_pipeline.clips.synthetic import Walker, write_clip
 
 WALKER = Walker(start=(0, 30), end=(140, 30), size=(12, 30))  # a person crossing a 160x96 frame
 

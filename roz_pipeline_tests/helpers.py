@@ -17,7 +17,7 @@ import psycopg
 import pytest
 from dagster import AssetKey, Definitions, PartitionKeyRange, RunRequest, build_sensor_context, materialize
 
-from roz_pipeline.cli.footage import Walker, write_clip
+from roz_pipeline.clips.synthetic import Walker, write_clip
 from roz_pipeline.core.codec import encode_intensity
 from roz_pipeline.defs.keys import RANGE_END_TAG, RANGE_START_TAG, minutes_key
 from roz_pipeline.defs.location import build_definitions

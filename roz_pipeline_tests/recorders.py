@@ -8,7 +8,7 @@ from pathlib import Path
 
 import imageio_ffmpeg
 
-from roz_pipeline.cli.footage import Walker, write_clip
+from roz_pipeline.clips.synthetic import Walker, write_clip
 
 FPS = 10
 SIZE = (320, 180)

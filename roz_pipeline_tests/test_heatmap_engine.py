@@ -25,7 +25,7 @@ from roz_pipeline.core.video import (
     NoVideoStreamError,
     UnreadableClipError,
 )
-from roz_pipeline.cli.footage import Walker, write_clip
+from roz_pipeline.clips.synthetic import Walker, write_clip
 from roz_pipeline_tests import bad_clips
 from roz_pipeline_tests.helpers import skip_or_fail
 

@@ -8,8 +8,8 @@ import numpy as np
 import psycopg
 
 from roz_pipeline.clips.catalog import ClipCatalog, fingerprint
-from roz_pipeline.clips.layout import ClipLayout, ClipRef
-from roz_pipeline.clips.stores import LocalClipStore
+from roz_pipeline.clips.layout import ClipLayout
+from roz_pipeline.clips.stores import ClipRef, LocalClipStore
 from roz_pipeline.core.timesteps import DAY, HOUR, MINUTE, ceil, floor, runs, steps, uncovered
 
 from roz_pipeline.registry import Camera
@@ -94,7 +94,7 @@ def test_retention_deletes_each_cameras_expired_minutes_and_reports_them(db, mig
 def _built(minute: datetime, clips: list[ClipRef]) -> BuiltMinute:
     row = StoredMinute("front", minute, np.zeros((2, 2), np.float32), 60, 0.0, 10, 4.0)
     sources = MinuteSources("front", minute, [clip.key for clip in clips], 60.0, {}, fingerprint(clips), minute)
-    return BuiltMinute(row, sources, clips[0].location, 0)
+    return BuiltMinute(row, sources, clips[0].video_path, 0)
 
 
 def test_a_following_run_resumes_after_what_was_stored_from_unchanged_clips():

@@ -14,8 +14,8 @@ import psycopg
 from dagster import instance_for_test, materialize
 
 from roz_pipeline.clips.catalog import ClipCatalog
-from roz_pipeline.clips.layout import ClipLayout, ClipRef
-from roz_pipeline.clips.stores import LocalClipStore
+from roz_pipeline.clips.layout import ClipLayout
+from roz_pipeline.clips.stores import ClipRef, LocalClipStore
 from roz_pipeline.core.heatmap import compute_heatmap
 from roz_pipeline.core.motion import MotionAccumulator
 from roz_pipeline.core.timesteps import MINUTE, floor
@@ -141,7 +141,7 @@ def test_local_time_names_across_the_spring_dst_change_map_to_contiguous_utc_min
 
 
 def test_a_hole_inside_a_minute_is_partly_covered_and_motion_starts_fresh_after_it(tmp_path, db, migrated_database):
-    from roz_pipeline.cli.footage import Walker
+    from roz_pipeline.clips.synthetic import Walker
 
     parked = (Walker(start=(100, 60), end=(100, 60), size=(60, 40), brightness=240),)  # a parked car
     root = tmp_path / "recordings"

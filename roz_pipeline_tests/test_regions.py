@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 from dagster import evaluate_automation_conditions, instance_for_test, materialize
 
-from roz_pipeline.cli.footage import Walker, write_clip
+from roz_pipeline.clips.synthetic import Walker, write_clip
 from roz_pipeline.core.codec import encode_intensity
 from roz_pipeline.core.render import NO_DATA_COLOR, week_cell_center, week_cell_color
 from roz_pipeline.core.timesteps import HOUR, floor

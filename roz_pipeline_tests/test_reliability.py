@@ -14,7 +14,7 @@ from dagster import build_sensor_context, instance_for_test
 
 from roz_pipeline.core.heatmap import compute_heatmap
 from roz_pipeline.core.video import UnsupportedCodecError
-from roz_pipeline.cli.footage import Walker, write_clip
+from roz_pipeline.clips.synthetic import Walker, write_clip
 from roz_pipeline.settings import REPO_ROOT
 from roz_pipeline.storage.minutes import write_minute
 from roz_pipeline_tests import bad_clips

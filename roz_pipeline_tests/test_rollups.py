@@ -32,7 +32,7 @@ from roz_pipeline.usecases.rollups import roll_up_day, roll_up_hour
 from roz_pipeline.storage.minutes import HeatmapMinute, minutes_between, write_minute
 from roz_pipeline.storage.rollups import rollups_between
 from roz_pipeline.storage.seed_queries import hour_of_day_minutes
-from roz_pipeline.cli.footage import Walker, write_clip
+from roz_pipeline.clips.synthetic import Walker, write_clip
 from roz_pipeline_tests.helpers import (
     KEEP, T0, asset_def, local_defs, make_clip, partition_key, rollup_requests, run_range)
 

@@ -4,7 +4,7 @@ catalog, the bar of a text chart."""
 import argparse
 from datetime import datetime, timezone
 
-from roz_pipeline.clips.source import clips_from_settings
+from roz_pipeline.clips.access import clips_from_settings
 from roz_pipeline.registry import Camera, check_camera_id, load_registry
 from roz_pipeline.settings import cameras_file
 

@@ -16,7 +16,7 @@ import numpy as np
 from dagster import DagsterInstance, TimeWindow
 
 from roz_pipeline import settings
-from roz_pipeline.cli.footage import Walker, write_clip
+from roz_pipeline.clips.synthetic import Walker, write_clip
 from roz_pipeline.clips.layout import ClipLayout
 from roz_pipeline.core.render import render_overlay
 from roz_pipeline.core.timesteps import MINUTE

@@ -6,8 +6,8 @@ import sys
 from pathlib import Path
 
 from roz_pipeline.cli.arguments import EXIT_ERROR, EXIT_OK, catalog, period_arguments, rectangle, utc_time
-from roz_pipeline.clips.layout import ClipLayout, ClipRef, clip_start_from_path
-from roz_pipeline.clips.stores import LocalClipStore
+from roz_pipeline.clips.layout import ClipLayout, clip_start_from_path
+from roz_pipeline.clips.stores import ClipRef, LocalClipStore
 from roz_pipeline.core.aggregate import sum_heatmaps
 from roz_pipeline.core.codec import encode_intensity
 from roz_pipeline.core.heatmap import compute_heatmap
@@ -90,12 +90,12 @@ def _heatmap_compute_per_minute(args) -> int:
     end = floor(refs[-1].start, MINUTE) + layout.longest_clip + MINUTE
     camera = Camera("cli", downscale_factor=args.downscale, ignore=tuple(args.ignore))
     footage = list(read_minutes(refs, LocalClipStore(Path.cwd()), camera, first, end))
-    by_key = {clip.key: clip.location for clip in refs}
+    by_key = {clip.key: clip.video_path for clip in refs}
     rows = [{
-        "timestamp": f.minute.isoformat(), "video_path": by_key[f.first_source], "frame_count": f.frame_count,
+        "timestamp": f.minute.isoformat(), "video_path": by_key[f.first_clip], "frame_count": f.frame_count,
         "covered_seconds": round(f.covered_seconds, 2), **dataclasses.asdict(statistics_of(f.heatmap)),
         "height": f.heatmap.shape[0], "width": f.heatmap.shape[1],
-        "compressed_bytes": len(encode_intensity(f.heatmap)), "clips": [by_key[k] for k in f.sources],
+        "compressed_bytes": len(encode_intensity(f.heatmap)), "clips": [by_key[k] for k in f.clips],
         "problems": {by_key[k]: problem for k, problem in f.problems.items()},
     } for f in footage if f.frame_count]
     bad = [f for f in footage if not f.frame_count]

@@ -8,7 +8,7 @@ import numpy as np
 
 from roz_pipeline.cli.arguments import EXIT_OK, EXIT_PENDING, bar, catalog, period_arguments, registered
 from roz_pipeline.cli.regions import export_region, print_region_timeline
-from roz_pipeline.clips.source import clips_from_settings
+from roz_pipeline.clips.access import clips_from_settings
 from roz_pipeline.clips.stores import ClipStoreError
 from roz_pipeline.core.render import WEEKDAYS, render_week
 from roz_pipeline.core.timesteps import MINUTE, floor

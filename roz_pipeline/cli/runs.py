@@ -1,10 +1,9 @@
 """`roz demo` and `roz materialize`: commands that start Dagster runs (Dagster is imported only for them)."""
 
 import os
-from pathlib import Path
 
 from roz_pipeline.cli.arguments import EXIT_ERROR, EXIT_OK, period_arguments
-from roz_pipeline.settings import cameras_file, roz_home
+from roz_pipeline.settings import cameras_file, dagster_home
 
 
 def register(commands) -> None:
@@ -41,9 +40,9 @@ def _materialize(args) -> int:
     from roz_pipeline.defs.keys import minutes_key
     from roz_pipeline.defs.launch import execute_ranges, ranges_in_window
 
-    if not os.environ.get("DAGSTER_HOME"):  # as `roz demo`: a local instance under ROZ_HOME
-        os.environ["DAGSTER_HOME"] = str(roz_home() / "dagster")
-    Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
+    home = dagster_home()
+    home.mkdir(parents=True, exist_ok=True)
+    os.environ["DAGSTER_HOME"] = str(home)  # where DagsterInstance.get() looks
     if minutes_key(args.camera) not in defs.resolve_asset_graph().get_all_asset_keys():
         raise ValueError(f"camera {args.camera!r} is not in the registry ({cameras_file()})")
     ranges = ranges_in_window(defs, minutes_key(args.camera), args.camera, TimeWindow(args.start, args.end))

@@ -9,8 +9,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from roz_pipeline.clips.layout import ClipLayout, ClipRef, LayoutError
-from roz_pipeline.clips.stores import StoredKey
+from roz_pipeline.clips.layout import ClipLayout, LayoutError
+from roz_pipeline.clips.stores import ClipRef, StoredKey
 from roz_pipeline.registry import Camera
 
 

@@ -8,7 +8,7 @@ import psycopg
 
 from roz_pipeline.clips.catalog import ClipListing
 from roz_pipeline.clips.discovery import ClipDiscovery
-from roz_pipeline.clips.layout import ClipRef
+from roz_pipeline.clips.stores import ClipRef
 from roz_pipeline.core.timesteps import MINUTE, steps
 from roz_pipeline.storage import inventory
 from roz_pipeline.storage.inventory import ClipRead

@@ -151,18 +151,6 @@ class ClipLayout:
                 folder, folder_has_time = prefix[:prefix.rindex("/") + 1], seen_time
         return folder if folder_has_time else prefix
 
-@dataclass(frozen=True)
-class ClipRef:
-    """A clip in a store: its key relative to the root/prefix, the Roz camera, and when its first frame was recorded."""
-
-    key: str
-    camera_id: str
-    start: datetime  # UTC, from the key
-    location: str  # where it is, for people and for heatmap_minutes.video_path (path or s3://bucket/key)
-    size: int | None = None  # bytes, when the listing says
-    version: str | None = None  # the store's version of it (ETag, or mtime and size), when the listing says
-
-
 def clip_start_from_path(layout: ClipLayout, path) -> datetime:
     """The start a file's path says under `layout`, read from as many trailing path parts as the layout has."""
     parts = Path(path).resolve().parts

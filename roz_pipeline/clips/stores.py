@@ -12,11 +12,20 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from roz_pipeline.clips.layout import ClipRef
+@dataclass(frozen=True)
+class ClipRef:
+    """A clip in a store: its key relative to the root/prefix, the Roz camera, and when its first frame was recorded."""
+
+    key: str
+    camera_id: str
+    start: datetime  # UTC, from the key
+    video_path: str  # where it is, for people and as heatmap_minutes.video_path stores it (path or s3://bucket/key)
+    size: int | None = None  # bytes, when the listing says
+    version: str | None = None  # the store's version of it (ETag, or mtime and size), when the listing says
 
 
 class ClipStoreError(Exception):
-    """The store could not be read (missing root, access denied); the message names the key or location."""
+    """The store could not be read (missing root, access denied); the message names the key or the store."""
 
 
 class ClipMissingError(ClipStoreError):
@@ -211,9 +220,9 @@ class S3ClipStore:
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "")
             if code in ("404", "NoSuchKey"):
-                raise ClipMissingError(f"{clip.location}: gone since it was listed") from None
+                raise ClipMissingError(f"{clip.video_path}: gone since it was listed") from None
             if code.startswith("4") or code == "AccessDenied":
-                raise ClipStoreError(f"{clip.location}: cannot download ({_describe(code)})") from None
+                raise ClipStoreError(f"{clip.video_path}: cannot download ({_describe(code)})") from None
             raise  # 5xx after boto's own retries: transient, the step's RetryPolicy tries again
         return path
 

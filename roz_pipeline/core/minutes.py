@@ -39,14 +39,14 @@ class MinuteFootage:
     frame_count: int = 0
     covered_seconds: float = 0.0  # footage in the minute: frames x frame interval, at most 60
     lighting_changes: int = 0  # frames left out as lighting changes
-    sources: list[str] = field(default_factory=list)  # the clips that gave it frames, in recording order
+    clips: list[str] = field(default_factory=list)  # the clips that gave it frames, in recording order
     problems: dict[str, str] = field(default_factory=dict)  # clip -> what went wrong with it (damage, overlap)
     still: np.ndarray | None = None  # the window's first frame (luma, at most STILL_MAX_WIDTH wide), on its first minute
 
     @property
-    def first_source(self) -> str:
+    def first_clip(self) -> str:
         """The clip holding the minute's first frame (heatmap_minutes.video_path)."""
-        return self.sources[0]
+        return self.clips[0]
 
 
 class MinuteHeatmaps:
@@ -62,19 +62,19 @@ class MinuteHeatmaps:
         self._current: MinuteFootage | None = None  # the minute the detector is counting for (None: warm-up)
         self.first_time: datetime | None = None  # the recording time of the window's first frame
         self.last_time: datetime | None = None  # the recording time of the last frame taken
-        self._last_source: str | None = None
+        self._last_clip: str | None = None
 
-    def add(self, time: datetime, luma: np.ndarray, source: str, frame_interval: float) -> None:
-        """Account for one frame recorded at `time` from clip `source` (left out when it overlaps earlier footage)."""
+    def add(self, time: datetime, luma: np.ndarray, clip: str, frame_interval: float) -> None:
+        """Account for one frame recorded at `time` from `clip` (left out when it overlaps earlier footage)."""
         if self.last_time is not None and time <= self.last_time:
-            if source != self._last_source:
-                self._note_overlap(time, source)
+            if clip != self._last_clip:
+                self._note_overlap(time, clip)
             return
         hole = self.last_time is None or time - self.last_time > max(GAP_TOLERANCE, timedelta(seconds=2 * frame_interval))
         if hole or self._detector is None or self._detector.source_size != (luma.shape[1], luma.shape[0]):
             self.gap()
             self._detector = MotionAccumulator(luma.shape[1], luma.shape[0], self.settings, self.ignore)
-        self.last_time, self._last_source = time, source
+        self.last_time, self._last_clip = time, clip
         minute = floor(time, MINUTE)
         target = self._minutes.get(minute) if self.start <= minute < self.end else None
         if target is None and self.start <= minute < self.end:
@@ -88,11 +88,11 @@ class MinuteHeatmaps:
         if target is not None:
             target.frame_count += 1
             target.covered_seconds = min(SECONDS_PER_MINUTE, target.covered_seconds + frame_interval)
-            if source not in target.sources:
-                target.sources.append(source)
+            if clip not in target.clips:
+                target.clips.append(clip)
 
-    def read(self, decoder: LumaDecoder, recorded_from: datetime, source: str) -> tuple[datetime, datetime | None]:
-        """Feed the frames of clip `source`, recorded from `recorded_from`, up to the window's end. Returns the
+    def read(self, decoder: LumaDecoder, recorded_from: datetime, clip: str) -> tuple[datetime, datetime | None]:
+        """Feed the frames of `clip`, recorded from `recorded_from`, up to the window's end. Returns the
         recording time reached, and the window's end when the clip runs past it (None: it was read to its end).
         The decoder's ClipError passes through."""
         # On 270x480 frames OpenCV's worker threads cost more CPU than they save, and they compete with the
@@ -103,7 +103,7 @@ class MinuteHeatmaps:
             last = recorded_from + timedelta(seconds=frame.time)
             if last >= self.end:
                 return last, self.end
-            self.add(last, frame.luma, source, decoder.report.frame_interval)
+            self.add(last, frame.luma, clip, decoder.report.frame_interval)
         return last, None
 
     def gap(self) -> None:
@@ -111,17 +111,17 @@ class MinuteHeatmaps:
         self._close_current()
         self._detector = None
 
-    def note(self, minute: datetime, source: str, problem: str) -> None:
+    def note(self, minute: datetime, clip: str, problem: str) -> None:
         """Record a problem with a clip on the minute it concerns (a minute of the window only)."""
         if self.start <= minute < self.end:
             footage = self._minutes.setdefault(minute, MinuteFootage(minute))
-            footage.problems[source] = problem
+            footage.problems[clip] = problem
 
-    def note_all(self, source: str, problem: str) -> None:
-        """Record a problem with clip `source` on every minute not handed over yet that got frames from it."""
+    def note_all(self, clip: str, problem: str) -> None:
+        """Record a problem with `clip` on every minute not handed over yet that got frames from it."""
         for footage in self._minutes.values():
-            if source in footage.sources:
-                footage.problems[source] = problem
+            if clip in footage.clips:
+                footage.problems[clip] = problem
 
     def final(self, before: datetime | None = None) -> list[MinuteFootage]:
         """Hand over the minutes before `before` (all, when None) that got frames or problems, in order: frames
@@ -144,9 +144,9 @@ class MinuteHeatmaps:
         elif self._detector is not None:
             self._detector.take()  # warm-up frames before the window count for nothing
 
-    def _note_overlap(self, time: datetime, source: str) -> None:
-        self.note(floor(time, MINUTE), source,
-                  f"overlaps {self._last_source}: its frames up to {self.last_time:%H:%M:%S} UTC were left out")
+    def _note_overlap(self, time: datetime, clip: str) -> None:
+        self.note(floor(time, MINUTE), clip,
+                  f"overlaps {self._last_clip}: its frames up to {self.last_time:%H:%M:%S} UTC were left out")
 
 
 def _still(luma: np.ndarray) -> np.ndarray:

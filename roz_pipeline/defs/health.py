@@ -42,7 +42,7 @@ from roz_pipeline.defs.keys import (
 )
 from roz_pipeline.clips.stores import ClipStoreError
 from roz_pipeline.defs.cameras import ServedCameras
-from roz_pipeline.defs.resources import ClipSource, HeatmapDatabase
+from roz_pipeline.defs.resources import ClipStoreResource, HeatmapDatabase
 from roz_pipeline.registry import Camera
 from roz_pipeline.storage.minutes import first_minute_after, newest_minutes
 from roz_pipeline.usecases.coverage import Coverage, coverage
@@ -103,7 +103,7 @@ def build_stale_cameras_sensor(cameras: dict[str, Camera], clock=None, webhook_u
 
     @sensor(name="stale_cameras_sensor", minimum_interval_seconds=60, default_status=DefaultSensorStatus.RUNNING,
             description="Alerts once per outage when a camera stores no minute for stale_after_minutes, and on recovery")
-    def stale_cameras_sensor(context: SensorEvaluationContext, database: HeatmapDatabase, clips: ClipSource):
+    def stale_cameras_sensor(context: SensorEvaluationContext, database: HeatmapDatabase, clips: ClipStoreResource):
         state = json.loads(context.cursor) if context.cursor else {"cameras": {}, "outbox": []}
         current_time = now()
         texts, unchecked = [], {}
@@ -143,7 +143,7 @@ def build_stale_cameras_sensor(cameras: dict[str, Camera], clock=None, webhook_u
     return stale_cameras_sensor
 
 
-def _newest_clips(context, clips: ClipSource, conn, cameras: list[Camera], clock) -> dict[str, datetime]:
+def _newest_clips(context, clips: ClipStoreResource, conn, cameras: list[Camera], clock) -> dict[str, datetime]:
     """For cameras whose minutes are late: the start of each one's newest clip within its grace, from a look at the
     store (their clips may be landing while Roz is behind)."""
     if not cameras:

@@ -45,7 +45,7 @@ from roz_pipeline.defs.keys import FOLLOW_JOB, FOLLOW_TAG, HEARTBEAT_TAG, minute
 from roz_pipeline.defs.minutes import PartitionOutcome, bad_minutes_failure, partition_metadata
 from roz_pipeline.defs.partitions import PARTITION_FORMAT
 from roz_pipeline.defs.policies import TRANSIENT_RETRY
-from roz_pipeline.defs.resources import ClipSource, HeatmapDatabase
+from roz_pipeline.defs.resources import ClipStoreResource, HeatmapDatabase
 from roz_pipeline.usecases.live import (
     SETTLE,
     FollowingRun,
@@ -87,7 +87,7 @@ def build_follow_job(served: ServedCameras):
         description="Writes the given cameras' minutes of one hour while their clips land, until the hour has "
                     "settled; records each camera's hour partition")
     def follow_cameras(context: OpExecutionContext, config: FollowConfig, database: HeatmapDatabase,
-                       clips: ClipSource) -> None:
+                       clips: ClipStoreResource) -> None:
         database.migrate()
         followed = [cameras[camera_id] for camera_id in config.cameras if camera_id in cameras]
         if not followed:
@@ -139,7 +139,7 @@ def build_follow_sensor(served: ServedCameras, follow_job):
             jobs=[follow_job],
             description="Starts the runs following the hour in progress of the cameras that record, at most "
                         "ROZ_FOLLOW_CAMERAS_PER_RUN cameras per run, and replaces a following run that died")
-    def follow_cameras_sensor(context: SensorEvaluationContext, clips: ClipSource,
+    def follow_cameras_sensor(context: SensorEvaluationContext, clips: ClipStoreResource,
                               database: HeatmapDatabase) -> SensorResult | SkipReason:
         following = json.loads(context.cursor) if context.cursor else {}
         moment = now()

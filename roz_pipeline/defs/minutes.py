@@ -30,7 +30,7 @@ from roz_pipeline.defs.cameras import ServedCameras
 from roz_pipeline.defs.keys import CAMERA_TAG, CLIP_STORE_KEY, SCHEMA_KEY, minutes_key
 from roz_pipeline.defs.partitions import camera_backfill_policy
 from roz_pipeline.defs.policies import CAMERAS_GROUP, TRANSIENT_RETRY, camera_group
-from roz_pipeline.defs.resources import ClipSource, HeatmapDatabase
+from roz_pipeline.defs.resources import ClipStoreResource, HeatmapDatabase
 from roz_pipeline.registry import Camera
 from roz_pipeline.usecases.live import SETTLE
 from roz_pipeline.usecases.processing import WindowReport, process_window
@@ -65,7 +65,7 @@ def camera_asset(camera: Camera, partitions, grain: str, now):
         description=f"Per-minute motion heatmaps of camera {camera.camera_id} in heatmap_minutes",
     )
     def _camera_heatmaps(context: AssetExecutionContext, database: HeatmapDatabase,
-                         clips: ClipSource) -> Iterator[Output]:
+                         clips: ClipStoreResource) -> Iterator[Output]:
         database.migrate()  # whatever launched the run, the schema is current before the first write
         window = context.partition_time_window
         with database.connection() as conn:

@@ -30,7 +30,7 @@ from roz_pipeline.defs.cameras import ServedCameras
 from roz_pipeline.defs.keys import CLIP_LAYOUT_CHECK, CLIP_STORE_KEY, minutes_key
 from roz_pipeline.defs.launch import camera_ranges
 from roz_pipeline.defs.policies import SOURCES_GROUP
-from roz_pipeline.defs.resources import ClipSource, HeatmapDatabase
+from roz_pipeline.defs.resources import ClipStoreResource, HeatmapDatabase
 from roz_pipeline.registry import Camera
 from roz_pipeline.storage.clip_problems import open_problems
 from roz_pipeline.usecases.live import SETTLE
@@ -89,7 +89,7 @@ def build_new_clips_sensor(served: ServedCameras):
                     "starts a run for every partition of the last ROZ_LATE_CLIP_DAYS that has ended and holds clips "
                     "no run has read (late and out-of-order clips; the hour in progress is follow_cameras_sensor's)",
     )
-    def new_clips_sensor(context: SensorEvaluationContext, clips: ClipSource,
+    def new_clips_sensor(context: SensorEvaluationContext, clips: ClipStoreResource,
                          database: HeatmapDatabase) -> SensorResult:
         cursor = NewClipsCursor.from_json(json.loads(context.cursor) if context.cursor else None)
         discovery = clips.discovery(registry.values())

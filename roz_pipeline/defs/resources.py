@@ -16,7 +16,7 @@ from roz_pipeline.clips.catalog import ClipCatalog
 from roz_pipeline.clips.discovery import ClipDiscovery
 from roz_pipeline.clips.inventory import ClipInventory
 from roz_pipeline.clips.layout import ClipLayout
-from roz_pipeline.clips.source import Clips
+from roz_pipeline.clips.access import Clips
 from roz_pipeline.clips.stores import LocalClipStore, S3ClipStore
 from roz_pipeline.registry import Camera
 from roz_pipeline.storage.connection import connect, embedded_database_url
@@ -56,8 +56,8 @@ class HeatmapDatabase(ConfigurableResource):
             yield conn
 
 
-class ClipSource(ConfigurableResource):
-    """Where clips come from and how their keys are laid out (clips.source.Clips): `catalog(cameras)` lists the
+class ClipStoreResource(ConfigurableResource):
+    """Where clips come from and how their keys are laid out (clips.access.Clips): `catalog(cameras)` lists the
     store per camera, `inventory(conn, cameras)` reads it from the clip inventory, kept current by
     `discovery(cameras)`."""
 
@@ -91,7 +91,7 @@ class ClipSource(ConfigurableResource):
         return self.clips().inventory(conn, cameras, following, clock)
 
 
-class LocalClips(ClipSource):
+class LocalClips(ClipStoreResource):
     """Clips in a local folder."""
 
     root: str
@@ -100,7 +100,7 @@ class LocalClips(ClipSource):
         return LocalClipStore(self.root)
 
 
-class S3Clips(ClipSource):
+class S3Clips(ClipStoreResource):
     """Clips in an S3 bucket under `prefix`; `s3` carries the endpoint (MinIO etc.) and credentials."""
 
     s3: ResourceDependency[S3Resource]
@@ -128,17 +128,17 @@ class S3Clips(ClipSource):
                               config=Config(retries={"max_attempts": s3.max_attempts, "mode": "standard"}))
 
 
-def clip_source_from_environment() -> ClipSource:
-    """The clip store the environment names (settings.clip_location), as Dagster resources (the command line's:
-    clips.source.clips_from_settings)."""
-    location = settings.clip_location()
+def clip_store_from_environment() -> ClipStoreResource:
+    """The clip store the environment names (settings.clip_store_address), as Dagster resources (the command line's:
+    clips.access.clips_from_settings)."""
+    address = settings.clip_store_address()
     layout = {"layout": settings.clip_layout(), "time_zone": settings.clip_timezone(),
               "reconcile_hours": settings.reconcile_hours(), "late_clip_days": settings.late_clip_days()}
-    if not location.bucket:
-        return LocalClips(root=str(location.root), **layout)
-    s3 = S3Resource(endpoint_url=location.endpoint_url, region_name=location.region,
+    if not address.bucket:
+        return LocalClips(root=str(address.root), **layout)
+    s3 = S3Resource(endpoint_url=address.endpoint_url, region_name=address.region,
                     max_attempts=settings.S3_MAX_ATTEMPTS)
-    return S3Clips(s3=s3, bucket=EnvVar("ROZ_S3_BUCKET"), prefix=location.prefix,
+    return S3Clips(s3=s3, bucket=EnvVar("ROZ_S3_BUCKET"), prefix=address.prefix,
                    events_queue_url=settings.s3_events_queue_url() or "", **layout)
 
 
@@ -153,4 +153,4 @@ def resources_from_environment() -> dict:
                 else HeatmapDatabase(roz_home=str(settings.roz_home())))
     schema_owner = (HeatmapDatabase(url=EnvVar("ROZ_SCHEMA_OWNER_DATABASE_URL"))
                     if settings.schema_owner_database_url() else database)
-    return {"database": database, "schema_owner": schema_owner, "clips": clip_source_from_environment()}
+    return {"database": database, "schema_owner": schema_owner, "clips": clip_store_from_environment()}

@@ -42,7 +42,7 @@ from roz_pipeline.defs.launch import camera_ranges
 from roz_pipeline.defs.live import FollowConfig
 from roz_pipeline.defs.partitions import PARTITION_FORMAT
 from roz_pipeline.defs.policies import ROLLUP_GROUP, TRANSIENT_RETRY, WRITER_POOL, camera_group
-from roz_pipeline.defs.resources import ClipSource, HeatmapDatabase
+from roz_pipeline.defs.resources import ClipStoreResource, HeatmapDatabase
 from roz_pipeline.registry import Camera
 from roz_pipeline.usecases.insight import PeriodHeatmap, activity_timeline, week_pattern
 from roz_pipeline.usecases.pictures import camera_still, render_summed
@@ -78,7 +78,7 @@ def rollup_assets(camera: Camera, served: ServedCameras) -> list:
         description=f"Hourly heatmaps of camera {camera_id}: the sum of its minutes, in heatmap_rollups",
         **common,
     )
-    def _hours(context: AssetExecutionContext, database: HeatmapDatabase, clips: ClipSource) -> None:
+    def _hours(context: AssetExecutionContext, database: HeatmapDatabase, clips: ClipStoreResource) -> None:
         outcomes = _roll_up_window(context, database, camera_id, roll_up_hour, "hour", camera.retention_days)
         _report(context, camera, outcomes, clips, "minute", camera.retention_days)
 
@@ -90,7 +90,7 @@ def rollup_assets(camera: Camera, served: ServedCameras) -> list:
         description=f"Daily heatmaps of camera {camera_id}: the sum of its hours, in heatmap_rollups",
         **common,
     )
-    def _days(context: AssetExecutionContext, database: HeatmapDatabase, clips: ClipSource) -> None:
+    def _days(context: AssetExecutionContext, database: HeatmapDatabase, clips: ClipStoreResource) -> None:
         outcomes = _roll_up_window(context, database, camera_id, roll_up_day, "day", camera.rollup_retention_days)
         _report(context, camera, outcomes, None, "hour rollup", camera.rollup_retention_days)
         with database.connection() as conn:
@@ -187,7 +187,7 @@ def _partitions_written(run: DagsterRun, cameras: dict[str, Camera]):
 
 
 def _day_pictures(context: AssetExecutionContext, conn, camera: Camera, outcomes: list[RollupOutcome],
-                  clips: ClipSource) -> None:
+                  clips: ClipStoreResource) -> None:
     """Each day partition at a glance in the UI: the day's heatmap over a still, its activity by hour, and the
     camera's weekly pattern over the four weeks up to that day."""
     still = None
@@ -231,7 +231,7 @@ def _roll_up_window(context: AssetExecutionContext, database: HeatmapDatabase, c
         return [roll_up(conn, camera_id, start, kept_since) for start in steps(window.start, window.end, STEPS[grain])]
 
 
-def _report(context: AssetExecutionContext, camera: Camera, outcomes: list[RollupOutcome], clips: ClipSource | None,
+def _report(context: AssetExecutionContext, camera: Camera, outcomes: list[RollupOutcome], clips: ClipStoreResource | None,
             source: str, retention_days: int) -> None:
     """Per-partition metadata; for hours, a PNG of the hour over a still of the camera with the colour legend."""
     keys = context.partition_keys

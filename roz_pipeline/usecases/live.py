@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 import psycopg
 
 from roz_pipeline.clips.catalog import ClipCatalog, fingerprint
-from roz_pipeline.clips.layout import ClipRef
+from roz_pipeline.clips.stores import ClipRef
 from roz_pipeline.core.timesteps import MINUTE, floor
 from roz_pipeline.registry import Camera
 from roz_pipeline.storage.minutes import BuiltMinute, built_minutes

@@ -59,7 +59,7 @@ def camera_still(catalog: ClipCatalog | None, camera_id: str, around: datetime) 
     for clip in clips:
         try:
             with catalog.store.local_file(clip) as path:
-                return next(iter(LumaDecoder(path))).luma.copy(), clip.location
+                return next(iter(LumaDecoder(path))).luma.copy(), clip.video_path
         except (ClipError, ClipStoreError, StopIteration):
             continue
     return None, None

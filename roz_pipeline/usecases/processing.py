@@ -18,8 +18,7 @@ import numpy as np
 import psycopg
 
 from roz_pipeline.clips.catalog import ClipCatalog, fingerprint
-from roz_pipeline.clips.layout import ClipRef
-from roz_pipeline.clips.stores import ClipMissingError
+from roz_pipeline.clips.stores import ClipMissingError, ClipRef
 from roz_pipeline.core.minutes import MinuteFootage, MinuteHeatmaps
 from roz_pipeline.core.regions import region_activity, region_box
 from roz_pipeline.core.timesteps import MINUTE, floor, steps
@@ -124,16 +123,16 @@ class WindowReader:
             reached = minutes.read(decoder, clip.start, clip.key)
         except ClipError as exc:
             minutes.gap()
-            minutes.note(floor(clip.start, MINUTE), clip.key, f"{clip.location}: {exc.reason}: {exc.detail}")
+            minutes.note(floor(clip.start, MINUTE), clip.key, f"{clip.video_path}: {exc.reason}: {exc.detail}")
         except ENVIRONMENT_FAULTS:
             raise  # not the clip's fault: the step fails and its RetryPolicy runs it again
         except Exception as exc:  # a decoder or library fault on one clip must not stop the other minutes
             minutes.gap()
             minutes.note(floor(clip.start, MINUTE), clip.key,
-                         f"{clip.location}: could not be decoded ({type(exc).__name__}: {exc})")
+                         f"{clip.video_path}: could not be decoded ({type(exc).__name__}: {exc})")
         else:
             if decoder.report.damage:
-                minutes.note_all(clip.key, f"{clip.location}: damaged clip, kept the decodable frames: "
+                minutes.note_all(clip.key, f"{clip.video_path}: damaged clip, kept the decodable frames: "
                                            f"{decoder.report.damage}")
             return reached
         return max(clip.start, minutes.last_time or clip.start), None  # as far as the clip could be read
@@ -194,10 +193,10 @@ class MinuteRecorder:
             return
         by_key = {clip.key: clip for clip in clips}
         heatmap = found.heatmap
-        row = HeatmapMinute.of(camera_id, minute, by_key[found.first_source].location, heatmap,
+        row = HeatmapMinute.of(camera_id, minute, by_key[found.first_clip].video_path, heatmap,
                                self.camera.motion_settings.downscale_factor, found.frame_count)
-        read = [by_key[key] for key in dict.fromkeys([*found.sources, *found.problems])]
-        sources = MinuteSources(camera_id, minute, list(found.sources), round(found.covered_seconds, 2),
+        read = [by_key[key] for key in dict.fromkeys([*found.clips, *found.problems])]
+        sources = MinuteSources(camera_id, minute, list(found.clips), round(found.covered_seconds, 2),
                                 dict(found.problems), fingerprint(read), listed_at)
         factor = self.camera.motion_settings.downscale_factor
         regions = {name: region_activity(heatmap, region_box(rectangle, factor, row.height, row.width))

@@ -44,21 +44,21 @@ class Clips:
 
 
 def clips_from_settings() -> Clips:
-    """The clips the environment names (settings.clip_location): a local folder, or an S3 bucket with the standard
+    """The clips the environment names (settings.clip_store_address): a local folder, or an S3 bucket with the standard
     AWS credentials (and its notifications queue, ROZ_S3_EVENTS_QUEUE_URL)."""
-    location = settings.clip_location()
+    address = settings.clip_store_address()
     layout = ClipLayout.from_setting(settings.clip_layout(), settings.clip_timezone())
     late_window = timedelta(days=settings.late_clip_days())
-    if not location.bucket:
-        return Clips(LocalClipStore(location.root), layout, settings.reconcile_hours(), late_window)
+    if not address.bucket:
+        return Clips(LocalClipStore(address.root), layout, settings.reconcile_hours(), late_window)
     import boto3
     from botocore.config import Config
 
-    session = boto3.session.Session(region_name=location.region)
+    session = boto3.session.Session(region_name=address.region)
     config = Config(retries={"max_attempts": settings.S3_MAX_ATTEMPTS, "mode": "standard"})
-    store = S3ClipStore(session.client("s3", endpoint_url=location.endpoint_url, config=config), location.bucket,
-                        location.prefix)
+    store = S3ClipStore(session.client("s3", endpoint_url=address.endpoint_url, config=config), address.bucket,
+                        address.prefix)
     queue_url = settings.s3_events_queue_url()
-    events = (session.client("sqs", endpoint_url=location.endpoint_url, config=config), queue_url) if queue_url \
+    events = (session.client("sqs", endpoint_url=address.endpoint_url, config=config), queue_url) if queue_url \
         else None
     return Clips(store, layout, settings.reconcile_hours(), late_window, events)

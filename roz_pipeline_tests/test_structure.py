@@ -1,0 +1,83 @@
+"""The package's shape, as the README describes it and a newcomer relies on: layers that import only downwards, one
+reader of the environment, small modules and functions, and a layout table that matches the tree."""
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parent.parent / "roz_pipeline"
+README = PACKAGE.parent / "README.md"
+MODULES = sorted(path for path in PACKAGE.rglob("*.py") if "__pycache__" not in path.parts)
+LONG_MODULES_ALLOWED = {"storage/migrations.py"}  # the migration runner: one careful procedure, read top to bottom
+MAX_MODULE_LINES, MAX_FUNCTION_LINES = 300, 60
+# What each layer may import of the package (besides itself): the pure core nothing, the CLI and Dagster on top.
+LAYERS = {
+    "core": set(),
+    "storage": {"core", "registry", "settings"},
+    "clips": {"core", "storage", "registry", "settings"},
+    "usecases": {"core", "storage", "clips", "registry", "settings"},
+    "defs": {"core", "storage", "clips", "usecases", "registry", "settings"},
+    "cli": {"core", "storage", "clips", "usecases", "registry", "settings", "defs", "definitions"},
+}
+DAGSTER_ALLOWED = {"defs", "definitions.py", "cli/runs.py", "cli/demo.py"}  # the commands that start runs
+
+
+def _relative(path: Path) -> str:
+    return path.relative_to(PACKAGE).as_posix()
+
+
+def _imports(path: Path) -> list[str]:
+    """Every module `path` imports, at any depth (imports inside functions too)."""
+    names = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.append(node.module)
+    return names
+
+
+@pytest.mark.parametrize("layer", sorted(LAYERS))
+def test_each_layer_imports_only_the_layers_below_it(layer):
+    wrong = [f"{_relative(path)} imports {name}" for path in MODULES if _relative(path).startswith(f"{layer}/")
+             for name in _imports(path) if name.startswith("roz_pipeline.")
+             and name.split(".")[1] not in LAYERS[layer] | {layer}]
+    assert not wrong
+
+
+def test_only_the_dagster_layer_and_the_commands_that_start_runs_import_dagster():
+    wrong = [_relative(path) for path in MODULES
+             if any(name.split(".")[0] in ("dagster", "dagster_aws", "dagster_postgres") for name in _imports(path))
+             and not any(_relative(path) == allowed or _relative(path).startswith(f"{allowed}/")
+                         for allowed in DAGSTER_ALLOWED)]
+    assert not wrong
+
+
+def test_the_environment_is_read_in_settings_only():
+    reads = re.compile(r"os\.environ\.get\(|os\.getenv\(|os\.environ\[[^\]]+\](?!\s*=)|load_dotenv\(")
+    wrong = [f"{_relative(path)}:{number}: {line.strip()}" for path in MODULES if _relative(path) != "settings.py"
+             for number, line in enumerate(path.read_text().splitlines(), 1) if reads.search(line)]
+    assert not wrong
+
+
+def test_modules_and_functions_stay_small():
+    long_modules = [f"{_relative(path)}: {lines} lines" for path in MODULES
+                    if (lines := len(path.read_text().splitlines())) > MAX_MODULE_LINES
+                    and _relative(path) not in LONG_MODULES_ALLOWED]
+    long_functions = [f"{_relative(path)}:{node.lineno} {node.name}: {node.end_lineno - node.lineno + 1} lines"
+                      for path in MODULES for node in ast.walk(ast.parse(path.read_text()))
+                      if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+                      and node.end_lineno - node.lineno + 1 > MAX_FUNCTION_LINES]
+    assert not long_modules and not long_functions
+
+
+def test_the_readmes_layout_table_names_every_module_of_every_folder():
+    table = {match["folder"]: set(re.findall(r"`(\w+)`", match["what"])) for match in re.finditer(
+        r"^\| `roz_pipeline/(?P<folder>\w+)/` \| (?P<what>.*) \|$", README.read_text(), re.MULTILINE)}
+    folders = {path.name for path in PACKAGE.iterdir() if (path / "__init__.py").exists()}
+    assert set(table) == folders
+    for folder, named in table.items():
+        modules = {path.stem for path in (PACKAGE / folder).glob("*.py") if not path.stem.startswith("__")}
+        assert modules <= named, f"roz_pipeline/{folder}/: the README does not name {sorted(modules - named)}"
