@@ -2,6 +2,7 @@
 
 import os
 import uuid
+from dataclasses import dataclass
 
 import psycopg
 import pytest
@@ -9,6 +10,7 @@ from psycopg import sql
 from moto.server import ThreadedMotoServer
 from psycopg.conninfo import make_conninfo
 
+from roz_pipeline.cli.main import main
 from roz_pipeline.storage.connection import embedded_database_url
 from roz_pipeline.storage.migrations import Migrator
 from roz_pipeline_tests.helpers import MIGRATIONS, Webhook, free_port
@@ -63,3 +65,31 @@ def webhook():
     hook = Webhook()
     yield hook
     hook.close()
+
+
+@dataclass(frozen=True)
+class RozResult:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture
+def roz(monkeypatch, capsys):
+    """`roz ARGS` in this process (`main(argv)`), with `env` set in the environment and `cwd` as the working folder
+    for the rest of the test: its exit code and output, as a separate process would give them."""
+
+    def run(*args, env: dict | None = None, cwd=None) -> RozResult:
+        for name, value in (env or {}).items():
+            monkeypatch.setenv(name, str(value))
+        if cwd is not None:
+            monkeypatch.chdir(cwd)
+        capsys.readouterr()
+        try:
+            code = main([str(arg) for arg in args])
+        except SystemExit as exc:  # argparse refusing the arguments
+            code = exc.code
+        output = capsys.readouterr()
+        return RozResult(code, output.out, output.err)
+
+    return run

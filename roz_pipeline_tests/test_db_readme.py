@@ -1,10 +1,8 @@
 """db/README.md is a promise: every SQL block, the Python snippet and the commands it shows run here."""
 
-import os
 import re
 import shutil
 import subprocess
-import sys
 import uuid
 from datetime import datetime, timedelta, timezone
 
@@ -214,11 +212,9 @@ def test_pg_dump_then_psql_restore_keeps_rows_byte_equal(db_with_rows, migrated_
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(restored)))
 
 
-def test_dump_schema_command_writes_the_committed_schema(migrated_database, tmp_path):
+def test_dump_schema_command_writes_the_committed_schema(migrated_database, tmp_path, roz):
     out = tmp_path / "schema.sql"
-    result = subprocess.run([sys.executable, "-m", "roz_pipeline.cli", "db", "dump-schema", "--out", str(out)],
-                            env={**os.environ, "DATABASE_URL": migrated_database}, capture_output=True, text=True,
-                            timeout=120)
+    result = roz("db", "dump-schema", "--out", str(out), env={"DATABASE_URL": migrated_database})
 
     assert result.returncode == 0, result.stderr
     assert out.read_text() == (REPO_ROOT / "db" / "schema.sql").read_text()

@@ -299,12 +299,10 @@ def test_colour_scale_uses_a_high_percentile_not_the_maximum():
     assert image[50, 50, 3] >= 200  # the busy band is drawn at (nearly) full strength, not washed out
 
 
-def test_compute_command_prints_the_row_as_json_and_writes_the_picture(walking_clip, tmp_path):
+def test_compute_command_prints_the_row_as_json_and_writes_the_picture(walking_clip, tmp_path, roz):
     png = tmp_path / "walk.png"
 
-    result = subprocess.run([sys.executable, "-m", "roz_pipeline.cli", "heatmap", "compute", walking_clip,
-                             "--downscale", "2", "--png", str(png), "--json"],
-                            capture_output=True, text=True, timeout=120)
+    result = roz("heatmap", "compute", walking_clip, "--downscale", "2", "--png", str(png), "--json")
 
     assert result.returncode == 0, result.stderr
     row = json.loads(result.stdout)
@@ -314,12 +312,11 @@ def test_compute_command_prints_the_row_as_json_and_writes_the_picture(walking_c
     assert cv2.imread(str(png)).shape == (360, 640, 3)
 
 
-def test_compute_command_on_a_bad_clip_is_one_line_naming_it(tmp_path):
+def test_compute_command_on_a_bad_clip_is_one_line_naming_it(tmp_path, roz):
     clip = tmp_path / "bad.mov"
     clip.write_bytes(os.urandom(4096))
 
-    result = subprocess.run([sys.executable, "-m", "roz_pipeline.cli", "heatmap", "compute", str(clip)],
-                            capture_output=True, text=True, timeout=120)
+    result = roz("heatmap", "compute", str(clip))
 
     assert result.returncode == 2
     assert result.stderr.startswith(f"roz: {clip}: ") and "Traceback" not in result.stderr

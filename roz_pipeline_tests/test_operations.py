@@ -1,8 +1,6 @@
 """Nightly retention and VACUUM, stale-camera alerts through a real webhook, failed-run alerts, gap reports."""
 
 import json
-import subprocess
-import sys
 import threading
 from datetime import datetime, timedelta, timezone
 
@@ -369,7 +367,8 @@ def test_failed_run_alert_names_the_camera_minutes_and_clip_and_waits_for_a_webh
 # -- gaps -------------------------------------------------------------------------------------------------------
 
 
-def test_gaps_command_tells_missing_footage_from_footage_waiting_to_be_processed(db, migrated_database, tmp_path):
+def test_gaps_command_tells_missing_footage_from_footage_waiting_to_be_processed(db, migrated_database, tmp_path,
+                                                                              roz):
     for offset in (0, 1, 4, 5, 9):
         write_minute(db, minute_row("lobby", T0 + timedelta(minutes=offset)))
     for offset in (6, 7):  # in the store, not processed yet
@@ -377,11 +376,8 @@ def test_gaps_command_tells_missing_footage_from_footage_waiting_to_be_processed
                                                                                                 exist_ok=True)
         (tmp_path / "videos" / clip_key("lobby", T0 + timedelta(minutes=offset))).write_bytes(b"x")
 
-    result = subprocess.run([sys.executable, "-m", "roz_pipeline.cli", "gaps", "--camera", "lobby",
-                             "--from", "2026-11-20T14:00", "--to", "2026-11-20T14:10"],
-                            env={"DATABASE_URL": migrated_database, "PATH": "/usr/bin:/bin",
-                                 "ROZ_VIDEO_ROOT": str(tmp_path / "videos")},
-                            capture_output=True, text=True, timeout=120)
+    result = roz("gaps", "--camera", "lobby", "--from", "2026-11-20T14:00", "--to", "2026-11-20T14:10",
+                 env={"DATABASE_URL": migrated_database, "ROZ_VIDEO_ROOT": str(tmp_path / "videos")})
 
     assert result.returncode == 1, result.stderr
     assert result.stdout.splitlines() == [

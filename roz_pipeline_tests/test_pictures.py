@@ -1,8 +1,5 @@
 """`roz heatmap render`: stored minutes summed over a period, drawn over a still of the camera's clip."""
 
-import os
-import subprocess
-import sys
 from datetime import timedelta
 
 import cv2
@@ -17,14 +14,12 @@ from roz_pipeline.registry import Camera
 from roz_pipeline_tests.helpers import T0, make_clip
 
 
-def _render(database_url: str, video_root, out, start: str, end: str):
-    env = {**os.environ, "DATABASE_URL": database_url, "ROZ_VIDEO_ROOT": str(video_root)}
-    return subprocess.run([sys.executable, "-m", "roz_pipeline.cli", "heatmap", "render", "--camera", "lobby",
-                           "--from", start, "--to", end, "--out", str(out)],
-                          env=env, capture_output=True, text=True, timeout=120)
+def _render(roz, database_url: str, video_root, out, start: str, end: str):
+    env = {"DATABASE_URL": database_url, "ROZ_VIDEO_ROOT": str(video_root)}
+    return roz("heatmap", "render", "--camera", "lobby", "--from", start, "--to", end, "--out", str(out), env=env)
 
 
-def test_render_sums_the_period_over_a_still_and_falls_back_without_clips(migrated_database, tmp_path):
+def test_render_sums_the_period_over_a_still_and_falls_back_without_clips(migrated_database, tmp_path, roz):
     videos = tmp_path / "videos"
     for i in range(3):
         make_clip(videos, "lobby", T0 + timedelta(minutes=i), seed=i)
@@ -34,7 +29,7 @@ def test_render_sums_the_period_over_a_still_and_falls_back_without_clips(migrat
     assert len(report.written) == 3
     out = tmp_path / "period.png"
 
-    result = _render(migrated_database, videos, out, "2026-11-20T14:00", "2026-11-20T14:03")
+    result = _render(roz, migrated_database, videos, out, "2026-11-20T14:00", "2026-11-20T14:03")
 
     assert result.returncode == 0, result.stderr
     assert "3 minute(s) of lobby summed, over a still of" in result.stdout
@@ -44,9 +39,9 @@ def test_render_sums_the_period_over_a_still_and_falls_back_without_clips(migrat
 
     for clip in videos.rglob("*.mp4"):
         clip.unlink()
-    bare = _render(migrated_database, videos, out, "2026-11-20T14:00", "2026-11-20T14:03")
+    bare = _render(roz, migrated_database, videos, out, "2026-11-20T14:00", "2026-11-20T14:03")
     assert bare.returncode == 0 and "without a still" in bare.stdout
     assert cv2.imread(str(out), cv2.IMREAD_UNCHANGED).shape[2] == 4
 
-    empty = _render(migrated_database, videos, out, "2026-11-21T00:00", "2026-11-21T01:00")
+    empty = _render(roz, migrated_database, videos, out, "2026-11-21T00:00", "2026-11-21T01:00")
     assert empty.returncode == 1 and "has nothing stored between" in empty.stderr

@@ -2,8 +2,6 @@
 damaged segments, listings in any order. Real clips cut by ffmpeg's segment muxer, real PostgreSQL, real runs."""
 
 import json
-import subprocess
-import sys
 import tempfile
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -140,7 +138,8 @@ def test_local_time_names_across_the_spring_dst_change_map_to_contiguous_utc_min
     assert built[datetime(2026, 3, 29, 1, 0, tzinfo=UTC)].clip_keys == ["cam/2026-03-29_03-00-00.mp4"]
 
 
-def test_a_hole_inside_a_minute_is_partly_covered_and_motion_starts_fresh_after_it(tmp_path, db, migrated_database):
+def test_a_hole_inside_a_minute_is_partly_covered_and_motion_starts_fresh_after_it(tmp_path, db, migrated_database,
+                                                                                   roz):
     from roz_pipeline.clips.synthetic import Walker
 
     parked = (Walker(start=(100, 60), end=(100, 60), size=(60, 40), brightness=240),)  # a parked car
@@ -156,10 +155,8 @@ def test_a_hole_inside_a_minute_is_partly_covered_and_motion_starts_fresh_after_
     (row,) = stored(db, "front-door").values()
     assert row.frame_count == 500 and round(sources(db, "front-door")[HOUR_START].covered_seconds) == 50
     assert row.heatmap.sum() == 0  # carried over the hole, the car's empty spot would count as motion
-    gaps = subprocess.run([sys.executable, "-m", "roz_pipeline.cli", "gaps", "--camera", "front-door",
-                           "--from", "2026-11-20T14:00", "--to", "2026-11-20T14:02"],
-                          env={"DATABASE_URL": migrated_database, "PATH": ""}, capture_output=True, text=True,
-                          timeout=120)
+    gaps = roz("gaps", "--camera", "front-door", "--from", "2026-11-20T14:00", "--to", "2026-11-20T14:02",
+               env={"DATABASE_URL": migrated_database})
     assert gaps.returncode == 1, gaps.stderr
     assert "2026-11-20 14:00 UTC  partly covered: 50.0 s of footage" in gaps.stdout
     assert "2026-11-20 14:01 - 14:01 UTC  1 minute(s) missing" in gaps.stdout
@@ -240,11 +237,10 @@ def test_a_corrupt_segment_among_six_leaves_its_minute_the_other_frames_and_name
     assert f"{corrupt}: not a video FFmpeg can read" in logs
 
 
-def test_per_minute_command_splits_a_clip_from_its_start(tmp_path):
+def test_per_minute_command_splits_a_clip_from_its_start(tmp_path, roz):
     clip = record(tmp_path / "export.mp4", 90)
-    result = subprocess.run([sys.executable, "-m", "roz_pipeline.cli", "heatmap", "compute", str(clip),
-                             "--per-minute", "--start", "2026-11-20T14:00:30", "--json"],
-                            capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    result = roz("heatmap", "compute", str(clip), "--per-minute", "--start", "2026-11-20T14:00:30", "--json",
+                 cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     rows = json.loads(result.stdout)
     assert [(r["timestamp"], r["frame_count"]) for r in rows] == [
@@ -252,12 +248,11 @@ def test_per_minute_command_splits_a_clip_from_its_start(tmp_path):
     assert all(r["video_path"] == str(clip) for r in rows)
 
 
-def test_per_minute_command_reads_starts_from_names_under_the_layout(tmp_path):
+def test_per_minute_command_reads_starts_from_names_under_the_layout(tmp_path, roz):
     root, segments, _ = frigate_store(tmp_path, seconds=30)
     paths = [str(path) for path, _ in reversed(segments)]  # any order
-    result = subprocess.run([sys.executable, "-m", "roz_pipeline.cli", "heatmap", "compute", *paths,
-                             "--per-minute", "--json"], capture_output=True, text=True, timeout=120,
-                            env={"ROZ_CLIP_LAYOUT": "frigate", "PATH": ""}, cwd=tmp_path)
+    result = roz("heatmap", "compute", *paths, "--per-minute", "--json", env={"ROZ_CLIP_LAYOUT": "frigate"},
+                 cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     (row,) = json.loads(result.stdout)
     assert row["frame_count"] == 300 and row["covered_seconds"] == 30.0 and len(row["clips"]) == 3

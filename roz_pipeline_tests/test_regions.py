@@ -2,9 +2,6 @@
 way) equal to summing the stored arrays (the slow way), and the week picture."""
 
 import json
-import os
-import subprocess
-import sys
 from datetime import datetime, timedelta, timezone
 
 import cv2
@@ -31,11 +28,9 @@ AT_THE_GATE = Walker(start=(230, 80), end=(280, 80), size=(16, 40))  # inside `g
 SCRIPT = [AT_THE_DOOR, AT_THE_DOOR, None, AT_THE_DOOR, AT_THE_GATE, None]
 
 
-def roz_when(env: dict, region: str, *extra: str) -> dict:
-    result = subprocess.run([sys.executable, "-m", "roz_pipeline.cli", "when", "--camera", "lobby", "--region", region,
-                             "--from", f"{T0:%Y-%m-%dT%H:%M}", "--to", f"{T0 + timedelta(minutes=10):%Y-%m-%dT%H:%M}",
-                             "--sort", "time", "--json", *extra],
-                            env=env, capture_output=True, text=True, timeout=120)
+def roz_when(roz, env: dict, region: str, *extra: str) -> dict:
+    result = roz("when", "--camera", "lobby", "--region", region, "--from", f"{T0:%Y-%m-%dT%H:%M}",
+                 "--to", f"{T0 + timedelta(minutes=10):%Y-%m-%dT%H:%M}", "--sort", "time", "--json", *extra, env=env)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 
@@ -45,7 +40,7 @@ def spans(answer: dict) -> list[tuple[str, str]]:
 
 
 def test_when_finds_the_minutes_something_crossed_a_region_and_the_series_gives_the_same_answer(
-        tmp_path, migrated_database):
+        tmp_path, migrated_database, roz):
     registry, videos = tmp_path / "cameras.yaml", tmp_path / "videos"
     registry.write_text(f"cameras:\n  lobby: {{retention_days: 36500, regions: {REGIONS}}}\n")
     for minute, walker in enumerate(SCRIPT):
@@ -53,12 +48,12 @@ def test_when_finds_the_minutes_something_crossed_a_region_and_the_series_gives_
         path.parent.mkdir(parents=True, exist_ok=True)
         write_clip(path, width=320, height=180, frames=20, walkers=(walker,) if walker else (), seed=minute)
     defs = local_defs(registry, videos, migrated_database)
-    env = {**os.environ, "DATABASE_URL": migrated_database, "ROZ_CAMERAS_FILE": str(registry),
+    env = {"DATABASE_URL": migrated_database, "ROZ_CAMERAS_FILE": str(registry),
            "ROZ_VIDEO_ROOT": str(videos)}
     with instance_for_test() as instance:
         assert run_range(defs, "lobby", T0, T0 + timedelta(minutes=len(SCRIPT) - 1), instance).success
 
-        before = roz_when(env, "door")  # the series is not built yet: the arrays answer
+        before = roz_when(roz, env, "door")  # the series is not built yet: the arrays answer
         assert before["read_from"] == "the minute arrays" and "not built yet" in before["notes"][0]
         assert materialize([asset_def(defs, regions_key("lobby"))], resources=defs.resources,
                            instance=instance).success
@@ -67,12 +62,12 @@ def test_when_finds_the_minutes_something_crossed_a_region_and_the_series_gives_
         assert run_range(defs, "lobby", T0 + timedelta(minutes=len(SCRIPT)), T0 + timedelta(minutes=len(SCRIPT)),
                          instance).success
 
-    door = roz_when(env, "door")
+    door = roz_when(roz, env, "door")
     assert door["read_from"] == "the region series"
     assert spans(door) == [("14:00", "14:02"), ("14:03", "14:04"), ("14:06", "14:07")]
-    assert spans(roz_when(env, "gate")) == [("14:04", "14:05")]
-    assert roz_when(env, "sky")["intervals"] == []
-    pixels = roz_when(env, "0,60,100,140")  # the door's rectangle given in pixels: read from the arrays
+    assert spans(roz_when(roz, env, "gate")) == [("14:04", "14:05")]
+    assert roz_when(roz, env, "sky")["intervals"] == []
+    pixels = roz_when(roz, env, "0,60,100,140")  # the door's rectangle given in pixels: read from the arrays
     assert pixels["read_from"] == "the minute arrays"
     assert pixels["intervals"] == door["intervals"]
     assert before["intervals"] == door["intervals"][:2]
@@ -81,25 +76,21 @@ def test_when_finds_the_minutes_something_crossed_a_region_and_the_series_gives_
                                                                              "offset_seconds": 0.0}
     assert first["activity"] > 0 and first["peak_minute"][11:16] in ("14:00", "14:01")
     csv_file = tmp_path / "door.csv"
-    exported = subprocess.run([sys.executable, "-m", "roz_pipeline.cli", "export", "--camera", "lobby", "--region",
-                               "door", "--by", "minute", "--from", f"{T0:%Y-%m-%dT%H:%M}",
-                               "--to", f"{T0 + timedelta(hours=1):%Y-%m-%dT%H:%M}", "--out", str(csv_file)],
-                              env=env, capture_output=True, text=True, timeout=120)
+    exported = roz("export", "--camera", "lobby", "--region", "door", "--by", "minute", "--from", f"{T0:%Y-%m-%dT%H:%M}",
+                   "--to", f"{T0 + timedelta(hours=1):%Y-%m-%dT%H:%M}", "--out", str(csv_file), env=env)
     assert exported.returncode == 0, exported.stderr
     header, *minutes = [line.split(",") for line in csv_file.read_text().splitlines()]
     assert header == ["camera_id", "region", "minute_utc", "minutes", "activity", "activity_per_minute"]
     assert [m[2][11:16] for m in minutes] == [f"14:0{i}" for i in range(len(SCRIPT) + 1)]  # every stored minute
     moving = [float(m[4]) for m in minutes]
     assert abs(sum(moving[0:2]) - door["intervals"][0]["activity"]) < 0.2 and moving[2] == moving[5] == 0
-    hourly = subprocess.run([sys.executable, "-m", "roz_pipeline.cli", "timeline", "--camera", "lobby", "--region",
-                             "door", "--by", "hour", "--from", f"{T0:%Y-%m-%dT%H:%M}",
-                             "--to", f"{T0 + timedelta(hours=1):%Y-%m-%dT%H:%M}"],
-                            env=env, capture_output=True, text=True, timeout=120)
+    hourly = roz("timeline", "--camera", "lobby", "--region", "door", "--by", "hour", "--from", f"{T0:%Y-%m-%dT%H:%M}",
+                 "--to", f"{T0 + timedelta(hours=1):%Y-%m-%dT%H:%M}", env=env)
     assert hourly.returncode == 0 and hourly.stdout.startswith(f"{T0:%Y-%m-%d %H}:00     7 min"), hourly.stdout
 
     peak = max(door["intervals"], key=lambda i: i["peak_activity"])
-    assert roz_when(env, "door", "--min-activity", str(peak["peak_activity"]))["intervals"] == []
-    above = roz_when(env, "door", "--min-activity", str(peak["peak_activity"] * 0.999999))["intervals"]
+    assert roz_when(roz, env, "door", "--min-activity", str(peak["peak_activity"]))["intervals"] == []
+    above = roz_when(roz, env, "door", "--min-activity", str(peak["peak_activity"] * 0.999999))["intervals"]
     assert peak["peak_minute"] in [i["peak_minute"] for i in above]
 
 
@@ -148,7 +139,7 @@ def _camera(folder, regions: dict):
     return load_registry(registry)["lobby"]
 
 
-def test_the_week_picture_decodes_and_its_cells_are_the_rollups_average_minute(db, migrated_database, tmp_path):
+def test_the_week_picture_decodes_and_its_cells_are_the_rollups_average_minute(db, migrated_database, tmp_path, roz):
     end = floor(datetime.now(timezone.utc), HOUR)
     placed = {}  # hour -> (minutes, activity per minute)
     for days_back, per_minute, minutes in ((1, 30.0, 10), (8, 10.0, 30)):  # the same weekday-hour, two weeks
@@ -171,10 +162,8 @@ def test_the_week_picture_decodes_and_its_cells_are_the_rollups_average_minute(d
     assert np.isnan(week.per_minute).sum() == 168 - 2 and week.minutes.sum() == 100
 
     png = tmp_path / "week.png"
-    result = subprocess.run([sys.executable, "-m", "roz_pipeline.cli", "pattern", "--camera", "lobby", "--week",
-                             "--weeks", "2", "--png", str(png)],
-                            env={**os.environ, "DATABASE_URL": migrated_database}, capture_output=True, text=True,
-                            timeout=120)
+    result = roz("pattern", "--camera", "lobby", "--week", "--weeks", "2", "--png", str(png),
+                 env={"DATABASE_URL": migrated_database})
     assert result.returncode == 0, result.stderr
     picture = cv2.imdecode(np.frombuffer(png.read_bytes(), np.uint8), cv2.IMREAD_COLOR)
     top = week.per_minute[busy.weekday(), busy.hour]

@@ -4,9 +4,6 @@ the questions answered from them: patterns, comparisons, timelines, CSV, picture
 import base64
 import csv
 import io
-import os
-import subprocess
-import sys
 from datetime import datetime, timedelta, timezone
 
 import cv2
@@ -191,7 +188,7 @@ def test_hourly_csv_has_one_row_per_camera_hour(db):
                        "nonzero_pixels": str(int(np.count_nonzero(sum(known_map(m) for m in range(3)))))}
 
 
-def test_insight_commands_answer_from_the_database(db, migrated_database, tmp_path):
+def test_insight_commands_answer_from_the_database(db, migrated_database, tmp_path, roz):
     now = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0)
     for day in range(3):
         for m in range(5):
@@ -199,27 +196,26 @@ def test_insight_commands_answer_from_the_database(db, migrated_database, tmp_pa
     roll_up(db, "lobby", (now - timedelta(days=3)).replace(hour=0), 24 * 4)
     registry = tmp_path / "cameras.yaml"
     registry.write_text("cameras:\n  lobby: {}\n")
-    env = {**os.environ, "DATABASE_URL": migrated_database, "ROZ_VIDEO_ROOT": str(tmp_path / "none"),
+    env = {"DATABASE_URL": migrated_database, "ROZ_VIDEO_ROOT": str(tmp_path / "none"),
            "ROZ_CAMERAS_FILE": str(registry)}
     hour = (now - timedelta(hours=1)).hour
     today = (now - timedelta(hours=1)).strftime("%Y-%m-%d")
     window = ["--from", (now - timedelta(days=4)).strftime("%Y-%m-%dT%H:%M"), "--to", now.strftime("%Y-%m-%dT%H:%M")]
 
-    def roz(*args):
-        result = subprocess.run([sys.executable, "-m", "roz_pipeline.cli", *args], env=env, capture_output=True,
-                                text=True, timeout=120)
+    def answer(*args):
+        result = roz(*args, env=env)
         assert result.returncode == 0, result.stderr
         return result.stdout
 
-    assert f"{today} {hour:02d}:00 UTC" in roz("busiest", "--camera", "lobby", "--date", today)
-    assert "15 minute(s) from the hour rollups" in roz("pattern", "--camera", "lobby", "--hour", str(hour),
+    assert f"{today} {hour:02d}:00 UTC" in answer("busiest", "--camera", "lobby", "--date", today)
+    assert "15 minute(s) from the hour rollups" in answer("pattern", "--camera", "lobby", "--hour", str(hour),
                                                         "--days", "4", "--png", str(tmp_path / "pattern.png"))
     assert cv2.imread(str(tmp_path / "pattern.png"), cv2.IMREAD_UNCHANGED).shape == (270 + 30, 480, 4)
-    assert len(roz("timeline", "--camera", "lobby", *window).splitlines()) == 3
-    assert len(roz("timeline", "--camera", "lobby", "--by", "day", *window).splitlines()) in (3, 4)
-    assert "3 camera-hour(s) of lobby" in roz("export", *window, "--out", str(tmp_path / "hours.csv"))
+    assert len(answer("timeline", "--camera", "lobby", *window).splitlines()) == 3
+    assert len(answer("timeline", "--camera", "lobby", "--by", "day", *window).splitlines()) in (3, 4)
+    assert "3 camera-hour(s) of lobby" in answer("export", *window, "--out", str(tmp_path / "hours.csv"))
     baseline = now - timedelta(days=2, hours=1)
-    compared = roz("heatmap", "compare", "--camera", "lobby", "--from", (now - timedelta(hours=1)).isoformat(),
+    compared = answer("heatmap", "compare", "--camera", "lobby", "--from", (now - timedelta(hours=1)).isoformat(),
                    "--to", now.isoformat(), "--baseline-from", baseline.isoformat(),
                    "--baseline-to", (baseline + timedelta(hours=1)).isoformat(), "--out", str(tmp_path / "diff.png"))
     assert "5 minute(s) against a baseline of 5 minute(s)" in compared
@@ -228,13 +224,11 @@ def test_insight_commands_answer_from_the_database(db, migrated_database, tmp_pa
     reds, blues = image[:270, :, 2].astype(int) - image[:270, :, 0], image[:270, :, 0].astype(int) - image[:270, :, 2]
     assert reds.max() > 100 and blues.max() > 100  # both more and less motion are drawn
 
-    nothing = subprocess.run([sys.executable, "-m", "roz_pipeline.cli", "pattern", "--camera", "lobby", "--hour",
-                              str((hour + 12) % 24), "--days", "1"], env=env, capture_output=True, text=True)
+    nothing = roz("pattern", "--camera", "lobby", "--hour", str((hour + 12) % 24), "--days", "1", env=env)
     assert nothing.returncode == 1 and "no hour rollup" in nothing.stderr and "Traceback" not in nothing.stderr
 
     def refused(*args):
-        result = subprocess.run([sys.executable, "-m", "roz_pipeline.cli", *args], env=env, capture_output=True,
-                                text=True, timeout=120)
+        result = roz(*args, env=env)
         assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
         return result.stderr
 
