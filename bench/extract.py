@@ -31,7 +31,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from roz_pipeline.core.codec import ENCODER, encode_intensity  # noqa: E402
+from roz_pipeline.core import codec  # noqa: E402
+from roz_pipeline.core.codec import encode_intensity  # noqa: E402
 from roz_pipeline.core.heatmap import compute_heatmap  # noqa: E402
 from roz_pipeline.core.motion import MotionAccumulator, MotionSettings  # noqa: E402
 from roz_pipeline.core.video import LumaDecoder  # noqa: E402
@@ -40,6 +41,11 @@ from roz_pipeline.clips.synthetic import Walker, write_clip  # noqa: E402
 OUT = Path(__file__).resolve().parent / "out"
 REAL_FOOTAGE = Path("/usr/share/doc/opencv-doc/examples/data/vtest.avi")
 REPEATS = 5  # runs of every row, interleaved so that a noisy neighbour slows all rows alike; medians reported
+
+
+def encoder_name() -> str:
+    """What `encode_intensity` compresses with here: libdeflate when the `deflate` package is installed."""
+    return f"libdeflate level {codec.LIBDEFLATE_LEVEL}" if codec.deflate else f"stdlib zlib level {codec.ZLIB_LEVEL}"
 
 
 def ffmpeg_binary() -> str:
@@ -127,7 +133,7 @@ def row_encoding(path: Path, downscale_factor: float, window_seconds: float = 60
             break
         start = min(start + step_seconds, max(0.0, end - window_seconds))
     encoders = {"stdlib zlib level 6 (fallback)": lambda a: zlib.compress(a.tobytes(), 6),
-                f"roz: {ENCODER}": encode_intensity}
+                f"roz: {encoder_name()}": encode_intensity}
     extraction_cpu = statistics.median(cpu for _, cpu in rows)
     result = {"rows": len(rows), "extraction_cpu_ms": round(extraction_cpu * 1000, 1), "encoders": {}}
     for name, encode in encoders.items():

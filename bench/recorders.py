@@ -5,8 +5,8 @@ hour-long file streamed through a window of 60 minutes.
 
 1. CPU of Roz turning six 10 s 1080p15 segments (bench/extract.py's clip cut by ffmpeg's segment muxer, Frigate's
    layout) into their minute's row, vs `ffmpeg -threads 1 -f null` decoding the same six files (target <= 1.10).
-2. Wall time of the same minute read from S3 (moto's server behind a proxy adding `latency` seconds to every
-   request) vs from the local folder (target <= 1.3): downloads run ahead while a segment decodes.
+2. Wall time of the same minute read from S3 (moto's server, every request held back `latency` seconds by the
+   client) vs from the local folder (target <= 1.3): downloads run ahead while a segment decodes.
 3. An hour-long file (the clip joined `long-minutes` times by ffmpeg's concat demuxer, `-c copy`) in S3, processed
    as one hour partition in a child process: its peak RSS (target <= 500 MB), the file's GET requests (1) and what
    is left in the temporary folder afterwards (nothing).
@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import resource
+import socket
 import subprocess
 import sys
 import tempfile
@@ -34,7 +35,6 @@ from roz_pipeline.clips.layout import ClipLayout  # noqa: E402
 from roz_pipeline.clips.stores import LocalClipStore, S3ClipStore  # noqa: E402
 from roz_pipeline.registry import Camera  # noqa: E402
 from roz_pipeline.usecases.processing import read_minutes  # noqa: E402
-from roz_pipeline_tests.helpers import FaultyProxy, free_port  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "out"
 MINUTE = datetime(2026, 11, 20, 14, 5, tzinfo=timezone.utc)
@@ -83,6 +83,18 @@ def ffmpeg_decode(paths: list[Path]) -> None:
     for path in paths:
         subprocess.run([ffmpeg_binary(), "-v", "error", "-threads", "1", "-i", str(path), "-f", "null", "-"],
                        check=True)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def far_away(client, latency: float):
+    """`client`, each of whose requests waits `latency` seconds before it is sent: a store across a network."""
+    client.meta.events.register("before-send.s3.*", lambda **_: time.sleep(latency))
+    return client
 
 
 def moto_server():
@@ -135,6 +147,8 @@ endpoint, bucket, database, migrations = sys.argv[1:5]
 Migrator(database, Path(migrations)).migrate()
 client = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="bench", aws_secret_access_key="bench",
                       region_name="us-east-1")
+downloaded = []  # the bytes of each GetObject answer (a download in parts asks several)
+client.meta.events.register("after-call.s3.GetObject", lambda **call: downloaded.append(call["parsed"]["ContentLength"]))
 camera = Camera("front-door")
 catalog = ClipCatalog(S3ClipStore(client, bucket), ClipLayout.from_setting("{camera}/%Y-%m-%d_%H-%M-%S-%f"), [camera])
 start = datetime(2026, 11, 20, 14, tzinfo=timezone.utc)
@@ -143,7 +157,7 @@ with connect(database, autocommit=True) as conn:
 # VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the parent across fork and exec
 peak_kb = next(int(line.split()[1]) for line in Path("/proc/self/status").read_text().splitlines()
                if line.startswith("VmHWM:"))
-print(json.dumps({"rows": len(report.written), "peak_rss_mb": peak_kb / 1024}))
+print(json.dumps({"rows": len(report.written), "peak_rss_mb": peak_kb / 1024, "downloaded_bytes": sum(downloaded)}))
 """
 
 
@@ -151,20 +165,16 @@ def long_file_run(path: Path, endpoint: str, minutes: int) -> dict:
     client = boto3.client("s3", endpoint_url=endpoint, **CREDENTIALS)
     client.create_bucket(Bucket="long")
     client.upload_file(str(path), "long", path.relative_to(path.parent.parent).as_posix())
-    proxy = FaultyProxy(endpoint, lambda method, key, count: None)
     database = fresh_database(server_url(), "roz_bench_recorders")
     temp = Path(tempfile.gettempdir())
     before = set(temp.glob("roz-clip*"))
-    try:
-        started = time.perf_counter()
-        result = subprocess.run([sys.executable, "-c", CHILD, proxy.url, "long", database,
-                                 str(Path(__file__).resolve().parent.parent / "db" / "migrations")],
-                                capture_output=True, text=True, check=True)
-        seconds = time.perf_counter() - started
-        fetched = sum(sent for key, sent in proxy.sent.items() if key.endswith(".mp4"))
-    finally:
-        proxy.close()
+    started = time.perf_counter()
+    result = subprocess.run([sys.executable, "-c", CHILD, endpoint, "long", database,
+                             str(Path(__file__).resolve().parent.parent / "db" / "migrations")],
+                            capture_output=True, text=True, check=True)
+    seconds = time.perf_counter() - started
     child = json.loads(result.stdout.strip().splitlines()[-1])
+    fetched = child["downloaded_bytes"]
     assert child["rows"] == minutes, child
     return {"file_mb": round(path.stat().st_size / 2**20, 1), "minutes": minutes, "rows": child["rows"],
             "peak_rss_mb": round(child["peak_rss_mb"], 1), "times_downloaded": round(fetched / path.stat().st_size, 2),
@@ -192,13 +202,9 @@ def main(argv: list[str] | None = None) -> dict:
     try:
         client = boto3.client("s3", endpoint_url=endpoint, **CREDENTIALS)
         upload(client, "segments", root)
-        slow = FaultyProxy(endpoint, lambda method, key, count: (0, args.latency))
-        try:
-            s3 = ClipCatalog(S3ClipStore(boto3.client("s3", endpoint_url=slow.url, **CREDENTIALS), "segments"),
-                             FRIGATE, [CAMERA])
-            _, s3_wall = measure(lambda: read_minute(s3), args.repeats)
-        finally:
-            slow.close()
+        slow = far_away(boto3.client("s3", endpoint_url=endpoint, **CREDENTIALS), args.latency)
+        s3 = ClipCatalog(S3ClipStore(slow, "segments"), FRIGATE, [CAMERA])
+        _, s3_wall = measure(lambda: read_minute(s3), args.repeats)
         long_run = long_file_run(long_file(clip, args.long_minutes), endpoint, args.long_minutes)
     finally:
         server.stop()

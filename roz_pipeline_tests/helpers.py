@@ -14,7 +14,9 @@ from pathlib import Path
 
 import numpy as np
 import psycopg
+from psycopg.conninfo import conninfo_to_dict
 import pytest
+import yaml
 from dagster import AssetKey, Definitions, PartitionKeyRange, RunRequest, build_sensor_context, materialize
 
 from roz_pipeline.clips.synthetic import Walker, write_clip
@@ -23,7 +25,7 @@ from roz_pipeline.defs.keys import RANGE_END_TAG, RANGE_START_TAG, minutes_key
 from roz_pipeline.defs.location import build_definitions
 from roz_pipeline.defs.resources import HeatmapDatabase, LocalClips
 from roz_pipeline.settings import REPO_ROOT
-from roz_pipeline.storage.minutes import HeatmapMinute
+from roz_pipeline.storage.minutes import HeatmapMinute, built_minutes
 
 MIGRATIONS = REPO_ROOT / "db" / "migrations"
 
@@ -133,6 +135,16 @@ def rollup_requests(defs: Definitions, instance, cursor: str | None = None) -> t
     return requested, result.cursor
 
 
+def cell_is(picture: np.ndarray, cell: tuple[slice, slice], color: tuple[int, int, int]) -> bool:
+    """Whether every pixel of a cell of a decoded (BGR) picture has `color`."""
+    return bool((picture[cell] == np.array(color, np.uint8)).all())
+
+
+def minute_sources(conn, camera_id: str, start: datetime, end: datetime) -> list:
+    """What the camera's stored minutes of `start <= t < end` were built from, as a following run reads it."""
+    return [minute.sources for minute in built_minutes(conn, camera_id, start, end)]
+
+
 def rows(url: str, camera: str = "lobby") -> list[tuple]:
     with psycopg.connect(url) as conn:
         return conn.execute(
@@ -145,6 +157,26 @@ def minute_row(camera: str, when: datetime) -> HeatmapMinute:
     array[2:4, 3:6] = 3
     return HeatmapMinute(camera, when, f"{camera}/{when:%Y-%m-%d/%H-%M}.mp4", 9, 16, 4, encode_intensity(array), 10,
                          float(array.sum()), 3.0, int(np.count_nonzero(array)))
+
+
+def _sqlalchemy_url(conninfo: str, scheme: str) -> str:
+    params = conninfo_to_dict(conninfo)
+    host = params.get("host", "127.0.0.1")
+    user = params.get("user", "postgres")
+    if host.startswith("/"):
+        return f"{scheme}://{user}@/{params['dbname']}?host={host}"
+    return f"{scheme}://{user}@{host}:{params.get('port', 5432)}/{params['dbname']}"
+
+
+def deploy_instance(home, database_url: str) -> None:
+    """deploy/dagster.yaml in `home`, its storage on the test database."""
+    config = yaml.safe_load((REPO_ROOT / "deploy" / "dagster.yaml").read_text())
+    assert set(config["storage"]["postgres"]["postgres_db"]) == {"hostname", "port", "db_name", "username", "password",
+                                                                 "scheme"}
+    scheme = config["storage"]["postgres"]["postgres_db"]["scheme"]
+    config["storage"] = {"postgres": {"postgres_url": _sqlalchemy_url(database_url, scheme)}}
+    home.mkdir()
+    (home / "dagster.yaml").write_text(yaml.safe_dump(config))
 
 
 class FaultyProxy:

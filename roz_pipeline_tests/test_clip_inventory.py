@@ -23,7 +23,7 @@ from roz_pipeline.core.timesteps import DAY, HOUR, MINUTE, floor
 from roz_pipeline.registry import Camera
 from roz_pipeline.storage import clip_problems, inventory
 from roz_pipeline.usecases.new_clips import NewClipsCursor, PartitionSlot, scan_new_clips
-from roz_pipeline_tests.helpers import T0, clip_key
+from roz_pipeline_tests.helpers import T0, clip_key, minute_sources
 
 UTC = timezone.utc
 FRIGATE = ClipLayout.from_setting("frigate")
@@ -411,7 +411,6 @@ def test_a_segment_six_days_late_in_s3_arrives_by_event_and_gets_one_run_that_re
 
     from roz_pipeline.defs.location import build_definitions
     from roz_pipeline.defs.resources import HeatmapDatabase, S3Clips
-    from roz_pipeline.storage.minutes import minute_sources
     from roz_pipeline_tests.helpers import MIGRATIONS, execute_request
     from roz_pipeline_tests.recorders import record
 

@@ -12,41 +12,19 @@ from datetime import datetime, timedelta, timezone
 
 import psycopg
 import pytest
-import yaml
 from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
-from psycopg.conninfo import conninfo_to_dict
 
 from roz_pipeline.clips.layout import ClipLayout
 from roz_pipeline.defs.keys import CAMERA_TAG, FOLLOW_JOB, FOLLOW_TAG
 from roz_pipeline.settings import REPO_ROOT
-from roz_pipeline.storage.minutes import minute_sources
-from roz_pipeline_tests.helpers import KEEP, T0, local_defs, make_clip, rows, run_range
+from roz_pipeline_tests.helpers import (KEEP, T0, deploy_instance, local_defs, make_clip, minute_sources, rows,
+                                        run_range)
 from roz_pipeline_tests.recorders import record
 
 pytestmark = pytest.mark.slow  # the real daemon, processes and real time: `./run test -m "not slow"` leaves it out
 
 FRIGATE = ClipLayout.from_setting("frigate")
 SEGMENT = timedelta(seconds=10)
-
-
-def _sqlalchemy_url(conninfo: str, scheme: str) -> str:
-    params = conninfo_to_dict(conninfo)
-    host = params.get("host", "127.0.0.1")
-    user = params.get("user", "postgres")
-    if host.startswith("/"):
-        return f"{scheme}://{user}@/{params['dbname']}?host={host}"
-    return f"{scheme}://{user}@{host}:{params.get('port', 5432)}/{params['dbname']}"
-
-
-def deploy_instance(home, database_url: str) -> None:
-    """deploy/dagster.yaml in `home`, its storage on the test database."""
-    config = yaml.safe_load((REPO_ROOT / "deploy" / "dagster.yaml").read_text())
-    assert set(config["storage"]["postgres"]["postgres_db"]) == {"hostname", "port", "db_name", "username", "password",
-                                                                 "scheme"}
-    scheme = config["storage"]["postgres"]["postgres_db"]["scheme"]
-    config["storage"] = {"postgres": {"postgres_url": _sqlalchemy_url(database_url, scheme)}}
-    home.mkdir()
-    (home / "dagster.yaml").write_text(yaml.safe_dump(config))
 
 
 def test_deploy_instance_keeps_runs_in_postgres_and_limits_runs_per_camera(tmp_path, migrated_database):

@@ -22,9 +22,9 @@ from roz_pipeline.defs.keys import minutes_key
 from roz_pipeline.defs.location import build_definitions
 from roz_pipeline.defs.resources import HeatmapDatabase, LocalClips
 from roz_pipeline.registry import Camera
-from roz_pipeline.storage.minutes import minute_sources, minutes_between
+from roz_pipeline.storage.minutes import minutes_between
 from roz_pipeline.usecases.processing import process_window, read_minutes
-from roz_pipeline_tests.helpers import MIGRATIONS, asset_def
+from roz_pipeline_tests.helpers import MIGRATIONS, asset_def, minute_sources
 from roz_pipeline_tests.recorders import FPS, cut, record
 
 UTC = timezone.utc

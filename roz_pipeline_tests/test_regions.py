@@ -11,7 +11,7 @@ from dagster import evaluate_automation_conditions, instance_for_test, materiali
 
 from roz_pipeline.clips.synthetic import Walker, write_clip
 from roz_pipeline.core.codec import encode_intensity
-from roz_pipeline.core.render import NO_DATA_COLOR, week_cell_center, week_cell_color
+from roz_pipeline.core.render import NO_DATA_COLOR, week_cell, week_cell_color
 from roz_pipeline.core.timesteps import HOUR, floor
 from roz_pipeline.defs.keys import regions_key
 from roz_pipeline.registry import load_registry
@@ -19,7 +19,7 @@ from roz_pipeline.storage.minutes import HeatmapMinute, write_minute
 from roz_pipeline.usecases.insight import week_pattern
 from roz_pipeline.usecases.rollups import roll_up_hour
 from roz_pipeline.usecases.regions import activity_from_arrays, complete_region_series, region_minutes, when
-from roz_pipeline_tests.helpers import T0, asset_def, clip_key, local_defs, run_range
+from roz_pipeline_tests.helpers import T0, asset_def, cell_is, clip_key, local_defs, run_range
 
 REGIONS = "{door: [0, 60, 100, 140], gate: [220, 60, 320, 140], sky: [0, 0, 320, 40]}"
 AT_THE_DOOR = Walker(start=(10, 80), end=(60, 80), size=(16, 40))  # x 10-76, y 80-120: inside `door` only
@@ -170,7 +170,7 @@ def test_the_week_picture_decodes_and_its_cells_are_the_rollups_average_minute(d
     for (day, hour), expected in {(busy.weekday(), busy.hour): week_cell_color(top, top),
                                   (quiet.weekday(), quiet.hour): week_cell_color(4.0, top),
                                   ((quiet.weekday() + 3) % 7, (quiet.hour + 7) % 24): NO_DATA_COLOR}.items():
-        assert tuple(int(c) for c in picture[week_cell_center(day, hour)]) == expected
+        assert cell_is(picture, week_cell(day, hour), expected)
 
 
 def test_the_series_asset_is_requested_once_at_first_and_again_when_a_region_moves(tmp_path, migrated_database):

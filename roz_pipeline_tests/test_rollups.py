@@ -18,7 +18,7 @@ from roz_pipeline.core.render import (
     CELL_WIDTH,
     LABEL_WIDTH,
     NO_DATA_COLOR,
-    week_cell_center,
+    week_cell,
     week_cell_color,
 )
 from roz_pipeline.core.timesteps import HOUR, floor
@@ -31,7 +31,7 @@ from roz_pipeline.storage.rollups import rollups_between
 from roz_pipeline.storage.seed_queries import hour_of_day_minutes
 from roz_pipeline.clips.synthetic import Walker, write_clip
 from roz_pipeline_tests.helpers import (
-    KEEP, T0, asset_def, local_defs, make_clip, partition_key, rollup_requests, run_range)
+    KEEP, T0, asset_def, cell_is, local_defs, make_clip, partition_key, rollup_requests, run_range)
 
 LONG_AGO = datetime(2000, 1, 1, tzinfo=timezone.utc)  # "every source is still retained"
 SHAPE = (9, 16)
@@ -311,8 +311,8 @@ def test_reprocessed_minutes_update_their_hour_and_day_through_automation(regist
     bars, week = pictures["activity_by_hour"], pictures["week_pattern"]
     assert bars.shape[1] == week.shape[1] == LABEL_WIDTH + 24 * CELL_WIDTH
     # the four weeks' only data: the day's 14:00 hour, drawn at full colour; its 13:00 had no footage
-    assert tuple(int(c) for c in week[week_cell_center(T0.weekday(), 14)]) == week_cell_color(1.0, 1.0)
-    assert tuple(int(c) for c in week[week_cell_center(T0.weekday(), 13)]) == NO_DATA_COLOR
+    assert cell_is(week, week_cell(T0.weekday(), 14), week_cell_color(1.0, 1.0))
+    assert cell_is(week, week_cell(T0.weekday(), 13), NO_DATA_COLOR)
 
 
 def _png(markdown: str) -> np.ndarray:

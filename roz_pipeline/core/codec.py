@@ -17,7 +17,6 @@ except ImportError:  # pragma: no cover - exercised by the fallback test, which 
 
 LIBDEFLATE_LEVEL = 10  # 11: ~1% smaller rows for twice the CPU, over 5% of extraction (bench/extract.py)
 ZLIB_LEVEL = 6  # the fallback: level 9 saves ~10% at 10x the CPU
-ENCODER = f"libdeflate level {LIBDEFLATE_LEVEL}" if deflate else f"stdlib zlib level {ZLIB_LEVEL}"
 
 
 def encode_intensity(array: np.ndarray) -> bytes:

@@ -151,9 +151,7 @@ def render_week(values: np.ndarray, unit: str = "activity per minute") -> bytes:
         top = HEADER_HEIGHT + day * CELL_HEIGHT
         cv2.putText(grid, WEEKDAYS[day], (3, top + CELL_HEIGHT - 6), font, size, ink, 1, cv2.LINE_AA)
         for hour in range(24):
-            left = LABEL_WIDTH + hour * CELL_WIDTH
-            grid[top + 1:top + CELL_HEIGHT - 1, left + 1:left + CELL_WIDTH - 1] = week_cell_color(values[day, hour],
-                                                                                                 scale)
+            grid[week_cell(day, hour)] = week_cell_color(values[day, hour], scale)
     legend = _sequential_legend(width, scale, unit)
     return _encode(np.vstack([grid, legend]), "png")
 
@@ -166,9 +164,10 @@ def week_cell_color(value: float, scale: float) -> tuple[int, int, int]:
     return tuple(int(c) for c in cv2.applyColorMap(np.array([[level]], np.uint8), COLORMAP)[0, 0])
 
 
-def week_cell_center(day: int, hour: int) -> tuple[int, int]:
-    """(row, column) of the centre of a cell in render_week's picture."""
-    return HEADER_HEIGHT + day * CELL_HEIGHT + CELL_HEIGHT // 2, LABEL_WIDTH + hour * CELL_WIDTH + CELL_WIDTH // 2
+def week_cell(day: int, hour: int) -> tuple[slice, slice]:
+    """The rows and columns a cell of render_week's picture fills (inside its one-pixel border)."""
+    top, left = HEADER_HEIGHT + day * CELL_HEIGHT, LABEL_WIDTH + hour * CELL_WIDTH
+    return slice(top + 1, top + CELL_HEIGHT - 1), slice(left + 1, left + CELL_WIDTH - 1)
 
 
 def render_hour_bars(values: list[float], unit: str = "activity per minute") -> bytes:

@@ -136,34 +136,6 @@ def write_minute(conn: psycopg.Connection, row: HeatmapMinute, sources: MinuteSo
     return True
 
 
-def minute_sources(conn: psycopg.Connection, camera_id: str, start: datetime, end: datetime) -> list[MinuteSources]:
-    """What the camera's stored minutes in `start <= timestamp < end` were built from, oldest first."""
-    rows = conn.execute(
-        """
-        SELECT camera_id, "timestamp", clip_keys, covered_seconds, problem_clips, inputs_fingerprint, listed_at
-        FROM heatmap_minute_sources
-        WHERE camera_id = %s AND "timestamp" >= %s AND "timestamp" < %s
-        ORDER BY "timestamp"
-        """,
-        (check_camera_id(camera_id), start, end),
-    ).fetchall()
-    return [MinuteSources(*row) for row in rows]
-
-
-def stored_clip_keys(conn: psycopg.Connection, camera_id: str, start: datetime, end: datetime) -> set[str]:
-    """Every clip key the camera's stored minutes in `start <= timestamp < end` were built from or named."""
-    return {key for (key,) in conn.execute(
-        """
-        SELECT unnest(clip_keys) FROM heatmap_minute_sources
-        WHERE camera_id = %(camera)s AND "timestamp" >= %(start)s AND "timestamp" < %(end)s
-        UNION
-        SELECT jsonb_object_keys(problem_clips) FROM heatmap_minute_sources
-        WHERE camera_id = %(camera)s AND "timestamp" >= %(start)s AND "timestamp" < %(end)s
-        """,
-        {"camera": check_camera_id(camera_id), "start": start, "end": end},
-    )}
-
-
 @dataclass(frozen=True)
 class BuiltMinute:
     """A stored minute with what it was built from: how a following run picks up what a run before it wrote."""

@@ -1,5 +1,6 @@
-"""The seed's example queries (db/README.md) exactly as the seed words them, for tests and benchmarks that check
-Roz's own faster paths (rollups, the per-camera index walk) against them. The pipeline does not use them."""
+"""The seed's example queries exactly as db/README.md words them, parameterized and in UTC: for Python readers of
+`heatmap_minutes` (db/README.md points them here), and the yardstick the tests and benchmarks hold Roz's faster paths
+(rollups, the per-camera index walk) against. The pipeline itself answers from those faster paths."""
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
