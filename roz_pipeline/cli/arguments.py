@@ -1,5 +1,5 @@
-"""What the commands share: exit codes, period and rectangle arguments, a camera's registry entry and clip
-catalog, the bar of a text chart."""
+"""What the commands share: exit codes, the database, period and rectangle arguments, a camera's registry entry and
+clip catalog, the bar of a text chart."""
 
 import argparse
 from datetime import datetime, timezone
@@ -7,9 +7,15 @@ from datetime import datetime, timezone
 from roz_pipeline.clips.access import clips_from_settings
 from roz_pipeline.registry import Camera, check_camera_id, load_registry
 from roz_pipeline.settings import cameras_file
+from roz_pipeline.storage.connection import connect, database_url_or_embedded
 
 EXIT_OK, EXIT_PENDING, EXIT_ERROR = 0, 1, 2
 PERIOD_STAMPS = {"minute": "%Y-%m-%d %H:%M", "hour": "%Y-%m-%d %H:00", "day": "%Y-%m-%d"}
+
+
+def database():
+    """A connection to DATABASE_URL, or the embedded PostgreSQL when it is unset (a context manager)."""
+    return connect(database_url_or_embedded())
 
 
 def period_arguments(parser: argparse.ArgumentParser) -> None:

@@ -5,7 +5,7 @@ import json
 import sys
 from pathlib import Path
 
-from roz_pipeline.cli.arguments import EXIT_ERROR, EXIT_OK, catalog, period_arguments, rectangle, utc_time
+from roz_pipeline.cli.arguments import EXIT_ERROR, EXIT_OK, catalog, database, period_arguments, rectangle, utc_time
 from roz_pipeline.clips.layout import ClipLayout, clip_start_from_path
 from roz_pipeline.clips.stores import ClipRef, LocalClipStore
 from roz_pipeline.core.aggregate import sum_heatmaps
@@ -17,7 +17,6 @@ from roz_pipeline.core.statistics import statistics_of
 from roz_pipeline.core.timesteps import MINUTE, floor
 from roz_pipeline.registry import Camera
 from roz_pipeline.settings import clip_layout, clip_timezone
-from roz_pipeline.storage.connection import connect, database_url_or_embedded
 from roz_pipeline.usecases.insight import compare_periods
 from roz_pipeline.usecases.pictures import render_comparison, render_period
 from roz_pipeline.usecases.processing import read_minutes
@@ -116,7 +115,7 @@ def _heatmap_compute_per_minute(args) -> int:
 
 
 def _heatmap_render(args) -> int:
-    with connect(database_url_or_embedded()) as conn:
+    with database() as conn:
         picture = render_period(conn, catalog(args.camera), args.camera, args.start, args.end)
     args.out.write_bytes(picture.png)
     still = f"over a still of {picture.still_from}" if picture.still_from else "without a still (no clip readable)"
@@ -127,7 +126,7 @@ def _heatmap_render(args) -> int:
 
 
 def _heatmap_compare(args) -> int:
-    with connect(database_url_or_embedded()) as conn:
+    with database() as conn:
         comparison = compare_periods(conn, args.camera, (args.baseline_start, args.baseline_end),
                                      (args.start, args.end))
     picture = render_comparison(catalog(args.camera), comparison)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from roz_pipeline.cli.arguments import EXIT_OK, EXIT_PENDING, bar, catalog, period_arguments, registered
+from roz_pipeline.cli.arguments import EXIT_OK, EXIT_PENDING, bar, catalog, database, period_arguments, registered
 from roz_pipeline.cli.regions import export_region, print_region_timeline
 from roz_pipeline.clips.access import clips_from_settings
 from roz_pipeline.clips.stores import ClipStoreError
@@ -14,7 +14,6 @@ from roz_pipeline.core.render import WEEKDAYS, render_week
 from roz_pipeline.core.timesteps import MINUTE, floor
 from roz_pipeline.registry import load_registry
 from roz_pipeline.settings import cameras_file
-from roz_pipeline.storage.connection import connect, database_url_or_embedded
 from roz_pipeline.storage.minutes import busiest_hours
 from roz_pipeline.storage.rollups import ROLLUP_GRAINS
 from roz_pipeline.usecases.coverage import coverage, minutes_in
@@ -69,7 +68,7 @@ def register(commands) -> None:
 
 def _busiest(args) -> int:
     day = args.date or datetime.now(timezone.utc).date()
-    with connect(database_url_or_embedded()) as conn:
+    with database() as conn:
         hours = busiest_hours(conn, args.camera, day)
     if not hours:
         print(f"roz: camera {args.camera} has no stored minute on {day} (UTC)", file=sys.stderr)
@@ -80,7 +79,7 @@ def _busiest(args) -> int:
 
 
 def _week_pattern(args) -> int:
-    with connect(database_url_or_embedded()) as conn:
+    with database() as conn:
         week = week_pattern(conn, args.camera, datetime.now(timezone.utc), args.weeks)
     if not week.minutes.any():
         print(f"roz: camera {args.camera} has no rolled-up hour in the last {args.weeks} week(s)", file=sys.stderr)
@@ -99,7 +98,7 @@ def _pattern(args) -> int:
     if args.week:
         return _week_pattern(args)
     now = datetime.now(timezone.utc)
-    with connect(database_url_or_embedded()) as conn:
+    with database() as conn:
         pattern = hour_of_day_pattern(conn, args.camera, args.hour, args.days, now)
     average = pattern.per_minute
     print(f"camera {args.camera}, {args.hour:02d}:00-{args.hour:02d}:59 UTC over the last {args.days} day(s): "
@@ -118,7 +117,7 @@ def _timeline(args) -> int:
         return print_region_timeline(args)
     if args.by == "minute":
         raise ValueError("--by minute needs --region (whole-camera timelines come from the hour and day rollups)")
-    with connect(database_url_or_embedded()) as conn:
+    with database() as conn:
         periods = activity_timeline(conn, args.camera, args.start, args.end, args.by)
     if not periods:
         print(f"roz: camera {args.camera} has no rolled-up {args.by} in that period", file=sys.stderr)
@@ -138,7 +137,7 @@ def _export(args) -> int:
     if args.by != "hour":
         raise ValueError("--by minute or day needs --region (the all-camera export is per rolled-up hour)")
     cameras = args.camera or list(load_registry(cameras_file()))
-    with connect(database_url_or_embedded()) as conn, args.out.open("w", newline="") as out:
+    with database() as conn, args.out.open("w", newline="") as out:
         count = write_hourly_csv(conn, cameras, args.start, args.end, out)
     print(f"wrote {args.out}: {count} camera-hour(s) of {', '.join(cameras)}")
     return EXIT_OK
@@ -146,7 +145,7 @@ def _export(args) -> int:
 
 def _gaps(args) -> int:
     start = floor(args.start, MINUTE)
-    with connect(database_url_or_embedded()) as conn:
+    with database() as conn:
         try:
             waiting = clips_from_settings().inventory(conn, [registered(args.camera)]).waiting_minutes(
                 args.camera, start, args.end)

@@ -4,10 +4,10 @@ import dataclasses
 import json
 import sys
 
-from roz_pipeline.cli.arguments import EXIT_OK, EXIT_PENDING, PERIOD_STAMPS, bar, period_arguments, registered
+from roz_pipeline.cli.arguments import (EXIT_OK, EXIT_PENDING, PERIOD_STAMPS, bar, database, period_arguments,
+                                         registered)
 from roz_pipeline.clips.layout import ClipLayout
 from roz_pipeline.settings import clip_layout, clip_timezone
-from roz_pipeline.storage.connection import connect, database_url_or_embedded
 from roz_pipeline.usecases.regions import opening, region_timeline, when, write_region_csv
 
 
@@ -26,7 +26,7 @@ def register(commands) -> None:
 
 def _when(args) -> int:
     camera = registered(args.camera)
-    with connect(database_url_or_embedded()) as conn:
+    with database() as conn:
         answer = when(conn, camera, args.region, args.start, args.end, args.min_activity)
     if not answer.minutes_with_data:
         print(f"roz: camera {args.camera} has no stored minute between {args.start:%Y-%m-%d %H:%M} and "
@@ -68,7 +68,7 @@ def _when(args) -> int:
 
 def print_region_timeline(args) -> int:
     """`roz timeline --region`: the region's activity per minute, hour or day, as a text chart."""
-    with connect(database_url_or_embedded()) as conn:
+    with database() as conn:
         periods, answer = region_timeline(conn, registered(args.camera), args.region, args.start, args.end, args.by)
     if not periods:
         print(f"roz: camera {args.camera} has no stored minute in that period", file=sys.stderr)
@@ -87,7 +87,7 @@ def export_region(args) -> int:
     if not args.camera or len(args.camera) != 1:
         raise ValueError("--region needs exactly one --camera")
     (camera_id,) = args.camera
-    with connect(database_url_or_embedded()) as conn:
+    with database() as conn:
         periods, answer = region_timeline(conn, registered(camera_id), args.region, args.start, args.end, args.by)
     with args.out.open("w", newline="") as out:
         write_region_csv(out, answer, periods, args.by)
