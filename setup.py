@@ -39,6 +39,7 @@ setup(
         "python-dotenv>=1.0",
         "PyYAML>=6",
         "deflate>=0.7",  # libdeflate: smaller intensity_array rows, same zlib format (core/codec.py)
+        "paho-mqtt>=2.1,<3",  # Eclipse's MQTT client (Frigate uses it too): recorder status, alerts (mqtt/)
     ],
     extras_require={
         # Scale-out on Celery workers (ROZ_EXECUTOR=celery): RabbitMQ or Redis broker, Redis results.

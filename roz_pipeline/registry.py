@@ -27,7 +27,10 @@ SOURCE_NAME_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")  # a recorder's own cam
 SITE_PATTERN = re.compile(r"[a-z0-9][a-z0-9_]{0,49}")  # a site names an asset group: Dagster allows no hyphen there
 _GROUP_NAMES = {"cameras", "rollups", "regions", "sources", "database"}  # the groups of cameras without a site
 _KNOWN_KEYS = {"downscale_factor", "retention_days", "stale_after_minutes", "ignore", "rollup_retention_days",
-               "source_name", "regions", "site"}
+               "source_name", "regions", "site", "recording"}
+# continuous: every minute is recorded, so a minute without clips is missing footage; motion: the recorder keeps only
+# footage with motion (Frigate's `record: motion` retention), so a minute without clips is a quiet one.
+RECORDING_MODES = ("continuous", "motion")
 
 
 class RegistryError(ValueError):
@@ -54,6 +57,12 @@ class Camera:
     source_name: str | None = None  # the camera's name in the clip store; None: its id
     regions: dict[str, Rectangle] = field(default_factory=dict)
     site: str | None = None
+    recording: str = "continuous"  # RECORDING_MODES
+
+    @property
+    def motion_only(self) -> bool:
+        """Whether the recorder keeps only footage with motion: a minute without clips is quiet, not missing."""
+        return self.recording == "motion"
 
     @property
     def name_in_store(self) -> str:
@@ -145,9 +154,13 @@ def _camera(path: Path, camera_id, entry) -> Camera:
     if site is not None and (not isinstance(site, str) or not SITE_PATTERN.fullmatch(site) or site in _GROUP_NAMES):
         raise RegistryError(f"{where}: site must be 1-50 characters of a-z 0-9 _, starting with a letter or digit, "
                             f"and none of {', '.join(sorted(_GROUP_NAMES))}; got {site!r}")
+    recording = entry.get("recording", Camera.recording)
+    if recording not in RECORDING_MODES:
+        raise RegistryError(f"{where}: recording must be one of {', '.join(RECORDING_MODES)}, got {recording!r}")
     return Camera(camera_id, downscale, retention, stale, _rectangles(where, entry.get("ignore") or [], "ignore"),
                   rollup_retention, source_name,
-                  {str(name): _rectangles(where, [box], f"region {name!r}")[0] for name, box in regions.items()}, site)
+                  {str(name): _rectangles(where, [box], f"region {name!r}")[0] for name, box in regions.items()}, site,
+                  recording)
 
 
 def _number(where: str, entry: dict, key: str, default, *, minimum, integer: bool = False):

@@ -231,3 +231,24 @@ def removed_camera_retention_days() -> float | None:
 def alert_webhook_url() -> str | None:
     """`ROZ_ALERT_WEBHOOK_URL`: where alerts are POSTed as `{"text": ...}`; None: alerts go to the log only."""
     return env("ROZ_ALERT_WEBHOOK_URL")
+
+
+def mqtt_url() -> str | None:
+    """`ROZ_MQTT_URL`: an MQTT broker, `mqtt://user@host:1883` (`mqtts://` for TLS): recorder liveness from Frigate's
+    status topics, alerts and Home Assistant discovery published there. None: no MQTT."""
+    return env("ROZ_MQTT_URL")
+
+
+def mqtt_password() -> str | None:
+    """`ROZ_MQTT_PASSWORD`: the password of ROZ_MQTT_URL's user (kept out of the URL)."""
+    return env("ROZ_MQTT_PASSWORD")
+
+
+def frigate_topic_prefix() -> str:
+    """`ROZ_FRIGATE_TOPIC_PREFIX`: Frigate's `mqtt: topic_prefix` (default `frigate`)."""
+    return env("ROZ_FRIGATE_TOPIC_PREFIX", "frigate")
+
+
+def mqtt_discovery_prefix() -> str:
+    """`ROZ_MQTT_DISCOVERY_PREFIX`: Home Assistant's MQTT discovery prefix (default `homeassistant`)."""
+    return env("ROZ_MQTT_DISCOVERY_PREFIX", "homeassistant")

@@ -18,7 +18,8 @@ from dagster import (
     materialize,
 )
 
-from roz_pipeline.defs.health import build_run_failure_alert_sensor, build_stale_cameras_sensor
+from roz_pipeline.defs.health import build_run_failure_alert_sensor
+from roz_pipeline.defs.stale import build_stale_cameras_sensor
 from roz_pipeline.defs.location import build_definitions
 from roz_pipeline.defs.resources import HeatmapDatabase, LocalClips
 from roz_pipeline.registry import load_registry
@@ -300,7 +301,7 @@ def test_stale_sensor_alerts_once_per_outage_and_announces_recovery(registry, tm
 
 def test_two_hundred_cameras_going_stale_at_once_make_one_alert_and_one_recovery(tmp_path, db, migrated_database,
                                                                                  webhook):
-    from roz_pipeline.defs.health import MAX_CHECK_EVALUATIONS_PER_TICK
+    from roz_pipeline.defs.stale import MAX_CHECK_EVALUATIONS_PER_TICK
 
     ids = [f"cam-{i:03d}" for i in range(200)]
     registry = tmp_path / "cameras.yaml"

@@ -17,8 +17,9 @@ LAYERS = {
     "core": set(),
     "storage": {"core", "registry", "settings"},
     "clips": {"core", "storage", "registry", "settings"},
+    "mqtt": set(),
     "usecases": {"core", "storage", "clips", "registry", "settings"},
-    "defs": {"core", "storage", "clips", "usecases", "registry", "settings"},
+    "defs": {"core", "storage", "clips", "mqtt", "usecases", "registry", "settings"},
     "cli": {"core", "storage", "clips", "usecases", "registry", "settings", "defs", "definitions"},
 }
 DAGSTER_ALLOWED = {"defs", "definitions.py", "cli/runs.py", "cli/demo.py"}  # the commands that start runs

@@ -144,22 +144,24 @@ def _export(args) -> int:
 
 
 def _gaps(args) -> int:
-    start = floor(args.start, MINUTE)
+    start, camera = floor(args.start, MINUTE), registered(args.camera)
     with database() as conn:
         try:
-            waiting = clips_from_settings().inventory(conn, [registered(args.camera)]).waiting_minutes(
-                args.camera, start, args.end)
+            waiting = clips_from_settings().inventory(conn, [camera]).waiting_minutes(args.camera, start, args.end)
         except ClipStoreError as exc:
             print(f"{exc}: minutes waiting to be processed are counted as missing", file=sys.stderr)
             waiting = set()
-        found = coverage(conn, args.camera, start, args.end, waiting)
+        found = coverage(conn, camera, start, args.end, waiting)
     for first, last in found.gaps:
         print(f"{first:%Y-%m-%d %H:%M} - {last:%H:%M} UTC  {minutes_in(first, last)} minute(s) missing")
     for first, last in found.waiting_ranges:
         print(f"{first:%Y-%m-%d %H:%M} - {last:%H:%M} UTC  {minutes_in(first, last)} minute(s) waiting to be "
               "processed (footage in the store)")
-    for m in found.partial:
+    for m in [] if camera.motion_only else found.partial:
         print(f"{m.minute:%Y-%m-%d %H:%M} UTC  partly covered: {m.covered_seconds:.1f} s of footage")
     print(f"{len(found.missing)} missing minute(s) in {len(found.gaps)} gap(s), {len(found.waiting)} waiting to be "
           f"processed, {len(found.partial)} partly covered minute(s) for camera {args.camera}")
+    if camera.motion_only:
+        print(f"{len(found.quiet)} quiet minute(s): camera {args.camera} records only motion (registry `recording: "
+              "motion`), so a minute without clips is one in which nothing moved")
     return EXIT_OK if found.complete else EXIT_PENDING

@@ -1,5 +1,5 @@
-"""Camera health: `stale_cameras_sensor` (one alert per outage, a recovery notice), the `fresh` and
-`recent_gaps` checks of each camera asset, and alerts on failed runs.
+"""Camera health: the `fresh` and `recent_gaps` checks of each camera asset, alerts on failed runs, and
+`stale_cameras_sensor` (defs.stale).
 
 Alerts always go to the log, and as `{"text": ...}` JSON to ROZ_ALERT_WEBHOOK_URL when set. Undelivered alerts
 wait in their sensor's cursor and are retried on its next tick, in order: a webhook that is down delays an alert,
@@ -9,9 +9,7 @@ never loses it.
 import json
 from datetime import datetime, timedelta, timezone
 
-import psycopg
 from dagster import (
-    AssetCheckEvaluation,
     AssetCheckResult,
     AssetCheckSeverity,
     DefaultSensorStatus,
@@ -23,13 +21,11 @@ from dagster import (
     RunsFilter,
     SensorEvaluationContext,
     SensorResult,
-    SkipReason,
     asset_check,
     sensor,
 )
 
 from roz_pipeline import settings
-from roz_pipeline.core.timesteps import MINUTE
 from roz_pipeline.defs.keys import (
     CAMERA_TAG,
     FRESHNESS_CHECK,
@@ -40,13 +36,12 @@ from roz_pipeline.defs.keys import (
     camera_of_step,
     minutes_key,
 )
-from roz_pipeline.clips.stores import ClipStoreError
 from roz_pipeline.defs.cameras import ServedCameras
-from roz_pipeline.defs.resources import ClipStoreResource, HeatmapDatabase
+from roz_pipeline.defs.stale import PASSING_STATES, build_stale_cameras_sensor
 from roz_pipeline.registry import Camera
-from roz_pipeline.storage.minutes import first_minute_after, newest_minutes
+from roz_pipeline.storage.minutes import first_minute_after, longest_quiet_stretch, newest_minutes
 from roz_pipeline.usecases.coverage import Coverage, coverage
-from roz_pipeline.usecases.monitoring import evaluate, one_alert, post_alert, transition
+from roz_pipeline.usecases.monitoring import QUIET_HISTORY, evaluate, post_alert
 
 
 def definitions(served: ServedCameras) -> Definitions:
@@ -62,115 +57,39 @@ def build_camera_checks(camera: Camera, now) -> list:
     @asset_check(asset=key, name=FRESHNESS_CHECK, required_resource_keys={"database"},
                  description=f"The newest stored minute is at most {camera.stale_after_minutes} minutes old")
     def fresh(context) -> AssetCheckResult:
+        moment = now()
         with context.resources.database.connection() as conn:
+            longest = longest_quiet_stretch(conn, camera.camera_id, moment - QUIET_HISTORY, moment) \
+                if camera.motion_only else None
             freshness = evaluate(camera.camera_id, camera.stale_after_minutes,
-                                 newest_minutes(conn, [camera.camera_id]).get(camera.camera_id), now())
+                                 newest_minutes(conn, [camera.camera_id]).get(camera.camera_id), moment,
+                                 motion_only=camera.motion_only, longest_quiet=longest)
         metadata = {"state": freshness.state}
         if freshness.age is not None:
             metadata["age_minutes"] = round(freshness.age.total_seconds() / 60, 1)
-        return AssetCheckResult(passed=freshness.state == "fresh", metadata=metadata)
+        return AssetCheckResult(passed=freshness.state in PASSING_STATES, metadata=metadata)
 
     @asset_check(asset=key, name=GAPS_CHECK, required_resource_keys={"database"},
-                 description="Every minute of the last ROZ_GAP_CHECK_HOURS hours (default 6) has full footage")
+                 description="Every minute of the last ROZ_GAP_CHECK_HOURS hours (default 6) has full footage "
+                             "(a motion-only camera: none is missing)")
     def recent_gaps(context) -> AssetCheckResult:
         end = now().replace(second=0, microsecond=0)
         start = end - timedelta(hours=settings.gap_check_hours())
         with context.resources.database.connection() as conn:
             first = first_minute_after(conn, camera.camera_id, start - timedelta(minutes=1))
-            found = coverage(conn, camera.camera_id, first, end) if first else Coverage([], [])
+            found = coverage(conn, camera, first, end) if first else Coverage([], [])
         partial = {f"{m.minute:%Y-%m-%d %H:%M}": m.covered_seconds for m in found.partial}
         ranges = [f"{a:%Y-%m-%d %H:%M}" + ("" if a == b else f" to {b:%H:%M}") for a, b in found.gaps]
         return AssetCheckResult(
             passed=found.complete,
             severity=AssetCheckSeverity.WARN,
             metadata={"missing_minutes": len(found.missing), "gaps": MetadataValue.json(ranges[:200]),
-                      "partly_covered_minutes": len(partial),
+                      "partly_covered_minutes": len(partial), "quiet_minutes": len(found.quiet),
                       "covered_seconds": MetadataValue.json(dict(list(partial.items())[:200])),
                       "window_start": MetadataValue.timestamp(start), "window_end": MetadataValue.timestamp(end)},
         )
 
     return [fresh, recent_gaps]
-
-
-# Check evaluations one tick records at most: a thousand cameras changing at once (or seen for the first time) are
-# recorded over several ticks, each as cheap as any other; the alert names them all at once.
-MAX_CHECK_EVALUATIONS_PER_TICK = 100
-
-
-def build_stale_cameras_sensor(cameras: dict[str, Camera], clock=None, webhook_url=settings.alert_webhook_url):
-    """The staleness sensor for these cameras; `clock` and `webhook_url` are functions, replaceable in tests."""
-    now = clock or (lambda: datetime.now(timezone.utc))
-
-    @sensor(name="stale_cameras_sensor", minimum_interval_seconds=60, default_status=DefaultSensorStatus.RUNNING,
-            description="Alerts once per outage when a camera stores no minute for stale_after_minutes, and on recovery")
-    def stale_cameras_sensor(context: SensorEvaluationContext, database: HeatmapDatabase, clips: ClipStoreResource):
-        state = json.loads(context.cursor) if context.cursor else {"cameras": {}, "outbox": []}
-        current_time = now()
-        texts, unchecked = [], {}
-        try:
-            with database.connection() as conn:
-                newest = newest_minutes(conn, list(cameras))
-                late = [camera for camera_id, camera in cameras.items() if camera_id in newest and evaluate(
-                    camera_id, camera.stale_after_minutes, newest[camera_id], current_time).state == "stale"]
-                landing = _newest_clips(context, clips, conn, late, now)
-                for camera in cameras.values():
-                    camera_id = camera.camera_id
-                    freshness = evaluate(camera_id, camera.stale_after_minutes, newest.get(camera_id), current_time,
-                                         landing.get(camera_id))
-                    previous = state["cameras"].get(camera_id) or {}
-                    updated, text = transition(previous or None, freshness,
-                                               lambda after: first_minute_after(conn, camera_id, after))
-                    texts += [text] if text else []
-                    # "checked": the state the camera's check last recorded
-                    state["cameras"][camera_id] = {**updated, "checked": previous.get("checked")}
-                    if updated["state"] != previous.get("checked"):
-                        unchecked[camera_id] = freshness
-        except psycopg.errors.UndefinedTable:
-            return SkipReason("heatmap_minutes does not exist yet: the first camera run migrates the database")
-        alert = one_alert(texts)
-        if alert:
-            context.log.warning(alert)
-            state["outbox"].append(alert)
-        events = []
-        for camera_id, freshness in list(unchecked.items())[:MAX_CHECK_EVALUATIONS_PER_TICK]:
-            events.append(_freshness_evaluation(cameras[camera_id], freshness))
-            state["cameras"][camera_id]["checked"] = freshness.state
-        url = webhook_url()
-        while state["outbox"] and post_alert(url, state["outbox"][0]):
-            state["outbox"].pop(0)
-        return SensorResult(cursor=json.dumps(state), asset_events=events)
-
-    return stale_cameras_sensor
-
-
-def _newest_clips(context, clips: ClipStoreResource, conn, cameras: list[Camera], clock) -> dict[str, datetime]:
-    """For cameras whose minutes are late: the start of each one's newest clip within its grace, from a look at the
-    store (their clips may be landing while Roz is behind)."""
-    if not cameras:
-        return {}
-    now = clock()
-    since = now - timedelta(minutes=max(camera.stale_after_minutes for camera in cameras))
-    try:
-        listing = clips.inventory(conn, cameras, clock=clock).clips_starting(
-            [camera.camera_id for camera in cameras], since, now + MINUTE)
-    except ClipStoreError as exc:  # then the minutes alone decide
-        context.log.warning(f"cannot tell whether late cameras' clips still land: {exc}")
-        return {}
-    return {camera_id: found[-1].start for camera_id, found in listing.clips.items() if found}
-
-
-def _freshness_evaluation(camera: Camera, freshness) -> AssetCheckEvaluation:
-    metadata = {"state": freshness.state, "stale_after_minutes": camera.stale_after_minutes}
-    if freshness.last_data is not None:
-        metadata["last_data"] = MetadataValue.timestamp(freshness.last_data)
-        metadata["age_minutes"] = round(freshness.age.total_seconds() / 60, 1)
-    return AssetCheckEvaluation(
-        asset_key=minutes_key(camera.camera_id),
-        check_name=FRESHNESS_CHECK,
-        passed=freshness.state == "fresh",
-        severity=AssetCheckSeverity.WARN if freshness.state == "never_seen" else AssetCheckSeverity.ERROR,
-        metadata=metadata,
-    )
 
 
 FAILURE_LOOKBACK = timedelta(minutes=10)  # runs whose failure was recorded out of order still get their alert

@@ -106,7 +106,8 @@ def build_follow_job(served: ServedCameras):
                     written_so_far[camera_id] = len(part.written)
                     context.log_event(AssetMaterialization(
                         minutes_key(camera_id), partition=config.partition_key,
-                        metadata={**partition_metadata(part), "status": "following", "as_of": now().isoformat()}))
+                        metadata={**partition_metadata(part, cameras[camera_id]), "status": "following",
+                                  "as_of": now().isoformat()}))
 
         def alive() -> None:
             context.instance.add_run_tags(context.run_id, {HEARTBEAT_TAG: now().isoformat()})

@@ -109,8 +109,8 @@ class PartitionOutcome:
         for key in keys:
             window = partitions.time_window_for_partition_key(key)
             part = report.for_window(window.start, window.end)
-            per_partition[key] = partition_metadata(part)
-            if part.missing:  # one line a partition, however many minutes
+            per_partition[key] = partition_metadata(part, camera)
+            if part.missing and not camera.motion_only:  # one line a partition, however many minutes
                 log.warning(f"{camera.camera_id} {window.start:%Y-%m-%d %H:%M}: no clip in the store for "
                             f"{len(part.missing)} minute(s) ({_ranges(part.missing)})")
         with_footage = [key for key, metadata in per_partition.items() if metadata["minutes_written"]]
@@ -147,11 +147,12 @@ def bad_minutes_failure(reports: dict[str, WindowReport]) -> Failure:
     )
 
 
-def partition_metadata(report: WindowReport) -> dict:
+def partition_metadata(report: WindowReport, camera: Camera) -> dict:
+    """A partition's numbers; a motion-only camera's minutes without clips are quiet, not missing."""
     written = report.written
     metadata = {
         "minutes_written": len(written),
-        "minutes_missing": len(report.missing),
+        "minutes_quiet" if camera.motion_only else "minutes_missing": len(report.missing),
         "minutes_bad": len(report.bad),
         "frame_count": sum(w.frame_count for w in written),
         "covered_seconds": round(sum(w.covered_seconds for w in written), 1),
@@ -165,6 +166,6 @@ def partition_metadata(report: WindowReport) -> dict:
     damaged = {f"{w.minute:%H:%M}": w.damage for w in written if w.damage}
     if damaged:
         metadata["damaged_clips"] = MetadataValue.json(damaged)
-    if report.missing:
+    if report.missing and not camera.motion_only:
         metadata["missing_minutes"] = MetadataValue.json([f"{m:%Y-%m-%d %H:%M}" for m in report.missing])
     return metadata

@@ -211,6 +211,20 @@ def busiest_hours(conn: psycopg.Connection, camera_id: str, day: date) -> list[t
     ).fetchall()
 
 
+def longest_quiet_stretch(conn: psycopg.Connection, camera_id: str, start: datetime, end: datetime) -> timedelta | None:
+    """The longest time between two consecutive stored minutes of the camera within `start <= t < end` (None with
+    fewer than two): how long a motion-only camera has stayed quiet before. One walk of the camera's index range."""
+    (longest,) = conn.execute(
+        """
+        SELECT max(gap) FROM (
+            SELECT "timestamp" - lag("timestamp") OVER (ORDER BY "timestamp") - interval '1 minute' AS gap
+            FROM heatmap_minutes WHERE camera_id = %s AND "timestamp" >= %s AND "timestamp" < %s) AS gaps
+        """,
+        (check_camera_id(camera_id), start, end),
+    ).fetchone()
+    return longest
+
+
 def newest_minutes(conn: psycopg.Connection, camera_ids: list[str]) -> dict[str, datetime]:
     """The newest stored minute of each of these cameras that has any.
 

@@ -3,8 +3,16 @@
 A camera is stale when its newest stored minute ended more than `stale_after_minutes` ago (the grace period) and
 no clip of it started in that time either. When its clips keep landing but no minute is stored, Roz is behind, not
 the camera (a following run died, the queue is full): said as such, once, and once more when Roz has caught up.
-Each outage alerts once; when data flows again a recovery notice gives the outage's length. A camera that has
-never stored a minute is reported once. The state is a plain dict, kept by the caller (the sensor's cursor).
+
+A camera whose recorder keeps only footage with motion (registry `recording: motion`) is quiet, not stale, when
+nothing moves. Its recorder's own word decides where Frigate says it over MQTT: stale once the recorder has said
+`offline` for longer than the grace (for any camera), never while it says `online` or `disabled`. Without that word
+the weaker rule is: stale when no minute is stored for longer than the camera's longest quiet stretch of the last
+7 days (and at least the grace).
+
+Each outage alerts once; when data flows again (or the recorder is back online) a recovery notice gives the
+outage's length. A camera that has never stored a minute is reported once. The state is a plain dict, kept by the
+caller (the sensor's cursor).
 """
 
 import json
@@ -16,6 +24,15 @@ from datetime import datetime, timedelta
 from roz_pipeline.core.timesteps import MINUTE as ONE_MINUTE
 
 log = logging.getLogger(__name__)
+QUIET_HISTORY = timedelta(days=7)  # how far back a motion-only camera's longest quiet stretch is looked for
+
+
+@dataclass(frozen=True)
+class RecorderReport:
+    """What the camera's recorder says over MQTT (`online`, `offline`, `disabled`), and since when Roz hears it."""
+
+    state: str
+    since: datetime
 
 
 @dataclass(frozen=True)
@@ -23,23 +40,36 @@ class Freshness:
     """One camera's evaluation at `now`."""
 
     camera_id: str
-    state: str  # "fresh", "stale", "behind" (clips land, minutes are not stored) or "never_seen"
+    state: str  # "fresh", "quiet" (nothing moved), "stale", "behind" (clips land, minutes are not stored), "never_seen"
     last_data: datetime | None
     age: timedelta | None  # since the end of the newest stored minute
     newest_clip: datetime | None = None  # start of the newest clip, when it is newer than the newest minute
+    recorder: RecorderReport | None = None  # what the recorder said, when that decided
+    quiet_allowance: timedelta | None = None  # a motion-only camera's longest quiet stretch, when that decided
 
 
 def evaluate(camera_id: str, stale_after_minutes: int, last_data: datetime | None, now: datetime,
-             newest_clip: datetime | None = None) -> Freshness:
-    """Where the camera stands now, from the start of its newest stored minute and of its newest clip."""
+             newest_clip: datetime | None = None, *, motion_only: bool = False,
+             recorder: RecorderReport | None = None, longest_quiet: timedelta | None = None) -> Freshness:
+    """Where the camera stands now, from the start of its newest stored minute and of its newest clip, how it records,
+    what its recorder says (None: nothing heard) and, for a motion-only camera without that, its longest quiet
+    stretch of the last QUIET_HISTORY."""
+    grace = timedelta(minutes=stale_after_minutes)
+    age = None if last_data is None else now - (last_data + ONE_MINUTE)
+    if recorder is not None and recorder.state == "offline" and now - recorder.since > grace:
+        return Freshness(camera_id, "stale", last_data, age, recorder=recorder)
     if last_data is None:
         return Freshness(camera_id, "never_seen", None, None)
-    age = now - (last_data + ONE_MINUTE)
-    grace = timedelta(minutes=stale_after_minutes)
     if age <= grace:
-        return Freshness(camera_id, "fresh", last_data, age)
+        return Freshness(camera_id, "fresh", last_data, age, recorder=recorder)
     if newest_clip is not None and newest_clip > last_data and now - newest_clip <= grace:
-        return Freshness(camera_id, "behind", last_data, age, newest_clip)
+        return Freshness(camera_id, "behind", last_data, age, newest_clip, recorder=recorder)
+    if recorder is not None and (recorder.state == "disabled" or motion_only):
+        return Freshness(camera_id, "quiet", last_data, age, recorder=recorder)
+    if motion_only:
+        allowance = max(grace, longest_quiet or timedelta(0))
+        return Freshness(camera_id, "quiet" if age <= allowance else "stale", last_data, age,
+                         quiet_allowance=allowance)
     return Freshness(camera_id, "stale", last_data, age)
 
 
@@ -62,21 +92,37 @@ def transition(previous: dict | None, freshness: Freshness, first_minute_after) 
             f"{freshness.newest_clip:%Y-%m-%d %H:%M} UTC) but no minute is stored since "
             f"{freshness.last_data + ONE_MINUTE:%Y-%m-%d %H:%M} UTC ({_minutes(freshness.age)} ago).")
     if freshness.state == "stale":
-        if previous["state"] == "stale":
-            return previous, None
-        silent_since = freshness.last_data + ONE_MINUTE
-        return ({"state": "stale", "since": silent_since.isoformat()},
-                f"Camera {camera} is stale: no footage since {silent_since:%Y-%m-%d %H:%M} UTC "
-                f"({_minutes(freshness.age)} ago).")
+        return (previous, None) if previous["state"] == "stale" else _stale(freshness)
+    settled = {"state": freshness.state}  # fresh or quiet
     if previous["state"] == "behind":
-        return {"state": "fresh"}, (f"Roz caught up with camera {camera}: minutes stored up to "
-                                    f"{freshness.last_data:%Y-%m-%d %H:%M} UTC.")
+        return settled, (f"Roz caught up with camera {camera}: minutes stored up to "
+                         f"{freshness.last_data:%Y-%m-%d %H:%M} UTC.")
     if previous["state"] == "stale":
         since = datetime.fromisoformat(previous["since"])
+        if previous.get("by") == "recorder":
+            recorder = freshness.recorder
+            back = recorder.since if recorder is not None and recorder.state != "offline" else freshness.last_data
+            return settled, (f"Camera {camera} is back: its recorder reports it online since {back:%Y-%m-%d %H:%M} "
+                             f"UTC, after an outage of {_minutes(back - since)}.")
         resumed = first_minute_after(since - ONE_MINUTE) or freshness.last_data
-        return {"state": "fresh"}, (f"Camera {camera} is back: footage resumed at {resumed:%Y-%m-%d %H:%M} UTC "
-                                    f"after an outage of {_minutes(resumed - since)}.")
-    return {"state": "fresh"}, None
+        return settled, (f"Camera {camera} is back: footage resumed at {resumed:%Y-%m-%d %H:%M} UTC "
+                         f"after an outage of {_minutes(resumed - since)}.")
+    return settled, None
+
+
+def _stale(freshness: Freshness) -> tuple[dict, str]:
+    camera, recorder = freshness.camera_id, freshness.recorder
+    if recorder is not None and recorder.state == "offline":
+        return ({"state": "stale", "since": recorder.since.isoformat(), "by": "recorder"},
+                f"Camera {camera} is stale: its recorder reports it offline since {recorder.since:%Y-%m-%d %H:%M} "
+                "UTC.")
+    silent_since = freshness.last_data + ONE_MINUTE
+    text = (f"Camera {camera} is stale: no footage since {silent_since:%Y-%m-%d %H:%M} UTC "
+            f"({_minutes(freshness.age)} ago)")
+    if freshness.quiet_allowance is not None:
+        text += (f", longer than its longest quiet stretch of the last {QUIET_HISTORY.days} days "
+                 f"({_minutes(freshness.quiet_allowance)}; it records only motion)")
+    return {"state": "stale", "since": silent_since.isoformat()}, text + "."
 
 
 def one_alert(texts: list[str]) -> str | None:

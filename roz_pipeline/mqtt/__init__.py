@@ -1,0 +1,1 @@
+"""MQTT: recorder liveness from Frigate, alerts and Home Assistant discovery out."""

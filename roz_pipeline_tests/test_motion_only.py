@@ -1,0 +1,290 @@
+"""Motion-only recorders: quiet is not stale. A real MQTT broker (Debian's mosquitto, started here), Frigate's status
+messages as Frigate 0.17 publishes them, real sensor evaluations on a real PostgreSQL, Home Assistant's view read
+back from the broker by a client of its own."""
+
+import json
+import shutil
+import socket
+import subprocess
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+from dagster import build_sensor_context, instance_for_test, materialize
+from paho.mqtt.enums import CallbackAPIVersion
+
+from roz_pipeline.defs.keys import minutes_key
+from roz_pipeline.defs.location import build_definitions
+from roz_pipeline.defs.resources import HeatmapDatabase, LocalClips
+from roz_pipeline.defs.stale import build_stale_cameras_sensor
+from roz_pipeline.mqtt.broker import Broker
+from roz_pipeline.registry import RegistryError, load_registry
+from roz_pipeline.storage.minutes import write_minute
+from roz_pipeline.usecases.coverage import coverage
+from roz_pipeline.usecases.monitoring import RecorderReport, evaluate
+from roz_pipeline_tests.helpers import MIGRATIONS, asset_def, free_port, minute_row, skip_or_fail
+from roz_pipeline_tests.recorders import cut, record
+
+NOW = datetime.now(timezone.utc).replace(second=0, microsecond=0)
+REGISTRY = ("cameras:\n"
+            "  porch: {source_name: Porch, recording: motion, stale_after_minutes: 10}\n"
+            "  drive: {source_name: Drive, stale_after_minutes: 10}\n")
+
+
+class Mosquitto:
+    """A mosquitto broker of the test's own on a free port; `stop()` and `start()` take it down and up again."""
+
+    def __init__(self, folder: Path):
+        binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+        if not Path(binary).exists():
+            skip_or_fail("mosquitto is needed for the MQTT tests (apt-get install mosquitto)")
+        self.port = free_port()
+        self.config = folder / "mosquitto.conf"
+        self.config.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
+        self.binary, self.url, self.process = binary, f"mqtt://127.0.0.1:{self.port}", None
+        self.start()
+
+    def start(self) -> None:
+        self.process = subprocess.Popen([self.binary, "-c", str(self.config)], stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("mosquitto did not start")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(10)
+
+
+@pytest.fixture
+def broker(tmp_path):
+    mosquitto = Mosquitto(tmp_path)
+    yield mosquitto
+    Broker.of(mosquitto.url).close()
+    mosquitto.stop()
+
+
+def client(url: str) -> mqtt.Client:
+    port = int(url.rsplit(":", 1)[1])
+    connected = mqtt.Client(CallbackAPIVersion.VERSION2)
+    connected.connect("127.0.0.1", port)
+    connected.loop_start()
+    return connected
+
+
+def frigate_says(url: str, camera: str, state: str) -> None:
+    """What Frigate's camera watchdog publishes every ~10 s (not retained), and its retained availability."""
+    frigate = client(url)
+    frigate.publish("frigate/available", "online", qos=1, retain=True).wait_for_publish(5)
+    frigate.publish(f"frigate/{camera}/status/record", state, qos=1).wait_for_publish(5)
+    frigate.disconnect()
+    frigate.loop_stop()
+
+
+def retained(url: str, topics: list[str]) -> dict[str, str]:
+    """The retained messages of `topics`, as a client connecting now (Home Assistant starting) gets them."""
+    got = {}
+    reader = mqtt.Client(CallbackAPIVersion.VERSION2)
+    reader.on_message = lambda _client, _userdata, message: got.__setitem__(message.topic, message.payload.decode())
+    reader.connect("127.0.0.1", int(url.rsplit(":", 1)[1]))
+    reader.subscribe([(topic, 1) for topic in topics])
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline and len(got) < len(topics):
+        reader.loop(0.1)
+    reader.disconnect()
+    return got
+
+
+def ticks(tmp_path, database_url, webhook, mqtt_url):
+    """tick(minutes_later): one evaluation of the stale-cameras sensor at NOW + minutes_later, its cursor carried."""
+    registry = tmp_path / "cameras.yaml"
+    registry.write_text(REGISTRY)
+    clock, cursor = {"now": NOW}, {"value": None}
+    resources = {"database": HeatmapDatabase(url=database_url, migrations_dir=str(MIGRATIONS)),
+                 "clips": LocalClips(root=str(tmp_path), layout="frigate")}
+    sensor = build_stale_cameras_sensor(load_registry(registry), clock=lambda: clock["now"],
+                                        webhook_url=lambda: webhook.url, mqtt_url=lambda: mqtt_url)
+
+    def tick(minutes_later: float):
+        clock["now"] = NOW + timedelta(minutes=minutes_later)
+        with instance_for_test() as instance, build_sensor_context(
+                instance=instance, cursor=cursor["value"], resources=resources) as context:
+            result = sensor(context)
+        cursor["value"] = result.cursor
+        return result
+
+    return tick
+
+
+def alerts(webhook) -> list[str]:
+    return [alert["text"] for alert in webhook.received]
+
+
+def test_a_quiet_motion_only_camera_whose_recorder_is_online_is_not_stale(tmp_path, db, migrated_database, webhook,
+                                                                            broker):
+    for camera in ("porch", "drive"):  # both recorded until NOW, then nothing for two hours
+        write_minute(db, minute_row(camera, NOW - timedelta(minutes=1)))
+    tick = ticks(tmp_path, migrated_database, webhook, broker.url)
+
+    for minutes in range(0, 121, 15):
+        frigate_says(broker.url, "Porch", "online")
+        frigate_says(broker.url, "Drive", "online")
+        time.sleep(0.2)  # the follower gets them
+        tick(minutes)
+
+    assert alerts(webhook) == [alerts(webhook)[0]] and alerts(webhook)[0].startswith("Camera drive is stale")
+    state = json.loads(tick(121).cursor)
+    assert state["cameras"]["porch"]["state"] == "quiet" and state["cameras"]["drive"]["state"] == "stale"
+    registry = load_registry(tmp_path / "cameras.yaml")
+    porch = coverage(db, registry["porch"], NOW, NOW + timedelta(hours=2))
+    drive = coverage(db, registry["drive"], NOW, NOW + timedelta(hours=2))
+    assert (porch.missing, len(porch.quiet), porch.complete) == ([], 120, True)  # quiet minutes, said as such
+    assert (len(drive.missing), drive.quiet, drive.complete) == (120, [], False)
+
+
+def test_the_recorder_saying_offline_alerts_once_after_the_grace_and_online_recovers_once(
+        tmp_path, db, migrated_database, webhook, broker):
+    write_minute(db, minute_row("porch", NOW - timedelta(minutes=1)))
+    write_minute(db, minute_row("drive", NOW - timedelta(minutes=1)))
+    tick = ticks(tmp_path, migrated_database, webhook, broker.url)
+
+    def porch_says(state: str, minutes: int):
+        write_minute(db, minute_row("drive", NOW + timedelta(minutes=minutes - 1)))  # the drive keeps recording
+        frigate_says(broker.url, "Porch", state)
+        time.sleep(0.2)  # the follower gets it
+        tick(minutes)
+
+    porch_says("online", 0)
+    for minutes in (1, 5, 9):  # offline from NOW+1: within the 10-minute grace
+        porch_says("offline", minutes)
+    assert alerts(webhook) == []
+    for minutes in (12, 20, 30):
+        porch_says("offline", minutes)
+    assert alerts(webhook) == [f"Camera porch is stale: its recorder reports it offline since "
+                               f"{NOW + timedelta(minutes=1):%Y-%m-%d %H:%M} UTC."]
+    for minutes in (31, 40):
+        porch_says("online", minutes)
+    assert alerts(webhook)[1:] == [f"Camera porch is back: its recorder reports it online since "
+                                   f"{NOW + timedelta(minutes=31):%Y-%m-%d %H:%M} UTC, after an outage of 30 min."]
+
+
+def test_without_its_recorders_word_a_motion_only_camera_is_stale_after_its_longest_quiet_stretch(
+        tmp_path, db, migrated_database, webhook):
+    # In the last two days the porch was quiet for at most 3 hours at a time (a minute with motion every 3 hours).
+    for hours in range(3, 48, 3):
+        write_minute(db, minute_row("porch", NOW - timedelta(hours=hours)))
+    write_minute(db, minute_row("porch", NOW - timedelta(minutes=1)))
+    write_minute(db, minute_row("drive", NOW - timedelta(minutes=1)))
+    tick = ticks(tmp_path, migrated_database, webhook, None)  # no MQTT
+
+    tick(0), tick(60), tick(170)
+    assert [text for text in alerts(webhook) if "porch" in text] == []
+    tick(185)
+    (stale,) = [text for text in alerts(webhook) if "porch" in text]
+    assert stale.startswith(f"Camera porch is stale: no footage since {NOW:%Y-%m-%d %H:%M} UTC")
+    assert "longer than its longest quiet stretch of the last 7 days (2 h 59 min; it records only motion)" in stale
+
+
+def test_home_assistant_finds_each_camera_and_its_stale_state_on_the_broker(tmp_path, db, migrated_database, webhook,
+                                                                             broker):
+    write_minute(db, minute_row("drive", NOW - timedelta(minutes=1)))
+    write_minute(db, minute_row("porch", NOW - timedelta(minutes=1)))
+    tick = ticks(tmp_path, migrated_database, webhook, broker.url)
+    tick(0)
+    config_topics = [f"homeassistant/binary_sensor/roz_{camera}_stale/config" for camera in ("porch", "drive")]
+
+    found = retained(broker.url, [*config_topics, "roz/porch/stale", "roz/drive/stale"])
+
+    drive = json.loads(found["homeassistant/binary_sensor/roz_drive_stale/config"])
+    assert drive["state_topic"] == "roz/drive/stale" and drive["device_class"] == "problem"
+    assert (drive["payload_on"], drive["payload_off"], drive["unique_id"]) == ("ON", "OFF", "roz_drive_stale")
+    assert found["roz/porch/stale"] == found["roz/drive/stale"] == "OFF"
+    tick(30)  # the drive records continuously and has stored nothing for 30 minutes
+    assert retained(broker.url, ["roz/drive/stale"]) == {"roz/drive/stale": "ON"}
+    write_minute(db, minute_row("drive", NOW + timedelta(minutes=31)))
+    tick(32)
+    assert retained(broker.url, ["roz/drive/stale"]) == {"roz/drive/stale": "OFF"}
+
+
+def test_a_broker_that_is_down_is_said_once_the_webhook_still_alerts_and_mqtt_catches_up(
+        tmp_path, db, migrated_database, webhook, broker, capfd):
+    write_minute(db, minute_row("drive", NOW - timedelta(minutes=1)))
+    write_minute(db, minute_row("porch", NOW - timedelta(minutes=1)))
+    tick = ticks(tmp_path, migrated_database, webhook, broker.url)
+    tick(0)
+    broker.stop()
+
+    tick(30), tick(31)  # the drive goes stale while the broker is down
+
+    assert "Camera drive is stale" in alerts(webhook)[-1]
+    down = [line for line in capfd.readouterr().err.splitlines() if "recorders' status unknown" in line]
+    assert len(down) == 1 and f"ERROR - MQTT broker mqtt://127.0.0.1:{broker.port} cannot be reached" in down[0]
+    assert json.loads(tick(32).cursor)["mqtt"]["roz/drive/stale"] == "ON"  # waiting for the broker
+
+    broker.start()
+    assert Broker.of(broker.url).wait_connected(40)  # paho reconnects by itself
+    tick(33)
+    assert retained(broker.url, ["roz/drive/stale"]) == {"roz/drive/stale": "ON"}
+    assert json.loads(tick(34).cursor)["mqtt"] == {}
+
+
+@pytest.mark.parametrize("recording", ["motion", "continuous"])
+def test_an_hour_with_one_minute_of_motion_is_quiet_for_a_motion_only_camera_and_missing_otherwise(
+        tmp_path, migrated_database, roz, recording):
+    hour = datetime(2026, 11, 20, 14, tzinfo=timezone.utc)
+    motion = record(tmp_path / "motion.mp4", 20)  # the recorder kept two 10 s segments with motion, at 14:10
+    cut(motion, hour + timedelta(minutes=10), 10,
+        lambda start: tmp_path / "recordings" / f"{start:%Y-%m-%d/%H}/Porch/{start:%M.%S}.mp4")
+    registry = tmp_path / "cameras.yaml"
+    registry.write_text(f"cameras:\n  porch: {{source_name: Porch, recording: {recording}, retention_days: 36500}}\n")
+    resources = {"database": HeatmapDatabase(url=migrated_database, migrations_dir=str(MIGRATIONS)),
+                 "clips": LocalClips(root=str(tmp_path / "recordings"), layout="frigate")}
+    defs = build_definitions(registry, resources, partitions_start="2026-11-01", grain="hour")
+
+    with instance_for_test() as instance:
+        result = materialize([asset_def(defs, minutes_key("porch"))], resources=defs.resources, instance=instance,
+                             partition_key="2026-11-20-14:00")
+    gaps = roz("gaps", "--camera", "porch", "--from", "2026-11-20T14:00", "--to", "2026-11-20T15:00",
+               env={"DATABASE_URL": migrated_database, "ROZ_CAMERAS_FILE": str(registry),
+                    "ROZ_VIDEO_ROOT": str(tmp_path / "recordings"), "ROZ_CLIP_LAYOUT": "frigate"})
+
+    (metadata,) = [m.metadata for m in result.asset_materializations_for_node("heatmap_minutes__porch")]
+    assert metadata["minutes_written"].value == 1
+    if recording == "motion":
+        assert metadata["minutes_quiet"].value == 59 and "minutes_missing" not in metadata
+        assert gaps.returncode == 0 and "0 missing minute(s) in 0 gap(s)" in gaps.stdout
+        assert "59 quiet minute(s): camera porch records only motion" in gaps.stdout
+    else:
+        assert metadata["minutes_missing"].value == 59 and len(metadata["missing_minutes"].value) == 59
+        assert gaps.returncode == 1 and "59 missing minute(s) in 2 gap(s)" in gaps.stdout
+
+
+def test_the_registry_says_how_a_camera_records_and_refuses_anything_else(tmp_path):
+    registry = tmp_path / "cameras.yaml"
+    registry.write_text("cameras:\n  porch: {recording: motion}\n  drive: {}\n")
+    cameras = load_registry(registry)
+    assert (cameras["porch"].motion_only, cameras["drive"].recording) == (True, "continuous")
+    registry.write_text("cameras:\n  porch: {recording: events}\n")
+    with pytest.raises(RegistryError, match="camera 'porch': recording must be one of continuous, motion, got 'events'"):
+        load_registry(registry)
+
+
+def test_what_the_recorder_says_decides_before_the_minutes():
+    late, minute = NOW - timedelta(minutes=30), timedelta(minutes=1)
+    said = {state: RecorderReport(state, NOW - timedelta(minutes=11)) for state in ("online", "offline", "disabled")}
+    assert evaluate("c", 10, NOW - minute, NOW, recorder=said["offline"]).state == "stale"  # offline past the grace
+    assert evaluate("c", 10, late, NOW, recorder=RecorderReport("offline", NOW - minute)).state == "stale"  # minutes
+    assert evaluate("c", 10, late, NOW, motion_only=True,
+                    recorder=RecorderReport("offline", NOW - minute)).state == "quiet"  # offline within the grace
+    assert evaluate("c", 10, late, NOW, recorder=said["disabled"]).state == "quiet"  # switched off on purpose
+    assert evaluate("c", 10, late, NOW, recorder=said["online"]).state == "stale"  # continuous: rows must flow
+    assert evaluate("c", 10, late, NOW, motion_only=True, recorder=said["online"]).state == "quiet"
+    assert evaluate("c", 10, late, NOW, motion_only=True).state == "stale"  # no quiet history: the grace alone
+    assert evaluate("c", 10, late, NOW, motion_only=True, longest_quiet=timedelta(hours=1)).state == "quiet"
