@@ -80,12 +80,21 @@ def client(url: str) -> mqtt.Client:
 
 
 def frigate_says(url: str, camera: str, state: str) -> None:
-    """What Frigate's camera watchdog publishes every ~10 s (not retained), and its retained availability."""
+    """What Frigate's camera watchdog publishes every ~10 s (not retained), and its retained availability; once Roz
+    follows the broker, returns when Roz has heard it."""
+    sent = time.monotonic()
     frigate = client(url)
     frigate.publish("frigate/available", "online", qos=1, retain=True).wait_for_publish(5)
     frigate.publish(f"frigate/{camera}/status/record", state, qos=1).wait_for_publish(5)
     frigate.disconnect()
     frigate.loop_stop()
+    following = Broker._open.get(url)
+    deadline = time.monotonic() + 10
+    while following is not None and time.monotonic() < deadline:
+        heard = following.latest().get(f"frigate/{camera}/status/record")
+        if heard is not None and heard.payload == state and heard.received_at >= sent:
+            return
+        time.sleep(0.02)
 
 
 def retained(url: str, topics: list[str]) -> dict[str, str]:
@@ -136,7 +145,6 @@ def test_a_quiet_motion_only_camera_whose_recorder_is_online_is_not_stale(tmp_pa
     for minutes in range(0, 121, 15):
         frigate_says(broker.url, "Porch", "online")
         frigate_says(broker.url, "Drive", "online")
-        time.sleep(0.2)  # the follower gets them
         tick(minutes)
 
     assert alerts(webhook) == [alerts(webhook)[0]] and alerts(webhook)[0].startswith("Camera drive is stale")
@@ -158,7 +166,6 @@ def test_the_recorder_saying_offline_alerts_once_after_the_grace_and_online_reco
     def porch_says(state: str, minutes: int):
         write_minute(db, minute_row("drive", NOW + timedelta(minutes=minutes - 1)))  # the drive keeps recording
         frigate_says(broker.url, "Porch", state)
-        time.sleep(0.2)  # the follower gets it
         tick(minutes)
 
     porch_says("online", 0)
