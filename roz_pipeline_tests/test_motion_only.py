@@ -193,7 +193,8 @@ def test_without_its_recorders_word_a_motion_only_camera_is_stale_after_its_long
 
     tick(0), tick(60), tick(170)
     assert [text for text in alerts(webhook) if "porch" in text] == []
-    tick(185)
+    measured = json.loads(tick(185).cursor)["quiet"]["porch"]  # measured at 60, again at 170 (an hour on), not at 185
+    assert measured[0] == (NOW + timedelta(minutes=170)).isoformat()
     (stale,) = [text for text in alerts(webhook) if "porch" in text]
     assert stale.startswith(f"Camera porch is stale: no footage since {NOW:%Y-%m-%d %H:%M} UTC")
     assert "longer than its longest quiet stretch of the last 7 days (2 h 59 min; it records only motion)" in stale

@@ -45,6 +45,9 @@ from roz_pipeline.usecases.monitoring import (
 # recorded over several ticks, each as cheap as any other; the alert names them all at once.
 MAX_CHECK_EVALUATIONS_PER_TICK = 100
 PASSING_STATES = ("fresh", "quiet")
+# A late motion-only camera's longest quiet stretch is measured again at most this often (one index range scan of 7
+# days of its minutes): hundreds of cameras quiet at night cost one scan each an hour, not one each a tick.
+QUIET_REMEASURE = timedelta(hours=1)
 
 
 def build_stale_cameras_sensor(cameras: dict[str, Camera], clock=None, webhook_url=settings.alert_webhook_url,
@@ -58,14 +61,14 @@ def build_stale_cameras_sensor(cameras: dict[str, Camera], clock=None, webhook_u
                         "motion-only camera: when its recorder says offline, or it is quiet for longer than ever in "
                         "7 days), and on recovery; to the log, the webhook and MQTT")
     def stale_cameras_sensor(context: SensorEvaluationContext, database: HeatmapDatabase, clips: ClipStoreResource):
-        state = {"cameras": {}, "outbox": [], "recorders": {}, "mqtt": {}, "announced": [],
+        state = {"cameras": {}, "outbox": [], "recorders": {}, "mqtt": {}, "announced": [], "quiet": {},
                  **(json.loads(context.cursor) if context.cursor else {})}
         current_time = now()
         broker = _broker(context, state, mqtt_url())
         recorders = _recorder_reports(broker, cameras, state, current_time)
         try:
             with database.connection() as conn:
-                judged = _judge(context, conn, clips, cameras, recorders, current_time, now)
+                judged = _judge(context, conn, clips, cameras, recorders, state, current_time, now)
                 texts, unchecked = _transitions(conn, judged, state, mqtt=broker is not None)
         except psycopg.errors.UndefinedTable:
             return SkipReason("heatmap_minutes does not exist yet: the first camera run migrates the database")
@@ -88,8 +91,8 @@ def build_stale_cameras_sensor(cameras: dict[str, Camera], clock=None, webhook_u
     return stale_cameras_sensor
 
 
-def _judge(context, conn, clips, cameras: dict[str, Camera], recorders: dict[str, RecorderReport], moment: datetime,
-           clock) -> dict[str, Freshness]:
+def _judge(context, conn, clips, cameras: dict[str, Camera], recorders: dict[str, RecorderReport], state: dict,
+           moment: datetime, clock) -> dict[str, Freshness]:
     """Every camera's freshness; the store is looked at only for cameras whose minutes are late (their clips may be
     landing while Roz is behind), a quiet stretch measured only for late motion-only cameras nobody speaks for."""
     newest = newest_minutes(conn, list(cameras))
@@ -99,7 +102,7 @@ def _judge(context, conn, clips, cameras: dict[str, Camera], recorders: dict[str
         longest = None
         if camera.motion_only and camera_id not in recorders and last is not None \
                 and moment - last > timedelta(minutes=camera.stale_after_minutes):
-            longest = longest_quiet_stretch(conn, camera_id, moment - QUIET_HISTORY, moment)
+            longest = _longest_quiet(conn, state["quiet"], camera_id, moment)
         return evaluate(camera_id, camera.stale_after_minutes, last, moment, newest_clip,
                         motion_only=camera.motion_only, recorder=recorders.get(camera_id), longest_quiet=longest)
 
@@ -109,6 +112,16 @@ def _judge(context, conn, clips, cameras: dict[str, Camera], recorders: dict[str
     for camera_id, newest_clip in _newest_clips(context, clips, conn, late, clock).items():
         judged[camera_id] = judge(cameras[camera_id], newest_clip)
     return judged
+
+
+def _longest_quiet(conn, measured: dict, camera_id: str, moment: datetime) -> timedelta | None:
+    """The camera's longest quiet stretch of the last QUIET_HISTORY, measured at most every QUIET_REMEASURE
+    (`measured`, kept in the cursor: camera -> [when, seconds or None])."""
+    known = measured.get(camera_id)
+    if known is None or moment - datetime.fromisoformat(known[0]) >= QUIET_REMEASURE:
+        longest = longest_quiet_stretch(conn, camera_id, moment - QUIET_HISTORY, moment)
+        known = measured[camera_id] = [moment.isoformat(), longest.total_seconds() if longest else None]
+    return None if known[1] is None else timedelta(seconds=known[1])
 
 
 def _transitions(conn, judged: dict[str, Freshness], state: dict, mqtt: bool):
