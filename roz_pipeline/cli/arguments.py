@@ -2,9 +2,10 @@
 clip catalog, the bar of a text chart."""
 
 import argparse
-from datetime import datetime, timezone
+from datetime import datetime
 
 from roz_pipeline.clips.access import clips_from_settings
+from roz_pipeline.core.timesteps import parse_utc
 from roz_pipeline.registry import Camera, check_camera_id, load_registry
 from roz_pipeline.settings import cameras_file
 from roz_pipeline.storage.connection import connect, database_url_or_embedded
@@ -25,10 +26,9 @@ def period_arguments(parser: argparse.ArgumentParser) -> None:
 
 def utc_time(text: str) -> datetime:
     try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a time like 2026-11-20T14:00 (UTC), got {text!r}") from None
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+        return parse_utc(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def rectangle(text: str) -> tuple[int, int, int, int]:

@@ -1,6 +1,5 @@
 """`roz when`, and the region forms of `timeline` and `export`: where and when something moved."""
 
-import dataclasses
 import json
 import sys
 
@@ -8,7 +7,7 @@ from roz_pipeline.cli.arguments import (EXIT_OK, EXIT_PENDING, PERIOD_STAMPS, ba
                                          registered)
 from roz_pipeline.clips.layout import ClipLayout
 from roz_pipeline.settings import clip_layout, clip_timezone
-from roz_pipeline.usecases.regions import opening, region_timeline, when, write_region_csv
+from roz_pipeline.usecases.regions import answer_document, region_question, region_timeline, write_region_csv
 
 
 def register(commands) -> None:
@@ -26,33 +25,18 @@ def register(commands) -> None:
 
 def _when(args) -> int:
     camera = registered(args.camera)
+    layout = ClipLayout.from_setting(clip_layout(), clip_timezone())
     with database() as conn:
-        answer = when(conn, camera, args.region, args.start, args.end, args.min_activity)
+        answer, found = region_question(conn, camera, args.region, args.start, args.end, layout, args.min_activity,
+                                        args.sort)
     if not answer.minutes_with_data:
         print(f"roz: camera {args.camera} has no stored minute between {args.start:%Y-%m-%d %H:%M} and "
               f"{args.end:%Y-%m-%d %H:%M} UTC", file=sys.stderr)
         return EXIT_PENDING
-    layout = ClipLayout.from_setting(clip_layout(), clip_timezone())
-    intervals = sorted(answer.intervals, key=lambda i: -i.activity) if args.sort == "busiest" else answer.intervals
-    found = [(interval, answer.clips.get(interval.start, []), opening(answer, interval, layout))
-             for interval in intervals]
-    region = f"{answer.region} ({','.join(map(str, answer.rectangle))})" if answer.region in camera.regions \
-        else answer.region
-    source = "the region series" if answer.from_series else "the minute arrays"
     if args.json:
-        print(json.dumps({
-            "camera": answer.camera_id, "region": answer.region, "rectangle": list(answer.rectangle),
-            "from": args.start.isoformat(), "to": args.end.isoformat(), "min_activity": args.min_activity,
-            "stored_minutes": answer.minutes_with_data, "read_from": source, "notes": answer.notes,
-            "downscale_changes": [{"at": at.isoformat(), "from": before, "to": after}
-                                  for at, before, after in answer.downscale_changes],
-            "intervals": [{"start": i.start.isoformat(), "end": i.end.isoformat(), "minutes": i.minutes,
-                           "activity": i.activity, "peak_minute": i.peak_minute.isoformat(),
-                           "peak_activity": i.peak_activity, "clips": clips,
-                           "open": dataclasses.asdict(to_open) if to_open else None}
-                          for i, clips, to_open in found]}, indent=2))
+        print(json.dumps(answer_document(answer, found, args.start, args.end, args.min_activity), indent=2))
         return EXIT_OK
-    for interval, _, to_open in found:
+    for interval, to_open in ((f.interval, f.to_open) for f in found):
         where = ""
         if to_open:
             offset = to_open.offset_seconds
@@ -61,8 +45,10 @@ def _when(args) -> int:
         print(f"{interval.start:%Y-%m-%d %H:%M} - {interval.end:%H:%M} UTC  {interval.minutes:4d} min  "
               f"activity {interval.activity:12.1f}  peak {interval.peak_minute:%H:%M}{where}")
     _region_notes(answer)
+    region = f"{answer.region} ({','.join(map(str, answer.rectangle))})" if answer.region in camera.regions \
+        else answer.region
     print(f"{len(found)} interval(s) with motion in region {region} of camera {args.camera} "
-          f"({answer.minutes_with_data} stored minute(s), read from {source})")
+          f"({answer.minutes_with_data} stored minute(s), read from {answer.read_from})")
     return EXIT_OK
 
 

@@ -7,6 +7,15 @@ MINUTE, HOUR, DAY = timedelta(minutes=1), timedelta(hours=1), timedelta(days=1)
 STEPS = {"minute": MINUTE, "hour": HOUR, "day": DAY}
 
 
+def parse_utc(text: str) -> datetime:
+    """A time as people write it, `2026-11-20T14:00` (UTC) or with an offset; ValueError saying what is expected."""
+    try:
+        value = datetime.fromisoformat(text)
+    except (TypeError, ValueError):
+        raise ValueError(f"expected a time like 2026-11-20T14:00 (UTC), got {text!r}") from None
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
 def floor(moment: datetime, step: timedelta) -> datetime:
     """The start of the UTC minute, hour or day (`step`) holding `moment`."""
     seconds = int(step.total_seconds())

@@ -6,6 +6,7 @@ series still being built) reads the minute arrays. Both compute `core.regions.re
 """
 
 import csv
+import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -54,6 +55,10 @@ class RegionAnswer:
     minutes_with_data: int = 0
     notes: list[str] = field(default_factory=list)
 
+    @property
+    def read_from(self) -> str:
+        return "the region series" if self.from_series else "the minute arrays"
+
 
 @dataclass(frozen=True)
 class ClipOpening:
@@ -73,6 +78,40 @@ def opening(answer: RegionAnswer, interval: ActivityInterval, layout: ClipLayout
     except LayoutError:
         offset = None
     return ClipOpening(clips[0], offset)
+
+
+@dataclass(frozen=True)
+class AnsweredInterval:
+    interval: ActivityInterval
+    clips: list[str]  # the keys of the clips its first minute was built from
+    to_open: ClipOpening | None
+
+
+def region_question(conn: psycopg.Connection, camera: Camera, region: str, start: datetime, end: datetime,
+                    layout: ClipLayout, min_activity: float = 0.0,
+                    sort: str = "busiest") -> tuple[RegionAnswer, list[AnsweredInterval]]:
+    """`roz when`: the answer, and each interval (busiest first, or in time order) with the clip to open."""
+    answer = when(conn, camera, region, start, end, min_activity)
+    intervals = sorted(answer.intervals, key=lambda i: -i.activity) if sort == "busiest" else answer.intervals
+    return answer, [AnsweredInterval(interval, answer.clips.get(interval.start, []), opening(answer, interval, layout))
+                    for interval in intervals]
+
+
+def answer_document(answer: RegionAnswer, answered: list[AnsweredInterval], start: datetime, end: datetime,
+                    min_activity: float) -> dict:
+    """The answer as JSON (`roz when --json`, the explorer's `when`)."""
+    return {
+        "camera": answer.camera_id, "region": answer.region, "rectangle": list(answer.rectangle),
+        "from": start.isoformat(), "to": end.isoformat(), "min_activity": min_activity,
+        "stored_minutes": answer.minutes_with_data,
+        "read_from": answer.read_from, "notes": answer.notes,
+        "downscale_changes": [{"at": at.isoformat(), "from": before, "to": after}
+                              for at, before, after in answer.downscale_changes],
+        "intervals": [{"start": i.start.isoformat(), "end": i.end.isoformat(), "minutes": i.minutes,
+                       "activity": i.activity, "peak_minute": i.peak_minute.isoformat(),
+                       "peak_activity": i.peak_activity, "clips": found.clips,
+                       "open": dataclasses.asdict(found.to_open) if found.to_open else None}
+                      for found in answered for i in [found.interval]]}
 
 
 def resolve_region(camera: Camera, region: str) -> tuple[str, Rectangle]:
