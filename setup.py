@@ -40,7 +40,9 @@ setup(
         "PyYAML>=6",
         "deflate>=0.7",  # libdeflate: smaller intensity_array rows, same zlib format (core/codec.py)
         "paho-mqtt>=2.1,<3",  # Eclipse's MQTT client (Frigate uses it too): recorder status, alerts (mqtt/)
+        "starlette>=0.37", "uvicorn>=0.29", "Jinja2>=3.1",  # roz explore (also Dagster's webserver's)
     ],
+    package_data={"roz_pipeline.explore": ["templates/*.html", "static/*"]},
     extras_require={
         # Scale-out on Celery workers (ROZ_EXECUTOR=celery): RabbitMQ or Redis broker, Redis results.
         "celery": ["dagster-celery==0.29.27", "celery[redis]>=5.3"],

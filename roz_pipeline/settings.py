@@ -252,3 +252,14 @@ def frigate_topic_prefix() -> str:
 def mqtt_discovery_prefix() -> str:
     """`ROZ_MQTT_DISCOVERY_PREFIX`: Home Assistant's MQTT discovery prefix (default `homeassistant`)."""
     return env("ROZ_MQTT_DISCOVERY_PREFIX", "homeassistant")
+
+
+def dagster_url() -> str | None:
+    """`ROZ_DAGSTER_URL`: the Dagster UI's address (e.g. http://127.0.0.1:3000): the explorer's camera pages link to
+    the camera's asset there."""
+    return env("ROZ_DAGSTER_URL")
+
+
+def explore_url() -> str | None:
+    """`ROZ_EXPLORE_URL`: the explorer's address (e.g. http://127.0.0.1:8080): each camera asset links to its page."""
+    return env("ROZ_EXPLORE_URL")

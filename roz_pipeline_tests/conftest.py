@@ -1,5 +1,6 @@
 """Shared fixtures: a real PostgreSQL (embedded, or ROZ_TEST_DATABASE_URL) with a fresh database per test."""
 
+import contextlib
 import os
 import uuid
 from dataclasses import dataclass
@@ -11,9 +12,10 @@ from moto.server import ThreadedMotoServer
 from psycopg.conninfo import make_conninfo
 
 from roz_pipeline.cli.main import main
+from roz_pipeline.settings import REPO_ROOT
 from roz_pipeline.storage.connection import embedded_database_url
 from roz_pipeline.storage.migrations import Migrator
-from roz_pipeline_tests.helpers import MIGRATIONS, Webhook, free_port
+from roz_pipeline_tests.helpers import MIGRATIONS, ROLES, Webhook, free_port
 
 
 @pytest.fixture(scope="session")
@@ -34,6 +36,21 @@ def empty_database(postgres_admin_url) -> str:
     yield make_conninfo(postgres_admin_url, dbname=name)
     with psycopg.connect(postgres_admin_url, autocommit=True) as conn:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture
+def database_with_roles(empty_database):
+    """A new database with db/roles.sql's roles (log in as one with `helpers.as_role`)."""
+    with psycopg.connect(empty_database, autocommit=True) as admin:
+        admin.execute((REPO_ROOT / "db" / "roles.sql").read_text().encode())
+    yield empty_database
+    with psycopg.connect(empty_database, autocommit=True) as admin:
+        for role in ROLES:
+            admin.execute(f"DROP OWNED BY {role}")  # noqa: the role names are constants of this test
+        # Roles are cluster-wide: drop them only if no other database still uses them.
+        for role in ROLES:
+            with contextlib.suppress(psycopg.errors.DependentObjectsStillExist):
+                admin.execute(f"DROP ROLE IF EXISTS {role}")
 
 
 @pytest.fixture

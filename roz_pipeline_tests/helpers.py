@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import psycopg
-from psycopg.conninfo import conninfo_to_dict
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 import pytest
 import yaml
 from dagster import AssetKey, Definitions, PartitionKeyRange, RunRequest, build_sensor_context, materialize
@@ -166,6 +166,14 @@ def _sqlalchemy_url(conninfo: str, scheme: str) -> str:
     if host.startswith("/"):
         return f"{scheme}://{user}@/{params['dbname']}?host={host}"
     return f"{scheme}://{user}@{host}:{params.get('port', 5432)}/{params['dbname']}"
+
+
+ROLES = ("roz_migrator", "roz_writer", "roz_reader")  # db/roles.sql
+
+
+def as_role(url: str, role: str) -> str:
+    """`url` logging in as `role` (db/roles.sql)."""
+    return make_conninfo(url, user=role)
 
 
 def deploy_instance(home, database_url: str) -> None:

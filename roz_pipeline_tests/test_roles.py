@@ -1,39 +1,16 @@
 """db/roles.sql: a migrator that owns the schema, a writer the pipeline runs as, a read-only reader."""
 
-import contextlib
-
 import psycopg
 import pytest
 from dagster import instance_for_test
-from psycopg.conninfo import make_conninfo
 
 from roz_pipeline.defs.location import build_definitions
 from roz_pipeline.defs.resources import HeatmapDatabase, LocalClips
 from roz_pipeline.settings import REPO_ROOT
 from roz_pipeline.storage.maintenance import vacuum_analyze
 from roz_pipeline.storage.migrations import Migrator
-from roz_pipeline_tests.helpers import MIGRATIONS
-from roz_pipeline_tests.helpers import KEEP, T0, local_defs, make_clip, rows, run_range
-
-ROLES = ("roz_migrator", "roz_writer", "roz_reader")
-
-
-@pytest.fixture
-def database_with_roles(empty_database):
-    with psycopg.connect(empty_database, autocommit=True) as admin:
-        admin.execute((REPO_ROOT / "db" / "roles.sql").read_text().encode())
-    yield empty_database
-    with psycopg.connect(empty_database, autocommit=True) as admin:
-        for role in ROLES:
-            admin.execute(f"DROP OWNED BY {role}")  # noqa: the role names are constants of this test
-        # Roles are cluster-wide: drop them only if no other database still uses them.
-        for role in ROLES:
-            with contextlib.suppress(psycopg.errors.DependentObjectsStillExist):
-                admin.execute(f"DROP ROLE IF EXISTS {role}")
-
-
-def as_role(url: str, role: str) -> str:
-    return make_conninfo(url, user=role)
+from roz_pipeline_tests.helpers import (KEEP, MIGRATIONS, ROLES, T0, as_role, local_defs, make_clip, rows,
+                                        run_range)
 
 
 def test_migrator_owns_the_schema_writer_runs_the_pipeline_reader_only_reads(database_with_roles, tmp_path):

@@ -20,7 +20,8 @@ LAYERS = {
     "mqtt": set(),
     "usecases": {"core", "storage", "clips", "registry", "settings"},
     "defs": {"core", "storage", "clips", "mqtt", "usecases", "registry", "settings"},
-    "cli": {"core", "storage", "clips", "usecases", "registry", "settings", "defs", "definitions"},
+    "explore": {"core", "storage", "clips", "usecases", "registry", "settings"},
+    "cli": {"core", "storage", "clips", "usecases", "registry", "settings", "defs", "definitions", "explore"},
 }
 DAGSTER_ALLOWED = {"defs", "definitions.py", "cli/runs.py", "cli/demo.py"}  # the commands that start runs
 

@@ -1,4 +1,4 @@
-"""The `roz` command: each command group registers its sub-commands (db, heatmap, insight, regions, runs).
+"""The `roz` command: each command group registers its sub-commands (db, heatmap, insight, regions, runs, explore).
 Errors are one line on stderr and a non-zero exit, never a traceback."""
 
 import argparse
@@ -7,7 +7,7 @@ import sys
 
 import psycopg
 
-from roz_pipeline.cli import db, heatmap, insight, regions, runs
+from roz_pipeline.cli import db, explore, heatmap, insight, regions, runs
 from roz_pipeline.cli.arguments import EXIT_ERROR, EXIT_PENDING, check_periods
 from roz_pipeline.core.video import ClipError
 from roz_pipeline.storage.connection import mask_url
@@ -17,7 +17,7 @@ from roz_pipeline.storage.migrations import MigrationError
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="roz", description="Surveillance video -> per-minute motion heatmaps.")
     commands = parser.add_subparsers(title="commands")
-    for group in (runs, db, heatmap, insight, regions):
+    for group in (runs, db, heatmap, insight, regions, explore):
         group.register(commands)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(message)s", stream=sys.stderr)

@@ -69,6 +69,13 @@ class ClipCatalog:
                                            "camera's source_name)", name.camera, name.start)
         return ClipRef(stored.key, camera_id, name.start, self.store.locate(stored.key), stored.size, stored.version)
 
+    def clip_of(self, key: str) -> ClipRef | None:
+        """The registered camera's clip that `key` names, None for another camera's; LayoutError for a key the layout
+        refuses (hostile ones included). Whether the store holds it is not asked."""
+        name = self.layout.parse(key)
+        camera_id = self.ids_by_source.get(name.camera)
+        return None if camera_id is None else ClipRef(key, camera_id, name.start, self.store.locate(key))
+
     def clips_for_window(self, camera_ids: Iterable[str], start: datetime, end: datetime) -> ClipListing:
         """What a window of minutes `start <= t < end` reads, per camera: its clips starting in the window, and the
         last clip starting up to the layout's longest clip before it (it may run into the window, and it warms the

@@ -41,11 +41,13 @@ class ClipInventory:
         before = inventory.last_clips_before(self.conn, store, names, start - self.layout.longest_clip, start)
         return self._listing(camera_ids, before + inventory.clips_starting(self.conn, store, names, start, end))
 
-    def waiting_minutes(self, camera_id: str, start: datetime, end: datetime) -> set[datetime]:
+    def waiting_minutes(self, camera_id: str, start: datetime, end: datetime, look: bool = True) -> set[datetime]:
         """The minutes of `start <= t < end` that clips no run has read cover: from an unread clip's start to the
-        next clip's start (at most the layout's longest clip), or its start's minute when no clip follows."""
+        next clip's start (at most the layout's longest clip), or its start's minute when no clip follows.
+        `look=False` reads the inventory as the sensors left it, writing nothing (the explorer)."""
         longest = self.layout.longest_clip
-        self._refresh([camera_id], start - longest, end)
+        if look:
+            self._refresh([camera_id], start - longest, end)
         clips = inventory.clips_starting(self.conn, self.discovery.store_id, self._names([camera_id]),
                                          start - longest, end)
         waiting = set()

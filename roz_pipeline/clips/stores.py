@@ -204,6 +204,11 @@ class S3ClipStore:
     def locate(self, key: str) -> str:
         return f"s3://{self.bucket}/{self.prefix}{key}"
 
+    def presigned_url(self, key: str, seconds: int = 3600) -> str:
+        """An HTTP URL that reads the clip for `seconds` without credentials (a browser plays it from there)."""
+        return self.client.generate_presigned_url(
+            "get_object", Params={"Bucket": self.bucket, "Key": self.prefix + key}, ExpiresIn=seconds)
+
     def _fetch(self, clip: ClipRef, folder: Path) -> Fetch:
         try:
             return Fetch(self._download(clip, folder), None)

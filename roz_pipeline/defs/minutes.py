@@ -23,6 +23,7 @@ from dagster import (
     asset,
 )
 
+from roz_pipeline import settings
 from roz_pipeline.core.minutes import FULL_MINUTE_SECONDS
 from roz_pipeline.core.render import render_overlay
 from roz_pipeline.core.timesteps import MINUTE, runs
@@ -48,9 +49,12 @@ def camera_asset(camera: Camera, partitions, grain: str, now):
     `now` says when the store was listed (replaceable in tests)."""
     # Judged by the last materialization: a followed hour materializes when it has settled.
     period = timedelta(hours=1) if grain == "hour" else timedelta(minutes=1)
+    explorer = settings.explore_url()
 
     @asset(
         key=minutes_key(camera.camera_id),
+        metadata={"explorer": MetadataValue.url(f"{explorer.rstrip('/')}/cameras/{camera.camera_id}")}
+        if explorer else None,
         group_name=camera_group(camera.site, CAMERAS_GROUP),
         partitions_def=partitions,
         backfill_policy=camera_backfill_policy(grain),

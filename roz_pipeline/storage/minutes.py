@@ -225,6 +225,18 @@ def longest_quiet_stretch(conn: psycopg.Connection, camera_id: str, start: datet
     return longest
 
 
+def source_size(conn: psycopg.Connection, camera_id: str) -> tuple[int, int] | None:
+    """(width, height) in source pixels of the camera's newest stored minute: its heatmap times its factor."""
+    row = conn.execute(
+        """
+        SELECT width * downscale_factor, height * downscale_factor FROM heatmap_minutes
+        WHERE camera_id = %s ORDER BY "timestamp" DESC LIMIT 1
+        """,
+        (check_camera_id(camera_id),),
+    ).fetchone()
+    return None if row is None else (round(row[0]), round(row[1]))
+
+
 def newest_minutes(conn: psycopg.Connection, camera_ids: list[str]) -> dict[str, datetime]:
     """The newest stored minute of each of these cameras that has any.
 

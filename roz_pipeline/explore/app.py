@@ -1,0 +1,225 @@
+"""`roz explore`: a read-only web page over the heatmap database, to look at a camera's heatmaps and ask "when did
+something move here" by drawing on the picture.
+
+Starlette (with uvicorn, both already installed with Dagster's webserver): small, well kept, Jinja2 templates and
+static files without a build step; the page's script is a plain module served as is. Every request opens its own
+connection, reads, and closes it: the app never writes, so the reader role of db/roles.sql is enough.
+"""
+
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from urllib.parse import urlencode
+
+import psycopg
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.templating import Jinja2Templates
+
+from roz_pipeline import settings
+from roz_pipeline.clips.access import Clips
+from roz_pipeline.clips.layout import LayoutError
+from roz_pipeline.clips.stores import LocalClipStore
+from roz_pipeline.core.timesteps import DAY, HOUR, MINUTE, floor, parse_utc
+from roz_pipeline.registry import Camera
+from roz_pipeline.storage.connection import connect
+from roz_pipeline.storage.minutes import source_size
+from roz_pipeline.usecases.explore import cameras_today
+from roz_pipeline.usecases.insight import activity_timeline, compare_periods, week_pattern
+from roz_pipeline.usecases.pictures import render_comparison, render_period
+from roz_pipeline.usecases.regions import answer_document, region_question
+from roz_pipeline.core.render import render_hour_bars, render_week
+
+HERE = Path(__file__).resolve().parent
+PRESETS = {"last hour": HOUR, "today": None, "last 7 days": timedelta(days=7)}
+LONGEST_PERIOD = timedelta(days=3660)  # a range beyond ten years is a mistake, not a question
+PICTURE_CACHE = "private, max-age=60"  # a period's picture changes only when minutes of it are written
+
+
+class Explorer:
+    """The app's state: the database, the registry's cameras, the clip store."""
+
+    def __init__(self, database_url: str, cameras: dict[str, Camera], clips: Clips, clock=None):
+        self.database_url, self.cameras, self.clips = database_url, cameras, clips
+        self.now = clock or (lambda: datetime.now(timezone.utc))
+        self.templates = Jinja2Templates(directory=str(HERE / "templates"))
+
+    def connection(self) -> psycopg.Connection:
+        """A connection on which PostgreSQL itself refuses any write (on top of the reader role, where used)."""
+        return connect(self.database_url, autocommit=True, options="-c default_transaction_read_only=on")
+
+    def camera(self, request: Request) -> Camera:
+        camera = self.cameras.get(request.path_params["camera_id"])
+        if camera is None:
+            raise HTTPException(404, f"no camera {request.path_params['camera_id']!r} in the registry")
+        return camera
+
+    def period(self, request: Request, prefix: str = "") -> tuple[datetime, datetime]:
+        """`from` and `to` of the query (default: today so far), checked."""
+        now = self.now()
+        start = _time(request, f"{prefix}from", floor(now, DAY))
+        end = _time(request, f"{prefix}to", floor(now, MINUTE) + MINUTE)
+        if end <= start:
+            raise HTTPException(400, f"{prefix}to must be after {prefix}from")
+        if end - start > LONGEST_PERIOD:
+            raise HTTPException(400, "a period of more than ten years")
+        return start, end
+
+
+def _time(request: Request, name: str, default: datetime) -> datetime:
+    text = request.query_params.get(name)
+    if not text:
+        return default
+    try:
+        return parse_utc(text)
+    except ValueError as exc:
+        raise HTTPException(400, f"{name}: {exc}") from None
+
+
+async def cameras_page(request: Request):
+    explorer: Explorer = request.app.state.explorer
+    now = explorer.now()
+    with explorer.connection() as conn:
+        try:
+            inventory = explorer.clips.inventory(conn, explorer.cameras.values())
+            waiting = {camera_id: inventory.waiting_minutes(camera_id, floor(now, DAY), now, look=False)
+                       for camera_id in explorer.cameras}
+        except psycopg.errors.UndefinedTable:  # no clip inventory yet: nothing is known to wait
+            waiting = {}
+        rows = cameras_today(conn, list(explorer.cameras.values()), waiting, now)
+    return explorer.templates.TemplateResponse(request, "cameras.html", {"rows": rows, "now": now})
+
+
+async def camera_page(request: Request):
+    explorer: Explorer = request.app.state.explorer
+    camera = explorer.camera(request)
+    start, end = explorer.period(request)
+    now = explorer.now()
+    presets = {name: _query(now - span if span else floor(now, DAY), floor(now, MINUTE) + MINUTE)
+               for name, span in PRESETS.items()}
+    dagster = settings.dagster_url()
+    with explorer.connection() as conn:
+        width, height = source_size(conn, camera.camera_id) or (0, 0)
+    return explorer.templates.TemplateResponse(request, "camera.html", {
+        "source_width": width, "source_height": height,
+        "camera": camera, "start": start, "end": end, "period": _query(start, end), "presets": presets,
+        "region": request.query_params.get("region", ""), "by": "day" if end - start > 2 * DAY else "hour",
+        "dagster": f"{dagster.rstrip('/')}/assets/heatmap_minutes/{camera.camera_id}" if dagster else None,
+        "regions": camera.regions})
+
+
+async def heatmap_png(request: Request):
+    explorer: Explorer = request.app.state.explorer
+    camera = explorer.camera(request)
+    start, end = explorer.period(request)
+    with explorer.connection() as conn:
+        try:
+            catalog = None if request.query_params.get("still") == "no" else explorer.clips.catalog([camera])
+            picture = render_period(conn, catalog, camera.camera_id, start, end)
+        except LookupError as exc:
+            raise HTTPException(404, str(exc)) from None
+    return Response(picture.png, media_type="image/png", headers={"Cache-Control": PICTURE_CACHE})
+
+
+async def compare_png(request: Request):
+    explorer: Explorer = request.app.state.explorer
+    camera = explorer.camera(request)
+    period, baseline = explorer.period(request), explorer.period(request, "baseline_")
+    with explorer.connection() as conn:
+        try:
+            comparison = compare_periods(conn, camera.camera_id, baseline, period)
+        except LookupError as exc:
+            raise HTTPException(404, str(exc)) from None
+    picture = render_comparison(explorer.clips.catalog([camera]), comparison)
+    return Response(picture.png, media_type="image/png", headers={"Cache-Control": PICTURE_CACHE})
+
+
+async def activity_png(request: Request):
+    explorer: Explorer = request.app.state.explorer
+    camera = explorer.camera(request)
+    start, end = explorer.period(request)
+    with explorer.connection() as conn:
+        hours = activity_timeline(conn, camera.camera_id, floor(start, DAY), floor(start, DAY) + DAY, "hour")
+    per_hour = [float("nan")] * 24
+    for hour in hours:
+        per_hour[hour.period_start.hour] = hour.total_intensity / hour.minutes_covered
+    return Response(render_hour_bars(per_hour), media_type="image/png", headers={"Cache-Control": PICTURE_CACHE})
+
+
+async def week_png(request: Request):
+    explorer: Explorer = request.app.state.explorer
+    camera = explorer.camera(request)
+    _, end = explorer.period(request)
+    with explorer.connection() as conn:
+        pattern = week_pattern(conn, camera.camera_id, end)
+    return Response(render_week(pattern.per_minute), media_type="image/png", headers={"Cache-Control": PICTURE_CACHE})
+
+
+async def when_answer(request: Request):
+    """The region question: JSON for `Accept: application/json`, else the camera page with the question in it."""
+    explorer: Explorer = request.app.state.explorer
+    camera = explorer.camera(request)
+    start, end = explorer.period(request)
+    region = request.query_params.get("region", "")
+    if "application/json" not in request.headers.get("accept", ""):
+        return RedirectResponse(f"/cameras/{camera.camera_id}?{urlencode({**_query(start, end), 'region': region})}")
+    with explorer.connection() as conn:
+        try:
+            answer, found = region_question(conn, camera, region, start, end, explorer.clips.layout)
+        except ValueError as exc:
+            raise HTTPException(400, str(exc)) from None
+    return JSONResponse(answer_document(answer, found, start, end, 0.0))
+
+
+async def clip_file(request: Request):
+    """A clip to play from the store: the file of a local folder, or a presigned S3 URL; only keys of this camera
+    that the layout accepts."""
+    explorer: Explorer = request.app.state.explorer
+    camera = explorer.camera(request)
+    key = request.query_params.get("key", "")
+    try:
+        found = explorer.clips.catalog([camera]).clip_of(key)
+    except LayoutError as exc:
+        raise HTTPException(400, str(exc)) from None
+    if found is None or found.camera_id != camera.camera_id:
+        raise HTTPException(404, f"{key!r} is not a clip of camera {camera.camera_id}")
+    store = explorer.clips.store
+    if isinstance(store, LocalClipStore):
+        path = store.root / found.key
+        if not path.is_file():
+            raise HTTPException(404, f"{key} is not in the store")
+        return FileResponse(path)
+    return RedirectResponse(store.presigned_url(found.key))
+
+
+async def error_page(request: Request, exc: HTTPException):
+    explorer: Explorer = request.app.state.explorer
+    if "application/json" in request.headers.get("accept", ""):
+        return JSONResponse({"error": exc.detail}, status_code=exc.status_code)
+    return explorer.templates.TemplateResponse(request, "error.html", {"status": exc.status_code,
+                                                                       "message": exc.detail},
+                                               status_code=exc.status_code)
+
+
+def _query(start: datetime, end: datetime) -> dict[str, str]:
+    return {"from": f"{start:%Y-%m-%dT%H:%M}", "to": f"{end:%Y-%m-%dT%H:%M}"}
+
+
+def create_app(explorer: Explorer) -> Starlette:
+    camera = "/cameras/{camera_id}"
+    app = Starlette(routes=[
+        Route("/", cameras_page),
+        Route(camera, camera_page),
+        Route(f"{camera}/heatmap.png", heatmap_png),
+        Route(f"{camera}/compare.png", compare_png),
+        Route(f"{camera}/activity.png", activity_png),
+        Route(f"{camera}/week.png", week_png),
+        Route(f"{camera}/when", when_answer),
+        Route(f"{camera}/clip", clip_file),
+        Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
+    ], exception_handlers={HTTPException: error_page})
+    app.state.explorer = explorer
+    return app

@@ -1,0 +1,96 @@
+// The camera page: drag a rectangle on the heatmap (or pick a named region) to ask when something moved there.
+// The question goes into the page's URL, so the address can be shared and answers the same when opened.
+
+const picture = document.getElementById("picture");
+const image = document.getElementById("heatmap");
+const selection = document.getElementById("selection");
+const LEGEND_HEIGHT = 30;  // the colour legend under the picture (core/render.py)
+const { camera, from, to } = picture.dataset;
+const sourceWidth = Number(picture.dataset.sourceWidth), sourceHeight = Number(picture.dataset.sourceHeight);
+
+function pictureHeight() {
+  return image.clientHeight * (image.naturalHeight - LEGEND_HEIGHT) / image.naturalHeight;
+}
+
+function toSource(box) {
+  const sx = sourceWidth / image.clientWidth, sy = sourceHeight / pictureHeight();
+  const clamp = (value, limit) => Math.min(Math.max(Math.round(value), 0), limit);
+  return [clamp(box.x0 * sx, sourceWidth), clamp(box.y0 * sy, sourceHeight),
+          clamp(box.x1 * sx, sourceWidth), clamp(box.y1 * sy, sourceHeight)];
+}
+
+function showBox(box) {
+  Object.assign(selection.style, { left: `${box.x0}px`, top: `${box.y0}px`,
+                                   width: `${box.x1 - box.x0}px`, height: `${box.y1 - box.y0}px` });
+  selection.hidden = false;
+}
+
+function minuteQuery(minute) {
+  const start = new Date(minute), end = new Date(start.getTime() + 60000);
+  const text = (moment) => moment.toISOString().slice(0, 16);
+  return `from=${text(start)}&to=${text(end)}`;
+}
+
+async function ask(region) {
+  const query = new URLSearchParams({ from, to, region });
+  history.replaceState(null, "", `?${query}`);
+  const response = await fetch(`/cameras/${camera}/when?${query}`, { headers: { Accept: "application/json" } });
+  const answer = await response.json();
+  const list = document.getElementById("intervals");
+  list.replaceChildren();
+  document.getElementById("answer").hidden = false;
+  document.getElementById("asked").textContent = response.ok ? `${answer.region} (${answer.rectangle})` : region;
+  if (!response.ok) {
+    list.insertAdjacentHTML("beforeend", `<li class="error"></li>`);
+    list.lastChild.textContent = answer.error;
+    return;
+  }
+  for (const found of answer.intervals) {
+    const item = document.createElement("li");
+    item.className = "interval";
+    item.dataset.start = found.start;
+    item.dataset.end = found.end;
+    item.textContent = `${found.start.slice(0, 16).replace("T", " ")} – ${found.end.slice(11, 16)} UTC, ` +
+                       `${found.minutes} min, activity ${found.activity.toFixed(1)} `;
+    const peak = document.createElement("img");
+    peak.className = "peak";
+    peak.alt = `the peak minute ${found.peak_minute.slice(11, 16)}`;
+    peak.src = `/cameras/${camera}/heatmap.png?${minuteQuery(found.peak_minute)}`;
+    item.append(peak);
+    if (found.open) {
+      const link = document.createElement("a");
+      link.className = "clip";
+      const offset = found.open.offset_seconds === null ? "" : `#t=${Math.floor(found.open.offset_seconds)}`;
+      link.href = `/cameras/${camera}/clip?key=${encodeURIComponent(found.open.clip)}${offset}`;
+      link.textContent = `watch ${found.open.clip}`;
+      item.append(link);
+    }
+    list.append(item);
+  }
+  if (!answer.intervals.length) list.insertAdjacentHTML("beforeend", "<li>nothing moved there</li>");
+}
+
+let start = null;
+image.addEventListener("mousedown", (event) => {
+  event.preventDefault();
+  start = { x: event.offsetX, y: event.offsetY };
+});
+image.addEventListener("mousemove", (event) => {
+  if (start) showBox(normalised(start, { x: event.offsetX, y: event.offsetY }));
+});
+image.addEventListener("mouseup", (event) => {
+  if (!start) return;
+  const box = normalised(start, { x: event.offsetX, y: Math.min(event.offsetY, pictureHeight()) });
+  start = null;
+  showBox(box);
+  if (box.x1 - box.x0 >= 2 && box.y1 - box.y0 >= 2) ask(toSource(box).join(","));
+});
+for (const button of document.querySelectorAll(".named-region")) {
+  button.addEventListener("click", () => ask(button.dataset.region));
+}
+
+function normalised(a, b) {
+  return { x0: Math.min(a.x, b.x), y0: Math.min(a.y, b.y), x1: Math.max(a.x, b.x), y1: Math.max(a.y, b.y) };
+}
+
+if (picture.dataset.region) ask(picture.dataset.region);

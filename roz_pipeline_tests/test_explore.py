@@ -1,0 +1,180 @@
+"""`roz explore` over real HTTP (uvicorn on a free port) on minutes the pipeline wrote from real clips with motion at
+known places and minutes; read-only on PostgreSQL's side."""
+
+import html
+import json
+import threading
+from contextlib import contextmanager
+import zlib
+import time
+import urllib.error
+import urllib.request
+from datetime import timedelta
+
+import cv2
+import numpy as np
+import psycopg
+import pytest
+import uvicorn
+from dagster import instance_for_test
+
+from roz_pipeline.clips.access import Clips
+from roz_pipeline.clips.layout import ClipLayout
+from roz_pipeline.clips.stores import LocalClipStore
+from roz_pipeline.clips.synthetic import Walker, write_clip
+from roz_pipeline.defs.keys import minutes_key
+from roz_pipeline.explore.app import Explorer, create_app
+from roz_pipeline.registry import load_registry
+from roz_pipeline.core.render import LEGEND_HEIGHT, render_heatmap
+from roz_pipeline.storage.connection import connect
+from roz_pipeline.storage.migrations import Migrator
+from roz_pipeline_tests.helpers import (MIGRATIONS, T0, as_role, asset_def, clip_key, free_port, local_defs,
+                                        run_range)
+
+AT_THE_DOOR = Walker(start=(10, 80), end=(60, 80), size=(16, 40))  # x 10-76, y 80-120
+AT_THE_GATE = Walker(start=(230, 80), end=(280, 80), size=(16, 40))
+SCRIPT = [AT_THE_DOOR, AT_THE_DOOR, None, AT_THE_GATE]  # minute by minute from T0 (None: sensor noise only)
+PERIOD = f"from={T0:%Y-%m-%dT%H:%M}&to={T0 + timedelta(minutes=10):%Y-%m-%dT%H:%M}"
+
+
+def lobby_and_yard(tmp_path, database_url: str):
+    """The lobby's four minutes stored by a real run (as `database_url`'s user), and a yard that never recorded."""
+    registry, videos = tmp_path / "cameras.yaml", tmp_path / "videos"
+    registry.write_text("cameras:\n  lobby: {retention_days: 36500, regions: {door: [0, 60, 100, 140]}}\n"
+                        "  yard: {retention_days: 36500}\n")
+    for minute, walker in enumerate(SCRIPT):
+        path = videos / clip_key("lobby", T0 + timedelta(minutes=minute))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_clip(path, width=320, height=180, frames=20, walkers=(walker,) if walker else (), seed=minute)
+    with instance_for_test() as instance:
+        assert run_range(local_defs(registry, videos, database_url), "lobby", T0,
+                         T0 + timedelta(minutes=len(SCRIPT) - 1), instance).success
+    return registry, videos
+
+
+@contextmanager
+def serving(registry, videos, database_url: str):
+    """The explorer on uvicorn at a free port (its clock at 14:30 on the lobby's day): its base URL."""
+    clips = Clips(LocalClipStore(videos), ClipLayout.from_setting("roz"), 6, timedelta(days=7))
+    app = create_app(Explorer(database_url, load_registry(registry), clips, clock=lambda: T0 + timedelta(minutes=30)))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=free_port(), log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{server.config.port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+@pytest.fixture
+def explorer(tmp_path, migrated_database):
+    with serving(*lobby_and_yard(tmp_path, migrated_database), migrated_database) as base:
+        yield base, migrated_database
+
+
+def get(url: str, json_answer: bool = False) -> tuple[int, str, bytes]:
+    request = urllib.request.Request(url, headers={"Accept": "application/json"} if json_answer else {})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, response.headers.get("Content-Type", ""), response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.headers.get("Content-Type", ""), error.read()
+
+
+def test_the_cameras_page_lists_every_camera_with_its_freshness_and_todays_coverage(explorer):
+    base, _ = explorer
+
+    status, kind, body = get(f"{base}/")
+
+    page = body.decode()
+    assert status == 200 and kind.startswith("text/html")
+    lobby = page[page.index('data-camera="lobby"'):page.index('data-camera="yard"')]
+    assert 'class="stale"' in lobby and "2026-11-20 14:03" in lobby  # its newest minute, 27 minutes old
+    assert "<td>4 of 870</td>" in lobby  # 4 minutes with footage of the day's 870 so far (UTC)
+    assert 'data-camera="yard" class="never_seen"' in page and "never" in page[page.index('data-camera="yard"'):]
+
+
+def test_the_camera_pages_heatmap_is_the_stored_sum_of_the_period(explorer):
+    base, database = explorer
+
+    status, _, page = get(f"{base}/cameras/lobby?{PERIOD}")
+    _, kind, over_still = get(f"{base}/cameras/lobby/heatmap.png?{PERIOD}")
+    _, _, bare = get(f"{base}/cameras/lobby/heatmap.png?{PERIOD}&still=no")
+
+    assert status == 200 and f'src="/cameras/lobby/heatmap.png?{PERIOD.replace("&", "&amp;")}"' in page.decode()
+    with connect(database) as conn:  # the period's rows, decoded as db/README.md tells any reader to
+        rows = conn.execute('SELECT intensity_array, height, width FROM heatmap_minutes WHERE camera_id = %s',
+                            ("lobby",)).fetchall()
+    stored_sum = sum(np.frombuffer(zlib.decompress(b), np.float32).reshape(h, w) for b, h, w in rows)
+    expected = cv2.imdecode(np.frombuffer(render_heatmap(stored_sum), np.uint8), cv2.IMREAD_COLOR)
+    served = cv2.imdecode(np.frombuffer(bare, np.uint8), cv2.IMREAD_COLOR)
+    assert kind == "image/png" and len(rows) == 4
+    assert np.array_equal(served[:-LEGEND_HEIGHT], expected)  # the picture, above its legend
+    still = cv2.imdecode(np.frombuffer(over_still, np.uint8), cv2.IMREAD_COLOR)
+    assert still.shape == served.shape and not np.array_equal(still, served)  # the same map, over the camera's still
+
+
+def test_the_region_question_lists_exactly_the_minutes_something_moved_there(explorer):
+    base, _ = explorer
+
+    status, kind, body = get(f"{base}/cameras/lobby/when?region=door&{PERIOD}", json_answer=True)
+    gate = json.loads(get(f"{base}/cameras/lobby/when?region=200,60,320,140&{PERIOD}", json_answer=True)[2])
+
+    answer = json.loads(body)
+    assert status == 200 and kind == "application/json"
+    assert [(i["start"][11:16], i["end"][11:16]) for i in answer["intervals"]] == [("14:00", "14:02")]
+    assert answer["intervals"][0]["open"] == {"clip": clip_key("lobby", T0), "offset_seconds": 0.0}
+    assert [(i["start"][11:16], i["end"][11:16]) for i in gate["intervals"]] == [("14:03", "14:04")]
+    status, kind, clip = get(f"{base}/cameras/lobby/clip?key={clip_key('lobby', T0)}")
+    assert status == 200 and clip[4:8] == b"ftyp"  # the clip itself, to play from its offset
+
+
+@pytest.mark.parametrize(("path", "status", "says"), [
+    ("/cameras/nobody", 404, "no camera 'nobody' in the registry"),
+    ("/cameras/..%2F..%2Fetc", 404, "Not Found"),
+    ("/cameras/lobby?from=2026-11-20T15:00&to=2026-11-20T14:00", 400, "to must be after from"),
+    ("/cameras/lobby?from=yesterday", 400, "from: expected a time like 2026-11-20T14:00"),
+    ("/cameras/lobby/when?region=1,2,3&" + PERIOD, 400, "neither X0,Y0,X1,Y1"),
+    ("/cameras/lobby/when?region=10,10,5,5&" + PERIOD, 400, "x0 < x1"),
+    ("/cameras/lobby/when?region=%27%3B%20DROP%20TABLE%20heatmap_minutes&" + PERIOD, 400, "neither X0,Y0,X1,Y1"),
+    ("/cameras/lobby/clip?key=..%2F..%2Fetc%2Fpasswd", 400, ""),
+    ("/cameras/lobby/clip?key=yard%2F2026-11-20%2F14-00.mp4", 404, "not a clip of camera lobby"),
+])
+def test_bad_questions_get_a_clear_answer_never_a_traceback(explorer, path, status, says):
+    base, _ = explorer
+
+    answered, _, body = get(base + path, json_answer=path.split("?")[0].endswith("/when"))
+
+    text = html.unescape(body.decode())
+    assert answered == status and says in text and "Traceback" not in text
+
+
+def test_the_explorer_works_as_the_reader_role_and_never_writes(tmp_path, database_with_roles):
+    Migrator(as_role(database_with_roles, "roz_migrator"), MIGRATIONS).migrate()
+    registry, videos = lobby_and_yard(tmp_path, as_role(database_with_roles, "roz_writer"))
+    reader = as_role(database_with_roles, "roz_reader")
+
+    with serving(registry, videos, reader) as base:
+        pages = [get(f"{base}{path}")[0] for path in ("/", f"/cameras/lobby?{PERIOD}",
+                                                      f"/cameras/lobby/heatmap.png?{PERIOD}")]
+        answer = json.loads(get(f"{base}/cameras/lobby/when?region=door&{PERIOD}", json_answer=True)[2])
+
+    assert pages == [200, 200, 200] and len(answer["intervals"]) == 1
+    with Explorer(reader, {}, None).connection() as conn, pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
+        conn.execute("CREATE TEMPORARY TABLE sneaky (id INT)")  # read-only even where the role could write
+
+
+def test_the_camera_page_and_the_camera_asset_link_to_each_other(explorer, monkeypatch, tmp_path):
+    base, database = explorer
+    monkeypatch.setenv("ROZ_DAGSTER_URL", "http://dagster.lan:3000/")
+    monkeypatch.setenv("ROZ_EXPLORE_URL", "http://roz.lan:8080")
+
+    page = get(f"{base}/cameras/lobby")[2].decode()
+    defs = local_defs(tmp_path / "cameras.yaml", tmp_path / "videos", database)
+
+    assert 'href="http://dagster.lan:3000/assets/heatmap_minutes/lobby"' in page
+    metadata = asset_def(defs, minutes_key("lobby")).metadata_by_key[minutes_key("lobby")]
+    assert metadata["explorer"].value == "http://roz.lan:8080/cameras/lobby"
