@@ -52,6 +52,7 @@ setup(
             "pytest>=8",
             "moto[server]>=5",
             "imageio-ffmpeg>=0.5",  # an ffmpeg binary: clips cut by its segment muxer, as recorders cut them
+            "playwright>=1.40",  # drives Debian's chromium in the explorer's browser tests (no browser download)
             "dagster-celery==0.29.27",
             "celery[redis]>=5.3",
         ],

@@ -39,7 +39,8 @@ async function ask(region) {
   const list = document.getElementById("intervals");
   list.replaceChildren();
   document.getElementById("answer").hidden = false;
-  document.getElementById("asked").textContent = response.ok ? `${answer.region} (${answer.rectangle})` : region;
+  const named = response.ok && answer.region !== answer.rectangle.join(",");
+  document.getElementById("asked").textContent = named ? `${answer.region} (${answer.rectangle})` : region;
   if (!response.ok) {
     list.insertAdjacentHTML("beforeend", `<li class="error"></li>`);
     list.lastChild.textContent = answer.error;

@@ -1,0 +1,93 @@
+"""The explorer in a real browser: Debian's chromium driven by playwright (no browser download), over the lobby's
+minutes with motion at known places (explorer_site). With ROZ_UPDATE_SCREENSHOTS=1 the camera page's
+screenshot is written to docs/images/ for the README."""
+
+import os
+import shutil
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from roz_pipeline.settings import REPO_ROOT
+from roz_pipeline_tests.helpers import skip_or_fail
+from roz_pipeline_tests.explorer_site import PERIOD, lobby_and_yard, serving
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+DOOR = (0, 60, 100, 140)  # source pixels: where the lobby's walker crossed at 14:00 and 14:01
+SCREENSHOT = REPO_ROOT / "docs" / "images" / "explore-camera.png"
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    if not Path(CHROMIUM).exists():
+        skip_or_fail("Debian's chromium is needed for the browser tests (apt-get install chromium)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        skip_or_fail("playwright is needed for the browser tests (pip install playwright)")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def site(tmp_path, migrated_database):
+    with serving(*lobby_and_yard(tmp_path, migrated_database), migrated_database) as base:
+        yield base
+
+
+def intervals(page) -> list[tuple[str, str]]:
+    page.wait_for_selector("#intervals li")
+    return [(item.get_attribute("data-start")[11:16], item.get_attribute("data-end")[11:16])
+            for item in page.query_selector_all("#intervals li.interval")]
+
+
+def test_the_cameras_page_lists_the_registrys_cameras_with_their_freshness(chromium, site):
+    page = chromium.new_page()
+    page.goto(f"{site}/")
+
+    states = {row.get_attribute("data-camera"): row.query_selector(".state").inner_text()
+              for row in page.query_selector_all("#cameras tbody tr")}
+
+    assert states == {"lobby": "stale", "yard": "never seen"}
+    page.click("text=lobby")
+    assert page.url.startswith(f"{site}/cameras/lobby")
+
+
+def test_drawing_a_rectangle_lists_exactly_the_minutes_something_moved_there_and_the_url_shares_it(chromium, site,
+                                                                                                      tmp_path):
+    page = chromium.new_page(viewport={"width": 1000, "height": 1400})
+    page.goto(f"{site}/cameras/lobby?{PERIOD}")
+    page.wait_for_function("document.getElementById('heatmap').complete")
+    box = page.query_selector("#heatmap").bounding_box()
+    size = page.evaluate("[heatmap.naturalWidth, heatmap.naturalHeight]")
+    scale_x, scale_y = box["width"] / 320, (box["height"] * (size[1] - 30) / size[1]) / 180  # 320x180 clips
+
+    page.mouse.move(box["x"] + DOOR[0] * scale_x + 1, box["y"] + DOOR[1] * scale_y)
+    page.mouse.down()
+    page.mouse.move(box["x"] + DOOR[2] * scale_x, box["y"] + DOOR[3] * scale_y, steps=5)
+    page.mouse.up()
+
+    assert intervals(page) == [("14:00", "14:02")]
+    asked = parse_qs(urlsplit(page.url).query)["region"][0]
+    assert [abs(a - b) <= 1 for a, b in zip(map(int, asked.split(",")), DOOR)] == [True] * 4
+    assert page.query_selector("#intervals a.clip").get_attribute("href").endswith("#t=0")
+    page.screenshot(path=str(tmp_path / "camera.png"), full_page=True)
+    if os.environ.get("ROZ_UPDATE_SCREENSHOTS"):
+        SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(tmp_path / "camera.png", SCREENSHOT)
+
+    shared = chromium.new_page()
+    shared.goto(page.url)  # the address, sent to someone else
+    assert intervals(shared) == [("14:00", "14:02")]
+
+
+def test_a_hostile_camera_id_or_range_gives_the_error_page(chromium, site):
+    page = chromium.new_page()
+
+    response = page.goto(f"{site}/cameras/%27%3B%20DROP%20TABLE%20heatmap_minutes")
+    assert response.status == 404 and "no camera" in page.inner_text("#message")
+    response = page.goto(f"{site}/cameras/lobby?from=2026-11-20T15:00&to=2026-11-20T14:00")
+    assert response.status == 400 and page.inner_text("#message") == "to must be after from"
