@@ -145,6 +145,24 @@ def test_a_period_sums_rollups_for_whole_hours_and_minutes_for_the_rest(db):
         period_heatmap(db, "lobby", start - timedelta(days=1), start - timedelta(hours=20))
 
 
+def test_a_long_period_sums_day_rollups_for_whole_days_hours_and_minutes_for_the_rest(db):
+    start = datetime(2026, 11, 19, 22, 30, tzinfo=timezone.utc)  # 22:30 on the 19th to 01:30 on the 22nd
+    minutes = {start + timedelta(minutes=i): known_map(i) for i in range(0, 51 * 60, 37)}
+    for minute, heatmap in minutes.items():
+        store(db, "lobby", minute, heatmap)
+    roll_up(db, "lobby", datetime(2026, 11, 19, 23, tzinfo=timezone.utc), 49)  # the hours 23:00 .. 23:00, the days
+    changed = next(minute for minute in minutes if minute.day == 21)  # behind the rollups' back: must not be read
+    db.execute("UPDATE heatmap_minutes SET intensity_array = %s WHERE \"timestamp\" = %s",
+               (encode_intensity(np.full(SHAPE, 1000, np.float32)), changed))
+    db.execute("DELETE FROM heatmap_rollups WHERE grain = 'hour' AND period_start >= '2026-11-21'")
+
+    period = period_heatmap(db, "lobby", start, start + timedelta(hours=51))
+
+    # the 21st from its day rollup (its hours are gone), the 20th too, the edges from hours and minutes
+    np.testing.assert_array_equal(period.total, sum(minutes.values()))
+    assert period.minutes == len(minutes)
+
+
 def test_compare_shows_where_activity_rose_and_fell(db):
     before_day, after_day = (datetime(2026, 11, d, 14, tzinfo=timezone.utc) for d in (13, 20))
     left, right = np.zeros(SHAPE, np.float32), np.zeros(SHAPE, np.float32)

@@ -1,6 +1,6 @@
 """Questions people ask of the stored heatmaps: a period's heatmap, the hour-of-day pattern, how two periods
-differ, the activity timeline, and a CSV export. Whole UTC hours come from the hour rollups, the rest (and hours
-not rolled up yet) from the minutes."""
+differ, the activity timeline, and a CSV export. Whole UTC days and hours come from the rollups, the rest (and
+periods not rolled up yet) from the minutes."""
 
 import csv
 from collections.abc import Iterable
@@ -12,7 +12,7 @@ import numpy as np
 import psycopg
 
 from roz_pipeline.core.aggregate import sum_heatmaps
-from roz_pipeline.core.timesteps import HOUR, ceil, floor, uncovered
+from roz_pipeline.core.timesteps import HOUR, STEPS, ceil, floor, uncovered
 from roz_pipeline.storage.minutes import minutes_between
 from roz_pipeline.storage.rollups import RollupActivity, rollup_activity, rollups_between
 
@@ -57,13 +57,10 @@ class Comparison:
 
 
 def period_heatmap(conn: psycopg.Connection, camera_id: str, start: datetime, end: datetime) -> PeriodHeatmap:
-    """The camera's heatmap summed over `start <= t < end`. Raises LookupError when nothing is stored there."""
-    first_hour = ceil(start, HOUR)
-    last_hour = max(first_hour, floor(end, HOUR))
-    hours = rollups_between(conn, camera_id, "hour", first_hour, last_hour)
-    parts = [_Part(h.heatmap, h.minutes_covered, h.period_start) for h in hours]
-    for gap_start, gap_end in uncovered(start, end, [h.period_start for h in hours], HOUR):
-        parts += [_Part(m.heatmap, 1, m.timestamp) for m in minutes_between(conn, camera_id, gap_start, gap_end)]
+    """The camera's heatmap summed over `start <= t < end`: whole UTC days from the day rollups, the rest's whole
+    hours from the hour rollups, the rest from the minutes (90 days: ~90 arrays to add, not 130,000). Raises
+    LookupError when nothing is stored there."""
+    parts = _parts(conn, camera_id, start, end, ["day", "hour"])
     if not parts:
         raise LookupError(f"camera {camera_id} has nothing stored between {start:%Y-%m-%d %H:%M} and "
                           f"{end:%Y-%m-%d %H:%M} UTC")
@@ -152,6 +149,19 @@ class _Part:
     heatmap: np.ndarray
     minutes: int
     start: datetime
+
+
+def _parts(conn: psycopg.Connection, camera_id: str, start: datetime, end: datetime, grains: list[str]) -> list[_Part]:
+    """The stored heatmaps that make up `start <= t < end`: rollups of the coarsest grain that fits, then finer."""
+    if not grains:
+        return [_Part(m.heatmap, 1, m.timestamp) for m in minutes_between(conn, camera_id, start, end)]
+    step = STEPS[grains[0]]
+    first = ceil(start, step)
+    rolled = rollups_between(conn, camera_id, grains[0], first, max(first, floor(end, step)))
+    parts = [_Part(r.heatmap, r.minutes_covered, r.period_start) for r in rolled]
+    for gap_start, gap_end in uncovered(start, end, [r.period_start for r in rolled], step):
+        parts += _parts(conn, camera_id, gap_start, gap_end, grains[1:])
+    return parts
 
 
 def _summed(camera_id: str, start: datetime, end: datetime, parts: list[_Part]) -> PeriodHeatmap:

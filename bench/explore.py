@@ -1,0 +1,148 @@
+"""`roz explore` at history scale: server time of each page and question for one camera with 90 days of minutes and 2
+years of rollups, against a static file served by the same app in the same run.
+
+    python bench/explore.py [--days 90] [--rollup-days 730] [--repeat 9] [--json OUT]
+
+Builds a fresh database `roz_bench_explore` (DATABASE_URL's server, else the embedded PostgreSQL under bench/out/roz)
+with `days x 1440` minutes of one 1080p camera at factor 4 (bench/regions.py's trails, with its named region's
+series) and `rollup-days` of hour and day rollups, serves the explorer with uvicorn on this machine and times each
+request as a browser would send it (keep-alive, its own connection): p50 and p95 in ms, and the ratio of the p95 to
+the static file's (the HTTP floor). Target: every p95 <= 300 ms.
+"""
+
+import argparse
+import http.client
+import json
+import sys
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import numpy as np
+import psycopg
+import uvicorn
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from databases import fresh_database, server_url  # noqa: E402  (bench/ is the script's folder)
+from queries import walker_map  # noqa: E402
+from regions import DOOR, load  # noqa: E402
+from roz_pipeline.clips.access import Clips  # noqa: E402
+from roz_pipeline.clips.layout import ClipLayout  # noqa: E402
+from roz_pipeline.clips.stores import LocalClipStore  # noqa: E402
+from roz_pipeline.core.timesteps import DAY, HOUR, floor  # noqa: E402
+from roz_pipeline.explore.app import Explorer, create_app  # noqa: E402
+from roz_pipeline.registry import Camera  # noqa: E402
+from roz_pipeline.settings import migrations_dir  # noqa: E402
+from roz_pipeline.storage.migrations import Migrator  # noqa: E402
+from roz_pipeline.storage.rollups import Rollup, write_rollup  # noqa: E402
+
+DATABASE = "roz_bench_explore"
+OUT = Path(__file__).resolve().parent / "out"
+TARGET_MS = 300
+
+
+def load_rollups(url: str, camera_id: str, days: int, end) -> None:
+    """`days` of hour and day rollups up to `end` (every ended hour and day, as the rollup sensor leaves them; a few
+    distinct sums, reused)."""
+    rng = np.random.default_rng(5)
+    hours = [walker_map(rng) * 60 for _ in range(24)]
+    with psycopg.connect(url, autocommit=True) as conn, conn.transaction():
+        for day in range(days + 1):
+            start = floor(end, DAY) - DAY * (days - day)
+            for hour in range(24):
+                if start + HOUR * (hour + 1) <= end:
+                    write_rollup(conn, Rollup(camera_id, "hour", start + HOUR * hour, hours[hour], 4, 60, 900 * 60))
+            if start + DAY <= end:
+                write_rollup(conn, Rollup(camera_id, "day", start, sum(hours), 4, 1440, 900 * 1440))
+
+
+def serve(app) -> tuple[uvicorn.Server, int]:
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
+    threading.Thread(target=server.run, daemon=True).start()
+    while not server.started:
+        time.sleep(0.02)
+    return server, server.servers[0].sockets[0].getsockname()[1]
+
+
+def timed(port: int, path: str, repeat: int, accept: str = "*/*") -> dict:
+    """p50/p95 ms of GET `path` (after one warm-up request), each answer checked to be 200."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    samples = []
+    for attempt in range(repeat + 1):
+        started = time.perf_counter()
+        connection.request("GET", path, headers={"Accept": accept})
+        response = connection.getresponse()
+        body = response.read()
+        if response.status != 200:
+            raise RuntimeError(f"{path}: {response.status} {body[:300]!r}")
+        if attempt:
+            samples.append((time.perf_counter() - started) * 1000)
+    connection.close()
+    samples.sort()
+    return {"p50_ms": round(samples[len(samples) // 2], 1),
+            "p95_ms": round(samples[min(len(samples) - 1, int(0.95 * len(samples)))], 1)}
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--days", type=int, default=90)
+    parser.add_argument("--rollup-days", type=int, default=730)
+    parser.add_argument("--repeat", type=int, default=9)
+    parser.add_argument("--json", type=Path, default=OUT / "explore.json")
+    args = parser.parse_args(argv)
+    url = fresh_database(server_url(), DATABASE)
+    Migrator(url, migrations_dir()).migrate()
+    camera = Camera("cam-00", regions={"door": DOOR})
+    end = floor(datetime.now(timezone.utc), HOUR)
+    started = time.perf_counter()
+    load(url, camera, args.days, end)
+    load_rollups(url, camera.camera_id, args.rollup_days, end)
+    load_s = time.perf_counter() - started
+
+    clips = Clips(LocalClipStore(OUT / "explore-clips"), ClipLayout.from_setting("roz"), 6, timedelta(days=7))
+    server, port = serve(create_app(Explorer(url, {camera.camera_id: camera}, clips, clock=lambda: end)))
+    day_ago, week_ago = end - DAY, end - 7 * DAY
+    span = lambda start: f"from={start:%Y-%m-%dT%H:%M}&to={end:%Y-%m-%dT%H:%M}"  # noqa: E731
+    base = "/cameras/cam-00"
+    requests = {
+        "static file (floor)": "/static/explore.css",
+        "cameras page": "/",
+        "camera page": f"{base}?{span(week_ago)}",
+        "heatmap, last hour": f"{base}/heatmap.png?{span(end - HOUR)}",
+        "heatmap, last day": f"{base}/heatmap.png?{span(day_ago)}",
+        "heatmap, last 7 days": f"{base}/heatmap.png?{span(week_ago)}",
+        "heatmap, 90 days": f"{base}/heatmap.png?{span(end - args.days * DAY)}",
+        "activity per hour": f"{base}/activity.png?{span(day_ago)}",
+        "weekday x hour": f"{base}/week.png?{span(week_ago)}",
+        "compare a day with the one before": f"{base}/compare.png?{span(day_ago)}"
+                                             f"&baseline_from={day_ago - DAY:%Y-%m-%dT%H:%M}"
+                                             f"&baseline_to={day_ago:%Y-%m-%dT%H:%M}",
+        "when, named region, 7 days": f"{base}/when?region=door&{span(week_ago)}",
+        "when, named region, 90 days": f"{base}/when?region=door&{span(end - args.days * DAY)}",
+        "when, drawn rectangle, last hour": f"{base}/when?region=400,200,1000,700&{span(end - HOUR)}",
+    }
+    try:
+        measured = {name: timed(port, path, args.repeat, "application/json" if "/when" in path else "*/*")
+                    for name, path in requests.items()}
+    finally:
+        server.should_exit = True
+    floor_ms = measured["static file (floor)"]["p95_ms"]
+    for name, t in measured.items():
+        t["vs_static_p95"] = round(t["p95_ms"] / floor_ms, 1)
+    results = {"minutes": args.days * 1440, "rollup_days": args.rollup_days, "load_s": round(load_s, 1),
+               "requests": measured, "worst_p95_ms": max(t["p95_ms"] for t in measured.values()),
+               "target_p95_ms": TARGET_MS}
+    print(f"one camera, {args.days} days of minutes, {args.rollup_days} days of rollups (loaded in {load_s:.0f} s)")
+    print(f"{'request':40} {'p50 ms':>8} {'p95 ms':>8} {'p95 / static':>13}")
+    for name, t in measured.items():
+        print(f"{name:40} {t['p50_ms']:8.1f} {t['p95_ms']:8.1f} {t['vs_static_p95']:12.1f}x")
+    print(f"worst p95 {results['worst_p95_ms']} ms (target <= {TARGET_MS} ms)")
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(results, indent=2))
+    return results
+
+
+if __name__ == "__main__":
+    main()
