@@ -7,11 +7,13 @@ import urllib.error
 import urllib.request
 import zlib
 
+import boto3
 import cv2
 import numpy as np
 import psycopg
 import pytest
 
+from roz_pipeline.clips.stores import S3ClipStore
 from roz_pipeline.core.render import LEGEND_HEIGHT, render_heatmap
 from roz_pipeline.defs.keys import minutes_key
 from roz_pipeline.explore.app import Explorer
@@ -130,3 +132,19 @@ def test_the_camera_page_and_the_camera_asset_link_to_each_other(explorer, monke
     assert 'href="http://dagster.lan:3000/assets/heatmap_minutes/lobby"' in page
     metadata = asset_def(defs, minutes_key("lobby")).metadata_by_key[minutes_key("lobby")]
     assert metadata["explorer"].value == "http://roz.lan:8080/cameras/lobby"
+
+
+def test_a_clip_in_s3_plays_from_a_presigned_url(tmp_path, migrated_database, moto_endpoint):
+    registry, videos = lobby_and_yard(tmp_path, migrated_database)
+    s3 = boto3.client("s3", endpoint_url=moto_endpoint, aws_access_key_id="testing", aws_secret_access_key="testing",
+                      region_name="us-east-1")
+    s3.create_bucket(Bucket="explore")
+    key = clip_key("lobby", T0)
+    s3.upload_file(str(videos / key), "explore", f"site-a/{key}")
+
+    with serving(registry, videos, migrated_database, S3ClipStore(s3, "explore", "site-a/")) as base:
+        with urllib.request.urlopen(f"{base}/cameras/lobby/clip?key={key}", timeout=30) as response:
+            played, final = response.read(), response.url
+
+    assert played == (videos / key).read_bytes()
+    assert final.startswith(f"{moto_endpoint}/explore/site-a/{key}?") and "Signature=" in final
