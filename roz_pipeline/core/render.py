@@ -174,20 +174,28 @@ def render_hour_bars(values: list[float], unit: str = "activity per minute") -> 
     """24 bars, one per UTC hour of a day (NaN: no footage, drawn as a grey tick), scaled to the largest. PNG."""
     if len(values) != 24:
         raise ValueError(f"24 hours, got {len(values)}")
+    return render_bars(values, {hour: f"{hour:02d}" for hour in range(0, 24, 3)}, unit)
+
+
+def render_bars(values: list[float], labels: dict[int, str], unit: str = "activity per minute") -> bytes:
+    """A bar per value (NaN: no footage, a grey tick), scaled to the largest, in the width of the week grid;
+    `labels`: bar index -> its label under the chart. PNG."""
     height, width = 90, LABEL_WIDTH + 24 * CELL_WIDTH
     chart = np.full((height + HEADER_HEIGHT, width, 3), 255, np.uint8)
     known = [v for v in values if not np.isnan(v)]
     scale = max(known) if known and max(known) > 0 else 1.0
+    step = 24 * CELL_WIDTH / max(1, len(values))
+    gap = min(3, int(step // 4))
     font, size, ink = cv2.FONT_HERSHEY_SIMPLEX, 0.35, (40, 40, 40)
-    for hour, value in enumerate(values):
-        left = LABEL_WIDTH + hour * CELL_WIDTH
+    for index, value in enumerate(values):
+        left, right = LABEL_WIDTH + round(index * step) + gap, LABEL_WIDTH + round((index + 1) * step) - gap
         if np.isnan(value):
-            chart[height - 2:height, left + 3:left + CELL_WIDTH - 3] = NO_DATA_COLOR
+            chart[height - 2:height, left:max(left + 1, right)] = NO_DATA_COLOR
             continue
         top = height - max(1, round((height - 4) * value / scale))
-        chart[top:height, left + 3:left + CELL_WIDTH - 3] = week_cell_color(value, scale)
-    for hour in range(0, 24, 3):
-        cv2.putText(chart, f"{hour:02d}", (LABEL_WIDTH + hour * CELL_WIDTH + 3, height + HEADER_HEIGHT - 4), font,
-                    size, ink, 1, cv2.LINE_AA)
+        chart[top:height, left:max(left + 1, right)] = week_cell_color(value, scale)
+    for index, label in labels.items():
+        cv2.putText(chart, label, (LABEL_WIDTH + round(index * step) + 3, height + HEADER_HEIGHT - 4), font, size,
+                    ink, 1, cv2.LINE_AA)
     cv2.putText(chart, _number(scale), (2, 12), font, size, ink, 1, cv2.LINE_AA)
     return _encode(np.vstack([chart, _sequential_legend(width, scale, unit)]), "png")

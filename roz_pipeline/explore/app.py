@@ -23,7 +23,7 @@ from roz_pipeline import settings
 from roz_pipeline.clips.access import Clips
 from roz_pipeline.clips.layout import LayoutError
 from roz_pipeline.clips.stores import LocalClipStore
-from roz_pipeline.core.timesteps import DAY, HOUR, MINUTE, floor, parse_utc
+from roz_pipeline.core.timesteps import DAY, HOUR, MINUTE, STEPS, floor, parse_utc, steps
 from roz_pipeline.registry import Camera
 from roz_pipeline.storage.connection import connect
 from roz_pipeline.storage.minutes import source_size
@@ -31,7 +31,7 @@ from roz_pipeline.usecases.explore import cameras_today
 from roz_pipeline.usecases.insight import activity_timeline, compare_periods, week_pattern
 from roz_pipeline.usecases.pictures import render_comparison, render_period
 from roz_pipeline.usecases.regions import answer_document, region_question
-from roz_pipeline.core.render import render_hour_bars, render_week
+from roz_pipeline.core.render import render_bars, render_week
 
 HERE = Path(__file__).resolve().parent
 PRESETS = {"last hour": HOUR, "today": None, "last 7 days": timedelta(days=7)}
@@ -106,7 +106,7 @@ async def camera_page(request: Request):
     return explorer.templates.TemplateResponse(request, "camera.html", {
         "source_width": width, "source_height": height,
         "camera": camera, "start": start, "end": end, "period": _query(start, end), "presets": presets,
-        "region": request.query_params.get("region", ""), "by": "day" if end - start > 2 * DAY else "hour",
+        "region": request.query_params.get("region", ""), "by": _bar_grain(start, end),
         "dagster": f"{dagster.rstrip('/')}/assets/heatmap_minutes/{camera.camera_id}" if dagster else None,
         "regions": camera.regions})
 
@@ -138,15 +138,18 @@ async def compare_png(request: Request):
 
 
 async def activity_png(request: Request):
+    """The period's activity per minute, a bar per hour (up to two days) or per day, from the rollups."""
     explorer: Explorer = request.app.state.explorer
     camera = explorer.camera(request)
     start, end = explorer.period(request)
+    grain = _bar_grain(start, end)
+    periods = steps(start, end, STEPS[grain])
     with explorer.connection() as conn:
-        hours = activity_timeline(conn, camera.camera_id, floor(start, DAY), floor(start, DAY) + DAY, "hour")
-    per_hour = [float("nan")] * 24
-    for hour in hours:
-        per_hour[hour.period_start.hour] = hour.total_intensity / hour.minutes_covered
-    return Response(render_hour_bars(per_hour), media_type="image/png", headers={"Cache-Control": PICTURE_CACHE})
+        rolled = {r.period_start: r for r in activity_timeline(conn, camera.camera_id, periods[0], end, grain)}
+    values = [rolled[p].total_intensity / rolled[p].minutes_covered if p in rolled else float("nan") for p in periods]
+    every = max(1, len(periods) // 8)
+    labels = {i: f"{p:%H}" if grain == "hour" else f"{p:%m-%d}" for i, p in enumerate(periods) if i % every == 0}
+    return Response(render_bars(values, labels), media_type="image/png", headers={"Cache-Control": PICTURE_CACHE})
 
 
 async def week_png(request: Request):
@@ -202,6 +205,11 @@ async def error_page(request: Request, exc: HTTPException):
     return explorer.templates.TemplateResponse(request, "error.html", {"status": exc.status_code,
                                                                        "message": exc.detail},
                                                status_code=exc.status_code)
+
+
+def _bar_grain(start: datetime, end: datetime) -> str:
+    """A bar per hour up to two days, per day beyond."""
+    return "hour" if end - start <= 2 * DAY else "day"
 
 
 def _query(start: datetime, end: datetime) -> dict[str, str]:
