@@ -26,7 +26,7 @@ import uvicorn
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from databases import fresh_database, server_url  # noqa: E402  (bench/ is the script's folder)
-from queries import walker_map  # noqa: E402
+from queries import timings, walker_map  # noqa: E402
 from regions import DOOR, load  # noqa: E402
 from roz_pipeline.clips.access import Clips  # noqa: E402
 from roz_pipeline.clips.layout import ClipLayout  # noqa: E402
@@ -67,22 +67,20 @@ def serve(app) -> tuple[uvicorn.Server, int]:
 
 
 def timed(port: int, path: str, repeat: int, accept: str = "*/*") -> dict:
-    """p50/p95 ms of GET `path` (after one warm-up request), each answer checked to be 200."""
+    """p50/p95 ms of GET `path` on one keep-alive connection (after a warm-up request), each answer checked."""
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
-    samples = []
-    for attempt in range(repeat + 1):
-        started = time.perf_counter()
+
+    def get() -> None:
         connection.request("GET", path, headers={"Accept": accept})
         response = connection.getresponse()
         body = response.read()
         if response.status != 200:
             raise RuntimeError(f"{path}: {response.status} {body[:300]!r}")
-        if attempt:
-            samples.append((time.perf_counter() - started) * 1000)
-    connection.close()
-    samples.sort()
-    return {"p50_ms": round(samples[len(samples) // 2], 1),
-            "p95_ms": round(samples[min(len(samples) - 1, int(0.95 * len(samples)))], 1)}
+
+    try:
+        return timings(get, repeat)
+    finally:
+        connection.close()
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -40,16 +40,17 @@ PREVIEW_WIDTH = 320  # the run's picture in the event log: a ~10 KB JPEG, so a y
 
 
 def definitions(served: ServedCameras) -> Definitions:
-    return Definitions(assets=[camera_asset(camera, served.partitions[camera.camera_id], served.grain, served.clock)
+    explorer = settings.explore_url()  # read once: the environment (and .env) is not read again per camera
+    return Definitions(assets=[camera_asset(camera, served.partitions[camera.camera_id], served.grain, served.clock,
+                                            explorer)
                                for camera in served])
 
 
-def camera_asset(camera: Camera, partitions, grain: str, now):
+def camera_asset(camera: Camera, partitions, grain: str, now, explorer: str | None = None):
     """The asset writing `camera`'s rows: each partition covers the camera-minutes inside its time window.
     `now` says when the store was listed (replaceable in tests)."""
     # Judged by the last materialization: a followed hour materializes when it has settled.
     period = timedelta(hours=1) if grain == "hour" else timedelta(minutes=1)
-    explorer = settings.explore_url()
 
     @asset(
         key=minutes_key(camera.camera_id),

@@ -176,10 +176,10 @@ def _recorder_reports(broker: Broker | None, cameras: dict[str, Camera], state: 
 
 def _announce(state: dict, cameras: dict[str, Camera]) -> None:
     """Queue Home Assistant's discovery message and the current state of every camera not announced yet."""
-    announced = set(state["announced"])
+    announced, prefix = set(state["announced"]), settings.mqtt_discovery_prefix()
     for camera_id in cameras:
         if camera_id not in announced:
-            topic, payload = home_assistant.discovery(camera_id, settings.mqtt_discovery_prefix())
+            topic, payload = home_assistant.discovery(camera_id, prefix)
             state["mqtt"][topic] = payload
             state["mqtt"][home_assistant.stale_topic(camera_id)] = _stale_payload(state["cameras"].get(camera_id))
             state["announced"].append(camera_id)

@@ -23,6 +23,7 @@ from roz_pipeline import settings
 from roz_pipeline.clips.access import Clips
 from roz_pipeline.clips.layout import LayoutError
 from roz_pipeline.clips.stores import LocalClipStore
+from roz_pipeline.core.render import render_bars, render_week
 from roz_pipeline.core.timesteps import DAY, HOUR, MINUTE, STEPS, floor, parse_utc, steps
 from roz_pipeline.registry import Camera
 from roz_pipeline.storage.connection import connect
@@ -31,7 +32,6 @@ from roz_pipeline.usecases.explore import cameras_today
 from roz_pipeline.usecases.insight import activity_timeline, compare_periods, week_pattern
 from roz_pipeline.usecases.pictures import render_comparison, render_period
 from roz_pipeline.usecases.regions import answer_document, region_question
-from roz_pipeline.core.render import render_bars, render_week
 
 HERE = Path(__file__).resolve().parent
 PRESETS = {"last hour": HOUR, "today": None, "last 7 days": timedelta(days=7)}
@@ -121,7 +121,7 @@ async def heatmap_png(request: Request):
             picture = render_period(conn, catalog, camera.camera_id, start, end)
         except LookupError as exc:
             raise HTTPException(404, str(exc)) from None
-    return Response(picture.png, media_type="image/png", headers={"Cache-Control": PICTURE_CACHE})
+    return _png(picture.png)
 
 
 async def compare_png(request: Request):
@@ -134,7 +134,7 @@ async def compare_png(request: Request):
         except LookupError as exc:
             raise HTTPException(404, str(exc)) from None
     picture = render_comparison(explorer.clips.catalog([camera]), comparison)
-    return Response(picture.png, media_type="image/png", headers={"Cache-Control": PICTURE_CACHE})
+    return _png(picture.png)
 
 
 async def activity_png(request: Request):
@@ -149,7 +149,7 @@ async def activity_png(request: Request):
     values = [rolled[p].total_intensity / rolled[p].minutes_covered if p in rolled else float("nan") for p in periods]
     every = max(1, len(periods) // 8)
     labels = {i: f"{p:%H}" if grain == "hour" else f"{p:%m-%d}" for i, p in enumerate(periods) if i % every == 0}
-    return Response(render_bars(values, labels), media_type="image/png", headers={"Cache-Control": PICTURE_CACHE})
+    return _png(render_bars(values, labels))
 
 
 async def week_png(request: Request):
@@ -158,7 +158,7 @@ async def week_png(request: Request):
     _, end = explorer.period(request)
     with explorer.connection() as conn:
         pattern = week_pattern(conn, camera.camera_id, end)
-    return Response(render_week(pattern.per_minute), media_type="image/png", headers={"Cache-Control": PICTURE_CACHE})
+    return _png(render_week(pattern.per_minute))
 
 
 async def when_answer(request: Request):
@@ -205,6 +205,10 @@ async def error_page(request: Request, exc: HTTPException):
     return explorer.templates.TemplateResponse(request, "error.html", {"status": exc.status_code,
                                                                        "message": exc.detail},
                                                status_code=exc.status_code)
+
+
+def _png(picture: bytes) -> Response:
+    return Response(picture, media_type="image/png", headers={"Cache-Control": PICTURE_CACHE})
 
 
 def _bar_grain(start: datetime, end: datetime) -> str:
