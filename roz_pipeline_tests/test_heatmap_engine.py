@@ -170,8 +170,11 @@ def test_real_footage_rows_are_plain_zlib_smaller_than_the_stdlibs_and_the_stdli
     assert zlib.decompress(stored) == raw  # what db/README.md's readers do
     assert len(stored) < 0.9 * len(stdlib_bytes)  # libdeflate's encoder (bench/extract.py measures by how much)
 
+    assert np.array_equal(codec.decode_intensity(stdlib_bytes, *heatmap.shape), heatmap)  # libdeflate reads zlib's
+
     monkeypatch.setattr(codec, "deflate", None)  # the `deflate` package missing
     assert codec.encode_intensity(heatmap) == stdlib_bytes
+    assert np.array_equal(codec.decode_intensity(stored, *heatmap.shape), heatmap)
 
 
 def test_real_truncated_recording_keeps_its_frames_and_reports_the_damage():

@@ -58,6 +58,11 @@ def test_codec_round_trip_is_exact_and_uses_plain_zlib_of_float32():
 
     assert np.array_equal(decode_intensity(blob, 144, 192), array)
     assert zlib.decompress(blob) == array.tobytes()
+    for height, width in [(144, 191), (145, 192)]:  # a row read with another row's size fails, naming the sizes
+        with pytest.raises(ValueError, match=f"{height}x{width} float32"):
+            decode_intensity(blob, height, width)
+    with pytest.raises(ValueError, match="not a zlib stream"):
+        decode_intensity(b"not zlib", 144, 192)
     with pytest.raises(ValueError, match="2-D"):
         encode_intensity(np.zeros(5, np.float32))
 
