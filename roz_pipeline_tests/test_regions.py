@@ -96,11 +96,15 @@ def test_when_finds_the_minutes_something_crossed_a_region_and_the_series_gives_
 
 def test_the_series_equals_the_arrays_on_random_regions_over_a_week_and_a_downscale_change_is_reported(db, tmp_path):
     rng = np.random.default_rng(7)
-    week = [T0 - timedelta(days=7) + timedelta(minutes=int(m)) for m in sorted(rng.choice(7 * 1440, 700, False))]
-    for minute in week:
+    run = set(range(3000, 3040)) - {3017}  # 39 consecutive minutes but one, moving in the corner
+    chosen = sorted(set(int(m) for m in rng.choice(7 * 1440, 700, False)) | run)
+    week = [T0 - timedelta(days=7) + timedelta(minutes=m) for m in chosen]
+    for offset, minute in zip(chosen, week):
         factor = 4 if minute < T0 - timedelta(days=3) else 2  # the camera's downscale halved mid-week
         height, width = 180 // factor, 320 // factor
         array = np.zeros((height, width), np.float32)
+        if offset in run:
+            array[2:8, 2:8] = (1 + offset % 7) / 3  # floats whose sums depend on their order
         for _ in range(rng.integers(0, 4)):  # a few moving blobs, fractional counts like partly covered minutes
             y, x = rng.integers(0, height - 5), rng.integers(0, width - 5)
             array[y:y + rng.integers(1, 6), x:x + rng.integers(1, 6)] += rng.random() * 30
@@ -130,6 +134,15 @@ def test_the_series_equals_the_arrays_on_random_regions_over_a_week_and_a_downsc
     answer = when(db, camera, "r2", start, end)
     (change,) = answer.downscale_changes
     assert change[1:] == (4, 2) and change[0] >= T0 - timedelta(days=3)
+    for name, rectangle in moved.items():  # PostgreSQL's intervals of the series == Python's of the arrays
+        for threshold in (0.0, 5.0):
+            series = when(db, camera, name, start, end, threshold)
+            arrays = when(db, camera, ",".join(map(str, rectangle)), start, end, threshold)
+            assert series.from_series and not arrays.from_series
+            assert series.intervals == arrays.intervals and series.intervals  # identical floats, peaks included
+            assert (series.minutes_with_data, series.downscale_changes) == (len(week), answer.downscale_changes)
+            assert arrays.minutes_with_data == len(week) and arrays.downscale_changes == series.downscale_changes
+    assert [i.minutes for i in when(db, camera, "r0", start, end).intervals if i.minutes > 1] == [17, 22]
 
 
 def _camera(folder, regions: dict):

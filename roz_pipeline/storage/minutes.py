@@ -174,7 +174,7 @@ def minutes_between(conn: psycopg.Connection, camera_id: str, start: datetime, e
         WHERE camera_id = %s AND "timestamp" >= %s AND "timestamp" < %s
         ORDER BY "timestamp"
         """,
-        (check_camera_id(camera_id), start, end),
+        (check_camera_id(camera_id), start, end), binary=True,  # arrays as bytes, not hex text to parse
     ).fetchall()
     return [stored_minute(row) for row in rows]
 
@@ -223,6 +223,20 @@ def longest_quiet_stretch(conn: psycopg.Connection, camera_id: str, start: datet
         (check_camera_id(camera_id), start, end),
     ).fetchone()
     return longest
+
+
+def downscale_changes_between(conn: psycopg.Connection, camera_id: str, start: datetime,
+                              end: datetime) -> list[tuple[datetime, float, float]]:
+    """`core.regions.downscale_changes` of the camera's stored minutes in `start <= t < end`, found by PostgreSQL."""
+    return conn.execute(
+        """
+        SELECT "timestamp", before, downscale_factor FROM (
+            SELECT "timestamp", downscale_factor, lag(downscale_factor) OVER (ORDER BY "timestamp") AS before
+            FROM heatmap_minutes WHERE camera_id = %s AND "timestamp" >= %s AND "timestamp" < %s
+        ) factors
+        WHERE before <> downscale_factor ORDER BY "timestamp"
+        """,
+        (check_camera_id(camera_id), start, end)).fetchall()
 
 
 def source_size(conn: psycopg.Connection, camera_id: str) -> tuple[int, int] | None:

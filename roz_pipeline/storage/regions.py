@@ -8,7 +8,7 @@ from datetime import datetime
 import psycopg
 
 from roz_pipeline.core.motion import Rectangle
-from roz_pipeline.core.regions import MinuteActivity
+from roz_pipeline.core.regions import ActivityInterval, MinuteActivity
 from roz_pipeline.registry import check_camera_id
 
 
@@ -91,6 +91,32 @@ def region_series(conn: psycopg.Connection, camera_id: str, region: str, start: 
     return [MinuteActivity(minute, activity, factor) for minute, activity, factor in rows]
 
 
+def region_intervals(conn: psycopg.Connection, camera_id: str, region: str, start: datetime, end: datetime,
+                     min_activity: float) -> tuple[list[ActivityInterval], int]:
+    """(the intervals of consecutive minutes whose stored activity in the region exceeds `min_activity`, in time
+    order; the stored minutes of `start <= t < end`). The rule of `core.regions.activity_intervals` run in
+    PostgreSQL (gaps and islands, sums in time order: the same floats), so that 90 days return a few rows, not
+    130,000."""
+    params = (check_camera_id(camera_id), region, start, end)
+    rows = conn.execute(
+        """
+        SELECT min("timestamp"), max("timestamp") + interval '1 minute', sum(activity ORDER BY "timestamp"),
+               (array_agg("timestamp" ORDER BY activity DESC, "timestamp"))[1], max(activity)
+        FROM (
+            SELECT "timestamp", activity,
+                   "timestamp" - interval '1 minute' * row_number() OVER (ORDER BY "timestamp") AS island
+            FROM heatmap_region_minutes
+            WHERE camera_id = %s AND region = %s AND "timestamp" >= %s AND "timestamp" < %s AND activity > %s
+        ) active
+        GROUP BY island ORDER BY island
+        """,
+        (*params, min_activity)).fetchall()
+    stored = conn.execute(
+        'SELECT count(*) FROM heatmap_region_minutes WHERE camera_id = %s AND region = %s AND "timestamp" >= %s '
+        'AND "timestamp" < %s', params).fetchone()[0]
+    return [ActivityInterval(*row) for row in rows], stored
+
+
 def stored_arrays(conn: psycopg.Connection, camera_id: str, start: datetime, end: datetime,
                   batch: int = 500) -> Iterator[StoredArray]:
     """The camera's minute arrays in `start <= t < end`, oldest first, `batch` rows per query."""
@@ -103,7 +129,7 @@ def stored_arrays(conn: psycopg.Connection, camera_id: str, start: datetime, end
               AND (%s::timestamptz IS NULL OR "timestamp" > %s)
             ORDER BY "timestamp" LIMIT %s
             """,
-            (check_camera_id(camera_id), start, end, after, after, batch)).fetchall()
+            (check_camera_id(camera_id), start, end, after, after, batch), binary=True).fetchall()
         yield from (StoredArray(*row) for row in rows)
         if len(rows) < batch:
             return

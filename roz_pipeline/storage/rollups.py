@@ -108,7 +108,7 @@ def rollups_between(conn: psycopg.Connection, camera_id: str, grain: str, start:
           AND (%s::int IS NULL OR EXTRACT(HOUR FROM period_start AT TIME ZONE 'UTC') = %s::int)
         ORDER BY period_start
         """,
-        (check_camera_id(camera_id), _check_grain(grain), start, end, hour_of_day, hour_of_day),
+        (check_camera_id(camera_id), _check_grain(grain), start, end, hour_of_day, hour_of_day), binary=True,
     ).fetchall()
     return [
         Rollup(camera, row_grain, period_start, decode_intensity(blob, height, width), downscale, minutes, frames)

@@ -28,11 +28,13 @@ from roz_pipeline.core.regions import (
 )
 from roz_pipeline.core.timesteps import STEPS, floor
 from roz_pipeline.registry import Camera
+from roz_pipeline.storage.minutes import downscale_changes_between
 from roz_pipeline.storage.regions import (
     StoredArray,
     define_region,
     delete_region,
     minute_clip_keys,
+    region_intervals,
     region_series,
     stored_arrays,
     stored_regions,
@@ -159,13 +161,20 @@ def region_minutes(conn: psycopg.Connection, camera: Camera, label: str, rectang
 def when(conn: psycopg.Connection, camera: Camera, region: str, start: datetime, end: datetime,
          min_activity: float = 0.0) -> RegionAnswer:
     """The intervals of consecutive minutes in `start <= t < end` whose activity inside `region` exceeds
-    `min_activity`, in time order."""
+    `min_activity`, in time order: from the region's complete series when it has one (the intervals found by
+    PostgreSQL), else from every minute's array."""
     label, rectangle = resolve_region(camera, region)
-    series, from_series = region_minutes(conn, camera, label, rectangle, start, end)
-    intervals = activity_intervals(series, min_activity)
+    stored = stored_regions(conn, camera.camera_id).get(label)
+    if stored is not None and stored.serves(rectangle):
+        intervals, minutes = region_intervals(conn, camera.camera_id, label, start, end, min_activity)
+        changes, from_series = downscale_changes_between(conn, camera.camera_id, start, end), True
+    else:
+        series = activity_from_arrays(conn, camera.camera_id, rectangle, start, end)
+        intervals, minutes = activity_intervals(series, min_activity), len(series)
+        changes, from_series = downscale_changes(series), False
     answer = RegionAnswer(camera.camera_id, label, rectangle, intervals,
                           minute_clip_keys(conn, camera.camera_id, [i.start for i in intervals]),
-                          downscale_changes(series), from_series, len(series))
+                          changes, from_series, minutes)
     if label in camera.regions and not from_series:
         answer.notes.append(f"the series of region {label} is not built yet (asset heatmap_regions/"
                             f"{camera.camera_id}): read every minute's array instead")
