@@ -41,16 +41,17 @@ def lobby_and_yard(tmp_path, database_url: str):
 @contextmanager
 def serving(registry, videos, database_url: str, store=None):
     """The explorer on uvicorn at a free port (its clock at 14:30 on the lobby's day), on the folder `videos` or
-    another `store`: its base URL."""
+    another `store`: (its base URL, the Explorer)."""
     clips = Clips(store or LocalClipStore(videos), ClipLayout.from_setting("roz"), 6, timedelta(days=7))
-    app = create_app(Explorer(database_url, load_registry(registry), clips, clock=lambda: T0 + timedelta(minutes=30)))
+    explorer = Explorer(database_url, load_registry(registry), clips, clock=lambda: T0 + timedelta(minutes=30))
+    app = create_app(explorer)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=free_port(), log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     while not server.started:
         time.sleep(0.02)
     try:
-        yield f"http://127.0.0.1:{server.config.port}"
+        yield f"http://127.0.0.1:{server.config.port}", explorer
     finally:
         server.should_exit = True
         thread.join(10)

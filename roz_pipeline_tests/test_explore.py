@@ -6,6 +6,7 @@ import json
 import urllib.error
 import urllib.request
 import zlib
+from datetime import timedelta
 
 import boto3
 import cv2
@@ -15,17 +16,21 @@ import pytest
 
 from roz_pipeline.clips.stores import S3ClipStore
 from roz_pipeline.core.render import LEGEND_HEIGHT, render_heatmap
+from roz_pipeline.core.timesteps import HOUR
 from roz_pipeline.defs.keys import minutes_key
 from roz_pipeline.explore.app import Explorer
 from roz_pipeline.storage.connection import connect
 from roz_pipeline.storage.migrations import Migrator
+from roz_pipeline.storage.minutes import HeatmapMinute, write_minute
+from roz_pipeline.storage.rollups import Rollup, write_rollup
+from roz_pipeline.usecases.insight import period_heatmap
 from roz_pipeline_tests.explorer_site import PERIOD, lobby_and_yard, serving
 from roz_pipeline_tests.helpers import MIGRATIONS, T0, as_role, asset_def, clip_key, local_defs
 
 
 @pytest.fixture
 def explorer(tmp_path, migrated_database):
-    with serving(*lobby_and_yard(tmp_path, migrated_database), migrated_database) as base:
+    with serving(*lobby_and_yard(tmp_path, migrated_database), migrated_database) as (base, _):
         yield base, migrated_database
 
 
@@ -86,6 +91,42 @@ def test_the_region_question_lists_exactly_the_minutes_something_moved_there(exp
     assert status == 200 and clip[4:8] == b"ftyp"  # the clip itself, to play from its offset
 
 
+def test_a_picture_is_drawn_once_until_a_row_behind_it_changes(tmp_path, migrated_database):
+    registry, videos = lobby_and_yard(tmp_path, migrated_database)
+    heatmap = f"/cameras/lobby/heatmap.png?{PERIOD}&still=no"
+    with serving(registry, videos, migrated_database) as (base, explorer), \
+            connect(migrated_database, autocommit=True) as conn:
+        first, again = head(base + heatmap), head(base + heatmap)
+        drawn = explorer.pictures.drawn
+        unchanged = head(base + heatmap, {"If-None-Match": first["etag"]})
+        late = np.zeros((45, 80), np.float32)
+        late[10:20, 60:70] = 9  # a late clip's minute, processed into the period
+        write_minute(conn, HeatmapMinute.of("lobby", T0 + timedelta(minutes=7), clip_key("lobby", T0), late, 4, 20))
+        after_late, drawn_after_late = head(base + heatmap), explorer.pictures.drawn
+        bars = head(f"{base}/cameras/lobby/activity.png?{PERIOD}")
+        rollup = period_heatmap(conn, "lobby", T0, T0 + HOUR)
+        write_rollup(conn, Rollup("lobby", "hour", T0, rollup.total, 4, rollup.minutes, 100))
+        bars_rolled = head(f"{base}/cameras/lobby/activity.png?{PERIOD}")
+
+    assert first["body"] == again["body"] and first["etag"] == again["etag"] and drawn == 1
+    assert unchanged["status"] == 304 and unchanged["body"] == b""
+    assert after_late["etag"] != first["etag"] and drawn_after_late == 2
+    served = cv2.imdecode(np.frombuffer(after_late["body"], np.uint8), cv2.IMREAD_COLOR)
+    expected = cv2.imdecode(np.frombuffer(render_heatmap(rollup.total), np.uint8), cv2.IMREAD_COLOR)
+    assert np.array_equal(served[:-LEGEND_HEIGHT], expected)  # the late minute is in it
+    assert bars_rolled["etag"] != bars["etag"] and bars_rolled["body"] != bars["body"]
+
+
+def head(url: str, headers: dict | None = None) -> dict:
+    """Status, ETag and body of a GET."""
+    request = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return {"status": response.status, "etag": response.headers["ETag"], "body": response.read()}
+    except urllib.error.HTTPError as error:
+        return {"status": error.code, "etag": error.headers["ETag"], "body": error.read()}
+
+
 @pytest.mark.parametrize(("path", "status", "says"), [
     ("/cameras/nobody", 404, "no camera 'nobody' in the registry"),
     ("/cameras/..%2F..%2Fetc", 404, "Not Found"),
@@ -111,7 +152,7 @@ def test_the_explorer_works_as_the_reader_role_and_never_writes(tmp_path, databa
     registry, videos = lobby_and_yard(tmp_path, as_role(database_with_roles, "roz_writer"))
     reader = as_role(database_with_roles, "roz_reader")
 
-    with serving(registry, videos, reader) as base:
+    with serving(registry, videos, reader) as (base, _):
         pages = [get(f"{base}{path}")[0] for path in ("/", f"/cameras/lobby?{PERIOD}",
                                                       f"/cameras/lobby/heatmap.png?{PERIOD}")]
         answer = json.loads(get(f"{base}/cameras/lobby/when?region=door&{PERIOD}", json_answer=True)[2])
@@ -142,7 +183,7 @@ def test_a_clip_in_s3_plays_from_a_presigned_url(tmp_path, migrated_database, mo
     key = clip_key("lobby", T0)
     s3.upload_file(str(videos / key), "explore", f"site-a/{key}")
 
-    with serving(registry, videos, migrated_database, S3ClipStore(s3, "explore", "site-a/")) as base:
+    with serving(registry, videos, migrated_database, S3ClipStore(s3, "explore", "site-a/")) as (base, _):
         with urllib.request.urlopen(f"{base}/cameras/lobby/clip?key={key}", timeout=30) as response:
             played, final = response.read(), response.url
 

@@ -34,7 +34,7 @@ def chromium():
 
 @pytest.fixture
 def site(tmp_path, migrated_database):
-    with serving(*lobby_and_yard(tmp_path, migrated_database), migrated_database) as base:
+    with serving(*lobby_and_yard(tmp_path, migrated_database), migrated_database) as (base, _):
         yield base
 
 

@@ -2,8 +2,10 @@
 something move here" by drawing on the picture.
 
 Starlette (with uvicorn, both already installed with Dagster's webserver): small, well kept, Jinja2 templates and
-static files without a build step; the page's script is a plain module served as is. Every request opens its own
-connection, reads, and closes it: the app never writes, so the reader role of db/roles.sql is enough.
+static files without a build step; the page's script is a plain module served as is. Handlers are plain functions,
+which Starlette runs in its thread pool, so a long question does not hold up the pictures. Every request opens its
+own connection, reads, and closes it: the app never writes, so the reader role of db/roles.sql is enough. Pictures
+are kept by their inputs (explore/cache.py).
 """
 
 from datetime import datetime, timedelta, timezone
@@ -25,18 +27,27 @@ from roz_pipeline.clips.layout import LayoutError
 from roz_pipeline.clips.stores import LocalClipStore
 from roz_pipeline.core.render import render_bars, render_week
 from roz_pipeline.core.timesteps import DAY, HOUR, MINUTE, STEPS, floor, parse_utc, steps
+from roz_pipeline.explore.cache import PictureCache
 from roz_pipeline.registry import Camera
 from roz_pipeline.storage.connection import connect
 from roz_pipeline.storage.minutes import source_size
 from roz_pipeline.usecases.explore import cameras_today
-from roz_pipeline.usecases.insight import activity_timeline, compare_periods, week_pattern
+from roz_pipeline.usecases.insight import (
+    activity_timeline,
+    compare_periods,
+    digest,
+    period_inputs,
+    rollup_inputs,
+    week_pattern,
+    week_span,
+)
 from roz_pipeline.usecases.pictures import render_comparison, render_period
 from roz_pipeline.usecases.regions import answer_document, region_question
 
 HERE = Path(__file__).resolve().parent
 PRESETS = {"last hour": HOUR, "today": None, "last 7 days": timedelta(days=7)}
 LONGEST_PERIOD = timedelta(days=3660)  # a range beyond ten years is a mistake, not a question
-PICTURE_CACHE = "private, max-age=60"  # a period's picture changes only when minutes of it are written
+REVALIDATE = "private, no-cache"  # the browser asks again each time and gets a 304 while the rows are unchanged
 
 
 class Explorer:
@@ -46,10 +57,20 @@ class Explorer:
         self.database_url, self.cameras, self.clips = database_url, cameras, clips
         self.now = clock or (lambda: datetime.now(timezone.utc))
         self.templates = Jinja2Templates(directory=str(HERE / "templates"))
+        self.pictures = PictureCache()
 
     def connection(self) -> psycopg.Connection:
         """A connection on which PostgreSQL itself refuses any write (on top of the reader role, where used)."""
         return connect(self.database_url, autocommit=True, options="-c default_transaction_read_only=on")
+
+    def png(self, request: Request, inputs: str, draw) -> Response:
+        """The picture `draw()` renders for this request from rows whose digest is `inputs`: drawn once while they
+        stay the same, and not sent again to a browser that has it."""
+        tag = f'"{digest([request.url.path, sorted(request.query_params.multi_items()), inputs])}"'
+        headers = {"Cache-Control": REVALIDATE, "ETag": tag}
+        if request.headers.get("if-none-match") == tag:
+            return Response(status_code=304, headers=headers)
+        return Response(self.pictures.picture((tag,), draw), media_type="image/png", headers=headers)
 
     def camera(self, request: Request) -> Camera:
         camera = self.cameras.get(request.path_params["camera_id"])
@@ -79,7 +100,7 @@ def _time(request: Request, name: str, default: datetime) -> datetime:
         raise HTTPException(400, f"{name}: {exc}") from None
 
 
-async def cameras_page(request: Request):
+def cameras_page(request: Request):
     explorer: Explorer = request.app.state.explorer
     now = explorer.now()
     with explorer.connection() as conn:
@@ -93,7 +114,7 @@ async def cameras_page(request: Request):
     return explorer.templates.TemplateResponse(request, "cameras.html", {"rows": rows, "now": now})
 
 
-async def camera_page(request: Request):
+def camera_page(request: Request):
     explorer: Explorer = request.app.state.explorer
     camera = explorer.camera(request)
     start, end = explorer.period(request)
@@ -111,33 +132,36 @@ async def camera_page(request: Request):
         "regions": camera.regions})
 
 
-async def heatmap_png(request: Request):
+def heatmap_png(request: Request):
     explorer: Explorer = request.app.state.explorer
     camera = explorer.camera(request)
     start, end = explorer.period(request)
+    still = request.query_params.get("still") != "no"
     with explorer.connection() as conn:
-        try:
-            catalog = None if request.query_params.get("still") == "no" else explorer.clips.catalog([camera])
-            picture = render_period(conn, catalog, camera.camera_id, start, end)
-        except LookupError as exc:
-            raise HTTPException(404, str(exc)) from None
-    return _png(picture.png)
+        def draw() -> bytes:
+            catalog = explorer.clips.catalog([camera]) if still else None
+            return render_period(conn, catalog, camera.camera_id, start, end).png
+
+        return explorer.png(request, period_inputs(conn, camera.camera_id, start, end), _found(draw))
 
 
-async def compare_png(request: Request):
+def compare_png(request: Request):
     explorer: Explorer = request.app.state.explorer
     camera = explorer.camera(request)
     period, baseline = explorer.period(request), explorer.period(request, "baseline_")
     with explorer.connection() as conn:
-        try:
-            comparison = compare_periods(conn, camera.camera_id, baseline, period)
-        except LookupError as exc:
-            raise HTTPException(404, str(exc)) from None
-    picture = render_comparison(explorer.clips.catalog([camera]), comparison)
-    return _png(picture.png)
+        def draw() -> bytes:
+            try:
+                comparison = compare_periods(conn, camera.camera_id, baseline, period)
+            except ValueError as exc:  # the downscale factor changed between the two
+                raise HTTPException(400, str(exc)) from None
+            return render_comparison(explorer.clips.catalog([camera]), comparison).png
+
+        inputs = [period_inputs(conn, camera.camera_id, *span) for span in (period, baseline)]
+        return explorer.png(request, digest(inputs), _found(draw))
 
 
-async def activity_png(request: Request):
+def activity_png(request: Request):
     """The period's activity per minute, a bar per hour (up to two days) or per day, from the rollups."""
     explorer: Explorer = request.app.state.explorer
     camera = explorer.camera(request)
@@ -145,23 +169,40 @@ async def activity_png(request: Request):
     grain = _bar_grain(start, end)
     periods = steps(start, end, STEPS[grain])
     with explorer.connection() as conn:
-        rolled = {r.period_start: r for r in activity_timeline(conn, camera.camera_id, periods[0], end, grain)}
-    values = [rolled[p].total_intensity / rolled[p].minutes_covered if p in rolled else float("nan") for p in periods]
-    every = max(1, len(periods) // 8)
-    labels = {i: f"{p:%H}" if grain == "hour" else f"{p:%m-%d}" for i, p in enumerate(periods) if i % every == 0}
-    return _png(render_bars(values, labels))
+        def draw() -> bytes:
+            rolled = {r.period_start: r for r in activity_timeline(conn, camera.camera_id, periods[0], end, grain)}
+            values = [rolled[p].total_intensity / rolled[p].minutes_covered if p in rolled else float("nan")
+                      for p in periods]
+            every = max(1, len(periods) // 8)
+            labels = {i: f"{p:%H}" if grain == "hour" else f"{p:%m-%d}" for i, p in enumerate(periods)
+                      if i % every == 0}
+            return render_bars(values, labels)
+
+        return explorer.png(request, rollup_inputs(conn, camera.camera_id, grain, periods[0], end), draw)
 
 
-async def week_png(request: Request):
+def week_png(request: Request):
     explorer: Explorer = request.app.state.explorer
     camera = explorer.camera(request)
     _, end = explorer.period(request)
     with explorer.connection() as conn:
-        pattern = week_pattern(conn, camera.camera_id, end)
-    return _png(render_week(pattern.per_minute))
+        def draw() -> bytes:
+            return render_week(week_pattern(conn, camera.camera_id, end).per_minute)
+
+        return explorer.png(request, rollup_inputs(conn, camera.camera_id, "hour", *week_span(end)), draw)
 
 
-async def when_answer(request: Request):
+def _found(draw):
+    """`draw`, with "nothing stored there" answered as a 404."""
+    def drawn() -> bytes:
+        try:
+            return draw()
+        except LookupError as exc:
+            raise HTTPException(404, str(exc)) from None
+    return drawn
+
+
+def when_answer(request: Request):
     """The region question: JSON for `Accept: application/json`, else the camera page with the question in it."""
     explorer: Explorer = request.app.state.explorer
     camera = explorer.camera(request)
@@ -177,7 +218,7 @@ async def when_answer(request: Request):
     return JSONResponse(answer_document(answer, found, start, end, 0.0))
 
 
-async def clip_file(request: Request):
+def clip_file(request: Request):
     """A clip to play from the store: the file of a local folder, or a presigned S3 URL; only keys of this camera
     that the layout accepts."""
     explorer: Explorer = request.app.state.explorer
@@ -205,10 +246,6 @@ async def error_page(request: Request, exc: HTTPException):
     return explorer.templates.TemplateResponse(request, "error.html", {"status": exc.status_code,
                                                                        "message": exc.detail},
                                                status_code=exc.status_code)
-
-
-def _png(picture: bytes) -> Response:
-    return Response(picture, media_type="image/png", headers={"Cache-Control": PICTURE_CACHE})
 
 
 def _bar_grain(start: datetime, end: datetime) -> str:

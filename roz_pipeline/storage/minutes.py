@@ -179,6 +179,16 @@ def minutes_between(conn: psycopg.Connection, camera_id: str, start: datetime, e
     return [stored_minute(row) for row in rows]
 
 
+def minute_versions(conn: psycopg.Connection, camera_id: str, start: datetime,
+                    end: datetime) -> list[tuple[datetime, datetime]]:
+    """(timestamp, processed_at) of the camera's minutes in `start <= t < end`: which rows `minutes_between` would
+    read and when each was written, without their arrays."""
+    return conn.execute(
+        'SELECT "timestamp", processed_at FROM heatmap_minutes WHERE camera_id = %s AND "timestamp" >= %s '
+        'AND "timestamp" < %s ORDER BY "timestamp"',
+        (check_camera_id(camera_id), start, end)).fetchall()
+
+
 def uncovered_minutes(conn: psycopg.Connection, camera_id: str, start: datetime, end: datetime,
                       full_minute_seconds: float) -> list[MinuteCoverage]:
     """The minutes `start <= minute < end` with less than `full_minute_seconds` of footage: no row (0 seconds), or a

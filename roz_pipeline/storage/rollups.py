@@ -116,6 +116,16 @@ def rollups_between(conn: psycopg.Connection, camera_id: str, grain: str, start:
     ]
 
 
+def rollup_versions(conn: psycopg.Connection, camera_id: str, grain: str, start: datetime,
+                    end: datetime) -> list[tuple[datetime, datetime]]:
+    """(period_start, computed_at) of the camera's hours or days with `start <= period_start < end`: which rows
+    `rollups_between` would read and when each was written, without their arrays."""
+    return conn.execute(
+        "SELECT period_start, computed_at FROM heatmap_rollups WHERE camera_id = %s AND grain = %s "
+        "AND period_start >= %s AND period_start < %s ORDER BY period_start",
+        (check_camera_id(camera_id), _check_grain(grain), start, end)).fetchall()
+
+
 def rollup_activity(conn: psycopg.Connection, camera_ids: list[str], grain: str, start: datetime,
                     end: datetime) -> list[RollupActivity]:
     """The numbers of the cameras' hours or days with `start <= period_start < end`, by camera, then time."""

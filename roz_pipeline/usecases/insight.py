@@ -3,7 +3,8 @@ differ, the activity timeline, and a CSV export. Whole UTC days and hours come f
 periods not rolled up yet) from the minutes."""
 
 import csv
-from collections.abc import Iterable
+import hashlib
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TextIO
@@ -13,8 +14,10 @@ import psycopg
 
 from roz_pipeline.core.aggregate import sum_heatmaps
 from roz_pipeline.core.timesteps import HOUR, STEPS, ceil, floor, uncovered
-from roz_pipeline.storage.minutes import minutes_between
-from roz_pipeline.storage.rollups import RollupActivity, rollup_activity, rollups_between
+from roz_pipeline.storage.minutes import minute_versions, minutes_between
+from roz_pipeline.storage.rollups import RollupActivity, rollup_activity, rollup_versions, rollups_between
+
+PERIOD_GRAINS = ["day", "hour"]  # a period's heatmap: whole days, then whole hours, then minutes
 
 
 @dataclass(frozen=True)
@@ -60,7 +63,13 @@ def period_heatmap(conn: psycopg.Connection, camera_id: str, start: datetime, en
     """The camera's heatmap summed over `start <= t < end`: whole UTC days from the day rollups, the rest's whole
     hours from the hour rollups, the rest from the minutes (90 days: ~90 arrays to add, not 130,000). Raises
     LookupError when nothing is stored there."""
-    parts = _parts(conn, camera_id, start, end, ["day", "hour"])
+    def stored(grain: str, first: datetime, last: datetime) -> list[tuple[datetime, _Part]]:
+        if grain == "minute":
+            return [(m.timestamp, _Part(m.heatmap, 1, m.timestamp)) for m in minutes_between(conn, camera_id, first, last)]
+        return [(r.period_start, _Part(r.heatmap, r.minutes_covered, r.period_start))
+                for r in rollups_between(conn, camera_id, grain, first, last)]
+
+    parts = _cover(start, end, PERIOD_GRAINS, stored)
     if not parts:
         raise LookupError(f"camera {camera_id} has nothing stored between {start:%Y-%m-%d %H:%M} and "
                           f"{end:%Y-%m-%d %H:%M} UTC")
@@ -108,13 +117,17 @@ class WeekPattern:
     minutes: np.ndarray  # 7 x 24 stored minutes behind each cell
 
 
+def week_span(end: datetime, weeks: int = 4) -> tuple[datetime, datetime]:
+    """The whole hours of the `weeks` weeks before `end`: what `week_pattern` reads."""
+    if weeks < 1:
+        raise ValueError(f"weeks must be at least 1, got {weeks}")
+    return floor(end, HOUR) - timedelta(weeks=weeks), floor(end, HOUR)
+
+
 def week_pattern(conn: psycopg.Connection, camera_id: str, end: datetime, weeks: int = 4) -> WeekPattern:
     """The camera's average minute per weekday and hour over the `weeks` weeks before `end` (whole hours, from
     the hour rollups): each cell is the summed activity of its hours divided by their stored minutes."""
-    if weeks < 1:
-        raise ValueError(f"weeks must be at least 1, got {weeks}")
-    end = floor(end, HOUR)
-    start = end - timedelta(weeks=weeks)
+    start, end = week_span(end, weeks)
     activity, minutes = np.zeros((7, 24)), np.zeros((7, 24), np.int64)
     for hour in rollup_activity(conn, [camera_id], "hour", start, end):
         cell = hour.period_start.weekday(), hour.period_start.hour
@@ -151,17 +164,39 @@ class _Part:
     start: datetime
 
 
-def _parts(conn: psycopg.Connection, camera_id: str, start: datetime, end: datetime, grains: list[str]) -> list[_Part]:
-    """The stored heatmaps that make up `start <= t < end`: rollups of the coarsest grain that fits, then finer."""
+def _cover(start: datetime, end: datetime, grains: list[str], stored: Callable[[str, datetime, datetime], list]) -> list:
+    """What makes up `start <= t < end`: `stored(grain, first, last)` ((period start, item) pairs) of the coarsest
+    of `grains` whose whole periods fit, then of finer grains where it has none, then of "minute"."""
     if not grains:
-        return [_Part(m.heatmap, 1, m.timestamp) for m in minutes_between(conn, camera_id, start, end)]
+        return [item for _, item in stored("minute", start, end)]
     step = STEPS[grains[0]]
     first = ceil(start, step)
-    rolled = rollups_between(conn, camera_id, grains[0], first, max(first, floor(end, step)))
-    parts = [_Part(r.heatmap, r.minutes_covered, r.period_start) for r in rolled]
-    for gap_start, gap_end in uncovered(start, end, [r.period_start for r in rolled], step):
-        parts += _parts(conn, camera_id, gap_start, gap_end, grains[1:])
+    found = stored(grains[0], first, max(first, floor(end, step)))
+    parts = [item for _, item in found]
+    for gap_start, gap_end in uncovered(start, end, [period_start for period_start, _ in found], step):
+        parts += _cover(gap_start, gap_end, grains[1:], stored)
     return parts
+
+
+def period_inputs(conn: psycopg.Connection, camera_id: str, start: datetime, end: datetime) -> str:
+    """A digest of the rows `period_heatmap` reads for `start <= t < end` and when each was written: while it stays
+    the same, so does the period's heatmap (the explorer caches pictures by it)."""
+    def stored(grain: str, first: datetime, last: datetime) -> list[tuple[datetime, tuple]]:
+        versions = (minute_versions(conn, camera_id, first, last) if grain == "minute"
+                    else rollup_versions(conn, camera_id, grain, first, last))
+        return [(at, (grain, at, written)) for at, written in versions]
+
+    return digest(_cover(start, end, PERIOD_GRAINS, stored))
+
+
+def rollup_inputs(conn: psycopg.Connection, camera_id: str, grain: str, start: datetime, end: datetime) -> str:
+    """A digest of the camera's hours or days in `start <= period_start < end` and when each was written (what
+    the activity bars and the weekday x hour pattern read)."""
+    return digest(rollup_versions(conn, camera_id, grain, start, end))
+
+
+def digest(versions: list) -> str:
+    return hashlib.sha256(repr(versions).encode()).hexdigest()[:32]
 
 
 def _summed(camera_id: str, start: datetime, end: datetime, parts: list[_Part]) -> PeriodHeatmap:
