@@ -4,9 +4,10 @@
 
 Builds a fresh database `roz_bench_regions` (on DATABASE_URL's server, else the embedded PostgreSQL under
 bench/out/roz) with `days x 1440` minutes of one camera at 270x480 (people-crossing trails like bench/queries.py,
-~10-20 KB compressed each), with the named region's value of each (written with COPY), then times
-the same question two ways: the named region `door` (its stored series) and the same rectangle given in pixels
-(every minute's array fetched, decoded and summed). Both answers must be identical. Prints p50/p95 and the ratio.
+~10-20 KB compressed each), with the named region's value and the cells of each (written with COPY), then times
+the question three ways: the named region `door` (its stored series), a rectangle on the cell grid (the minutes'
+cells, as the explorer snaps drawn rectangles) and the door's rectangle given in pixels (every minute's array
+fetched, decoded and summed). Each must give the arrays' answer. Prints p50/p95 and the ratios.
 """
 
 import argparse
@@ -23,27 +24,30 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from databases import fresh_database, server_url  # noqa: E402  (bench/ is the script's folder)
 from queries import timings, walker_map  # noqa: E402
+from roz_pipeline.core.cells import cell_sums, encode_cells  # noqa: E402
 from roz_pipeline.core.codec import encode_intensity  # noqa: E402
-from roz_pipeline.core.regions import region_activity, region_box  # noqa: E402
+from roz_pipeline.core.regions import activity_intervals, region_activity, region_box  # noqa: E402
 from roz_pipeline.registry import Camera  # noqa: E402
 from roz_pipeline.settings import migrations_dir  # noqa: E402
 from roz_pipeline.storage.migrations import Migrator  # noqa: E402
 from roz_pipeline.storage.regions import define_region  # noqa: E402
-from roz_pipeline.usecases.regions import when  # noqa: E402
+from roz_pipeline.usecases.regions import activity_from_arrays, when  # noqa: E402
 
 DATABASE = "roz_bench_regions"
+GRID = (320, 160, 1040, 720)  # on the cell grid (80 source pixels at factor 4): heatmap rows 40-180, columns 80-260
 DOOR = (400, 200, 1000, 700)  # source pixels of a 1080p camera: heatmap rows 50-175, columns 100-250 at factor 4
 DISTINCT_MAPS = 240  # generated once, then reused: compressing 10,080 fresh 270x480 maps would take minutes
 
 
 def load(url: str, camera: Camera, days: int, end: datetime) -> float:
-    """`days x 1440` minutes up to `end` with the named region's value of each, written with COPY (the rows the
-    pipeline writes, without its per-minute transaction: 90 days load in minutes, not hours)."""
+    """`days x 1440` minutes up to `end` with the named region's value and the cells of each, written with COPY
+    (the rows the pipeline writes, without its per-minute transaction: 90 days load in minutes, not hours)."""
     rng = np.random.default_rng(3)
     maps = [walker_map(rng) for _ in range(DISTINCT_MAPS)]
     encoded = [encode_intensity(m) for m in maps]
     door = region_box(DOOR, 4, 270, 480)
     door_values = [region_activity(m, door) for m in maps]
+    cells = [cell_sums(m) for m in maps]
     statistics = [(float(m.sum()), float(m.max()), int(np.count_nonzero(m))) for m in maps]
     minutes = [end - timedelta(minutes=days * 1440 - i) for i in range(days * 1440)]
     started = time.perf_counter()
@@ -61,8 +65,15 @@ def load(url: str, camera: Camera, days: int, end: datetime) -> float:
                              "FROM STDIN") as copy:
                 for i, minute in enumerate(minutes):
                     copy.write_row((camera.camera_id, "door", minute, door_values[i % DISTINCT_MAPS]))
+            with cursor.copy('COPY heatmap_minute_cells (camera_id, "timestamp", cell_pixels, rows, cols, sums) '
+                             "FROM STDIN") as copy:
+                for i, minute in enumerate(minutes):
+                    found = cells[i % DISTINCT_MAPS]
+                    copy.write_row((camera.camera_id, minute, found.cell_pixels, *found.sums.shape,
+                                    encode_cells(found.sums)))
         conn.execute("VACUUM ANALYZE heatmap_minutes")
         conn.execute("VACUUM ANALYZE heatmap_region_minutes")
+        conn.execute("VACUUM ANALYZE heatmap_minute_cells")
     return time.perf_counter() - started
 
 
@@ -79,24 +90,32 @@ def main(argv: list[str] | None = None) -> dict:
     start = end - timedelta(days=args.days)
     load_s = load(url, camera, args.days, end)
     with psycopg.connect(url, autocommit=True) as conn:
-        region = ",".join(map(str, DOOR))
+        region, grid = ",".join(map(str, DOOR)), ",".join(map(str, GRID))
         fast, slow = when(conn, camera, "door", start, end), when(conn, camera, region, start, end)
         assert fast.from_series and not slow.from_series
         assert fast.intervals == slow.intervals, "the series and the arrays disagree"
+        on_grid = when(conn, camera, grid, start, end)
+        from_arrays = activity_intervals(activity_from_arrays(conn, camera.camera_id, GRID, start, end))
+        assert on_grid.read_from == "the minute cells"
+        assert [(i.start, i.end, i.peak_minute) for i in on_grid.intervals] == \
+            [(i.start, i.end, i.peak_minute) for i in from_arrays], "the cells and the arrays disagree"
         series = timings(lambda: when(conn, camera, "door", start, end), args.repeat)
+        cells = timings(lambda: when(conn, camera, grid, start, end), args.repeat)
         arrays = timings(lambda: when(conn, camera, region, start, end), max(2, args.repeat // 3))
 
     results = {"minutes": args.days * 1440, "intervals": len(fast.intervals), "load_s": round(load_s, 1),
-               "series": series, "arrays": arrays}
+               "series": series, "cells": cells, "arrays": arrays}
     results["arrays_vs_series"] = round(results["arrays"]["p50_ms"] / results["series"]["p50_ms"], 1)
+    results["arrays_vs_cells"] = round(results["arrays"]["p50_ms"] / results["cells"]["p50_ms"], 1)
     print(f"{results['minutes']:,} minutes of one camera at 270x480, {len(fast.intervals)} interval(s) with motion "
           f"at the door (loaded in {load_s:.0f} s)")
-    print(f"{'':44} {'p50 ms':>9} {'p95 ms':>9}")
-    print(f"{'roz when --region door (the region series)':44} {results['series']['p50_ms']:9.1f} "
-          f"{results['series']['p95_ms']:9.1f}")
-    print(f"{'the same rectangle in pixels (every array)':44} {results['arrays']['p50_ms']:9.1f} "
-          f"{results['arrays']['p95_ms']:9.1f}")
-    print(f"identical answers; the series is {results['arrays_vs_series']}x faster")
+    print(f"{'':50} {'p50 ms':>9} {'p95 ms':>9}")
+    for name, key in [("roz when --region door (the region series)", "series"),
+                      (f"a rectangle on the cell grid, {grid} (the cells)", "cells"),
+                      ("the door's rectangle in pixels (every array)", "arrays")]:
+        print(f"{name:50} {results[key]['p50_ms']:9.1f} {results[key]['p95_ms']:9.1f}")
+    print(f"identical answers; the series is {results['arrays_vs_series']}x and the cells {results['arrays_vs_cells']}x "
+          f"faster than the arrays")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
     return results

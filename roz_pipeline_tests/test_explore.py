@@ -87,6 +87,9 @@ def test_the_region_question_lists_exactly_the_minutes_something_moved_there(exp
     assert [(i["start"][11:16], i["end"][11:16]) for i in answer["intervals"]] == [("14:00", "14:02")]
     assert answer["intervals"][0]["open"] == {"clip": clip_key("lobby", T0), "offset_seconds": 0.0}
     assert [(i["start"][11:16], i["end"][11:16]) for i in gate["intervals"]] == [("14:03", "14:04")]
+    grid = json.loads(get(f"{base}/cameras/lobby/when?region=0,0,160,160&{PERIOD}", json_answer=True)[2])
+    assert grid["read_from"] == "the minute cells"  # a rectangle on the cell grid, as the page snaps them
+    assert [(i["start"][11:16], i["end"][11:16]) for i in grid["intervals"]] == [("14:00", "14:02")]
     status, kind, clip = get(f"{base}/cameras/lobby/clip?key={clip_key('lobby', T0)}")
     assert status == 200 and clip[4:8] == b"ftyp"  # the clip itself, to play from its offset
 

@@ -224,7 +224,7 @@ def test_vacuum_job_reports_size_and_dead_tuples(registry, tmp_path, db, migrate
     assert output["duration_s"].value > 0 and output["table_size"].value.endswith("KB")
     tables = output["tables"].value  # every table the VACUUM covers
     assert set(tables) == {"heatmap_minutes", "heatmap_rollups", "heatmap_minute_sources", "heatmap_region_minutes",
-                           "clip_inventory"}
+                           "heatmap_minute_cells", "clip_inventory"}
     assert tables["heatmap_minutes"]["live_rows"] == 100 and all(t["dead_rows_after"] == 0 for t in tables.values())
 
 

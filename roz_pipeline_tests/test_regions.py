@@ -7,18 +7,28 @@ from datetime import datetime, timedelta, timezone
 import cv2
 
 import numpy as np
+import pytest
 from dagster import evaluate_automation_conditions, instance_for_test, materialize
 
 from roz_pipeline.clips.synthetic import Walker, write_clip
+from roz_pipeline.core.cells import cell_sums
 from roz_pipeline.core.codec import encode_intensity
+from roz_pipeline.core.regions import activity_intervals
 from roz_pipeline.core.render import NO_DATA_COLOR, week_cell, week_cell_color
 from roz_pipeline.core.timesteps import HOUR, floor
 from roz_pipeline.defs.keys import regions_key
-from roz_pipeline.registry import load_registry
+from roz_pipeline.registry import Camera, load_registry
+from roz_pipeline.storage.connection import connect
 from roz_pipeline.storage.minutes import HeatmapMinute, write_minute
 from roz_pipeline.usecases.insight import week_pattern
 from roz_pipeline.usecases.rollups import roll_up_hour
-from roz_pipeline.usecases.regions import activity_from_arrays, complete_region_series, region_minutes, when
+from roz_pipeline.usecases.regions import (
+    activity_from_arrays,
+    complete_region_series,
+    rectangle_activity,
+    region_minutes,
+    when,
+)
 from roz_pipeline_tests.helpers import T0, asset_def, cell_is, clip_key, local_defs, run_range
 
 REGIONS = "{door: [0, 60, 100, 140], gate: [220, 60, 320, 140], sky: [0, 0, 320, 40]}"
@@ -66,10 +76,19 @@ def test_when_finds_the_minutes_something_crossed_a_region_and_the_series_gives_
     assert door["read_from"] == "the region series"
     assert spans(door) == [("14:00", "14:02"), ("14:03", "14:04"), ("14:06", "14:07")]
     assert spans(roz_when(roz, env, "gate")) == [("14:04", "14:05")]
+    busiest = roz_when(roz, env, "door", "--limit", "1", "--sort", "busiest")
+    assert busiest["interval_count"] == 3 and busiest["intervals"] == [max(door["intervals"],
+                                                                            key=lambda i: i["activity"])]
     assert roz_when(roz, env, "sky")["intervals"] == []
     pixels = roz_when(roz, env, "0,60,100,140")  # the door's rectangle given in pixels: read from the arrays
     assert pixels["read_from"] == "the minute arrays"
     assert pixels["intervals"] == door["intervals"]
+    grid = roz_when(roz, env, "0,80,80,160")  # on the cell grid (80 source pixels at factor 4): the runs wrote cells
+    with connect(migrated_database) as conn:
+        arrays = activity_intervals(activity_from_arrays(conn, "lobby", (0, 80, 80, 160), T0, T0 + HOUR))
+    assert grid["read_from"] == "the minute cells" and grid["stored_minutes"] == len(SCRIPT) + 1
+    assert [(i["start"], i["peak_minute"]) for i in grid["intervals"]] == [
+        (a.start.isoformat(), a.peak_minute.isoformat()) for a in arrays] and arrays
     assert before["intervals"] == door["intervals"][:2]
     first = door["intervals"][0]
     assert first["clips"] == [clip_key("lobby", T0)] and first["open"] == {"clip": clip_key("lobby", T0),
@@ -110,7 +129,7 @@ def test_the_series_equals_the_arrays_on_random_regions_over_a_week_and_a_downsc
             array[y:y + rng.integers(1, 6), x:x + rng.integers(1, 6)] += rng.random() * 30
         write_minute(db, HeatmapMinute("lobby", minute, "clip.mp4", height, width, factor, encode_intensity(array),
                                        int(rng.integers(1, 900)), float(array.sum()), float(array.max()),
-                                       int(np.count_nonzero(array))))
+                                       int(np.count_nonzero(array))), cells=cell_sums(array))
     corners = rng.integers(0, 300, size=(6, 2))
     regions = {f"r{i}": [int(x), int(y % 170), int(x + rng.integers(1, 60)), int(y % 170 + rng.integers(1, 40))]
                for i, (x, y) in enumerate(corners)}
@@ -119,7 +138,7 @@ def test_the_series_equals_the_arrays_on_random_regions_over_a_week_and_a_downsc
     assert complete_region_series(db, camera) == {name: len(week) for name in regions}
     start, end = week[0], week[-1] + timedelta(minutes=1)
     for name, rectangle in regions.items():
-        fast, from_series = region_minutes(db, camera, name, tuple(rectangle), start, end)
+        fast, from_series, _ = region_minutes(db, camera, name, tuple(rectangle), start, end)
         assert from_series
         assert fast == activity_from_arrays(db, "lobby", tuple(rectangle), start, end)  # identical, not close
 
@@ -127,7 +146,7 @@ def test_the_series_equals_the_arrays_on_random_regions_over_a_week_and_a_downsc
     del moved["r1"]
     camera = _camera(tmp_path, moved)
     assert complete_region_series(db, camera) == {name: len(week) if name == "r0" else 0 for name in moved}
-    fast, from_series = region_minutes(db, camera, "r0", (5, 5, 50, 50), start, end)
+    fast, from_series, _ = region_minutes(db, camera, "r0", (5, 5, 50, 50), start, end)
     assert from_series and fast == activity_from_arrays(db, "lobby", (5, 5, 50, 50), start, end)
     assert db.execute("SELECT count(*) FROM heatmap_region_minutes WHERE region = 'r1'").fetchone()[0] == 0
 
@@ -143,6 +162,37 @@ def test_the_series_equals_the_arrays_on_random_regions_over_a_week_and_a_downsc
             assert (series.minutes_with_data, series.downscale_changes) == (len(week), answer.downscale_changes)
             assert arrays.minutes_with_data == len(week) and arrays.downscale_changes == series.downscale_changes
     assert [i.minutes for i in when(db, camera, "r0", start, end).intervals if i.minutes > 1] == [17, 22]
+
+
+def test_a_rectangle_on_the_cell_grid_is_read_from_the_cells_with_the_arrays_answer(db):
+    rng = np.random.default_rng(11)
+    minutes = [T0 + timedelta(minutes=m) for m in range(240)]
+    for minute in minutes:
+        factor = 4 if minute < T0 + timedelta(hours=2) else 2  # halved: the grid's lines stay on 80 source pixels
+        array = np.zeros((180 // factor, 320 // factor), np.float32)
+        for _ in range(rng.integers(0, 4)):
+            y, x = rng.integers(0, array.shape[0] - 5), rng.integers(0, array.shape[1] - 5)
+            array[y:y + rng.integers(1, 6), x:x + rng.integers(1, 6)] += rng.random() * 30
+        write_minute(db, HeatmapMinute.of("lobby", minute, "clip.mp4", array, factor, 20), cells=cell_sums(array))
+    start, end = minutes[0], minutes[-1] + timedelta(minutes=1)
+
+    for rectangle in [(80, 0, 240, 160), (160, 80, 320, 180), (0, 0, 320, 180)]:  # the last two reach the edges
+        from_cells, read = rectangle_activity(db, "lobby", rectangle, start, end)
+        arrays = activity_from_arrays(db, "lobby", rectangle, start, end)
+        assert read == len(minutes) and [p.minute for p in from_cells] == [p.minute for p in arrays]
+        assert [p.activity for p in from_cells] == pytest.approx([p.activity for p in arrays], rel=1e-12, abs=1e-9)
+        assert [p.downscale_factor for p in from_cells] == [p.downscale_factor for p in arrays]
+    assert rectangle_activity(db, "lobby", (90, 0, 240, 160), start, end)[1] == 0  # off the grid: the arrays
+
+    db.execute('DELETE FROM heatmap_minute_cells WHERE "timestamp" < %s', (T0 + timedelta(minutes=30),))
+    mixed, read = rectangle_activity(db, "lobby", (80, 0, 240, 160), start, end)  # minutes stored before cells
+    arrays = activity_from_arrays(db, "lobby", (80, 0, 240, 160), start, end)
+    assert read == len(minutes) - 30 and [p.minute for p in mixed] == [p.minute for p in arrays]
+    assert [p.activity for p in mixed] == pytest.approx([p.activity for p in arrays], rel=1e-12, abs=1e-9)
+    answer = when(db, Camera("lobby"), "80,0,240,160", start, end)
+    assert answer.read_from == f"the cells of {len(minutes) - 30} minutes and the arrays of 30"
+    db.execute("DELETE FROM heatmap_minutes")
+    assert db.execute("SELECT count(*) FROM heatmap_minute_cells").fetchone()[0] == 0  # gone with their minutes
 
 
 def _camera(folder, regions: dict):

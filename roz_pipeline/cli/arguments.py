@@ -31,6 +31,12 @@ def utc_time(text: str) -> datetime:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return int(text)
+
+
 def rectangle(text: str) -> tuple[int, int, int, int]:
     try:
         x0, y0, x1, y1 = (int(v) for v in text.split(","))

@@ -4,7 +4,7 @@ import json
 import sys
 
 from roz_pipeline.cli.arguments import (EXIT_OK, EXIT_PENDING, PERIOD_STAMPS, bar, database, period_arguments,
-                                         registered)
+                                         positive, registered)
 from roz_pipeline.clips.layout import ClipLayout
 from roz_pipeline.settings import clip_layout, clip_timezone
 from roz_pipeline.usecases.regions import answer_document, region_question, region_timeline, write_region_csv
@@ -19,6 +19,7 @@ def register(commands) -> None:
     when.add_argument("--min-activity", type=float, default=0.0, metavar="A",
                       help="a minute counts when the region's activity (summed heatmap) exceeds A (default 0)")
     when.add_argument("--sort", choices=("busiest", "time"), default="busiest")
+    when.add_argument("--limit", type=positive, metavar="N", help="list only the first N intervals (as sorted)")
     when.add_argument("--json", action="store_true", help="one JSON document instead of lines")
     when.set_defaults(run=_when)
 
@@ -28,7 +29,7 @@ def _when(args) -> int:
     layout = ClipLayout.from_setting(clip_layout(), clip_timezone())
     with database() as conn:
         answer, found = region_question(conn, camera, args.region, args.start, args.end, layout, args.min_activity,
-                                        args.sort)
+                                        args.sort, args.limit)
     if not answer.minutes_with_data:
         print(f"roz: camera {args.camera} has no stored minute between {args.start:%Y-%m-%d %H:%M} and "
               f"{args.end:%Y-%m-%d %H:%M} UTC", file=sys.stderr)
@@ -47,7 +48,8 @@ def _when(args) -> int:
     _region_notes(answer)
     region = f"{answer.region} ({','.join(map(str, answer.rectangle))})" if answer.region in camera.regions \
         else answer.region
-    print(f"{len(found)} interval(s) with motion in region {region} of camera {args.camera} "
+    listed = f"{len(found)} of {len(answer.intervals)}" if len(found) < len(answer.intervals) else len(found)
+    print(f"{listed} interval(s) with motion in region {region} of camera {args.camera} "
           f"({answer.minutes_with_data} stored minute(s), read from {answer.read_from})")
     return EXIT_OK
 

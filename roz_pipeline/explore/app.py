@@ -25,9 +25,10 @@ from roz_pipeline import settings
 from roz_pipeline.clips.access import Clips
 from roz_pipeline.clips.layout import LayoutError
 from roz_pipeline.clips.stores import LocalClipStore
+from roz_pipeline.core.cells import CELL_PIXELS
 from roz_pipeline.core.render import render_bars, render_week
 from roz_pipeline.core.timesteps import DAY, HOUR, MINUTE, STEPS, floor, parse_utc, steps
-from roz_pipeline.explore.cache import PictureCache
+from roz_pipeline.explore.cache import PICTURES_KEPT, PictureCache
 from roz_pipeline.registry import Camera
 from roz_pipeline.storage.connection import connect
 from roz_pipeline.storage.minutes import source_size
@@ -46,6 +47,7 @@ from roz_pipeline.usecases.regions import answer_document, region_question
 
 HERE = Path(__file__).resolve().parent
 PRESETS = {"last hour": HOUR, "today": None, "last 7 days": timedelta(days=7)}
+LISTED_INTERVALS = 50  # the busiest intervals of an answer, each with its picture; the page says how many more
 LONGEST_PERIOD = timedelta(days=3660)  # a range beyond ten years is a mistake, not a question
 REVALIDATE = "private, no-cache"  # the browser asks again each time and gets a 304 while the rows are unchanged
 
@@ -53,11 +55,12 @@ REVALIDATE = "private, no-cache"  # the browser asks again each time and gets a 
 class Explorer:
     """The app's state: the database, the registry's cameras, the clip store."""
 
-    def __init__(self, database_url: str, cameras: dict[str, Camera], clips: Clips, clock=None):
+    def __init__(self, database_url: str, cameras: dict[str, Camera], clips: Clips, clock=None,
+                 pictures_kept: int = PICTURES_KEPT):
         self.database_url, self.cameras, self.clips = database_url, cameras, clips
         self.now = clock or (lambda: datetime.now(timezone.utc))
         self.templates = Jinja2Templates(directory=str(HERE / "templates"))
-        self.pictures = PictureCache()
+        self.pictures = PictureCache(pictures_kept)
 
     def connection(self) -> psycopg.Connection:
         """A connection on which PostgreSQL itself refuses any write (on top of the reader role, where used)."""
@@ -123,9 +126,9 @@ def camera_page(request: Request):
                for name, span in PRESETS.items()}
     dagster = settings.dagster_url()
     with explorer.connection() as conn:
-        width, height = source_size(conn, camera.camera_id) or (0, 0)
+        width, height, factor = source_size(conn, camera.camera_id) or (0, 0, 1)
     return explorer.templates.TemplateResponse(request, "camera.html", {
-        "source_width": width, "source_height": height,
+        "source_width": width, "source_height": height, "cell": round(CELL_PIXELS * factor),
         "camera": camera, "start": start, "end": end, "period": _query(start, end), "presets": presets,
         "region": request.query_params.get("region", ""), "by": _bar_grain(start, end),
         "dagster": f"{dagster.rstrip('/')}/assets/heatmap_minutes/{camera.camera_id}" if dagster else None,
@@ -212,7 +215,8 @@ def when_answer(request: Request):
         return RedirectResponse(f"/cameras/{camera.camera_id}?{urlencode({**_query(start, end), 'region': region})}")
     with explorer.connection() as conn:
         try:
-            answer, found = region_question(conn, camera, region, start, end, explorer.clips.layout)
+            answer, found = region_question(conn, camera, region, start, end, explorer.clips.layout,
+                                            limit=LISTED_INTERVALS)
         except ValueError as exc:
             raise HTTPException(400, str(exc)) from None
     return JSONResponse(answer_document(answer, found, start, end, 0.0))

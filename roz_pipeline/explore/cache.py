@@ -6,11 +6,11 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable
 
-CAPACITY = 256  # pictures kept (most are 20-80 KB: ~10 MB at most); the least recently used go first
+PICTURES_KEPT = 256  # pictures kept (most are 20-80 KB: ~10 MB at most); the least recently used go first
 
 
 class PictureCache:
-    def __init__(self, capacity: int = CAPACITY):
+    def __init__(self, capacity: int = PICTURES_KEPT):
         self.capacity = capacity
         self.drawn = 0  # pictures rendered (a test counts them)
         self._pictures: OrderedDict[tuple, bytes] = OrderedDict()

@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 
 import psycopg
+from psycopg import sql
 
 from roz_pipeline.registry import check_camera_id
 
@@ -30,7 +31,7 @@ class TableStats:
 
 
 VACUUMED_TABLES = ("heatmap_minutes", "heatmap_rollups", "heatmap_minute_sources", "heatmap_region_minutes",
-                   "clip_inventory")
+                   "heatmap_minute_cells", "clip_inventory")
 
 
 def table_stats(conn: psycopg.Connection, table: str = "heatmap_minutes") -> TableStats:
@@ -63,7 +64,7 @@ def vacuum_analyze(conn: psycopg.Connection) -> None:
     ).fetchone()[0]
     if not_owned:
         raise PermissionError(f"VACUUM needs the tables' owner: {not_owned}; connect as that role")
-    conn.execute("VACUUM (ANALYZE) heatmap_minutes, heatmap_rollups, heatmap_minute_sources, heatmap_region_minutes")
+    conn.execute(sql.SQL("VACUUM (ANALYZE) {}").format(sql.SQL(", ").join(map(sql.Identifier, VACUUMED_TABLES))))
     conn.execute("SELECT pg_stat_clear_snapshot()")
 
 

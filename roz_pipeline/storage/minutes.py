@@ -11,9 +11,11 @@ import psycopg
 
 from psycopg.types.json import Jsonb
 
+from roz_pipeline.core.cells import Cells
 from roz_pipeline.core.codec import decode_intensity, encode_intensity
 from roz_pipeline.core.statistics import statistics_of
 from roz_pipeline.registry import check_camera_id
+from roz_pipeline.storage.cells import write_cells
 from roz_pipeline.storage.regions import write_region_activities
 
 
@@ -78,10 +80,10 @@ class StoredMinute:
 
 
 def write_minute(conn: psycopg.Connection, row: HeatmapMinute, sources: MinuteSources | None = None,
-                 region_activity: dict[str, float] | None = None) -> bool:
+                 region_activity: dict[str, float] | None = None, cells: Cells | None = None) -> bool:
     """Insert the minute, or replace the stored one (and its `processed_at`) if it was processed before; with
-    `sources`, what it was built from, and with `region_activity`, its named regions' activity, in the same
-    transaction, unless the stored minute was computed from a newer listing of the clip store (then nothing
+    `sources`, what it was built from, with `region_activity`, its named regions' activity, and with `cells`, its
+    cells, in the same transaction, unless the stored minute was computed from a newer listing of the clip store (then nothing
     changes and the result is False)."""
     check_camera_id(row.camera_id)
     if row.timestamp.tzinfo is None or row.timestamp.second or row.timestamp.microsecond:
@@ -133,6 +135,8 @@ def write_minute(conn: psycopg.Connection, row: HeatmapMinute, sources: MinuteSo
         if region_activity:
             write_region_activities(conn, row.camera_id,
                                     [(region, row.timestamp, value) for region, value in region_activity.items()])
+        if cells is not None:
+            write_cells(conn, row.camera_id, row.timestamp, cells)
     return True
 
 
@@ -249,16 +253,17 @@ def downscale_changes_between(conn: psycopg.Connection, camera_id: str, start: d
         (check_camera_id(camera_id), start, end)).fetchall()
 
 
-def source_size(conn: psycopg.Connection, camera_id: str) -> tuple[int, int] | None:
-    """(width, height) in source pixels of the camera's newest stored minute: its heatmap times its factor."""
+def source_size(conn: psycopg.Connection, camera_id: str) -> tuple[int, int, float] | None:
+    """(width, height) in source pixels of the camera's newest stored minute (its heatmap times its factor), and
+    its downscale factor."""
     row = conn.execute(
         """
-        SELECT width * downscale_factor, height * downscale_factor FROM heatmap_minutes
+        SELECT width * downscale_factor, height * downscale_factor, downscale_factor FROM heatmap_minutes
         WHERE camera_id = %s ORDER BY "timestamp" DESC LIMIT 1
         """,
         (check_camera_id(camera_id),),
     ).fetchone()
-    return None if row is None else (round(row[0]), round(row[1]))
+    return None if row is None else (round(row[0]), round(row[1]), row[2])
 
 
 def newest_minutes(conn: psycopg.Connection, camera_ids: list[str]) -> dict[str, datetime]:

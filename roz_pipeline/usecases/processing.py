@@ -20,6 +20,7 @@ import psycopg
 from roz_pipeline.clips.catalog import ClipCatalog, fingerprint
 from roz_pipeline.clips.stores import ClipMissingError, ClipRef
 from roz_pipeline.core.minutes import MinuteFootage, MinuteHeatmaps
+from roz_pipeline.core.cells import cell_sums
 from roz_pipeline.core.regions import region_activity, region_box
 from roz_pipeline.core.timesteps import MINUTE, floor, steps
 from roz_pipeline.core.video import ClipError, LumaDecoder
@@ -201,7 +202,7 @@ class MinuteRecorder:
         factor = self.camera.motion_settings.downscale_factor
         regions = {name: region_activity(heatmap, region_box(rectangle, factor, row.height, row.width))
                    for name, rectangle in self.camera.regions.items()}
-        if not write_minute(self.conn, row, sources, regions) and self.log:
+        if not write_minute(self.conn, row, sources, regions, cell_sums(heatmap)) and self.log:
             self.log.info(f"{camera_id} {minute:%Y-%m-%d %H:%M}: kept the stored row, computed from a newer listing")
         self._outcomes[minute] = "written"
         damage = "; ".join(f"{key}: {problem}" for key, problem in found.problems.items()) or None

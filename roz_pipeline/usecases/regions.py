@@ -15,6 +15,7 @@ from typing import TextIO
 import psycopg
 
 from roz_pipeline.clips.layout import ClipLayout, LayoutError
+from roz_pipeline.core.cells import cells_activity, cells_of, decode_cells
 from roz_pipeline.core.codec import decode_intensity
 from roz_pipeline.core.motion import Rectangle
 from roz_pipeline.core.regions import (
@@ -26,8 +27,9 @@ from roz_pipeline.core.regions import (
     region_activity,
     region_box,
 )
-from roz_pipeline.core.timesteps import STEPS, floor
+from roz_pipeline.core.timesteps import MINUTE, STEPS, floor
 from roz_pipeline.registry import Camera
+from roz_pipeline.storage.cells import StoredCells, stored_cells
 from roz_pipeline.storage.minutes import downscale_changes_between
 from roz_pipeline.storage.regions import (
     StoredArray,
@@ -51,15 +53,21 @@ class RegionAnswer:
     region: str  # its name, or "x0,y0,x1,y1"
     rectangle: Rectangle
     intervals: list[ActivityInterval]
-    clips: dict[datetime, list[str]]  # each interval's first minute -> the clips it was built from
     downscale_changes: list[tuple[datetime, float, float]]
-    from_series: bool  # read from the stored series (else from the arrays)
+    from_series: bool  # read from the stored series (else from the minutes' cells or arrays)
     minutes_with_data: int = 0
+    from_cells: int = 0  # minutes read from their cells (core/cells.py), the others from their arrays
     notes: list[str] = field(default_factory=list)
 
     @property
     def read_from(self) -> str:
-        return "the region series" if self.from_series else "the minute arrays"
+        if self.from_series:
+            return "the region series"
+        if not self.from_cells:
+            return "the minute arrays"
+        if self.from_cells == self.minutes_with_data:
+            return "the minute cells"
+        return f"the cells of {self.from_cells} minutes and the arrays of {self.minutes_with_data - self.from_cells}"
 
 
 @dataclass(frozen=True)
@@ -70,9 +78,9 @@ class ClipOpening:
     offset_seconds: float | None  # None when the clip's name says no start under the layout
 
 
-def opening(answer: RegionAnswer, interval: ActivityInterval, layout: ClipLayout) -> ClipOpening | None:
-    """The clip to open for `interval` of `answer` (None when no clip of its first minute is recorded)."""
-    clips = answer.clips.get(interval.start)
+def opening(clips: list[str], interval: ActivityInterval, layout: ClipLayout) -> ClipOpening | None:
+    """The clip to open for `interval`, from the `clips` its first minute was built from (None when none is
+    recorded)."""
     if not clips:
         return None
     try:
@@ -90,13 +98,17 @@ class AnsweredInterval:
 
 
 def region_question(conn: psycopg.Connection, camera: Camera, region: str, start: datetime, end: datetime,
-                    layout: ClipLayout, min_activity: float = 0.0,
-                    sort: str = "busiest") -> tuple[RegionAnswer, list[AnsweredInterval]]:
-    """`roz when`: the answer, and each interval (busiest first, or in time order) with the clip to open."""
+                    layout: ClipLayout, min_activity: float = 0.0, sort: str = "busiest",
+                    limit: int | None = None) -> tuple[RegionAnswer, list[AnsweredInterval]]:
+    """`roz when`: the answer, and each interval (busiest first, or in time order; the first `limit`) with the
+    clip to open."""
     answer = when(conn, camera, region, start, end, min_activity)
     intervals = sorted(answer.intervals, key=lambda i: -i.activity) if sort == "busiest" else answer.intervals
-    return answer, [AnsweredInterval(interval, answer.clips.get(interval.start, []), opening(answer, interval, layout))
-                    for interval in intervals]
+    listed = intervals[:limit]
+    clips = minute_clip_keys(conn, camera.camera_id, [interval.start for interval in listed])
+    return answer, [AnsweredInterval(interval, clips.get(interval.start, []),
+                                     opening(clips.get(interval.start, []), interval, layout))
+                    for interval in listed]
 
 
 def answer_document(answer: RegionAnswer, answered: list[AnsweredInterval], start: datetime, end: datetime,
@@ -105,7 +117,7 @@ def answer_document(answer: RegionAnswer, answered: list[AnsweredInterval], star
     return {
         "camera": answer.camera_id, "region": answer.region, "rectangle": list(answer.rectangle),
         "from": start.isoformat(), "to": end.isoformat(), "min_activity": min_activity,
-        "stored_minutes": answer.minutes_with_data,
+        "stored_minutes": answer.minutes_with_data, "interval_count": len(answer.intervals),
         "read_from": answer.read_from, "notes": answer.notes,
         "downscale_changes": [{"at": at.isoformat(), "from": before, "to": after}
                               for at, before, after in answer.downscale_changes],
@@ -133,10 +145,36 @@ def resolve_region(camera: Camera, region: str) -> tuple[str, Rectangle]:
 
 
 def activity_from_arrays(conn: psycopg.Connection, camera_id: str, rectangle: Rectangle, start: datetime,
-                         end: datetime) -> list[MinuteActivity]:
-    """The region's activity in every stored minute of `start <= t < end`, each array decoded."""
+                         end: datetime, only: set[datetime] | None = None) -> list[MinuteActivity]:
+    """The region's activity in every stored minute of `start <= t < end` (or those `only`), each array decoded."""
     return [MinuteActivity(stored.minute, activity["region"], stored.downscale_factor)
-            for stored, activity in _minute_activities(conn, camera_id, {"region": rectangle}, start, end)]
+            for stored, activity in _minute_activities(conn, camera_id, {"region": rectangle}, start, end)
+            if only is None or stored.minute in only]
+
+
+def rectangle_activity(conn: psycopg.Connection, camera_id: str, rectangle: Rectangle, start: datetime,
+                       end: datetime) -> tuple[list[MinuteActivity], int]:
+    """(the rectangle's activity in every stored minute of `start <= t < end`, oldest first; how many minutes were
+    read from their cells): from a minute's cells when the rectangle lies on their grid, else from its array."""
+    on_grid: dict[tuple, list[StoredCells]] = {}
+    off_grid: set[datetime] = set()
+    grids: dict[tuple, tuple[int, int, int, int] | None] = {}  # the rectangle's cells on each grid met
+    for stored in stored_cells(conn, camera_id, start, end):
+        grid = (stored.downscale_factor, stored.height, stored.width, stored.cell_pixels)
+        if stored.sums is not None and grid not in grids:
+            grids[grid] = cells_of(region_box(rectangle, *grid[:3]), stored.height, stored.width, stored.cell_pixels)
+        cells = grids[grid] if stored.sums is not None else None
+        if cells is None:
+            off_grid.add(stored.minute)
+        else:
+            on_grid.setdefault((stored.rows, stored.cols, cells), []).append(stored)
+    series = []
+    for (rows, cols, cells), minutes in on_grid.items():
+        activities = cells_activity(decode_cells([m.sums for m in minutes], rows, cols), cells)
+        series += [MinuteActivity(m.minute, float(a), m.downscale_factor) for m, a in zip(minutes, activities)]
+    if off_grid:
+        series += activity_from_arrays(conn, camera_id, rectangle, min(off_grid), max(off_grid) + MINUTE, off_grid)
+    return sorted(series, key=lambda point: point.minute), len(series) - len(off_grid)
 
 
 def _minute_activities(conn: psycopg.Connection, camera_id: str, rectangles: dict[str, Rectangle], start: datetime,
@@ -150,12 +188,14 @@ def _minute_activities(conn: psycopg.Connection, camera_id: str, rectangles: dic
 
 
 def region_minutes(conn: psycopg.Connection, camera: Camera, label: str, rectangle: Rectangle, start: datetime,
-                   end: datetime) -> tuple[list[MinuteActivity], bool]:
-    """(the region's activity per stored minute, whether it came from the stored series)."""
+                   end: datetime) -> tuple[list[MinuteActivity], bool, int]:
+    """(the region's activity per stored minute, whether it came from the stored series, how many minutes came from
+    their cells)."""
     stored = stored_regions(conn, camera.camera_id).get(label)
     if stored is not None and stored.serves(rectangle):
-        return region_series(conn, camera.camera_id, label, start, end), True
-    return activity_from_arrays(conn, camera.camera_id, rectangle, start, end), False
+        return region_series(conn, camera.camera_id, label, start, end), True, 0
+    series, from_cells = rectangle_activity(conn, camera.camera_id, rectangle, start, end)
+    return series, False, from_cells
 
 
 def when(conn: psycopg.Connection, camera: Camera, region: str, start: datetime, end: datetime,
@@ -168,13 +208,12 @@ def when(conn: psycopg.Connection, camera: Camera, region: str, start: datetime,
     if stored is not None and stored.serves(rectangle):
         intervals, minutes = region_intervals(conn, camera.camera_id, label, start, end, min_activity)
         changes, from_series = downscale_changes_between(conn, camera.camera_id, start, end), True
+        from_cells = 0
     else:
-        series = activity_from_arrays(conn, camera.camera_id, rectangle, start, end)
+        series, from_cells = rectangle_activity(conn, camera.camera_id, rectangle, start, end)
         intervals, minutes = activity_intervals(series, min_activity), len(series)
         changes, from_series = downscale_changes(series), False
-    answer = RegionAnswer(camera.camera_id, label, rectangle, intervals,
-                          minute_clip_keys(conn, camera.camera_id, [i.start for i in intervals]),
-                          changes, from_series, minutes)
+    answer = RegionAnswer(camera.camera_id, label, rectangle, intervals, changes, from_series, minutes, from_cells)
     if label in camera.regions and not from_series:
         answer.notes.append(f"the series of region {label} is not built yet (asset heatmap_regions/"
                             f"{camera.camera_id}): read every minute's array instead")
@@ -193,13 +232,13 @@ def region_timeline(conn: psycopg.Connection, camera: Camera, region: str, start
     """The region's activity per minute, hour or day (`grain`) of `start <= t < end`, periods with stored minutes
     only; the answer says where it was read from and any downscale change."""
     label, rectangle = resolve_region(camera, region)
-    series, from_series = region_minutes(conn, camera, label, rectangle, start, end)
+    series, from_series, from_cells = region_minutes(conn, camera, label, rectangle, start, end)
     periods: dict[datetime, list[float]] = {}
     for point in series:
         periods.setdefault(floor(point.minute, STEPS[grain]), []).append(point.activity)
     timeline = [RegionPeriod(period, len(values), sum(values)) for period, values in sorted(periods.items())]
-    return timeline, RegionAnswer(camera.camera_id, label, rectangle, [], {}, downscale_changes(series),
-                                  from_series, len(series))
+    return timeline, RegionAnswer(camera.camera_id, label, rectangle, [], downscale_changes(series),
+                                  from_series, len(series), from_cells)
 
 
 def write_region_csv(out: TextIO, answer: RegionAnswer, periods: list[RegionPeriod], grain: str) -> None:

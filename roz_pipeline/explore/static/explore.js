@@ -12,11 +12,19 @@ function pictureHeight() {
   return image.clientHeight * (image.naturalHeight - LEGEND_HEIGHT) / image.naturalHeight;
 }
 
+const cell = Number(picture.dataset.cell);  // source pixels per cell: a rectangle on the grid reads the minutes' cells
+
 function toSource(box) {
+  // The drawn box in source pixels, grown to the cell grid's lines (or the picture's edge).
   const sx = sourceWidth / image.clientWidth, sy = sourceHeight / pictureHeight();
-  const clamp = (value, limit) => Math.min(Math.max(Math.round(value), 0), limit);
-  return [clamp(box.x0 * sx, sourceWidth), clamp(box.y0 * sy, sourceHeight),
-          clamp(box.x1 * sx, sourceWidth), clamp(box.y1 * sy, sourceHeight)];
+  const down = (value) => Math.max(Math.floor(value / cell) * cell, 0);
+  const up = (value, limit) => Math.min(Math.ceil(value / cell) * cell, limit);
+  return [down(box.x0 * sx), down(box.y0 * sy), up(box.x1 * sx, sourceWidth), up(box.y1 * sy, sourceHeight)];
+}
+
+function toDisplay([x0, y0, x1, y1]) {
+  const sx = image.clientWidth / sourceWidth, sy = pictureHeight() / sourceHeight;
+  return { x0: x0 * sx, y0: y0 * sy, x1: x1 * sx, y1: y1 * sy };
 }
 
 function showBox(box) {
@@ -69,6 +77,11 @@ async function ask(region) {
     list.append(item);
   }
   if (!answer.intervals.length) list.insertAdjacentHTML("beforeend", "<li>nothing moved there</li>");
+  const more = answer.interval_count - answer.intervals.length;
+  if (more > 0) {
+    list.insertAdjacentHTML("beforeend", `<li class="more"></li>`);
+    list.lastChild.textContent = `and ${more} quieter interval(s): ask about a shorter period to see them`;
+  }
 }
 
 let start = null;
@@ -83,8 +96,10 @@ image.addEventListener("mouseup", (event) => {
   if (!start) return;
   const box = normalised(start, { x: event.offsetX, y: Math.min(event.offsetY, pictureHeight()) });
   start = null;
-  showBox(box);
-  if (box.x1 - box.x0 >= 2 && box.y1 - box.y0 >= 2) ask(toSource(box).join(","));
+  if (box.x1 - box.x0 < 2 || box.y1 - box.y0 < 2) return;
+  const asked = toSource(box);
+  showBox(toDisplay(asked));
+  ask(asked.join(","));
 });
 for (const button of document.querySelectorAll(".named-region")) {
   button.addEventListener("click", () => ask(button.dataset.region));
