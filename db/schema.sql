@@ -247,6 +247,23 @@ CREATE VIEW public.heatmap_hourly AS
    FROM public.heatmap_rollups
   WHERE (grain = 'hour'::text);
 
+CREATE TABLE public.heatmap_minute_cells (
+    camera_id character varying(50) NOT NULL,
+    "timestamp" timestamp with time zone NOT NULL,
+    cell_pixels smallint NOT NULL,
+    rows smallint NOT NULL,
+    cols smallint NOT NULL,
+    sums bytea NOT NULL,
+    CONSTRAINT heatmap_minute_cells_cell_pixels_check CHECK ((cell_pixels > 0)),
+    CONSTRAINT heatmap_minute_cells_check CHECK ((length(sums) = ((8 * rows) * cols))),
+    CONSTRAINT heatmap_minute_cells_cols_check CHECK ((cols > 0)),
+    CONSTRAINT heatmap_minute_cells_rows_check CHECK ((rows > 0))
+);
+
+COMMENT ON TABLE public.heatmap_minute_cells IS 'Per camera-minute: its heatmap summed over cells of cell_pixels square';
+
+COMMENT ON COLUMN public.heatmap_minute_cells.sums IS 'rows x cols little-endian float64 (C order): the sum of intensity_array over each cell (edge cells partial)';
+
 CREATE TABLE public.heatmap_minute_sources (
     camera_id character varying(50) NOT NULL,
     "timestamp" timestamp with time zone NOT NULL,
@@ -374,6 +391,9 @@ ALTER TABLE ONLY public.clip_inventory
 ALTER TABLE ONLY public.clip_store_problems
     ADD CONSTRAINT clip_store_problems_pkey PRIMARY KEY (store, clip_key);
 
+ALTER TABLE ONLY public.heatmap_minute_cells
+    ADD CONSTRAINT heatmap_minute_cells_pkey PRIMARY KEY (camera_id, "timestamp");
+
 ALTER TABLE ONLY public.heatmap_minute_sources
     ADD CONSTRAINT heatmap_minute_sources_pkey PRIMARY KEY (camera_id, "timestamp");
 
@@ -410,6 +430,9 @@ CREATE INDEX idx_heatmap_rollups_period ON public.heatmap_rollups USING btree (g
 CREATE INDEX idx_heatmap_time ON public.heatmap_minutes USING btree ("timestamp");
 
 CREATE INDEX idx_heatmap_video_path ON public.heatmap_minutes USING btree (video_path);
+
+ALTER TABLE ONLY public.heatmap_minute_cells
+    ADD CONSTRAINT heatmap_minute_cells_minute_fkey FOREIGN KEY (camera_id, "timestamp") REFERENCES public.heatmap_minutes(camera_id, "timestamp") ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED;
 
 ALTER TABLE ONLY public.heatmap_minute_sources
     ADD CONSTRAINT heatmap_minute_sources_minute_fkey FOREIGN KEY (camera_id, "timestamp") REFERENCES public.heatmap_minutes(camera_id, "timestamp") ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED;

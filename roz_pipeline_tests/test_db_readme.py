@@ -12,6 +12,7 @@ import pytest
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from roz_pipeline.core.cells import cell_sums
 from roz_pipeline.core.codec import decode_intensity, encode_intensity
 from roz_pipeline.settings import REPO_ROOT
 from roz_pipeline.storage.connection import postgres_bin_dir
@@ -175,7 +176,7 @@ def test_user_setup_block_gives_an_owner_that_can_migrate(postgres_admin_url):
 
 
 def test_python_snippet_stores_and_decodes_a_row(migrated_database, monkeypatch):
-    (snippet,) = _blocks("python")
+    (snippet,) = [block for block in _blocks("python") if "zlib.compress" in block]
     monkeypatch.setenv("DATABASE_URL", migrated_database)
     namespace: dict = {}
 
@@ -184,6 +185,20 @@ def test_python_snippet_stores_and_decodes_a_row(migrated_database, monkeypatch)
     heatmap = namespace["heatmap"]
     assert heatmap.shape == (270, 480) and heatmap.dtype == np.float32
     assert heatmap.sum() == 40 * 30 * 12 and heatmap[120, 215] == 12
+
+
+def test_cells_snippet_reads_a_minutes_cells_and_a_rectangle_on_their_grid(db, migrated_database, monkeypatch):
+    (snippet,) = [block for block in _blocks("python") if "heatmap_minute_cells" in block]
+    heatmap = np.random.default_rng(4).random((270, 480), dtype=np.float32) * 30
+    write_minute(db, HeatmapMinute.of("default", datetime(2026, 11, 20, 14, tzinfo=timezone.utc), "clip.mp4", heatmap,
+                                      4, 900), cells=cell_sums(heatmap))
+    monkeypatch.setenv("DATABASE_URL", migrated_database)
+    namespace: dict = {}
+
+    exec(compile(snippet, "db/README.md", "exec"), namespace)
+
+    assert namespace["cells"].shape == (14, 24) and namespace["cell_pixels"] == 20
+    assert namespace["activity"] == pytest.approx(heatmap[40:180, 100:260].sum(dtype=np.float64), rel=1e-12)
 
 
 def test_pg_dump_then_psql_restore_keeps_rows_byte_equal(db_with_rows, migrated_database, postgres_admin_url, tmp_path):
