@@ -18,6 +18,7 @@ from roz_pipeline.clips.stores import S3ClipStore
 from roz_pipeline.core.render import LEGEND_HEIGHT, render_heatmap
 from roz_pipeline.core.timesteps import HOUR
 from roz_pipeline.defs.keys import minutes_key
+from roz_pipeline.explore import app
 from roz_pipeline.explore.app import Explorer
 from roz_pipeline.storage.connection import connect
 from roz_pipeline.storage.migrations import Migrator
@@ -90,6 +91,16 @@ def test_the_region_question_lists_exactly_the_minutes_something_moved_there(exp
     grid = json.loads(get(f"{base}/cameras/lobby/when?region=0,0,160,160&{PERIOD}", json_answer=True)[2])
     assert grid["read_from"] == "the minute cells"  # a rectangle on the cell grid, as the page snaps them
     assert [(i["start"][11:16], i["end"][11:16]) for i in grid["intervals"]] == [("14:00", "14:02")]
+
+
+def test_an_answer_lists_the_busiest_intervals_and_counts_the_rest(explorer, monkeypatch):
+    base, _ = explorer
+    monkeypatch.setattr(app, "LISTED_INTERVALS", 1)
+
+    whole = json.loads(get(f"{base}/cameras/lobby/when?region=0,0,320,180&{PERIOD}", json_answer=True)[2])
+
+    assert whole["interval_count"] == 2 and len(whole["intervals"]) == 1  # the door's two minutes and the gate's
+    assert (whole["intervals"][0]["start"][11:16], whole["intervals"][0]["minutes"]) == ("14:00", 2)
     status, kind, clip = get(f"{base}/cameras/lobby/clip?key={clip_key('lobby', T0)}")
     assert status == 200 and clip[4:8] == b"ftyp"  # the clip itself, to play from its offset
 
@@ -137,6 +148,7 @@ def head(url: str, headers: dict | None = None) -> dict:
     ("/cameras/lobby?from=yesterday", 400, "from: expected a time like 2026-11-20T14:00"),
     ("/cameras/lobby/when?region=1,2,3&" + PERIOD, 400, "neither X0,Y0,X1,Y1"),
     ("/cameras/lobby/when?region=10,10,5,5&" + PERIOD, 400, "x0 < x1"),
+    ("/cameras/lobby/when?region=320,0,400,100&" + PERIOD, 400, "outside camera lobby's picture (320x180 source"),
     ("/cameras/lobby/when?region=%27%3B%20DROP%20TABLE%20heatmap_minutes&" + PERIOD, 400, "neither X0,Y0,X1,Y1"),
     ("/cameras/lobby/clip?key=..%2F..%2Fetc%2Fpasswd", 400, ""),
     ("/cameras/lobby/clip?key=yard%2F2026-11-20%2F14-00.mp4", 404, "not a clip of camera lobby"),

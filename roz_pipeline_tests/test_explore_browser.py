@@ -9,6 +9,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from roz_pipeline.explore import app
 from roz_pipeline.settings import REPO_ROOT
 from roz_pipeline_tests.helpers import skip_or_fail
 from roz_pipeline_tests.explorer_site import PERIOD, lobby_and_yard, serving
@@ -82,6 +83,16 @@ def test_drawing_a_rectangle_lists_exactly_the_minutes_something_moved_there_and
     shared = chromium.new_page()
     shared.goto(page.url)  # the address, sent to someone else
     assert intervals(shared) == [("14:00", "14:02")]
+
+
+def test_a_long_answer_lists_the_busiest_intervals_and_says_how_many_more(chromium, site, monkeypatch):
+    monkeypatch.setattr(app, "LISTED_INTERVALS", 1)
+    page = chromium.new_page()
+
+    page.goto(f"{site}/cameras/lobby?{PERIOD}&region=0,0,320,180")  # the whole picture: the door's and the gate's
+
+    assert intervals(page) == [("14:00", "14:02")]
+    assert page.inner_text("#intervals li.more") == "and 1 quieter interval(s): ask about a shorter period to see them"
 
 
 def test_a_hostile_camera_id_or_range_gives_the_error_page(chromium, site):

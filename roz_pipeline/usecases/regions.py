@@ -30,7 +30,7 @@ from roz_pipeline.core.regions import (
 from roz_pipeline.core.timesteps import MINUTE, STEPS, floor
 from roz_pipeline.registry import Camera
 from roz_pipeline.storage.cells import StoredCells, stored_cells
-from roz_pipeline.storage.minutes import downscale_changes_between
+from roz_pipeline.storage.minutes import downscale_changes_between, source_size
 from roz_pipeline.storage.regions import (
     StoredArray,
     define_region,
@@ -204,6 +204,10 @@ def when(conn: psycopg.Connection, camera: Camera, region: str, start: datetime,
     `min_activity`, in time order: from the region's complete series when it has one (the intervals found by
     PostgreSQL), else from every minute's array."""
     label, rectangle = resolve_region(camera, region)
+    picture = source_size(conn, camera.camera_id)
+    if picture and (rectangle[0] >= picture[0] or rectangle[1] >= picture[1]):
+        raise ValueError(f"region {region} lies outside camera {camera.camera_id}'s picture "
+                         f"({picture[0]}x{picture[1]} source pixels)")
     stored = stored_regions(conn, camera.camera_id).get(label)
     if stored is not None and stored.serves(rectangle):
         intervals, minutes = region_intervals(conn, camera.camera_id, label, start, end, min_activity)
