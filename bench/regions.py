@@ -65,11 +65,11 @@ def load(url: str, camera: Camera, days: int, end: datetime) -> float:
                              "FROM STDIN") as copy:
                 for i, minute in enumerate(minutes):
                     copy.write_row((camera.camera_id, "door", minute, door_values[i % DISTINCT_MAPS]))
-            with cursor.copy('COPY heatmap_minute_cells (camera_id, "timestamp", cell_pixels, rows, cols, sums) '
-                             "FROM STDIN") as copy:
+            with cursor.copy('COPY heatmap_minute_cells (camera_id, "timestamp", downscale_factor, height, width, '
+                             "cell_pixels, rows, cols, sums) FROM STDIN") as copy:
                 for i, minute in enumerate(minutes):
                     found = cells[i % DISTINCT_MAPS]
-                    copy.write_row((camera.camera_id, minute, found.cell_pixels, *found.sums.shape,
+                    copy.write_row((camera.camera_id, minute, 4, 270, 480, found.cell_pixels, *found.sums.shape,
                                     encode_cells(found.sums)))
         conn.execute("VACUUM ANALYZE heatmap_minutes")
         conn.execute("VACUUM ANALYZE heatmap_region_minutes")

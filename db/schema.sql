@@ -250,6 +250,9 @@ CREATE VIEW public.heatmap_hourly AS
 CREATE TABLE public.heatmap_minute_cells (
     camera_id character varying(50) NOT NULL,
     "timestamp" timestamp with time zone NOT NULL,
+    downscale_factor real NOT NULL,
+    height integer NOT NULL,
+    width integer NOT NULL,
     cell_pixels smallint NOT NULL,
     rows smallint NOT NULL,
     cols smallint NOT NULL,
@@ -257,10 +260,13 @@ CREATE TABLE public.heatmap_minute_cells (
     CONSTRAINT heatmap_minute_cells_cell_pixels_check CHECK ((cell_pixels > 0)),
     CONSTRAINT heatmap_minute_cells_check CHECK ((length(sums) = ((8 * rows) * cols))),
     CONSTRAINT heatmap_minute_cells_cols_check CHECK ((cols > 0)),
-    CONSTRAINT heatmap_minute_cells_rows_check CHECK ((rows > 0))
+    CONSTRAINT heatmap_minute_cells_downscale_factor_check CHECK ((downscale_factor > (0)::double precision)),
+    CONSTRAINT heatmap_minute_cells_height_check CHECK ((height > 0)),
+    CONSTRAINT heatmap_minute_cells_rows_check CHECK ((rows > 0)),
+    CONSTRAINT heatmap_minute_cells_width_check CHECK ((width > 0))
 );
 
-COMMENT ON TABLE public.heatmap_minute_cells IS 'Per camera-minute: its heatmap summed over cells of cell_pixels square';
+COMMENT ON TABLE public.heatmap_minute_cells IS 'Per camera-minute: its heatmap (height x width, as in heatmap_minutes) summed over cells of cell_pixels square';
 
 COMMENT ON COLUMN public.heatmap_minute_cells.sums IS 'rows x cols little-endian float64 (C order): the sum of intensity_array over each cell (edge cells partial)';
 

@@ -20,6 +20,8 @@ CELL_DTYPE = np.dtype("<f8")  # stored as raw little-endian float64: exact sums 
 class Cells:
     sums: np.ndarray  # rows x cols float64
     cell_pixels: int
+    height: int  # the heatmap's size
+    width: int
 
 
 def cell_sums(heatmap: np.ndarray, cell_pixels: int = CELL_PIXELS) -> Cells:
@@ -28,7 +30,7 @@ def cell_sums(heatmap: np.ndarray, cell_pixels: int = CELL_PIXELS) -> Cells:
     rows, cols = -(-height // cell_pixels), -(-width // cell_pixels)
     padded = np.zeros((rows * cell_pixels, cols * cell_pixels), np.float64)
     padded[:height, :width] = heatmap
-    return Cells(padded.reshape(rows, cell_pixels, cols, cell_pixels).sum(axis=(1, 3)), cell_pixels)
+    return Cells(padded.reshape(rows, cell_pixels, cols, cell_pixels).sum(axis=(1, 3)), cell_pixels, height, width)
 
 
 def encode_cells(sums: np.ndarray) -> bytes:

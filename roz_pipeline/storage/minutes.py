@@ -136,7 +136,7 @@ def write_minute(conn: psycopg.Connection, row: HeatmapMinute, sources: MinuteSo
             write_region_activities(conn, row.camera_id,
                                     [(region, row.timestamp, value) for region, value in region_activity.items()])
         if cells is not None:
-            write_cells(conn, row.camera_id, row.timestamp, cells)
+            write_cells(conn, row.camera_id, row.timestamp, row.downscale_factor, cells)
     return True
 
 

@@ -156,14 +156,15 @@ def rectangle_activity(conn: psycopg.Connection, camera_id: str, rectangle: Rect
                        end: datetime) -> tuple[list[MinuteActivity], int]:
     """(the rectangle's activity in every stored minute of `start <= t < end`, oldest first; how many minutes were
     read from their cells): from a minute's cells when the rectangle lies on their grid, else from its array."""
+    found, without_cells = stored_cells(conn, camera_id, start, end)
     on_grid: dict[tuple, list[StoredCells]] = {}
-    off_grid: set[datetime] = set()
+    off_grid = set(without_cells)
     grids: dict[tuple, tuple[int, int, int, int] | None] = {}  # the rectangle's cells on each grid met
-    for stored in stored_cells(conn, camera_id, start, end):
+    for stored in found:
         grid = (stored.downscale_factor, stored.height, stored.width, stored.cell_pixels)
-        if stored.sums is not None and grid not in grids:
+        if grid not in grids:
             grids[grid] = cells_of(region_box(rectangle, *grid[:3]), stored.height, stored.width, stored.cell_pixels)
-        cells = grids[grid] if stored.sums is not None else None
+        cells = grids[grid]
         if cells is None:
             off_grid.add(stored.minute)
         else:
