@@ -47,7 +47,7 @@ def stored_cells(conn: psycopg.Connection, camera_id: str, start: datetime,
         """
         SELECT "timestamp", downscale_factor, height, width, cell_pixels, rows, cols, sums FROM heatmap_minute_cells
         WHERE camera_id = %s AND "timestamp" >= %s AND "timestamp" < %s ORDER BY "timestamp"
-        """, params, binary=True)]
+        """, params, binary=True).fetchall()]
     stored = conn.execute('SELECT count(*) FROM heatmap_minutes WHERE camera_id = %s AND "timestamp" >= %s '
                           'AND "timestamp" < %s', params).fetchone()[0]
     if stored == len(found):  # every cells row belongs to a minute (foreign key): none lacks cells
@@ -57,4 +57,4 @@ def stored_cells(conn: psycopg.Connection, camera_id: str, start: datetime,
         SELECT m."timestamp" FROM heatmap_minutes m
         WHERE m.camera_id = %s AND m."timestamp" >= %s AND m."timestamp" < %s AND NOT EXISTS (
             SELECT 1 FROM heatmap_minute_cells c WHERE c.camera_id = m.camera_id AND c."timestamp" = m."timestamp")
-        """, params)]
+        """, params).fetchall()]

@@ -172,7 +172,7 @@ def rectangle_activity(conn: psycopg.Connection, camera_id: str, rectangle: Rect
     series = []
     for (rows, cols, cells), minutes in on_grid.items():
         activities = cells_activity(decode_cells([m.sums for m in minutes], rows, cols), cells)
-        series += [MinuteActivity(m.minute, float(a), m.downscale_factor) for m, a in zip(minutes, activities)]
+        series += [MinuteActivity(m.minute, a, m.downscale_factor) for m, a in zip(minutes, activities.tolist())]
     if off_grid:
         series += activity_from_arrays(conn, camera_id, rectangle, min(off_grid), max(off_grid) + MINUTE, off_grid)
     return sorted(series, key=lambda point: point.minute), len(series) - len(off_grid)
