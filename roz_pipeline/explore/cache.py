@@ -1,6 +1,7 @@
 """The explorer's pictures, kept by their inputs: the request (route and query) and a digest of the stored rows
 the picture reads with when each was written (`usecases.insight.period_inputs`). A picture is drawn once until a row
-behind it changes; the digest is also its ETag, so a browser that has it gets a 304 without a body."""
+behind it changes; the digest is also its ETag, so a browser that has it gets a 304 without a body. The still under a
+heatmap is the one found when it was first drawn (a clip arriving later for the same hour does not redraw it)."""
 
 import threading
 from collections import OrderedDict
