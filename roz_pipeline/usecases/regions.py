@@ -188,12 +188,17 @@ def _minute_activities(conn: psycopg.Connection, camera_id: str, rectangles: dic
                        for name, rectangle in rectangles.items()}
 
 
+def _series_serves(conn: psycopg.Connection, camera_id: str, label: str, rectangle: Rectangle) -> bool:
+    """Whether the camera has a complete series computed for this region's rectangle."""
+    stored = stored_regions(conn, camera_id).get(label)
+    return stored is not None and stored.serves(rectangle)
+
+
 def region_minutes(conn: psycopg.Connection, camera: Camera, label: str, rectangle: Rectangle, start: datetime,
                    end: datetime) -> tuple[list[MinuteActivity], bool, int]:
     """(the region's activity per stored minute, whether it came from the stored series, how many minutes came from
     their cells)."""
-    stored = stored_regions(conn, camera.camera_id).get(label)
-    if stored is not None and stored.serves(rectangle):
+    if _series_serves(conn, camera.camera_id, label, rectangle):
         return region_series(conn, camera.camera_id, label, start, end), True, 0
     series, from_cells = rectangle_activity(conn, camera.camera_id, rectangle, start, end)
     return series, False, from_cells
@@ -203,14 +208,13 @@ def when(conn: psycopg.Connection, camera: Camera, region: str, start: datetime,
          min_activity: float = 0.0) -> RegionAnswer:
     """The intervals of consecutive minutes in `start <= t < end` whose activity inside `region` exceeds
     `min_activity`, in time order: from the region's complete series when it has one (the intervals found by
-    PostgreSQL), else from every minute's array."""
+    PostgreSQL), else from the minutes' cells (a rectangle on their grid) or arrays."""
     label, rectangle = resolve_region(camera, region)
     picture = source_size(conn, camera.camera_id)
     if picture and (rectangle[0] >= picture[0] or rectangle[1] >= picture[1]):
         raise ValueError(f"region {region} lies outside camera {camera.camera_id}'s picture "
                          f"({picture[0]}x{picture[1]} source pixels)")
-    stored = stored_regions(conn, camera.camera_id).get(label)
-    if stored is not None and stored.serves(rectangle):
+    if _series_serves(conn, camera.camera_id, label, rectangle):
         intervals, minutes = region_intervals(conn, camera.camera_id, label, start, end, min_activity)
         changes, from_series = downscale_changes_between(conn, camera.camera_id, start, end), True
         from_cells = 0
@@ -221,7 +225,7 @@ def when(conn: psycopg.Connection, camera: Camera, region: str, start: datetime,
     answer = RegionAnswer(camera.camera_id, label, rectangle, intervals, changes, from_series, minutes, from_cells)
     if label in camera.regions and not from_series:
         answer.notes.append(f"the series of region {label} is not built yet (asset heatmap_regions/"
-                            f"{camera.camera_id}): read every minute's array instead")
+                            f"{camera.camera_id}): read from {answer.read_from} instead")
     return answer
 
 
