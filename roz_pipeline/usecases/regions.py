@@ -15,7 +15,7 @@ from typing import TextIO
 import psycopg
 
 from roz_pipeline.clips.layout import ClipLayout, LayoutError
-from roz_pipeline.core.cells import cells_activity, cells_of, decode_cells
+from roz_pipeline.core.cells import cells_activity, cells_of
 from roz_pipeline.core.codec import decode_intensity
 from roz_pipeline.core.motion import Rectangle
 from roz_pipeline.core.regions import (
@@ -29,7 +29,7 @@ from roz_pipeline.core.regions import (
 )
 from roz_pipeline.core.timesteps import MINUTE, STEPS, floor
 from roz_pipeline.registry import Camera
-from roz_pipeline.storage.cells import StoredCells, stored_cells
+from roz_pipeline.storage.cells import cell_grids, cell_rows, minutes_without_cells
 from roz_pipeline.storage.minutes import downscale_changes_between, source_size
 from roz_pipeline.storage.regions import (
     StoredArray,
@@ -156,23 +156,18 @@ def rectangle_activity(conn: psycopg.Connection, camera_id: str, rectangle: Rect
                        end: datetime) -> tuple[list[MinuteActivity], int]:
     """(the rectangle's activity in every stored minute of `start <= t < end`, oldest first; how many minutes were
     read from their cells): from a minute's cells when the rectangle lies on their grid, else from its array."""
-    found, without_cells = stored_cells(conn, camera_id, start, end)
-    on_grid: dict[tuple, list[StoredCells]] = {}
-    off_grid = set(without_cells)
-    grids: dict[tuple, tuple[int, int, int, int] | None] = {}  # the rectangle's cells on each grid met
-    for stored in found:
-        grid = (stored.downscale_factor, stored.height, stored.width, stored.cell_pixels)
-        if grid not in grids:
-            grids[grid] = cells_of(region_box(rectangle, *grid[:3]), stored.height, stored.width, stored.cell_pixels)
-        cells = grids[grid]
-        if cells is None:
-            off_grid.add(stored.minute)
-        else:
-            on_grid.setdefault((stored.rows, stored.cols, cells), []).append(stored)
+    off_grid = set(minutes_without_cells(conn, camera_id, start, end))
     series = []
-    for (rows, cols, cells), minutes in on_grid.items():
-        activities = cells_activity(decode_cells([m.sums for m in minutes], rows, cols), cells)
-        series += [MinuteActivity(m.minute, a, m.downscale_factor) for m, a in zip(minutes, activities.tolist())]
+    for grid in cell_grids(conn, camera_id, start, end):
+        cells = cells_of(region_box(rectangle, grid.downscale_factor, grid.height, grid.width), grid.height,
+                         grid.width, grid.cell_pixels)
+        if cells is None:  # the rectangle cuts through this grid's cells: its minutes (no cell rows) from the arrays
+            off_grid.update(cell_rows(conn, camera_id, start, end, grid, 0, 0)[0])
+            continue
+        top, bottom, left, right = cells
+        minutes, rows = cell_rows(conn, camera_id, start, end, grid, top, bottom)
+        activities = cells_activity(rows, (0, bottom - top, left, right))
+        series += [MinuteActivity(m, a, grid.downscale_factor) for m, a in zip(minutes, activities.tolist())]
     if off_grid:
         series += activity_from_arrays(conn, camera_id, rectangle, min(off_grid), max(off_grid) + MINUTE, off_grid)
     return sorted(series, key=lambda point: point.minute), len(series) - len(off_grid)
