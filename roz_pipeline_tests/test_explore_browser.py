@@ -7,11 +7,14 @@ import shutil
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
+import numpy as np
+import psycopg
 import pytest
 
 from roz_pipeline.explore import app
 from roz_pipeline.settings import REPO_ROOT
-from roz_pipeline_tests.helpers import skip_or_fail
+from roz_pipeline.storage.minutes import HeatmapMinute, write_minute
+from roz_pipeline_tests.helpers import T0, clip_key, skip_or_fail
 from roz_pipeline_tests.explorer_site import PERIOD, lobby_and_yard, serving
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -102,3 +105,27 @@ def test_a_hostile_camera_id_or_range_gives_the_error_page(chromium, site):
     assert response.status == 404 and "no camera" in page.inner_text("#message")
     response = page.goto(f"{site}/cameras/lobby?from=2026-11-20T15:00&to=2026-11-20T14:00")
     assert response.status == 400 and page.inner_text("#message") == "to must be after from"
+
+
+def test_the_cameras_page_draws_only_the_thumbnails_in_view(chromium, tmp_path, migrated_database):
+    """With many cameras, opening the page asks for the pictures of the rows in view, not one per camera."""
+    registry, videos = lobby_and_yard(tmp_path, migrated_database)
+    many = [f"cam-{i:03d}" for i in range(100)]  # 100 rows: ~10,000 px of page
+    registry.write_text(registry.read_text() + "".join(f"  {camera}: {{retention_days: 36500}}\n" for camera in many))
+    with psycopg.connect(migrated_database) as conn:
+        for camera in many:
+            write_minute(conn, HeatmapMinute.of(camera, T0, clip_key(camera, T0), np.ones((45, 80), np.float32), 4, 20))
+    with serving(registry, videos, migrated_database) as (base, _):
+        page = chromium.new_page(viewport={"width": 1280, "height": 720})
+        asked = []
+        page.on("request", lambda request: asked.append(urlsplit(request.url).path))
+        page.goto(f"{base}/")
+        page.wait_for_load_state("networkidle")
+        in_view = [path for path in asked if path.endswith("/heatmap.png")]
+
+        page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
+        page.wait_for_load_state("networkidle")
+        page.wait_for_function("[...document.images].pop().complete")
+
+    assert "/cameras/lobby/heatmap.png" in in_view and len(in_view) < len(many) / 2
+    assert "/cameras/cam-099/heatmap.png" not in in_view and "/cameras/cam-099/heatmap.png" in asked
