@@ -20,10 +20,12 @@ from roz_pipeline.core.timesteps import HOUR
 from roz_pipeline.defs.keys import minutes_key
 from roz_pipeline.explore import app
 from roz_pipeline.explore.app import Explorer
+from roz_pipeline.registry import Camera
 from roz_pipeline.storage.connection import connect
 from roz_pipeline.storage.migrations import Migrator
 from roz_pipeline.storage.minutes import HeatmapMinute, write_minute
 from roz_pipeline.storage.rollups import Rollup, write_rollup
+from roz_pipeline.usecases.explore import standings
 from roz_pipeline.usecases.insight import period_heatmap
 from roz_pipeline_tests.explorer_site import PERIOD, lobby_and_yard, serving
 from roz_pipeline_tests.helpers import MIGRATIONS, T0, as_role, asset_def, clip_key, local_defs
@@ -55,6 +57,33 @@ def test_the_cameras_page_lists_every_camera_with_its_freshness_and_todays_cover
     assert 'class="stale"' in lobby and "2026-11-20 14:03" in lobby  # its newest minute, 27 minutes old
     assert "<td>4 of 870</td>" in lobby  # 4 minutes with footage of the day's 870 so far (UTC)
     assert 'data-camera="yard" class="never_seen"' in page and "never" in page[page.index('data-camera="yard"'):]
+
+
+def test_a_large_site_is_paged_with_the_troubled_cameras_first(explorer, monkeypatch):
+    base, _ = explorer
+    monkeypatch.setattr(app, "CAMERAS_PER_PAGE", 1)
+
+    pages = [get(f"{base}/?page={n}") for n in (1, 2)]
+
+    first, second = (html.unescape(body.decode()) for _, _, body in pages)
+    assert 'data-camera="lobby" class="stale"' in first and 'data-camera="yard"' not in first
+    assert 'data-camera="yard" class="never_seen"' in second and 'data-camera="lobby"' not in second
+    assert "2 camera(s): 1 stale, 1 never seen" in first and "Page 1 of 2" in first and 'href="/?page=2"' in first
+    assert "Page 2 of 2" in second and 'href="/?page=1"' in second and 'href="/?page=3"' not in second
+    assert get(f"{base}/?page=3")[0] == 404 and "page 3 of 2" in get(f"{base}/?page=3")[2].decode()
+
+
+def test_the_troubled_cameras_come_first_then_by_id(db):
+    now = T0 + timedelta(minutes=30)
+    for camera, newest in (("a-fresh", now - timedelta(minutes=2)), ("b-fresh", now - timedelta(minutes=1)),
+                           ("z-stale", now - timedelta(minutes=20))):
+        write_minute(db, HeatmapMinute.of(camera, newest, clip_key(camera, newest), np.ones((9, 16), np.float32), 4,
+                                          20))
+    cameras = [Camera(camera_id) for camera_id in ("b-fresh", "a-fresh", "m-never", "z-stale")]  # registry order
+
+    found = [(s.camera.camera_id, s.state) for s in standings(db, cameras, now)]
+
+    assert found == [("z-stale", "stale"), ("m-never", "never_seen"), ("a-fresh", "fresh"), ("b-fresh", "fresh")]
 
 
 def test_the_camera_pages_heatmap_is_the_stored_sum_of_the_period(explorer):
@@ -143,6 +172,9 @@ def head(url: str, headers: dict | None = None) -> dict:
 
 @pytest.mark.parametrize(("path", "status", "says"), [
     ("/cameras/nobody", 404, "no camera 'nobody' in the registry"),
+    ("/?page=0", 400, "page: expected a page number (1, 2, ...), not '0'"),
+    ("/?page=%27%3B--", 400, "page: expected a page number"),
+    ("/?page=%C2%B2", 400, "page: expected a page number"),  # a superscript 2: a digit to str.isdigit, not to int
     ("/cameras/..%2F..%2Fetc", 404, "Not Found"),
     ("/cameras/lobby?from=2026-11-20T15:00&to=2026-11-20T14:00", 400, "to must be after from"),
     ("/cameras/lobby?from=yesterday", 400, "from: expected a time like 2026-11-20T14:00"),

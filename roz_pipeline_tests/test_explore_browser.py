@@ -107,10 +107,11 @@ def test_a_hostile_camera_id_or_range_gives_the_error_page(chromium, site):
     assert response.status == 400 and page.inner_text("#message") == "to must be after from"
 
 
-def test_the_cameras_page_draws_only_the_thumbnails_in_view(chromium, tmp_path, migrated_database):
+def test_the_cameras_page_draws_only_the_thumbnails_in_view(chromium, tmp_path, migrated_database, monkeypatch):
     """With many cameras, opening the page asks for the pictures of the rows in view, not one per camera."""
+    monkeypatch.setattr(app, "CAMERAS_PER_PAGE", 100)
     registry, videos = lobby_and_yard(tmp_path, migrated_database)
-    many = [f"cam-{i:03d}" for i in range(100)]  # 100 rows: ~10,000 px of page
+    many = [f"cam-{i:03d}" for i in range(100)]  # a page of 100 rows: ~10,000 px
     registry.write_text(registry.read_text() + "".join(f"  {camera}: {{retention_days: 36500}}\n" for camera in many))
     with psycopg.connect(migrated_database) as conn:
         for camera in many:
@@ -122,10 +123,12 @@ def test_the_cameras_page_draws_only_the_thumbnails_in_view(chromium, tmp_path, 
         page.goto(f"{base}/")
         page.wait_for_load_state("networkidle")
         in_view = [path for path in asked if path.endswith("/heatmap.png")]
+        listed = [row.get_attribute("data-camera") for row in page.query_selector_all("#cameras tbody tr")]
 
         page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
         page.wait_for_load_state("networkidle")
         page.wait_for_function("[...document.images].pop().complete")
 
-    assert "/cameras/lobby/heatmap.png" in in_view and len(in_view) < len(many) / 2
-    assert "/cameras/cam-099/heatmap.png" not in in_view and "/cameras/cam-099/heatmap.png" in asked
+    thumbnails = [f"/cameras/{camera}/heatmap.png" for camera in listed]
+    assert len(listed) == app.CAMERAS_PER_PAGE and thumbnails[0] in in_view and len(in_view) < len(listed) / 2
+    assert thumbnails[-1] not in in_view and thumbnails[-1] in asked

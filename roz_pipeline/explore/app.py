@@ -8,6 +8,7 @@ own connection, reads, and closes it: the app never writes, so the reader role o
 are kept by their inputs (explore/cache.py).
 """
 
+from collections import Counter
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from urllib.parse import urlencode
@@ -32,7 +33,7 @@ from roz_pipeline.explore.cache import PICTURES_KEPT, PictureCache
 from roz_pipeline.registry import Camera
 from roz_pipeline.storage.connection import connect
 from roz_pipeline.storage.minutes import source_size
-from roz_pipeline.usecases.explore import cameras_today
+from roz_pipeline.usecases.explore import TROUBLE_FIRST, cameras_today, standings
 from roz_pipeline.usecases.insight import (
     activity_timeline,
     compare_periods,
@@ -47,6 +48,7 @@ from roz_pipeline.usecases.regions import answer_document, region_question
 
 HERE = Path(__file__).resolve().parent
 PRESETS = {"last hour": HOUR, "today": None, "last 7 days": timedelta(days=7)}
+CAMERAS_PER_PAGE = 50  # the troubled first; coverage is read for the page's cameras only
 LISTED_INTERVALS = 50  # the busiest intervals of an answer, each with its picture; the page says how many more
 LONGEST_PERIOD = timedelta(days=3660)  # a range beyond ten years is a mistake, not a question
 REVALIDATE = "private, no-cache"  # the browser asks again each time and gets a 304 while the rows are unchanged
@@ -106,15 +108,31 @@ def _time(request: Request, name: str, default: datetime) -> datetime:
 def cameras_page(request: Request):
     explorer: Explorer = request.app.state.explorer
     now = explorer.now()
+    page = _page_number(request)
     with explorer.connection() as conn:
+        everyone = standings(conn, list(explorer.cameras.values()), now)
+        pages = max(1, -(-len(everyone) // CAMERAS_PER_PAGE))
+        if page > pages:
+            raise HTTPException(404, f"page {page} of {pages}: there are {len(everyone)} cameras")
+        shown = everyone[(page - 1) * CAMERAS_PER_PAGE:page * CAMERAS_PER_PAGE]
         try:
-            inventory = explorer.clips.inventory(conn, explorer.cameras.values())
-            waiting = {camera_id: inventory.waiting_minutes(camera_id, floor(now, DAY), now, look=False)
-                       for camera_id in explorer.cameras}
+            inventory = explorer.clips.inventory(conn, [s.camera for s in shown])
+            waiting = {s.camera.camera_id: inventory.waiting_minutes(s.camera.camera_id, floor(now, DAY), now,
+                                                                      look=False) for s in shown}
         except psycopg.errors.UndefinedTable:  # no clip inventory yet: nothing is known to wait
             waiting = {}
-        rows = cameras_today(conn, list(explorer.cameras.values()), waiting, now)
-    return explorer.templates.TemplateResponse(request, "cameras.html", {"rows": rows, "now": now})
+        rows = cameras_today(conn, shown, waiting, now)
+    states = Counter(s.state for s in everyone)
+    return explorer.templates.TemplateResponse(request, "cameras.html", {
+        "rows": rows, "now": now, "page": page, "pages": pages, "cameras": len(everyone),
+        "states": [(state.replace("_", " "), states[state]) for state in TROUBLE_FIRST if states[state]]})
+
+
+def _page_number(request: Request) -> int:
+    text = request.query_params.get("page", "1")
+    if not (text.isascii() and text.isdigit()) or int(text) < 1:
+        raise HTTPException(400, f"page: expected a page number (1, 2, ...), not {text!r}")
+    return int(text)
 
 
 def camera_page(request: Request):

@@ -207,7 +207,7 @@ def uncovered_minutes(conn: psycopg.Connection, camera_id: str, start: datetime,
         ORDER BY minute
         """,
         (start, end, check_camera_id(camera_id), full_minute_seconds),
-    )]
+    ).fetchall()]
 
 
 def busiest_hours(conn: psycopg.Connection, camera_id: str, day: date) -> list[tuple[datetime, float]]:
