@@ -54,7 +54,7 @@ def cells_of(box: HeatmapBox, height: int, width: int, cell_pixels: int) -> tupl
     return None if rows is None or cols is None else (*rows, *cols)
 
 
-def cells_activity(sums: np.ndarray, cells: tuple[int, int, int, int]) -> np.ndarray:
-    """Per minute of an (minutes, rows, cols) array of cells, the sum over `cells` (as `cells_of` gives them)."""
-    top, bottom, left, right = cells
-    return sums[:, top:bottom, left:right].sum(axis=(1, 2))
+def cells_activity(rows: np.ndarray, left: int, right: int) -> np.ndarray:
+    """Per minute of an (minutes, rows, cols) array of a rectangle's cell rows, the sum over its columns
+    `left <= col < right`."""
+    return rows[:, :, left:right].sum(axis=(1, 2))

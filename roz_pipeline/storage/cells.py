@@ -68,14 +68,14 @@ def cell_rows(conn: psycopg.Connection, camera_id: str, start: datetime, end: da
 def minutes_without_cells(conn: psycopg.Connection, camera_id: str, start: datetime, end: datetime) -> list[datetime]:
     """The camera's stored minutes in `start <= t < end` that have no cells (stored before cells were written)."""
     params = (check_camera_id(camera_id), start, end)
-    counts = conn.execute(
+    minutes, with_cells = conn.execute(
         """
-        SELECT (SELECT count(*) FROM heatmap_minutes WHERE camera_id = %(c)s AND "timestamp" >= %(s)s
-                                                        AND "timestamp" < %(e)s),
-               (SELECT count(*) FROM heatmap_minute_cells WHERE camera_id = %(c)s AND "timestamp" >= %(s)s
-                                                             AND "timestamp" < %(e)s)
-        """, dict(zip("cse", params))).fetchone()
-    if counts[0] == counts[1]:  # every cells row belongs to a minute (foreign key): none lacks cells
+        SELECT (SELECT count(*) FROM heatmap_minutes WHERE camera_id = %(camera)s AND "timestamp" >= %(start)s
+                                                        AND "timestamp" < %(end)s),
+               (SELECT count(*) FROM heatmap_minute_cells WHERE camera_id = %(camera)s AND "timestamp" >= %(start)s
+                                                             AND "timestamp" < %(end)s)
+        """, dict(zip(("camera", "start", "end"), params))).fetchone()
+    if minutes == with_cells:  # every cells row belongs to a minute (foreign key): none lacks cells
         return []
     return [minute for (minute,) in conn.execute(
         """

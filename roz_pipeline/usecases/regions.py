@@ -166,7 +166,7 @@ def rectangle_activity(conn: psycopg.Connection, camera_id: str, rectangle: Rect
             continue
         top, bottom, left, right = cells
         minutes, rows = cell_rows(conn, camera_id, start, end, grid, top, bottom)
-        activities = cells_activity(rows, (0, bottom - top, left, right))
+        activities = cells_activity(rows, left, right)
         series += [MinuteActivity(m, a, grid.downscale_factor) for m, a in zip(minutes, activities.tolist())]
     if off_grid:
         series += activity_from_arrays(conn, camera_id, rectangle, min(off_grid), max(off_grid) + MINUTE, off_grid)
