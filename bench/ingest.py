@@ -63,7 +63,8 @@ from roz_pipeline.clips.folder_discovery import FolderDiscovery  # noqa: E402
 from roz_pipeline.clips.inventory import ClipInventory  # noqa: E402
 from roz_pipeline.clips.layout import ClipLayout  # noqa: E402
 from roz_pipeline.clips.s3_discovery import EventDiscovery  # noqa: E402
-from roz_pipeline.clips.stores import LocalClipStore, S3ClipStore  # noqa: E402
+from roz_pipeline.clips.stores import LocalClipStore  # noqa: E402
+from roz_pipeline.clips.s3_store import S3ClipStore  # noqa: E402
 from roz_pipeline.core.timesteps import DAY, HOUR, MINUTE, floor  # noqa: E402
 from roz_pipeline.registry import Camera  # noqa: E402
 from roz_pipeline.settings import migrations_dir  # noqa: E402

@@ -32,7 +32,8 @@ from databases import fresh_database, server_url  # noqa: E402
 from extract import benchmark_clip, ffmpeg_binary  # noqa: E402
 from roz_pipeline.clips.catalog import ClipCatalog  # noqa: E402
 from roz_pipeline.clips.layout import ClipLayout  # noqa: E402
-from roz_pipeline.clips.stores import LocalClipStore, S3ClipStore  # noqa: E402
+from roz_pipeline.clips.stores import LocalClipStore  # noqa: E402
+from roz_pipeline.clips.s3_store import S3ClipStore  # noqa: E402
 from roz_pipeline.registry import Camera  # noqa: E402
 from roz_pipeline.usecases.processing import read_minutes  # noqa: E402
 
@@ -138,7 +139,7 @@ from pathlib import Path
 import boto3
 from roz_pipeline.clips.catalog import ClipCatalog
 from roz_pipeline.clips.layout import ClipLayout
-from roz_pipeline.clips.stores import S3ClipStore
+from roz_pipeline.clips.s3_store import S3ClipStore
 from roz_pipeline.registry import Camera
 from roz_pipeline.storage.connection import connect
 from roz_pipeline.storage.migrations import Migrator

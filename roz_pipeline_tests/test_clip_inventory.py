@@ -12,13 +12,14 @@ from datetime import datetime, timedelta, timezone
 import boto3
 import pytest
 
-from roz_pipeline.clips.catalog import ClipCatalog
+from roz_pipeline.clips.catalog import ClipCatalog, ClipProblem
 from roz_pipeline.clips.discovery import DiscoveryCounts
 from roz_pipeline.clips.folder_discovery import SWEEP_PERIOD, FolderDiscovery
 from roz_pipeline.clips.inventory import ClipInventory
 from roz_pipeline.clips.layout import ClipLayout
 from roz_pipeline.clips.s3_discovery import EventDiscovery, ListingDiscovery
-from roz_pipeline.clips.stores import LocalClipStore, S3ClipStore
+from roz_pipeline.clips.stores import LocalClipStore
+from roz_pipeline.clips.s3_store import S3ClipStore
 from roz_pipeline.core.timesteps import DAY, HOUR, MINUTE, floor
 from roz_pipeline.registry import Camera
 from roz_pipeline.storage import clip_problems, inventory
@@ -442,3 +443,36 @@ def test_a_segment_six_days_late_in_s3_arrives_by_event_and_gets_one_run_that_re
     assert result.success and third.run_requests == []
     (built,) = minute_sources(db, "front", floor(late, MINUTE), floor(late, MINUTE) + MINUTE)
     assert built.clip_keys == [key]
+
+
+OUTSIDE = "a symbolic link leading outside the clip folder (not read)"
+
+
+def test_a_key_that_links_outside_the_store_is_reported_and_never_read(tmp_path, db):
+    """Front's 00.00 is a real segment, its 00.10 a link to a secret outside the store, its 00.20 a link to 00.00
+    (inside: a clip like any other); Back's folder of the hour is a link to a folder outside, Side's to Front's."""
+    root, outside = tmp_path / "recordings", tmp_path / "outside"
+    real = _segment(root, "Front", T0)
+    (outside / "secret.sh").parent.mkdir(parents=True)
+    (outside / "secret.sh").write_text("PGPASSWORD=hunter2\n")
+    (real.parent / "00.10.mp4").symlink_to(outside / "secret.sh")
+    (real.parent / "00.20.mp4").symlink_to("00.00.mp4")
+    elsewhere = _segment(outside, "Back", T0).parent
+    (real.parent.parent / "Back").symlink_to(elsewhere)
+    (real.parent.parent / "Side").symlink_to("Front")  # a folder link inside the store: not followed either
+    hour = real.parent.parent.relative_to(root).as_posix()
+    discovery = _folders(root)
+    store = discovery.catalog.store
+
+    discovery.refresh(db, ["front", "back"], T0, T0 + HOUR, now=T0 + HOUR)
+
+    assert sorted(discovery.new_problems(), key=lambda p: p.key) == [
+        ClipProblem(f"{hour}/Back/00.00.mp4", f"{hour}/Back/00.00.mp4: {OUTSIDE}"),
+        ClipProblem(f"{hour}/Front/00.10.mp4", f"{hour}/Front/00.10.mp4: {OUTSIDE}")]
+    assert sorted(inventory.keys_under(db, store.describe(), [f"{hour}/"])) == [f"{hour}/Front/00.00.mp4",
+                                                                                 f"{hour}/Front/00.20.mp4"]
+    assert [(s.key, s.problem) for s in store.keys(f"{hour}/")] == [
+        (f"{hour}/Back", OUTSIDE), (f"{hour}/Front/00.00.mp4", None), (f"{hour}/Front/00.10.mp4", OUTSIDE),
+        (f"{hour}/Front/00.20.mp4", None), (f"{hour}/Side", "a symbolic link to a folder (not followed)")]
+    ((_, fetched),) = store.fetched([discovery.catalog.clip_of(f"{hour}/Front/00.10.mp4")])
+    assert fetched.path is None and str(fetched.error).endswith(OUTSIDE)

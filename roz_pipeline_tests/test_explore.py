@@ -14,7 +14,7 @@ import numpy as np
 import psycopg
 import pytest
 
-from roz_pipeline.clips.stores import S3ClipStore
+from roz_pipeline.clips.s3_store import S3ClipStore
 from roz_pipeline.core.render import LEGEND_HEIGHT, render_heatmap
 from roz_pipeline.core.timesteps import HOUR
 from roz_pipeline.defs.keys import minutes_key
@@ -236,3 +236,51 @@ def test_a_clip_in_s3_plays_from_a_presigned_url(tmp_path, migrated_database, mo
 
     assert played == (videos / key).read_bytes()
     assert final.startswith(f"{moto_endpoint}/explore/site-a/{key}?") and "Signature=" in final
+
+
+def test_a_clip_is_served_only_from_inside_the_store_whatever_its_links_say(tmp_path, explorer):
+    """Links in the recordings folder (written by whoever writes there) to a secret and to /etc/passwd, through the
+    clip's name, its date folder and its camera folder: 404; a link that stays inside plays."""
+    base, _ = explorer
+    videos, outside = tmp_path / "videos", tmp_path / "outside"
+    secret = outside / "yard" / "2026-11-20" / "14-00.mp4"
+    secret.parent.mkdir(parents=True)
+    secret.write_text("PGPASSWORD=hunter2\n")
+    day = videos / "lobby" / "2026-11-20"
+    (day / "14-30.mp4").symlink_to(secret)
+    (day / "14-31.mp4").symlink_to("/etc/passwd")
+    (videos / "lobby" / "2026-11-21").symlink_to(secret.parent)
+    (videos / "yard").symlink_to(outside / "yard")
+    (day / "14-40.mp4").symlink_to("14-00.mp4")
+
+    answers = {key: get(f"{base}/cameras/{key.split('/')[0]}/clip?key={key}") for key in (
+        "lobby/2026-11-20/14-30.mp4", "lobby/2026-11-20/14-31.mp4", "lobby/2026-11-21/14-00.mp4",
+        "yard/2026-11-20/14-00.mp4")}
+    inside = get(f"{base}/cameras/lobby/clip?key=lobby/2026-11-20/14-40.mp4")
+
+    assert {key: status for key, (status, _, _) in answers.items()} == dict.fromkeys(answers, 404)
+    assert not any(b"hunter2" in body or b"root:" in body for _, _, body in answers.values())
+    assert inside[0] == 200 and inside[1] == "video/mp4" and inside[2] == (day / "14-00.mp4").read_bytes()
+
+
+@pytest.mark.parametrize("path", [
+    "/", f"/cameras/lobby?{PERIOD}", f"/cameras/lobby/heatmap.png?{PERIOD}", "/static/explore.js",
+    f"/cameras/lobby/clip?key=lobby/2026-11-20/14-00.mp4", "/cameras/%3Cimg%20src=x%20onerror=alert(1)%3E",
+    f"/cameras/lobby/when?region=%3Cimg%20src=x%20onerror=alert(1)%3E&{PERIOD}", "/nowhere",
+])
+def test_every_answer_keeps_the_page_to_itself(explorer, path):
+    """Only the explorer's own script, style and pictures; no framing; no referrer; types not sniffed (a JSON 404
+    echoing markup is never run as HTML)."""
+    base, _ = explorer
+    request = urllib.request.Request(base + path, headers={"Accept": "application/json"} if "/when" in path else {})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            headers = response.headers
+    except urllib.error.HTTPError as error:
+        headers = error.headers
+
+    assert headers["X-Content-Type-Options"] == "nosniff" and headers["X-Frame-Options"] == "DENY"
+    assert headers["Referrer-Policy"] == "no-referrer"
+    policy = dict(part.strip().split(" ", 1) for part in headers["Content-Security-Policy"].split(";"))
+    assert policy["default-src"] == "'none'" and policy["frame-ancestors"] == "'none'"
+    assert {policy[kind] for kind in ("script-src", "style-src", "img-src")} == {"'self'"}

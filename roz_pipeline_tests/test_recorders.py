@@ -278,7 +278,7 @@ def _upload(client, bucket, root, prefix="frigate"):
 def test_a_frigate_hour_of_20_cameras_on_s3_is_one_listing(tmp_path, moto_endpoint):
     import boto3
 
-    from roz_pipeline.clips.stores import S3ClipStore
+    from roz_pipeline.clips.s3_store import S3ClipStore
 
     client = boto3.client("s3", endpoint_url=moto_endpoint, **S3_CREDENTIALS)
     client.create_bucket(Bucket="frigate-20")

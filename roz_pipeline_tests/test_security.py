@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 import pytest
 
 from roz_pipeline.clips.layout import ClipLayout, ClipName, LayoutError
+from roz_pipeline.clips.stores import ClipStoreError, LocalClipStore
 from roz_pipeline.registry import RegistryError, load_registry
 from roz_pipeline.settings import REPO_ROOT
 from roz_pipeline.registry import check_camera_id
@@ -127,3 +128,17 @@ def test_every_documented_webserver_command_binds_to_localhost():
     assert len(commands) >= 2  # README's `dagster dev`, deploy/README's `dagster-webserver`
     for command in commands:
         assert "-h 127.0.0.1" in command and "0.0.0.0" not in command, command
+
+
+def test_a_link_swapped_in_after_the_path_was_checked_is_still_refused(tmp_path, monkeypatch):
+    """The store checks the file it opened, not only the path it checked: a link that appears between the two (the
+    path check passed, then the recorder's folder changed) does not lead outside."""
+    root = tmp_path / "videos"
+    (root / "lobby" / "2026-11-20").mkdir(parents=True)
+    (tmp_path / "secret.sh").write_text("PGPASSWORD=hunter2\n")
+    (root / "lobby" / "2026-11-20" / "14-00.mp4").symlink_to(tmp_path / "secret.sh")
+    store = LocalClipStore(root)
+    monkeypatch.setattr(store, "readable", lambda key: root / key)  # as if the link came after the path's check
+
+    with pytest.raises(ClipStoreError, match="not a file inside the clip folder"):
+        store.opened("lobby/2026-11-20/14-00.mp4")

@@ -14,7 +14,8 @@ from roz_pipeline.clips.folder_discovery import FolderDiscovery
 from roz_pipeline.clips.inventory import ClipInventory
 from roz_pipeline.clips.layout import ClipLayout
 from roz_pipeline.clips.s3_discovery import EventDiscovery, ListingDiscovery
-from roz_pipeline.clips.stores import LocalClipStore, S3ClipStore
+from roz_pipeline.clips.stores import LocalClipStore
+from roz_pipeline.clips.s3_store import S3ClipStore
 from roz_pipeline.registry import Camera
 
 

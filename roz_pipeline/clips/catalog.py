@@ -59,6 +59,8 @@ class ClipCatalog:
 
     def classify(self, stored: StoredKey) -> "ClipRef | ClipProblem":
         """What a stored key is: a registered camera's clip, or a problem naming the key."""
+        if stored.problem:
+            return ClipProblem(stored.key, f"{stored.key}: {stored.problem}")
         try:
             name = self.layout.parse(stored.key)
         except LayoutError as exc:

@@ -1,16 +1,19 @@
-"""Clip stores: a local folder or an S3 bucket (any S3-compatible endpoint), with the same few operations: list the
-keys under a prefix, list the root's entries, and give a clip as a local file (S3: downloaded once to a temporary
-file, several ahead at a time, each removed when its clip is done)."""
+"""Clip stores: a local folder (here) or an S3 bucket (clips/s3_store.py), with the same few operations: list the
+keys under a prefix, list the root's entries, and give a clip as a local file.
+
+A local folder is read as its real path: a symbolic link is followed only to a file inside it, so nothing the
+folder links to elsewhere is read, rendered or served (such a key is listed with the store's `problem`, which the
+catalog reports like any other key it cannot use); a link to a folder is not followed.
+"""
 
 import os
-import shutil
-import tempfile
+import stat as file_mode
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+
 
 @dataclass(frozen=True)
 class ClipRef:
@@ -38,6 +41,7 @@ class StoredKey:
     size: int
     version: str  # S3: the ETag; local: the file's mtime (ns) and size, which change when it is rewritten
     modified_at: datetime
+    problem: str | None = None  # why the store will not read it (a link leading outside a local folder)
 
 
 @dataclass(frozen=True)
@@ -49,13 +53,15 @@ class FolderStat:
     ctime_ns: int
 
 
-def _stored_key(key: str, stat: os.stat_result) -> StoredKey:
+def _stored_key(key: str, stat: os.stat_result, problem: str | None = None) -> StoredKey:
     return StoredKey(key, stat.st_size, f"{stat.st_mtime_ns}:{stat.st_size}",
-                     datetime.fromtimestamp(stat.st_mtime_ns / 1e9, timezone.utc))
+                     datetime.fromtimestamp(stat.st_mtime_ns / 1e9, timezone.utc), problem)
 
 
-FETCH_AHEAD = 4  # S3 downloads in flight while a clip decodes: many 10 s segments do not wait on latency one by one
-FETCH_AHEAD_MAX_BYTES = 256 * 1024 * 1024  # bigger clips (hour-long files) are downloaded one at a time
+OUTSIDE = "a symbolic link leading outside the clip folder (not read)"
+FOLDER_LINK = "a symbolic link to a folder (not followed)"
+
+
 
 
 class LocalClipStore:
@@ -70,15 +76,19 @@ class LocalClipStore:
         base = self._existing_dir() / folder
         if not base.is_dir():
             return []
-        found = []
+        found, real_root = [], self._real_root()
         for directory, subdirs, files in os.walk(base):
             relative = Path(directory).relative_to(self.root).as_posix()
             relative = "" if relative == "." else relative + "/"
-            subdirs[:] = sorted(d for d in subdirs if f"{relative}{d}/".startswith(prefix) or prefix.startswith(f"{relative}{d}/"))
-            for name in files:
+            links = [d for d in subdirs if os.path.islink(os.path.join(directory, d))]
+            subdirs[:] = sorted(d for d in subdirs if d not in links and (
+                f"{relative}{d}/".startswith(prefix) or prefix.startswith(f"{relative}{d}/")))
+            inside = _within(os.path.realpath(directory), real_root)
+            for name in files + links:
                 key = relative + name
                 if key.startswith(prefix):
-                    found.append(_stored_key(key, (Path(directory) / name).stat()))
+                    with suppress(FileNotFoundError):  # removed since the walk, or a link to nothing
+                        found.append(self._examined(key, os.path.join(directory, name), inside, real_root))
         return sorted(found, key=lambda k: k.key)
 
     def folder_stat(self, folder: str) -> FolderStat | None:
@@ -97,16 +107,42 @@ class LocalClipStore:
         per entry."""
         files, folders = [], []
         with suppress(FileNotFoundError, NotADirectoryError), os.scandir(self._existing_dir() / folder) as found:
-            for entry in found:  # a folder removed since its stat holds nothing
-                (folders if entry.is_dir() else files).append(entry.name)
+            for entry in found:  # a folder removed since its stat holds nothing; a link to one is a key to report
+                (folders if entry.is_dir(follow_symlinks=False) else files).append(entry.name)
         return files, folders
 
     def stat_key(self, key: str) -> StoredKey | None:
         """The file `key` as it is now; None when it is gone."""
+        path = os.path.join(self.root, key)
+        real_root = self._real_root()
         try:
-            return _stored_key(key, os.stat(os.path.join(self.root, key)))
+            return self._examined(key, path, _within(os.path.realpath(os.path.dirname(path)), real_root), real_root)
         except FileNotFoundError:
             return None
+
+    def readable(self, key: str) -> Path:
+        """The file of `key`, for reading; ClipStoreError when its real path is not inside the folder."""
+        path = self.root / key
+        if not _within(os.path.realpath(path), self._real_root()):
+            raise ClipStoreError(f"{path}: {OUTSIDE}")
+        return path
+
+    def opened(self, key: str) -> tuple[int, str]:
+        """(an open file descriptor, a path that opens that same file) of `key`'s regular file, checked on the open
+        file itself where the system names it (Linux's /proc/self/fd), so that a link swapped in after the check
+        of its path cannot lead outside; ClipStoreError otherwise. The caller closes the descriptor."""
+        path = self.readable(key)
+        try:
+            descriptor = os.open(path, os.O_RDONLY)
+        except OSError:
+            raise ClipStoreError(f"{path}: not a readable file") from None
+        named = f"/proc/self/fd/{descriptor}"
+        held = os.readlink(named) if os.path.islink(named) else None
+        if (held is not None and not _within(held, self._real_root())) \
+                or not file_mode.S_ISREG(os.fstat(descriptor).st_mode):
+            os.close(descriptor)
+            raise ClipStoreError(f"{path}: not a file inside the clip folder")
+        return descriptor, named if held is not None else str(path)
 
     def describe(self) -> str:
         """The store's identity in the clip inventory."""
@@ -120,11 +156,14 @@ class LocalClipStore:
 
     @contextmanager
     def local_file(self, clip: ClipRef) -> Iterator[Path]:
-        yield self.root / clip.key
+        yield self.readable(clip.key)
 
     def fetched(self, clips: Iterable[ClipRef]) -> Iterator[tuple[ClipRef, "Fetch"]]:
         for clip in clips:
-            yield clip, Fetch(self.root / clip.key, None)
+            try:
+                yield clip, Fetch(self.readable(clip.key), None)
+            except ClipStoreError as exc:
+                yield clip, Fetch(None, exc)
 
     def locate(self, key: str) -> str:
         return str(self.root / key)
@@ -133,6 +172,21 @@ class LocalClipStore:
         if not self.root.is_dir():
             raise ClipStoreError(f"clip folder {self.root} does not exist")
         return self.root
+
+    def _real_root(self) -> str:
+        return os.path.realpath(self.root)
+
+    @staticmethod
+    def _examined(key: str, path: str, folder_inside: bool, real_root: str) -> StoredKey:
+        """`key` at `path` (FileNotFoundError when gone), with the problem that keeps it from being read: a link
+        leading outside the folder (its own or its folder's), or a link to a folder."""
+        stat = os.lstat(path)
+        if not file_mode.S_ISLNK(stat.st_mode):
+            return _stored_key(key, stat, None if folder_inside else OUTSIDE)
+        if not _within(os.path.realpath(path), real_root):
+            return _stored_key(key, stat, OUTSIDE)
+        target = os.stat(path)
+        return _stored_key(key, target, FOLDER_LINK if file_mode.S_ISDIR(target.st_mode) else None)
 
 
 @dataclass
@@ -143,105 +197,5 @@ class Fetch:
     error: ClipStoreError | None
 
 
-class S3ClipStore:
-    """Clips under `prefix` in an S3 bucket; `client` is a boto3 S3 client (endpoint, retries and keys set)."""
-
-    def __init__(self, client, bucket: str, prefix: str = ""):
-        self.client = client
-        self.bucket = bucket
-        self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
-
-    def keys(self, prefix: str) -> list[StoredKey]:
-        return [StoredKey(o["Key"][len(self.prefix):], o.get("Size", 0), o.get("ETag", "").strip('"'),
-                          o["LastModified"])
-                for page in self._pages(Prefix=self.prefix + prefix) for o in page.get("Contents", [])]
-
-    def describe(self) -> str:
-        """The store's identity in the clip inventory."""
-        return f"s3://{self.bucket}/{self.prefix}"
-
-    def top_level(self, folder: str = "") -> tuple[list[str], list[str]]:
-        base = self.prefix + (folder + "/" if folder else "")
-        folders, others = [], []
-        for page in self._pages(Prefix=base, Delimiter="/"):
-            folders += [p["Prefix"][len(base):].rstrip("/") for p in page.get("CommonPrefixes", [])]
-            others += [o["Key"][len(base):] for o in page.get("Contents", [])]
-        return sorted(folders), sorted(others)
-
-    @contextmanager
-    def local_file(self, clip: ClipRef) -> Iterator[Path]:
-        """A temporary local copy of the clip, deleted afterwards."""
-        folder = Path(tempfile.mkdtemp(prefix="roz-clip-"))
-        try:
-            yield self._download(clip, folder)
-        finally:
-            shutil.rmtree(folder, ignore_errors=True)
-
-    def fetched(self, clips: Iterable[ClipRef]) -> Iterator[tuple[ClipRef, Fetch]]:
-        """The clips in order, each downloaded once to a temporary file that is removed when the caller moves on;
-        up to FETCH_AHEAD small clips download while the caller works on the current one. Transient S3 errors
-        (5xx after boto's retries) propagate: the step's RetryPolicy runs it again."""
-        folder = Path(tempfile.mkdtemp(prefix="roz-clips-"))
-        clips = list(clips)
-        try:
-            with ThreadPoolExecutor(max_workers=FETCH_AHEAD) as pool:
-                pending = {}  # clip index -> its download
-                for index, clip in enumerate(clips):
-                    for ahead in range(index, min(index + FETCH_AHEAD, len(clips))):
-                        if ahead not in pending and (ahead == index or (clips[ahead].size or 0) <= FETCH_AHEAD_MAX_BYTES):
-                            pending[ahead] = pool.submit(self._fetch, clips[ahead], folder / str(ahead))
-                    fetch = pending.pop(index).result()
-                    try:
-                        yield clip, fetch
-                    finally:
-                        if fetch.path is not None:
-                            shutil.rmtree(fetch.path.parent, ignore_errors=True)
-                for future in pending.values():
-                    future.cancel()
-        finally:
-            shutil.rmtree(folder, ignore_errors=True)
-
-    def locate(self, key: str) -> str:
-        return f"s3://{self.bucket}/{self.prefix}{key}"
-
-    def presigned_url(self, key: str, seconds: int = 3600) -> str:
-        """An HTTP URL that reads the clip for `seconds` without credentials (a browser plays it from there)."""
-        return self.client.generate_presigned_url(
-            "get_object", Params={"Bucket": self.bucket, "Key": self.prefix + key}, ExpiresIn=seconds)
-
-    def _fetch(self, clip: ClipRef, folder: Path) -> Fetch:
-        try:
-            return Fetch(self._download(clip, folder), None)
-        except ClipStoreError as exc:
-            return Fetch(None, exc)
-
-    def _download(self, clip: ClipRef, folder: Path) -> Path:
-        from botocore.exceptions import ClientError
-
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / Path(clip.key).name
-        try:
-            self.client.download_file(self.bucket, self.prefix + clip.key, str(path))
-        except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "")
-            if code in ("404", "NoSuchKey"):
-                raise ClipMissingError(f"{clip.video_path}: gone since it was listed") from None
-            if code.startswith("4") or code == "AccessDenied":
-                raise ClipStoreError(f"{clip.video_path}: cannot download ({_describe(code)})") from None
-            raise  # 5xx after boto's own retries: transient, the step's RetryPolicy tries again
-        return path
-
-    def _pages(self, **arguments):
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        try:
-            yield from self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, **arguments)
-        except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "")
-            raise ClipStoreError(f"s3://{self.bucket}/{arguments.get('Prefix', '')}: cannot list ({code or exc})") from None
-        except BotoCoreError as exc:
-            raise ClipStoreError(f"s3://{self.bucket}/{arguments.get('Prefix', '')}: cannot list ({exc})") from None
-
-
-def _describe(code: str) -> str:
-    return {"403": "403 access denied", "AccessDenied": "403 access denied"}.get(code, code or "unknown error")
+def _within(real_path: str, real_root: str) -> bool:
+    return real_path == real_root or real_path.startswith(real_root.rstrip(os.sep) + os.sep)

@@ -17,7 +17,8 @@ from roz_pipeline.clips.discovery import ClipDiscovery
 from roz_pipeline.clips.inventory import ClipInventory
 from roz_pipeline.clips.layout import ClipLayout
 from roz_pipeline.clips.access import Clips
-from roz_pipeline.clips.stores import LocalClipStore, S3ClipStore
+from roz_pipeline.clips.stores import LocalClipStore
+from roz_pipeline.clips.s3_store import S3ClipStore
 from roz_pipeline.registry import Camera
 from roz_pipeline.storage.connection import connect, embedded_database_url
 from roz_pipeline.storage.migrations import Migration, Migrator

@@ -16,8 +16,9 @@ from urllib.parse import urlencode
 import psycopg
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
@@ -25,11 +26,12 @@ from starlette.templating import Jinja2Templates
 from roz_pipeline import settings
 from roz_pipeline.clips.access import Clips
 from roz_pipeline.clips.layout import LayoutError
-from roz_pipeline.clips.stores import LocalClipStore
+from roz_pipeline.clips.stores import ClipStoreError, LocalClipStore
 from roz_pipeline.core.cells import CELL_PIXELS
 from roz_pipeline.core.render import render_bars, render_week
 from roz_pipeline.core.timesteps import DAY, HOUR, MINUTE, STEPS, floor, parse_utc, steps
 from roz_pipeline.explore.cache import PICTURES_KEPT, PictureCache
+from roz_pipeline.explore.security import HeldFileResponse, SecurityHeaders
 from roz_pipeline.registry import Camera
 from roz_pipeline.storage.connection import connect
 from roz_pipeline.storage.minutes import source_size
@@ -253,12 +255,13 @@ def clip_file(request: Request):
     if found is None or found.camera_id != camera.camera_id:
         raise HTTPException(404, f"{key!r} is not a clip of camera {camera.camera_id}")
     store = explorer.clips.store
-    if isinstance(store, LocalClipStore):
-        path = store.root / found.key
-        if not path.is_file():
-            raise HTTPException(404, f"{key} is not in the store")
-        return FileResponse(path)
-    return RedirectResponse(store.presigned_url(found.key))
+    if not isinstance(store, LocalClipStore):
+        return RedirectResponse(store.presigned_url(found.key))
+    try:
+        descriptor, path = store.opened(found.key)
+    except ClipStoreError:
+        raise HTTPException(404, f"{key} is not in the store") from None
+    return HeldFileResponse(descriptor, path, found.key)
 
 
 async def error_page(request: Request, exc: HTTPException):
@@ -291,6 +294,6 @@ def create_app(explorer: Explorer) -> Starlette:
         Route(f"{camera}/when", when_answer),
         Route(f"{camera}/clip", clip_file),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
-    ], exception_handlers={HTTPException: error_page})
+    ], exception_handlers={HTTPException: error_page}, middleware=[Middleware(SecurityHeaders)])
     app.state.explorer = explorer
     return app
