@@ -39,9 +39,9 @@ from roz_pipeline.defs.keys import (
 from roz_pipeline.defs.cameras import ServedCameras
 from roz_pipeline.defs.stale import PASSING_STATES, build_stale_cameras_sensor
 from roz_pipeline.registry import Camera
-from roz_pipeline.storage.minutes import first_minute_after, longest_quiet_stretch, newest_minutes
+from roz_pipeline.storage.minutes import first_minute_after, newest_minutes, quiet_history
 from roz_pipeline.usecases.coverage import Coverage, coverage
-from roz_pipeline.usecases.monitoring import QUIET_HISTORY, evaluate, post_alert
+from roz_pipeline.usecases.monitoring import QUIET_HISTORY, QuietHistory, evaluate, post_alert
 
 
 def definitions(served: ServedCameras) -> Definitions:
@@ -59,11 +59,11 @@ def build_camera_checks(camera: Camera, now) -> list:
     def fresh(context) -> AssetCheckResult:
         moment = now()
         with context.resources.database.connection() as conn:
-            longest = longest_quiet_stretch(conn, camera.camera_id, moment - QUIET_HISTORY, moment) \
+            quiet = QuietHistory(*quiet_history(conn, camera.camera_id, moment - QUIET_HISTORY, moment)) \
                 if camera.motion_only else None
             freshness = evaluate(camera.camera_id, camera.stale_after_minutes,
                                  newest_minutes(conn, [camera.camera_id]).get(camera.camera_id), moment,
-                                 motion_only=camera.motion_only, longest_quiet=longest)
+                                 motion_only=camera.motion_only, quiet=quiet)
         metadata = {"state": freshness.state}
         if freshness.age is not None:
             metadata["age_minutes"] = round(freshness.age.total_seconds() / 60, 1)

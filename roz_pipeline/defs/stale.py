@@ -30,10 +30,12 @@ from roz_pipeline.defs.resources import ClipStoreResource, HeatmapDatabase
 from roz_pipeline.mqtt import frigate, home_assistant
 from roz_pipeline.mqtt.broker import Broker, BrokerError
 from roz_pipeline.registry import Camera
-from roz_pipeline.storage.minutes import first_minute_after, longest_quiet_stretch, newest_minutes
+from roz_pipeline.storage.minutes import first_minute_after, newest_minutes, quiet_history
 from roz_pipeline.usecases.monitoring import (
+    QUIET_EVIDENCE,
     QUIET_HISTORY,
     Freshness,
+    QuietHistory,
     RecorderReport,
     evaluate,
     one_alert,
@@ -61,11 +63,11 @@ def build_stale_cameras_sensor(cameras: dict[str, Camera], clock=None, webhook_u
                         "motion-only camera: when its recorder says offline, or it is quiet for longer than ever in "
                         "7 days), and on recovery; to the log, the webhook and MQTT")
     def stale_cameras_sensor(context: SensorEvaluationContext, database: HeatmapDatabase, clips: ClipStoreResource):
-        state = {"cameras": {}, "outbox": [], "recorders": {}, "mqtt": {}, "announced": [], "quiet": {},
+        state = {"cameras": {}, "outbox": [], "recorders": {}, "mqtt": {}, "announced": [], "quiet": {}, "unheard": [],
                  **(json.loads(context.cursor) if context.cursor else {})}
         current_time = now()
         broker = _broker(context, state, mqtt_url())
-        recorders = _recorder_reports(broker, cameras, state, current_time)
+        recorders = _recorder_reports(context, broker, cameras, state, current_time)
         try:
             with database.connection() as conn:
                 judged = _judge(context, conn, clips, cameras, recorders, state, current_time, now)
@@ -99,12 +101,12 @@ def _judge(context, conn, clips, cameras: dict[str, Camera], recorders: dict[str
 
     def judge(camera: Camera, newest_clip=None) -> Freshness:
         camera_id, last = camera.camera_id, newest.get(camera.camera_id)
-        longest = None
+        quiet = None
         if camera.motion_only and camera_id not in recorders and last is not None \
                 and moment - last > timedelta(minutes=camera.stale_after_minutes):
-            longest = _longest_quiet(conn, state["quiet"], camera_id, moment)
+            quiet = _quiet_history(conn, state["quiet"], camera_id, moment)
         return evaluate(camera_id, camera.stale_after_minutes, last, moment, newest_clip,
-                        motion_only=camera.motion_only, recorder=recorders.get(camera_id), longest_quiet=longest)
+                        motion_only=camera.motion_only, recorder=recorders.get(camera_id), quiet=quiet)
 
     judged = {camera_id: judge(camera) for camera_id, camera in cameras.items()}
     late = [cameras[camera_id] for camera_id, freshness in judged.items()
@@ -114,14 +116,16 @@ def _judge(context, conn, clips, cameras: dict[str, Camera], recorders: dict[str
     return judged
 
 
-def _longest_quiet(conn, measured: dict, camera_id: str, moment: datetime) -> timedelta | None:
-    """The camera's longest quiet stretch of the last QUIET_HISTORY, measured at most every QUIET_REMEASURE
-    (`measured`, kept in the cursor: camera -> [when, seconds or None])."""
+def _quiet_history(conn, measured: dict, camera_id: str, moment: datetime) -> QuietHistory:
+    """The camera's quiet history of the last QUIET_HISTORY, measured at most every QUIET_REMEASURE (`measured`,
+    kept in the cursor: camera -> [when, first minute or None, longest seconds or None])."""
     known = measured.get(camera_id)
-    if known is None or moment - datetime.fromisoformat(known[0]) >= QUIET_REMEASURE:
-        longest = longest_quiet_stretch(conn, camera_id, moment - QUIET_HISTORY, moment)
-        known = measured[camera_id] = [moment.isoformat(), longest.total_seconds() if longest else None]
-    return None if known[1] is None else timedelta(seconds=known[1])
+    if known is None or len(known) != 3 or moment - datetime.fromisoformat(known[0]) >= QUIET_REMEASURE:
+        first, longest = quiet_history(conn, camera_id, moment - QUIET_HISTORY, moment)
+        known = measured[camera_id] = [moment.isoformat(), first and first.isoformat(),
+                                       longest and longest.total_seconds()]
+    return QuietHistory(known[1] and datetime.fromisoformat(known[1]),
+                        None if known[2] is None else timedelta(seconds=known[2]))
 
 
 def _transitions(conn, judged: dict[str, Freshness], state: dict, mqtt: bool):
@@ -158,19 +162,38 @@ def _broker(context, state: dict, url: str | None) -> Broker | None:
     return broker
 
 
-def _recorder_reports(broker: Broker | None, cameras: dict[str, Camera], state: dict,
+def _recorder_reports(context, broker: Broker | None, cameras: dict[str, Camera], state: dict,
                       moment: datetime) -> dict[str, RecorderReport]:
-    """What each camera's recorder says now, and since when this sensor hears it say so (kept in `state`)."""
+    """What each camera's recorder says now, and since when (kept in `state`). A connection younger than
+    frigate.STATUS_WAIT is listened to until every camera is heard (Frigate repeats each status every ~10 s; a code
+    server replaced every minute opens a new connection each tick): a camera is judged on its recorder's word, not
+    on a silence that only means Roz just started listening. One still unheard is judged without MQTT, said once."""
     if broker is None or not broker.connected:
         return {}
     names = {camera_id: camera.name_in_store for camera_id, camera in cameras.items()}
-    heard = frigate.recorder_states(broker.latest(), settings.frigate_topic_prefix(), names,
-                                    set(state["recorders"]), time.monotonic())
+
+    def heard_now() -> dict[str, str]:
+        return frigate.recorder_states(broker.latest(), settings.frigate_topic_prefix(), names,
+                                       set(state["recorders"]), time.monotonic())
+
+    heard = heard_now()
+    while len(heard) < len(names) and broker.connected \
+            and time.monotonic() < broker.listening_since + frigate.STATUS_WAIT:
+        time.sleep(0.2)
+        heard = heard_now()
     for camera_id, said in heard.items():
         known = state["recorders"].get(camera_id)
         if known is None or known["state"] != said:
-            state["recorders"][camera_id] = {"state": said, "since": moment.isoformat()}
-    return {camera_id: RecorderReport(said, datetime.fromisoformat(state["recorders"][camera_id]["since"]))
+            state["recorders"][camera_id] = {"state": said, "since": moment.isoformat(), "changed": known is not None}
+    unheard = sorted(set(cameras) - set(heard))
+    fallen_back = sorted(set(unheard) - set(state["unheard"]))
+    if fallen_back:
+        context.log.info(f"No recorder status heard over MQTT for {len(fallen_back)} camera(s) "
+                         f"({', '.join(fallen_back[:10])}{', ...' if len(fallen_back) > 10 else ''}): judged by their "
+                         "stored minutes until their recorder speaks")
+    state["unheard"] = unheard
+    return {camera_id: RecorderReport(said, datetime.fromisoformat(state["recorders"][camera_id]["since"]),
+                                      state["recorders"][camera_id].get("changed", True))
             for camera_id, said in heard.items()}
 
 
@@ -225,6 +248,11 @@ def _freshness_evaluation(camera: Camera, freshness: Freshness) -> AssetCheckEva
         metadata["age_minutes"] = round(freshness.age.total_seconds() / 60, 1)
     if freshness.recorder is not None:
         metadata["recorder"] = f"{freshness.recorder.state} since {freshness.recorder.since:%Y-%m-%d %H:%M} UTC"
+    if freshness.quiet_allowance is not None:
+        metadata["longest_quiet_minutes"] = round(freshness.quiet_allowance.total_seconds() / 60, 1)
+    if freshness.history is not None:
+        metadata["quiet_not_judged"] = (f"{freshness.history.total_seconds() / 86400:.1f} days of stored history, "
+                                        f"{QUIET_EVIDENCE.days} needed to judge a motion-only camera's quiet")
     return AssetCheckEvaluation(
         asset_key=minutes_key(camera.camera_id),
         check_name=FRESHNESS_CHECK,

@@ -49,6 +49,7 @@ class Broker:
         self._latest: dict[str, Message] = {}
         self.connected = False
         self.error: str | None = "not connected yet"
+        self.listening_since = time.monotonic()  # since the last connect (or creation): what was heard since then
         client = self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"roz-{id(self):x}")
         if parts.username:
             client.username_pw_set(parts.username, password)
@@ -99,7 +100,7 @@ class Broker:
         if reason_code.is_failure:
             self.connected, self.error = False, f"refused the connection ({reason_code})"
             return
-        self.connected, self.error = True, None
+        self.connected, self.error, self.listening_since = True, None, time.monotonic()
         if self._topics:
             client.subscribe([(topic, 1) for topic in sorted(self._topics)])
 

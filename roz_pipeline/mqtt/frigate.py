@@ -10,6 +10,7 @@ from roz_pipeline.mqtt.broker import Message
 
 STATES = ("online", "offline", "disabled")
 STATUS_TIMEOUT = 60.0  # seconds: an older camera status is no news (Frigate repeats it every ~10 s)
+STATUS_WAIT = 15.0  # seconds a new connection waits for every camera's status (each is repeated every ~10 s)
 
 
 def topics(prefix: str) -> list[str]:

@@ -225,18 +225,19 @@ def busiest_hours(conn: psycopg.Connection, camera_id: str, day: date) -> list[t
     ).fetchall()
 
 
-def longest_quiet_stretch(conn: psycopg.Connection, camera_id: str, start: datetime, end: datetime) -> timedelta | None:
-    """The longest time between two consecutive stored minutes of the camera within `start <= t < end` (None with
-    fewer than two): how long a motion-only camera has stayed quiet before. One walk of the camera's index range."""
-    (longest,) = conn.execute(
+def quiet_history(conn: psycopg.Connection, camera_id: str, start: datetime,
+                  end: datetime) -> tuple[datetime | None, timedelta | None]:
+    """The camera's first stored minute within `start <= t < end`, and the longest time between two consecutive
+    ones (None with fewer than two): how long a motion-only camera has stayed quiet before, and over how much
+    history. One walk of the camera's index range."""
+    return conn.execute(
         """
-        SELECT max(gap) FROM (
-            SELECT "timestamp" - lag("timestamp") OVER (ORDER BY "timestamp") - interval '1 minute' AS gap
+        SELECT min("timestamp"), max(gap) FROM (
+            SELECT "timestamp", "timestamp" - lag("timestamp") OVER (ORDER BY "timestamp") - interval '1 minute' AS gap
             FROM heatmap_minutes WHERE camera_id = %s AND "timestamp" >= %s AND "timestamp" < %s) AS gaps
         """,
         (check_camera_id(camera_id), start, end),
     ).fetchone()
-    return longest
 
 
 def downscale_changes_between(conn: psycopg.Connection, camera_id: str, start: datetime,
