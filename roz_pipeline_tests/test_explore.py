@@ -175,6 +175,7 @@ def head(url: str, headers: dict | None = None) -> dict:
     ("/?page=0", 400, "page: expected a page number (1, 2, ...), not '0'"),
     ("/?page=%27%3B--", 400, "page: expected a page number"),
     ("/?page=%C2%B2", 400, "page: expected a page number"),  # a superscript 2: a digit to str.isdigit, not to int
+    ("/?page=" + "9" * 10_000, 400, "page: expected a page number"),  # more digits than int() converts
     ("/cameras/..%2F..%2Fetc", 404, "Not Found"),
     ("/cameras/lobby?from=2026-11-20T15:00&to=2026-11-20T14:00", 400, "to must be after from"),
     ("/cameras/lobby?from=yesterday", 400, "from: expected a time like 2026-11-20T14:00"),

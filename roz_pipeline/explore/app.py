@@ -130,7 +130,7 @@ def cameras_page(request: Request):
 
 def _page_number(request: Request) -> int:
     text = request.query_params.get("page", "1")
-    if not (text.isascii() and text.isdigit()) or int(text) < 1:
+    if not (text.isascii() and text.isdigit()) or len(text) > 9 or int(text) < 1:  # int() refuses 4301 digits
         raise HTTPException(400, f"page: expected a page number (1, 2, ...), not {text!r}")
     return int(text)
 
