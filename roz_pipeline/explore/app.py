@@ -10,6 +10,7 @@ are kept by their inputs (explore/cache.py).
 
 from collections import Counter
 from datetime import datetime, timedelta, timezone
+from http import HTTPStatus
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -263,10 +264,12 @@ def clip_file(request: Request):
 
 async def error_page(request: Request, exc: HTTPException):
     explorer: Explorer = request.app.state.explorer
+    bare = exc.detail == HTTPStatus(exc.status_code).phrase  # Starlette's own "Not Found": say what was not found
+    message = f"{exc.detail}: there is no page {request.url.path}" if bare else exc.detail
     if "application/json" in request.headers.get("accept", ""):
-        return JSONResponse({"error": exc.detail}, status_code=exc.status_code)
+        return JSONResponse({"error": message}, status_code=exc.status_code)
     return explorer.templates.TemplateResponse(request, "error.html", {"status": exc.status_code,
-                                                                       "message": exc.detail},
+                                                                       "message": message},
                                                status_code=exc.status_code)
 
 
