@@ -2,6 +2,7 @@
 clip catalog, the bar of a text chart."""
 
 import argparse
+import re
 from datetime import datetime
 
 from roz_pipeline.clips.access import clips_from_settings
@@ -12,6 +13,20 @@ from roz_pipeline.storage.connection import connect, database_url_or_embedded
 
 EXIT_OK, EXIT_PENDING, EXIT_ERROR = 0, 1, 2
 PERIOD_STAMPS = {"minute": "%Y-%m-%d %H:%M", "hour": "%Y-%m-%d %H:00", "day": "%Y-%m-%d"}
+LINE_BREAKS = re.compile("[\n\r\v\f\x1c-\x1e\x85\u2028\u2029]")  # where str.splitlines (and a terminal) breaks
+
+
+def one_line(text: str) -> str:
+    """`text` with its line breaks written as escapes (`\\n`): an error is one line, even quoting an argument."""
+    return LINE_BREAKS.sub(lambda found: repr(found[0])[1:-1], text.strip())
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, refusing in one line on stderr (exit code 2) where it prints its usage first: the usage is a
+    `--help` away."""
+
+    def error(self, message: str):
+        self.exit(EXIT_ERROR, one_line(f"{self.prog}: error: {message} (see {self.prog} --help)") + "\n")
 
 
 def database():
