@@ -3,7 +3,7 @@ clip catalog, the bar of a text chart."""
 
 import argparse
 import re
-from datetime import datetime
+from datetime import date, datetime
 
 from roz_pipeline.clips.access import clips_from_settings
 from roz_pipeline.core.timesteps import parse_utc
@@ -44,6 +44,24 @@ def utc_time(text: str) -> datetime:
         return parse_utc(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def utc_day(text: str) -> date:
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a day like 2026-11-20, got {text!r}") from None
+    return utc_time(day.isoformat()).date()  # in the years a time may be, so that its next day is too
+
+
+def up_to(at_most: int):
+    """An argparse type: a whole number from 1 to `at_most` (a count of days or weeks to look back)."""
+    def whole_number(text: str) -> int:
+        digits = text.isascii() and text.isdigit() and len(text) <= len(str(at_most))
+        if not digits or not 1 <= int(text) <= at_most:
+            raise argparse.ArgumentTypeError(f"expected a whole number from 1 to {at_most}, got {text!r}")
+        return int(text)
+    return whole_number
 
 
 def positive(text: str) -> int:
