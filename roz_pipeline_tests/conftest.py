@@ -27,15 +27,24 @@ def postgres_admin_url(tmp_path_factory) -> str:
     return embedded_database_url(tmp_path_factory.mktemp("embedded") / "pgdata", database="postgres")
 
 
-@pytest.fixture
-def empty_database(postgres_admin_url) -> str:
-    """The URL of a new, empty database, dropped after the test."""
+@contextlib.contextmanager
+def new_database(postgres_admin_url: str):
+    """The URL of a new, empty database, dropped on leaving."""
     name = f"roz_test_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(postgres_admin_url, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    yield make_conninfo(postgres_admin_url, dbname=name)
-    with psycopg.connect(postgres_admin_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+    try:
+        yield make_conninfo(postgres_admin_url, dbname=name)
+    finally:
+        with psycopg.connect(postgres_admin_url, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture
+def empty_database(postgres_admin_url) -> str:
+    """The URL of a new, empty database, dropped after the test."""
+    with new_database(postgres_admin_url) as url:
+        yield url
 
 
 @pytest.fixture

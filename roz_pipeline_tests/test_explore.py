@@ -175,7 +175,12 @@ def head(url: str, headers: dict | None = None) -> dict:
     ("/?page=0", 400, "page: expected a page number (1, 2, ...), not '0'"),
     ("/?page=%27%3B--", 400, "page: expected a page number"),
     ("/?page=%C2%B2", 400, "page: expected a page number"),  # a superscript 2: a digit to str.isdigit, not to int
-    ("/cameras/..%2F..%2Fetc", 404, "Not Found"),
+    ("/?page=" + "9" * 10_000, 400, "page: expected a page number"),  # more digits than int() converts
+    ("/cameras/lobby/heatmap.png?from=9999-12-31T22:00&to=9999-12-31T23:00", 400, "from: expected a time between"),
+    ("/cameras/lobby?from=9999-12-31T12:00-12:00", 400, "from: expected a time like"),  # UTC: past the calendar
+    ("/cameras/lobby/week.png?to=0001-01-01T00:00", 400, "to: expected a time between the years 100 and 9899"),
+    ("/cameras/..%2F..%2Fetc", 404, "Not Found: there is no page /cameras/../../etc"),
+    ("/static/%00", 404, "Not Found: there is no page /static/\x00"),  # Starlette's own refusals say what
     ("/cameras/lobby?from=2026-11-20T15:00&to=2026-11-20T14:00", 400, "to must be after from"),
     ("/cameras/lobby?from=yesterday", 400, "from: expected a time like 2026-11-20T14:00"),
     ("/cameras/lobby/when?region=1,2,3&" + PERIOD, 400, "neither X0,Y0,X1,Y1"),

@@ -2,7 +2,8 @@
 clip catalog, the bar of a text chart."""
 
 import argparse
-from datetime import datetime
+import re
+from datetime import date, datetime
 
 from roz_pipeline.clips.access import clips_from_settings
 from roz_pipeline.core.timesteps import parse_utc
@@ -12,6 +13,20 @@ from roz_pipeline.storage.connection import connect, database_url_or_embedded
 
 EXIT_OK, EXIT_PENDING, EXIT_ERROR = 0, 1, 2
 PERIOD_STAMPS = {"minute": "%Y-%m-%d %H:%M", "hour": "%Y-%m-%d %H:00", "day": "%Y-%m-%d"}
+LINE_BREAKS = re.compile("[\n\r\v\f\x1c-\x1e\x85\u2028\u2029]")  # where str.splitlines (and a terminal) breaks
+
+
+def one_line(text: str) -> str:
+    """`text` with its line breaks written as escapes (`\\n`): an error is one line, even quoting an argument."""
+    return LINE_BREAKS.sub(lambda found: repr(found[0])[1:-1], text.strip())
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, refusing in one line on stderr (exit code 2) where it prints its usage first: the usage is a
+    `--help` away."""
+
+    def error(self, message: str):
+        self.exit(EXIT_ERROR, one_line(f"{self.prog}: error: {message} (see {self.prog} --help)") + "\n")
 
 
 def database():
@@ -29,6 +44,24 @@ def utc_time(text: str) -> datetime:
         return parse_utc(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def utc_day(text: str) -> date:
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a day like 2026-11-20, got {text!r}") from None
+    return utc_time(day.isoformat()).date()  # in the years a time may be, so that its next day is too
+
+
+def up_to(at_most: int):
+    """An argparse type: a whole number from 1 to `at_most` (a count of days or weeks to look back)."""
+    def whole_number(text: str) -> int:
+        digits = text.isascii() and text.isdigit() and len(text) <= len(str(at_most))
+        if not digits or not 1 <= int(text) <= at_most:
+            raise argparse.ArgumentTypeError(f"expected a whole number from 1 to {at_most}, got {text!r}")
+        return int(text)
+    return whole_number
 
 
 def positive(text: str) -> int:

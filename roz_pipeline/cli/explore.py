@@ -1,6 +1,6 @@
 """`roz explore`: the read-only web explorer (roz_pipeline/explore), on this machine's loopback by default."""
 
-from roz_pipeline.cli.arguments import EXIT_OK
+from roz_pipeline.cli.arguments import EXIT_OK, up_to
 from roz_pipeline.clips.access import clips_from_settings
 from roz_pipeline.registry import load_registry
 from roz_pipeline.settings import cameras_file
@@ -12,7 +12,7 @@ def register(commands) -> None:
                                                   "something moved (read-only)")
     explore.add_argument("--host", default="127.0.0.1",
                          help="the address to listen on (default 127.0.0.1: this machine only, like Dagster's UI)")
-    explore.add_argument("--port", type=int, default=8080)
+    explore.add_argument("--port", type=up_to(65_535), default=8080)
     explore.set_defaults(run=_explore)
 
 

@@ -1,12 +1,13 @@
 """`roz busiest`, `pattern`, `timeline`, `export`, `gaps`: questions about a camera's stored history."""
 
 import sys
-from datetime import date, datetime, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 
-from roz_pipeline.cli.arguments import EXIT_OK, EXIT_PENDING, bar, catalog, database, period_arguments, registered
+from roz_pipeline.cli.arguments import (EXIT_OK, EXIT_PENDING, bar, catalog, database, period_arguments, registered,
+                                         up_to, utc_day)
 from roz_pipeline.cli.regions import export_region, print_region_timeline
 from roz_pipeline.clips.access import clips_from_settings
 from roz_pipeline.clips.stores import ClipStoreError
@@ -24,7 +25,7 @@ from roz_pipeline.usecases.pictures import camera_still, render_summed
 def register(commands) -> None:
     busiest = commands.add_parser("busiest", help="a camera's UTC hours of one day, busiest first (from its minutes)")
     busiest.add_argument("--camera", required=True)
-    busiest.add_argument("--date", type=date.fromisoformat, default=None, metavar="YYYY-MM-DD",
+    busiest.add_argument("--date", type=utc_day, default=None, metavar="YYYY-MM-DD",
                          help="the UTC day (default: today)")
     busiest.set_defaults(run=_busiest)
 
@@ -34,8 +35,8 @@ def register(commands) -> None:
     which = pattern.add_mutually_exclusive_group(required=True)
     which.add_argument("--hour", type=int, choices=range(24), metavar="H", help="UTC hour, 0-23")
     which.add_argument("--week", action="store_true", help="activity per minute by weekday and UTC hour")
-    pattern.add_argument("--days", type=int, default=7, help="with --hour: how many days back (default %(default)s)")
-    pattern.add_argument("--weeks", type=int, default=4, help="with --week: how many weeks back (default %(default)s)")
+    pattern.add_argument("--days", type=up_to(36_500), default=7, help="with --hour: how many days back (default %(default)s)")
+    pattern.add_argument("--weeks", type=up_to(5_200), default=4, help="with --week: how many weeks back (default %(default)s)")
     pattern.add_argument("--png", type=Path, metavar="OUT",
                          help="write the picture: the summed pattern over a still, or the week grid with its legend")
     pattern.set_defaults(run=_pattern)

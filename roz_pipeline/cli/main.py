@@ -1,21 +1,20 @@
 """The `roz` command: each command group registers its sub-commands (db, heatmap, insight, regions, runs, explore).
 Errors are one line on stderr and a non-zero exit, never a traceback."""
 
-import argparse
 import logging
 import sys
 
 import psycopg
 
 from roz_pipeline.cli import db, explore, heatmap, insight, regions, runs
-from roz_pipeline.cli.arguments import EXIT_ERROR, EXIT_PENDING, check_periods
+from roz_pipeline.cli.arguments import EXIT_ERROR, EXIT_PENDING, OneLineParser, check_periods, one_line
 from roz_pipeline.core.video import ClipError
 from roz_pipeline.storage.connection import mask_url
 from roz_pipeline.storage.migrations import MigrationError
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="roz", description="Surveillance video -> per-minute motion heatmaps.")
+    parser = OneLineParser(prog="roz", description="Surveillance video -> per-minute motion heatmaps.")
     commands = parser.add_subparsers(title="commands")
     for group in (runs, db, heatmap, insight, regions, explore):
         group.register(commands)
@@ -29,10 +28,10 @@ def main(argv: list[str] | None = None) -> int:
         check_periods(args)
         return args.run(args)
     except LookupError as exc:  # nothing stored for the question asked
-        print(f"roz: {exc.args[0]}", file=sys.stderr)
+        print(f"roz: {one_line(str(exc.args[0]))}", file=sys.stderr)
         return EXIT_PENDING
     except (ClipError, MigrationError, psycopg.Error, OSError, ValueError) as exc:  # RegistryError is a ValueError
-        print(f"roz: {mask_url(str(exc)).strip()}", file=sys.stderr)
+        print(f"roz: {one_line(mask_url(str(exc)))}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         return 130

@@ -7,13 +7,21 @@ MINUTE, HOUR, DAY = timedelta(minutes=1), timedelta(hours=1), timedelta(days=1)
 STEPS = {"minute": MINUTE, "hour": HOUR, "day": DAY}
 
 
+# A century short of either end of the calendar: the periods, steps and look-backs of a question stay inside it.
+EARLIEST, LATEST = datetime(100, 1, 1, tzinfo=timezone.utc), datetime(9900, 1, 1, tzinfo=timezone.utc)
+
+
 def parse_utc(text: str) -> datetime:
-    """A time as people write it, `2026-11-20T14:00` (UTC) or with an offset; ValueError saying what is expected."""
+    """A time as people write it, `2026-11-20T14:00` (UTC) or with an offset, between the years 100 and 9899;
+    ValueError saying what is expected."""
     try:
         value = datetime.fromisoformat(text)
-    except (TypeError, ValueError):
+        value = value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an offset past the calendar's first or last day
         raise ValueError(f"expected a time like 2026-11-20T14:00 (UTC), got {text!r}") from None
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+    if not EARLIEST <= value < LATEST:
+        raise ValueError(f"expected a time between the years {EARLIEST.year} and {LATEST.year - 1}, got {text!r}")
+    return value
 
 
 def floor(moment: datetime, step: timedelta) -> datetime:

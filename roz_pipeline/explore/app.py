@@ -10,6 +10,7 @@ are kept by their inputs (explore/cache.py).
 
 from collections import Counter
 from datetime import datetime, timedelta, timezone
+from http import HTTPStatus
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -132,7 +133,7 @@ def cameras_page(request: Request):
 
 def _page_number(request: Request) -> int:
     text = request.query_params.get("page", "1")
-    if not (text.isascii() and text.isdigit()) or int(text) < 1:
+    if not (text.isascii() and text.isdigit()) or len(text) > 9 or int(text) < 1:  # int() refuses 4301 digits
         raise HTTPException(400, f"page: expected a page number (1, 2, ...), not {text!r}")
     return int(text)
 
@@ -266,10 +267,12 @@ def clip_file(request: Request):
 
 async def error_page(request: Request, exc: HTTPException):
     explorer: Explorer = request.app.state.explorer
+    bare = exc.detail == HTTPStatus(exc.status_code).phrase  # Starlette's own "Not Found": say what was not found
+    message = f"{exc.detail}: there is no page {request.url.path}" if bare else exc.detail
     if "application/json" in request.headers.get("accept", ""):
-        return JSONResponse({"error": exc.detail}, status_code=exc.status_code)
+        return JSONResponse({"error": message}, status_code=exc.status_code)
     return explorer.templates.TemplateResponse(request, "error.html", {"status": exc.status_code,
-                                                                       "message": exc.detail},
+                                                                       "message": message},
                                                status_code=exc.status_code)
 
 
