@@ -175,7 +175,7 @@ def head(url: str, headers: dict | None = None) -> dict:
     ("/?page=0", 400, "page: expected a page number (1, 2, ...), not '0'"),
     ("/?page=%27%3B--", 400, "page: expected a page number"),
     ("/?page=%C2%B2", 400, "page: expected a page number"),  # a superscript 2: a digit to str.isdigit, not to int
-    ("/?page=" + "9" * 10_000, 400, "page: expected a page number"),  # more digits than int() converts
+    ("/?page=" + "9" * 10_000, 400, "not '99999999999999999999' (10,000 characters)"),  # more than int() converts
     ("/cameras/lobby/heatmap.png?from=9999-12-31T22:00&to=9999-12-31T23:00", 400, "from: expected a time between"),
     ("/cameras/lobby?from=9999-12-31T12:00-12:00", 400, "from: expected a time like"),  # UTC: past the calendar
     ("/cameras/lobby/week.png?to=0001-01-01T00:00", 400, "to: expected a time between the years 100 and 9899"),

@@ -20,8 +20,8 @@ from roz_pipeline_tests.conftest import new_database
 from roz_pipeline_tests.explorer_site import lobby_and_yard, serving
 from roz_pipeline_tests.helpers import MIGRATIONS, T0
 
-QUICK_EXAMPLES = 500  # the quick loop; the slow run tries twenty times as many
-EXAMPLES = [QUICK_EXAMPLES, pytest.param(20 * QUICK_EXAMPLES, marks=pytest.mark.slow)]
+QUICK_EXAMPLES = 500  # the quick loop; the slow run tries eight times as many
+EXAMPLES = [QUICK_EXAMPLES, pytest.param(8 * QUICK_EXAMPLES, marks=pytest.mark.slow)]
 GENERATED = {"deadline": None, "database": None, "suppress_health_check": [HealthCheck.function_scoped_fixture,
                                                                           HealthCheck.too_slow]}
 GENERIC_MESSAGES = {"", "Bad Request", "Not Found", "Method Not Allowed", "Unprocessable Entity"}
@@ -208,8 +208,6 @@ def test_no_generated_argument_list_gets_a_traceback_and_a_refusal_is_one_line(r
         assert_one_clear_line(run_roz(roz, tmp_path, cli_database, words))
 
     answered()
-
-
 
 
 @pytest.mark.parametrize(("words", "says"), [

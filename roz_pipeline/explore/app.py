@@ -10,7 +10,6 @@ are kept by their inputs (explore/cache.py).
 
 from collections import Counter
 from datetime import datetime, timedelta, timezone
-from http import HTTPStatus
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -37,15 +36,8 @@ from roz_pipeline.registry import Camera
 from roz_pipeline.storage.connection import connect
 from roz_pipeline.storage.minutes import source_size
 from roz_pipeline.usecases.explore import TROUBLE_FIRST, cameras_today, standings
-from roz_pipeline.usecases.insight import (
-    activity_timeline,
-    compare_periods,
-    digest,
-    period_inputs,
-    rollup_inputs,
-    week_pattern,
-    week_span,
-)
+from roz_pipeline.usecases.insight import (activity_timeline, compare_periods, digest, period_inputs, rollup_inputs,
+                                          week_pattern, week_span)
 from roz_pipeline.usecases.pictures import render_comparison, render_period
 from roz_pipeline.usecases.regions import answer_document, region_question
 
@@ -134,7 +126,8 @@ def cameras_page(request: Request):
 def _page_number(request: Request) -> int:
     text = request.query_params.get("page", "1")
     if not (text.isascii() and text.isdigit()) or len(text) > 9 or int(text) < 1:  # int() refuses 4301 digits
-        raise HTTPException(400, f"page: expected a page number (1, 2, ...), not {text!r}")
+        raise HTTPException(400, f"page: expected a page number (1, 2, ...), not {text[:20]!r}"
+                                 f"{f' ({len(text):,} characters)' if len(text) > 20 else ''}")
     return int(text)
 
 
@@ -267,12 +260,11 @@ def clip_file(request: Request):
 
 async def error_page(request: Request, exc: HTTPException):
     explorer: Explorer = request.app.state.explorer
-    bare = exc.detail == HTTPStatus(exc.status_code).phrase  # Starlette's own "Not Found": say what was not found
-    message = f"{exc.detail}: there is no page {request.url.path}" if bare else exc.detail
+    bare = exc.status_code == 404 and exc.detail == "Not Found"  # Starlette's own: say what was not found
+    message = f"Not Found: there is no page {request.url.path}" if bare else exc.detail
     if "application/json" in request.headers.get("accept", ""):
         return JSONResponse({"error": message}, status_code=exc.status_code)
-    return explorer.templates.TemplateResponse(request, "error.html", {"status": exc.status_code,
-                                                                       "message": message},
+    return explorer.templates.TemplateResponse(request, "error.html", {"status": exc.status_code, "message": message},
                                                status_code=exc.status_code)
 
 
