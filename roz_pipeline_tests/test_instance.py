@@ -12,13 +12,14 @@ from datetime import datetime, timedelta, timezone
 
 import psycopg
 import pytest
+from psycopg.conninfo import conninfo_to_dict
 from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
 
 from roz_pipeline.clips.layout import ClipLayout
 from roz_pipeline.defs.keys import CAMERA_TAG, FOLLOW_JOB, FOLLOW_TAG
 from roz_pipeline.settings import REPO_ROOT
-from roz_pipeline_tests.helpers import (KEEP, T0, deploy_instance, local_defs, make_clip, minute_sources, rows,
-                                        run_range)
+from roz_pipeline_tests.helpers import (KEEP, T0, PostgresOnAPort, deploy_instance, local_defs, make_clip,
+                                        minute_sources, rows, run_range)
 from roz_pipeline_tests.recorders import record
 
 pytestmark = pytest.mark.slow  # the real daemon, processes and real time: `./run test -m "not slow"` leaves it out
@@ -45,6 +46,28 @@ def test_deploy_instance_keeps_runs_in_postgres_and_limits_runs_per_camera(tmp_p
         assert result.success
         assert instance.get_run_by_id(result.run_id).status == DagsterRunStatus.SUCCESS
     assert len(rows(migrated_database)) == 1
+
+
+def test_deploy_instance_reads_the_whole_server_address_from_the_environment(tmp_path, empty_database,
+                                                                           monkeypatch):
+    """deploy/dagster.yaml as deploy/README.md copies it: every DAGSTER_PG_* variable counts, the port too (a
+    string in the environment; dagster-postgres takes it)."""
+    server = PostgresOnAPort(empty_database)
+    (tmp_path / "dagster").mkdir()
+    shutil.copy(REPO_ROOT / "deploy" / "dagster.yaml", tmp_path / "dagster" / "dagster.yaml")
+    params = conninfo_to_dict(empty_database)
+    for name, value in {"DAGSTER_HOME": tmp_path / "dagster", "DAGSTER_PG_HOST": "127.0.0.1",
+                        "DAGSTER_PG_PORT": server.port, "DAGSTER_PG_DB": params["dbname"],
+                        "DAGSTER_PG_USER": params.get("user", "postgres"),
+                        "DAGSTER_PG_PASSWORD": params.get("password", "unused")}.items():
+        monkeypatch.setenv(name, str(value))
+    try:
+        with DagsterInstance.get() as instance:
+            assert type(instance.run_storage).__name__ == "PostgresRunStorage"
+            assert instance.get_runs() == []
+    finally:
+        server.close()
+    assert server.connections > 0
 
 
 def test_the_daemons_queue_runs_one_catch_up_run_per_camera_at_a_time(tmp_path, migrated_database):
