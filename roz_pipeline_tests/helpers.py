@@ -1,5 +1,6 @@
 """What many tests share: clips on disk, Dagster runs of a camera range, stored rows, migrations, free ports."""
 
+import contextlib
 import http.client
 import json
 import os
@@ -185,6 +186,42 @@ def deploy_instance(home, database_url: str) -> None:
     config["storage"] = {"postgres": {"postgres_url": _sqlalchemy_url(database_url, scheme)}}
     home.mkdir()
     (home / "dagster.yaml").write_text(yaml.safe_dump(config))
+
+
+class PostgresOnAPort:
+    """The test database's server reached through a TCP port of its own (`.port`): whoever connects there was told
+    that port. `.connections` counts them."""
+
+    def __init__(self, database_url: str):
+        params = conninfo_to_dict(database_url)
+        host, port = params.get("host", "127.0.0.1"), int(params.get("port", 5432))
+        self.upstream = ((socket.AF_UNIX, f"{host}/.s.PGSQL.{port}") if host.startswith("/")
+                         else (socket.AF_INET, (host, port)))
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.connections = 0
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        with contextlib.suppress(OSError):  # closed
+            while True:
+                client, _ = self.listener.accept()
+                self.connections += 1
+                server = socket.socket(self.upstream[0])
+                server.connect(self.upstream[1])
+                for source, sink in ((client, server), (server, client)):
+                    threading.Thread(target=self._pipe, args=(source, sink), daemon=True).start()
+
+    @staticmethod
+    def _pipe(source, sink):
+        with contextlib.suppress(OSError):
+            while data := source.recv(65536):
+                sink.sendall(data)
+        with contextlib.suppress(OSError):
+            sink.shutdown(socket.SHUT_WR)
+
+    def close(self):
+        self.listener.close()
 
 
 class FaultyProxy:

@@ -2,15 +2,15 @@
 
 import psycopg
 import pytest
-from dagster import instance_for_test
+from dagster import AssetKey, instance_for_test, materialize
 
 from roz_pipeline.defs.location import build_definitions
 from roz_pipeline.defs.resources import HeatmapDatabase, LocalClips
 from roz_pipeline.settings import REPO_ROOT
 from roz_pipeline.storage.maintenance import vacuum_analyze
 from roz_pipeline.storage.migrations import Migrator
-from roz_pipeline_tests.helpers import (KEEP, MIGRATIONS, ROLES, T0, as_role, local_defs, make_clip, rows,
-                                        run_range)
+from roz_pipeline_tests.helpers import (KEEP, MIGRATIONS, ROLES, T0, as_role, asset_def, local_defs, make_clip,
+                                        rows, run_range, run_migrate_script)
 
 
 def test_migrator_owns_the_schema_writer_runs_the_pipeline_reader_only_reads(database_with_roles, tmp_path):
@@ -39,8 +39,8 @@ def test_migrator_owns_the_schema_writer_runs_the_pipeline_reader_only_reads(dat
         with pytest.raises(PermissionError, match="owner roz_migrator"):
             vacuum_analyze(writer)  # PostgreSQL itself would only warn and skip the table
     assert_history_is_the_migrators_alone(writer_url)
-    resources = {"database": HeatmapDatabase(url=writer_url, migrations_dir=str(MIGRATIONS)),
-                 "schema_owner": HeatmapDatabase(url=migrator_url, migrations_dir=str(MIGRATIONS)),
+    resources = {"database": HeatmapDatabase(url=writer_url, schema_owner_url=migrator_url,
+                                             migrations_dir=str(MIGRATIONS)),
                  "clips": LocalClips(root=str(tmp_path / "videos"))}
     defs = build_definitions(registry, resources, partitions_start="2026-11-01", grain="minute")
     with instance_for_test() as instance:  # the nightly VACUUM runs as the owner (ROZ_SCHEMA_OWNER_DATABASE_URL)
@@ -78,3 +78,59 @@ def test_roles_added_to_a_migrated_database_leave_the_history_to_the_migrator(em
         with psycopg.connect(empty_database, autocommit=True) as admin:
             for role in ROLES:
                 admin.execute(f"DROP OWNED BY {role}")  # noqa: the role names are constants of this test
+
+
+def _writer_and_owner(database_with_roles) -> dict:
+    """An operator's environment: the pipeline as the writer, the schema owner configured beside it."""
+    return {"DATABASE_URL": as_role(database_with_roles, "roz_writer"),
+            "ROZ_SCHEMA_OWNER_DATABASE_URL": as_role(database_with_roles, "roz_migrator")}
+
+
+def _table_owners(database_url: str) -> set[str]:
+    with psycopg.connect(database_url) as conn:
+        return {owner for (owner,) in conn.execute(
+            "SELECT tableowner FROM pg_tables WHERE schemaname = current_schema()").fetchall()}
+
+
+def test_db_migrate_with_a_writer_database_url_migrates_as_the_schema_owner(database_with_roles, roz, tmp_path):
+    result = roz("db", "migrate", env=_writer_and_owner(database_with_roles), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert _table_owners(database_with_roles) == {"roz_migrator"}
+    assert roz("db", "status").returncode == 0
+
+
+def test_the_migrate_script_with_a_writer_database_url_migrates_as_the_schema_owner(database_with_roles,
+                                                                                     monkeypatch):
+    environment = _writer_and_owner(database_with_roles)
+    monkeypatch.setenv("ROZ_SCHEMA_OWNER_DATABASE_URL", environment["ROZ_SCHEMA_OWNER_DATABASE_URL"])
+    result = run_migrate_script([], environment["DATABASE_URL"])
+    assert result.returncode == 0, result.stderr
+    assert _table_owners(database_with_roles) == {"roz_migrator"}
+
+
+def _defs_from_the_environment(database_with_roles, monkeypatch, tmp_path):
+    for name, value in _writer_and_owner(database_with_roles).items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("ROZ_MIGRATIONS_DIR", str(MIGRATIONS))
+    monkeypatch.setenv("ROZ_VIDEO_ROOT", str(tmp_path / "videos"))
+    registry = tmp_path / "cameras.yaml"
+    registry.write_text(f"cameras:\n  lobby: {{{KEEP}}}\n")
+    return build_definitions(registry, partitions_start="2026-11-01", grain="minute")
+
+
+def test_the_schema_asset_migrates_as_the_schema_owner(database_with_roles, monkeypatch, tmp_path):
+    defs = _defs_from_the_environment(database_with_roles, monkeypatch, tmp_path)
+    with instance_for_test() as instance:
+        assert materialize([asset_def(defs, AssetKey("roz_schema"))], resources=defs.resources,
+                           instance=instance).success
+    assert _table_owners(database_with_roles) == {"roz_migrator"}
+
+
+def test_a_camera_run_as_the_writer_migrates_a_new_database_as_the_schema_owner(database_with_roles, monkeypatch,
+                                                                                tmp_path):
+    defs = _defs_from_the_environment(database_with_roles, monkeypatch, tmp_path)
+    make_clip(tmp_path / "videos", "lobby", T0)
+    with instance_for_test() as instance:
+        assert run_range(defs, "lobby", T0, T0, instance).success
+    assert _table_owners(database_with_roles) == {"roz_migrator"}
+    assert len(rows(as_role(database_with_roles, "roz_reader"))) == 1

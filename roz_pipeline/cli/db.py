@@ -1,12 +1,13 @@
-"""`roz db`: the migrations, as `python db/migrate.py` runs them."""
+"""`roz db`: the migrations, as `python db/migrate.py` runs them: as the schema owner when one is set
+(ROZ_SCHEMA_OWNER_DATABASE_URL), else as DATABASE_URL (or the embedded PostgreSQL)."""
 
 import sys
 from datetime import timezone
 from pathlib import Path
 
 from roz_pipeline.cli.arguments import EXIT_ERROR, EXIT_OK, EXIT_PENDING
-from roz_pipeline.settings import migrations_dir
-from roz_pipeline.storage.connection import database_url_or_embedded, mask_url
+from roz_pipeline.settings import migrations_dir, schema_owner_database_url
+from roz_pipeline.storage.connection import mask_url, schema_owner_url
 from roz_pipeline.storage.migrations import Migrator, dump_schema
 
 
@@ -32,7 +33,8 @@ def register(commands) -> None:
 
 
 def _migrator(args) -> Migrator:
-    return Migrator(database_url_or_embedded(), args.dir or migrations_dir(), lock_wait_seconds=args.lock_wait)
+    return Migrator(schema_owner_url(schema_owner_database_url()), args.dir or migrations_dir(),
+                    lock_wait_seconds=args.lock_wait)
 
 
 def _db_migrate(args) -> int:
@@ -76,6 +78,6 @@ def _db_baseline(args) -> int:
 
 
 def _db_dump_schema(args) -> int:
-    args.out.write_text(dump_schema(database_url_or_embedded()))
+    args.out.write_text(dump_schema(schema_owner_url(schema_owner_database_url())))
     print(f"wrote {args.out}")
     return EXIT_OK

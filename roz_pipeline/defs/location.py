@@ -51,6 +51,5 @@ def _definitions(cameras_file, resources, partitions_start, grain, clock, sleep)
     served = ServedCameras.of(shard, partitions_start or settings.partitions_start(),
                               grain or settings.partition_grain(), clock, sleep)
     resources = dict(resources if resources is not None else resources_from_environment())
-    resources.setdefault("schema_owner", resources["database"])
     return Definitions.merge(*(domain.definitions(served) for domain in DOMAINS),
                              Definitions(resources=resources, executor=executor_from_environment()))

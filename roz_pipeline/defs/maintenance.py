@@ -122,11 +122,11 @@ def _retention_observations(done) -> list[AssetObservation]:
 
 
 @op(name="vacuum_analyze_heatmaps")
-def vacuum_analyze_heatmaps(context: OpExecutionContext, schema_owner: HeatmapDatabase) -> Output:
+def vacuum_analyze_heatmaps(context: OpExecutionContext, database: HeatmapDatabase) -> Output:
     """VACUUM (ANALYZE) the heatmap tables as their owner, with each table's size and dead tuples before and after
     (heatmap_minutes' also at the top level)."""
-    schema_owner.migrate()
-    with schema_owner.connection() as conn:
+    database.migrate()
+    with database.connection(as_schema_owner=True) as conn:
         before = {table: table_stats(conn, table) for table in VACUUMED_TABLES}
         started = time.monotonic()
         vacuum_analyze(conn)

@@ -20,7 +20,7 @@ from roz_pipeline.clips.access import Clips
 from roz_pipeline.clips.stores import LocalClipStore
 from roz_pipeline.clips.s3_store import S3ClipStore
 from roz_pipeline.registry import Camera
-from roz_pipeline.storage.connection import connect, embedded_database_url
+from roz_pipeline.storage.connection import connect, embedded_database_url, schema_owner_url
 from roz_pipeline.storage.migrations import Migration, Migrator
 
 
@@ -28,9 +28,12 @@ _MIGRATED: set[tuple[str, str]] = set()  # databases this process has migrated (
 
 
 class HeatmapDatabase(ConfigurableResource):
-    """PostgreSQL holding `heatmap_minutes`: `url`, or the embedded server under `roz_home` when it is empty."""
+    """PostgreSQL holding `heatmap_minutes`: `url`, or the embedded server under `roz_home` when it is empty.
+    Migrations and VACUUM run as `schema_owner_url` when it is set (storage.connection.schema_owner_url)."""
 
     url: str = Field(default="", description="postgresql://user:pass@host:5432/db; empty: embedded PostgreSQL")
+    schema_owner_url: str = Field(default="", description="the tables' owner, for migrations and VACUUM, when url "
+                                  "is a least-privilege writer (db/roles.sql); empty: url")
     roz_home: str = Field(default=".roz", description="where the embedded PostgreSQL keeps its data (pgdata/)")
     migrations_dir: str = Field(default=str(settings.migrations_dir()))
     lock_timeout: str = Field(default="10s", description="longest wait for a row or table lock; then the step "
@@ -39,21 +42,26 @@ class HeatmapDatabase(ConfigurableResource):
     def resolved_url(self) -> str:
         return self.url or embedded_database_url(Path(self.roz_home) / "pgdata")
 
+    def owner_url(self) -> str:
+        return schema_owner_url(self.schema_owner_url, self.resolved_url)
+
     def migrate(self) -> list[Migration]:
-        """Apply pending migrations (a no-op when up to date); safe with concurrent runs."""
-        return Migrator(self.resolved_url(), Path(self.migrations_dir)).migrate()
+        """Apply pending migrations as the schema owner (a no-op when up to date); safe with concurrent runs."""
+        return Migrator(self.owner_url(), Path(self.migrations_dir)).migrate()
 
     def migrate_once(self) -> None:
         """migrate(), once per process and database: what a sensor does before its first query."""
-        database = (self.resolved_url(), self.migrations_dir)
+        database = (self.owner_url(), self.migrations_dir)
         if database not in _MIGRATED:
             self.migrate()
             _MIGRATED.add(database)
 
     @contextmanager
-    def connection(self) -> Iterator[psycopg.Connection]:
-        """An autocommit connection: every statement (every minute written) commits on its own."""
-        with connect(self.resolved_url(), autocommit=True, options=f"-c lock_timeout={self.lock_timeout}") as conn:
+    def connection(self, as_schema_owner: bool = False) -> Iterator[psycopg.Connection]:
+        """An autocommit connection (as the schema owner if asked): every statement (every minute written) commits
+        on its own."""
+        url = self.owner_url() if as_schema_owner else self.resolved_url()
+        with connect(url, autocommit=True, options=f"-c lock_timeout={self.lock_timeout}") as conn:
             yield conn
 
 
@@ -144,14 +152,12 @@ def clip_store_from_environment() -> ClipStoreResource:
 
 
 def resources_from_environment() -> dict:
-    """The resources the environment describes: DATABASE_URL or embedded; ROZ_S3_BUCKET or a local folder.
-
-    `schema_owner` runs the migrations asset and VACUUM, which need the tables' owner: ROZ_SCHEMA_OWNER_DATABASE_URL
-    when the pipeline's DATABASE_URL is a least-privilege writer (db/roles.sql), else the same database.
-    """
+    """The resources the environment describes: DATABASE_URL or embedded, migrated and vacuumed as
+    ROZ_SCHEMA_OWNER_DATABASE_URL when DATABASE_URL is a least-privilege writer (db/roles.sql); ROZ_S3_BUCKET or a
+    local folder."""
     settings.export_dotenv()
-    database = (HeatmapDatabase(url=EnvVar("DATABASE_URL")) if settings.database_url()
-                else HeatmapDatabase(roz_home=str(settings.roz_home())))
-    schema_owner = (HeatmapDatabase(url=EnvVar("ROZ_SCHEMA_OWNER_DATABASE_URL"))
-                    if settings.schema_owner_database_url() else database)
-    return {"database": database, "schema_owner": schema_owner, "clips": clip_store_from_environment()}
+    owner = ({"schema_owner_url": EnvVar("ROZ_SCHEMA_OWNER_DATABASE_URL")} if settings.schema_owner_database_url()
+             else {})
+    database = (HeatmapDatabase(url=EnvVar("DATABASE_URL"), **owner) if settings.database_url()
+                else HeatmapDatabase(roz_home=str(settings.roz_home()), **owner))
+    return {"database": database, "clips": clip_store_from_environment()}

@@ -8,10 +8,11 @@ from roz_pipeline.defs.resources import HeatmapDatabase
 
 
 @asset(key=SCHEMA_KEY, group_name=DATABASE_GROUP, kinds={"postgres"})
-def roz_schema(context: AssetExecutionContext, schema_owner: HeatmapDatabase) -> None:
-    """The `heatmap_minutes` schema: applies db/migrations in order (every camera run also does this first)."""
-    applied = schema_owner.migrate()
+def roz_schema(context: AssetExecutionContext, database: HeatmapDatabase) -> None:
+    """The `heatmap_minutes` schema: applies db/migrations in order, as the schema owner (every camera run also
+    does this first)."""
+    applied = database.migrate()
     context.add_output_metadata({
         "applied_now": MetadataValue.json([m.filename for m in applied]),
-        "migrations_dir": MetadataValue.path(schema_owner.migrations_dir),
+        "migrations_dir": MetadataValue.path(database.migrations_dir),
     })

@@ -4,6 +4,7 @@ import json
 import logging
 import re
 import warnings
+from collections.abc import Callable
 from contextlib import suppress
 from pathlib import Path
 
@@ -26,6 +27,13 @@ def database_url_or_embedded() -> str:
     """`DATABASE_URL` (settings.database_url) when set; otherwise the URL of the embedded server, started on first
     use."""
     return settings.database_url() or embedded_database_url(settings.roz_home() / "pgdata")
+
+
+def schema_owner_url(configured: str | None, database_url: Callable[[], str] = database_url_or_embedded) -> str:
+    """The URL migrations and VACUUM run as: the tables' owner when one is `configured`
+    (ROZ_SCHEMA_OWNER_DATABASE_URL, db/roles.sql: DATABASE_URL is then a writer that may not change the schema),
+    else the database's own user (`database_url()`, called only then)."""
+    return configured or database_url()
 
 
 def embedded_database_url(pgdata: Path, database: str = EMBEDDED_DATABASE) -> str:
