@@ -1,8 +1,6 @@
 """deploy/dagster.yaml: runs and events on PostgreSQL (dagster-postgres), one run per camera at a time, and the real
 daemon replacing a following run whose processes were killed."""
 
-import contextlib
-import json
 import os
 import shutil
 import signal
@@ -12,7 +10,6 @@ import threading
 import time
 from datetime import datetime, timedelta, timezone
 
-import psutil
 import psycopg
 import pytest
 from psycopg.conninfo import conninfo_to_dict
@@ -21,7 +18,7 @@ from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
 from roz_pipeline.clips.layout import ClipLayout
 from roz_pipeline.defs.keys import CAMERA_TAG, FOLLOW_JOB, FOLLOW_TAG
 from roz_pipeline.settings import REPO_ROOT
-from roz_pipeline_tests.helpers import (KEEP, T0, PostgresOnAPort, deploy_instance, free_port, local_defs, make_clip,
+from roz_pipeline_tests.helpers import (KEEP, T0, PostgresOnAPort, deploy_instance, local_defs, make_clip,
                                         minute_sources, rows, run_range)
 from roz_pipeline_tests.recorders import record
 
@@ -234,45 +231,3 @@ def _wait_for(condition, seconds: float, tmp_path):
         time.sleep(1)
     return found
 
-
-@pytest.mark.xfail(strict=True, reason="issue 34: on SIGTERM the code server waits for the runs it started to end "
-                   "(dagster's DagsterApiServer.cleanup, then multiprocessing's join at exit): a following run's hour")
-def test_the_code_server_exits_on_sigterm_leaving_the_run_it_started_running(tmp_path, migrated_database):
-    """`dagster api grpc` (the image's command) should exit within seconds of SIGTERM; the run it started carries
-    on by itself."""
-    port, hour = free_port(), datetime.now(timezone.utc).strftime("%Y-%m-%d-%H:00")
-    (tmp_path / "videos" / "lobby").mkdir(parents=True)
-    (tmp_path / "cameras.yaml").write_text(f"cameras:\n  lobby: {{{KEEP}}}\n")
-    (tmp_path / "dagster").mkdir()  # runs launched at once, by the code server (no daemon)
-    (tmp_path / "dagster" / "dagster.yaml").write_text(
-        "run_coordinator: {module: dagster.core.run_coordinator, class: DefaultRunCoordinator}\n")
-    (tmp_path / "workspace.yaml").write_text(f"load_from:\n  - grpc_server: {{host: 127.0.0.1, port: {port}}}\n")
-    env = {**os.environ, "DATABASE_URL": migrated_database, "DAGSTER_HOME": str(tmp_path / "dagster"),
-           "ROZ_CAMERAS_FILE": str(tmp_path / "cameras.yaml"), "ROZ_VIDEO_ROOT": str(tmp_path / "videos")}
-    dagster = [sys.executable, "-m", "dagster"]
-    server = subprocess.Popen([*dagster, "api", "grpc", "--host", "127.0.0.1", "--port", str(port), "--module-name",
-                               "roz_pipeline.definitions"], cwd=tmp_path, env=env, stderr=subprocess.DEVNULL)
-    run_processes, started = [], time.monotonic()
-    try:
-        while subprocess.run([*dagster, "api", "grpc-health-check", "--port", str(port)], capture_output=True).returncode:
-            assert server.poll() is None and time.monotonic() - started < 120
-            time.sleep(0.5)
-        config = {"ops": {"follow_cameras": {"config": {"partition_key": hour, "cameras": ["lobby"]}}}}
-        subprocess.run([*dagster, "job", "launch", "-w", str(tmp_path / "workspace.yaml"), "-j", FOLLOW_JOB,
-                        "--config-json", json.dumps(config)], cwd=tmp_path, env=env, check=True, capture_output=True)
-        with DagsterInstance.from_config(str(tmp_path / "dagster")) as instance:
-            (run,) = instance.get_runs()
-            while (status := instance.get_run_by_id(run.run_id).status) != DagsterRunStatus.STARTED:
-                assert status in (DagsterRunStatus.NOT_STARTED, DagsterRunStatus.STARTING), status
-                assert time.monotonic() - started < 120, status
-                time.sleep(0.5)
-        run_processes = psutil.Process(server.pid).children()
-        server.terminate()
-        stopping = time.monotonic()
-        server.wait(timeout=15)
-        assert time.monotonic() - stopping < 5
-        assert any(process.is_running() and "spawn_main" in " ".join(process.cmdline()) for process in run_processes)
-    finally:
-        for process in [psutil.Process(server.pid)] * (server.poll() is None) + run_processes:
-            with contextlib.suppress(psutil.NoSuchProcess):
-                process.kill()
