@@ -13,6 +13,7 @@
         site: hq                  # optional: the camera's site (its assets' group in the UI)
 """
 
+import logging
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,7 @@ import yaml
 
 from roz_pipeline.core.motion import MotionSettings, Rectangle
 
+log = logging.getLogger(__name__)
 CAMERA_ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,49}")
 
 SOURCE_NAME_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")  # a recorder's own camera name (Frigate allows capitals)
@@ -184,3 +186,30 @@ def _rectangles(where: str, value, what: str) -> tuple[Rectangle, ...]:
             )
         rectangles.append(tuple(rectangle))
     return tuple(rectangles)
+
+
+class WatchedRegistry:
+    """The registry at `path` for a long-running reader (`roz explore`): read again when the file changes (its
+    mtime or size), so a camera added meanwhile is served without a restart. A change that does not load keeps the
+    cameras of the last one that did, and is logged once."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self._cameras, self._read = load_registry(self.path), self._mark()
+
+    def cameras(self) -> dict[str, Camera]:
+        mark = self._mark()
+        if mark != self._read:
+            self._read = mark
+            try:
+                self._cameras = load_registry(self.path)
+            except RegistryError as exc:
+                log.warning("%s; the cameras it listed before are served", exc)
+        return self._cameras
+
+    def _mark(self) -> tuple[int, int] | None:
+        try:
+            found = self.path.stat()
+        except OSError:
+            return None
+        return found.st_mtime_ns, found.st_size

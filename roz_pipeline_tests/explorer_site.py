@@ -14,7 +14,7 @@ from roz_pipeline.clips.layout import ClipLayout
 from roz_pipeline.clips.stores import LocalClipStore
 from roz_pipeline.clips.synthetic import Walker, write_clip
 from roz_pipeline.explore.app import Explorer, create_app
-from roz_pipeline.registry import load_registry
+from roz_pipeline.registry import WatchedRegistry
 from roz_pipeline_tests.helpers import T0, clip_key, free_port, local_defs, run_range
 
 AT_THE_DOOR = Walker(start=(10, 80), end=(60, 80), size=(16, 40))  # x 10-76, y 80-120
@@ -43,7 +43,7 @@ def serving(registry, videos, database_url: str, store=None):
     """The explorer on uvicorn at a free port (its clock at 14:30 on the lobby's day), on the folder `videos` or
     another `store`: (its base URL, the Explorer)."""
     clips = Clips(store or LocalClipStore(videos), ClipLayout.from_setting("roz"), 6, timedelta(days=7))
-    explorer = Explorer(database_url, load_registry(registry), clips, clock=lambda: T0 + timedelta(minutes=30))
+    explorer = Explorer(database_url, WatchedRegistry(registry), clips, clock=lambda: T0 + timedelta(minutes=30))
     app = create_app(explorer)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=free_port(), log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)

@@ -3,6 +3,10 @@ known places and minutes; read-only on PostgreSQL's side."""
 
 import html
 import json
+import os
+import subprocess
+import sys
+import time
 import urllib.error
 import urllib.request
 import zlib
@@ -28,7 +32,7 @@ from roz_pipeline.storage.rollups import Rollup, write_rollup
 from roz_pipeline.usecases.explore import standings
 from roz_pipeline.usecases.insight import period_heatmap
 from roz_pipeline_tests.explorer_site import PERIOD, lobby_and_yard, serving
-from roz_pipeline_tests.helpers import MIGRATIONS, T0, as_role, asset_def, clip_key, local_defs
+from roz_pipeline_tests.helpers import MIGRATIONS, T0, as_role, asset_def, clip_key, free_port, local_defs
 
 
 @pytest.fixture
@@ -289,3 +293,37 @@ def test_every_answer_keeps_the_page_to_itself(explorer, path):
     policy = dict(part.strip().split(" ", 1) for part in headers["Content-Security-Policy"].split(";"))
     assert policy["default-src"] == "'none'" and policy["frame-ancestors"] == "'none'"
     assert {policy[kind] for kind in ("script-src", "style-src", "img-src")} == {"'self'"}
+
+
+def test_roz_explore_reads_the_database_it_is_given_and_serves_a_camera_added_while_it_runs(tmp_path,
+                                                                                            migrated_database):
+    registry, videos = lobby_and_yard(tmp_path, migrated_database)
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"} | {
+        "ROZ_HOME": str(tmp_path / "home"), "ROZ_CAMERAS_FILE": str(registry), "ROZ_VIDEO_ROOT": str(videos)}
+    server = subprocess.Popen([sys.executable, "-m", "roz_pipeline.cli", "explore", "--port", str(port),
+                               "--database-url", migrated_database], env=env, cwd=tmp_path,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while (answer := _try_get(f"{base}/cameras/lobby")) is None:
+            assert server.poll() is None and time.monotonic() < deadline, server.stderr.read()[-3000:]
+            time.sleep(0.2)
+        before = get(f"{base}/cameras/dock")[0]
+        registry.write_text(registry.read_text() + "  dock: {retention_days: 36500}\n")
+        after = get(f"{base}/cameras/dock")[0]
+        listed = get(f"{base}/")[2].decode()
+    finally:
+        server.terminate()
+        server.wait(30)
+
+    assert answer == 200 and (before, after) == (404, 200) and 'href="/cameras/dock"' in listed
+    assert not (tmp_path / "home" / "pgdata").exists()  # the database given, not an embedded one
+
+
+def _try_get(url: str) -> int | None:
+    try:
+        return get(url)[0]
+    except OSError:
+        return None

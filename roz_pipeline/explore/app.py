@@ -32,7 +32,7 @@ from roz_pipeline.core.render import render_bars, render_week
 from roz_pipeline.core.timesteps import DAY, HOUR, MINUTE, STEPS, floor, parse_utc, steps
 from roz_pipeline.explore.cache import PICTURES_KEPT, PictureCache
 from roz_pipeline.explore.security import HeldFileResponse, SecurityHeaders
-from roz_pipeline.registry import Camera
+from roz_pipeline.registry import Camera, WatchedRegistry
 from roz_pipeline.storage.connection import connect
 from roz_pipeline.storage.minutes import source_size
 from roz_pipeline.usecases.explore import TROUBLE_FIRST, cameras_today, standings
@@ -52,12 +52,17 @@ REVALIDATE = "private, no-cache"  # the browser asks again each time and gets a 
 class Explorer:
     """The app's state: the database, the registry's cameras, the clip store."""
 
-    def __init__(self, database_url: str, cameras: dict[str, Camera], clips: Clips, clock=None,
+    def __init__(self, database_url: str, cameras: "dict[str, Camera] | WatchedRegistry", clips: Clips, clock=None,
                  pictures_kept: int = PICTURES_KEPT):
-        self.database_url, self.cameras, self.clips = database_url, cameras, clips
+        self.database_url, self.registry, self.clips = database_url, cameras, clips
         self.now = clock or (lambda: datetime.now(timezone.utc))
         self.templates = Jinja2Templates(directory=str(HERE / "templates"))
         self.pictures = PictureCache(pictures_kept)
+
+    @property
+    def cameras(self) -> dict[str, Camera]:
+        """The registry's cameras as they are now (a watched registry file is read again when it changes)."""
+        return self.registry.cameras() if isinstance(self.registry, WatchedRegistry) else self.registry
 
     def connection(self) -> psycopg.Connection:
         """A connection on which PostgreSQL itself refuses any write (on top of the reader role, where used)."""
