@@ -219,6 +219,7 @@ def test_no_generated_argument_list_gets_a_traceback_and_a_refusal_is_one_line(r
     (["pattern", "--camera", "lobby", "--hour", "3", "--days", "9" * 5000], "expected a whole number from 1 to 36500"),
     (["explore", "--port", "99999999"], "argument --port: expected a whole number from 1 to 65535"),
     (["demo", "\x85", "--no-such-flag"], "unrecognized arguments: \\x85 --no-such-flag"),  # a line break, quoted
+    (["demo", "\udcff", "--no-such-flag"], "unrecognized arguments: \\udcff --no-such-flag"),  # the byte 0xff
 ])
 def test_bad_arguments_get_one_clear_line_never_a_traceback(roz, tmp_path, cli_database, words, says):
     result = run_roz(roz, tmp_path, cli_database, words)

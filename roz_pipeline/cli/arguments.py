@@ -17,8 +17,10 @@ LINE_BREAKS = re.compile("[\n\r\v\f\x1c-\x1e\x85\u2028\u2029]")  # where str.spl
 
 
 def one_line(text: str) -> str:
-    """`text` with its line breaks written as escapes (`\\n`): an error is one line, even quoting an argument."""
-    return LINE_BREAKS.sub(lambda found: repr(found[0])[1:-1], text.strip())
+    """`text` with its line breaks written as escapes (`\\n`): an error is one line, even quoting an argument; and
+    printable, even quoting bytes of an argument that are not UTF-8 (Python holds them as lone surrogates)."""
+    printable = text.strip().encode("utf-8", "backslashreplace").decode("utf-8")
+    return LINE_BREAKS.sub(lambda found: repr(found[0])[1:-1], printable)
 
 
 class OneLineParser(argparse.ArgumentParser):
