@@ -18,7 +18,7 @@ from roz_pipeline.settings import REPO_ROOT
 from roz_pipeline.storage.migrations import Migrator
 from roz_pipeline_tests.conftest import new_database
 from roz_pipeline_tests.explorer_site import lobby_and_yard, serving
-from roz_pipeline_tests.helpers import MIGRATIONS, T0
+from roz_pipeline_tests.helpers import MIGRATIONS
 
 QUICK_EXAMPLES = 500  # the quick loop; the slow run tries eight times as many
 EXAMPLES = [QUICK_EXAMPLES, pytest.param(8 * QUICK_EXAMPLES, marks=pytest.mark.slow)]
@@ -219,6 +219,10 @@ def test_no_generated_argument_list_gets_a_traceback_and_a_refusal_is_one_line(r
     (["pattern", "--camera", "lobby", "--hour", "3", "--days", "9" * 5000], "expected a whole number from 1 to 36500"),
     (["explore", "--port", "99999999"], "argument --port: expected a whole number from 1 to 65535"),
     (["demo", "\x85", "--no-such-flag"], "unrecognized arguments: \\x85 --no-such-flag"),  # a line break, quoted
+    (["gaps", "--camera", "lobby", "--from", "0100-01-01T00:00", "--to", "9899-01-01T00:00"],
+     "--from to --to: a period of more than ten years"),  # it listed every minute of 98 centuries: 20 GB
+    (["gaps", "--camera", "lobby", "--from", "2020-01-01T00:00", "--to", "2022-01-01T00:00"],
+     "gaps are listed minute by minute: at most 366 days at a time"),
     (["demo", "\udcff", "--no-such-flag"], "unrecognized arguments: \\udcff --no-such-flag"),  # the byte 0xff
 ])
 def test_bad_arguments_get_one_clear_line_never_a_traceback(roz, tmp_path, cli_database, words, says):

@@ -6,7 +6,7 @@ import re
 from datetime import date, datetime
 
 from roz_pipeline.clips.access import clips_from_settings
-from roz_pipeline.core.timesteps import parse_utc
+from roz_pipeline.core.timesteps import LONGEST_PERIOD, parse_utc
 from roz_pipeline.registry import Camera, check_camera_id, load_registry
 from roz_pipeline.settings import cameras_file
 from roz_pipeline.storage.connection import connect, database_url_or_embedded
@@ -81,11 +81,14 @@ def rectangle(text: str) -> tuple[int, int, int, int]:
 
 
 def check_periods(args) -> None:
-    """Every --from/--to pair (and --baseline-from/--baseline-to) must end after it starts."""
-    for start, end, names in (("start", "end", "--to must be after --from"),
-                              ("baseline_start", "baseline_end", "--baseline-to must be after --baseline-from")):
-        if getattr(args, start, None) and getattr(args, end, None) and getattr(args, end) <= getattr(args, start):
-            raise ValueError(names)
+    """Every --from/--to pair (and --baseline-from/--baseline-to) must end after it starts, within ten years."""
+    for start, end, names in (("start", "end", ("--from", "--to")),
+                              ("baseline_start", "baseline_end", ("--baseline-from", "--baseline-to"))):
+        start, end = getattr(args, start, None), getattr(args, end, None)
+        if start and end and end <= start:
+            raise ValueError(f"{names[1]} must be after {names[0]}")
+        if start and end and end - start > LONGEST_PERIOD:
+            raise ValueError(f"{names[0]} to {names[1]}: a period of more than ten years")
 
 
 def registered(camera_id: str) -> Camera:

@@ -1,7 +1,7 @@
 """`roz busiest`, `pattern`, `timeline`, `export`, `gaps`: questions about a camera's stored history."""
 
 import sys
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +20,9 @@ from roz_pipeline.storage.rollups import ROLLUP_GRAINS
 from roz_pipeline.usecases.coverage import coverage, minutes_in
 from roz_pipeline.usecases.insight import activity_timeline, hour_of_day_pattern, week_pattern, write_hourly_csv
 from roz_pipeline.usecases.pictures import camera_still, render_summed
+
+
+GAPS_LONGEST = timedelta(days=366)  # a year of minutes (527,040) is the most one listing holds
 
 
 def register(commands) -> None:
@@ -146,6 +149,8 @@ def _export(args) -> int:
 
 def _gaps(args) -> int:
     start, camera = floor(args.start, MINUTE), registered(args.camera)
+    if args.end - start > GAPS_LONGEST:
+        raise ValueError(f"gaps are listed minute by minute: at most {GAPS_LONGEST.days} days at a time")
     with database() as conn:
         try:
             waiting = clips_from_settings().inventory(conn, [camera]).waiting_minutes(args.camera, start, args.end)

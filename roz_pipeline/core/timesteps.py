@@ -5,6 +5,7 @@ from datetime import datetime, timedelta, timezone
 
 MINUTE, HOUR, DAY = timedelta(minutes=1), timedelta(hours=1), timedelta(days=1)
 STEPS = {"minute": MINUTE, "hour": HOUR, "day": DAY}
+LONGEST_PERIOD = timedelta(days=3660)  # a question over more than ten years is a mistake, not a question
 
 
 # A century short of either end of the calendar: the periods, steps and look-backs of a question stay inside it.

@@ -29,7 +29,7 @@ from roz_pipeline.clips.layout import LayoutError
 from roz_pipeline.clips.stores import ClipStoreError, LocalClipStore
 from roz_pipeline.core.cells import CELL_PIXELS
 from roz_pipeline.core.render import render_bars, render_week
-from roz_pipeline.core.timesteps import DAY, HOUR, MINUTE, STEPS, floor, parse_utc, steps
+from roz_pipeline.core.timesteps import DAY, HOUR, LONGEST_PERIOD, MINUTE, STEPS, floor, parse_utc, steps
 from roz_pipeline.explore.cache import PICTURES_KEPT, PictureCache
 from roz_pipeline.explore.security import HeldFileResponse, SecurityHeaders
 from roz_pipeline.registry import Camera, WatchedRegistry
@@ -45,7 +45,6 @@ HERE = Path(__file__).resolve().parent
 PRESETS = {"last hour": HOUR, "today": None, "last 7 days": timedelta(days=7)}
 CAMERAS_PER_PAGE = 50  # the troubled first; coverage is read for the page's cameras only
 LISTED_INTERVALS = 50  # the busiest intervals of an answer, each with its picture; the page says how many more
-LONGEST_PERIOD = timedelta(days=3660)  # a range beyond ten years is a mistake, not a question
 REVALIDATE = "private, no-cache"  # the browser asks again each time and gets a 304 while the rows are unchanged
 
 
