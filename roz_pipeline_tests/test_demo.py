@@ -28,7 +28,7 @@ def test_demo_writes_rows_records_runs_renders_pictures_and_says_where(tmp_path)
     for step in ("1/5 Footage", "2/5 Database", "3/5 Dagster", "4/5 Pictures", "5/5 Summary"):
         assert step in out
     assert re.search(r"lobby: 10 rows, [\d.]+ KB per row; busiest minute \d{4}-\d\d-\d\d \d\d:\d\d UTC", out)
-    assert "dagster dev -h 127.0.0.1" in out
+    assert "./run ui" in out and "./run explore" in out and "dagster dev -h 127.0.0.1" in out
     day = date.fromisoformat(re.search(r"busiest minute (\d{4}-\d\d-\d\d)", out).group(1))
     # the UI opens on the demo's days, not on weeks of missing hours
     assert f"ROZ_PARTITIONS_START={day - timedelta(days=1)}" in out

@@ -18,7 +18,7 @@ from roz_pipeline.settings import REPO_ROOT
 from roz_pipeline.storage.migrations import Migrator
 from roz_pipeline_tests.conftest import new_database
 from roz_pipeline_tests.explorer_site import lobby_and_yard, serving
-from roz_pipeline_tests.helpers import MIGRATIONS, T0
+from roz_pipeline_tests.helpers import MIGRATIONS
 
 QUICK_EXAMPLES = 500  # the quick loop; the slow run tries eight times as many
 EXAMPLES = [QUICK_EXAMPLES, pytest.param(8 * QUICK_EXAMPLES, marks=pytest.mark.slow)]

@@ -7,7 +7,6 @@ persistent instance under $ROZ_HOME/dagster, rolls them up into hours and days, 
 whole period, and prints a summary.
 """
 
-import sys
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -152,9 +151,12 @@ def main(say=print, database_url: str | None = None) -> int:
         for picture in s.pictures:
             say(f"      {picture}")
     relative = Path(home).relative_to(Path.cwd()) if Path(home).is_relative_to(Path.cwd()) else home
-    say("\nOpen the Dagster UI on these runs (then Assets > heatmap_minutes/lobby > Partitions to backfill):")
     day = partitions_start(summaries[0].first_minute)  # the same day the definitions used
-    say(f"    DAGSTER_HOME={home / 'dagster'} ROZ_HOME={relative} ROZ_CAMERAS_FILE={home / 'cameras.yaml'} "
-        f"ROZ_PARTITIONS_START={day} {Path(sys.executable).parent / 'dagster'} dev -h 127.0.0.1 -p 3000")
-    say("    then browse http://127.0.0.1:3000")
+    demo = f"ROZ_HOME={relative} ROZ_CAMERAS_FILE={relative}/cameras.yaml"
+    say("\nLook at it (from the repository root; Ctrl-C stops each):")
+    say(f"    {demo} ROZ_PARTITIONS_START={day} ./run ui    # the Dagster UI: http://127.0.0.1:3000, "
+        "Assets > heatmap_minutes > lobby")
+    say(f"    {demo} ./run explore    # the heatmaps: http://127.0.0.1:8080, click lobby, drag a rectangle")
+    say(f"    (installed without the repository: DAGSTER_HOME={home / 'dagster'} {demo} dagster dev -h 127.0.0.1 "
+        f"-p 3000 -m roz_pipeline.definitions, and {demo} roz explore)")
     return 0
