@@ -31,14 +31,19 @@ from roz_pipeline.usecases.pictures import camera_still, render_summed
 
 CAMERAS = ("lobby", "loading-dock")
 MINUTES = 10
-CLIP_SECONDS, CLIP_FPS, CLIP_SIZE = 20, 10, (640, 360)
+# A minute per clip, as a recorder writing whole minutes leaves them: every demo minute is fully covered.
+CLIP_SECONDS, CLIP_FPS, CLIP_SIZE = 60, 5, (640, 360)
+# Cameras that keep only footage with motion, as Frigate's default retention does: the rest of the demo's hour is
+# quiet, not missing, and the cameras are not stale when the demo's footage ends.
 REGISTRY = """# Written by `roz demo`.
 cameras:
   lobby:
     downscale_factor: 4
+    recording: motion
   loading-dock:
     downscale_factor: 4
     retention_days: 30
+    recording: motion
 """
 INSTANCE_CONFIG = "telemetry:\n  enabled: false\n"
 ROZ_LAYOUT = ClipLayout.from_setting("roz")  # the demo writes its footage as Roz's own layout names it
