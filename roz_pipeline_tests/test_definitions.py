@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from dagster import AssetKey, build_sensor_context, instance_for_test
@@ -129,3 +130,15 @@ def test_a_split_registry_needs_every_camera_in_a_site(tmp_path, monkeypatch):
 
     with pytest.raises(RegistryError, match="camera.s. yard have no site"):
         shard_of(load_registry(registry), settings.sites())
+
+
+def test_dagsters_project_tooling_loads_the_code_location(tmp_path):
+    """`dg check defs` (pyproject's [tool.dg]) from the repository root loads the same definitions as workspace.yaml."""
+    env = {**os.environ, "VIRTUAL_ENV": str(Path(sys.executable).parent.parent),
+           "ROZ_CAMERAS_FILE": str(REPO_ROOT / "cameras.yaml"), "ROZ_HOME": str(tmp_path / "home")}
+
+    checked = subprocess.run([str(Path(sys.executable).parent / "dg"), "check", "defs"], cwd=REPO_ROOT, env=env,
+                             capture_output=True, text=True, timeout=300)
+
+    assert checked.returncode == 0 and "All definitions loaded successfully." in checked.stdout + checked.stderr, \
+        checked.stderr[-3000:]

@@ -9,7 +9,7 @@ import sys
 import cv2
 import psycopg
 import pytest
-from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
+from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus, RunsFilter
 
 from roz_pipeline.storage.connection import embedded_database_url
 
@@ -28,7 +28,7 @@ def test_demo_writes_rows_records_runs_renders_pictures_and_says_where(tmp_path)
     for step in ("1/5 Footage", "2/5 Database", "3/5 Dagster", "4/5 Pictures", "5/5 Summary"):
         assert step in out
     assert re.search(r"lobby: 10 rows, [\d.]+ KB per row; busiest minute \d{4}-\d\d-\d\d \d\d:\d\d UTC", out)
-    assert "dagster dev -h 127.0.0.1" in out
+    assert "./run ui" in out and "./run explore" in out and "dagster dev -h 127.0.0.1" in out
     day = date.fromisoformat(re.search(r"busiest minute (\d{4}-\d\d-\d\d)", out).group(1))
     # the UI opens on the demo's days, not on weeks of missing hours
     assert f"ROZ_PARTITIONS_START={day - timedelta(days=1)}" in out
@@ -49,6 +49,13 @@ def test_demo_writes_rows_records_runs_renders_pictures_and_says_where(tmp_path)
         days = dict(conn.execute("SELECT camera_id, sum(minutes_covered) FROM heatmap_daily GROUP BY camera_id"))
     assert counts == {"lobby": 10, "loading-dock": 10}
     assert days == {"lobby": 10, "loading-dock": 10}
+    # a demo that looks like a real camera: every minute fully covered, nothing missing, stale or warned about
+    checks = [record.event_log_entry.dagster_event.event_specific_data
+              for run in runs for record in instance.get_records_for_run(
+                  run.run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION).records]
+    assert {check.check_name for check in checks} == {"fresh", "recent_gaps"}
+    assert all(check.passed for check in checks), [(c.asset_key, c.check_name, c.metadata) for c in checks]
+    assert "WARNING" not in result.stdout + result.stderr and "partly covered" not in out
 
     again = subprocess.run([sys.executable, "-m", "roz_pipeline.cli", "demo"], cwd=tmp_path, env=env,
                            capture_output=True, text=True, timeout=600)

@@ -3,6 +3,7 @@ minutes with motion at known places (explorer_site). With ROZ_UPDATE_SCREENSHOTS
 screenshot is written to docs/images/ for the README."""
 
 import os
+import re
 import shutil
 import time
 from pathlib import Path
@@ -88,6 +89,9 @@ def test_drawing_a_rectangle_lists_exactly_the_minutes_something_moved_there_and
     page.mouse.up()
 
     assert intervals(page) == [("14:00", "14:02")]
+    assert page.inner_text("#asked") == "(0,0)-(160,160)"
+    listed = page.inner_text("#intervals li.interval")  # thousands separated, never 3.7e+03
+    assert re.match(r"2026-11-20 14:00 – 14:02 UTC, 2 min, activity \d{1,3}(,\d{3})+(\.\d)? watch ", listed), listed
     asked = parse_qs(urlsplit(page.url).query)["region"][0]
     assert asked == "0,0,160,160"  # the drawn box grown to the cell grid's lines (80 source pixels at factor 4)
     assert page.query_selector("#intervals a.clip").get_attribute("href").endswith("#t=0")

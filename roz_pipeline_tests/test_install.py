@@ -75,7 +75,7 @@ def test_a_wheel_installed_outside_the_checkout_migrates_and_materializes(tmp_pa
     assert where.startswith(str(venv))  # the installed package, not the checkout
     migrations = len(list((REPO_ROOT / "db" / "migrations").glob("*.sql")))
     assert f"applied {migrations} migration(s)" in roz("db", "migrate")
-    assert "succeeded" in roz("materialize", "--camera", "lobby", "--from", "2026-11-20T14:00",
+    assert "1 minute(s) written" in roz("materialize", "--camera", "lobby", "--from", "2026-11-20T14:00",
                               "--to", "2026-11-20T14:01")
     with psycopg.connect(empty_database) as conn:
         assert conn.execute('SELECT "timestamp", frame_count FROM heatmap_minutes').fetchall() == [(T0, 12)]

@@ -164,8 +164,11 @@ def test_the_hour_in_progress_is_followed_and_every_minute_is_stored_within_two_
         hours = ["2026-11-20-23:00", "2026-11-21-00:00", "2026-11-21-01:00"]
         status = instance.get_status_by_partition(minutes_key("front"), hours,
                                                   defs.resolve_asset_graph().get(minutes_key("front")).partitions_def)
-        assert {key: value and value.value for key, value in status.items()} == {
-            "2026-11-20-23:00": "MATERIALIZED", "2026-11-21-00:00": "MATERIALIZED", "2026-11-21-01:00": None}
+        # 01:00 was followed and got no footage: processed all the same, and its metadata says so
+        assert {key: value and value.value for key, value in status.items()} == dict.fromkeys(hours, "MATERIALIZED")
+        (quiet_hour,) = instance.fetch_materializations(
+            AssetRecordsFilter(minutes_key("front"), asset_partitions=["2026-11-21-01:00"]), limit=1).records
+        assert quiet_hour.asset_materialization.metadata["minutes_written"].value == 0
         # while it was followed, the hour showed as filling: materialized every 10 minutes, with the minutes so far
         records = instance.fetch_materializations(
             AssetRecordsFilter(minutes_key("front"), asset_partitions=["2026-11-20-23:00"]), limit=100).records
@@ -184,8 +187,9 @@ def test_the_hour_in_progress_is_followed_and_every_minute_is_stored_within_two_
         assert built.listed_at - last_landed <= timedelta(minutes=2), (minute, built.listed_at, last_landed)
     assert out_of_order in sources[START + timedelta(minutes=10)].clip_keys
     assert forty_minutes_late in sources[START + timedelta(minutes=5)].clip_keys
-    # each hour and each day rolled up once, when its footage was complete (the late clips landed within the hour)
-    assert rollups == {("heatmap_hours/front", "2026-11-20-23:00"): 1, ("heatmap_hours/front", "2026-11-21-00:00"): 1,
+    # each hour processed (01:00 without footage too) and each day rolled up once, when its footage was complete
+    # (the late clips landed within the hour)
+    assert rollups == {**{("heatmap_hours/front", hour): 1 for hour in hours},
                        ("heatmap_days/front", "2026-11-20-00:00"): 1, ("heatmap_days/front", "2026-11-21-00:00"): 1}
 
 

@@ -1,6 +1,9 @@
 """Real Dagster runs of the camera assets on real clips, writing to a real PostgreSQL, from a folder and from S3."""
 
 import json
+import os
+import subprocess
+import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -8,6 +11,7 @@ import psycopg
 import pytest
 from dagster import (
     AssetKey,
+    DagsterInstance,
     Definitions,
     build_sensor_context,
     instance_for_test,
@@ -19,6 +23,7 @@ from roz_pipeline.defs.keys import camera_run_tags, minutes_key
 
 from roz_pipeline.registry import RegistryError
 from roz_pipeline_tests.helpers import (
+    KEEP,
     MIGRATIONS,
     REGISTRY,
     T0,
@@ -97,7 +102,8 @@ def test_ranged_run_writes_good_minutes_reports_missing_and_fails_naming_the_cor
             AssetKey(["heatmap_minutes", "lobby"]), [partition_key(m) for m in minutes],
             defs.resolve_asset_graph().get(AssetKey(["heatmap_minutes", "lobby"])).partitions_def)
         materialized = {k for k, v in status.items() if v.value == "MATERIALIZED"}
-        assert materialized == {partition_key(minutes[i]) for i in (0, 1, 4)}  # 14:02 had no footage: missing
+        # 14:02 had no footage: processed, and its metadata says so; 14:03's clip is bad: not processed
+        assert materialized == {partition_key(minutes[i]) for i in (0, 1, 2, 4)}
         logs = "\n".join(entry.user_message for entry in instance.all_logs(result.run_id))
         assert "lobby 2026-11-20 14:02: no clip in the store for 1 minute(s) (14:02)" in logs
 
@@ -257,3 +263,32 @@ def test_a_run_over_the_hour_in_progress_records_its_materialization_under_the_h
     assert result.success
     assert recorded.partition == hour_key  # Dagster records no key for a partition its definition does not list
     assert recorded.metadata["minutes_written"].value == 1
+
+
+def test_roz_materialize_processes_every_hour_rolls_them_up_and_says_what_it_found(tmp_path, roz,
+                                                                                   migrated_database):
+    """The hour 14:00 has three minutes of footage, 15:00 none: both are processed (materialized, as a UI backfill
+    over them succeeds), their hours and day rolled up in the same call, so `roz timeline` answers at once (no
+    daemon), and the summary counts what was found."""
+    registry, videos = tmp_path / "cameras.yaml", tmp_path / "videos"
+    registry.write_text(f"cameras:\n  lobby: {{{KEEP}}}\n")
+    for minute in range(3):
+        make_clip(videos, "lobby", T0 + timedelta(minutes=minute), seed=minute)
+    env = {**os.environ, "DATABASE_URL": migrated_database, "ROZ_HOME": str(tmp_path / "home"),
+           "ROZ_CAMERAS_FILE": str(registry), "ROZ_VIDEO_ROOT": str(videos), "ROZ_PARTITIONS_START": "2026-11-19"}
+    env.pop("DAGSTER_HOME", None)
+
+    materialized = subprocess.run([sys.executable, "-m", "roz_pipeline.cli", "materialize", "--camera", "lobby",
+                                   "--from", "2026-11-20T14:00", "--to", "2026-11-20T16:00"], cwd=tmp_path, env=env,
+                                  capture_output=True, text=True, timeout=600)
+    timeline = roz("timeline", "--camera", "lobby", "--from", "2026-11-20T14:00", "--to", "2026-11-20T16:00",
+                   env={key: env[key] for key in ("DATABASE_URL", "ROZ_HOME", "ROZ_CAMERAS_FILE", "ROZ_VIDEO_ROOT")})
+
+    assert materialized.returncode == 0, materialized.stderr[-3000:]
+    assert materialized.stdout.strip().splitlines()[-1] == (
+        "lobby: 2 partition(s) processed: 3 minute(s) written (3 partly covered), 117 without footage; rollups: "
+        "2 hour(s), 1 day(s)")
+    assert "DEBUG" not in materialized.stdout + materialized.stderr
+    with DagsterInstance.from_config(str(tmp_path / "home" / "dagster")) as instance:
+        assert instance.get_materialized_partitions(minutes_key("lobby")) == {"2026-11-20-14:00", "2026-11-20-15:00"}
+    assert timeline.returncode == 0 and "2026-11-20 14:00" in timeline.stdout, timeline

@@ -173,7 +173,21 @@ def test_overlapping_clips_are_reported_and_the_earlier_one_keeps_the_overlap(tm
     assert row.frame_count == 500  # 14:00:00-14:00:50, the overlap counted once
     built = sources(db, "cam")[HOUR_START]
     assert built.clip_keys == ["cam/2026-11-20_14-00-00-000000.mp4", "cam/2026-11-20_14-00-30-000000.mp4"]
-    assert "overlaps cam/2026-11-20_14-00-00-000000.mp4" in built.problem_clips["cam/2026-11-20_14-00-30-000000.mp4"]
+    assert built.problem_clips["cam/2026-11-20_14-00-30-000000.mp4"] == (
+        "overlaps cam/2026-11-20_14-00-00-000000.mp4 by 10 s (both recorded 14:00:30 to 14:00:39 UTC): those frames "
+        "were read once, from cam/2026-11-20_14-00-00-000000.mp4")
+
+
+def test_the_second_a_keyframe_cut_shares_with_the_next_segment_is_no_problem(tmp_path, db):
+    """Names to the second, cuts at keyframes: the next file starts up to a second or two before the last ends."""
+    record(tmp_path / "cam" / "2026-11-20_14-00-00-000000.mp4", 40, seed=1)
+    record(tmp_path / "cam" / "2026-11-20_14-00-39-000000.mp4", 20, seed=2)  # 1 s over the first clip
+
+    process(tmp_path, ClipLayout.from_setting(MEDIAMTX), Camera("cam"), db)
+
+    built = sources(db, "cam")[HOUR_START]
+    assert built.clip_keys == ["cam/2026-11-20_14-00-00-000000.mp4", "cam/2026-11-20_14-00-39-000000.mp4"]
+    assert built.problem_clips == {}
 
 
 def test_clips_whose_names_sort_out_of_recording_order_are_read_in_recording_order(tmp_path, db):

@@ -3,14 +3,17 @@
 import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
 import urllib.request
 from pathlib import Path
 
+import pytest
+
 from roz_pipeline.settings import REPO_ROOT
-from roz_pipeline_tests.helpers import free_port
+from roz_pipeline_tests.helpers import KEEP, T0, free_port, make_clip
 
 QUERY = """{ repositoriesOrError { ... on RepositoryConnection { nodes {
   name jobs { name } sensors { name } schedules { name }
@@ -61,3 +64,41 @@ def test_webserver_from_workspace_yaml_answers_graphql_with_assets_and_sensors(t
     assert {"__ASSET_JOB", "follow_cameras_job", "retention_cleanup_job", "vacuum_analyze_job"} <= {
         j["name"] for j in repository["jobs"]}
     assert {s["name"] for s in repository["schedules"]} == {"nightly_retention_cleanup", "nightly_vacuum_analyze"}
+
+
+RUNS = """{ runsOrError { ... on Runs { results { runId status tags { key value } } } } }"""
+
+
+@pytest.mark.slow
+def test_run_ui_shows_the_runs_roz_materialize_recorded(tmp_path, migrated_database):
+    """`./run roz materialize ...` then `./run ui`, as a user types them: one instance ($ROZ_HOME/dagster), so the
+    UI lists the runs the command made, under the one code location name."""
+    registry, videos = tmp_path / "cameras.yaml", tmp_path / "videos"
+    registry.write_text(f"cameras:\n  lobby: {{{KEEP}}}\n")
+    make_clip(videos, "lobby", T0)
+    env = {k: v for k, v in os.environ.items() if k != "DAGSTER_HOME"} | {
+        "DATABASE_URL": migrated_database, "ROZ_HOME": str(tmp_path / "home"), "ROZ_CAMERAS_FILE": str(registry),
+        "ROZ_VIDEO_ROOT": str(videos), "ROZ_PARTITIONS_START": "2026-11-19"}
+    made = subprocess.run(["./run", "roz", "materialize", "--camera", "lobby", "--from", "2026-11-20T14:00",
+                           "--to", "2026-11-20T14:01"], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert made.returncode == 0, made.stderr[-3000:]
+    port = free_port()
+    ui = subprocess.Popen(["./run", "ui", "-p", str(port)], cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline, runs = time.monotonic() + 180, None
+        while runs is None:
+            assert ui.poll() is None, ui.stderr.read()[-3000:]
+            with contextlib.suppress(OSError, KeyError, TypeError):  # not listening or not loaded yet
+                runs = _graphql(port, RUNS)["data"]["runsOrError"]["results"]
+                locations = _graphql(port, "{ workspaceOrError { ... on Workspace { locationEntries { name } } } }")
+            assert time.monotonic() < deadline, "./run ui did not answer within 180 s"
+            time.sleep(1)
+    finally:
+        os.killpg(ui.pid, signal.SIGTERM)
+        ui.wait(timeout=60)
+
+    assert {tag["value"] for run in runs for tag in run["tags"] if tag["key"] == "camera"} == {"lobby"}
+    assert {run["status"] for run in runs} == {"SUCCESS"} and len(runs) == 3  # the hour, then its hour and day
+    assert [entry["name"] for entry in locations["data"]["workspaceOrError"]["locationEntries"]] == ["roz_pipeline"]

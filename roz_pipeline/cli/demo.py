@@ -7,7 +7,6 @@ persistent instance under $ROZ_HOME/dagster, rolls them up into hours and days, 
 whole period, and prints a summary.
 """
 
-import sys
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -32,14 +31,19 @@ from roz_pipeline.usecases.pictures import camera_still, render_summed
 
 CAMERAS = ("lobby", "loading-dock")
 MINUTES = 10
-CLIP_SECONDS, CLIP_FPS, CLIP_SIZE = 20, 10, (640, 360)
+# A minute per clip, as a recorder writing whole minutes leaves them: every demo minute is fully covered.
+CLIP_SECONDS, CLIP_FPS, CLIP_SIZE = 60, 5, (640, 360)
+# Cameras that keep only footage with motion, as Frigate's default retention does: the rest of the demo's hour is
+# quiet, not missing, and the cameras are not stale when the demo's footage ends.
 REGISTRY = """# Written by `roz demo`.
 cameras:
   lobby:
     downscale_factor: 4
+    recording: motion
   loading-dock:
     downscale_factor: 4
     retention_days: 30
+    recording: motion
 """
 INSTANCE_CONFIG = "telemetry:\n  enabled: false\n"
 ROZ_LAYOUT = ClipLayout.from_setting("roz")  # the demo writes its footage as Roz's own layout names it
@@ -152,9 +156,12 @@ def main(say=print, database_url: str | None = None) -> int:
         for picture in s.pictures:
             say(f"      {picture}")
     relative = Path(home).relative_to(Path.cwd()) if Path(home).is_relative_to(Path.cwd()) else home
-    say("\nOpen the Dagster UI on these runs (then Assets > heatmap_minutes/lobby > Partitions to backfill):")
     day = partitions_start(summaries[0].first_minute)  # the same day the definitions used
-    say(f"    DAGSTER_HOME={home / 'dagster'} ROZ_HOME={relative} ROZ_CAMERAS_FILE={home / 'cameras.yaml'} "
-        f"ROZ_PARTITIONS_START={day} {Path(sys.executable).parent / 'dagster'} dev -h 127.0.0.1 -p 3000")
-    say("    then browse http://127.0.0.1:3000")
+    demo = f"ROZ_HOME={relative} ROZ_CAMERAS_FILE={relative}/cameras.yaml"
+    say("\nLook at it (from the repository root; Ctrl-C stops each):")
+    say(f"    {demo} ROZ_PARTITIONS_START={day} ./run ui    # the Dagster UI: http://127.0.0.1:3000, "
+        "Assets > heatmap_minutes > lobby")
+    say(f"    {demo} ./run explore    # the heatmaps: http://127.0.0.1:8080, click lobby, drag a rectangle")
+    say(f"    (installed without the repository: DAGSTER_HOME={home / 'dagster'} {demo} dagster dev -h 127.0.0.1 "
+        f"-p 3000 -m roz_pipeline.definitions, and {demo} roz explore)")
     return 0

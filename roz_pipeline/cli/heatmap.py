@@ -37,7 +37,9 @@ def register(commands) -> None:
                          help="heatmap = source size / N (default %(default)s)")
     compute.add_argument("--ignore", type=rectangle, action="append", default=[], metavar="X0,Y0,X1,Y1",
                          help="a rectangle in source pixels where motion never counts (repeatable)")
-    compute.add_argument("--fast", action="store_true", help="skip the deblocking filter (~20%% faster decode)")
+    compute.add_argument("--fast", action="store_true",
+                         help="skip the deblocking filter: 5-12%% less CPU in bench/extract.py's runs, a map "
+                              "correlating 0.9998 with the full decode's")
     compute.add_argument("--threads", type=int, default=0, help="decoder threads, 0 = all cores (default)")
     compute.add_argument("--png", type=Path, metavar="OUT", help="write the heatmap over a still of the clip")
     compute.add_argument("--json", action="store_true", help="print JSON with the heatmap_minutes column names")

@@ -1,6 +1,7 @@
 """`roz demo` and `roz materialize`: commands that start Dagster runs (Dagster is imported only for them)."""
 
 import os
+import sys
 
 from roz_pipeline.cli.arguments import EXIT_ERROR, EXIT_OK, period_arguments
 from roz_pipeline.settings import cameras_file, dagster_home
@@ -14,9 +15,11 @@ def register(commands) -> None:
     demo.set_defaults(run=_demo)
 
     materialize = commands.add_parser(
-        "materialize", help="a camera's minutes in real Dagster runs on the DAGSTER_HOME instance, an hour per run")
+        "materialize", help="a camera's minutes in real Dagster runs on the DAGSTER_HOME instance (an hour per "
+                            "partition, as a UI backfill), then the rollups of the hours and days they completed")
     materialize.add_argument("--camera", required=True)
     period_arguments(materialize)
+    materialize.add_argument("--verbose", action="store_true", help="print every Dagster event of the runs")
     materialize.set_defaults(run=_materialize)
 
 
@@ -37,19 +40,45 @@ def _materialize(args) -> int:
     from dagster import DagsterInstance, TimeWindow  # imports Dagster: only for this command
 
     from roz_pipeline.definitions import defs
-    from roz_pipeline.defs.keys import minutes_key
+    from roz_pipeline.defs.keys import days_key, hours_key, minutes_key
     from roz_pipeline.defs.launch import execute_ranges, ranges_in_window
 
     home = dagster_home()
     home.mkdir(parents=True, exist_ok=True)
     os.environ["DAGSTER_HOME"] = str(home)  # where DagsterInstance.get() looks
-    if minutes_key(args.camera) not in defs.resolve_asset_graph().get_all_asset_keys():
-        raise ValueError(f"camera {args.camera!r} is not in the registry ({cameras_file()})")
-    ranges = ranges_in_window(defs, minutes_key(args.camera), args.camera, TimeWindow(args.start, args.end))
+    camera, window = args.camera, TimeWindow(args.start, args.end)
+    if minutes_key(camera) not in defs.resolve_asset_graph().get_all_asset_keys():
+        raise ValueError(f"camera {camera!r} is not in the registry ({cameras_file()})")
+    print(f"{camera}: processing {window.start:%Y-%m-%d %H:%M} to {window.end:%Y-%m-%d %H:%M} UTC "
+          f"(runs on the instance in {home}; ./run ui shows them)")
+    failed, counts = 0, {}
     with DagsterInstance.get() as instance:
-        results = []
-        for camera_range, result in execute_ranges(ranges, instance):
-            print(f"run {result.run_id}: {camera_range.first} .. {camera_range.last} "
-                  f"{'succeeded' if result.success else 'FAILED'}")
-            results.append(result.success)
-    return EXIT_OK if all(results) else EXIT_ERROR
+        for grain, key in (("minutes", minutes_key(camera)), ("hours", hours_key(camera)), ("days", days_key(camera))):
+            try:
+                ranges = ranges_in_window(defs, key, camera, window)
+            except ValueError:  # a rollup of an hour or a day not ended yet: none
+                continue
+            for camera_range, result in execute_ranges(ranges, instance, verbose=args.verbose):
+                failed += not result.success
+                for event in result.get_asset_materialization_events():
+                    for name, value in event.materialization.metadata.items():
+                        counts[name] = counts.get(name, 0) + (value.value if name.startswith("minutes_") else 0)
+                    counts[grain] = counts.get(grain, 0) + 1
+                if not result.success:
+                    print(f"  run {result.run_id} ({camera_range.first} .. {camera_range.last}) FAILED: "
+                          f"{_failure(result)}", file=sys.stderr)
+            if failed:
+                break  # rollups of minutes that failed would be wrong
+    print(f"{camera}: {counts.get('minutes', 0)} partition(s) processed: {counts.get('minutes_written', 0)} "
+          f"minute(s) written ({counts.get('minutes_partly_covered', 0)} partly covered), "
+          + (f"{counts['minutes_quiet']} quiet" if "minutes_quiet" in counts
+             else f"{counts.get('minutes_missing', 0)} without footage")
+          + f"; rollups: {counts.get('hours', 0)} hour(s), {counts.get('days', 0)} day(s)")
+    return EXIT_ERROR if failed else EXIT_OK
+
+
+def _failure(result) -> str:
+    """The first line of the run's first step failure."""
+    for event in result.get_step_failure_events():
+        return event.step_failure_data.error.message.strip().splitlines()[0]
+    return "see the run in the Dagster UI"

@@ -24,6 +24,9 @@ from roz_pipeline.core.video import LumaDecoder
 
 # Footage with a shorter hole is contiguous: clip names are to the second, and keyframe cuts shift real starts.
 GAP_TOLERANCE = timedelta(seconds=2)
+# Recorders cut at keyframes and name a file by its start to the second: consecutive files share up to this much,
+# which is no news; a longer overlap (two recorders, a clock change) is named on the minute.
+OVERLAP_TOLERANCE = timedelta(seconds=2)
 SECONDS_PER_MINUTE = 60.0
 # A minute with at least this much footage is fully recorded; less is reported as partly covered.
 FULL_MINUTE_SECONDS = SECONDS_PER_MINUTE - GAP_TOLERANCE.total_seconds()
@@ -63,12 +66,15 @@ class MinuteHeatmaps:
         self.first_time: datetime | None = None  # the recording time of the window's first frame
         self.last_time: datetime | None = None  # the recording time of the last frame taken
         self._last_clip: str | None = None
+        self._overlapping: str | None = None  # the clip whose frames repeat the last clip's, once it was seen
 
     def add(self, time: datetime, luma: np.ndarray, clip: str, frame_interval: float) -> None:
         """Account for one frame recorded at `time` from `clip` (left out when it overlaps earlier footage)."""
         if self.last_time is not None and time <= self.last_time:
-            if clip != self._last_clip:
-                self._note_overlap(time, clip)
+            if clip not in (self._last_clip, self._overlapping):  # named once, from its first repeated frame
+                self._overlapping = clip
+                if self.last_time - time > OVERLAP_TOLERANCE:
+                    self._note_overlap(time, clip)
             return
         hole = self.last_time is None or time - self.last_time > max(GAP_TOLERANCE, timedelta(seconds=2 * frame_interval))
         if hole or self._detector is None or self._detector.source_size != (luma.shape[1], luma.shape[0]):
@@ -145,8 +151,10 @@ class MinuteHeatmaps:
             self._detector.take()  # warm-up frames before the window count for nothing
 
     def _note_overlap(self, time: datetime, clip: str) -> None:
+        seconds = (self.last_time - time).total_seconds()
         self.note(floor(time, MINUTE), clip,
-                  f"overlaps {self._last_clip}: its frames up to {self.last_time:%H:%M:%S} UTC were left out")
+                  f"overlaps {self._last_clip} by {seconds:.0f} s (both recorded {time:%H:%M:%S} to "
+                  f"{self.last_time:%H:%M:%S} UTC): those frames were read once, from {self._last_clip}")
 
 
 def _still(luma: np.ndarray) -> np.ndarray:

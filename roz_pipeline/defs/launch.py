@@ -22,7 +22,7 @@ from dagster._core.definitions.reconstruct import ReconstructableRepository
 from roz_pipeline.defs.keys import camera_run_tags
 
 CODE_LOCATION = "roz_pipeline.definitions"  # what workspace.yaml loads; run workers reconstruct jobs from it
-# In-process runs print warnings and errors only; every event still goes to the instance (the UI shows them).
+# Runs print warnings and errors only; every event still goes to the instance (the UI shows them).
 QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
@@ -76,19 +76,21 @@ def ranges_in_window(defs: Definitions, asset_key, camera_id: str, window: TimeW
             for i in range(0, len(keys), per_run)]
 
 
-def execute_ranges(ranges: list[CameraRange], instance: DagsterInstance,
-                   in_process: Definitions | None = None) -> Iterator[tuple[CameraRange, JobExecutionResult]]:
+def execute_ranges(ranges: list[CameraRange], instance: DagsterInstance, in_process: Definitions | None = None,
+                   verbose: bool = False) -> Iterator[tuple[CameraRange, JobExecutionResult]]:
     """Run each range, one after the other: through the code location's executor (Celery when configured), or
-    inside this process with the resources of `in_process` (`roz demo`)."""
+    inside this process with the resources of `in_process` (`roz demo`). The console shows warnings and errors,
+    every event with `verbose`; the instance keeps them all for the UI."""
+    run_config = {} if verbose else QUIET_CONSOLE
     if in_process is not None:
         job = in_process.resolve_implicit_global_asset_job_def()
         for camera_range in ranges:
             yield camera_range, job.execute_in_process(
                 instance=instance, asset_selection=[camera_range.asset_key], raise_on_error=False,
-                tags=camera_range.tags, run_config=QUIET_CONSOLE)
+                tags=camera_range.tags, run_config=run_config)
         return
     job = ReconstructableRepository.for_module(CODE_LOCATION, "defs", working_directory=os.getcwd()) \
         .get_reconstructable_job("__ASSET_JOB")
     for camera_range in ranges:
         yield camera_range, execute_job(job, instance, asset_selection=[camera_range.asset_key],
-                                        tags=camera_range.tags)
+                                        tags=camera_range.tags, run_config=run_config)

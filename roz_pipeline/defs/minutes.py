@@ -83,28 +83,25 @@ def camera_asset(camera: Camera, partitions, grain: str, now, explorer: str | No
 
 
 def _report(context: AssetExecutionContext, camera: Camera, partitions, report: WindowReport) -> Iterator[Output]:
-    """Per-partition metadata, one picture for the run, and a failure naming every bad minute. Partitions without
-    footage are not materialized."""
+    """Per-partition metadata, one picture for the run, and a failure naming every bad minute. Every partition
+    processed is materialized, footage or not (its metadata says what was missing); one with a bad minute is not."""
     keys = context.partition_keys
     outcome = PartitionOutcome.of(camera, partitions, keys, report, context.log)
-    if not report.bad and set(outcome.materialized) == set(keys):
+    if not report.bad:
         for key, metadata in outcome.materialized.items():
             context.add_asset_metadata(metadata, partition_key=key)
         yield Output(None)
         return
-    # An output (or a raised error) would (un)materialize the whole range: record the partitions with footage.
+    # An output (or a raised error) would (un)materialize the whole range: record the partitions without a bad minute.
     for event in outcome.events(context.asset_key):
         context.log_event(event)
-    if not report.bad:
-        context.log.info(f"{len(keys) - len(outcome.materialized)} partition(s) without footage left unmaterialized")
-        return
     raise bad_minutes_failure({camera.camera_id: report})
 
 
 @dataclass
 class PartitionOutcome:
-    """What a run's report means for each partition it ran: the metadata of those it materializes (with footage,
-    no bad minute; the run's picture on the last one with footage)."""
+    """What a run's report means for each partition it ran: the metadata of those it materializes (every one
+    without a bad minute, footage or not; the run's picture on the last one with footage)."""
 
     materialized: dict[str, dict]
 
@@ -126,7 +123,7 @@ class PartitionOutcome:
                 f"![heatmap](data:image/jpeg;base64,{base64.b64encode(preview).decode()})"
             )
         bad_keys = {partitions.get_partition_key_for_timestamp(m.timestamp()) for m in report.bad}
-        return cls({key: per_partition[key] for key in with_footage if key not in bad_keys})
+        return cls({key: metadata for key, metadata in per_partition.items() if key not in bad_keys})
 
     def events(self, asset_key) -> list[AssetMaterialization]:
         return [AssetMaterialization(asset_key, partition=key, metadata=metadata)

@@ -39,6 +39,8 @@ function minuteQuery(minute) {
   return `from=${text(start)}&to=${text(end)}`;
 }
 
+const ACTIVITY = new Intl.NumberFormat("en-US", { maximumFractionDigits: 1 });  // 31,800.5, never 3.18e+04
+
 async function ask(region) {
   const query = new URLSearchParams({ from, to, region });
   history.replaceState(null, "", `?${query}`);
@@ -47,8 +49,10 @@ async function ask(region) {
   const list = document.getElementById("intervals");
   list.replaceChildren();
   document.getElementById("answer").hidden = false;
+  const corners = ([x0, y0, x1, y1]) => `(${x0},${y0})-(${x1},${y1})`;
   const named = response.ok && answer.region !== answer.rectangle.join(",");
-  document.getElementById("asked").textContent = named ? `${answer.region} (${answer.rectangle})` : region;
+  document.getElementById("asked").textContent =
+    !response.ok ? region : named ? `${answer.region} ${corners(answer.rectangle)}` : corners(answer.rectangle);
   if (!response.ok) {
     list.insertAdjacentHTML("beforeend", `<li class="error"></li>`);
     list.lastChild.textContent = answer.error;
@@ -60,7 +64,7 @@ async function ask(region) {
     item.dataset.start = found.start;
     item.dataset.end = found.end;
     item.textContent = `${found.start.slice(0, 16).replace("T", " ")} – ${found.end.slice(11, 16)} UTC, ` +
-                       `${found.minutes} min, activity ${found.activity.toFixed(1)} `;
+                       `${found.minutes} min, activity ${ACTIVITY.format(found.activity)} `;
     const peak = document.createElement("img");
     peak.className = "peak";
     peak.alt = `the peak minute ${found.peak_minute.slice(11, 16)}`;
