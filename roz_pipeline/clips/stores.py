@@ -62,8 +62,6 @@ OUTSIDE = "a symbolic link leading outside the clip folder (not read)"
 FOLDER_LINK = "a symbolic link to a folder (not followed)"
 
 
-
-
 class LocalClipStore:
     """Clips under a local folder."""
 
@@ -161,9 +159,10 @@ class LocalClipStore:
     def fetched(self, clips: Iterable[ClipRef]) -> Iterator[tuple[ClipRef, "Fetch"]]:
         for clip in clips:
             try:
-                yield clip, Fetch(self.readable(clip.key), None)
+                fetch = Fetch(self.readable(clip.key), None)
             except ClipStoreError as exc:
-                yield clip, Fetch(None, exc)
+                fetch = Fetch(None, exc)
+            yield clip, fetch
 
     def locate(self, key: str) -> str:
         return str(self.root / key)
