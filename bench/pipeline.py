@@ -13,6 +13,7 @@ under bench/out/roz, and a Dagster instance under bench/out/dagster. Prints:
 
 import argparse
 import multiprocessing
+import os
 import shutil
 import statistics
 import sys
@@ -40,7 +41,7 @@ FIRST = datetime(2026, 11, 2, 0, 0, tzinfo=timezone.utc)
 
 
 def prepare(minutes: int) -> Path:
-    """A clip folder with `minutes` links to the benchmark clip for each camera, and a registry."""
+    """A clip folder with `minutes` hard links to the benchmark clip for each camera, and a registry."""
     if not CLIP.exists():
         sys.exit(f"{CLIP} is missing: run `python bench/extract.py` first")
     videos = OUT / "pipeline_videos"
@@ -50,7 +51,7 @@ def prepare(minutes: int) -> Path:
             minute = FIRST + timedelta(minutes=i)
             path = videos / ClipLayout.from_setting("roz").key(camera, minute)
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.symlink_to(CLIP)
+            os.link(CLIP, path)  # a hard link: a symbolic link leading outside the clip folder is never read
     (OUT / "cameras.yaml").write_text("cameras:\n" + "".join(f"  {c}: {{}}\n" for c in CAMERAS))
     return videos
 

@@ -48,7 +48,7 @@ def prepare(work: Path, server_url: str, clip: Path, minutes: int) -> dict[str, 
             minute = FIRST + timedelta(minutes=i)
             path = videos / ClipLayout.from_setting("roz").key(camera, minute)
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.symlink_to(clip.resolve())
+            os.link(clip, path)  # a hard link: a symbolic link leading outside the clip folder is never read
     (work / "cameras.yaml").write_text("cameras:\n" + "".join(f"  {c}: {{retention_days: 36500}}\n" for c in CAMERAS))
     instance = yaml.safe_load((REPO_ROOT / "deploy" / "dagster.yaml").read_text())
     dagster_db = fresh_database(server_url, "roz_scale_dagster")
