@@ -67,6 +67,7 @@ class LocalClipStore:
 
     def __init__(self, root: str | Path):
         self.root = Path(root)
+        self._folders_inside: dict[str, bool] = {}  # folder -> whether its real path is inside (a tick's folders)
 
     def keys(self, prefix: str) -> list[StoredKey]:
         """Every file whose key starts with `prefix`, sorted."""
@@ -86,7 +87,7 @@ class LocalClipStore:
                 key = relative + name
                 if key.startswith(prefix):
                     with suppress(FileNotFoundError):  # removed since the walk, or a link to nothing
-                        found.append(self._examined(key, os.path.join(directory, name), inside, real_root))
+                        found.append(self._examined(key, os.path.join(directory, name), inside))
         return sorted(found, key=lambda k: k.key)
 
     def folder_stat(self, folder: str) -> FolderStat | None:
@@ -112,9 +113,11 @@ class LocalClipStore:
     def stat_key(self, key: str) -> StoredKey | None:
         """The file `key` as it is now; None when it is gone."""
         path = os.path.join(self.root, key)
-        real_root = self._real_root()
+        folder = os.path.dirname(path)
+        if folder not in self._folders_inside:  # a realpath per folder, not per key: a tick stats thousands of keys
+            self._folders_inside[folder] = _within(os.path.realpath(folder), self._real_root())
         try:
-            return self._examined(key, path, _within(os.path.realpath(os.path.dirname(path)), real_root), real_root)
+            return self._examined(key, path, self._folders_inside[folder])
         except FileNotFoundError:
             return None
 
@@ -175,14 +178,13 @@ class LocalClipStore:
     def _real_root(self) -> str:
         return os.path.realpath(self.root)
 
-    @staticmethod
-    def _examined(key: str, path: str, folder_inside: bool, real_root: str) -> StoredKey:
+    def _examined(self, key: str, path: str, folder_inside: bool) -> StoredKey:
         """`key` at `path` (FileNotFoundError when gone), with the problem that keeps it from being read: a link
         leading outside the folder (its own or its folder's), or a link to a folder."""
         stat = os.lstat(path)
         if not file_mode.S_ISLNK(stat.st_mode):
             return _stored_key(key, stat, None if folder_inside else OUTSIDE)
-        if not _within(os.path.realpath(path), real_root):
+        if not _within(os.path.realpath(path), self._real_root()):
             return _stored_key(key, stat, OUTSIDE)
         target = os.stat(path)
         return _stored_key(key, target, FOLDER_LINK if file_mode.S_ISDIR(target.st_mode) else None)
