@@ -29,6 +29,7 @@ from roz_pipeline.settings import REPO_ROOT
 from roz_pipeline.storage.minutes import HeatmapMinute, built_minutes
 
 MIGRATIONS = REPO_ROOT / "db" / "migrations"
+SAMPLE_VIDEOS = Path("/usr/share/doc/opencv-doc/examples/data")  # Debian's opencv-doc: OpenCV's sample footage
 
 T0 = datetime(2026, 11, 20, 14, 0, tzinfo=timezone.utc)
 # Partitions start after each camera's retention cutoff: a century keeps T0's minutes in range whenever tests run.

@@ -48,3 +48,18 @@ def cut(recording: Path, start: datetime, segment_seconds: int, name) -> list[tu
         (folder / filename).rename(target)
         segments.append((target, segment_start))
     return segments
+
+
+def frigate_name(root: Path, camera: str = "Front_Door"):
+    """Names segments as Frigate does under `recordings/` (UTC): `2026-11-20/14/Front_Door/00.10.mp4`."""
+    return lambda start: root / f"{start:%Y-%m-%d/%H}/{camera}/{start:%M.%S}.mp4"
+
+
+def as_a_camera_sends_it(source: Path, path: Path) -> Path:
+    """`source` re-encoded to H.264 with a keyframe every second (10 fps footage such as OpenCV's vtest.avi), as an
+    IP camera streams it, so that the segment muxer cuts on whole seconds."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-y", "-i", str(source), "-c:v", "libx264",
+                    "-g", str(FPS), "-keyint_min", str(FPS), "-sc_threshold", "0", "-pix_fmt", "yuv420p", str(path)],
+                   check=True, capture_output=True, timeout=300)
+    return path

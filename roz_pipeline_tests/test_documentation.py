@@ -1,10 +1,27 @@
-"""The documents tell the truth: docs/CONFIGURATION.md names every setting with its default."""
+"""The documents tell the truth: docs/CONFIGURATION.md names every setting with its default, and the README's
+first two sections run as typed and show what they say."""
 
 import dataclasses
+import functools
+import http.client
+import json
+import os
 import re
+import shutil
+import signal
+import subprocess
+import sys
+import urllib.request
+from datetime import date, datetime, time, timedelta, timezone
+from pathlib import Path
+from time import monotonic, sleep
+
+import pytest
 
 from roz_pipeline.registry import Camera
 from roz_pipeline.settings import REPO_ROOT
+from roz_pipeline_tests.helpers import SAMPLE_VIDEOS, free_port, skip_or_fail
+from roz_pipeline_tests.recorders import as_a_camera_sends_it, cut, frigate_name
 
 CONFIGURATION = REPO_ROOT / "docs" / "CONFIGURATION.md"
 SETTINGS = REPO_ROOT / "roz_pipeline" / "settings.py"
@@ -64,3 +81,139 @@ def test_configuration_names_every_registry_key_with_its_default():
             value = shown.group(1)
             assert (float(value) == field.default) if isinstance(field.default, (int, float)) \
                 else value == field.default, (field.name, field.default, value)
+
+
+# -- the README's first two sections, typed as written -------------------------------------------------------------
+
+README = REPO_ROOT / "README.md"
+QUICK_START = ("## Two commands", "## Your own camera in three steps")
+README_RECORDINGS, README_DAY = "/media/frigate/recordings", "2026-11-20"  # the two things a user types differently
+SERVERS = {"./run ui": "-p", "./run explore": "--port"}  # long-running: started, asked, stopped with Ctrl-C
+
+
+def readme_blocks(section: str) -> list[tuple[str, str]]:
+    """The (language, text) of each code block of the README's `section`."""
+    text = README.read_text()
+    start = text.index(section + "\n")
+    end = text.index("\n## ", start + 1)
+    return re.findall(r"```(\w+)\n(.*?)```", text[start:end], re.S)
+
+
+def checkout_copy(destination: Path) -> Path:
+    """The repository's tracked files (times kept, so `./run` does not reinstall) with this virtualenv as `.venv`."""
+    files = subprocess.run(["git", "ls-files"], cwd=REPO_ROOT, capture_output=True, text=True, check=True).stdout
+    for name in files.splitlines():
+        if (REPO_ROOT / name).is_file():
+            (destination / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO_ROOT / name, destination / name)
+    (destination / ".venv").symlink_to(Path(sys.prefix))
+    (Path(sys.prefix) / ".roz-installed").touch()  # installed: the tests run in it
+    return destination
+
+
+def frigate_recordings(root: Path, day: date) -> Path:
+    """Real footage as Frigate leaves it: OpenCV's vtest.avi (80 s of a street) from 14:00 UTC on `day`, as a camera
+    streams it, cut into 10 s segments by ffmpeg's segment muxer under `recordings/<day>/14/Front_Door/`."""
+    source = SAMPLE_VIDEOS / "vtest.avi"
+    if not source.exists():
+        skip_or_fail(f"{source} is missing: install Debian's opencv-doc (apt-get install opencv-doc)")
+    recording = as_a_camera_sends_it(source, root / "camera" / "front-door.mp4")
+    cut(recording, datetime.combine(day, time(14), timezone.utc), 10, frigate_name(root / "recordings"))
+    return root / "recordings"
+
+
+def typed(line: str, recordings: Path, day: date) -> str:
+    return line.replace(README_RECORDINGS, str(recordings)).replace(README_DAY, day.isoformat())
+
+
+class Server:
+    """A README line that serves a page until Ctrl-C, on a free port instead of the documented one."""
+
+    def __init__(self, line: str, folder: Path, env: dict):
+        command, url = line.split("#")[0].strip(), re.search(r"http://127\.0\.0\.1:(\d+)", line)
+        self.port = free_port()
+        option = next(option for prefix, option in SERVERS.items() if command.startswith(prefix))
+        self.process = subprocess.Popen(f"{command} {option} {self.port}", shell=True, cwd=folder, env=env,
+                                        start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                        text=True)
+        self.documented_port = url.group(1)
+
+    def get(self, path: str, body: bytes | None = None) -> str:
+        """The page at `path` (a POST of `body`), once the server answers (at most 3 minutes)."""
+        deadline = monotonic() + 180
+        while True:
+            assert self.process.poll() is None, self.process.stdout.read()[-3000:]
+            try:
+                request = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", data=body,
+                                                 headers={"Content-Type": "application/json"})
+                with urllib.request.urlopen(request, timeout=30) as response:
+                    return response.read().decode()
+            except (OSError, http.client.HTTPException):
+                assert monotonic() < deadline, f"nothing answered on {self.port} in 3 minutes"
+                sleep(1)
+
+    def runs(self) -> list[dict]:
+        query = '{"query": "{ runsOrError { ... on Runs { results { status tags { key value } } } } }"}'
+        return json.loads(self.get("/graphql", query.encode()))["data"]["runsOrError"]["results"]
+
+    def stop(self) -> None:
+        """Ctrl-C, as the README says: the terminal sends SIGINT to the whole foreground process group."""
+        os.killpg(self.process.pid, signal.SIGINT)
+        try:
+            self.process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            raise
+
+
+def run_block(text: str, folder: Path, env: dict, recordings: Path, day: date) -> dict[str, Server | str]:
+    """Run a README block as typed: servers in the background, the rest as one bash script. Returns what each line
+    (or the block, for a script) gave."""
+    lines = [typed(line, recordings, day) for line in text.splitlines()]
+    if not any(line.startswith(tuple(SERVERS)) for line in lines):
+        done = subprocess.run(["bash", "-euo", "pipefail", "-c", "\n".join(lines)], cwd=folder, env=env,
+                              capture_output=True, text=True, timeout=900)
+        assert done.returncode == 0, f"{text}\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}"
+        return {text: done.stdout}
+    return {line: Server(line, folder, env) for line in lines if line.strip()}
+
+
+@pytest.mark.slow
+def test_the_readme_quick_start_runs_as_typed_and_shows_what_it_says(tmp_path):
+    """A newcomer's first hour: the demo and its two pages, then their own Frigate camera registered, pointed at,
+    processed and looked at in the explorer and the Dagster UI, typed from the README (the recordings folder and the
+    day aside)."""
+    day = date.today() - timedelta(days=1)
+    recordings = frigate_recordings(tmp_path / "frigate", day)
+    folder = checkout_copy(tmp_path / "roz")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ROZ_", "DAGSTER_")) and k != "DATABASE_URL"}
+    run = functools.partial(run_block, folder=folder, env=env, recordings=recordings, day=day)
+    (_, commands), (_, demo_pages) = readme_blocks(QUICK_START[0])[:2]
+    register, point, process, printed, pages = readme_blocks(QUICK_START[1])
+
+    assert "./run test" in commands  # the suite this test is part of: everything else is run
+    (demo,) = run(commands.replace("./run test", ": ./run test")).values()
+    assert "./run ui --demo" in demo and "./run explore --demo" in demo  # "ends by saying what to open"
+    ui, explorer = run(demo_pages).values()
+    try:
+        assert 'href="/cameras/lobby' in explorer.get("/") and "loading-dock" in explorer.get("/")
+        assert {tag["value"] for r in ui.runs() for tag in r["tags"] if tag["key"] == "camera"} == {
+            "lobby", "loading-dock"}
+        assert {r["status"] for r in ui.runs()} == {"SUCCESS"}
+    finally:
+        ui.stop(), explorer.stop()
+
+    for block in (register, point):
+        run(block[1])
+    assert printed[0] == "text"
+    (output,) = run(process[1]).values()
+    assert printed[1].strip() in output  # what the README says materialize prints
+    assert f"{day} 14:00" in output  # the timeline's hour, with no daemon
+    explorer, ui = run(pages[1]).values()
+    try:
+        assert 'href="/cameras/front-door' in explorer.get("/")
+        assert "front-door" in explorer.get(f"/cameras/front-door?from={day}T14:00&to={day}T16:00")
+        mine = [r for r in ui.runs() if {"key": "camera", "value": "front-door"} in r["tags"]]
+        assert len(mine) >= 3 and {r["status"] for r in mine} == {"SUCCESS"}  # minutes, hours, day
+    finally:
+        explorer.stop(), ui.stop()

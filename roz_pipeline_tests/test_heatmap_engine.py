@@ -27,9 +27,9 @@ from roz_pipeline.core.video import (
 )
 from roz_pipeline.clips.synthetic import Walker, write_clip
 from roz_pipeline_tests import bad_clips
-from roz_pipeline_tests.helpers import skip_or_fail
+from roz_pipeline_tests.helpers import SAMPLE_VIDEOS, skip_or_fail
 
-SAMPLE_VIDEOS = Path("/usr/share/doc/opencv-doc/examples/data")  # Debian's opencv-doc
+
 # A person walking left to right along y = 200..264 of a 640x360 frame.
 WALKER = Walker(start=(0, 200), end=(600, 200))
 

@@ -25,17 +25,13 @@ from roz_pipeline.registry import Camera
 from roz_pipeline.storage.minutes import minutes_between
 from roz_pipeline.usecases.processing import process_window, read_minutes
 from roz_pipeline_tests.helpers import MIGRATIONS, asset_def, minute_sources
-from roz_pipeline_tests.recorders import FPS, cut, record
+from roz_pipeline_tests.recorders import FPS, cut, frigate_name, record
 
 UTC = timezone.utc
 HOUR_START = datetime(2026, 11, 20, 14, 0, tzinfo=UTC)
 T3 = HOUR_START + timedelta(seconds=3)  # the recording starts at 14:00:03, as segments rarely start on a minute
 FRIGATE = ClipLayout.from_setting("frigate")
 MEDIAMTX = "{camera}/%Y-%m-%d_%H-%M-%S-%f"
-
-
-def frigate_name(root, camera="Front_Door"):
-    return lambda start: root / f"{start:%Y-%m-%d/%H}/{camera}/{start:%M.%S}.mp4"
 
 
 def frigate_store(tmp_path, seconds=130, seed=0):
