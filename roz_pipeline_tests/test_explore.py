@@ -218,6 +218,19 @@ def test_the_explorer_works_as_the_reader_role_and_never_writes(tmp_path, databa
         conn.execute("CREATE TEMPORARY TABLE sneaky (id INT)")  # read-only even where the role could write
 
 
+def test_an_explorer_started_before_anything_was_processed_says_what_to_do(tmp_path, empty_database):
+    registry = tmp_path / "cameras.yaml"
+    registry.write_text("cameras:\n  lobby: {}\n")
+
+    with serving(registry, tmp_path / "videos", empty_database) as (base, _):
+        answers = [get(f"{base}{path}", json_answer=path.endswith("/when")) for path in (
+            "/", f"/cameras/lobby?{PERIOD}", f"/cameras/lobby/heatmap.png?{PERIOD}",
+            f"/cameras/lobby/when?region=0,0,80,80&{PERIOD}")]
+
+    for status, _, body in answers:
+        assert status == 404 and b"no heatmaps yet" in body and b"roz materialize" in body and b"Traceback" not in body
+
+
 def test_the_camera_page_and_the_camera_asset_link_to_each_other(explorer, monkeypatch, tmp_path):
     base, database = explorer
     monkeypatch.setenv("ROZ_DAGSTER_URL", "http://dagster.lan:3000/")

@@ -58,6 +58,16 @@ def test_empty_database_gets_every_object_and_a_second_run_applies_nothing(empty
     assert {s.state for s in migrator.status()} == {"applied"}
 
 
+def test_a_question_to_a_database_never_migrated_says_how_to_create_the_tables(empty_database, tmp_path, roz):
+    (tmp_path / "cameras.yaml").write_text("cameras:\n  lobby: {}\n")
+    result = roz("timeline", "--camera", "lobby", "--from", "2026-11-20T14:00", "--to", "2026-11-20T16:00",
+                 env={"DATABASE_URL": empty_database}, cwd=tmp_path)
+
+    assert result.returncode == 2
+    assert result.stderr == ("roz: the database has no Roz tables yet, or not all of them: `roz materialize` (or `roz db "
+                             "migrate`) creates them\n")
+
+
 def test_history_records_checksum_duration_and_who_applied(migrated_database):
     history = Migrator(migrated_database, MIGRATIONS).applied()
 

@@ -30,7 +30,14 @@ def main(argv: list[str] | None = None) -> int:
     except LookupError as exc:  # nothing stored for the question asked
         print(f"roz: {one_line(str(exc.args[0]))}", file=sys.stderr)
         return EXIT_PENDING
-    except (ClipError, MigrationError, psycopg.Error, OSError, ValueError) as exc:  # RegistryError is a ValueError
+    except psycopg.errors.UndefinedTable:  # a question asked of a database nothing was processed into yet
+        print("roz: the database has no Roz tables yet, or not all of them: `roz materialize` (or `roz db migrate`) "
+              "creates them", file=sys.stderr)
+        return EXIT_ERROR
+    except psycopg.Error as exc:  # the message, not the statement PostgreSQL quotes under it
+        print(f"roz: {one_line(mask_url(str(exc).strip().splitlines()[0]))}", file=sys.stderr)
+        return EXIT_ERROR
+    except (ClipError, MigrationError, OSError, ValueError) as exc:  # RegistryError is a ValueError
         print(f"roz: {one_line(mask_url(str(exc)))}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:

@@ -272,6 +272,15 @@ async def error_page(request: Request, exc: HTTPException):
                                                status_code=exc.status_code)
 
 
+NOTHING_PROCESSED = ("this database holds no heatmaps yet (no Roz tables): process some footage first, e.g. "
+                     "`roz materialize --camera C --from T --to T`, then reload")
+
+
+async def not_processed_yet(request: Request, exc: psycopg.errors.UndefinedTable):
+    """The explorer started before anything was processed (or on a database older than Roz): say what to do."""
+    return await error_page(request, HTTPException(404, NOTHING_PROCESSED))
+
+
 def _bar_grain(start: datetime, end: datetime) -> str:
     """A bar per hour up to two days, per day beyond."""
     return "hour" if end - start <= 2 * DAY else "day"
@@ -293,6 +302,7 @@ def create_app(explorer: Explorer) -> Starlette:
         Route(f"{camera}/when", when_answer),
         Route(f"{camera}/clip", clip_file),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
-    ], exception_handlers={HTTPException: error_page}, middleware=[Middleware(SecurityHeaders)])
+    ], exception_handlers={HTTPException: error_page, psycopg.errors.UndefinedTable: not_processed_yet},
+        middleware=[Middleware(SecurityHeaders)])
     app.state.explorer = explorer
     return app
