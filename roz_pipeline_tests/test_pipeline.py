@@ -20,8 +20,8 @@ from dagster import (
 from roz_pipeline.core.timesteps import HOUR, MINUTE, floor
 from roz_pipeline.defs.keys import RANGE_END_TAG as ASSET_PARTITION_RANGE_END_TAG, RANGE_START_TAG as ASSET_PARTITION_RANGE_START_TAG
 from roz_pipeline.defs.keys import camera_run_tags, minutes_key
-
 from roz_pipeline.registry import RegistryError
+from roz_pipeline_tests import bad_clips
 from roz_pipeline_tests.helpers import (
     KEEP,
     MIGRATIONS,
@@ -267,13 +267,14 @@ def test_a_run_over_the_hour_in_progress_records_its_materialization_under_the_h
 
 def test_roz_materialize_processes_every_hour_rolls_them_up_and_says_what_it_found(tmp_path, roz,
                                                                                    migrated_database):
-    """The hour 14:00 has three minutes of footage, 15:00 none: both are processed (materialized, as a UI backfill
+    """The hour 14:00 has four minutes of footage (one clip damaged), 15:00 none: both are processed (materialized, as a UI backfill
     over them succeeds), their hours and day rolled up in the same call, so `roz timeline` answers at once (no
     daemon), and the summary counts what was found."""
     registry, videos = tmp_path / "cameras.yaml", tmp_path / "videos"
     registry.write_text(f"cameras:\n  lobby: {{{KEEP}}}\n")
     for minute in range(3):
         make_clip(videos, "lobby", T0 + timedelta(minutes=minute), seed=minute)
+    bad_clips.truncated(videos / clip_key("lobby", T0 + timedelta(minutes=3)), faststart=True)  # read in part
     env = {**os.environ, "DATABASE_URL": migrated_database, "ROZ_HOME": str(tmp_path / "home"),
            "ROZ_CAMERAS_FILE": str(registry), "ROZ_VIDEO_ROOT": str(videos), "ROZ_PARTITIONS_START": "2026-11-19"}
     env.pop("DAGSTER_HOME", None)
@@ -286,9 +287,11 @@ def test_roz_materialize_processes_every_hour_rolls_them_up_and_says_what_it_fou
 
     assert materialized.returncode == 0, materialized.stderr[-3000:]
     assert materialized.stdout.strip().splitlines()[-1] == (
-        "lobby: 2 partition(s) processed: 3 minute(s) written (3 partly covered), 117 without footage; rollups: "
-        "2 hour(s), 1 day(s)")
-    assert "DEBUG" not in materialized.stdout + materialized.stderr
+        "lobby: 2 partition(s) processed: 4 minute(s) written (4 partly covered), 116 without footage, 1 damaged "
+        "clip(s) read in part; rollups: 2 hour(s), 1 day(s)")
+    assert "DEBUG" not in materialized.stdout + materialized.stderr  # the runs' events are in the UI
+    assert "WARNING" not in materialized.stdout + materialized.stderr  # what they warn of is in the summary
+    assert "No dagster instance configuration file" not in materialized.stderr  # the instance folder is Roz's
     with DagsterInstance.from_config(str(tmp_path / "home" / "dagster")) as instance:
         assert instance.get_materialized_partitions(minutes_key("lobby")) == {"2026-11-20-14:00", "2026-11-20-15:00"}
     assert timeline.returncode == 0 and "2026-11-20 14:00" in timeline.stdout, timeline

@@ -41,10 +41,9 @@ def _materialize(args) -> int:
 
     from roz_pipeline.definitions import defs
     from roz_pipeline.defs.keys import days_key, hours_key, minutes_key
-    from roz_pipeline.defs.launch import execute_ranges, ranges_in_window
+    from roz_pipeline.defs.launch import execute_ranges, local_instance_folder, ranges_in_window
 
-    home = dagster_home()
-    home.mkdir(parents=True, exist_ok=True)
+    home = local_instance_folder(dagster_home())
     os.environ["DAGSTER_HOME"] = str(home)  # where DagsterInstance.get() looks
     camera, window = args.camera, TimeWindow(args.start, args.end)
     if minutes_key(camera) not in defs.resolve_asset_graph().get_all_asset_keys():
@@ -62,7 +61,8 @@ def _materialize(args) -> int:
                 failed += not result.success
                 for event in result.get_asset_materialization_events():
                     for name, value in event.materialization.metadata.items():
-                        counts[name] = counts.get(name, 0) + (value.value if name.startswith("minutes_") else 0)
+                        counts[name] = counts.get(name, 0) + (value.value if name.startswith("minutes_") else
+                                                              len(value.value) if name == "damaged_clips" else 0)
                     counts[grain] = counts.get(grain, 0) + 1
                 if not result.success:
                     print(f"  run {result.run_id} ({camera_range.first} .. {camera_range.last}) FAILED: "
@@ -73,6 +73,7 @@ def _materialize(args) -> int:
           f"minute(s) written ({counts.get('minutes_partly_covered', 0)} partly covered), "
           + (f"{counts['minutes_quiet']} quiet" if "minutes_quiet" in counts
              else f"{counts.get('minutes_missing', 0)} without footage")
+          + (f", {counts['damaged_clips']} damaged clip(s) read in part" if counts.get("damaged_clips") else "")
           + f"; rollups: {counts.get('hours', 0)} hour(s), {counts.get('days', 0)} day(s)")
     return EXIT_ERROR if failed else EXIT_OK
 

@@ -7,6 +7,7 @@ ask `camera_ranges` for the ranges and `CameraRange` for the run's tags, so ever
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 from dagster import (
     DagsterInstance,
@@ -22,8 +23,20 @@ from dagster._core.definitions.reconstruct import ReconstructableRepository
 from roz_pipeline.defs.keys import camera_run_tags
 
 CODE_LOCATION = "roz_pipeline.definitions"  # what workspace.yaml loads; run workers reconstruct jobs from it
-# Runs print warnings and errors only; every event still goes to the instance (the UI shows them).
-QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+# Runs print errors only (the command sums up the rest); every event still goes to the instance (the UI shows them).
+QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
+
+
+LOCAL_INSTANCE_CONFIG = "# The local Dagster instance of roz materialize and ./run ui: Dagster's defaults (SQLite in this folder).\n"
+
+
+def local_instance_folder(home: Path) -> Path:
+    """`home` ready as a Dagster instance folder: created, with a dagster.yaml (so Dagster does not say it has none)."""
+    home.mkdir(parents=True, exist_ok=True)
+    config = home / "dagster.yaml"
+    if not config.exists():
+        config.write_text(LOCAL_INSTANCE_CONFIG)
+    return home
 
 
 @dataclass(frozen=True)
@@ -79,8 +92,8 @@ def ranges_in_window(defs: Definitions, asset_key, camera_id: str, window: TimeW
 def execute_ranges(ranges: list[CameraRange], instance: DagsterInstance, in_process: Definitions | None = None,
                    verbose: bool = False) -> Iterator[tuple[CameraRange, JobExecutionResult]]:
     """Run each range, one after the other: through the code location's executor (Celery when configured), or
-    inside this process with the resources of `in_process` (`roz demo`). The console shows warnings and errors,
-    every event with `verbose`; the instance keeps them all for the UI."""
+    inside this process with the resources of `in_process` (`roz demo`). The console shows errors, every event
+    with `verbose`; the instance keeps them all for the UI."""
     run_config = {} if verbose else QUIET_CONSOLE
     if in_process is not None:
         job = in_process.resolve_implicit_global_asset_job_def()
