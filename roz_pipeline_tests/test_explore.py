@@ -63,6 +63,17 @@ def test_the_cameras_page_lists_every_camera_with_its_freshness_and_todays_cover
     assert 'data-camera="yard" class="never_seen"' in page and "never" in page[page.index('data-camera="yard"'):]
 
 
+def test_a_camera_with_nothing_today_links_to_the_day_of_its_newest_minute(tmp_path, migrated_database):
+    """History just processed (yesterday's footage): the camera's link opens a day with its heatmaps, not an empty
+    today."""
+    with serving(*lobby_and_yard(tmp_path, migrated_database), migrated_database) as (base, explorer):
+        explorer.now = lambda: T0 + timedelta(days=2)
+        page = get(f"{base}/")[2].decode()
+
+    assert '<a href="/cameras/lobby?from=2026-11-20T00:00&amp;to=2026-11-21T00:00">lobby</a>' in page
+    assert '<a href="/cameras/yard">yard</a>' in page  # never seen: today, where its first minutes will be
+
+
 def test_a_large_site_is_paged_with_the_troubled_cameras_first(explorer, monkeypatch):
     base, _ = explorer
     monkeypatch.setattr(app, "CAMERAS_PER_PAGE", 1)

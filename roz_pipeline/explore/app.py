@@ -31,6 +31,7 @@ from roz_pipeline.core.cells import CELL_PIXELS
 from roz_pipeline.core.render import render_bars, render_week
 from roz_pipeline.core.timesteps import DAY, HOUR, LONGEST_PERIOD, MINUTE, STEPS, floor, parse_utc, steps
 from roz_pipeline.explore.cache import PICTURES_KEPT, PictureCache
+from roz_pipeline.explore.errors import ERROR_PAGES
 from roz_pipeline.explore.security import HeldFileResponse, SecurityHeaders
 from roz_pipeline.registry import Camera, WatchedRegistry
 from roz_pipeline.storage.connection import connect
@@ -124,7 +125,16 @@ def cameras_page(request: Request):
     states = Counter(s.state for s in everyone)
     return explorer.templates.TemplateResponse(request, "cameras.html", {
         "rows": rows, "now": now, "page": page, "pages": pages, "cameras": len(everyone),
+        "links": {s.camera.camera_id: _camera_link(s.camera.camera_id, s.newest_minute, now) for s in shown},
         "states": [(state.replace("_", " "), states[state]) for state in TROUBLE_FIRST if states[state]]})
+
+
+def _camera_link(camera_id: str, newest_minute: datetime | None, now: datetime) -> str:
+    """A camera's page: today, or the day of its newest minute when it stored none today (history just processed)."""
+    if newest_minute is None or newest_minute >= floor(now, DAY):
+        return f"/cameras/{camera_id}"
+    day = floor(newest_minute, DAY)
+    return f"/cameras/{camera_id}?{urlencode(_query(day, day + DAY), safe=':')}"
 
 
 def _page_number(request: Request) -> int:
@@ -262,25 +272,6 @@ def clip_file(request: Request):
     return HeldFileResponse(descriptor, path, found.key)
 
 
-async def error_page(request: Request, exc: HTTPException):
-    explorer: Explorer = request.app.state.explorer
-    bare = exc.status_code == 404 and exc.detail == "Not Found"  # Starlette's own: say what was not found
-    message = f"Not Found: there is no page {request.url.path}" if bare else exc.detail
-    if "application/json" in request.headers.get("accept", ""):
-        return JSONResponse({"error": message}, status_code=exc.status_code)
-    return explorer.templates.TemplateResponse(request, "error.html", {"status": exc.status_code, "message": message},
-                                               status_code=exc.status_code)
-
-
-NOTHING_PROCESSED = ("this database holds no heatmaps yet (no Roz tables): process some footage first, e.g. "
-                     "`roz materialize --camera C --from T --to T`, then reload")
-
-
-async def not_processed_yet(request: Request, exc: psycopg.errors.UndefinedTable):
-    """The explorer started before anything was processed (or on a database older than Roz): say what to do."""
-    return await error_page(request, HTTPException(404, NOTHING_PROCESSED))
-
-
 def _bar_grain(start: datetime, end: datetime) -> str:
     """A bar per hour up to two days, per day beyond."""
     return "hour" if end - start <= 2 * DAY else "day"
@@ -302,7 +293,7 @@ def create_app(explorer: Explorer) -> Starlette:
         Route(f"{camera}/when", when_answer),
         Route(f"{camera}/clip", clip_file),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
-    ], exception_handlers={HTTPException: error_page, psycopg.errors.UndefinedTable: not_processed_yet},
+    ], exception_handlers=ERROR_PAGES,
         middleware=[Middleware(SecurityHeaders)])
     app.state.explorer = explorer
     return app
