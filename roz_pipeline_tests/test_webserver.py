@@ -1,31 +1,18 @@
 """`dagster-webserver -w workspace.yaml` from the repository root serves the whole code location over GraphQL."""
 
-import contextlib
-import json
 import os
-import signal
 import subprocess
-import sys
-import time
-import urllib.request
-from pathlib import Path
 
 import pytest
 
 from roz_pipeline.settings import REPO_ROOT
-from roz_pipeline_tests.helpers import KEEP, T0, free_port, make_clip
+from roz_pipeline_tests.dagster_ui import dagster_ui
+from roz_pipeline_tests.helpers import KEEP, T0, make_clip
 
 QUERY = """{ repositoriesOrError { ... on RepositoryConnection { nodes {
   name jobs { name } sensors { name } schedules { name }
   assetNodes { assetKey { path } groupName dependencyKeys { path } }
 } } } }"""
-
-
-def _graphql(port: int, query: str) -> dict:
-    request = urllib.request.Request(f"http://127.0.0.1:{port}/graphql", data=json.dumps({"query": query}).encode(),
-                                     headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return json.loads(response.read())
 
 
 def test_webserver_from_workspace_yaml_answers_graphql_with_assets_and_sensors(tmp_path):
@@ -34,25 +21,9 @@ def test_webserver_from_workspace_yaml_answers_graphql_with_assets_and_sensors(t
     (tmp_path / "dagster").mkdir()
     env = {**os.environ, "DAGSTER_HOME": str(tmp_path / "dagster"), "ROZ_CAMERAS_FILE": str(registry),
            "ROZ_HOME": str(tmp_path / "home")}
-    port = free_port()
-    webserver = Path(sys.executable).parent / "dagster-webserver"
-    process = subprocess.Popen([str(webserver), "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
-                               cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert process.poll() is None, process.stderr.read()
-            with contextlib.suppress(OSError):  # not listening yet
-                nodes = _graphql(port, QUERY)["data"]["repositoriesOrError"]["nodes"]
-                if nodes:
-                    break
-            assert time.monotonic() < deadline, "webserver did not answer within 120 s"
-            time.sleep(1)
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+    with dagster_ui(env, tmp_path / "logs") as ui:
+        (repository,) = ui.query(QUERY)["repositoriesOrError"]["nodes"]
 
-    (repository,) = nodes
     assets = {"/".join(a["assetKey"]["path"]): a for a in repository["assetNodes"]}
     assert {"roz_schema", "clip_store", "heatmap_minutes/lobby", "heatmap_minutes/yard", "heatmap_minutes/dock"} <= assets.keys()
     assert assets["heatmap_minutes/yard"]["groupName"] == "cameras"
@@ -83,22 +54,11 @@ def test_run_ui_shows_the_runs_roz_materialize_recorded(tmp_path, migrated_datab
                            "--to", "2026-11-20T14:01"], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
                           timeout=600)
     assert made.returncode == 0, made.stderr[-3000:]
-    port = free_port()
-    ui = subprocess.Popen(["./run", "ui", "-p", str(port)], cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL,
-                          stderr=subprocess.PIPE, text=True, start_new_session=True)
-    try:
-        deadline, runs = time.monotonic() + 180, None
-        while runs is None:
-            assert ui.poll() is None, ui.stderr.read()[-3000:]
-            with contextlib.suppress(OSError, KeyError, TypeError):  # not listening or not loaded yet
-                runs = _graphql(port, RUNS)["data"]["runsOrError"]["results"]
-                locations = _graphql(port, "{ workspaceOrError { ... on Workspace { locationEntries { name } } } }")
-            assert time.monotonic() < deadline, "./run ui did not answer within 180 s"
-            time.sleep(1)
-    finally:
-        os.killpg(ui.pid, signal.SIGTERM)
-        ui.wait(timeout=60)
+    with dagster_ui(env, tmp_path / "logs", command=lambda port: ["./run", "ui", "-p", str(port)]) as ui:
+        runs = ui.query(RUNS)["runsOrError"]["results"]
+        locations = ui.query("{ workspaceOrError { ... on Workspace { locationEntries { name } } } }")
 
     assert {tag["value"] for run in runs for tag in run["tags"] if tag["key"] == "camera"} == {"lobby"}
     assert {run["status"] for run in runs} == {"SUCCESS"} and len(runs) == 3  # the hour, then its hour and day
-    assert [entry["name"] for entry in locations["data"]["workspaceOrError"]["locationEntries"]] == ["roz_pipeline"]
+    assert [entry["name"] for entry in locations["workspaceOrError"]["locationEntries"]] == ["roz_pipeline"]
+
