@@ -2,12 +2,13 @@
 
 import os
 import subprocess
+from datetime import timedelta
 
 import pytest
 
 from roz_pipeline.settings import REPO_ROOT
 from roz_pipeline_tests.dagster_ui import dagster_ui
-from roz_pipeline_tests.helpers import KEEP, T0, make_clip
+from roz_pipeline_tests.helpers import KEEP, T0, make_clip, partition_key
 
 QUERY = """{ repositoriesOrError { ... on RepositoryConnection { nodes {
   name jobs { name } sensors { name } schedules { name }
@@ -62,3 +63,45 @@ def test_run_ui_shows_the_runs_roz_materialize_recorded(tmp_path, migrated_datab
     assert {run["status"] for run in runs} == {"SUCCESS"} and len(runs) == 3  # the hour, then its hour and day
     assert [entry["name"] for entry in locations["workspaceOrError"]["locationEntries"]] == ["roz_pipeline"]
 
+
+LAUNCH = """mutation($params: LaunchBackfillParams!) { launchPartitionBackfill(backfillParams: $params) {
+  __typename ... on LaunchBackfillSuccess { backfillId } ... on PythonError { message } } }"""
+BACKFILL = """query($id: String!) { partitionBackfillOrError(backfillId: $id) {
+  ... on PartitionBackfill { status error { message } runs { runId status } } } }"""
+MATERIALIZATIONS = """query($key: AssetKeyInput!, $partitions: [String!]) { assetOrError(assetKey: $key) {
+  ... on Asset { assetMaterializations(partitions: $partitions) { partition metadataEntries {
+    label ... on IntMetadataEntry { intValue } } } } } }"""
+ENDED = {"COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED"}
+
+
+@pytest.mark.slow
+def test_a_ui_backfill_over_an_hour_without_footage_and_an_hour_with_footage_completes_as_a_success(
+        tmp_path, migrated_database):
+    """What a user does in the UI, through the same GraphQL: Materialize > two hour partitions of a camera, one
+    with a clip and one without, run by the real daemon. The backfill ends green and both hours are materialized,
+    the empty one saying what it found."""
+    registry, videos = tmp_path / "cameras.yaml", tmp_path / "videos"
+    registry.write_text(f"cameras:\n  lobby: {{{KEEP}}}\n")
+    make_clip(videos, "lobby", T0)
+    (tmp_path / "dagster").mkdir()
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path / "dagster"), "ROZ_CAMERAS_FILE": str(registry),
+           "ROZ_HOME": str(tmp_path / "home"), "DATABASE_URL": migrated_database, "ROZ_VIDEO_ROOT": str(videos),
+           "ROZ_PARTITIONS_START": f"{T0 - timedelta(days=1):%Y-%m-%d}"}
+    empty, with_clip = partition_key(T0 - timedelta(hours=1)), partition_key(T0)
+    asset = {"path": ["heatmap_minutes", "lobby"]}
+    with dagster_ui(env, tmp_path / "logs", daemon=True) as ui:
+        launched = ui.query(LAUNCH, {"params": {"partitionNames": [empty, with_clip], "assetSelection": [asset]}})
+        assert launched["launchPartitionBackfill"]["__typename"] == "LaunchBackfillSuccess", launched
+        backfill = ui.wait_for(BACKFILL, lambda data: data["partitionBackfillOrError"] if data[
+            "partitionBackfillOrError"]["status"] in ENDED else None,
+            {"id": launched["launchPartitionBackfill"]["backfillId"]})
+        events = ui.query(MATERIALIZATIONS, {"key": asset, "partitions": [empty, with_clip]})
+        logs = ui.log_tails()
+
+    assert backfill["status"] == "COMPLETED_SUCCESS", (backfill, logs)
+    assert {run["status"] for run in backfill["runs"]} == {"SUCCESS"} and len(backfill["runs"]) == 2
+    found = {event["partition"]: {entry["label"]: entry.get("intValue") for entry in event["metadataEntries"]}
+             for event in events["assetOrError"]["assetMaterializations"]}
+    assert found.keys() == {empty, with_clip}
+    assert (found[empty]["minutes_written"], found[empty]["minutes_missing"]) == (0, 60)
+    assert (found[with_clip]["minutes_written"], found[with_clip]["minutes_missing"]) == (1, 59)

@@ -3,8 +3,8 @@
 A run reads what the store holds for its partitions, from the clip inventory after listing its window, and records
 how far it read each clip there (the hour in progress is followed by `follow_cameras_job`, defs.live, which records
 its partitions here too). Every partition a run processed is materialized, footage or not: an hour the camera
-recorded nothing in shows as materialized with `minutes_written: 0` (a backfill over it ends green), as `roz gaps`
-reports it; a missing partition means "not processed yet".
+recorded nothing in is materialized with `minutes_written: 0` (a backfill over it ends green; `roz gaps` lists its
+minutes); a missing partition means "not processed yet".
 """
 
 import base64
