@@ -12,7 +12,7 @@ from roz_pipeline_tests.helpers import KEEP, T0, make_clip, partition_key
 
 QUERY = """{ repositoriesOrError { ... on RepositoryConnection { nodes {
   name jobs { name } sensors { name } schedules { name }
-  assetNodes { assetKey { path } groupName dependencyKeys { path } }
+  assetNodes { assetKey { path } groupName description dependencyKeys { path } }
 } } } }"""
 
 
@@ -31,6 +31,9 @@ def test_webserver_from_workspace_yaml_answers_graphql_with_assets_and_sensors(t
     assert {"roz_schema", "clip_store"} <= {"/".join(d["path"]) for d in assets["heatmap_minutes/yard"]["dependencyKeys"]}
     assert {"heatmap_minutes/yard"} == {"/".join(d["path"]) for d in assets["heatmap_hours/yard"]["dependencyKeys"]}
     assert assets["heatmap_days/yard"]["groupName"] == "rollups"
+    # The lineage graph names each of a camera's assets by its camera: the descriptions under it tell them apart.
+    assert assets["heatmap_hours/yard"]["description"].startswith("Hours: each UTC hour of yard's minutes summed")
+    assert assets["heatmap_days/yard"]["description"].startswith("Days: each UTC day of yard's hours summed")
     assert {"new_clips_sensor", "follow_cameras_sensor", "stale_cameras_sensor", "run_failure_alert_sensor",
             "rollup_automation_sensor"} <= {s["name"] for s in repository["sensors"]}
     assert {"__ASSET_JOB", "follow_cameras_job", "retention_cleanup_job", "vacuum_analyze_job"} <= {
