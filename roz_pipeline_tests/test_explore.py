@@ -274,6 +274,7 @@ def test_a_clip_is_served_only_from_inside_the_store_whatever_its_links_say(tmp_
 
 @pytest.mark.parametrize("path", [
     "/", f"/cameras/lobby?{PERIOD}", f"/cameras/lobby/heatmap.png?{PERIOD}", "/static/explore.js",
+    "/static/favicon.svg", "/favicon.ico",
     "/cameras/lobby/clip?key=lobby/2026-11-20/14-00.mp4", "/cameras/%3Cimg%20src=x%20onerror=alert(1)%3E",
     f"/cameras/lobby/when?region=%3Cimg%20src=x%20onerror=alert(1)%3E&{PERIOD}", "/nowhere",
 ])

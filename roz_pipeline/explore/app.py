@@ -18,7 +18,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
@@ -292,6 +292,7 @@ def create_app(explorer: Explorer) -> Starlette:
         Route(f"{camera}/week.png", week_png),
         Route(f"{camera}/when", when_answer),
         Route(f"{camera}/clip", clip_file),
+        Route("/favicon.ico", lambda request: FileResponse(HERE / "static" / "favicon.svg")),  # asked unlinked
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ], exception_handlers={HTTPException: error_page}, middleware=[Middleware(SecurityHeaders)])
     app.state.explorer = explorer
