@@ -4,6 +4,7 @@ known places and minutes; read-only on PostgreSQL's side."""
 import html
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -229,6 +230,17 @@ def test_the_camera_page_and_the_camera_asset_link_to_each_other(explorer, monke
     assert 'href="http://dagster.lan:3000/assets/heatmap_minutes/lobby"' in page
     metadata = asset_def(defs, minutes_key("lobby")).metadata_by_key[minutes_key("lobby")]
     assert metadata["explorer"].value == "http://roz.lan:8080/cameras/lobby"
+
+
+def test_the_camera_page_says_in_plain_words_why_a_drawn_rectangle_snaps(explorer):
+    base, _ = explorer
+
+    page = get(f"{base}/cameras/lobby?{PERIOD}")[2].decode()
+
+    hint = " ".join(html.unescape(re.search(r'<span id="grid">(.*?)</span>', page, re.DOTALL)[1]).split())
+    assert 'data-cell="80"' in page and hint == (
+        "Rectangles snap to squares of 80 × 80 pixels of the camera's picture: Roz adds up the motion in each square "
+        "every minute, so answers come fast.")
 
 
 def test_a_clip_in_s3_plays_from_a_presigned_url(tmp_path, migrated_database, moto_endpoint):
