@@ -71,7 +71,8 @@ def render_difference(difference: np.ndarray, still: np.ndarray | None, width: i
     image = _blend(base, colors, alpha)
     ramp = np.linspace(-1.0, 1.0, size[0])[:, None]
     bar = (np.where(ramp > 0, MORE_COLOR, LESS_COLOR) * np.abs(ramp) + 200 * (1 - np.abs(ramp))).astype(np.uint8)
-    strip = _legend_strip(bar, f"-{legend_number(scale)} (quieter)", f"{legend}: period minus baseline", f"+{legend_number(scale)} (busier)")
+    number = legend_number(scale)
+    strip = _legend_strip(bar, f"-{number} (quieter)", f"{legend}: period minus baseline", f"+{number} (busier)")
     return _encode(np.vstack([image, strip]), "png")
 
 
