@@ -130,6 +130,26 @@ def test_a_long_answer_lists_the_busiest_intervals_and_says_how_many_more(chromi
     assert page.inner_text("#intervals li.more") == "and 1 quieter interval(s): ask about a shorter period to see them"
 
 
+def test_an_answers_numbers_have_thousands_separators_never_e_notation(chromium, site):
+    """A real answer with its numbers made large (a day-long interval, thousands more): the page prints them as
+    people read them."""
+    def large(route):
+        response = route.fetch()
+        answer = response.json()
+        answer["intervals"][0].update(minutes=1440, activity=31_800.46)
+        answer["interval_count"] = 5002  # two listed
+        route.fulfill(response=response, json=answer)
+
+    page = chromium.new_page()
+    page.route("**/when?*", large)
+    page.goto(f"{site}/cameras/lobby?{PERIOD}&region=0,0,320,180")
+    page.wait_for_selector("#intervals li.more")
+
+    listed = page.inner_text("#intervals")
+    assert "UTC, 1,440 min, activity 31,800.5 " in listed and "and 5,000 quieter interval(s)" in listed, listed
+    assert not re.search(r"\de[+-]\d", page.inner_text("body"))
+
+
 def test_a_hostile_camera_id_or_range_gives_the_error_page(chromium, site):
     page = chromium.new_page()
 
