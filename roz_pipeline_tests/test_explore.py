@@ -64,6 +64,15 @@ def test_the_cameras_page_lists_every_camera_with_its_freshness_and_todays_cover
     assert 'data-camera="yard" class="never_seen"' in page and "never" in page[page.index('data-camera="yard"'):]
 
 
+def test_the_cameras_pages_counts_have_thousands_separators(tmp_path, migrated_database):
+    late = T0.replace(hour=23, minute=30)  # 1,410 minutes of the day so far
+    with serving(*lobby_and_yard(tmp_path, migrated_database), migrated_database, now=late) as (base, _):
+        page = get(f"{base}/")[2].decode()
+
+    lobby = page[page.index('data-camera="lobby"'):page.index('data-camera="yard"')]
+    assert "<td>4 of 1,410</td>" in lobby and "<td>1,406</td>" in lobby  # with footage, and missing
+
+
 def test_a_large_site_is_paged_with_the_troubled_cameras_first(explorer, monkeypatch):
     base, _ = explorer
     monkeypatch.setattr(app, "CAMERAS_PER_PAGE", 1)

@@ -56,6 +56,7 @@ class Explorer:
         self.database_url, self.registry, self.clips = database_url, cameras, clips
         self.now = clock or (lambda: datetime.now(timezone.utc))
         self.templates = Jinja2Templates(directory=str(HERE / "templates"))
+        self.templates.env.filters["thousands"] = "{:,}".format  # 1,440: every number a page shows
         self.pictures = PictureCache(pictures_kept)
 
     @property
@@ -112,7 +113,7 @@ def cameras_page(request: Request):
         everyone = standings(conn, list(explorer.cameras.values()), now)
         pages = max(1, -(-len(everyone) // CAMERAS_PER_PAGE))
         if page > pages:
-            raise HTTPException(404, f"page {page} of {pages}: there are {len(everyone)} cameras")
+            raise HTTPException(404, f"page {page:,} of {pages:,}: there are {len(everyone):,} cameras")
         shown = everyone[(page - 1) * CAMERAS_PER_PAGE:page * CAMERAS_PER_PAGE]
         try:
             inventory = explorer.clips.inventory(conn, [s.camera for s in shown])
