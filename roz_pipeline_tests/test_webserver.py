@@ -1,4 +1,5 @@
-"""`dagster-webserver -w workspace.yaml` from the repository root serves the whole code location over GraphQL."""
+"""`dagster-webserver -w workspace.yaml` from the repository root serves the whole code location over GraphQL, and
+what a user does there (a backfill, run by `dagster-daemon run`) works (roz_pipeline_tests/dagster_ui.py)."""
 
 import os
 import subprocess
