@@ -39,11 +39,11 @@ def lobby_and_yard(tmp_path, database_url: str):
 
 
 @contextmanager
-def serving(registry, videos, database_url: str, store=None):
-    """The explorer on uvicorn at a free port (its clock at 14:30 on the lobby's day), on the folder `videos` or
-    another `store`: (its base URL, the Explorer)."""
+def serving(registry, videos, database_url: str, store=None, now=T0 + timedelta(minutes=30)):
+    """The explorer on uvicorn at a free port (its clock at `now`, 14:30 on the lobby's day), on the folder `videos`
+    or another `store`: (its base URL, the Explorer)."""
     clips = Clips(store or LocalClipStore(videos), ClipLayout.from_setting("roz"), 6, timedelta(days=7))
-    explorer = Explorer(database_url, WatchedRegistry(registry), clips, clock=lambda: T0 + timedelta(minutes=30))
+    explorer = Explorer(database_url, WatchedRegistry(registry), clips, clock=lambda: now)
     app = create_app(explorer)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=free_port(), log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)

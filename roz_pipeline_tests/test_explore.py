@@ -4,6 +4,7 @@ known places and minutes; read-only on PostgreSQL's side."""
 import html
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -66,12 +67,21 @@ def test_the_cameras_page_lists_every_camera_with_its_freshness_and_todays_cover
 def test_a_camera_with_nothing_today_links_to_the_day_of_its_newest_minute(tmp_path, migrated_database):
     """History just processed (yesterday's footage): the camera's link opens a day with its heatmaps, not an empty
     today."""
-    with serving(*lobby_and_yard(tmp_path, migrated_database), migrated_database) as (base, explorer):
-        explorer.now = lambda: T0 + timedelta(days=2)
+    with serving(*lobby_and_yard(tmp_path, migrated_database), migrated_database, now=T0 + timedelta(days=2)) as (
+            base, _):
         page = get(f"{base}/")[2].decode()
 
     assert '<a href="/cameras/lobby?from=2026-11-20T00:00&amp;to=2026-11-21T00:00">lobby</a>' in page
     assert '<a href="/cameras/yard">yard</a>' in page  # never seen: today, where its first minutes will be
+
+
+def test_the_cameras_pages_counts_have_thousands_separators(tmp_path, migrated_database):
+    late = T0.replace(hour=23, minute=30)  # 1,410 minutes of the day so far
+    with serving(*lobby_and_yard(tmp_path, migrated_database), migrated_database, now=late) as (base, _):
+        page = get(f"{base}/")[2].decode()
+
+    lobby = page[page.index('data-camera="lobby"'):page.index('data-camera="yard"')]
+    assert "<td>4 of 1,410</td>" in lobby and "<td>1,406</td>" in lobby  # with footage, and missing
 
 
 def test_a_large_site_is_paged_with_the_troubled_cameras_first(explorer, monkeypatch):
@@ -255,6 +265,17 @@ def test_the_camera_page_and_the_camera_asset_link_to_each_other(explorer, monke
     assert metadata["explorer"].value == "http://roz.lan:8080/cameras/lobby"
 
 
+def test_the_camera_page_says_in_plain_words_why_a_drawn_rectangle_snaps(explorer):
+    base, _ = explorer
+
+    page = get(f"{base}/cameras/lobby?{PERIOD}")[2].decode()
+
+    hint = " ".join(html.unescape(re.search(r'<span id="grid">(.*?)</span>', page, re.DOTALL)[1]).split())
+    assert 'data-cell="80"' in page and hint == (
+        "Rectangles snap to squares of 80 × 80 pixels of the camera's picture: Roz adds up the motion in each square "
+        "every minute, so answers come fast.")
+
+
 def test_a_clip_in_s3_plays_from_a_presigned_url(tmp_path, migrated_database, moto_endpoint):
     registry, videos = lobby_and_yard(tmp_path, migrated_database)
     s3 = boto3.client("s3", endpoint_url=moto_endpoint, aws_access_key_id="testing", aws_secret_access_key="testing",
@@ -298,6 +319,7 @@ def test_a_clip_is_served_only_from_inside_the_store_whatever_its_links_say(tmp_
 
 @pytest.mark.parametrize("path", [
     "/", f"/cameras/lobby?{PERIOD}", f"/cameras/lobby/heatmap.png?{PERIOD}", "/static/explore.js",
+    "/static/favicon.svg", "/favicon.ico",
     "/cameras/lobby/clip?key=lobby/2026-11-20/14-00.mp4", "/cameras/%3Cimg%20src=x%20onerror=alert(1)%3E",
     f"/cameras/lobby/when?region=%3Cimg%20src=x%20onerror=alert(1)%3E&{PERIOD}", "/nowhere",
 ])

@@ -44,6 +44,10 @@ def site(tmp_path, migrated_database):
         yield base
 
 
+DRAWN_WIDTH = "async (url) => { const picture = new Image(); picture.src = url; await picture.decode(); " \
+              "return picture.naturalWidth; }"  # rejects when the picture is refused or does not load
+
+
 def wait_until(page, expression: str, seconds: float = 30) -> None:
     """Poll `expression` in the page until it is true. Playwright's wait_for_function evaluates its predicate with
     eval, which the explorer's Content-Security-Policy refuses, as it should."""
@@ -77,6 +81,10 @@ def test_drawing_a_rectangle_lists_exactly_the_minutes_something_moved_there_and
     refused = []  # what the page's own Content-Security-Policy blocks: nothing the explorer needs
     page.on("console", lambda message: refused.append(message.text) if "Content Security Policy" in message.text
             else None)
+    failed = []  # every request the page makes answers, the browser's own /favicon.ico too
+    page.on("requestfailed", lambda request: failed.append(f"{request.url}: {request.failure}"))
+    page.on("response", lambda response: failed.append(f"{response.url}: {response.status}")
+            if response.status >= 400 else None)
     page.goto(f"{site}/cameras/lobby?{PERIOD}")
     wait_until(page, "document.getElementById('heatmap').complete")
     box = page.query_selector("#heatmap").bounding_box()
@@ -103,7 +111,13 @@ def test_drawing_a_rectangle_lists_exactly_the_minutes_something_moved_there_and
     shared = chromium.new_page()
     shared.goto(page.url)  # the address, sent to someone else
     assert intervals(shared) == [("14:00", "14:02")]
-    assert refused == []
+    # Headless chromium asks for no icon itself: draw the one the page links, and /favicon.ico (what a browser asks
+    # for on a page that links none, a picture or an answer opened on its own), as a tab would.
+    icon = page.evaluate("document.querySelector('link[rel=icon]')?.href")
+    for url in (icon, f"{site}/favicon.ico"):
+        assert page.evaluate(DRAWN_WIDTH, url) > 0, url
+    page.wait_for_load_state("networkidle")
+    assert refused == [] and failed == []
 
 
 def test_a_long_answer_lists_the_busiest_intervals_and_says_how_many_more(chromium, site, monkeypatch):
@@ -114,6 +128,26 @@ def test_a_long_answer_lists_the_busiest_intervals_and_says_how_many_more(chromi
 
     assert intervals(page) == [("14:00", "14:02")]
     assert page.inner_text("#intervals li.more") == "and 1 quieter interval(s): ask about a shorter period to see them"
+
+
+def test_an_answers_numbers_have_thousands_separators_never_e_notation(chromium, site):
+    """A real answer with its numbers made large (a day-long interval, thousands more): the page prints them as
+    people read them."""
+    def large(route):
+        response = route.fetch()
+        answer = response.json()
+        answer["intervals"][0].update(minutes=1440, activity=31_800.46)
+        answer["interval_count"] = 5002  # two listed
+        route.fulfill(response=response, json=answer)
+
+    page = chromium.new_page()
+    page.route("**/when?*", large)
+    page.goto(f"{site}/cameras/lobby?{PERIOD}&region=0,0,320,180")
+    page.wait_for_selector("#intervals li.more")
+
+    listed = page.inner_text("#intervals")
+    assert "UTC, 1,440 min, activity 31,800.5 " in listed and "and 5,000 quieter interval(s)" in listed, listed
+    assert not re.search(r"\de[+-]\d", page.inner_text("body"))
 
 
 def test_a_hostile_camera_id_or_range_gives_the_error_page(chromium, site):

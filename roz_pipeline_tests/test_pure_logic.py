@@ -1,5 +1,6 @@
 """The pure functions under the Dagster layer, without Dagster: time stepping, choosing the cameras to follow (and
-to follow again), where a following run resumes, staleness, retention. (The new-clips scan asks the clip inventory: test_clip_inventory.py.)"""
+to follow again), where a following run resumes, staleness, retention, the numbers pictures print. (The new-clips
+scan asks the clip inventory: test_clip_inventory.py.)"""
 
 import dataclasses
 from datetime import datetime, timedelta, timezone
@@ -10,6 +11,7 @@ import psycopg
 from roz_pipeline.clips.catalog import ClipCatalog, fingerprint
 from roz_pipeline.clips.layout import ClipLayout
 from roz_pipeline.clips.stores import ClipRef, LocalClipStore
+from roz_pipeline.core.render import legend_number
 from roz_pipeline.core.timesteps import DAY, HOUR, MINUTE, ceil, floor, runs, steps, uncovered
 
 from roz_pipeline.registry import Camera
@@ -143,3 +145,10 @@ def test_a_camera_whose_clips_land_while_its_minutes_do_not_is_roz_behind_not_st
     assert caught_up.startswith("Roz caught up with camera front")
     # a stale camera whose clips land again is back once its minutes are stored, not "Roz is behind"
     assert transition({"state": "stale", "since": last.isoformat()}, behind, lambda after: None)[1] is None
+
+
+def test_the_numbers_a_picture_prints_have_three_digits_and_thousands_separators_never_e_notation():
+    """The colour legends and the bar charts' scale: 31,800, not 3.18e+04."""
+    numbers = [31_800.4, 1_234_567.0, 999.6, 2.5, 1.0, 0.0123, 0.000012345, 0.0, -31_800.0]
+    assert [legend_number(value) for value in numbers] == [
+        "31,800", "1,230,000", "1,000", "2.5", "1", "0.0123", "0.0000123", "0", "-31,800"]

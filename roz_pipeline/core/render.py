@@ -5,6 +5,8 @@ blinking light) does not wash out everything else. Pixels where nothing moved st
 (the unit, e.g. "frames moved"), a strip under the picture shows the colour scale and its values.
 """
 
+import math
+
 import cv2
 import numpy as np
 
@@ -69,7 +71,8 @@ def render_difference(difference: np.ndarray, still: np.ndarray | None, width: i
     image = _blend(base, colors, alpha)
     ramp = np.linspace(-1.0, 1.0, size[0])[:, None]
     bar = (np.where(ramp > 0, MORE_COLOR, LESS_COLOR) * np.abs(ramp) + 200 * (1 - np.abs(ramp))).astype(np.uint8)
-    strip = _legend_strip(bar, f"-{_number(scale)} (quieter)", f"{legend}: period minus baseline", f"+{_number(scale)} (busier)")
+    number = legend_number(scale)
+    strip = _legend_strip(bar, f"-{number} (quieter)", f"{legend}: period minus baseline", f"+{number} (busier)")
     return _encode(np.vstack([image, strip]), "png")
 
 
@@ -94,7 +97,7 @@ def _colorize(heatmap: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray
 
 def _sequential_legend(width: int, scale: float, unit: str) -> np.ndarray:
     bar = cv2.applyColorMap(np.linspace(0, 255, width).astype(np.uint8)[:, None], COLORMAP)
-    return _legend_strip(bar, "0", unit, f"{_number(scale)}+")
+    return _legend_strip(bar, "0", unit, f"{legend_number(scale)}+")
 
 
 def _legend_strip(bar: np.ndarray, left: str, middle: str, right: str) -> np.ndarray:
@@ -111,8 +114,13 @@ def _legend_strip(bar: np.ndarray, left: str, middle: str, right: str) -> np.nda
     return strip
 
 
-def _number(value: float) -> str:
-    return f"{value:.3g}"
+def legend_number(value: float) -> str:
+    """`value` to 3 significant digits, thousands separated, never in e-notation: 31,800, 2.5, 0.0123."""
+    rounded = float(f"{value:.3g}")
+    if rounded == 0:
+        return "0"
+    decimals = max(0, 2 - math.floor(math.log10(abs(rounded))))
+    return f"{rounded:,.{decimals}f}".rstrip("0").rstrip(".") if decimals else f"{rounded:,.0f}"
 
 
 def _output_size(shape: tuple[int, ...], width: int | None) -> tuple[int, int]:
@@ -197,5 +205,5 @@ def render_bars(values: list[float], labels: dict[int, str], unit: str = "activi
     for index, label in labels.items():
         cv2.putText(chart, label, (LABEL_WIDTH + round(index * step) + 3, height + HEADER_HEIGHT - 4), font, size,
                     ink, 1, cv2.LINE_AA)
-    cv2.putText(chart, _number(scale), (2, 12), font, size, ink, 1, cv2.LINE_AA)
+    cv2.putText(chart, legend_number(scale), (2, 12), font, size, ink, 1, cv2.LINE_AA)
     return _encode(np.vstack([chart, _sequential_legend(width, scale, unit)]), "png")

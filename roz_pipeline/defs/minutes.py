@@ -2,8 +2,9 @@
 
 A run reads what the store holds for its partitions, from the clip inventory after listing its window, and records
 how far it read each clip there (the hour in progress is followed by `follow_cameras_job`, defs.live, which records
-its partitions here too). Only partitions that got footage are materialized: an hour the
-camera recorded nothing in stays missing in the UI, as `roz gaps` reports it.
+its partitions here too). Every partition a run processed is materialized, footage or not: an hour the camera
+recorded nothing in is materialized with `minutes_written: 0` (a backfill over it ends green; `roz gaps` lists its
+minutes); a missing partition means "not processed yet".
 """
 
 import base64

@@ -75,7 +75,7 @@ def rollup_assets(camera: Camera, served: ServedCameras) -> list:
         partitions_def=hour_partitions,
         deps=[_time_dep(minutes_key(camera_id))],
         backfill_policy=BackfillPolicy.multi_run(max_partitions_per_run=HOURS_PER_RUN),
-        description=f"Hourly heatmaps of camera {camera_id}: the sum of its minutes, in heatmap_rollups",
+        description=f"Hours: each UTC hour of {camera_id}'s minutes summed into one heatmap (heatmap_rollups)",
         **common,
     )
     def _hours(context: AssetExecutionContext, database: HeatmapDatabase, clips: ClipStoreResource) -> None:
@@ -87,7 +87,7 @@ def rollup_assets(camera: Camera, served: ServedCameras) -> list:
         partitions_def=day_partitions,
         deps=[_time_dep(hours_key(camera_id))],
         backfill_policy=BackfillPolicy.multi_run(max_partitions_per_run=DAYS_PER_RUN),
-        description=f"Daily heatmaps of camera {camera_id}: the sum of its hours, in heatmap_rollups",
+        description=f"Days: each UTC day of {camera_id}'s hours summed into one heatmap (heatmap_rollups)",
         **common,
     )
     def _days(context: AssetExecutionContext, database: HeatmapDatabase, clips: ClipStoreResource) -> None:

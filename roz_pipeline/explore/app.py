@@ -18,7 +18,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
@@ -57,6 +57,7 @@ class Explorer:
         self.database_url, self.registry, self.clips = database_url, cameras, clips
         self.now = clock or (lambda: datetime.now(timezone.utc))
         self.templates = Jinja2Templates(directory=str(HERE / "templates"))
+        self.templates.env.filters["thousands"] = "{:,}".format  # 1,440: every number a page shows
         self.pictures = PictureCache(pictures_kept)
 
     @property
@@ -113,7 +114,7 @@ def cameras_page(request: Request):
         everyone = standings(conn, list(explorer.cameras.values()), now)
         pages = max(1, -(-len(everyone) // CAMERAS_PER_PAGE))
         if page > pages:
-            raise HTTPException(404, f"page {page} of {pages}: there are {len(everyone)} cameras")
+            raise HTTPException(404, f"page {page:,} of {pages:,}: there are {len(everyone):,} cameras")
         shown = everyone[(page - 1) * CAMERAS_PER_PAGE:page * CAMERAS_PER_PAGE]
         try:
             inventory = explorer.clips.inventory(conn, [s.camera for s in shown])
@@ -131,10 +132,8 @@ def cameras_page(request: Request):
 
 def _camera_link(camera_id: str, newest_minute: datetime | None, now: datetime) -> str:
     """A camera's page: today, or the day of its newest minute when it stored none today (history just processed)."""
-    if newest_minute is None or newest_minute >= floor(now, DAY):
-        return f"/cameras/{camera_id}"
-    day = floor(newest_minute, DAY)
-    return f"/cameras/{camera_id}?{urlencode(_query(day, day + DAY), safe=':')}"
+    day = floor(newest_minute, DAY) if newest_minute and newest_minute < floor(now, DAY) else None
+    return f"/cameras/{camera_id}" + (f"?{urlencode(_query(day, day + DAY), safe=':')}" if day else "")
 
 
 def _page_number(request: Request) -> int:
@@ -292,6 +291,7 @@ def create_app(explorer: Explorer) -> Starlette:
         Route(f"{camera}/week.png", week_png),
         Route(f"{camera}/when", when_answer),
         Route(f"{camera}/clip", clip_file),
+        Route("/favicon.ico", lambda request: FileResponse(HERE / "static" / "favicon.svg")),  # asked unlinked
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ], exception_handlers=ERROR_PAGES,
         middleware=[Middleware(SecurityHeaders)])

@@ -40,6 +40,7 @@ function minuteQuery(minute) {
 }
 
 const ACTIVITY = new Intl.NumberFormat("en-US", { maximumFractionDigits: 1 });  // 31,800.5, never 3.18e+04
+const COUNT = new Intl.NumberFormat("en-US");  // 1,440
 
 async function ask(region) {
   const query = new URLSearchParams({ from, to, region });
@@ -64,7 +65,7 @@ async function ask(region) {
     item.dataset.start = found.start;
     item.dataset.end = found.end;
     item.textContent = `${found.start.slice(0, 16).replace("T", " ")} – ${found.end.slice(11, 16)} UTC, ` +
-                       `${found.minutes} min, activity ${ACTIVITY.format(found.activity)} `;
+                       `${COUNT.format(found.minutes)} min, activity ${ACTIVITY.format(found.activity)} `;
     const peak = document.createElement("img");
     peak.className = "peak";
     peak.alt = `the peak minute ${found.peak_minute.slice(11, 16)}`;
@@ -84,7 +85,7 @@ async function ask(region) {
   const more = answer.interval_count - answer.intervals.length;
   if (more > 0) {
     list.insertAdjacentHTML("beforeend", `<li class="more"></li>`);
-    list.lastChild.textContent = `and ${more} quieter interval(s): ask about a shorter period to see them`;
+    list.lastChild.textContent = `and ${COUNT.format(more)} quieter interval(s): ask about a shorter period to see them`;
   }
 }
 
