@@ -31,6 +31,15 @@ def env(name: str, default: str | None = None) -> str | None:
     return default
 
 
+# Read below besides the ROZ_* variables.
+OTHER_VARIABLES = ("DATABASE_URL", "DAGSTER_HOME", "AWS_ENDPOINT_URL", "AWS_REGION", "AWS_DEFAULT_REGION")
+
+
+def roz_variables_set() -> list[str]:
+    """The variables of the environment this module reads: what to unset for a folder's `.env` alone to count (the
+    demo's)."""
+    return sorted(name for name in os.environ if name.startswith("ROZ_") or name in OTHER_VARIABLES)
+
 
 def export_dotenv() -> None:
     """Copy `./.env`'s values into the environment where unset: Dagster's EnvVar reads the environment only

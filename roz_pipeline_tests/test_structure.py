@@ -64,6 +64,23 @@ def test_the_environment_is_read_in_settings_only():
     assert not wrong
 
 
+def test_the_demos_view_unsets_every_variable_settings_reads(monkeypatch):
+    """`./run ui --demo` and `./run explore --demo` unset settings.roz_variables_set(): a variable settings.py reads
+    that is not among them would bring the user's setting into the demo's UI."""
+    from roz_pipeline import settings
+
+    readers = ("env", "_positive", "_choice")
+    read = {node.args[0].value for node in ast.walk(ast.parse((PACKAGE / "settings.py").read_text()))
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) in readers
+            and node.args and isinstance(node.args[0], ast.Constant)}
+    read |= {settings.CELERY_BROKER, settings.CELERY_BACKEND}  # read through celery_is_set(name)
+    assert {"DATABASE_URL", "ROZ_CLIP_LAYOUT", "AWS_REGION"} <= read
+    for name in read:
+        monkeypatch.setenv(name, "the user's")
+
+    assert read <= set(settings.roz_variables_set())
+
+
 def test_modules_and_functions_stay_small():
     long_modules = [f"{_relative(path)}: {lines} lines" for path in MODULES
                     if (lines := len(path.read_text().splitlines())) > MAX_MODULE_LINES

@@ -6,8 +6,9 @@ from datetime import timezone
 from pathlib import Path
 
 from roz_pipeline.cli.arguments import EXIT_ERROR, EXIT_OK, EXIT_PENDING
-from roz_pipeline.settings import migrations_dir, schema_owner_database_url
-from roz_pipeline.storage.connection import mask_url, schema_owner_url
+from roz_pipeline.settings import database_url, migrations_dir, roz_home, schema_owner_database_url
+from roz_pipeline.storage.connection import (live_holders, mask_url, running_postmaster, schema_owner_url,
+                                             stop_embedded_server)
 from roz_pipeline.storage.migrations import Migrator, dump_schema
 
 
@@ -30,6 +31,10 @@ def register(commands) -> None:
     dump = db_commands.add_parser("dump-schema", help="write the migrated schema (regenerates db/schema.sql)")
     dump.add_argument("--out", type=Path, default=Path("db/schema.sql"))
     dump.set_defaults(run=_db_dump_schema)
+    stop = db_commands.add_parser("stop", help="stop the embedded PostgreSQL of $ROZ_HOME/pgdata (never a server)")
+    stop.add_argument("--force", action="store_true",
+                      help="stop it even while other processes use it (their queries then fail)")
+    stop.set_defaults(run=_db_stop)
 
 
 def _migrator(args) -> Migrator:
@@ -81,3 +86,34 @@ def _db_dump_schema(args) -> int:
     args.out.write_text(dump_schema(schema_owner_url(schema_owner_database_url())))
     print(f"wrote {args.out}")
     return EXIT_OK
+
+
+def _db_stop(args) -> int:
+    pgdata = roz_home() / "pgdata"
+    if database_url():
+        print("DATABASE_URL is set: roz db stop stops only the embedded PostgreSQL of ROZ_HOME, never a server")
+    if running_postmaster(pgdata) is None:
+        print(f"the embedded PostgreSQL in {pgdata} was not running")
+        return EXIT_OK
+    holders = live_holders(pgdata)
+    if holders and not args.force:
+        print(f"roz: the embedded PostgreSQL in {pgdata} is in use by {_processes(holders)}: stop them first, or "
+              "stop it anyway with roz db stop --force (their queries then fail)", file=sys.stderr)
+        return EXIT_ERROR
+    stop_embedded_server(pgdata)
+    print(f"stopped the embedded PostgreSQL in {pgdata}" + (f" (in use by {_processes(holders)})" if holders else ""))
+    return EXIT_OK
+
+
+def _processes(pids: list[int]) -> str:
+    """`pid 12 (roz explore), pid 34 (...)`: what a user recognizes in ps."""
+    import psutil  # a dependency of pgserver
+
+    def command(pid: int) -> str:
+        try:
+            words = [Path(word).name if word.startswith("/") else word for word in psutil.Process(pid).cmdline()]
+        except psutil.Error:
+            return f"pid {pid}"
+        return f"pid {pid} ({' '.join(words)[:80]})"
+
+    return ", ".join(command(pid) for pid in pids)

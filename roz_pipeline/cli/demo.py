@@ -1,12 +1,14 @@
 """`roz demo`: the whole pipeline on a machine with nothing but Python.
 
-Generates footage for two cameras x ten minutes, writes a registry, starts an embedded PostgreSQL of its own under
-$ROZ_HOME/pgdata (a server only when given explicitly with --database-url: DATABASE_URL, from the environment or a
-copied .env, is never written to by the demo), migrates it, materializes each camera's minutes in a real Dagster run recorded in a
-persistent instance under $ROZ_HOME/dagster, rolls them up into hours and days, renders the busiest minute and the
-whole period, and prints a summary.
+Everything the demo writes is in a folder of its own, $ROZ_HOME/demo, apart from the user's data: footage for two
+cameras x ten minutes, a registry, an embedded PostgreSQL (a server only when given explicitly with --database-url:
+DATABASE_URL, from the environment or a copied .env, is never written to by the demo), a persistent Dagster instance
+recording a real run per camera and its hourly and daily rollups, the pictures of the busiest minute and the whole
+period, and the `.env` and `workspace.yaml` with which roz and Dagster started in that folder, with no Roz variable in
+their environment, look at the demo (`./run ui --demo`, `./run explore --demo`).
 """
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -46,6 +48,14 @@ cameras:
     recording: motion
 """
 INSTANCE_CONFIG = "telemetry:\n  enabled: false\n"
+# The code location of the demo's Dagster UI. Its code server runs in the folder `dagster dev` was started in (a
+# python_module's working_directory only extends sys.path), which reads the demo's .env and registry from there.
+WORKSPACE = """# Written by `roz demo`: start `dagster dev -w workspace.yaml` in this folder (./run ui --demo).
+load_from:
+  - python_module:
+      module_name: roz_pipeline.definitions
+      location_name: roz_pipeline
+"""
 ROZ_LAYOUT = ClipLayout.from_setting("roz")  # the demo writes its footage as Roz's own layout names it
 
 
@@ -61,7 +71,7 @@ class CameraSummary:
 
 
 def run_demo(home: Path, say=print, database_url: str | None = None) -> list[CameraSummary]:
-    """Run the demo under `home` (ROZ_HOME); returns what it wrote per camera."""
+    """Run the demo in its folder `home` ($ROZ_HOME/demo); returns what it wrote per camera."""
     home.mkdir(parents=True, exist_ok=True)
     videos, renders, dagster_home = home / "videos", home / "renders", home / "dagster"
     for folder in (videos, renders, dagster_home):
@@ -77,32 +87,16 @@ def run_demo(home: Path, say=print, database_url: str | None = None) -> list[Cam
     registry = home / "cameras.yaml"
     registry.write_text(REGISTRY)
     (dagster_home / "dagster.yaml").write_text(INSTANCE_CONFIG)
+    write_settings(home, partitions_start(minutes[0]), database_url)
 
-    database = HeatmapDatabase(url=database_url or "", roz_home=str(home))
-    ignored = " (DATABASE_URL is not used: the demo writes only to a database of its own; see --database-url)" \
-        if settings.database_url() and not database_url else ""
-    say("2/5 Database: " + (mask_url(database_url) if database_url else f"embedded PostgreSQL in {home / 'pgdata'}")
-        + ignored)
-    applied = database.migrate()
-    say(f"    {mask_url(database.resolved_url())}: {len(applied)} migration(s) applied")
-
+    database = _migrated_database(home, say, database_url)
     say(f"3/5 Dagster: per camera, a ranged run of its minutes, then of their hours and days, in {dagster_home}")
     clips = LocalClips(root=str(videos))
     # Partitions from the day before the demo's (a day partition exists once its day has ended, and the daily
     # rollup needs one): the UI shows the demo's runs, not weeks of missing hours before them.
     defs = build_definitions(registry, {"database": database, "clips": clips},
                              partitions_start=partitions_start(minutes[0]))
-    instance = DagsterInstance.from_config(str(dagster_home))
-    window = TimeWindow(minutes[0], minutes[-1] + MINUTE)
-    for camera in CAMERAS:
-        ranges = [camera_range for key in (minutes_key(camera), hours_key(camera), days_key(camera))
-                  for camera_range in ranges_in_window(defs, key, camera, window)]
-        for camera_range, result in execute_ranges(ranges, instance, in_process=defs):
-            name = camera_range.asset_key.to_user_string()
-            say(f"    {name}: run {result.run_id[:8]} {'succeeded' if result.success else 'FAILED'}")
-            if not result.success:
-                raise RuntimeError(f"the Dagster run of {name} failed: see `dagster dev` with "
-                                   f"DAGSTER_HOME={dagster_home}")
+    _run_each_camera(defs, DagsterInstance.from_config(str(dagster_home)), minutes, say)
 
     say(f"4/5 Pictures in {renders}")
     summaries = []
@@ -119,6 +113,41 @@ def run_demo(home: Path, say=print, database_url: str | None = None) -> list[Cam
             summaries.append(CameraSummary(camera, len(stored), mean_bytes, busiest.timestamp,
                                            busiest.total_intensity, pictures, minutes[0]))
     return summaries
+
+
+def write_settings(home: Path, first_day: str, database_url: str | None) -> None:
+    """The demo folder's `.env` (what roz and Dagster read there when no Roz variable is set) and `workspace.yaml`."""
+    lines = ["# Written by `roz demo`: the demo's settings, read by roz and dagster started in this folder",
+             "ROZ_HOME=.", f"ROZ_PARTITIONS_START={first_day}", "ROZ_CLIP_LAYOUT=roz"]
+    dotenv = home / ".env"
+    dotenv.write_text("\n".join(lines + [f"DATABASE_URL={database_url}"] * bool(database_url)) + "\n")
+    dotenv.chmod(0o600)  # a --database-url may hold a password
+    (home / "workspace.yaml").write_text(WORKSPACE)
+
+
+def _migrated_database(home: Path, say, database_url: str | None) -> HeatmapDatabase:
+    """The demo's database (its own embedded PostgreSQL, else --database-url), migrated."""
+    database = HeatmapDatabase(url=database_url or "", roz_home=str(home))
+    ignored = " (DATABASE_URL is not used: the demo writes only to a database of its own; see --database-url)" \
+        if settings.database_url() and not database_url else ""
+    say("2/5 Database: " + (mask_url(database_url) if database_url else f"embedded PostgreSQL in {home / 'pgdata'}")
+        + ignored)
+    applied = database.migrate()
+    say(f"    {mask_url(database.resolved_url())}: {len(applied)} migration(s) applied")
+    return database
+
+
+def _run_each_camera(defs, instance: DagsterInstance, minutes: list[datetime], say) -> None:
+    """Per camera, the ranged runs of its minutes, then of their hours and days."""
+    window = TimeWindow(minutes[0], minutes[-1] + MINUTE)
+    for camera in CAMERAS:
+        ranges = [camera_range for key in (minutes_key(camera), hours_key(camera), days_key(camera))
+                  for camera_range in ranges_in_window(defs, key, camera, window)]
+        for camera_range, result in execute_ranges(ranges, instance, in_process=defs):
+            name = camera_range.asset_key.to_user_string()
+            say(f"    {name}: run {result.run_id[:8]} {'succeeded' if result.success else 'FAILED'}")
+            if not result.success:
+                raise RuntimeError(f"the Dagster run of {name} failed: see it with ./run ui --demo")
 
 
 def _make_clip(videos: Path, camera: str, minute: datetime, scene: int, seed: int) -> None:
@@ -147,7 +176,9 @@ def partitions_start(moment: datetime) -> str:
 
 
 def main(say=print, database_url: str | None = None) -> int:
-    home = settings.roz_home()
+    # The demo's own lines only: a line per migration applied (INFO) is the migration runner's, for operators.
+    logging.getLogger("roz_pipeline").setLevel(logging.WARNING)
+    home = settings.roz_home() / "demo"
     summaries = run_demo(home, say, database_url)
     say("5/5 Summary")
     for s in summaries:
@@ -155,13 +186,11 @@ def main(say=print, database_url: str | None = None) -> int:
             f"{s.busiest_minute:%Y-%m-%d %H:%M} UTC (activity {s.busiest_activity:,.0f})")
         for picture in s.pictures:
             say(f"      {picture}")
-    relative = Path(home).relative_to(Path.cwd()) if Path(home).is_relative_to(Path.cwd()) else home
-    day = partitions_start(summaries[0].first_minute)  # the same day the definitions used
-    demo = f"ROZ_HOME={relative} ROZ_CAMERAS_FILE={relative}/cameras.yaml"
-    say("\nLook at it (from the repository root; Ctrl-C stops each):")
-    say(f"    {demo} ROZ_PARTITIONS_START={day} ./run ui    # the Dagster UI: http://127.0.0.1:3000, "
-        "Assets > heatmap_minutes > lobby")
-    say(f"    {demo} ./run explore    # the heatmaps: http://127.0.0.1:8080, click lobby, drag a rectangle")
-    say(f"    (installed without the repository: DAGSTER_HOME={home / 'dagster'} {demo} dagster dev -h 127.0.0.1 "
-        f"-p 3000 -m roz_pipeline.definitions, and {demo} roz explore)")
+    say(f"\nLook at it (Ctrl-C stops each; all the demo's data is in {home}: rm -rf it to remove the demo):")
+    say("    ./run ui --demo        # the Dagster UI: http://127.0.0.1:3000, Assets > heatmap_minutes > lobby: "
+        "its runs and checks")
+    say("    ./run explore --demo   # the heatmaps: http://127.0.0.1:8080, click lobby, drag a rectangle")
+    unset = "env " + "".join(f"-u {name} " for name in settings.roz_variables_set())
+    say(f"    (installed without the repository: cd {home}, then {unset}DAGSTER_HOME={home / 'dagster'} dagster dev "
+        f"-w workspace.yaml -h 127.0.0.1 -p 3000, or {unset}roz explore)")
     return 0

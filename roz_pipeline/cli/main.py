@@ -2,6 +2,7 @@
 Errors are one line on stderr and a non-zero exit, never a traceback."""
 
 import logging
+import signal
 import sys
 
 import psycopg
@@ -19,6 +20,7 @@ def main(argv: list[str] | None = None) -> int:
     for group in (runs, db, heatmap, insight, regions, explore):
         group.register(commands)
     args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     logging.basicConfig(level=logging.WARNING, format="%(message)s", stream=sys.stderr)
     logging.getLogger("roz_pipeline").setLevel(logging.INFO)
     if not hasattr(args, "run"):
@@ -42,6 +44,12 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_ERROR
     except KeyboardInterrupt:
         return 130
+
+
+def _exit_on_sigterm(signum, frame) -> None:
+    """SIGTERM (kill, docker stop, systemd) ends the command through its exit handlers, as Ctrl-C does: the last
+    process using the embedded PostgreSQL stops it."""
+    raise SystemExit(128 + signum)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,10 @@
 """Where the database is: `DATABASE_URL`, or an embedded PostgreSQL under `$ROZ_HOME/pgdata`."""
 
+import atexit
 import json
 import logging
 import re
+import signal
 import warnings
 from collections.abc import Callable
 from contextlib import suppress
@@ -53,15 +55,41 @@ def embedded_database_url(pgdata: Path, database: str = EMBEDDED_DATABASE) -> st
 PGSERVER_HANDLE_LIST = ".handle_pids.json"  # pgserver's list of the processes holding the server
 
 
-def _repair_handle_list(path: Path) -> None:
-    """pgserver cannot start with a half-written handle list (a process killed while writing it): start it afresh."""
+def _pgserver_lock():
+    """pgserver's own inter-process lock, which it holds while reading or writing any handle list."""
+    with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI)
+        warnings.simplefilter("ignore")
+        from pgserver.postgres_server import PostgresServer
+
+    return PostgresServer._lock
+
+
+def _is_alive(pid: int) -> bool:
+    import psutil  # a dependency of pgserver
+
     try:
-        json.loads(path.read_text())
-    except FileNotFoundError:
-        return
-    except ValueError:
-        log.warning("%s was half written (a process was killed while writing it); starting it afresh", path)
-        path.write_text("[]")
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def live_holders(pgdata: Path) -> list[int]:
+    """The processes holding the embedded server of `pgdata`, its handle list rewritten without the others: a process
+    that ended without atexit (SIGKILL, os._exit) stays listed, and the last one leaving would never stop the server.
+    A half-written list (a process killed while writing it), which pgserver cannot read, is started afresh."""
+    path = pgdata / PGSERVER_HANDLE_LIST
+    with _pgserver_lock():
+        try:
+            pids = json.loads(path.read_text())
+        except FileNotFoundError:
+            return []
+        except ValueError:
+            log.warning("%s was half written (a process was killed while writing it); starting it afresh", path)
+            pids = None
+        alive = [pid for pid in pids or [] if _is_alive(pid)]
+        if alive != pids:
+            path.write_text(json.dumps(alive))
+    return alive
 
 
 def embedded_server(pgdata: Path):
@@ -73,12 +101,42 @@ def embedded_server(pgdata: Path):
     pgdata = pgdata.resolve()
     if pgdata not in _embedded_servers:
         pgdata.mkdir(parents=True, exist_ok=True)
-        _repair_handle_list(pgdata / PGSERVER_HANDLE_LIST)
+        live_holders(pgdata)
         log.info("Using the embedded PostgreSQL in %s (set DATABASE_URL to use a server)", pgdata)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             _embedded_servers[pgdata] = pgserver.get_server(pgdata, cleanup_mode="stop")
+        # Registered after pgserver's own exit handler, so run before it: the last live holder stops the server.
+        atexit.register(live_holders, pgdata)
     return _embedded_servers[pgdata]
+
+
+def running_postmaster(pgdata: Path):
+    """The psutil.Process of the PostgreSQL server running on `pgdata`, or None (none started, or it ended)."""
+    import psutil
+
+    with suppress(OSError, ValueError, psutil.Error):
+        pid = int((pgdata / "postmaster.pid").read_text().split("\n", 1)[0])
+        postmaster = psutil.Process(pid)
+        if str(pgdata.resolve()) in postmaster.cmdline():  # not another process that was given the same pid
+            return postmaster
+    return None
+
+
+def stop_embedded_server(pgdata: Path, seconds: float = 60) -> bool:
+    """Stop the server running on `pgdata` by PostgreSQL's fast shutdown (its clients are disconnected, its data
+    written); False when none runs."""
+    import psutil
+
+    postmaster = running_postmaster(pgdata)
+    if postmaster is None:
+        return False
+    postmaster.send_signal(signal.SIGINT)
+    try:
+        postmaster.wait(seconds)
+    except psutil.TimeoutExpired:
+        raise TimeoutError(f"the embedded PostgreSQL in {pgdata} did not stop within {seconds:g} s") from None
+    return True
 
 
 def postgres_bin_dir() -> Path:
