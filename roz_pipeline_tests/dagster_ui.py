@@ -1,5 +1,6 @@
 """A real Dagster UI for tests: `dagster-webserver -w workspace.yaml` (with `dagster-daemon run` when asked) started
-from the repository root on a free port, and GraphQL asked as the UI asks it."""
+from the repository root on a free port, or a page a user starts (`./run ui`, `./run explore`), and GraphQL asked as
+the UI asks it."""
 
 import contextlib
 import json
@@ -88,3 +89,24 @@ def dagster_ui(env: dict, logs: Path, daemon: bool = False,
                 os.killpg(process.pid, signal.SIGTERM)
         for process in processes:
             process.wait(timeout=60)
+
+
+@contextlib.contextmanager
+def served(command: str, port: int, cwd: Path = REPO_ROOT, env: dict | None = None) -> Iterator[subprocess.Popen]:
+    """A command a user types that serves pages on `port` (`./run ui -p PORT`), once it answers; stopped as Ctrl-C
+    stops it: SIGINT to its process group, which must then end by itself."""
+    process = subprocess.Popen(command, shell=True, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + PATIENCE
+        while True:
+            assert process.poll() is None, f"{command} ended:\n{process.stdout.read()[-3000:]}"
+            with contextlib.suppress(OSError):  # not listening yet
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10).close()
+                break
+            assert time.monotonic() < deadline, f"{command} did not answer in {PATIENCE} s"
+            time.sleep(1)
+        yield process
+    finally:
+        os.killpg(process.pid, signal.SIGINT)
+        process.wait(timeout=120)

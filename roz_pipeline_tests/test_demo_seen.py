@@ -1,18 +1,15 @@
 """The demo as a user looks at it after `./run demo`: `./run ui --demo` and `./run explore --demo`, from a shell whose
 Roz variables (and the repository's .env) point elsewhere, show the demo's runs, checks and cameras, all green."""
 
-import contextlib
-import json
 import os
-import signal
 import subprocess
 import time
-import urllib.request
 
 import pytest
 
 from roz_pipeline.settings import REPO_ROOT
 from roz_pipeline.storage.connection import running_postmaster
+from roz_pipeline_tests.dagster_ui import graphql, served
 from roz_pipeline_tests.helpers import free_port
 from roz_pipeline_tests.test_explore_browser import chromium  # noqa: F401  (the fixture)
 
@@ -43,41 +40,13 @@ def demo(tmp_path_factory):
     return env, home / "demo"
 
 
-def _graphql(port: int, query: str, variables: dict | None = None) -> dict:
-    body = json.dumps({"query": query, "variables": variables or {}}).encode()
-    request = urllib.request.Request(f"http://127.0.0.1:{port}/graphql", data=body,
-                                     headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=60) as response:
-        return json.loads(response.read())["data"]
-
-
-@contextlib.contextmanager
-def started(command: list[str], env: dict, port: int):
-    """`./run COMMAND` until it answers on `port`; stopped as Ctrl-C stops it (SIGINT to its process group)."""
-    process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                               text=True, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            assert process.poll() is None, process.stderr.read()[-3000:]
-            with contextlib.suppress(OSError):
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10).close()
-                break
-            assert time.monotonic() < deadline, f"{command} did not answer within 180 s"
-            time.sleep(1)
-        yield process
-    finally:
-        os.killpg(process.pid, signal.SIGINT)
-        process.wait(timeout=120)
-
-
 def _camera_checks(port: int) -> dict:
     """{(asset, check): (status, passed)} of the latest evaluation of each check of the demo's cameras' assets."""
     latest = {}
-    for node in _graphql(port, CHECKS)["assetNodes"]:
+    for node in graphql(port, CHECKS)["assetNodes"]:
         path = node["assetKey"]["path"]
         for check in (node["assetChecksOrError"].get("checks") or []) if path[-1] in CAMERAS else []:
-            (execution,) = _graphql(port, LATEST_CHECK, {"key": {"path": path}, "name": check["name"]}
+            (execution,) = graphql(port, LATEST_CHECK, {"key": {"path": path}, "name": check["name"]}
                                     )["assetCheckExecutions"] or [None]
             latest["/".join(path), check["name"]] = execution and (execution["status"],
                                                                    execution["evaluation"]["success"])
@@ -89,12 +58,12 @@ def test_run_ui_demo_lists_the_demos_runs_succeeded_and_its_cameras_checks_passe
     first_day = dict(line.split("=", 1) for line in (folder / ".env").read_text().splitlines()
                      if "=" in line)["ROZ_PARTITIONS_START"]
     port = free_port()
-    with started(["./run", "ui", "--demo", "-p", str(port)], env, port):
+    with served(f"./run ui --demo -p {port}", port, env=env):
         deadline = time.monotonic() + 180
-        while not (nodes := _graphql(port, CHECKS)["assetNodes"]):  # the code location is still loading
+        while not (nodes := graphql(port, CHECKS)["assetNodes"]):  # the code location is still loading
             assert time.monotonic() < deadline, "no asset in the UI within 180 s"
             time.sleep(1)
-        runs = _graphql(port, RUNS)["runsOrError"]["results"]
+        runs = graphql(port, RUNS)["runsOrError"]["results"]
         checks = _camera_checks(port)
         while running_postmaster(folder / "pgdata") is None:  # until a sensor's tick has started it
             assert time.monotonic() < deadline + 120, "the UI's sensors did not start the demo's PostgreSQL"
@@ -114,7 +83,7 @@ def test_run_ui_demo_lists_the_demos_runs_succeeded_and_its_cameras_checks_passe
 def test_run_explore_demo_shows_both_demo_cameras_fresh_and_nothing_red(demo, chromium):  # noqa: F811
     env, folder = demo
     port = free_port()
-    with started(["./run", "explore", "--demo", "--port", str(port)], env, port):
+    with served(f"./run explore --demo --port {port}", port, env=env):
         page = chromium.new_page()
         page.goto(f"http://127.0.0.1:{port}/")
         states = {row.get_attribute("data-camera"): row.query_selector(".state").inner_text()

@@ -1,25 +1,24 @@
 """The documents tell the truth: docs/CONFIGURATION.md names every setting with its default, and the README's
 first two sections run as typed and show what they say."""
 
+import contextlib
 import dataclasses
-import functools
-import http.client
-import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import urllib.request
+from collections.abc import Iterator
 from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
-from time import monotonic, sleep
 
 import pytest
 
 from roz_pipeline.registry import Camera
 from roz_pipeline.settings import REPO_ROOT
+from roz_pipeline.storage.connection import running_postmaster
+from roz_pipeline_tests.dagster_ui import graphql, served
 from roz_pipeline_tests.helpers import SAMPLE_VIDEOS, free_port, skip_or_fail
 from roz_pipeline_tests.recorders import as_a_camera_sends_it, cut, frigate_name
 
@@ -88,7 +87,7 @@ def test_configuration_names_every_registry_key_with_its_default():
 README = REPO_ROOT / "README.md"
 QUICK_START = ("## Two commands", "## Your own camera in three steps")
 README_RECORDINGS, README_DAY = "/media/frigate/recordings", "2026-11-20"  # the two things a user types differently
-SERVERS = {"./run ui": "-p", "./run explore": "--port"}  # long-running: started, asked, stopped with Ctrl-C
+SERVERS = {"./run ui": "-p", "./run explore": "--port"}  # pages: started, asked, stopped with Ctrl-C
 
 
 def readme_blocks(section: str) -> list[tuple[str, str]]:
@@ -122,60 +121,40 @@ def frigate_recordings(root: Path, day: date) -> Path:
     return root / "recordings"
 
 
-def typed(line: str, recordings: Path, day: date) -> str:
-    return line.replace(README_RECORDINGS, str(recordings)).replace(README_DAY, day.isoformat())
+def typed(text: str, recordings: Path, day: date) -> str:
+    return text.replace(README_RECORDINGS, str(recordings)).replace(README_DAY, day.isoformat())
 
 
-class Server:
-    """A README line that serves a page until Ctrl-C, on a free port instead of the documented one."""
-
-    def __init__(self, line: str, folder: Path, env: dict):
-        command, url = line.split("#")[0].strip(), re.search(r"http://127\.0\.0\.1:(\d+)", line)
-        self.port = free_port()
-        option = next(option for prefix, option in SERVERS.items() if command.startswith(prefix))
-        self.process = subprocess.Popen(f"{command} {option} {self.port}", shell=True, cwd=folder, env=env,
-                                        start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                        text=True)
-        self.documented_port = url.group(1)
-
-    def get(self, path: str, body: bytes | None = None) -> str:
-        """The page at `path` (a POST of `body`), once the server answers (at most 3 minutes)."""
-        deadline = monotonic() + 180
-        while True:
-            assert self.process.poll() is None, self.process.stdout.read()[-3000:]
-            try:
-                request = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", data=body,
-                                                 headers={"Content-Type": "application/json"})
-                with urllib.request.urlopen(request, timeout=30) as response:
-                    return response.read().decode()
-            except (OSError, http.client.HTTPException):
-                assert monotonic() < deadline, f"nothing answered on {self.port} in 3 minutes"
-                sleep(1)
-
-    def runs(self) -> list[dict]:
-        query = '{"query": "{ runsOrError { ... on Runs { results { status tags { key value } } } } }"}'
-        return json.loads(self.get("/graphql", query.encode()))["data"]["runsOrError"]["results"]
-
-    def stop(self) -> None:
-        """Ctrl-C, as the README says: the terminal sends SIGINT to the whole foreground process group."""
-        os.killpg(self.process.pid, signal.SIGINT)
-        try:
-            self.process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            raise
+def page(port: int, path: str) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=60) as response:
+        return response.read().decode()
 
 
-def run_block(text: str, folder: Path, env: dict, recordings: Path, day: date) -> dict[str, Server | str]:
-    """Run a README block as typed: servers in the background, the rest as one bash script. Returns what each line
-    (or the block, for a script) gave."""
-    lines = [typed(line, recordings, day) for line in text.splitlines()]
-    if not any(line.startswith(tuple(SERVERS)) for line in lines):
-        done = subprocess.run(["bash", "-euo", "pipefail", "-c", "\n".join(lines)], cwd=folder, env=env,
-                              capture_output=True, text=True, timeout=900)
-        assert done.returncode == 0, f"{text}\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}"
-        return {text: done.stdout}
-    return {line: Server(line, folder, env) for line in lines if line.strip()}
+def runs(port: int) -> list[dict]:
+    return graphql(port, "{ runsOrError { ... on Runs { results { status tags { key value } } } } }"
+                   )["runsOrError"]["results"]
+
+
+def run_script(text: str, folder: Path, env: dict) -> str:
+    """A README block that is not a page to open, run as one bash script: its output."""
+    done = subprocess.run(["bash", "-euo", "pipefail", "-c", text], cwd=folder, env=env, capture_output=True,
+                          text=True, timeout=900)
+    assert done.returncode == 0, f"{text}\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}"
+    return done.stdout
+
+
+@contextlib.contextmanager
+def opened(text: str, folder: Path, env: dict) -> Iterator[list[int]]:
+    """The pages a README block opens (each line: a command and its URL), each on a free port instead of the one
+    documented: their ports, in order. Stopped as Ctrl-C stops them."""
+    with contextlib.ExitStack() as stack:
+        ports = []
+        for line in filter(None, text.splitlines()):
+            command = line.split("#")[0].strip()
+            option = next(option for prefix, option in SERVERS.items() if command.startswith(prefix))
+            ports.append(free_port())
+            stack.enter_context(served(f"{command} {option} {ports[-1]}", ports[-1], folder, env))
+        yield ports
 
 
 @pytest.mark.slow
@@ -187,33 +166,28 @@ def test_the_readme_quick_start_runs_as_typed_and_shows_what_it_says(tmp_path):
     recordings = frigate_recordings(tmp_path / "frigate", day)
     folder = checkout_copy(tmp_path / "roz")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ROZ_", "DAGSTER_")) and k != "DATABASE_URL"}
-    run = functools.partial(run_block, folder=folder, env=env, recordings=recordings, day=day)
     (_, commands), (_, demo_pages) = readme_blocks(QUICK_START[0])[:2]
-    register, point, process, printed, pages = readme_blocks(QUICK_START[1])
+    blocks = [(language, typed(text, recordings, day)) for language, text in readme_blocks(QUICK_START[1])]
+    (_, register), (_, point), (_, process), printed, (_, pages) = blocks
 
     assert "./run test" in commands  # the suite this test is part of: everything else is run
-    (demo,) = run(commands.replace("./run test", ": ./run test")).values()
+    demo = run_script(commands.replace("./run test", ": ./run test"), folder, env)
     assert "./run ui --demo" in demo and "./run explore --demo" in demo  # "ends by saying what to open"
-    ui, explorer = run(demo_pages).values()
-    try:
-        assert 'href="/cameras/lobby' in explorer.get("/") and "loading-dock" in explorer.get("/")
-        assert {tag["value"] for r in ui.runs() for tag in r["tags"] if tag["key"] == "camera"} == {
+    with opened(demo_pages, folder, env) as (ui, explorer):
+        assert 'href="/cameras/lobby' in page(explorer, "/") and "loading-dock" in page(explorer, "/")
+        assert {tag["value"] for r in runs(ui) for tag in r["tags"] if tag["key"] == "camera"} == {
             "lobby", "loading-dock"}
-        assert {r["status"] for r in ui.runs()} == {"SUCCESS"}
-    finally:
-        ui.stop(), explorer.stop()
+        assert {r["status"] for r in runs(ui)} == {"SUCCESS"}
 
-    for block in (register, point):
-        run(block[1])
-    assert printed[0] == "text"
-    (output,) = run(process[1]).values()
-    assert printed[1].strip() in output  # what the README says materialize prints
+    run_script(register, folder, env)
+    run_script(point, folder, env)
+    output = run_script(process, folder, env)
+    assert printed[0] == "text" and printed[1].strip() in output  # what the README says materialize prints
     assert f"{day} 14:00" in output  # the timeline's hour, with no daemon
-    explorer, ui = run(pages[1]).values()
-    try:
-        assert 'href="/cameras/front-door' in explorer.get("/")
-        assert "front-door" in explorer.get(f"/cameras/front-door?from={day}T14:00&to={day}T16:00")
-        mine = [r for r in ui.runs() if {"key": "camera", "value": "front-door"} in r["tags"]]
+    with opened(pages, folder, env) as (explorer, ui):
+        assert f'href="/cameras/front-door?from={day}T00:00' in page(explorer, "/")  # the day it has footage
+        assert "front-door" in page(explorer, f"/cameras/front-door?from={day}T14:00&to={day}T16:00")
+        mine = [r for r in runs(ui) if {"key": "camera", "value": "front-door"} in r["tags"]]
         assert len(mine) >= 3 and {r["status"] for r in mine} == {"SUCCESS"}  # minutes, hours, day
-    finally:
-        explorer.stop(), ui.stop()
+    for pgdata in (folder / ".roz" / "pgdata", folder / ".roz" / "demo" / "pgdata"):
+        assert running_postmaster(pgdata) is None  # each command stopped the embedded PostgreSQL it started
