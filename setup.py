@@ -29,6 +29,7 @@ setup(
         # or pip backtracks to 2021 releases of dagster-aws / dagster-postgres.
         "dagster==1.13.27",
         "dagster-webserver==1.13.27",
+        "dagster-dg-cli==1.13.27",  # Dagster's project tooling: `dg check defs`, `dg list defs`, `dg dev` ([tool.dg])
         "dagster-postgres==0.29.27",
         "dagster-aws==0.29.27",
         "numpy>=1.26",
@@ -56,7 +57,6 @@ setup(
             "dagster-celery==0.29.27",
             "celery[redis]>=5.3",
             "hypothesis>=6.100",  # generated requests and argument lists: no 500, no traceback (test_no_traceback.py)
-            "dagster-dg-cli==1.13.27",  # Dagster's project tooling: `dg check defs` runs in the tests, `dg dev` works
         ],
         # bench/run.py: the FFmpeg baseline, process trees (bench/live.py), moto's S3 and Celery (as the tests).
         "bench": ["imageio-ffmpeg>=0.5", "psutil>=5.9", "moto[server]>=5", "dagster-celery==0.29.27",
