@@ -36,8 +36,8 @@ NOT_SEPARATED = "packet sizes do not separate still from moving"
 class GateSettings:
     """Every knob of the gate, with its default."""
 
-    size_margin: float = 1.3  # packets above this times the still reference at their place let their GOP through
-    smoothing_frames: int = 3  # P-frames whose sizes are compared together (one frame's noise is not motion)
+    size_margin: float = 1.2  # packets above this times the still reference at their place let their GOP through
+    smoothing_frames: int = 5  # P-frames whose sizes are compared together (one frame's noise is not motion)
     min_change_bytes_per_pixel: float = 0.004  # smaller changes of a packet are noise (230 B at 320x180, 8 KB at 1080p)
     learn_gops: int = 3  # still GOPs decoded before the first one is skipped
     memory_gops: int = 8  # the reference is the median of this many recent still GOPs
