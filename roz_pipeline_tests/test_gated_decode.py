@@ -61,22 +61,27 @@ def test_a_person_entering_mid_gop_is_decoded_and_mapped_as_the_full_decode_maps
 
 
 def test_lighting_that_drifts_while_skipped_is_not_motion_after_it(tmp_path):
-    """A lamp brightens a third of the picture by 50 levels over 30 s while the gate skips: the detector starts
-    afresh after the skipped stretch, so the lamp's new light is not taken for motion."""
+    """A lamp brightens the left third of the picture by 50 levels over 30 s while the gate skips; then a person
+    crosses the right part: the GOPs with the person are decoded with a detector started afresh, so the lamp's new
+    light is not taken for motion."""
     background = scene(320, 180).astype(np.float32)
     rng = np.random.default_rng(5)
 
     def frame(index: int) -> np.ndarray:
-        image = background + rng.normal(0, 2, background.shape)
+        image = background + rng.normal(0, 1.5, background.shape)
         image[:, :110] += 50 * np.clip((index - 100) / 300, 0, 1)
+        if 455 <= index < 495:  # a person (limbs moving: a fresh texture every frame) crossing x = 200..300
+            x = 200 + (index - 455) * 2
+            image[60:100, x: x + 16] = rng.integers(150, 250, (40, 16))
         return image
 
     clip = encode(tmp_path / "dusk.mp4", (frame(i) for i in range(500)))
 
     gated = compute_heatmap(clip, decode="gated")
 
-    assert sum(gated.decoded.values()) < 300  # most of the ramp was skipped
-    assert not gated.heatmap.any()
+    assert gated.decoded.get("moving", 0) >= GOP and sum(gated.decoded.values()) < 200  # the ramp was skipped
+    assert gated.heatmap[15:25, 50:80].any()  # the person
+    assert not gated.heatmap[:, : 120 // 4].any()  # the lamp's side
 
 
 @pytest.mark.parametrize(("options", "reason"), [({"x264-params": "intra-refresh=1"}, "intra refresh"),
