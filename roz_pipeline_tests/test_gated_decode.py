@@ -10,11 +10,16 @@ import av
 import numpy as np
 import pytest
 
+from roz_pipeline.clips.stores import ClipRef, LocalClipStore
 from roz_pipeline.clips.synthetic import Walker, scene, write_clip
 from roz_pipeline.core.gate import GateSettings, gate_for
 from roz_pipeline.core.heatmap import compute_heatmap
 from roz_pipeline.core.video import LumaDecoder
-from roz_pipeline.registry import RegistryError, load_registry
+from roz_pipeline.defs.minutes import decode_metadata
+from roz_pipeline.registry import Camera, RegistryError, load_registry
+from roz_pipeline.core.timesteps import MINUTE
+from roz_pipeline.usecases.processing import WrittenMinute, read_minutes
+from roz_pipeline_tests.helpers import T0
 
 FPS, GOP = 10, 10  # a keyframe every second, no B-frames: as cameras send it
 CAMERA = {"preset": "veryfast", "crf": "23", "g": str(GOP), "keyint_min": str(GOP), "sc_threshold": "0", "bf": "0"}
@@ -157,3 +162,21 @@ def damage_a_p_frame(clip: Path, out: Path, frame: int) -> None:
     data[position + size // 3: position + 2 * size // 3] = np.random.default_rng(1).integers(
         0, 256, 2 * size // 3 - size // 3, dtype=np.uint8).tobytes()
     out.write_bytes(bytes(data))
+
+
+def test_partition_metadata_says_how_much_was_decoded_and_why(tmp_path):
+    still_clip(tmp_path / "still.mp4", seconds=60)
+    still_clip(tmp_path / "intra.mp4", seconds=90, options={"x264-params": "intra-refresh=1"})
+    camera = Camera("lobby", decode="gated")
+    refs = [ClipRef("still.mp4", "lobby", T0, "still.mp4"), ClipRef("intra.mp4", "lobby", T0 + MINUTE, "intra.mp4")]
+    written = [WrittenMinute(found.minute, found.first_clip, found.frame_count, found.covered_seconds, 0.0, 0, 0,
+                             None, dict(found.decoded), dict(found.decoded_full))  # as MinuteRecorder keeps them
+               for found in read_minutes(refs, LocalClipStore(tmp_path), camera, T0, T0 + 3 * MINUTE)]
+
+    metadata = decode_metadata(written, camera)
+
+    assert (metadata["decode"], metadata["frames_decoded"]) == ("gated", LEARNED + 900)
+    assert metadata["frames_decoded_share"] == round((LEARNED + 900) / 1500, 4)
+    because = metadata["frames_decoded_because"].data  # the intra-refresh clip's first GOP is judged, then not
+    assert because["learning"] == LEARNED and because["intra refresh"] >= 900 - GOP
+    assert metadata["decoded_full"].data == {"intra.mp4": "full (intra refresh)"}
