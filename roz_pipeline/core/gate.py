@@ -6,10 +6,10 @@ A still scene's P-frames are small and steady; motion and its residuals make the
 in the GOP (the keyframe, the first P-frame, ...), the median size over the last `memory_gops` GOPs the motion
 detector found still once decoded. A GOP is skipped when its keyframe and every run of `smoothing_frames` P-frames
 stay within `size_margin` times that reference (or within `min_change_bytes_per_pixel` of it), and its P-frames
-are not mostly `size_margin` times smaller (a quieter scene: dawn after a noisy night, decoded to learn it again). Every `check_seconds` of skipped footage one
-skippable GOP is decoded anyway; motion found in it means the sizes do not separate still from moving here: the
-gate decodes everything from then on. After a decoded GOP with
-motion the next one is decoded whatever its sizes (an encoder follows a moving object with cheap motion vectors).
+are not mostly `size_margin` times smaller (a quieter scene, dawn after a noisy night: decoded to learn it again).
+After a decoded GOP with motion the next one is decoded whatever its sizes (an encoder follows a moving object
+with cheap motion vectors). Every `check_seconds` of skipped footage one skippable GOP is decoded anyway; motion
+found in it means the sizes do not separate still from moving here: the gate decodes everything from then on.
 
 Where sizes cannot be trusted (another codec than H.264/HEVC, intra refresh, open GOPs, B-frames, GOPs longer than
 `max_gop_seconds`, damaged packets, packets without timestamps) the rest of the clip is decoded fully and the
@@ -78,11 +78,12 @@ class GopGate:
         """Decode or skip the GOP of these packet sizes (`seconds` long, of frames of `pixels` pixels), learning from
         the decoded GOPs before."""
         self._learn()
-        learned = len(self._still) >= self.settings.learn_gops
-        unlike = self._unlike(sizes, self.settings.min_change_bytes_per_pixel * pixels) if learned and len(sizes) > 1 else None
-        fits = learned and len(sizes) > 1 and unlike is None
+        learned, judgeable = len(self._still) >= self.settings.learn_gops, len(sizes) > 1
+        noise = self.settings.min_change_bytes_per_pixel * pixels
+        unlike = self._unlike(sizes, noise) if learned and judgeable else None
+        fits = learned and judgeable and unlike is None
         if self.disabled or not fits or self._after_motion:
-            cause = self.disabled or (SHORT if len(sizes) < 2 else LEARNING if not learned else unlike or AFTER_MOTION)
+            cause = self.disabled or (SHORT if not judgeable else LEARNING if not learned else unlike or AFTER_MOTION)
         elif self._skipped_seconds >= self.settings.check_seconds:
             cause, self._skipped_seconds = CHECK, 0.0
         else:

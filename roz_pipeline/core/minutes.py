@@ -52,7 +52,7 @@ class MinuteFootage:
     lighting_changes: int = 0  # frames left out as lighting changes
     clips: list[str] = field(default_factory=list)  # the clips that gave it frames, in recording order
     problems: dict[str, str] = field(default_factory=dict)  # clip -> what went wrong with it (damage, overlap)
-    still: np.ndarray | None = None  # the window's first decoded frame (luma, at most STILL_MAX_WIDTH wide), on its minute
+    still: np.ndarray | None = None  # the window's first decoded frame (luma, <= STILL_MAX_WIDTH wide), on its minute
 
     @property
     def first_clip(self) -> str:
