@@ -24,6 +24,7 @@ from roz_pipeline_tests.helpers import T0
 FPS, GOP = 10, 10  # a keyframe every second, no B-frames: as cameras send it
 CAMERA = {"preset": "veryfast", "crf": "23", "g": str(GOP), "keyint_min": str(GOP), "sc_threshold": "0", "bf": "0"}
 LEARNED = GateSettings.learn_gops * GOP  # frames decoded before the gate skips anything
+SETTLING = {"learning", "quieter than learned"}  # what a still clip is decoded for: the first GOPs' sizes
 
 
 def still_clip(path: Path, seconds: int, walkers: tuple[Walker, ...] = (), options: dict | None = None) -> str:
@@ -45,8 +46,10 @@ def test_a_still_stretch_with_sensor_noise_is_counted_but_not_decoded(tmp_path):
     full, gated = compute_heatmap(clip), compute_heatmap(clip, decode="gated")
 
     assert gated.frame_count == full.frame_count == 500
-    assert gated.decoded == {"learning": LEARNED}  # the rest never reached the decoder
-    assert gated.summary()["frames_decoded_share"] == LEARNED / 500
+    # The rest never reached the decoder: only the first GOPs, while the encoder's rate control settles.
+    assert set(gated.decoded) <= SETTLING and gated.decoded["learning"] == LEARNED
+    assert sum(gated.decoded.values()) <= LEARNED + GOP
+    assert gated.summary()["frames_decoded_share"] == sum(gated.decoded.values()) / 500
     assert not gated.heatmap.any() and not full.heatmap.any()
 
 
@@ -121,8 +124,9 @@ def test_the_compute_command_reports_the_share_decoded_and_why(tmp_path, roz):
 
     assert result.returncode == 0, result.stderr
     row = json.loads(result.stdout)
-    assert (row["decode"], row["frame_count"], row["frames_decoded"]) == ("gated", 200, LEARNED)
-    assert row["frames_decoded_share"] == LEARNED / 200 and row["frames_decoded_because"] == {"learning": LEARNED}
+    assert (row["decode"], row["frame_count"]) == ("gated", 200) and LEARNED <= row["frames_decoded"] <= LEARNED + GOP
+    assert row["frames_decoded_share"] == row["frames_decoded"] / 200
+    assert set(row["frames_decoded_because"]) <= SETTLING
 
 
 def test_the_registry_reads_decode_and_refuses_other_values(tmp_path):
@@ -175,8 +179,9 @@ def test_partition_metadata_says_how_much_was_decoded_and_why(tmp_path):
 
     metadata = decode_metadata(written, camera)
 
-    assert (metadata["decode"], metadata["frames_decoded"]) == ("gated", LEARNED + 900)
-    assert metadata["frames_decoded_share"] == round((LEARNED + 900) / 1500, 4)
+    decoded = metadata["frames_decoded"]
+    assert metadata["decode"] == "gated" and LEARNED + 900 <= decoded <= LEARNED + GOP + 900
+    assert metadata["frames_decoded_share"] == round(decoded / 1500, 4)
     because = metadata["frames_decoded_because"].data  # the intra-refresh clip's first GOP is judged, then not
     assert because["learning"] == LEARNED and because["intra refresh"] >= 900 - GOP
     assert metadata["decoded_full"].data == {"intra.mp4": "full (intra refresh)"}
