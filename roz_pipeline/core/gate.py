@@ -5,8 +5,9 @@ A closed GOP (what cameras send) decodes on its own from its keyframe, so skippi
 A still scene's P-frames are small and steady; motion and its residuals make them grow. The gate keeps, per place
 in the GOP (the keyframe, the first P-frame, ...), the median size over the last `memory_gops` GOPs the motion
 detector found still once decoded. A GOP is skipped when its keyframe and every run of `smoothing_frames` P-frames
-stay within `size_margin` times that reference (or within `min_change_bytes_per_pixel` of it), and its P-frames
-are not mostly `size_margin` times smaller (a quieter scene, dawn after a noisy night: decoded to learn it again).
+stay within `size_margin` times that reference (or within `noise_sigmas` of the still GOPs' own spread), and its
+P-frames add up to no less than the reference's over `size_margin` squared (a quieter scene, dawn after a noisy
+night: decoded to learn it again).
 After a decoded GOP with motion the next one is decoded whatever its sizes (an encoder follows a moving object
 with cheap motion vectors). Every `check_seconds` of skipped footage one skippable GOP is decoded anyway; motion
 found in it means the sizes do not separate still from moving here: the gate decodes everything from then on.
@@ -38,7 +39,7 @@ class GateSettings:
 
     size_margin: float = 1.2  # packets above this times the still reference at their place let their GOP through
     smoothing_frames: int = 5  # P-frames whose sizes are compared together (one frame's noise is not motion)
-    min_change_bytes_per_pixel: float = 0.004  # smaller changes of a packet are noise (230 B at 320x180, 8 KB at 1080p)
+    noise_sigmas: float = 3.0  # changes within this many (robust) deviations of the still GOPs' sizes are noise
     learn_gops: int = 3  # still GOPs decoded before the first one is skipped
     memory_gops: int = 8  # the reference is the median of this many recent still GOPs
     check_seconds: float = 60.0  # skipped footage after which one skippable GOP is decoded to check the gate
@@ -69,18 +70,17 @@ class GopGate:
         self.settings = settings
         self.disabled: str | None = None  # why nothing is skipped any more
         self._still: deque[tuple[int, ...]] = deque(maxlen=settings.memory_gops)
-        self._reference: np.ndarray | None = None
+        self._reference: np.ndarray | None = None  # per place in the GOP: the still GOPs' median size
+        self._spread: np.ndarray | None = None  # per place: their deviation (median absolute, scaled to a sigma)
         self._pending: list[GopDecision] = []  # decoded GOPs whose frames the detector may not all have seen yet
         self._skipped_seconds = 0.0
         self._after_motion = False  # the latest decoded GOP the detector saw had motion
 
-    def judge(self, start: float, sizes: tuple[int, ...], seconds: float, pixels: int) -> GopDecision:
-        """Decode or skip the GOP of these packet sizes (`seconds` long, of frames of `pixels` pixels), learning from
-        the decoded GOPs before."""
+    def judge(self, start: float, sizes: tuple[int, ...], seconds: float) -> GopDecision:
+        """Decode or skip the GOP of these packet sizes (`seconds` long), learning from the decoded GOPs before."""
         self._learn()
         learned, judgeable = len(self._still) >= self.settings.learn_gops, len(sizes) > 1
-        noise = self.settings.min_change_bytes_per_pixel * pixels
-        unlike = self._unlike(sizes, noise) if learned and judgeable else None
+        unlike = self._unlike(sizes) if learned and judgeable else None
         fits = learned and judgeable and unlike is None
         if self.disabled or not fits or self._after_motion:
             cause = self.disabled or (SHORT if not judgeable else LEARNING if not learned else unlike or AFTER_MOTION)
@@ -109,27 +109,31 @@ class GopGate:
         self._still.append(sizes)
         self._reference = None
 
-    def _unlike(self, sizes: tuple[int, ...], noise: float) -> str | None:
-        """How the sizes differ from the learned still GOPs' (MOVING: larger, QUIETER: much smaller), changes of
-        `noise` bytes a packet or less aside; None: alike."""
-        margin, sizes, reference = self.settings.size_margin, np.asarray(sizes, np.float64), self._places(len(sizes))
+    def _unlike(self, sizes: tuple[int, ...]) -> str | None:
+        """How the sizes differ from the learned still GOPs' (MOVING: larger, QUIETER: much smaller), changes within
+        their own noise aside; None: alike."""
+        margin, sizes = self.settings.size_margin, np.asarray(sizes, np.float64)
+        reference, spread = self._places(len(sizes))
+        noise = self.settings.noise_sigmas * spread
         window = np.ones(min(self.settings.smoothing_frames, len(sizes) - 1))
         runs, expected = np.convolve(sizes[1:], window, "valid"), np.convolve(reference[1:], window, "valid")
-        grown = (runs > margin * expected) & (runs - expected > noise * len(window))
-        if grown.any() or (sizes[0] > margin * reference[0] and sizes[0] - reference[0] > noise):
+        run_noise = np.sqrt(np.convolve(noise[1:] ** 2, window, "valid"))
+        grown = (runs > margin * expected) & (runs - expected > run_noise)
+        if grown.any() or (sizes[0] > margin * reference[0] and sizes[0] - reference[0] > noise[0]):
             return MOVING
-        shrunk = sizes[1:] * margin < reference[1:]
-        return QUIETER if np.median(reference[1:] - sizes[1:]) > noise and shrunk.mean() > 0.5 else None
+        return QUIETER if sizes[1:].sum() * margin ** 2 < reference[1:].sum() else None
 
-    def _places(self, count: int) -> np.ndarray:
-        """The still reference for the first `count` places of a GOP (a longer GOP's extra places: its last)."""
+    def _places(self, count: int) -> tuple[np.ndarray, np.ndarray]:
+        """The still GOPs' median size and its deviation for the first `count` places of a GOP (a longer GOP's extra
+        places: its last)."""
         if self._reference is None:
-            longest = max(len(sizes) for sizes in self._still)
-            medians = [np.median([sizes[place] for sizes in self._still if len(sizes) > place])
-                       for place in range(longest)]
-            self._reference = np.asarray(medians, np.float64)
-        reference = self._reference
-        return reference[:count] if count <= len(reference) else np.pad(reference, (0, count - len(reference)), "edge")
+            places = [np.asarray([sizes[place] for sizes in self._still if len(sizes) > place], np.float64)
+                      for place in range(max(len(sizes) for sizes in self._still))]
+            self._reference = np.asarray([np.median(sizes) for sizes in places])
+            self._spread = np.asarray([1.4826 * np.median(np.abs(sizes - median))  # a sigma, robust to outliers
+                                       for sizes, median in zip(places, self._reference)])
+        return tuple(values[:count] if count <= len(values) else np.pad(values, (0, count - len(values)), "edge")
+                     for values in (self._reference, self._spread))
 
 
 def gate_for(decode: str) -> GopGate | None:
@@ -151,8 +155,8 @@ def sum_decoded(counts: Iterable[dict[str, int]]) -> dict[str, int]:
 class ClipRoute:
     """One clip's packets through a gate: `route` pairs each packet with its GOP's decision."""
 
-    def __init__(self, gate: GopGate, codec: str, extradata: bytes | None, time_base, origin: float, pixels: int):
-        self.gate, self.codec, self.time_base, self.origin, self.pixels = gate, codec, time_base, origin, pixels
+    def __init__(self, gate: GopGate, codec: str, extradata: bytes | None, time_base, origin: float):
+        self.gate, self.codec, self.time_base, self.origin = gate, codec, time_base, origin
         self.length_size = _length_size(codec, extradata)
         self.full_because: str | None = None if codec in GATED_CODECS else f"{codec} is not gated"
 
@@ -197,7 +201,7 @@ class ClipRoute:
             yield from self._decoded(gop, self.full_because)
             return
         seconds = self.time(gop[-1]) - start + (self.time(gop[-1]) - self.time(gop[-2]) if len(gop) > 1 else 0)
-        decision = self.gate.judge(start, tuple(packet.size for packet in gop), seconds, self.pixels)
+        decision = self.gate.judge(start, tuple(packet.size for packet in gop), seconds)
         yield from ((packet, decision) for packet in gop)
 
     def _too_long(self, gop: list) -> bool:

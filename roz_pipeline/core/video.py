@@ -146,8 +146,7 @@ class LumaDecoder:
     def _gated(self, packets: Iterable, stream, origin: float) -> Iterator[LumaFrame]:
         """Decode the GOPs the gate lets through; a skipped GOP's frames come with their times and no luma."""
         context = stream.codec_context
-        route = ClipRoute(self.gate, context.name, context.extradata, stream.time_base, origin,
-                          self.report.width * self.report.height)
+        route = ClipRoute(self.gate, context.name, context.extradata, stream.time_base, origin)
         decoded: deque[GopDecision] = deque(maxlen=4)  # the latest decoded GOPs, to tell which one a frame is of
         fed = False  # packets went into the decoder since it was last drained
         for packet, decision in route.route(packets):
