@@ -6,8 +6,8 @@ A still scene's P-frames are small and steady; motion and its residuals make the
 in the GOP (the keyframe, the first P-frame, ...), the median size over the last `memory_gops` GOPs the motion
 detector found still once decoded. A GOP is skipped when its keyframe and every run of `smoothing_frames` P-frames
 stay within `size_margin` times that reference (or within `noise_sigmas` of the still GOPs' own spread), and its
-P-frames add up to no less than the reference's over `size_margin` squared (a quieter scene, dawn after a noisy
-night: decoded to learn it again).
+P-frames add up to no less than the reference's over `quieter_margin` (a quieter scene, dawn after a noisy night:
+decoded to learn it again).
 After a decoded GOP with motion the next one is decoded whatever its sizes (an encoder follows a moving object
 with cheap motion vectors). Every `check_seconds` of skipped footage one skippable GOP is decoded anyway; motion
 found in it means the sizes do not separate still from moving here: the gate decodes everything from then on.
@@ -37,12 +37,13 @@ NOT_SEPARATED = "packet sizes do not separate still from moving"
 class GateSettings:
     """Every knob of the gate, with its default."""
 
-    size_margin: float = 1.2  # packets above this times the still reference at their place let their GOP through
+    size_margin: float = 1.1  # packets above this times the still reference at their place let their GOP through
     smoothing_frames: int = 5  # P-frames whose sizes are compared together (one frame's noise is not motion)
-    noise_sigmas: float = 3.0  # changes within this many (robust) deviations of the still GOPs' sizes are noise
+    noise_sigmas: float = 4.0  # changes within this many (robust) deviations of the still GOPs' sizes are noise
+    quieter_margin: float = 1.7  # P-frames adding up to less than the reference over this: a quieter scene
     learn_gops: int = 3  # still GOPs decoded before the first one is skipped
     memory_gops: int = 8  # the reference is the median of this many recent still GOPs
-    check_seconds: float = 60.0  # skipped footage after which one skippable GOP is decoded to check the gate
+    check_seconds: float = 120.0  # skipped footage after which one skippable GOP is decoded to check the gate
     still_moved_pixels: int = 20  # moved pixel-frames (heatmap grid) a decoded GOP may hold and still be still
     max_gop_seconds: float = 4.0  # longer GOPs are decoded: a skip would hide too much
 
@@ -121,7 +122,7 @@ class GopGate:
         grown = (runs > margin * expected) & (runs - expected > run_noise)
         if grown.any() or (sizes[0] > margin * reference[0] and sizes[0] - reference[0] > noise[0]):
             return MOVING
-        return QUIETER if sizes[1:].sum() * margin ** 2 < reference[1:].sum() else None
+        return QUIETER if sizes[1:].sum() * self.settings.quieter_margin < reference[1:].sum() else None
 
     def _places(self, count: int) -> tuple[np.ndarray, np.ndarray]:
         """The still GOPs' median size and its deviation for the first `count` places of a GOP (a longer GOP's extra
