@@ -9,7 +9,9 @@ prints CPU and wall time of:
   - the same with the decoder on all cores (`-threads 0` / threads=0);
   - two clips in two processes vs one clip in one process (throughput on this machine);
   - bytes and encoder CPU per row on real recorded footage (Debian opencv-doc's vtest.avi by default): Roz's
-    encoder vs the stdlib's zlib, and the encoder's CPU vs the row's extraction CPU.
+    encoder vs the stdlib's zlib, and the encoder's CPU vs the row's extraction CPU;
+  - `decode: gated` vs the full decode on footage with real stillness built from vtest.avi (bench/gated.py):
+    CPU ratios per clip and agreement with the full decode.
 Ratios < 1 mean faster than the baseline. Results also go to bench/out/extract.json.
 """
 
@@ -37,6 +39,8 @@ from roz_pipeline.core.heatmap import compute_heatmap  # noqa: E402
 from roz_pipeline.core.motion import MotionAccumulator, MotionSettings  # noqa: E402
 from roz_pipeline.core.video import LumaDecoder  # noqa: E402
 from roz_pipeline.clips.synthetic import Walker, write_clip  # noqa: E402
+
+import gated  # noqa: E402  (bench/gated.py)
 
 OUT = Path(__file__).resolve().parent / "out"
 REAL_FOOTAGE = Path("/usr/share/doc/opencv-doc/examples/data/vtest.avi")
@@ -157,6 +161,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--clip", type=Path, help="a clip to measure instead of the generated one")
     parser.add_argument("--real", type=Path, nargs="*", default=[REAL_FOOTAGE], help="real recordings for bytes/row")
     parser.add_argument("--repeats", type=int, default=REPEATS, help="interleaved runs of every row (medians)")
+    parser.add_argument("--gated-day-minutes", type=float, default=20, help="bench/gated.py's day, in minutes")
     args = parser.parse_args(argv)
     clip = args.clip or benchmark_clip()
     info = compute_heatmap(clip)
@@ -217,8 +222,10 @@ def main(argv: list[str] | None = None) -> dict:
                 print(f"  {name:58} median {encoder['median_bytes'] / 1000:6.1f} KB  {encoder['cpu_ms']:6.1f} ms cpu")
             for ratio in ("roz bytes / stdlib bytes", "roz encoder cpu / extraction cpu"):
                 print(f"  {ratio:58} {measured[ratio]}")
+    print(f"\ndecode: gated vs full (bench/gated.py, {args.gated_day_minutes:g}-minute day)")
+    gated_results = gated.main(["--day-minutes", str(args.gated_day_minutes), "--repeats", str(min(args.repeats, 3))])
     OUT.mkdir(parents=True, exist_ok=True)
-    report = {"clip": str(clip), "timings": results, "ratios": ratios, "real_footage": real}
+    report = {"clip": str(clip), "timings": results, "ratios": ratios, "real_footage": real, "gated": gated_results}
     (OUT / "extract.json").write_text(json.dumps(report, indent=2))
     return report
 

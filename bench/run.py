@@ -7,7 +7,8 @@ for real footage, and RabbitMQ + Redis on 127.0.0.1 for the Celery scale-out. Ea
 in the same run:
 
   extract     our extraction vs `ffmpeg -threads 1 -f null` decode-only of the same 1080p15 clip; bytes and
-              encoder CPU per row on real footage vs the stdlib's zlib                          (bench/extract.py)
+              encoder CPU per row on real footage vs the stdlib's zlib; `decode: gated` vs the full decode on
+              a day of footage built from a real recording                       (bench/extract.py, bench/gated.py)
   pipeline    a 60-minute ranged run vs compute alone vs 60 single-minute runs; 2 cameras in 2 processes
                                                                                                 (bench/pipeline.py)
   queries     the seed's four queries at 10 cameras x 90 days (1.3M rows); the 2pm pattern minute by minute vs
@@ -50,7 +51,7 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
 PARTS = {  # name: (full arguments, --quick arguments)
-    "extract": ([], ["--repeats", "1"]),
+    "extract": ([], ["--repeats", "1", "--gated-day-minutes", "3"]),
     "pipeline": ([], ["--minutes", "5", "--singles", "5"]),
     "queries": ([], ["--days", "7", "--repeat", "5"]),
     "partitions": ([], ["--days", "3", "--gaps", "20", "--repeat", "2"]),
@@ -79,6 +80,14 @@ def summary(results: dict) -> list[tuple[str, str, str]]:
                      ("... Roz's encoder bytes / the stdlib's", f"{real['roz bytes / stdlib bytes']:.3f}", "<= 0.85"),
                      ("... Roz's encoder CPU / the row's extraction CPU",
                       f"{real['roz encoder cpu / extraction cpu']:.1%}", "<= 5%")]
+    for name, g in results.get("extract", {}).get("gated", {}).items():
+        target = "<= 0.3" if name.startswith("day (") else "<= 0.05" if "still" in name else "<= 1.05"
+        rows.append((f"gated / full decode CPU, {name}", f"{g['cpu_ratio']:.3f} ({g['frames_decoded_share']:.1%} "
+                     f"decoded{', full: ' + g['decoded_full_because'] if g['decoded_full_because'] else ''})", target))
+        if g["busy_minutes"]:
+            rows.append(("... intensity found / busy-minute correlation (min) / misses",
+                         f"{g['intensity_share_found']:.2%} / {g['busy_minute_correlation_min']:.4f} / "
+                         f"{len(g['misses'])}", ">= 99% / >= 0.99 / 0"))
     if "pipeline" in results:
         p = results["pipeline"]
         rows += [("ranged run overhead over compute", f"{p['ranged_overhead_fraction']:+.1%}", "<= 5%"),

@@ -11,6 +11,8 @@
         regions:                  # optional named rectangles for region questions
           door: [100, 200, 400, 900]
         site: hq                  # optional: the camera's site (its assets' group in the UI)
+        recording: continuous     # optional: continuous (default) or motion
+        decode: full              # optional: full (default) or gated (GOPs in which nothing moved are skipped)
 """
 
 import logging
@@ -20,6 +22,7 @@ from pathlib import Path
 
 import yaml
 
+from roz_pipeline.core.gate import DECODE_MODES
 from roz_pipeline.core.motion import MotionSettings, Rectangle
 
 log = logging.getLogger(__name__)
@@ -29,7 +32,7 @@ SOURCE_NAME_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")  # a recorder's own cam
 SITE_PATTERN = re.compile(r"[a-z0-9][a-z0-9_]{0,49}")  # a site names an asset group: Dagster allows no hyphen there
 _GROUP_NAMES = {"cameras", "rollups", "regions", "sources", "database"}  # the groups of cameras without a site
 _KNOWN_KEYS = {"downscale_factor", "retention_days", "stale_after_minutes", "ignore", "rollup_retention_days",
-               "source_name", "regions", "site", "recording"}
+               "source_name", "regions", "site", "recording", "decode"}
 # continuous: every minute is recorded, so a minute without clips is missing footage; motion: the recorder keeps only
 # footage with motion (Frigate's `record: motion` retention), so a minute without clips is a quiet one.
 RECORDING_MODES = ("continuous", "motion")
@@ -60,6 +63,7 @@ class Camera:
     regions: dict[str, Rectangle] = field(default_factory=dict)
     site: str | None = None
     recording: str = "continuous"  # RECORDING_MODES
+    decode: str = "full"  # core.gate.DECODE_MODES
 
     @property
     def motion_only(self) -> bool:
@@ -159,10 +163,13 @@ def _camera(path: Path, camera_id, entry) -> Camera:
     recording = entry.get("recording", Camera.recording)
     if recording not in RECORDING_MODES:
         raise RegistryError(f"{where}: recording must be one of {', '.join(RECORDING_MODES)}, got {recording!r}")
+    decode = entry.get("decode", Camera.decode)
+    if decode not in DECODE_MODES:
+        raise RegistryError(f"{where}: decode must be one of {', '.join(DECODE_MODES)}, got {decode!r}")
     return Camera(camera_id, downscale, retention, stale, _rectangles(where, entry.get("ignore") or [], "ignore"),
                   rollup_retention, source_name,
                   {str(name): _rectangles(where, [box], f"region {name!r}")[0] for name, box in regions.items()}, site,
-                  recording)
+                  recording, decode)
 
 
 def _number(where: str, entry: dict, key: str, default, *, minimum, integer: bool = False):

@@ -10,6 +10,7 @@ from roz_pipeline.clips.layout import ClipLayout, clip_start_from_path
 from roz_pipeline.clips.stores import ClipRef, LocalClipStore
 from roz_pipeline.core.aggregate import sum_heatmaps
 from roz_pipeline.core.codec import encode_intensity
+from roz_pipeline.core.gate import DECODE_MODES
 from roz_pipeline.core.heatmap import compute_heatmap
 from roz_pipeline.core.motion import MotionSettings
 from roz_pipeline.core.render import render_overlay
@@ -41,6 +42,9 @@ def register(commands) -> None:
                          help="skip the deblocking filter: 5-12%% less CPU in bench/extract.py's runs, a map "
                               "correlating 0.9998 with the full decode's")
     compute.add_argument("--threads", type=int, default=0, help="decoder threads, 0 = all cores (default)")
+    compute.add_argument("--decode", choices=DECODE_MODES, default="full",
+                         help="full: every frame (default); gated: skip the groups of pictures in which nothing "
+                              "moved, judged from their packet sizes (the registry's `decode`)")
     compute.add_argument("--png", type=Path, metavar="OUT", help="write the heatmap over a still of the clip")
     compute.add_argument("--json", action="store_true", help="print JSON with the heatmap_minutes column names")
     compute.set_defaults(run=_heatmap_compute)
@@ -66,7 +70,8 @@ def _heatmap_compute(args) -> int:
         raise ValueError("several clips, or --start, need --per-minute")
     args.clip = args.clips[0]
     settings = MotionSettings(downscale_factor=args.downscale)
-    result = compute_heatmap(args.clip, settings, args.ignore, threads=args.threads, fast=args.fast)
+    result = compute_heatmap(args.clip, settings, args.ignore, threads=args.threads, fast=args.fast,
+                             decode=args.decode)
     summary = result.summary()
     if args.png:
         args.png.write_bytes(render_overlay(result.heatmap, result.still))
@@ -89,7 +94,7 @@ def _heatmap_compute_per_minute(args) -> int:
                    for path in args.clips), key=lambda clip: (clip.start, clip.key))
     first = floor(refs[0].start, MINUTE)
     end = floor(refs[-1].start, MINUTE) + layout.longest_clip + MINUTE
-    camera = Camera("cli", downscale_factor=args.downscale, ignore=tuple(args.ignore))
+    camera = Camera("cli", downscale_factor=args.downscale, ignore=tuple(args.ignore), decode=args.decode)
     footage = list(read_minutes(refs, LocalClipStore(Path.cwd()), camera, first, end))
     by_key = {clip.key: clip.video_path for clip in refs}
     rows = [{
@@ -98,6 +103,8 @@ def _heatmap_compute_per_minute(args) -> int:
         "height": f.heatmap.shape[0], "width": f.heatmap.shape[1],
         "compressed_bytes": len(encode_intensity(f.heatmap)), "clips": [by_key[k] for k in f.clips],
         "problems": {by_key[k]: problem for k, problem in f.problems.items()},
+        "frames_decoded": sum(f.decoded.values()), "frames_decoded_because": f.decoded,
+        "decoded_full_because": {by_key[k]: reason for k, reason in f.decoded_full.items()},
     } for f in footage if f.frame_count]
     bad = [f for f in footage if not f.frame_count]
     if args.png and rows:

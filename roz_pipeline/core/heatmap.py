@@ -10,6 +10,7 @@ import numpy as np
 
 from roz_pipeline.core.aggregate import sum_heatmaps
 from roz_pipeline.core.codec import encode_intensity
+from roz_pipeline.core.gate import gate_for, sum_decoded
 from roz_pipeline.core.minutes import MinuteHeatmaps
 from roz_pipeline.core.motion import MotionSettings, Rectangle
 from roz_pipeline.core.statistics import HeatmapStatistics, statistics_of
@@ -35,7 +36,10 @@ class ClipHeatmap:
     last_frame_time: float
     lighting_changes: int  # frames left out as lighting changes
     damage: str | None  # None for a clean decode; otherwise what was skipped (the row keeps the decodable frames)
-    still: np.ndarray  # uint8 luma of the first frame, at most STILL_MAX_WIDTH wide (core.minutes)
+    still: np.ndarray  # uint8 luma of the first decoded frame, at most STILL_MAX_WIDTH wide (core.minutes)
+    decode: str = "full"  # core.gate.DECODE_MODES
+    decoded: dict[str, int] = dataclasses.field(default_factory=dict)  # frames decoded, by why
+    decoded_full: str | None = None  # with decode "gated": why the clip was decoded fully regardless
 
     @property
     def height(self) -> int:
@@ -70,6 +74,11 @@ class ClipHeatmap:
             "lighting_change_frames": self.lighting_changes,
             "damaged": self.damage is not None,
             "damage": self.damage,
+            "decode": self.decode,
+            "frames_decoded": sum(self.decoded.values()),
+            "frames_decoded_share": round(sum(self.decoded.values()) / self.frame_count, 4) if self.frame_count else 0,
+            "frames_decoded_because": self.decoded,
+            "decoded_full_because": self.decoded_full,
         }
 
 
@@ -80,15 +89,17 @@ def compute_heatmap(
     *,
     threads: int = 1,
     fast: bool = False,
+    decode: str = "full",
 ) -> ClipHeatmap:
     """Decode `clip` and count per-pixel motion: the minutes the pipeline would store for it, added up (its frames
     placed from a minute boundary). Raises a `ClipError` subclass, naming the clip, for bad input.
 
     A partly damaged clip keeps its decodable frames and says what was lost in `damage`.
     threads=1 suits many clips in parallel processes; threads=0 lets FFmpeg use every core for one clip.
+    decode="gated" skips the groups of pictures in which nothing moved (core.gate).
     """
-    decoder = LumaDecoder(clip, threads=threads, fast=fast)
-    reader = MinuteHeatmaps(CLIP_ORIGIN, CLIP_ORIGIN + LONGEST_CLIP, settings, ignore)
+    reader = MinuteHeatmaps(CLIP_ORIGIN, CLIP_ORIGIN + LONGEST_CLIP, settings, ignore, gate_for(decode))
+    decoder = LumaDecoder(clip, threads=threads, fast=fast, gate=reader.gate)
     reader.read(decoder, CLIP_ORIGIN, str(clip))
     minutes = [minute for minute in reader.final() if minute.frame_count]
     report = decoder.report
@@ -104,6 +115,9 @@ def compute_heatmap(
         last_frame_time=(reader.last_time - CLIP_ORIGIN).total_seconds(),
         lighting_changes=sum(minute.lighting_changes for minute in minutes),
         damage=report.damage,
-        still=minutes[0].still,
+        still=next((minute.still for minute in minutes if minute.still is not None), None),
+        decode=decode,
+        decoded=sum_decoded(minute.decoded for minute in minutes),
+        decoded_full=report.full_because,
     )
 

@@ -64,25 +64,28 @@ class MotionAccumulator:
         counted_pixels = cv2.countNonZero(self._keep) if ignore else self.height * self.width
         self._lighting_limit = settings.lighting_change_fraction * counted_pixels
 
-    def add(self, luma: np.ndarray) -> None:
-        """Account for one frame (uint8 luma at source size)."""
+    def add(self, luma: np.ndarray) -> int:
+        """Account for one frame (uint8 luma at source size); returns the pixels that changed in it (all of them
+        for a lighting change, 0 for the first frame)."""
         small = self._downscale(luma)
         self.frames += 1
         if self._background is None:
             self._background = small.astype(np.float32)
-            return
+            return 0
         difference = cv2.absdiff(small, cv2.convertScaleAbs(self._background))
         _, moved = cv2.threshold(difference, self.settings.threshold, 1, cv2.THRESH_BINARY)  # 0/1 per pixel
         if self.settings.opening_size > 1:
             moved = cv2.morphologyEx(moved, cv2.MORPH_OPEN, self._kernel)
         if self._keep is not None:
             cv2.bitwise_and(moved, self._keep, dst=moved)
-        if cv2.countNonZero(moved) > self._lighting_limit:
+        changed = cv2.countNonZero(moved)
+        if changed > self._lighting_limit:
             self.lighting_changes += 1
             self._background = small.astype(np.float32)
-            return
+            return self.height * self.width
         cv2.accumulate(moved, self.counts)
         cv2.accumulateWeighted(small, self._background, self.settings.background_alpha)
+        return changed
 
     def heatmap(self) -> np.ndarray:
         """The float32 map: frames in which each pixel moved, with pixels under `min_frames` zeroed."""

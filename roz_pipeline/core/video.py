@@ -6,12 +6,15 @@ is viewed in place, never converted: converting colour costs 2.5-3 ms per 1080p 
 """
 
 import os
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import av
 import numpy as np
+
+from roz_pipeline.core.gate import ClipRoute, GopDecision, GopGate
 
 DEFAULT_FRAME_RATE = 15.0  # for streams that do not say theirs
 MIN_DIMENSION = 16
@@ -70,6 +73,8 @@ class DecodeReport:
     expected_frames: int | None  # from the container's index or duration; None when it does not say
     frame_interval: float  # seconds between frames at the stream's average rate
     decoded_frames: int = 0
+    skipped_frames: int = 0  # frames of GOPs the gate skipped: read from the container, never decoded
+    full_because: str | None = None  # with a gate: why (part of) the clip was decoded fully regardless
     corrupt_packets: int = 0
     errors: list[str] = field(default_factory=list)
     read_whole: bool = False  # every packet was read from the start (no seek, not stopped early)
@@ -80,15 +85,17 @@ class DecodeReport:
         problems = []
         if self.corrupt_packets or self.errors:
             problems.append(f"{self.corrupt_packets + len(self.errors)} corrupt packet(s) skipped")
-        if self.read_whole and self.expected_frames and self.decoded_frames < 0.98 * self.expected_frames - 1:
-            problems.append(f"decoded {self.decoded_frames} of {self.expected_frames} frames the container announces")
+        frames = self.decoded_frames + self.skipped_frames
+        if self.read_whole and self.expected_frames and frames < 0.98 * self.expected_frames - 1:
+            problems.append(f"decoded {frames} of {self.expected_frames} frames the container announces")
         return "; ".join(problems) or None
 
 
 @dataclass(frozen=True)
 class LumaFrame:
     time: float  # seconds from the stream's start (its first presentation timestamp)
-    luma: np.ndarray  # uint8 height x width; valid only until the next frame is read
+    luma: np.ndarray | None  # uint8 height x width, valid only until the next frame is read; None: skipped
+    gop: GopDecision | None = None  # with a gate: the decision on the frame's GOP
 
 
 class LumaDecoder:
@@ -96,14 +103,17 @@ class LumaDecoder:
 
     threads: decoder threads (0 = FFmpeg's choice, all cores). fast: skip the deblocking loop filter (measured in
     bench/extract.py). start_at: seconds into the stream to seek to first; decoding starts at the keyframe before
-    it, so a few earlier frames come too.
+    it, so a few earlier frames come too. gate: skip the GOPs it judges still (core.gate); their frames come with
+    no luma.
     """
 
-    def __init__(self, clip: str | os.PathLike, *, threads: int = 1, fast: bool = False, start_at: float = 0.0):
+    def __init__(self, clip: str | os.PathLike, *, threads: int = 1, fast: bool = False, start_at: float = 0.0,
+                 gate: GopGate | None = None):
         self.clip = Path(clip)
         self.threads = threads
         self.fast = fast
         self.start_at = start_at
+        self.gate = gate
         self.report: DecodeReport | None = None
 
     def __iter__(self) -> Iterator[LumaFrame]:
@@ -119,24 +129,57 @@ class LumaDecoder:
             origin = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
             if self.start_at > 0:
                 container.seek(int((origin + self.start_at) / stream.time_base), stream=stream, backward=True)
-            for packet in container.demux(stream):
-                if packet.is_corrupt:
-                    self.report.corrupt_packets += 1
-                try:
-                    frames = packet.decode()
-                except av.error.FFmpegError as exc:  # a damaged packet: skip it, keep the rest
-                    self.report.errors.append(str(exc))
-                    continue
-                for frame in frames:
-                    self.report.decoded_frames += 1
-                    yield LumaFrame(float(frame.time or origin) - origin, _luma(frame))
+            packets = container.demux(stream)
+            if self.gate is None:
+                for packet in packets:
+                    yield from self._frames(self._decode(packet), (), origin)
+            else:
+                yield from self._gated(packets, stream, origin)
             self.report.read_whole = self.start_at <= 0
         except av.error.FFmpegError as exc:
             raise NotAVideoError(self.clip, str(exc)) from None
         finally:
             container.close()
-        if self.report.decoded_frames == 0:
+        if self.report.decoded_frames + self.report.skipped_frames == 0:
             raise NoFramesError(self.clip, f"{self.report.codec} stream decoded to 0 frames")
+
+    def _gated(self, packets: Iterable, stream, origin: float) -> Iterator[LumaFrame]:
+        """Decode the GOPs the gate lets through; a skipped GOP's frames come with their times and no luma."""
+        context = stream.codec_context
+        route = ClipRoute(self.gate, context.name, context.extradata, stream.time_base, origin)
+        decoded: deque[GopDecision] = deque(maxlen=4)  # the latest decoded GOPs, to tell which one a frame is of
+        fed = False  # packets went into the decoder since it was last drained
+        for packet, decision in route.route(packets):
+            self.report.full_because = route.full_because
+            if decision.cause is None:
+                if fed:  # frames still inside the decoder come out before the skipped ones
+                    yield from self._frames(self._decode(None, context), decoded, origin)
+                    context.flush_buffers()
+                    fed = False
+                self.report.skipped_frames += 1
+                yield LumaFrame(route.time(packet), None, decision)
+                continue
+            if not decoded or decoded[-1] is not decision:
+                decoded.append(decision)
+            fed = True
+            yield from self._frames(self._decode(packet), decoded, origin)
+
+    def _decode(self, packet, context=None) -> list:
+        """The frames a packet gives (None with `context`: the frames left in the decoder); [] when damaged."""
+        if packet is not None and packet.is_corrupt:
+            self.report.corrupt_packets += 1
+        try:
+            return packet.decode() if packet is not None else context.decode(None)
+        except av.error.FFmpegError as exc:  # a damaged packet: skip it, keep the rest
+            self.report.errors.append(str(exc))
+            return []
+
+    def _frames(self, frames: list, decoded, origin: float) -> Iterator[LumaFrame]:
+        for frame in frames:
+            self.report.decoded_frames += 1
+            time = float(frame.time or origin) - origin
+            gop = next((decision for decision in reversed(decoded) if decision.start <= time + 1e-6), None)
+            yield LumaFrame(time, _luma(frame), gop)
 
     def _open(self):
         try:

@@ -25,6 +25,7 @@ from dagster import (
 )
 
 from roz_pipeline import settings
+from roz_pipeline.core.gate import sum_decoded
 from roz_pipeline.core.minutes import FULL_MINUTE_SECONDS
 from roz_pipeline.core.render import render_overlay
 from roz_pipeline.core.timesteps import MINUTE, runs
@@ -171,4 +172,22 @@ def partition_metadata(report: WindowReport, camera: Camera) -> dict:
         metadata["damaged_clips"] = MetadataValue.json(damaged)
     if report.missing and not camera.motion_only:
         metadata["missing_minutes"] = MetadataValue.json([f"{m:%Y-%m-%d %H:%M}" for m in report.missing])
+    metadata.update(decode_metadata(written, camera))
+    return metadata
+
+
+def decode_metadata(written: list, camera: Camera) -> dict:
+    """How much of the footage was decoded and why, over the minutes this run computed (`decode: gated` skips
+    the groups of pictures in which nothing moved; their frames count in frame_count all the same)."""
+    computed = [w for w in written if w.decoded is not None]
+    decoded = sum_decoded(w.decoded for w in computed)
+    frames = sum(w.frame_count for w in computed)
+    metadata = {"decode": camera.decode, "frames_decoded": sum(decoded.values())}
+    if frames:
+        metadata["frames_decoded_share"] = round(sum(decoded.values()) / frames, 4)
+    if camera.decode != "full":
+        metadata["frames_decoded_because"] = MetadataValue.json(decoded)
+    full = {clip: f"full ({reason})" for w in computed for clip, reason in w.decoded_full.items()}
+    if full:
+        metadata["decoded_full"] = MetadataValue.json(full)
     return metadata

@@ -19,6 +19,7 @@ import psycopg
 
 from roz_pipeline.clips.catalog import ClipCatalog, fingerprint
 from roz_pipeline.clips.stores import ClipMissingError, ClipRef
+from roz_pipeline.core.gate import gate_for
 from roz_pipeline.core.minutes import MinuteFootage, MinuteHeatmaps
 from roz_pipeline.core.cells import cell_sums
 from roz_pipeline.core.regions import region_activity, region_box
@@ -47,6 +48,8 @@ class WrittenMinute:
     nonzero_pixels: int
     compressed_bytes: int
     damage: str | None  # the minute's problem clips in one sentence, None when every clip was clean
+    decoded: dict[str, int] | None = None  # frames decoded, by why (None: stored by an earlier run)
+    decoded_full: dict[str, str] = field(default_factory=dict)  # video path -> why a gate decoded it fully
 
 
 @dataclass
@@ -84,7 +87,7 @@ class WindowReader:
 
     def __init__(self, store, camera: Camera, start: datetime, end: datetime, log=None):
         self.store, self.start, self.end, self.log = store, start, end, log
-        self.minutes = MinuteHeatmaps(start, end, camera.motion_settings, camera.ignore)
+        self.minutes = MinuteHeatmaps(start, end, camera.motion_settings, camera.ignore, gate_for(camera.decode))
         self.handed_until = start  # every minute before this was handed over
         self.reads: dict[str, ClipReadExtent] = {}
 
@@ -119,7 +122,8 @@ class WindowReader:
             else:
                 minutes.note(floor(clip.start, MINUTE), clip.key, str(fetch.error))
             return clip.start, None
-        decoder = LumaDecoder(fetch.path, start_at=max(0.0, (self.start - WARMUP - clip.start).total_seconds()))
+        decoder = LumaDecoder(fetch.path, start_at=max(0.0, (self.start - WARMUP - clip.start).total_seconds()),
+                              gate=minutes.gate)
         try:
             reached = minutes.read(decoder, clip.start, clip.key)
         except ClipError as exc:
@@ -135,6 +139,8 @@ class WindowReader:
             if decoder.report.damage:
                 minutes.note_all(clip.key, f"{clip.video_path}: damaged clip, kept the decodable frames: "
                                            f"{decoder.report.damage}")
+            if decoder.report.full_because and self.log:
+                self.log.info(f"{clip.video_path}: decoded: full ({decoder.report.full_because})")
             return reached
         return max(clip.start, minutes.last_time or clip.start), None  # as far as the clip could be read
 
@@ -208,9 +214,10 @@ class MinuteRecorder:
         damage = "; ".join(f"{key}: {problem}" for key, problem in found.problems.items()) or None
         if damage and self.log:
             self.log.warning(f"{camera_id} {minute:%Y-%m-%d %H:%M}: {damage}")
-        self.report.written.append(WrittenMinute(minute, row.video_path, found.frame_count, sources.covered_seconds,
-                                                 row.total_intensity, row.nonzero_pixels, len(row.intensity_array),
-                                                 damage))
+        self.report.written.append(WrittenMinute(
+            minute, row.video_path, found.frame_count, sources.covered_seconds, row.total_intensity,
+            row.nonzero_pixels, len(row.intensity_array), damage, dict(found.decoded),
+            {by_key[key].video_path: reason for key, reason in found.decoded_full.items()}))
         if found.still is not None:
             self.report.still = found.still
         self._add_to_sum(heatmap)
