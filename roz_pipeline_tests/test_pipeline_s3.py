@@ -113,8 +113,13 @@ def test_a_5xx_outlasting_botos_retries_fails_the_step_and_its_retry_policy_comp
 
 
 def test_endpoint_down_for_a_while_then_back_completes_the_run(bucket, faulty_proxy, tmp_path, migrated_database):
-    back_at = time.monotonic() + 4
-    proxy = faulty_proxy(lambda method, path, count: (503, 0) if time.monotonic() < back_at else None)
+    outage = {}
+
+    def down_for_4_s(method, path, count):  # from the run's first request: setup's own time does not shorten it
+        started = outage.setdefault("at", time.monotonic())
+        return (503, 0) if time.monotonic() < started + 4 else None
+
+    proxy = faulty_proxy(down_for_4_s)
     result, _ = run_from_s3(proxy.url, tmp_path, migrated_database, minutes=2)
 
     assert result.success and proxy.faults > 0
