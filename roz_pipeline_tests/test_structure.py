@@ -100,3 +100,19 @@ def test_the_readmes_layout_table_names_every_module_of_every_folder():
     for folder, named in table.items():
         modules = {path.stem for path in (PACKAGE / folder).glob("*.py") if not path.stem.startswith("__")}
         assert modules <= named, f"roz_pipeline/{folder}/: the README does not name {sorted(modules - named)}"
+
+
+def test_every_clip_store_has_the_methods_of_the_clip_store_contract():
+    """clips/stores.ClipStore names what the catalog, the discoveries, the processing and the explorer ask of a
+    store: each store has each of its methods, with the same parameters."""
+    import inspect
+
+    from roz_pipeline.clips.s3_store import S3ClipStore
+    from roz_pipeline.clips.stores import ClipStore, LocalClipStore
+
+    contract = {name: list(inspect.signature(method).parameters) for name, method in vars(ClipStore).items()
+                if inspect.isfunction(method) and not name.startswith("_")}
+    assert {"keys", "describe", "top_level", "locate", "local_file", "fetched", "playable", "discovery"} <= set(contract)
+    for store in (LocalClipStore, S3ClipStore):
+        assert {name: list(inspect.signature(getattr(store, name)).parameters) for name in contract
+                if hasattr(store, name)} == contract, store.__name__
