@@ -24,6 +24,7 @@ LAYERS = {
     "cli": {"core", "storage", "clips", "usecases", "registry", "settings", "defs", "definitions", "explore"},
 }
 DAGSTER_ALLOWED = {"defs", "definitions.py", "cli/runs.py", "cli/demo.py"}  # the commands that start runs
+PRIVATE_DAGSTER = PACKAGE / "defs" / "private_dagster.py"  # the one module importing dagster._ (it says why)
 
 
 def _relative(path: Path) -> str:
@@ -55,6 +56,16 @@ def test_only_the_dagster_layer_and_the_commands_that_start_runs_import_dagster(
              and not any(_relative(path) == allowed or _relative(path).startswith(f"{allowed}/")
                          for allowed in DAGSTER_ALLOWED)]
     assert not wrong
+
+
+def test_only_one_module_imports_dagsters_private_modules():
+    """Dagster's private modules (`dagster._...`) move between versions: the package, its tests and benches take
+    what they need of them from the one module that says why."""
+    files = [path for folder in ("roz_pipeline", "roz_pipeline_tests", "bench")
+             for path in (PACKAGE.parent / folder).rglob("*.py") if "__pycache__" not in path.parts]
+    wrong = [f"{path.relative_to(PACKAGE.parent)} imports {name}" for path in files if path != PRIVATE_DAGSTER
+             for name in _imports(path) if name.startswith("dagster._")]
+    assert PRIVATE_DAGSTER.exists() and not wrong
 
 
 def test_the_environment_is_read_in_settings_only():
