@@ -44,7 +44,7 @@ from roz_pipeline.clips.catalog import ClipCatalog  # noqa: E402
 from roz_pipeline.clips.layout import ClipLayout  # noqa: E402
 from roz_pipeline.clips.stores import LocalClipStore  # noqa: E402
 from roz_pipeline.core.timesteps import MINUTE, floor  # noqa: E402
-from roz_pipeline.defs.keys import CAMERA_TAG, FOLLOW_TAG  # noqa: E402
+from roz_pipeline.lib.keys import CAMERA_TAG, FOLLOW_TAG  # noqa: E402
 from roz_pipeline.registry import Camera  # noqa: E402
 from roz_pipeline.settings import REPO_ROOT  # noqa: E402
 from roz_pipeline.storage.connection import connect  # noqa: E402

@@ -26,11 +26,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from dagster import DagsterInstance  # noqa: E402
 
 from roz_pipeline.clips.layout import ClipLayout  # noqa: E402
-from roz_pipeline.defs.keys import minutes_key  # noqa: E402
-from roz_pipeline.defs.launch import CameraRange, execute_ranges  # noqa: E402
-from roz_pipeline.defs.location import build_definitions  # noqa: E402
-from roz_pipeline.defs.partitions import PARTITION_FORMAT  # noqa: E402
-from roz_pipeline.defs.resources import HeatmapDatabase, LocalClips  # noqa: E402
+from roz_pipeline.lib.keys import minutes_key  # noqa: E402
+from roz_pipeline.lib.launch import CameraRange, execute_ranges  # noqa: E402
+from roz_pipeline.defs import build_definitions  # noqa: E402
+from roz_pipeline.lib.partitions import PARTITION_FORMAT  # noqa: E402
+from roz_pipeline.lib.resources import HeatmapDatabase, LocalClips  # noqa: E402
 from roz_pipeline.usecases.processing import process_window  # noqa: E402
 from roz_pipeline.registry import load_registry  # noqa: E402
 

@@ -22,9 +22,9 @@ from dagster import AssetKey, Definitions, PartitionKeyRange, RunRequest, build_
 
 from roz_pipeline.clips.synthetic import Walker, write_clip
 from roz_pipeline.core.codec import encode_intensity
-from roz_pipeline.defs.keys import RANGE_END_TAG, RANGE_START_TAG, minutes_key
-from roz_pipeline.defs.location import build_definitions
-from roz_pipeline.defs.resources import HeatmapDatabase, LocalClips
+from roz_pipeline.lib.keys import RANGE_END_TAG, RANGE_START_TAG, minutes_key
+from roz_pipeline.defs import build_definitions
+from roz_pipeline.lib.resources import HeatmapDatabase, LocalClips
 from roz_pipeline.settings import REPO_ROOT
 from roz_pipeline.storage.minutes import HeatmapMinute, built_minutes
 

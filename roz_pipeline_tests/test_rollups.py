@@ -22,7 +22,7 @@ from roz_pipeline.core.render import (
     week_cell_color,
 )
 from roz_pipeline.core.timesteps import HOUR, floor
-from roz_pipeline.defs.keys import camera_run_tags, minutes_key
+from roz_pipeline.lib.keys import camera_run_tags, minutes_key
 from roz_pipeline.usecases.insight import compare_periods, hour_of_day_pattern, period_heatmap, write_hourly_csv
 from roz_pipeline.registry import RegistryError, load_registry
 from roz_pipeline.usecases.rollups import roll_up_day, roll_up_hour

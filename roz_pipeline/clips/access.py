@@ -1,5 +1,5 @@
 """A clip store read through a layout, as one object: the catalog of some cameras' clips, the discovery that keeps the
-clip inventory current, and the inventory. The Dagster resources (defs/resources.py) and the command line
+clip inventory current, and the inventory. The Dagster resources (lib/resources.py) and the command line
 (`clips_from_settings`) build theirs here."""
 
 from collections.abc import Iterable
