@@ -15,7 +15,6 @@ kept (drawn once, then served while its rows are unchanged). Target: every p95 <
 import argparse
 import http.client
 import json
-import sys
 import threading
 import time
 from datetime import datetime, timedelta, timezone
@@ -25,24 +24,21 @@ import numpy as np
 import psycopg
 import uvicorn
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from databases import fresh_database, server_url  # noqa: E402  (bench/ is the script's folder)
-from queries import timings, walker_map  # noqa: E402
-from regions import DOOR, GRID, load  # noqa: E402
-from roz_pipeline.clips.access import Clips  # noqa: E402
-from roz_pipeline.clips.layout import ClipLayout  # noqa: E402
-from roz_pipeline.clips.stores import LocalClipStore  # noqa: E402
-from roz_pipeline.core.codec import encode_intensity  # noqa: E402
-from roz_pipeline.core.statistics import statistics_of  # noqa: E402
-from roz_pipeline.core.timesteps import DAY, HOUR, MINUTE, STEPS, floor  # noqa: E402
-from roz_pipeline.explore.app import Explorer, create_app  # noqa: E402
-from roz_pipeline.registry import Camera  # noqa: E402
-from roz_pipeline.settings import migrations_dir  # noqa: E402
-from roz_pipeline.storage.migrations import Migrator  # noqa: E402
+from common import OUT, fresh_database, server_url, timings
+from queries import walker_map
+from regions import DOOR, GRID, load
+from roz_pipeline.clips.access import Clips
+from roz_pipeline.clips.layout import ClipLayout
+from roz_pipeline.clips.stores import LocalClipStore
+from roz_pipeline.core.codec import encode_intensity
+from roz_pipeline.core.statistics import statistics_of
+from roz_pipeline.core.timesteps import DAY, HOUR, MINUTE, STEPS, floor
+from roz_pipeline.explore.app import Explorer, create_app
+from roz_pipeline.registry import Camera
+from roz_pipeline.settings import migrations_dir
+from roz_pipeline.storage.migrations import Migrator
 
 DATABASE = "roz_bench_explore"
-OUT = Path(__file__).resolve().parent / "out"
 TARGET_MS = 300
 
 
@@ -122,6 +118,40 @@ def timed(port: int, path: str, repeat: int, accept: str = "*/*") -> dict:
         connection.close()
 
 
+def requests(end: datetime, days: int) -> tuple[dict, dict, dict]:
+    """(pages, pictures, questions): name -> path of what a browser asks of the explorer, over periods up to
+    `end`."""
+    day_ago, week_ago, history = end - DAY, end - 7 * DAY, end - days * DAY
+    span = lambda start: f"from={start:%Y-%m-%dT%H:%M}&to={end:%Y-%m-%dT%H:%M}"  # noqa: E731
+    base, grid = "/cameras/cam-00", ",".join(map(str, GRID))
+    pages = {
+        "static file (floor)": "/static/explore.css",
+        "cameras page": "/",
+        "camera page": f"{base}?{span(week_ago)}",
+    }
+    pictures = {
+        "heatmap, last hour": f"{base}/heatmap.png?{span(end - HOUR)}",
+        "heatmap, last day": f"{base}/heatmap.png?{span(day_ago)}",
+        "heatmap, last 7 days": f"{base}/heatmap.png?{span(week_ago)}",
+        f"heatmap, {days} days": f"{base}/heatmap.png?{span(history)}",
+        "activity per hour": f"{base}/activity.png?{span(day_ago)}",
+        "weekday x hour": f"{base}/week.png?{span(week_ago)}",
+        "compare a day with the one before": f"{base}/compare.png?{span(day_ago)}"
+                                             f"&baseline_from={day_ago - DAY:%Y-%m-%dT%H:%M}"
+                                             f"&baseline_to={day_ago:%Y-%m-%dT%H:%M}",
+    }
+    questions = {
+        "when, named region, 7 days": f"{base}/when?region=door&{span(week_ago)}",
+        f"when, named region, {days} days": f"{base}/when?region=door&{span(history)}",
+        "when, drawn on the grid, last hour": f"{base}/when?region={grid}&{span(end - HOUR)}",
+        "when, drawn on the grid, last day": f"{base}/when?region={grid}&{span(day_ago)}",
+        "when, drawn on the grid, 7 days": f"{base}/when?region={grid}&{span(week_ago)}",
+        f"when, drawn on the grid, {days} days": f"{base}/when?region={grid}&{span(history)}",
+        "when, off the grid (arrays), last hour": f"{base}/when?region=400,200,1000,700&{span(end - HOUR)}",
+    }
+    return pages, pictures, questions
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--days", type=int, default=90)
@@ -146,34 +176,7 @@ def main(argv: list[str] | None = None) -> dict:
     kept, port = serve(create_app(Explorer(url, cameras, clips, clock=lambda: end)))
     drawing, drawing_port = serve(create_app(Explorer(url, cameras, clips, clock=lambda: end, pictures_kept=0)))
     many, many_port = serve(create_app(Explorer(url, site, clips, clock=lambda: whole_day + DAY - MINUTE)))
-    day_ago, week_ago, history = end - DAY, end - 7 * DAY, end - args.days * DAY
-    span = lambda start: f"from={start:%Y-%m-%dT%H:%M}&to={end:%Y-%m-%dT%H:%M}"  # noqa: E731
-    base, grid = "/cameras/cam-00", ",".join(map(str, GRID))
-    pages = {
-        "static file (floor)": "/static/explore.css",
-        "cameras page": "/",
-        "camera page": f"{base}?{span(week_ago)}",
-    }
-    pictures = {
-        "heatmap, last hour": f"{base}/heatmap.png?{span(end - HOUR)}",
-        "heatmap, last day": f"{base}/heatmap.png?{span(day_ago)}",
-        "heatmap, last 7 days": f"{base}/heatmap.png?{span(week_ago)}",
-        f"heatmap, {args.days} days": f"{base}/heatmap.png?{span(history)}",
-        "activity per hour": f"{base}/activity.png?{span(day_ago)}",
-        "weekday x hour": f"{base}/week.png?{span(week_ago)}",
-        "compare a day with the one before": f"{base}/compare.png?{span(day_ago)}"
-                                             f"&baseline_from={day_ago - DAY:%Y-%m-%dT%H:%M}"
-                                             f"&baseline_to={day_ago:%Y-%m-%dT%H:%M}",
-    }
-    questions = {
-        "when, named region, 7 days": f"{base}/when?region=door&{span(week_ago)}",
-        f"when, named region, {args.days} days": f"{base}/when?region=door&{span(history)}",
-        "when, drawn on the grid, last hour": f"{base}/when?region={grid}&{span(end - HOUR)}",
-        "when, drawn on the grid, last day": f"{base}/when?region={grid}&{span(day_ago)}",
-        "when, drawn on the grid, 7 days": f"{base}/when?region={grid}&{span(week_ago)}",
-        f"when, drawn on the grid, {args.days} days": f"{base}/when?region={grid}&{span(history)}",
-        "when, off the grid (arrays), last hour": f"{base}/when?region=400,200,1000,700&{span(end - HOUR)}",
-    }
+    pages, pictures, questions = requests(end, args.days)
     try:
         measured = {name: timed(port, path, args.repeat) for name, path in pages.items()}
         measured[f"cameras page, {args.cameras:,} cameras, a whole day"] = timed(many_port, "/", args.repeat)

@@ -31,16 +31,14 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from roz_pipeline.core import codec
+from roz_pipeline.core.codec import encode_intensity
+from roz_pipeline.core.heatmap import compute_heatmap
+from roz_pipeline.core.motion import MotionAccumulator, MotionSettings
+from roz_pipeline.core.video import LumaDecoder
+from roz_pipeline.clips.synthetic import Walker, write_clip
 
-from roz_pipeline.core import codec  # noqa: E402
-from roz_pipeline.core.codec import encode_intensity  # noqa: E402
-from roz_pipeline.core.heatmap import compute_heatmap  # noqa: E402
-from roz_pipeline.core.motion import MotionAccumulator, MotionSettings  # noqa: E402
-from roz_pipeline.core.video import LumaDecoder  # noqa: E402
-from roz_pipeline.clips.synthetic import Walker, write_clip  # noqa: E402
-
-import gated  # noqa: E402  (bench/gated.py)
+import gated  # bench/gated.py
 
 OUT = Path(__file__).resolve().parent / "out"
 REAL_FOOTAGE = Path("/usr/share/doc/opencv-doc/examples/data/vtest.avi")
@@ -156,21 +154,8 @@ def row_encoding(path: Path, downscale_factor: float, window_seconds: float = 60
     return result
 
 
-def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--clip", type=Path, help="a clip to measure instead of the generated one")
-    parser.add_argument("--real", type=Path, nargs="*", default=[REAL_FOOTAGE], help="real recordings for bytes/row")
-    parser.add_argument("--repeats", type=int, default=REPEATS, help="interleaved runs of every row (medians)")
-    parser.add_argument("--gated-day-minutes", type=float, default=20, help="bench/gated.py's day, in minutes")
-    args = parser.parse_args(argv)
-    clip = args.clip or benchmark_clip()
-    info = compute_heatmap(clip)
-    bitrate = clip.stat().st_size * 8 / max(info.last_frame_time - info.first_frame_time, 1e-9) / 1e6
-    print(f"clip: {clip.name}: {info.source_width}x{info.source_height}, {info.frame_count} frames, "
-          f"{info.codec}, {bitrate:.1f} Mbit/s; ffmpeg: {ffmpeg_binary()}")
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python "
-          f"{platform.python_version()}\n")
-
+def decode_timings(clip: Path, frames: int, repeats: int) -> tuple[dict, dict]:
+    """Roz's extraction against ffmpeg's decode-only of the same clip, interleaved: (timings per row, ratios)."""
     results = {}
     rows = [
         ("ffmpeg decode-only, 1 thread", lambda: ffmpeg_decode(clip, 1)),
@@ -182,12 +167,12 @@ def main(argv: list[str] | None = None) -> dict:
     ]
     print(f"{'':42} {'cpu s':>7} {'wall s':>7} {'fps':>6} {'cpu vs ffmpeg 1 thread':>23}")
     runs = {name: [] for name, _ in rows}
-    for _ in range(args.repeats):
+    for _ in range(repeats):
         for name, run in rows:
             runs[name].append(timed(run)[:2])
     for name, measured in runs.items():
         cpu, wall = statistics.median(m[0] for m in measured), statistics.median(m[1] for m in measured)
-        results[name] = {"cpu_s": round(cpu, 3), "wall_s": round(wall, 3), "fps": round(info.frame_count / wall, 1)}
+        results[name] = {"cpu_s": round(cpu, 3), "wall_s": round(wall, 3), "fps": round(frames / wall, 1)}
     baseline = results["ffmpeg decode-only, 1 thread"]["cpu_s"]
     for name, r in results.items():
         r["cpu_ratio_vs_ffmpeg_1_thread"] = round(r["cpu_s"] / baseline, 3)
@@ -208,9 +193,13 @@ def main(argv: list[str] | None = None) -> dict:
     print()
     for name, value in ratios.items():
         print(f"{name:60} {value}")
+    return results, ratios
 
+
+def real_footage_rows(paths: list[Path]) -> dict:
+    """Bytes and encoder CPU per row on real recordings, at two downscale factors."""
     real = {}
-    for path in args.real:
+    for path in paths:
         if not path.exists():
             print(f"\n{path} missing: install Debian's opencv-doc for real-footage bytes per row", file=sys.stderr)
             continue
@@ -222,6 +211,26 @@ def main(argv: list[str] | None = None) -> dict:
                 print(f"  {name:58} median {encoder['median_bytes'] / 1000:6.1f} KB  {encoder['cpu_ms']:6.1f} ms cpu")
             for ratio in ("roz bytes / stdlib bytes", "roz encoder cpu / extraction cpu"):
                 print(f"  {ratio:58} {measured[ratio]}")
+    return real
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--clip", type=Path, help="a clip to measure instead of the generated one")
+    parser.add_argument("--real", type=Path, nargs="*", default=[REAL_FOOTAGE], help="real recordings for bytes/row")
+    parser.add_argument("--repeats", type=int, default=REPEATS, help="interleaved runs of every row (medians)")
+    parser.add_argument("--gated-day-minutes", type=float, default=20, help="bench/gated.py's day, in minutes")
+    args = parser.parse_args(argv)
+    clip = args.clip or benchmark_clip()
+    info = compute_heatmap(clip)
+    bitrate = clip.stat().st_size * 8 / max(info.last_frame_time - info.first_frame_time, 1e-9) / 1e6
+    print(f"clip: {clip.name}: {info.source_width}x{info.source_height}, {info.frame_count} frames, "
+          f"{info.codec}, {bitrate:.1f} Mbit/s; ffmpeg: {ffmpeg_binary()}")
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python "
+          f"{platform.python_version()}\n")
+
+    results, ratios = decode_timings(clip, info.frame_count, args.repeats)
+    real = real_footage_rows(args.real)
     print(f"\ndecode: gated vs full (bench/gated.py, {args.gated_day_minutes:g}-minute day)")
     gated_results = gated.main(["--day-minutes", str(args.gated_day_minutes), "--repeats", str(min(args.repeats, 3))])
     OUT.mkdir(parents=True, exist_ok=True)

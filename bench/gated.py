@@ -24,12 +24,10 @@ from pathlib import Path
 import av
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from roz_pipeline.core.gate import gate_for  # noqa: E402
-from roz_pipeline.core.heatmap import CLIP_ORIGIN, LONGEST_CLIP  # noqa: E402
-from roz_pipeline.core.minutes import MinuteHeatmaps  # noqa: E402
-from roz_pipeline.core.video import LumaDecoder  # noqa: E402
+from roz_pipeline.core.gate import gate_for
+from roz_pipeline.core.heatmap import CLIP_ORIGIN, LONGEST_CLIP
+from roz_pipeline.core.minutes import MinuteHeatmaps
+from roz_pipeline.core.video import LumaDecoder
 
 OUT = Path(__file__).resolve().parent / "out"
 VTEST = Path("/usr/share/doc/opencv-doc/examples/data/vtest.avi")

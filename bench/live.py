@@ -19,41 +19,31 @@ The instance keeps runs on PostgreSQL (dagster-postgres) on DATABASE_URL's serve
 """
 
 import argparse
-import contextlib
 import json
 import os
-import re
 import resource
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-import psutil
 import yaml
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from common import OUT, fresh_database, percentile, server_url, sqlalchemy_url
+from daemon import DAEMON, Tree, loud_lines, stop, workspace
+from roz_pipeline.clips.synthetic import Walker, write_clip
+from roz_pipeline.clips.catalog import ClipCatalog
+from roz_pipeline.clips.layout import ClipLayout
+from roz_pipeline.clips.stores import LocalClipStore
+from roz_pipeline.core.timesteps import MINUTE, floor
+from roz_pipeline.lib.keys import CAMERA_TAG, FOLLOW_TAG
+from roz_pipeline.registry import Camera
+from roz_pipeline.settings import REPO_ROOT
+from roz_pipeline.storage.connection import connect
+from roz_pipeline.usecases.processing import read_minutes
 
-from databases import fresh_database, server_url, sqlalchemy_url  # noqa: E402
-from roz_pipeline.clips.synthetic import Walker, write_clip  # noqa: E402
-from roz_pipeline.clips.catalog import ClipCatalog  # noqa: E402
-from roz_pipeline.clips.layout import ClipLayout  # noqa: E402
-from roz_pipeline.clips.stores import LocalClipStore  # noqa: E402
-from roz_pipeline.core.timesteps import MINUTE, floor  # noqa: E402
-from roz_pipeline.defs.keys import CAMERA_TAG, FOLLOW_TAG  # noqa: E402
-from roz_pipeline.registry import Camera  # noqa: E402
-from roz_pipeline.settings import REPO_ROOT  # noqa: E402
-from roz_pipeline.storage.connection import connect  # noqa: E402
-from roz_pipeline.usecases.processing import read_minutes  # noqa: E402
-
-OUT = Path(__file__).resolve().parent / "out"
-DAEMON = ["dagster-daemon", "run", "--log-level", "warning"]  # as deploy/README.md runs it
-LOUD = re.compile(r" - (INFO|WARNING|ERROR|CRITICAL) - ")
-COLOURS = re.compile(r"\x1b\[[0-9;]*m")
 SEGMENT = timedelta(seconds=10)
 FRIGATE = ClipLayout.from_setting("frigate")
 
@@ -88,95 +78,6 @@ def prepare(work: Path, cameras: int, server: str, cameras_per_run: int) -> dict
             "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
 
 
-def workspace(work: Path, mode: str, environment: dict,
-              sites: list[str] | None = None) -> tuple[Path, list[subprocess.Popen]]:
-    """The workspace file the daemon loads, and the standalone code servers it names (none in `daemon` mode): one,
-    or one per entry of `sites` (each entry a ROZ_SITES value), logging to code-server*.log."""
-    if mode == "daemon":
-        return REPO_ROOT / "workspace.yaml", []
-    template = yaml.safe_load((REPO_ROOT / "deploy" / "workspace.yaml").read_text())["load_from"][0]["grpc_server"]
-    entries, servers = [], []
-    for index, served in enumerate(sites or [None]):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-        name = template["location_name"] if served is None else f"roz_{index}"
-        entries.append({"grpc_server": {**template, "port": port, "location_name": name}})
-        log_path = work / ("code-server.log" if served is None else f"code-server-{index}.log")
-        server_environment = environment if served is None else {**environment, "ROZ_SITES": served}
-        servers.append(subprocess.Popen(
-            ["dagster", "api", "grpc", "--module-name", "roz_pipeline.definitions", "--host", "127.0.0.1", "--port",
-             str(port)], cwd=REPO_ROOT, env=server_environment, stdout=log_path.open("w"), stderr=subprocess.STDOUT,
-            start_new_session=True))
-        deadline = time.monotonic() + 120
-        while subprocess.run(["dagster", "api", "grpc-health-check", "--host", "127.0.0.1", "--port", str(port)],
-                             env=environment, capture_output=True).returncode != 0:
-            if time.monotonic() > deadline or servers[-1].poll() is not None:
-                raise RuntimeError(f"the code server did not start: see {log_path}")
-            time.sleep(1)
-    path = work / "workspace.yaml"
-    path.write_text(yaml.safe_dump({"load_from": entries}))
-    return path, servers
-
-
-def stop(processes: list[subprocess.Popen]) -> None:
-    """Stop each process and its children (SIGTERM, then SIGKILL after 30 s)."""
-    for process in processes:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-
-
-class Tree:
-    """Process trees (the daemon's, the code server's), sampled: CPU seconds per process (last seen), what each
-    process is, and the peak sum of RSS (with each kind's share at that peak)."""
-
-    def __init__(self, roots: list[subprocess.Popen]):
-        self.roots = [psutil.Process(root.pid) for root in roots]
-        self.cpu: dict[tuple, float] = {}
-        self.kind: dict[tuple, str] = {}
-        self.peak_rss, self.peak_rss_by_kind = 0, {}
-
-    def sample(self) -> None:
-        rss: dict[str, int] = {}
-        for process in [p for root in self.roots for p in [root, *root.children(recursive=True)]]:
-            try:
-                times = process.cpu_times()
-                identity = (process.pid, process.create_time())
-                if identity not in self.kind:
-                    self.kind[identity] = process_kind(process.cmdline())
-                self.cpu[identity] = times.user + times.system
-                rss[self.kind[identity]] = rss.get(self.kind[identity], 0) + process.memory_info().rss
-            except psutil.Error:
-                continue
-        if sum(rss.values()) > self.peak_rss:
-            self.peak_rss, self.peak_rss_by_kind = sum(rss.values()), rss
-
-    def total_cpu(self) -> float:
-        return sum(self.cpu.values())
-
-    def cpu_by_kind(self) -> dict[str, float]:
-        totals: dict[str, float] = {}
-        for identity, seconds in self.cpu.items():
-            totals[self.kind[identity]] = totals.get(self.kind[identity], 0.0) + seconds
-        return totals
-
-
-def process_kind(command: list[str]) -> str:
-    """daemon, code server (the gRPC server the daemon starts for workspace.yaml), run, or the process's name."""
-    line = " ".join(command)
-    if "dagster-daemon" in line or "dagster_daemon" in line:
-        return "daemon"
-    if "api grpc" in line:
-        return "code server"
-    if any(part in line for part in ("execute_run", "api execute", "multiprocessing.spawn", "watch_orphans")):
-        return "run"  # the code server starts each run with multiprocessing, plus its orphan watcher
-    return Path(command[0]).name if command else "?"
-
-
 def record_live(root: Path, segment: Path, cameras: int, minutes: int, tree: Tree,
                 steady: dict) -> dict[str, datetime]:
     """Land every camera's segments at live pace from the next whole minute; returns key -> landing time. `steady`
@@ -200,17 +101,6 @@ def record_live(root: Path, segment: Path, cameras: int, minutes: int, tree: Tre
             steady["from"] = (moment, tree.total_cpu(), tree.cpu_by_kind())
     steady["to"] = (moment, tree.total_cpu(), tree.cpu_by_kind())
     return landed
-
-
-def loud_lines(path: Path, since: datetime, until: datetime) -> int:
-    """Lines at INFO or above that the Dagster process logging to `path` printed from `since` to `until`."""
-    count = 0
-    for line in COLOURS.sub("", path.read_text(errors="replace")).splitlines():
-        if LOUD.search(line):
-            with contextlib.suppress(ValueError):  # a line without the logger's timestamp
-                if since <= datetime.strptime(line[:25], "%Y-%m-%d %H:%M:%S %z") <= until:
-                    count += 1
-    return count
 
 
 def extraction_cpu(root: Path, cameras: int) -> float:
@@ -240,6 +130,42 @@ def latencies(database: str, landed: dict[str, datetime]) -> list[float]:
     return sorted((by_minute[m] - when).total_seconds() for m, when in last_landed.items() if m in by_minute)
 
 
+def run_tags(home: str) -> list[dict]:
+    """The tags of every run of the instance in `home`."""
+    from dagster import DagsterInstance
+
+    with DagsterInstance.from_config(home) as instance:
+        return [run.tags for run in instance.get_runs()]
+
+
+def start_daemon(work: Path, workspace_file: Path, environment: dict) -> subprocess.Popen:
+    """The two sensors live mode needs started, then the daemon, logging to daemon.log."""
+    for sensor in ("follow_cameras_sensor", "new_clips_sensor"):
+        subprocess.run(["dagster", "sensor", "start", sensor, "-w", str(workspace_file)], cwd=REPO_ROOT,
+                       env=environment, check=True, capture_output=True)
+    log = (work / "daemon.log").open("w")
+    return subprocess.Popen(DAEMON + ["-w", str(workspace_file)], cwd=REPO_ROOT, env=environment,
+                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def report(results: dict, lines: int, steady_outside: float) -> None:
+    r = results
+    print(f"{r['cameras']} cameras x {r['minutes']} live minutes: {r['rows']} of {r['minutes_recorded']} rows; latency "
+          f"p50 {r['latency_p50_s']} s, p95 {r['latency_p95_s']} s (target <= 120)")
+    print(f"CPU of the Dagster processes {r['dagster_processes_cpu_s']:.1f} s, extraction alone "
+          f"{r['extraction_cpu_s']:.1f} s: outside extraction {r['outside_extraction_fraction']:.1%} of it over the "
+          f"whole run, {steady_outside:.1%} from minute 2 on, when every run has started (target <= 15%); start-up "
+          f"{r['start_up_cpu_per_camera_s']} s per camera")
+    print("  from minute 2 on, CPU per kind of process / extraction CPU (runs include the extraction): "
+          + ", ".join(f"{kind} {share:.1%}" for kind, share in r["steady_cpu_by_process_over_extraction"].items()))
+    print(f"runs: {r['following_runs']} following the hour (up to {r['cameras_per_run']} cameras each), "
+          f"{r['catch_up_runs']} catch-up ({r['all_runs']} in all, rollups included); code server {r['code_server']}; "
+          f"peak RSS {r['peak_rss_per_camera_mb']} MB per camera (target <= 300): "
+          + ", ".join(f"{kind} {mb} MB" for kind, mb in r["peak_rss_by_process_mb"].items()))
+    print(f"log lines at INFO or above from minute 2 on: {lines} = {r['steady_loud_log_lines_per_camera_hour']:.2f} "
+          "per camera-hour (target <= 2; the runs following the hour print one when they start)")
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cameras", type=int, default=10)
@@ -255,12 +181,7 @@ def main(argv: list[str] | None = None) -> dict:
     environment = prepare(work, args.cameras, server_url(), args.cameras_per_run)
     segment = segment_file(*(int(v) for v in args.size.split("x")), args.fps)
     workspace_file, servers = workspace(work, args.code_server, environment)
-    for sensor in ("follow_cameras_sensor", "new_clips_sensor"):
-        subprocess.run(["dagster", "sensor", "start", sensor, "-w", str(workspace_file)], cwd=REPO_ROOT,
-                       env=environment, check=True, capture_output=True)
-    log = (work / "daemon.log").open("w")
-    daemon = subprocess.Popen(DAEMON + ["-w", str(workspace_file)], cwd=REPO_ROOT, env=environment,
-                              stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    daemon = start_daemon(work, workspace_file, environment)
     tree, steady = Tree([daemon, *servers]), {}
     try:
         landed = record_live(work / "recordings", segment, args.cameras, args.minutes, tree, steady)
@@ -272,10 +193,7 @@ def main(argv: list[str] | None = None) -> dict:
         waits = latencies(environment["DATABASE_URL"], landed)
     finally:
         stop([daemon, *servers])  # a code server waits for its runs: the runs still following are killed
-    from dagster import DagsterInstance
-
-    with DagsterInstance.from_config(environment["DAGSTER_HOME"]) as instance:
-        tags = [run.tags for run in instance.get_runs()]
+    tags = run_tags(environment["DAGSTER_HOME"])
     following = sum(FOLLOW_TAG in t for t in tags)
     catch_up = sum(CAMERA_TAG in t for t in tags)
     minutes_expected = args.cameras * args.minutes
@@ -291,8 +209,8 @@ def main(argv: list[str] | None = None) -> dict:
     results = {
         "cameras": args.cameras, "minutes": args.minutes, "cameras_per_run": args.cameras_per_run,
         "code_server": args.code_server, "rows": len(waits), "minutes_recorded": minutes_expected,
-        "latency_p50_s": round(waits[len(waits) // 2], 1) if waits else None,
-        "latency_p95_s": round(waits[int(len(waits) * 0.95)], 1) if waits else None,
+        "latency_p50_s": round(percentile(waits, 0.5), 1) if waits else None,
+        "latency_p95_s": round(percentile(waits, 0.95), 1) if waits else None,
         "dagster_processes_cpu_s": round(dagster_cpu, 1), "extraction_cpu_s": round(extraction, 1),
         "outside_extraction_fraction": round((dagster_cpu - extraction) / extraction, 3),
         "steady_outside_extraction_fraction": round(steady_outside, 3),
@@ -303,20 +221,7 @@ def main(argv: list[str] | None = None) -> dict:
         "steady_loud_log_lines_per_camera_hour": round(lines_per_camera_hour, 2),
         "peak_rss_by_process_mb": {kind: round(rss / 2**20) for kind, rss in sorted(tree.peak_rss_by_kind.items())},
     }
-    print(f"{args.cameras} cameras x {args.minutes} live minutes: {len(waits)} of {minutes_expected} rows; latency "
-          f"p50 {results['latency_p50_s']} s, p95 {results['latency_p95_s']} s (target <= 120)")
-    print(f"CPU of the Dagster processes {dagster_cpu:.1f} s, extraction alone {extraction:.1f} s: outside "
-          f"extraction {results['outside_extraction_fraction']:.1%} of it over the whole run, "
-          f"{steady_outside:.1%} from minute 2 on, when every run has started (target <= 15%); start-up "
-          f"{results['start_up_cpu_per_camera_s']} s per camera")
-    print("  from minute 2 on, CPU per kind of process / extraction CPU (runs include the extraction): "
-          + ", ".join(f"{kind} {share:.1%}" for kind, share in steady_by_kind.items()))
-    print(f"runs: {following} following the hour (up to {args.cameras_per_run} cameras each), {catch_up} catch-up "
-          f"({len(tags)} in all, rollups included); code server {args.code_server}; peak RSS "
-          f"{results['peak_rss_per_camera_mb']} MB per camera (target <= 300): "
-          + ", ".join(f"{kind} {mb} MB" for kind, mb in results["peak_rss_by_process_mb"].items()))
-    print(f"log lines at INFO or above from minute 2 on: {lines} = {lines_per_camera_hour:.2f} per camera-hour "
-          "(target <= 2; the runs following the hour print one when they start)")
+    report(results, lines, steady_outside)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(results, indent=2))
     return results

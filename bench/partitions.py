@@ -30,17 +30,14 @@ from pathlib import Path
 
 import yaml
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from dagster import AssetExecutionContext, DagsterInstance, asset, materialize
 
-from dagster import AssetExecutionContext, DagsterInstance, asset, materialize  # noqa: E402
+from roz_pipeline.lib.keys import RANGE_END_TAG, RANGE_START_TAG, minutes_key
+from roz_pipeline.lib.launch import QUIET_CONSOLE
+from roz_pipeline.lib.partitions import camera_partitions
+from common import OUT, fresh_database, server_url, sqlalchemy_url
+from roz_pipeline.settings import REPO_ROOT
 
-from roz_pipeline.defs.keys import RANGE_END_TAG, RANGE_START_TAG, minutes_key  # noqa: E402
-from roz_pipeline.defs.launch import QUIET_CONSOLE  # noqa: E402
-from roz_pipeline.defs.partitions import camera_partitions  # noqa: E402
-from databases import fresh_database, server_url, sqlalchemy_url  # noqa: E402  (bench/ is the script's folder)
-from roz_pipeline.settings import REPO_ROOT  # noqa: E402
-
-OUT = Path(__file__).resolve().parent / "out"
 CAMERA = "bench"
 POPULATE_PROCESSES = 3
 STATUS_QUERY = """query($path: [String!]!) { assetNodeOrError(assetKey: {path: $path}) { ... on AssetNode {

@@ -21,20 +21,18 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from dagster import DagsterInstance
 
-from dagster import DagsterInstance  # noqa: E402
+from common import OUT
+from roz_pipeline.clips.layout import ClipLayout
+from roz_pipeline.lib.keys import minutes_key
+from roz_pipeline.lib.launch import CameraRange, execute_ranges
+from roz_pipeline.defs import build_definitions
+from roz_pipeline.lib.partitions import PARTITION_FORMAT
+from roz_pipeline.lib.resources import HeatmapDatabase, LocalClips
+from roz_pipeline.usecases.processing import process_window
+from roz_pipeline.registry import load_registry
 
-from roz_pipeline.clips.layout import ClipLayout  # noqa: E402
-from roz_pipeline.defs.keys import minutes_key  # noqa: E402
-from roz_pipeline.defs.launch import CameraRange, execute_ranges  # noqa: E402
-from roz_pipeline.defs.location import build_definitions  # noqa: E402
-from roz_pipeline.defs.partitions import PARTITION_FORMAT  # noqa: E402
-from roz_pipeline.defs.resources import HeatmapDatabase, LocalClips  # noqa: E402
-from roz_pipeline.usecases.processing import process_window  # noqa: E402
-from roz_pipeline.registry import load_registry  # noqa: E402
-
-OUT = Path(__file__).resolve().parent / "out"
 CLIP = OUT / "bench_1080p15_60s.mp4"
 CAMERAS = ("bench-a", "bench-b")
 FIRST = datetime(2026, 11, 2, 0, 0, tzinfo=timezone.utc)

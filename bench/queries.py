@@ -11,8 +11,6 @@ Prints p50/p95 per query and the pattern's two ways with their ratio.
 
 import argparse
 import json
-import statistics
-import sys
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -20,17 +18,15 @@ from pathlib import Path
 import numpy as np
 import psycopg
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from databases import fresh_database, server_url  # noqa: E402  (bench/ is the script's folder)
-from roz_pipeline.core.codec import encode_intensity  # noqa: E402
-from roz_pipeline.core.timesteps import HOUR, floor  # noqa: E402
-from roz_pipeline.usecases.insight import hour_of_day_pattern  # noqa: E402
-from roz_pipeline.usecases.rollups import roll_up_hour  # noqa: E402
-from roz_pipeline.settings import migrations_dir  # noqa: E402
-from roz_pipeline.storage.minutes import newest_minutes  # noqa: E402
-from roz_pipeline.storage.seed_queries import hour_of_day_minutes  # noqa: E402
-from roz_pipeline.storage.migrations import Migrator  # noqa: E402
+from common import fresh_database, server_url, timings
+from roz_pipeline.core.codec import encode_intensity
+from roz_pipeline.core.timesteps import HOUR, floor
+from roz_pipeline.usecases.insight import hour_of_day_pattern
+from roz_pipeline.usecases.rollups import roll_up_hour
+from roz_pipeline.settings import migrations_dir
+from roz_pipeline.storage.minutes import newest_minutes
+from roz_pipeline.storage.seed_queries import hour_of_day_minutes
+from roz_pipeline.storage.migrations import Migrator
 
 DATABASE = "roz_bench_queries"
 PATTERN_CAMERA, PATTERN_HOUR, PATTERN_DAYS = "cam-00", 14, 7
@@ -101,18 +97,6 @@ def load(url: str, cameras: int, days: int, now: datetime) -> dict:
         blob = conn.execute("SELECT avg(length(intensity_array)) FROM heatmap_minutes WHERE height = 270").fetchone()[0]
     return {"rows": rows, "table_bytes": size, "load_s": round(time.perf_counter() - started, 1),
             "real_size_rows_mean_bytes": round(float(blob))}
-
-
-def timings(function, repeat: int) -> dict:
-    samples = []
-    function()  # warm the cache: the pipeline's readers query a warm database
-    for _ in range(repeat):
-        started = time.perf_counter()
-        function()
-        samples.append((time.perf_counter() - started) * 1000)
-    samples.sort()
-    return {"p50_ms": round(statistics.median(samples), 2),
-            "p95_ms": round(samples[min(len(samples) - 1, int(0.95 * len(samples)))], 2)}
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -24,24 +24,20 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import boto3
 
-import boto3  # noqa: E402
+from common import MOTO_CREDENTIALS, OUT, fresh_database, server_url
+from extract import benchmark_clip, ffmpeg_binary
+from roz_pipeline.clips.catalog import ClipCatalog
+from roz_pipeline.clips.layout import ClipLayout
+from roz_pipeline.clips.stores import LocalClipStore
+from roz_pipeline.clips.s3_store import S3ClipStore
+from roz_pipeline.registry import Camera
+from roz_pipeline.usecases.processing import read_minutes
 
-from databases import fresh_database, server_url  # noqa: E402
-from extract import benchmark_clip, ffmpeg_binary  # noqa: E402
-from roz_pipeline.clips.catalog import ClipCatalog  # noqa: E402
-from roz_pipeline.clips.layout import ClipLayout  # noqa: E402
-from roz_pipeline.clips.stores import LocalClipStore  # noqa: E402
-from roz_pipeline.clips.s3_store import S3ClipStore  # noqa: E402
-from roz_pipeline.registry import Camera  # noqa: E402
-from roz_pipeline.usecases.processing import read_minutes  # noqa: E402
-
-OUT = Path(__file__).resolve().parent / "out"
 MINUTE = datetime(2026, 11, 20, 14, 5, tzinfo=timezone.utc)
 CAMERA = Camera("front-door", source_name="Front_Door")
 FRIGATE = ClipLayout.from_setting("frigate")
-CREDENTIALS = {"aws_access_key_id": "bench", "aws_secret_access_key": "bench", "region_name": "us-east-1"}
 
 
 def frigate_segments(clip: Path) -> Path:
@@ -146,7 +142,7 @@ from roz_pipeline.storage.migrations import Migrator
 from roz_pipeline.usecases.processing import process_window
 endpoint, bucket, database, migrations = sys.argv[1:5]
 Migrator(database, Path(migrations)).migrate()
-client = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="bench", aws_secret_access_key="bench",
+client = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="testing", aws_secret_access_key="testing",
                       region_name="us-east-1")
 downloaded = []  # the bytes of each GetObject answer (a download in parts asks several)
 client.meta.events.register("after-call.s3.GetObject", lambda **call: downloaded.append(call["parsed"]["ContentLength"]))
@@ -163,7 +159,7 @@ print(json.dumps({"rows": len(report.written), "peak_rss_mb": peak_kb / 1024, "d
 
 
 def long_file_run(path: Path, endpoint: str, minutes: int) -> dict:
-    client = boto3.client("s3", endpoint_url=endpoint, **CREDENTIALS)
+    client = boto3.client("s3", endpoint_url=endpoint, **MOTO_CREDENTIALS)
     client.create_bucket(Bucket="long")
     client.upload_file(str(path), "long", path.relative_to(path.parent.parent).as_posix())
     database = fresh_database(server_url(), "roz_bench_recorders")
@@ -201,9 +197,9 @@ def main(argv: list[str] | None = None) -> dict:
 
     server, endpoint = moto_server()
     try:
-        client = boto3.client("s3", endpoint_url=endpoint, **CREDENTIALS)
+        client = boto3.client("s3", endpoint_url=endpoint, **MOTO_CREDENTIALS)
         upload(client, "segments", root)
-        slow = far_away(boto3.client("s3", endpoint_url=endpoint, **CREDENTIALS), args.latency)
+        slow = far_away(boto3.client("s3", endpoint_url=endpoint, **MOTO_CREDENTIALS), args.latency)
         s3 = ClipCatalog(S3ClipStore(slow, "segments"), FRIGATE, [CAMERA])
         _, s3_wall = measure(lambda: read_minute(s3), args.repeats)
         long_run = long_file_run(long_file(clip, args.long_minutes), endpoint, args.long_minutes)

@@ -12,7 +12,6 @@ fetched, decoded and summed). Each must give the arrays' answer. Prints p50/p95 
 
 import argparse
 import json
-import sys
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -20,18 +19,16 @@ from pathlib import Path
 import numpy as np
 import psycopg
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from databases import fresh_database, server_url  # noqa: E402  (bench/ is the script's folder)
-from queries import timings, walker_map  # noqa: E402
-from roz_pipeline.core.cells import cell_sums, encode_cells  # noqa: E402
-from roz_pipeline.core.codec import encode_intensity  # noqa: E402
-from roz_pipeline.core.regions import activity_intervals, region_activity, region_box  # noqa: E402
-from roz_pipeline.registry import Camera  # noqa: E402
-from roz_pipeline.settings import migrations_dir  # noqa: E402
-from roz_pipeline.storage.migrations import Migrator  # noqa: E402
-from roz_pipeline.storage.regions import define_region  # noqa: E402
-from roz_pipeline.usecases.regions import activity_from_arrays, when  # noqa: E402
+from common import fresh_database, server_url, timings
+from queries import walker_map
+from roz_pipeline.core.cells import cell_sums, encode_cells
+from roz_pipeline.core.codec import encode_intensity
+from roz_pipeline.core.regions import activity_intervals, region_activity, region_box
+from roz_pipeline.registry import Camera
+from roz_pipeline.settings import migrations_dir
+from roz_pipeline.storage.migrations import Migrator
+from roz_pipeline.storage.regions import define_region
+from roz_pipeline.usecases.regions import activity_from_arrays, when
 
 DATABASE = "roz_bench_regions"
 GRID = (320, 160, 1040, 720)  # on the cell grid (80 source pixels at factor 4): heatmap rows 40-180, columns 80-260

@@ -24,10 +24,10 @@ from dagster import (
     AssetMaterialization, AutomationCondition, Definitions, build_sensor_context, evaluate_automation_conditions,
     instance_for_test)
 
-from roz_pipeline.defs.keys import DAYS_PREFIX, HOURS_PREFIX, hours_key, minutes_key
-from roz_pipeline.defs.location import build_definitions
-from roz_pipeline.defs.partitions import PARTITION_FORMAT
-from roz_pipeline.defs.resources import HeatmapDatabase, LocalClips
+from roz_pipeline.lib.keys import DAYS_PREFIX, HOURS_PREFIX, hours_key, minutes_key
+from roz_pipeline.defs import build_definitions
+from roz_pipeline.lib.partitions import PARTITION_FORMAT
+from roz_pipeline.lib.resources import HeatmapDatabase, LocalClips
 
 START = datetime(2026, 11, 2, tzinfo=timezone.utc)
 

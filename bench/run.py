@@ -42,13 +42,11 @@ import importlib
 import json
 import os
 import platform
-import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-BENCH = Path(__file__).resolve().parent
-sys.path.insert(0, str(BENCH))
+BENCH = Path(__file__).resolve().parent  # the parts are scripts of this folder: importlib finds them here
 
 PARTS = {  # name: (full arguments, --quick arguments)
     "extract": ([], ["--repeats", "1", "--gated-day-minutes", "3"]),
@@ -66,21 +64,19 @@ PARTS = {  # name: (full arguments, --quick arguments)
 }
 
 
-def summary(results: dict) -> list[tuple[str, str, str]]:
-    """(measure, value, target) rows for the parts that ran."""
+def _extract_rows(results: dict) -> list[tuple[str, str, str]]:
     rows = []
-    if "extract" in results:
-        ratios = results["extract"]["ratios"]
-        rows += [("extraction CPU / ffmpeg decode-only, 1 thread", f"{ratios['roz 1 thread / ffmpeg 1 thread (cpu)']:.2f}", "<= 1.05"),
-                 ("--fast CPU / ffmpeg decode-only, 1 thread", f"{ratios['roz --fast / ffmpeg 1 thread (cpu)']:.2f}", "<= 0.90"),
-                 ("2 clips in 2 processes vs 1", f"{ratios['2 clips in 2 processes vs 1 clip in 1 process (throughput)']:.2f}x", "")]
-        for key, real in results["extract"]["real_footage"].items():
-            ours = list(real["encoders"].values())[-1]
-            rows += [(f"median row, {key}", f"{ours['median_bytes'] / 1000:.1f} KB", "<= 25 KB at 270x480-equivalent"),
-                     ("... Roz's encoder bytes / the stdlib's", f"{real['roz bytes / stdlib bytes']:.3f}", "<= 0.85"),
-                     ("... Roz's encoder CPU / the row's extraction CPU",
-                      f"{real['roz encoder cpu / extraction cpu']:.1%}", "<= 5%")]
-    for name, g in results.get("extract", {}).get("gated", {}).items():
+    ratios = results["extract"]["ratios"]
+    rows += [("extraction CPU / ffmpeg decode-only, 1 thread", f"{ratios['roz 1 thread / ffmpeg 1 thread (cpu)']:.2f}", "<= 1.05"),
+             ("--fast CPU / ffmpeg decode-only, 1 thread", f"{ratios['roz --fast / ffmpeg 1 thread (cpu)']:.2f}", "<= 0.90"),
+             ("2 clips in 2 processes vs 1", f"{ratios['2 clips in 2 processes vs 1 clip in 1 process (throughput)']:.2f}x", "")]
+    for key, real in results["extract"]["real_footage"].items():
+        ours = list(real["encoders"].values())[-1]
+        rows += [(f"median row, {key}", f"{ours['median_bytes'] / 1000:.1f} KB", "<= 25 KB at 270x480-equivalent"),
+                 ("... Roz's encoder bytes / the stdlib's", f"{real['roz bytes / stdlib bytes']:.3f}", "<= 0.85"),
+                 ("... Roz's encoder CPU / the row's extraction CPU",
+                  f"{real['roz encoder cpu / extraction cpu']:.1%}", "<= 5%")]
+    for name, g in results["extract"].get("gated", {}).items():
         target = "<= 0.3" if name.startswith("day (") else "<= 0.05" if "still" in name else "<= 1.05"
         rows.append((f"gated / full decode CPU, {name}", f"{g['cpu_ratio']:.3f} ({g['frames_decoded_share']:.1%} "
                      f"decoded{', full: ' + g['decoded_full_because'] if g['decoded_full_because'] else ''})", target))
@@ -88,83 +84,148 @@ def summary(results: dict) -> list[tuple[str, str, str]]:
             rows.append(("... intensity found / busy-minute correlation (min) / misses",
                          f"{g['intensity_share_found']:.2%} / {g['busy_minute_correlation_min']:.4f} / "
                          f"{len(g['misses'])}", ">= 99% / >= 0.99 / 0"))
-    if "pipeline" in results:
-        p = results["pipeline"]
-        rows += [("ranged run overhead over compute", f"{p['ranged_overhead_fraction']:+.1%}", "<= 5%"),
-                 (f"{p['single_runs']} single-minute runs vs the ranged run", f"{p['singles_vs_ranged_same_minutes']:.2f}x", ""),
-                 ("end to end, 2 processes", f"{p['camera_minutes_per_wall_minute']} camera-min/wall-min", ">= 16")]
-    if "queries" in results:
-        q = results["queries"]
-        rows += [(f"seed query {name} p50", f"{t['p50_ms']:.1f} ms", "<= 50 ms") for name, t in q["seed_queries"].items()]
-        rows += [(f"roz: {name} p50", f"{t['p50_ms']:.1f} ms", "") for name, t in q["roz_queries"].items()]
-        rows += [("2pm pattern x 7 days from rollups p50", f"{q['pattern']['from_rollups']['p50_ms']:.1f} ms", "< 200 ms"),
-                 ("... minute by minute p50", f"{q['pattern']['minute_by_minute']['p50_ms']:.1f} ms", "")]
-    if "partitions" in results:
-        for grain, r in results["partitions"].items():
-            rows.append((f"partition status, {grain} grain, {r['partitions']:,} partitions, {r['gaps']} gaps",
-                         f"{r['status_warm_p50_s']:.3f} s warm, {r['status_cold_s']:.1f} s cold", "<= 1 s"))
-    if "scale_out" in results:
-        runs = results["scale_out"]["runs"]
-        base = runs[0]["camera_minutes_per_wall_minute"]
-        rows += [(f"Celery, {r['workers']} worker(s)", f"{r['camera_minutes_per_wall_minute']} camera-min/wall-min, "
-                  f"{r['camera_minutes_per_wall_minute'] / base:.2f}x", ">= 1.75x for 2" if r["workers"] == 2 else "")
-                 for r in runs]
-    if "recorders" in results:
-        r = results["recorders"]
-        long = r["long_file"]
-        rows += [("one minute from six 10 s segments, CPU / ffmpeg decode-only", f"{r['six_segments']['ratio']:.2f}",
-                  "<= 1.10"),
-                 ("the same from S3 at 50 ms per request, wall / local", f"{r['s3_latency']['ratio']:.2f}", "<= 1.3"),
-                 (f"{long['minutes']}-minute file from S3: peak RSS", f"{long['peak_rss_mb']} MB, downloaded "
-                  f"{long['times_downloaded']}x, {long['temporary_files_left']} temp files left", "<= 500 MB")]
-    if "live" in results:
-        r = results["live"]
-        rows += [("live: latency, last segment landed -> row, p50 / p95",
-                  f"{r['latency_p50_s']} s / {r['latency_p95_s']} s", "<= 120 s"),
-                 ("live: CPU outside extraction / extraction, steady", f"{r['steady_outside_extraction_fraction']:.0%}",
-                  "<= 15%"),
-                 ("live: peak RSS per camera", f"{r['peak_rss_per_camera_mb']} MB", "<= 300 MB")]
-    if "regions" in results:
-        r = results["regions"]
-        rows += [(f"roz when, one region over {r['minutes']:,} minutes: series p50", f"{r['series']['p50_ms']} ms",
-                  "<= 300 ms"),
-                 ("... a rectangle on the cell grid (the minutes' cells) p50", f"{r['cells']['p50_ms']} ms",
-                  "<= 300 ms"),
-                 ("... every array summed instead (same answer) p50",
-                  f"{r['arrays']['p50_ms']} ms ({r['arrays_vs_series']}x)", "")]
-    if "ingest" in results:
-        history, scale = results["ingest"]["history"], results["ingest"]["scale"]
-        rows += [("new_clips_sensor tick, long history / 1 hour, local folder", f"{history['local_ratio']:.2f}",
-                  "<= 1.5"),
-                 ("... S3 + SQS events", f"{history['s3_ratio']:.2f}", "<= 1.5"),
-                 ("... the old listing design (baseline)", f"{history['baseline_ratio']:.2f}", ""),
-                 (f"{scale['local']['cameras']:,} cameras at live pace, local: tick p50 / p95",
-                  f"{scale['local']['p50_s']:.2f} s / {scale['local']['p95_s']:.2f} s", "p95 <= 5 s"),
-                 ("... cursor at steady state / with a backlog asked for",
-                  f"{scale['local']['cursor_bytes_max']:,} B / {scale['local']['backlog_cursor_bytes']:,} B",
-                  "<= 64 KB"),
-                 ("... S3 + SQS events: tick p95; LIST and SQS requests per camera-hour",
-                  f"{scale['s3_events']['p95_s']:.2f} s; {scale['s3_events']['list_per_camera_hour']:.3f}, "
-                  f"{scale['s3_events']['sqs_per_camera_hour_live_pace']:.1f}", "")]
-    if "rollups" in results:
-        rows += [(f"rollup requests, {r['cameras']:,} cameras: sensor / declarative automation tick",
-                  f"{r['sensor_tick_s']:.3f} s / {r['declarative_tick_s']:.2f} s", "<= 5 s")
-                 for r in results["rollups"]["sizes"]]
-    if "explore" in results:
-        r = results["explore"]
-        worst = max((t["p95_ms"], name) for name, t in r["requests"].items())
-        rows += [(f"roz explore, {r['minutes']:,} minutes + {r['rollup_days']} days of rollups, {r['cameras']:,} "
-                  "cameras: slowest p95", f"{worst[0]} ms ({worst[1]})", f"<= {r['target_p95_ms']} ms")]
-    if "control_plane" in results:
-        r = results["control_plane"]
-        worst = max((t["p95_s"] or 0.0, name) for name, t in r["sensor_ticks"].items())
-        rows += [(f"control plane, {r['cameras']:,} cameras idle: slowest sensor tick p95", f"{worst[0]:.2f} s ({worst[1]})",
-                  "<= 5 s"),
-                 ("... daemon + code server CPU, share of one core", f"{r['idle_cpu_share']:.1%}", "<= 10%"),
-                 ("... log lines at INFO or above per camera-hour", f"{r['loud_lines_per_camera_hour']:.2f}", "<= 2"),
-                 ("... slowest UI GraphQL query", f"{max(r['ui_query_s'].values()):.2f} s "
-                  f"({max(r['ui_query_s'], key=r['ui_query_s'].get)})", "<= 1 s")]
     return rows
+
+
+def _pipeline_rows(results: dict) -> list[tuple[str, str, str]]:
+    rows = []
+    p = results["pipeline"]
+    rows += [("ranged run overhead over compute", f"{p['ranged_overhead_fraction']:+.1%}", "<= 5%"),
+             (f"{p['single_runs']} single-minute runs vs the ranged run", f"{p['singles_vs_ranged_same_minutes']:.2f}x", ""),
+             ("end to end, 2 processes", f"{p['camera_minutes_per_wall_minute']} camera-min/wall-min", ">= 16")]
+    return rows
+
+
+def _queries_rows(results: dict) -> list[tuple[str, str, str]]:
+    rows = []
+    q = results["queries"]
+    rows += [(f"seed query {name} p50", f"{t['p50_ms']:.1f} ms", "<= 50 ms") for name, t in q["seed_queries"].items()]
+    rows += [(f"roz: {name} p50", f"{t['p50_ms']:.1f} ms", "") for name, t in q["roz_queries"].items()]
+    rows += [("2pm pattern x 7 days from rollups p50", f"{q['pattern']['from_rollups']['p50_ms']:.1f} ms", "< 200 ms"),
+             ("... minute by minute p50", f"{q['pattern']['minute_by_minute']['p50_ms']:.1f} ms", "")]
+    return rows
+
+
+def _partitions_rows(results: dict) -> list[tuple[str, str, str]]:
+    rows = []
+    for grain, r in results["partitions"].items():
+        rows.append((f"partition status, {grain} grain, {r['partitions']:,} partitions, {r['gaps']} gaps",
+                     f"{r['status_warm_p50_s']:.3f} s warm, {r['status_cold_s']:.1f} s cold", "<= 1 s"))
+    return rows
+
+
+def _scale_out_rows(results: dict) -> list[tuple[str, str, str]]:
+    rows = []
+    runs = results["scale_out"]["runs"]
+    base = runs[0]["camera_minutes_per_wall_minute"]
+    rows += [(f"Celery, {r['workers']} worker(s)", f"{r['camera_minutes_per_wall_minute']} camera-min/wall-min, "
+              f"{r['camera_minutes_per_wall_minute'] / base:.2f}x", ">= 1.75x for 2" if r["workers"] == 2 else "")
+             for r in runs]
+    return rows
+
+
+def _recorders_rows(results: dict) -> list[tuple[str, str, str]]:
+    rows = []
+    r = results["recorders"]
+    long = r["long_file"]
+    rows += [("one minute from six 10 s segments, CPU / ffmpeg decode-only", f"{r['six_segments']['ratio']:.2f}",
+              "<= 1.10"),
+             ("the same from S3 at 50 ms per request, wall / local", f"{r['s3_latency']['ratio']:.2f}", "<= 1.3"),
+             (f"{long['minutes']}-minute file from S3: peak RSS", f"{long['peak_rss_mb']} MB, downloaded "
+              f"{long['times_downloaded']}x, {long['temporary_files_left']} temp files left", "<= 500 MB")]
+    return rows
+
+
+def _live_rows(results: dict) -> list[tuple[str, str, str]]:
+    rows = []
+    r = results["live"]
+    rows += [("live: latency, last segment landed -> row, p50 / p95",
+              f"{r['latency_p50_s']} s / {r['latency_p95_s']} s", "<= 120 s"),
+             ("live: CPU outside extraction / extraction, steady", f"{r['steady_outside_extraction_fraction']:.0%}",
+              "<= 15%"),
+             ("live: peak RSS per camera", f"{r['peak_rss_per_camera_mb']} MB", "<= 300 MB")]
+    return rows
+
+
+def _regions_rows(results: dict) -> list[tuple[str, str, str]]:
+    rows = []
+    r = results["regions"]
+    rows += [(f"roz when, one region over {r['minutes']:,} minutes: series p50", f"{r['series']['p50_ms']} ms",
+              "<= 300 ms"),
+             ("... a rectangle on the cell grid (the minutes' cells) p50", f"{r['cells']['p50_ms']} ms",
+              "<= 300 ms"),
+             ("... every array summed instead (same answer) p50",
+              f"{r['arrays']['p50_ms']} ms ({r['arrays_vs_series']}x)", "")]
+    return rows
+
+
+def _ingest_rows(results: dict) -> list[tuple[str, str, str]]:
+    rows = []
+    history, scale = results["ingest"]["history"], results["ingest"]["scale"]
+    rows += [("new_clips_sensor tick, long history / 1 hour, local folder", f"{history['local_ratio']:.2f}",
+              "<= 1.5"),
+             ("... S3 + SQS events", f"{history['s3_ratio']:.2f}", "<= 1.5"),
+             ("... the old listing design (baseline)", f"{history['baseline_ratio']:.2f}", ""),
+             (f"{scale['local']['cameras']:,} cameras at live pace, local: tick p50 / p95",
+              f"{scale['local']['p50_s']:.2f} s / {scale['local']['p95_s']:.2f} s", "p95 <= 5 s"),
+             ("... cursor at steady state / with a backlog asked for",
+              f"{scale['local']['cursor_bytes_max']:,} B / {scale['local']['backlog_cursor_bytes']:,} B",
+              "<= 64 KB"),
+             ("... S3 + SQS events: tick p95; LIST and SQS requests per camera-hour",
+              f"{scale['s3_events']['p95_s']:.2f} s; {scale['s3_events']['list_per_camera_hour']:.3f}, "
+              f"{scale['s3_events']['sqs_per_camera_hour_live_pace']:.1f}", "")]
+    return rows
+
+
+def _rollups_rows(results: dict) -> list[tuple[str, str, str]]:
+    rows = []
+    rows += [(f"rollup requests, {r['cameras']:,} cameras: sensor / declarative automation tick",
+              f"{r['sensor_tick_s']:.3f} s / {r['declarative_tick_s']:.2f} s", "<= 5 s")
+             for r in results["rollups"]["sizes"]]
+    return rows
+
+
+def _explore_rows(results: dict) -> list[tuple[str, str, str]]:
+    rows = []
+    r = results["explore"]
+    worst = max((t["p95_ms"], name) for name, t in r["requests"].items())
+    rows += [(f"roz explore, {r['minutes']:,} minutes + {r['rollup_days']} days of rollups, {r['cameras']:,} "
+              "cameras: slowest p95", f"{worst[0]} ms ({worst[1]})", f"<= {r['target_p95_ms']} ms")]
+    return rows
+
+
+def _control_plane_rows(results: dict) -> list[tuple[str, str, str]]:
+    rows = []
+    r = results["control_plane"]
+    worst = max((t["p95_s"] or 0.0, name) for name, t in r["sensor_ticks"].items())
+    rows += [(f"control plane, {r['cameras']:,} cameras idle: slowest sensor tick p95", f"{worst[0]:.2f} s ({worst[1]})",
+              "<= 5 s"),
+             ("... daemon + code server CPU, share of one core", f"{r['idle_cpu_share']:.1%}", "<= 10%"),
+             ("... log lines at INFO or above per camera-hour", f"{r['loud_lines_per_camera_hour']:.2f}", "<= 2"),
+             ("... slowest UI GraphQL query", f"{max(r['ui_query_s'].values()):.2f} s "
+              f"({max(r['ui_query_s'], key=r['ui_query_s'].get)})", "<= 1 s")]
+    return rows
+
+
+ROWS = {  # each part's rows of the summary, in its order
+    "extract": _extract_rows,
+    "pipeline": _pipeline_rows,
+    "queries": _queries_rows,
+    "partitions": _partitions_rows,
+    "scale_out": _scale_out_rows,
+    "recorders": _recorders_rows,
+    "live": _live_rows,
+    "regions": _regions_rows,
+    "ingest": _ingest_rows,
+    "rollups": _rollups_rows,
+    "explore": _explore_rows,
+    "control_plane": _control_plane_rows,
+}
+
+
+def summary(results: dict) -> list[tuple[str, str, str]]:
+    """(measure, value, target) rows for the parts that ran."""
+    return [row for name, rows in ROWS.items() if name in results for row in rows(results)]
 
 
 def main() -> None:

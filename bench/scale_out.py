@@ -24,16 +24,13 @@ from pathlib import Path
 import psycopg
 import yaml
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from dagster import DagsterInstance
 
-from dagster import DagsterEventType, DagsterInstance  # noqa: E402
+from common import OUT, fresh_database, server_url, sqlalchemy_url, step_placements
+from roz_pipeline import settings
+from roz_pipeline.clips.layout import ClipLayout
+from roz_pipeline.settings import REPO_ROOT
 
-from databases import fresh_database, server_url, sqlalchemy_url  # noqa: E402
-from roz_pipeline import settings  # noqa: E402
-from roz_pipeline.clips.layout import ClipLayout  # noqa: E402
-from roz_pipeline.settings import REPO_ROOT  # noqa: E402
-
-OUT = Path(__file__).resolve().parent / "out"
 CAMERAS = ("scale-a", "scale-b")
 FIRST = datetime(2026, 11, 2, tzinfo=timezone.utc)
 
@@ -110,29 +107,6 @@ def run_cameras(environment: dict, minutes: int) -> tuple[float, list[int]]:
         if launcher.returncode != 0:
             raise RuntimeError(f"roz materialize failed:\n{out}\n{err[-3000:]}")
     return time.perf_counter() - started, [launcher.pid for launcher in launchers]
-
-
-def step_placements(home: str) -> list[dict]:
-    """Every step of every run: its camera, the pid it ran in, and the Celery worker that took it."""
-    placements = []
-    with DagsterInstance.from_config(home) as instance:
-        for run in instance.get_runs():
-            workers, pids, run_pid = {}, {}, None
-            for record in instance.all_logs(run.run_id):
-                event = record.dagster_event
-                if event is None:
-                    continue
-                if event.event_type == DagsterEventType.RUN_START:
-                    run_pid = event.pid
-                elif event.event_type == DagsterEventType.STEP_START:
-                    pids[event.step_key] = event.pid
-                elif event.event_type == DagsterEventType.ENGINE_EVENT and event.event_specific_data:
-                    worker = event.event_specific_data.metadata.get("Celery worker")
-                    if worker is not None:
-                        workers[event.step_key] = worker.value
-            placements += [{"camera": run.tags["camera"], "step": step, "pid": pid, "run_pid": run_pid,
-                            "worker": workers.get(step)} for step, pid in pids.items()]
-    return placements
 
 
 def measure(workers: int, server_url: str, clip: Path, minutes: int, work: Path) -> dict:

@@ -4,6 +4,6 @@ Cameras come from the registry (ROZ_CAMERAS_FILE, default ./cameras.yaml); resou
 (DATABASE_URL or the embedded PostgreSQL; ROZ_S3_BUCKET or the local ROZ_VIDEO_ROOT).
 """
 
-from roz_pipeline.defs.location import build_definitions
+from roz_pipeline.defs import build_definitions
 
 defs = build_definitions()

@@ -20,11 +20,12 @@ import pytest
 import yaml
 from dagster import AssetKey, Definitions, PartitionKeyRange, RunRequest, build_sensor_context, materialize
 
+from bench.common import sqlalchemy_url
 from roz_pipeline.clips.synthetic import Walker, write_clip
 from roz_pipeline.core.codec import encode_intensity
-from roz_pipeline.defs.keys import RANGE_END_TAG, RANGE_START_TAG, minutes_key
-from roz_pipeline.defs.location import build_definitions
-from roz_pipeline.defs.resources import HeatmapDatabase, LocalClips
+from roz_pipeline.lib.keys import RANGE_END_TAG, RANGE_START_TAG, minutes_key
+from roz_pipeline.defs import build_definitions
+from roz_pipeline.lib.resources import HeatmapDatabase, LocalClips
 from roz_pipeline.settings import REPO_ROOT
 from roz_pipeline.storage.minutes import HeatmapMinute, built_minutes
 
@@ -161,15 +162,6 @@ def minute_row(camera: str, when: datetime) -> HeatmapMinute:
                          float(array.sum()), 3.0, int(np.count_nonzero(array)))
 
 
-def _sqlalchemy_url(conninfo: str, scheme: str) -> str:
-    params = conninfo_to_dict(conninfo)
-    host = params.get("host", "127.0.0.1")
-    user = params.get("user", "postgres")
-    if host.startswith("/"):
-        return f"{scheme}://{user}@/{params['dbname']}?host={host}"
-    return f"{scheme}://{user}@{host}:{params.get('port', 5432)}/{params['dbname']}"
-
-
 ROLES = ("roz_migrator", "roz_writer", "roz_reader")  # db/roles.sql
 
 
@@ -184,7 +176,7 @@ def deploy_instance(home, database_url: str) -> None:
     assert set(config["storage"]["postgres"]["postgres_db"]) == {"hostname", "port", "db_name", "username", "password",
                                                                  "scheme"}
     scheme = config["storage"]["postgres"]["postgres_db"]["scheme"]
-    config["storage"] = {"postgres": {"postgres_url": _sqlalchemy_url(database_url, scheme)}}
+    config["storage"] = {"postgres": {"postgres_url": sqlalchemy_url(database_url, scheme)}}
     home.mkdir()
     (home / "dagster.yaml").write_text(yaml.safe_dump(config))
 

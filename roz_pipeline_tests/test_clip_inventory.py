@@ -410,8 +410,8 @@ def test_a_segment_six_days_late_in_s3_arrives_by_event_and_gets_one_run_that_re
     from dagster import build_sensor_context, instance_for_test
     from dagster_aws.s3 import S3Resource
 
-    from roz_pipeline.defs.location import build_definitions
-    from roz_pipeline.defs.resources import HeatmapDatabase, S3Clips
+    from roz_pipeline.defs import build_definitions
+    from roz_pipeline.lib.resources import HeatmapDatabase, S3Clips
     from roz_pipeline_tests.helpers import MIGRATIONS, execute_request
     from roz_pipeline_tests.recorders import record
 

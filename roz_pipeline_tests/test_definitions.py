@@ -54,7 +54,7 @@ def test_loading_the_code_location_warns_nothing(tmp_path):
 
 
 def test_a_sites_cameras_show_as_its_own_group_and_stay_in_the_rollup_automation(tmp_path, monkeypatch):
-    from roz_pipeline.defs.location import build_definitions
+    from roz_pipeline.defs import build_definitions
 
     monkeypatch.setenv("ROZ_HOME", str(tmp_path / "home"))
     monkeypatch.delenv("DATABASE_URL", raising=False)

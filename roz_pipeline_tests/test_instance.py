@@ -16,7 +16,7 @@ from psycopg.conninfo import conninfo_to_dict
 from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
 
 from roz_pipeline.clips.layout import ClipLayout
-from roz_pipeline.defs.keys import CAMERA_TAG, FOLLOW_JOB, FOLLOW_TAG
+from roz_pipeline.lib.keys import CAMERA_TAG, FOLLOW_JOB, FOLLOW_TAG
 from roz_pipeline.settings import REPO_ROOT
 from roz_pipeline_tests.helpers import (KEEP, T0, PostgresOnAPort, deploy_instance, local_defs, make_clip,
                                         minute_sources, rows, run_range)

@@ -21,9 +21,9 @@ from dagster import build_sensor_context, instance_for_test, materialize
 from paho.mqtt.enums import CallbackAPIVersion
 
 from roz_pipeline.core.timesteps import MINUTE, floor
-from roz_pipeline.defs.keys import minutes_key
-from roz_pipeline.defs.location import build_definitions
-from roz_pipeline.defs.resources import HeatmapDatabase, LocalClips
+from roz_pipeline.lib.keys import minutes_key
+from roz_pipeline.defs import build_definitions
+from roz_pipeline.lib.resources import HeatmapDatabase, LocalClips
 from roz_pipeline.defs.stale import build_stale_cameras_sensor
 from roz_pipeline.mqtt import frigate
 from roz_pipeline.mqtt.broker import Broker

@@ -20,8 +20,8 @@ from dagster import (
 
 from roz_pipeline.defs.health import build_run_failure_alert_sensor
 from roz_pipeline.defs.stale import build_stale_cameras_sensor
-from roz_pipeline.defs.location import build_definitions
-from roz_pipeline.defs.resources import HeatmapDatabase, LocalClips
+from roz_pipeline.defs import build_definitions
+from roz_pipeline.lib.resources import HeatmapDatabase, LocalClips
 from roz_pipeline.registry import load_registry
 from roz_pipeline.core.timesteps import MINUTE, floor
 from roz_pipeline.storage.maintenance import delete_expired

@@ -18,8 +18,8 @@ from dagster import (
     materialize,
 )
 from roz_pipeline.core.timesteps import HOUR, MINUTE, floor
-from roz_pipeline.defs.keys import RANGE_END_TAG as ASSET_PARTITION_RANGE_END_TAG, RANGE_START_TAG as ASSET_PARTITION_RANGE_START_TAG
-from roz_pipeline.defs.keys import camera_run_tags, minutes_key
+from roz_pipeline.lib.keys import RANGE_END_TAG as ASSET_PARTITION_RANGE_END_TAG, RANGE_START_TAG as ASSET_PARTITION_RANGE_START_TAG
+from roz_pipeline.lib.keys import camera_run_tags, minutes_key
 from roz_pipeline.registry import RegistryError
 from roz_pipeline_tests import bad_clips
 from roz_pipeline_tests.helpers import (

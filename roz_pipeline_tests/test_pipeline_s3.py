@@ -9,8 +9,8 @@ from dagster import DagsterEventType, AssetKey, instance_for_test
 from dagster_aws.s3 import S3Resource
 
 from roz_pipeline.cli.main import main
-from roz_pipeline.defs.location import build_definitions
-from roz_pipeline.defs.resources import HeatmapDatabase, S3Clips
+from roz_pipeline.defs import build_definitions
+from roz_pipeline.lib.resources import HeatmapDatabase, S3Clips
 from roz_pipeline_tests.helpers import MIGRATIONS, FaultyProxy
 from roz_pipeline_tests.helpers import KEEP, T0, clip_key, make_clip, rows, run_range
 

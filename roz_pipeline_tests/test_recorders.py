@@ -18,9 +18,9 @@ from roz_pipeline.core.heatmap import compute_heatmap
 from roz_pipeline.core.motion import MotionAccumulator
 from roz_pipeline.core.timesteps import MINUTE, floor
 from roz_pipeline.core.video import LumaDecoder
-from roz_pipeline.defs.keys import minutes_key
-from roz_pipeline.defs.location import build_definitions
-from roz_pipeline.defs.resources import HeatmapDatabase, LocalClips
+from roz_pipeline.lib.keys import minutes_key
+from roz_pipeline.defs import build_definitions
+from roz_pipeline.lib.resources import HeatmapDatabase, LocalClips
 from roz_pipeline.registry import Camera
 from roz_pipeline.storage.minutes import minutes_between
 from roz_pipeline.usecases.processing import process_window, read_minutes
@@ -317,7 +317,7 @@ def test_a_dagster_run_reads_frigate_segments_from_s3(tmp_path, moto_endpoint, m
     import boto3
     from dagster_aws.s3 import S3Resource
 
-    from roz_pipeline.defs.resources import S3Clips
+    from roz_pipeline.lib.resources import S3Clips
 
     root, segments, _ = frigate_store(tmp_path, seconds=70)
     client = boto3.client("s3", endpoint_url=moto_endpoint, **S3_CREDENTIALS)

@@ -16,7 +16,7 @@ from roz_pipeline.core.codec import encode_intensity
 from roz_pipeline.core.regions import activity_intervals
 from roz_pipeline.core.render import NO_DATA_COLOR, week_cell, week_cell_color
 from roz_pipeline.core.timesteps import HOUR, floor
-from roz_pipeline.defs.keys import regions_key
+from roz_pipeline.lib.keys import regions_key
 from roz_pipeline.registry import Camera, load_registry
 from roz_pipeline.storage.connection import connect
 from roz_pipeline.storage.minutes import HeatmapMinute, write_minute

@@ -4,8 +4,8 @@ import psycopg
 import pytest
 from dagster import AssetKey, instance_for_test, materialize
 
-from roz_pipeline.defs.location import build_definitions
-from roz_pipeline.defs.resources import HeatmapDatabase, LocalClips
+from roz_pipeline.defs import build_definitions
+from roz_pipeline.lib.resources import HeatmapDatabase, LocalClips
 from roz_pipeline.settings import REPO_ROOT
 from roz_pipeline.storage.maintenance import vacuum_analyze
 from roz_pipeline.storage.migrations import Migrator

@@ -4,6 +4,7 @@ the questions answered from them: patterns, comparisons, timelines, CSV, picture
 import base64
 import csv
 import io
+import uuid
 from datetime import datetime, timedelta, timezone
 
 import cv2
@@ -11,7 +12,6 @@ import numpy as np
 import psycopg
 import pytest
 from dagster import AssetKey, DagsterEventType, DagsterRun, DagsterRunStatus, instance_for_test, materialize
-from dagster._core.utils import make_new_run_id
 
 from roz_pipeline.core.codec import encode_intensity
 from roz_pipeline.core.render import (
@@ -22,7 +22,7 @@ from roz_pipeline.core.render import (
     week_cell_color,
 )
 from roz_pipeline.core.timesteps import HOUR, floor
-from roz_pipeline.defs.keys import camera_run_tags, minutes_key
+from roz_pipeline.lib.keys import camera_run_tags, minutes_key
 from roz_pipeline.usecases.insight import compare_periods, hour_of_day_pattern, period_heatmap, write_hourly_csv
 from roz_pipeline.registry import RegistryError, load_registry
 from roz_pipeline.usecases.rollups import roll_up_day, roll_up_hour
@@ -408,7 +408,7 @@ def test_an_ended_hour_waits_for_the_run_still_writing_its_minutes(registry, tmp
         assert run_range(defs, "lobby", T0, T0, instance).success
         # a re-run of the same hour is under way (a late clip): its minutes are not final yet
         running = instance.add_run(DagsterRun(
-            job_name="__ASSET_JOB", run_id=make_new_run_id(), status=DagsterRunStatus.STARTED,
+            job_name="__ASSET_JOB", run_id=str(uuid.uuid4()), status=DagsterRunStatus.STARTED,
             asset_selection=frozenset({minutes_key("lobby")}), tags=camera_run_tags("lobby", hour, hour)))
         waiting, cursor = automation_runs(defs, instance, cursor)
         instance.report_run_failed(running)

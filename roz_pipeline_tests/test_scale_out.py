@@ -14,8 +14,9 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from dagster import DagsterEventType, DagsterInstance
+from dagster import DagsterInstance
 
+from bench.common import step_placements
 from roz_pipeline import settings
 from roz_pipeline.clips.layout import ClipLayout
 from roz_pipeline.clips.synthetic import Walker, write_clip
@@ -86,29 +87,6 @@ def _stop(workers: list[subprocess.Popen]) -> None:
             os.killpg(worker.pid, signal.SIGKILL)
 
 
-def _steps(home: str) -> list[dict]:
-    """Every step of every run: the process it ran in, its run's process, and the Celery worker that took it."""
-    steps = []
-    with DagsterInstance.from_config(home) as instance:
-        for run in instance.get_runs():
-            pids, workers, run_pid = {}, {}, None
-            for record in instance.all_logs(run.run_id):
-                event = record.dagster_event
-                if event is None:
-                    continue
-                if event.event_type == DagsterEventType.RUN_START:
-                    run_pid = event.pid
-                elif event.event_type == DagsterEventType.STEP_START:
-                    pids[event.step_key] = event.pid
-                elif event.event_type == DagsterEventType.ENGINE_EVENT and event.event_specific_data:
-                    worker = event.event_specific_data.metadata.get("Celery worker")
-                    if worker is not None:
-                        workers[event.step_key] = worker.value
-            steps += [{"step": step, "pid": pid, "run_pid": run_pid, "worker": workers.get(step)}
-                      for step, pid in pids.items()]
-    return steps
-
-
 def test_celery_workers_execute_every_camera_step_in_their_own_processes(tmp_path, migrated_database):
     if not (_listening(5672) and _listening(6379)):
         skip_or_fail("RabbitMQ (127.0.0.1:5672) and Redis (127.0.0.1:6379) are needed for the Celery scale-out")
@@ -126,7 +104,7 @@ def test_celery_workers_execute_every_camera_step_in_their_own_processes(tmp_pat
     finally:
         _stop(workers)
 
-    steps = _steps(environment["DAGSTER_HOME"])
+    steps = step_placements(environment["DAGSTER_HOME"])
     camera_steps = [f"heatmap_minutes__{camera.replace('-', '_')}" for camera in CAMERAS]
     assert sorted(s["step"] for s in steps if s["step"] in camera_steps) == camera_steps  # and their checks
     for step in steps:

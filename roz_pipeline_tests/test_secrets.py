@@ -7,7 +7,7 @@ import boto3
 from dagster import EnvVar, instance_for_test
 from psycopg.conninfo import conninfo_to_dict
 
-from roz_pipeline.defs.location import build_definitions
+from roz_pipeline.defs import build_definitions
 from roz_pipeline_tests.helpers import KEEP, T0, clip_key, make_clip, run_range
 
 BUCKET, PREFIX = "secrets-test", "site-b"

@@ -10,7 +10,8 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "roz_pipeline"
 README = PACKAGE.parent / "README.md"
 MODULES = sorted(path for path in PACKAGE.rglob("*.py") if "__pycache__" not in path.parts)
-LONG_MODULES_ALLOWED = {"storage/migrations.py"}  # the migration runner: one careful procedure, read top to bottom
+LONG_MODULES_ALLOWED = {"roz_pipeline/storage/migrations.py"}  # the migration runner: one careful procedure
+BENCHES = sorted((PACKAGE.parent / "bench").glob("*.py"))  # scripts importing each other from their folder
 MAX_MODULE_LINES, MAX_FUNCTION_LINES = 300, 60
 # What each layer may import of the package (besides itself): the pure core nothing, the CLI and Dagster on top.
 LAYERS = {
@@ -19,11 +20,13 @@ LAYERS = {
     "clips": {"core", "storage", "registry", "settings"},
     "mqtt": set(),
     "usecases": {"core", "storage", "clips", "registry", "settings"},
-    "defs": {"core", "storage", "clips", "mqtt", "usecases", "registry", "settings"},
+    "lib": {"core", "storage", "clips", "mqtt", "usecases", "registry", "settings"},
+    "defs": {"core", "storage", "clips", "mqtt", "usecases", "registry", "settings", "lib"},
     "explore": {"core", "storage", "clips", "usecases", "registry", "settings"},
-    "cli": {"core", "storage", "clips", "usecases", "registry", "settings", "defs", "definitions", "explore"},
+    "cli": {"core", "storage", "clips", "usecases", "registry", "settings", "lib", "defs", "definitions", "explore"},
 }
-DAGSTER_ALLOWED = {"defs", "definitions.py", "cli/runs.py", "cli/demo.py"}  # the commands that start runs
+DAGSTER_ALLOWED = {"defs", "lib", "definitions.py", "cli/runs.py", "cli/demo.py"}  # the commands that start runs
+PRIVATE_DAGSTER = PACKAGE / "lib" / "private_dagster.py"  # the one module importing dagster._ (it says why)
 
 
 def _relative(path: Path) -> str:
@@ -57,6 +60,33 @@ def test_only_the_dagster_layer_and_the_commands_that_start_runs_import_dagster(
     assert not wrong
 
 
+def test_only_one_module_imports_dagsters_private_modules():
+    """Dagster's private modules (`dagster._...`) move between versions: the package, its tests and benches take
+    what they need of them from the one module that says why."""
+    files = [path for folder in ("roz_pipeline", "roz_pipeline_tests", "bench")
+             for path in (PACKAGE.parent / folder).rglob("*.py") if "__pycache__" not in path.parts]
+    wrong = [f"{path.relative_to(PACKAGE.parent)} imports {name}" for path in files if path != PRIVATE_DAGSTER
+             for name in _imports(path) if name.startswith("dagster._")]
+    assert PRIVATE_DAGSTER.exists() and not wrong
+
+
+def test_defs_holds_only_the_domains_each_built_by_its_factory_and_listed_in_domains():
+    """Every module of defs/ is a domain: `build_domain(served)` returns its Definitions, and DOMAINS lists it (a
+    module left out would not be loaded); what the domains share is in lib/. No asset, check, job, sensor or schedule
+    is built at a domain module's top level: a code location built twice (the tests build many) shares none."""
+    import dagster
+
+    from roz_pipeline import defs
+
+    definitions = (dagster.AssetsDefinition, dagster.AssetSpec, dagster.AssetChecksDefinition, dagster.JobDefinition,
+                   dagster.SensorDefinition, dagster.ScheduleDefinition)
+    domains = {path.stem for path in (PACKAGE / "defs").glob("*.py") if path.stem != "__init__"}
+    assert {module.__name__.rsplit(".", 1)[1] for module in defs.DOMAINS} == domains
+    assert all(callable(module.build_domain) for module in defs.DOMAINS)
+    assert not [f"{module.__name__}.{name}" for module in defs.DOMAINS for name, value in vars(module).items()
+                if isinstance(value, definitions)]
+
+
 def test_the_environment_is_read_in_settings_only():
     reads = re.compile(r"os\.environ\.get\(|os\.getenv\(|os\.environ\[[^\]]+\](?!\s*=)|load_dotenv\(")
     wrong = [f"{_relative(path)}:{number}: {line.strip()}" for path in MODULES if _relative(path) != "settings.py"
@@ -81,15 +111,32 @@ def test_the_demos_view_unsets_every_variable_settings_reads(monkeypatch):
     assert read <= set(settings.roz_variables_set())
 
 
+def _shown(path: Path) -> str:
+    return path.relative_to(PACKAGE.parent).as_posix()
+
+
 def test_modules_and_functions_stay_small():
-    long_modules = [f"{_relative(path)}: {lines} lines" for path in MODULES
+    """The package's modules and the benchmarks alike."""
+    files = MODULES + BENCHES
+    long_modules = [f"{_shown(path)}: {lines} lines" for path in files
                     if (lines := len(path.read_text().splitlines())) > MAX_MODULE_LINES
-                    and _relative(path) not in LONG_MODULES_ALLOWED]
-    long_functions = [f"{_relative(path)}:{node.lineno} {node.name}: {node.end_lineno - node.lineno + 1} lines"
-                      for path in MODULES for node in ast.walk(ast.parse(path.read_text()))
+                    and _shown(path) not in LONG_MODULES_ALLOWED]
+    long_functions = [f"{_shown(path)}:{node.lineno} {node.name}: {node.end_lineno - node.lineno + 1} lines"
+                      for path in files
+                      for node in ast.walk(ast.parse(path.read_text()))
                       if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
                       and node.end_lineno - node.lineno + 1 > MAX_FUNCTION_LINES]
     assert not long_modules and not long_functions
+
+
+def test_benches_import_each_other_from_their_folder_and_share_bench_common():
+    """A benchmark runs as a script (`python bench/<name>.py`, or bench/run.py): its folder is on the path, so the
+    benches import bench/common.py and each other by name, without adding to sys.path (and without the `# noqa: E402`
+    that would follow)."""
+    wrong = [f"{_shown(path)}:{number}: {line.strip()}" for path in BENCHES
+             for number, line in enumerate(path.read_text().splitlines(), 1)
+             if "sys.path.insert" in line or "noqa: E402" in line]
+    assert not wrong
 
 
 def test_the_readmes_layout_table_names_every_module_of_every_folder():
@@ -100,3 +147,19 @@ def test_the_readmes_layout_table_names_every_module_of_every_folder():
     for folder, named in table.items():
         modules = {path.stem for path in (PACKAGE / folder).glob("*.py") if not path.stem.startswith("__")}
         assert modules <= named, f"roz_pipeline/{folder}/: the README does not name {sorted(modules - named)}"
+
+
+def test_every_clip_store_has_the_methods_of_the_clip_store_contract():
+    """clips/stores.ClipStore names what the catalog, the discoveries, the processing and the explorer ask of a
+    store: each store has each of its methods, with the same parameters."""
+    import inspect
+
+    from roz_pipeline.clips.s3_store import S3ClipStore
+    from roz_pipeline.clips.stores import ClipStore, LocalClipStore
+
+    contract = {name: list(inspect.signature(method).parameters) for name, method in vars(ClipStore).items()
+                if inspect.isfunction(method) and not name.startswith("_")}
+    assert {"keys", "describe", "top_level", "locate", "local_file", "fetched", "playable", "discovery"} <= set(contract)
+    for store in (LocalClipStore, S3ClipStore):
+        assert {name: list(inspect.signature(getattr(store, name)).parameters) for name in contract
+                if hasattr(store, name)} == contract, store.__name__

@@ -40,8 +40,8 @@ def _materialize(args) -> int:
     from dagster import DagsterInstance, TimeWindow  # imports Dagster: only for this command
 
     from roz_pipeline.definitions import defs
-    from roz_pipeline.defs.keys import days_key, hours_key, minutes_key
-    from roz_pipeline.defs.launch import execute_ranges, local_instance_folder, ranges_in_window
+    from roz_pipeline.lib.keys import days_key, hours_key, minutes_key
+    from roz_pipeline.lib.launch import execute_ranges, local_instance_folder, ranges_in_window
 
     home = local_instance_folder(dagster_home())
     os.environ["DAGSTER_HOME"] = str(home)  # where DagsterInstance.get() looks

@@ -1,5 +1,5 @@
 """A clip store read through a layout, as one object: the catalog of some cameras' clips, the discovery that keeps the
-clip inventory current, and the inventory. The Dagster resources (defs/resources.py) and the command line
+clip inventory current, and the inventory. The Dagster resources (lib/resources.py) and the command line
 (`clips_from_settings`) build theirs here."""
 
 from collections.abc import Iterable
@@ -10,11 +10,10 @@ import psycopg
 from roz_pipeline import settings
 from roz_pipeline.clips.catalog import ClipCatalog
 from roz_pipeline.clips.discovery import ClipDiscovery
-from roz_pipeline.clips.folder_discovery import FolderDiscovery
 from roz_pipeline.clips.inventory import ClipInventory
 from roz_pipeline.clips.layout import ClipLayout
-from roz_pipeline.clips.s3_discovery import EventDiscovery, ListingDiscovery
-from roz_pipeline.clips.stores import LocalClipStore
+from roz_pipeline.clips.s3_discovery import EventDiscovery
+from roz_pipeline.clips.stores import ClipStore, LocalClipStore
 from roz_pipeline.clips.s3_store import S3ClipStore
 from roz_pipeline.registry import Camera
 
@@ -23,7 +22,7 @@ class Clips:
     """`store` read with `layout`; the clip inventory watches `late_window` and lists all of it again every
     `reconcile_hours`. `events`: (an SQS client, the queue URL) of an S3 bucket's notifications, when it has them."""
 
-    def __init__(self, store, layout: ClipLayout, reconcile_hours: float, late_window: timedelta, events=None):
+    def __init__(self, store: ClipStore, layout: ClipLayout, reconcile_hours: float, late_window: timedelta, events=None):
         self.store, self.layout, self.events = store, layout, events
         self.reconcile_hours, self.late_window = reconcile_hours, late_window
 
@@ -31,13 +30,12 @@ class Clips:
         return ClipCatalog(self.store, self.layout, cameras)
 
     def discovery(self, cameras: Iterable[Camera]) -> ClipDiscovery:
-        """Folder marks for a local folder; listings for S3, or its event notifications when it has them."""
+        """The bucket's event notifications when it has them; else the store's own (folder marks for a local folder,
+        listings for S3)."""
         catalog = self.catalog(cameras)
         if self.events:
             return EventDiscovery(catalog, self.reconcile_hours, self.late_window, *self.events)
-        if isinstance(self.store, LocalClipStore):
-            return FolderDiscovery(catalog, self.reconcile_hours, self.late_window)
-        return ListingDiscovery(catalog, self.reconcile_hours, self.late_window)
+        return self.store.discovery(catalog, self.reconcile_hours, self.late_window)
 
     def inventory(self, conn: psycopg.Connection, cameras: Iterable[Camera], following: bool = False,
                   clock=None) -> ClipInventory:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from roz_pipeline.clips.layout import ClipLayout, LayoutError
-from roz_pipeline.clips.stores import ClipRef, StoredKey
+from roz_pipeline.clips.stores import ClipRef, ClipStore, StoredKey
 from roz_pipeline.registry import Camera
 
 
@@ -31,7 +31,7 @@ class ClipListing:
 class ClipCatalog:
     """`store` (roz_pipeline.clips.stores) read with `layout`; `cameras` maps the registry's cameras by id."""
 
-    def __init__(self, store, layout: ClipLayout, cameras: Iterable[Camera]):
+    def __init__(self, store: ClipStore, layout: ClipLayout, cameras: Iterable[Camera]):
         self.store = store
         self.layout = layout
         self.ids_by_source = {camera.name_in_store: camera.camera_id for camera in cameras}

@@ -6,9 +6,15 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from roz_pipeline.clips.stores import ClipMissingError, ClipRef, ClipStoreError, Fetch, StoredKey
+from roz_pipeline.clips.stores import ClipMissingError, ClipRef, ClipStoreError, Fetch, Playable, StoredKey
+
+if TYPE_CHECKING:  # the discoveries read a store: imported by discovery() when it is asked
+    from roz_pipeline.clips.catalog import ClipCatalog
+    from roz_pipeline.clips.discovery import ClipDiscovery
 
 FETCH_AHEAD = 4  # S3 downloads in flight while a clip decodes: many 10 s segments do not wait on latency one by one
 FETCH_AHEAD_MAX_BYTES = 256 * 1024 * 1024  # bigger clips (hour-long files) are downloaded one at a time
@@ -79,6 +85,16 @@ class S3ClipStore:
         """An HTTP URL that reads the clip for `seconds` without credentials (a browser plays it from there)."""
         return self.client.generate_presigned_url(
             "get_object", Params={"Bucket": self.bucket, "Key": self.prefix + key}, ExpiresIn=seconds)
+
+    def playable(self, key: str) -> Playable:
+        """A presigned URL: the browser reads the clip from the bucket."""
+        return Playable(url=self.presigned_url(key))
+
+    def discovery(self, catalog: "ClipCatalog", reconcile_hours: float, late_window: timedelta) -> "ClipDiscovery":
+        """Listings of the window's prefixes (Clips.discovery uses the bucket's notifications when it has them)."""
+        from roz_pipeline.clips.s3_discovery import ListingDiscovery
+
+        return ListingDiscovery(catalog, reconcile_hours, late_window)
 
     def _fetch(self, clip: ClipRef, folder: Path) -> Fetch:
         try:

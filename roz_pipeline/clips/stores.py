@@ -1,5 +1,6 @@
-"""Clip stores: a local folder (here) or an S3 bucket (clips/s3_store.py), with the same few operations: list the
-keys under a prefix, list the root's entries, and give a clip as a local file.
+"""Clip stores: a local folder (here) or an S3 bucket (clips/s3_store.py), with the same few operations (ClipStore:
+list the keys under a prefix, list the root's entries, give a clip as a local file, to a browser, and say how new
+clips are discovered). Another store (Azure, GCS, a recorder's API) is one more class with ClipStore's methods.
 
 A local folder is read as its real path: a symbolic link is followed only to a file inside it, so nothing the
 folder links to elsewhere is read, rendered or served (such a key is listed with the store's `problem`, which the
@@ -9,10 +10,15 @@ catalog reports like any other key it cannot use); a link to a folder is not fol
 import os
 import stat as file_mode
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:  # the discoveries read a store: imported by the store's discovery() when it is asked
+    from roz_pipeline.clips.catalog import ClipCatalog
+    from roz_pipeline.clips.discovery import ClipDiscovery
 
 
 @dataclass(frozen=True)
@@ -51,6 +57,46 @@ class FolderStat:
 
     mtime_ns: int
     ctime_ns: int
+
+
+@dataclass(frozen=True)
+class Playable:
+    """How a browser plays a clip: from `url` (the store serves it), or from the open file `descriptor`, which `path`
+    opens too (the app serves it, and closes the descriptor)."""
+
+    url: str | None = None
+    descriptor: int | None = None
+    path: str | None = None
+
+
+class ClipStore(Protocol):
+    """What the catalog, the discoveries, the processing and the explorer ask of a clip store. Keys are relative to
+    the store's root or prefix; a store that cannot be read raises ClipStoreError."""
+
+    def keys(self, prefix: str) -> list[StoredKey]:
+        """Every key starting with `prefix`, with its size and version."""
+
+    def describe(self) -> str:
+        """The store's identity in the clip inventory (a URI)."""
+
+    def top_level(self, folder: str = "") -> tuple[list[str], list[str]]:
+        """(folder names, other entries) directly under the root, or under its `folder/`."""
+
+    def locate(self, key: str) -> str:
+        """Where `key` is, for people and for heatmap_minutes.video_path."""
+
+    def local_file(self, clip: ClipRef) -> AbstractContextManager[Path]:
+        """The clip as a local file while the context lasts."""
+
+    def fetched(self, clips: Iterable[ClipRef]) -> Iterator[tuple[ClipRef, "Fetch"]]:
+        """The clips in order, each as a local file (or the error that kept it from being one) until the caller
+        moves on."""
+
+    def playable(self, key: str) -> Playable:
+        """How a browser plays `key` (ClipStoreError when the store will not give it)."""
+
+    def discovery(self, catalog: "ClipCatalog", reconcile_hours: float, late_window: timedelta) -> "ClipDiscovery":
+        """The discovery that keeps the clip inventory of `catalog` (read from this store) current."""
 
 
 def _stored_key(key: str, stat: os.stat_result, problem: str | None = None) -> StoredKey:
@@ -169,6 +215,17 @@ class LocalClipStore:
 
     def locate(self, key: str) -> str:
         return str(self.root / key)
+
+    def playable(self, key: str) -> Playable:
+        """The checked open file of `key` (opened)."""
+        descriptor, path = self.opened(key)
+        return Playable(descriptor=descriptor, path=path)
+
+    def discovery(self, catalog: "ClipCatalog", reconcile_hours: float, late_window: timedelta) -> "ClipDiscovery":
+        """Folder marks: a folder is listed only when it changed."""
+        from roz_pipeline.clips.folder_discovery import FolderDiscovery
+
+        return FolderDiscovery(catalog, reconcile_hours, late_window)
 
     def _existing_dir(self) -> Path:
         if not self.root.is_dir():

@@ -1,5 +1,5 @@
-"""Camera health: the `fresh` and `recent_gaps` checks of each camera asset, alerts on failed runs, and
-`stale_cameras_sensor` (defs.stale).
+"""Camera health: the `fresh` and `recent_gaps` checks of each camera asset, and alerts on failed runs (the alerts
+of stale cameras: defs.stale).
 
 Alerts always go to the log, and as `{"text": ...}` JSON to ROZ_ALERT_WEBHOOK_URL when set. Undelivered alerts
 wait in their sensor's cursor and are retried on its next tick, in order: a webhook that is down delays an alert,
@@ -26,7 +26,7 @@ from dagster import (
 )
 
 from roz_pipeline import settings
-from roz_pipeline.defs.keys import (
+from roz_pipeline.lib.keys import (
     CAMERA_TAG,
     FRESHNESS_CHECK,
     GAPS_CHECK,
@@ -36,18 +36,18 @@ from roz_pipeline.defs.keys import (
     camera_of_step,
     minutes_key,
 )
-from roz_pipeline.defs.cameras import ServedCameras
-from roz_pipeline.defs.stale import PASSING_STATES, build_stale_cameras_sensor
+from roz_pipeline.lib.cameras import ServedCameras
+from roz_pipeline.defs.stale import PASSING_STATES
 from roz_pipeline.registry import Camera
 from roz_pipeline.storage.minutes import first_minute_after, newest_minutes, quiet_history
 from roz_pipeline.usecases.coverage import Coverage, coverage
 from roz_pipeline.usecases.monitoring import QUIET_HISTORY, QuietHistory, evaluate, post_alert
 
 
-def definitions(served: ServedCameras) -> Definitions:
+def build_domain(served: ServedCameras) -> Definitions:
     return Definitions(
         asset_checks=[check for camera in served for check in build_camera_checks(camera, served.clock)],
-        sensors=[build_stale_cameras_sensor(served.by_id, served.clock), build_run_failure_alert_sensor()])
+        sensors=[build_run_failure_alert_sensor()])
 
 
 def build_camera_checks(camera: Camera, now) -> list:

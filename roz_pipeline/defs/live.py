@@ -40,12 +40,12 @@ from dagster import (
 from roz_pipeline import settings
 from roz_pipeline.clips.stores import ClipStoreError
 from roz_pipeline.core.timesteps import HOUR, floor
-from roz_pipeline.defs.cameras import ServedCameras
-from roz_pipeline.defs.keys import FOLLOW_JOB, FOLLOW_TAG, HEARTBEAT_TAG, minutes_key
+from roz_pipeline.lib.cameras import ServedCameras
+from roz_pipeline.lib.keys import FOLLOW_JOB, FOLLOW_TAG, HEARTBEAT_TAG, minutes_key
 from roz_pipeline.defs.minutes import PartitionOutcome, bad_minutes_failure, partition_metadata
-from roz_pipeline.defs.partitions import PARTITION_FORMAT
-from roz_pipeline.defs.policies import TRANSIENT_RETRY
-from roz_pipeline.defs.resources import ClipStoreResource, HeatmapDatabase
+from roz_pipeline.lib.partitions import PARTITION_FORMAT
+from roz_pipeline.lib.policies import TRANSIENT_RETRY
+from roz_pipeline.lib.resources import ClipStoreResource, HeatmapDatabase
 from roz_pipeline.usecases.live import (
     SETTLE,
     FollowingRun,
@@ -71,7 +71,7 @@ class FollowConfig(Config):
         return cls(**run.run_config["ops"]["follow_cameras"]["config"])
 
 
-def definitions(served: ServedCameras) -> Definitions:
+def build_domain(served: ServedCameras) -> Definitions:
     """The following job and its sensor, at the hour grain (minute partitions run once each has settled)."""
     if not served.followed_live:
         return Definitions()

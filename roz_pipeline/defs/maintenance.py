@@ -1,4 +1,4 @@
-"""Maintenance: `retention_cleanup_job` (each camera's own windows for minutes and rollups; the clip inventory's
+"""Maintenance: `roz_schema` (the migrations as an asset upstream of everything that writes), `retention_cleanup_job` (each camera's own windows for minutes and rollups; the clip inventory's
 late window), `vacuum_analyze_job`,
 and the nightly schedules that run them (UTC): retention first, VACUUM ANALYZE after it.
 
@@ -13,6 +13,7 @@ import time
 from datetime import datetime, timedelta, timezone
 
 from dagster import (
+    AssetExecutionContext,
     AssetObservation,
     DefaultScheduleStatus,
     Definitions,
@@ -20,29 +21,44 @@ from dagster import (
     OpExecutionContext,
     Output,
     ScheduleDefinition,
+    asset,
     job,
     op,
 )
 
 from roz_pipeline import settings
-from roz_pipeline.defs.cameras import ServedCameras
-from roz_pipeline.defs.keys import days_key, hours_key, minutes_key
-from roz_pipeline.defs.resources import HeatmapDatabase
-from roz_pipeline.defs.schema import roz_schema
+from roz_pipeline.lib.cameras import ServedCameras
+from roz_pipeline.lib.keys import SCHEMA_KEY, days_key, hours_key, minutes_key
+from roz_pipeline.lib.policies import DATABASE_GROUP
+from roz_pipeline.lib.resources import HeatmapDatabase
 from roz_pipeline.registry import Camera
 from roz_pipeline.storage.inventory import prune_inventory
 from roz_pipeline.storage.maintenance import VACUUMED_TABLES, stored_cameras, table_stats, vacuum_analyze
 from roz_pipeline.usecases.retention import apply_retention
 
 
-def definitions(served: ServedCameras) -> Definitions:
+def build_domain(served: ServedCameras) -> Definitions:
     """In the one code location that maintains, however the registry is split: the schema, retention (over every
     camera of the registry) and VACUUM ANALYZE, with their schedules."""
     if not served.maintains:
         return Definitions()
-    retention_job = build_retention_job(served.registry)
-    return Definitions(assets=[roz_schema], jobs=[retention_job, vacuum_analyze_job],
-                       schedules=build_schedules(retention_job, vacuum_analyze_job))
+    retention_job, vacuum_job = build_retention_job(served.registry), build_vacuum_job()
+    return Definitions(assets=[build_schema_asset()], jobs=[retention_job, vacuum_job],
+                       schedules=build_schedules(retention_job, vacuum_job))
+
+
+def build_schema_asset():
+    @asset(key=SCHEMA_KEY, group_name=DATABASE_GROUP, kinds={"postgres"})
+    def roz_schema(context: AssetExecutionContext, database: HeatmapDatabase) -> None:
+        """The `heatmap_minutes` schema: applies db/migrations in order, as the schema owner (every camera run also
+        does this first)."""
+        applied = database.migrate()
+        context.add_output_metadata({
+            "applied_now": MetadataValue.json([m.filename for m in applied]),
+            "migrations_dir": MetadataValue.path(database.migrations_dir),
+        })
+
+    return roz_schema
 
 
 @op(name="forget_old_clips")
@@ -150,9 +166,12 @@ def vacuum_analyze_heatmaps(context: OpExecutionContext, database: HeatmapDataba
     })
 
 
-@job(name="vacuum_analyze_job", description="VACUUM (ANALYZE) the heatmap tables after the nightly retention")
-def vacuum_analyze_job():
-    vacuum_analyze_heatmaps()
+def build_vacuum_job():
+    @job(name="vacuum_analyze_job", description="VACUUM (ANALYZE) the heatmap tables after the nightly retention")
+    def vacuum_analyze_job():
+        vacuum_analyze_heatmaps()
+
+    return vacuum_analyze_job
 
 
 def _pretty(size: float) -> str:

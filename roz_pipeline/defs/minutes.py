@@ -29,11 +29,11 @@ from roz_pipeline.core.gate import sum_decoded
 from roz_pipeline.core.minutes import FULL_MINUTE_SECONDS
 from roz_pipeline.core.render import render_overlay
 from roz_pipeline.core.timesteps import MINUTE, runs
-from roz_pipeline.defs.cameras import ServedCameras
-from roz_pipeline.defs.keys import CAMERA_TAG, CLIP_STORE_KEY, SCHEMA_KEY, minutes_key
-from roz_pipeline.defs.partitions import camera_backfill_policy
-from roz_pipeline.defs.policies import CAMERAS_GROUP, TRANSIENT_RETRY, camera_group
-from roz_pipeline.defs.resources import ClipStoreResource, HeatmapDatabase
+from roz_pipeline.lib.cameras import ServedCameras
+from roz_pipeline.lib.keys import CAMERA_TAG, CLIP_STORE_KEY, SCHEMA_KEY, minutes_key
+from roz_pipeline.lib.partitions import camera_backfill_policy
+from roz_pipeline.lib.policies import CAMERAS_GROUP, TRANSIENT_RETRY, camera_group
+from roz_pipeline.lib.resources import ClipStoreResource, HeatmapDatabase
 from roz_pipeline.registry import Camera
 from roz_pipeline.usecases.live import SETTLE
 from roz_pipeline.usecases.processing import WindowReport, process_window
@@ -41,7 +41,7 @@ from roz_pipeline.usecases.processing import WindowReport, process_window
 PREVIEW_WIDTH = 320  # the run's picture in the event log: a ~10 KB JPEG, so a year of runs stays small
 
 
-def definitions(served: ServedCameras) -> Definitions:
+def build_domain(served: ServedCameras) -> Definitions:
     explorer = settings.explore_url()  # read once: the environment (and .env) is not read again per camera
     return Definitions(assets=[camera_asset(camera, served.partitions[camera.camera_id], served.grain, served.clock,
                                             explorer)

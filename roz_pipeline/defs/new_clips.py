@@ -26,25 +26,24 @@ from dagster import (
 
 from roz_pipeline import settings
 from roz_pipeline.clips.stores import ClipStoreError
-from roz_pipeline.defs.cameras import ServedCameras
-from roz_pipeline.defs.keys import CLIP_LAYOUT_CHECK, CLIP_STORE_KEY, minutes_key
-from roz_pipeline.defs.launch import camera_ranges
-from roz_pipeline.defs.policies import SOURCES_GROUP
-from roz_pipeline.defs.resources import ClipStoreResource, HeatmapDatabase
+from roz_pipeline.lib.cameras import ServedCameras
+from roz_pipeline.lib.keys import CLIP_LAYOUT_CHECK, CLIP_STORE_KEY, minutes_key
+from roz_pipeline.lib.launch import camera_ranges
+from roz_pipeline.lib.policies import SOURCES_GROUP
+from roz_pipeline.lib.resources import ClipStoreResource, HeatmapDatabase
 from roz_pipeline.registry import Camera
 from roz_pipeline.storage.clip_problems import open_problems
 from roz_pipeline.usecases.live import SETTLE
 from roz_pipeline.usecases.new_clips import NewClipsCursor, PartitionSlot, scan_new_clips
 
-clip_store = AssetSpec(
-    CLIP_STORE_KEY,
-    group_name=SOURCES_GROUP,
-    description="Clips in a local folder or an S3 bucket, laid out as ROZ_CLIP_LAYOUT says (roz, frigate or a template)",
-)
-
-
-def definitions(served: ServedCameras) -> Definitions:
+def build_domain(served: ServedCameras) -> Definitions:
     """The sensor for this location's cameras; the clip store and its check in the one location that maintains."""
+    clip_store = AssetSpec(
+        CLIP_STORE_KEY,
+        group_name=SOURCES_GROUP,
+        description="Clips in a local folder or an S3 bucket, laid out as ROZ_CLIP_LAYOUT says (roz, frigate or a "
+                    "template)",
+    )
     maintained = dict(assets=[clip_store], asset_checks=[build_clip_layout_check(served.registry)])
     return Definitions(sensors=[build_new_clips_sensor(served)], **(maintained if served.maintains else {}))
 

@@ -18,10 +18,10 @@ from dagster import (
     asset,
 )
 
-from roz_pipeline.defs.cameras import ServedCameras
-from roz_pipeline.defs.keys import CAMERA_TAG, REGIONS_PREFIX, regions_key
-from roz_pipeline.defs.policies import REGIONS_GROUP, TRANSIENT_RETRY, WRITER_POOL, camera_group
-from roz_pipeline.defs.resources import HeatmapDatabase
+from roz_pipeline.lib.cameras import ServedCameras
+from roz_pipeline.lib.keys import CAMERA_TAG, REGIONS_PREFIX, regions_key
+from roz_pipeline.lib.policies import REGIONS_GROUP, TRANSIENT_RETRY, WRITER_POOL, camera_group
+from roz_pipeline.lib.resources import HeatmapDatabase
 from roz_pipeline.registry import Camera
 from roz_pipeline.usecases.regions import complete_region_series
 
@@ -32,19 +32,20 @@ REGIONS_CONDITION = (
 ).with_label("regions added, moved or never built")
 
 
-def definitions(served: ServedCameras) -> Definitions:
+def build_domain(served: ServedCameras) -> Definitions:
     """The region series of the cameras with named regions, and the automation sensor that runs them."""
     assets = [regions_asset(camera) for camera in served if camera.regions]
-    return Definitions(assets=assets, sensors=[regions_automation_sensor] if assets else [])
+    return Definitions(assets=assets, sensors=[build_regions_automation_sensor()] if assets else [])
 
 
-regions_automation_sensor = AutomationConditionSensorDefinition(
-    "regions_automation_sensor",
-    target=AssetSelection.key_prefixes([REGIONS_PREFIX]),
-    default_status=DefaultSensorStatus.RUNNING,
-    minimum_interval_seconds=60,
-    description="Requests the region series of cameras whose regions changed (declarative automation)",
-)
+def build_regions_automation_sensor() -> AutomationConditionSensorDefinition:
+    return AutomationConditionSensorDefinition(
+        "regions_automation_sensor",
+        target=AssetSelection.key_prefixes([REGIONS_PREFIX]),
+        default_status=DefaultSensorStatus.RUNNING,
+        minimum_interval_seconds=60,
+        description="Requests the region series of cameras whose regions changed (declarative automation)",
+    )
 
 
 def regions_version(camera: Camera) -> str:

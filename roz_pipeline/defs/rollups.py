@@ -34,15 +34,15 @@ from dagster import (
 
 from roz_pipeline.core.render import render_hour_bars, render_week
 from roz_pipeline.core.timesteps import STEPS, steps
-from roz_pipeline.defs.cameras import ServedCameras
-from roz_pipeline.defs.keys import (
+from roz_pipeline.lib.cameras import ServedCameras
+from roz_pipeline.lib.keys import (
     CAMERA_TAG, FOLLOW_JOB, HOURS_PREFIX, MINUTES_PREFIX, PARTITION_TAG, RANGE_END_TAG, RANGE_START_TAG,
     days_key, hours_key, minutes_key)
-from roz_pipeline.defs.launch import camera_ranges
+from roz_pipeline.lib.launch import camera_ranges
 from roz_pipeline.defs.live import FollowConfig
-from roz_pipeline.defs.partitions import PARTITION_FORMAT
-from roz_pipeline.defs.policies import ROLLUP_GROUP, TRANSIENT_RETRY, WRITER_POOL, camera_group
-from roz_pipeline.defs.resources import ClipStoreResource, HeatmapDatabase
+from roz_pipeline.lib.partitions import PARTITION_FORMAT
+from roz_pipeline.lib.policies import ROLLUP_GROUP, TRANSIENT_RETRY, WRITER_POOL, camera_group
+from roz_pipeline.lib.resources import ClipStoreResource, HeatmapDatabase
 from roz_pipeline.registry import Camera
 from roz_pipeline.usecases.insight import PeriodHeatmap, activity_timeline, week_pattern
 from roz_pipeline.usecases.pictures import camera_still, render_summed
@@ -57,7 +57,7 @@ RUNNING_STATUSES = [DagsterRunStatus.NOT_STARTED, DagsterRunStatus.QUEUED, Dagst
 ROLLED_UP_BY = {MINUTES_PREFIX: "hour", HOURS_PREFIX: "day"}  # a source asset's prefix and the rollup it feeds
 
 
-def definitions(served: ServedCameras) -> Definitions:
+def build_domain(served: ServedCameras) -> Definitions:
     return Definitions(assets=[rollup for camera in served for rollup in rollup_assets(camera, served)],
                        sensors=[build_rollup_sensor(served)])
 

@@ -15,6 +15,7 @@ from dagster import (
     AssetCheckEvaluation,
     AssetCheckSeverity,
     DefaultSensorStatus,
+    Definitions,
     MetadataValue,
     SensorEvaluationContext,
     SensorResult,
@@ -25,8 +26,9 @@ from dagster import (
 from roz_pipeline import settings
 from roz_pipeline.clips.stores import ClipStoreError
 from roz_pipeline.core.timesteps import MINUTE
-from roz_pipeline.defs.keys import FRESHNESS_CHECK, minutes_key
-from roz_pipeline.defs.resources import ClipStoreResource, HeatmapDatabase
+from roz_pipeline.lib.cameras import ServedCameras
+from roz_pipeline.lib.keys import FRESHNESS_CHECK, minutes_key
+from roz_pipeline.lib.resources import ClipStoreResource, HeatmapDatabase
 from roz_pipeline.mqtt import frigate, home_assistant
 from roz_pipeline.mqtt.broker import Broker, BrokerError
 from roz_pipeline.registry import Camera
@@ -50,6 +52,10 @@ PASSING_STATES = ("fresh", "quiet")
 # A late motion-only camera's longest quiet stretch is measured again at most this often (one index range scan of 7
 # days of its minutes): hundreds of cameras quiet at night cost one scan each an hour, not one each a tick.
 QUIET_REMEASURE = timedelta(hours=1)
+
+
+def build_domain(served: ServedCameras) -> Definitions:
+    return Definitions(sensors=[build_stale_cameras_sensor(served.by_id, served.clock)])
 
 
 def build_stale_cameras_sensor(cameras: dict[str, Camera], clock=None, webhook_url=settings.alert_webhook_url,

@@ -26,7 +26,7 @@ from starlette.templating import Jinja2Templates
 from roz_pipeline import settings
 from roz_pipeline.clips.access import Clips
 from roz_pipeline.clips.layout import LayoutError
-from roz_pipeline.clips.stores import ClipStoreError, LocalClipStore
+from roz_pipeline.clips.stores import ClipStoreError
 from roz_pipeline.core.cells import CELL_PIXELS
 from roz_pipeline.core.render import render_bars, render_week
 from roz_pipeline.core.timesteps import DAY, HOUR, LONGEST_PERIOD, MINUTE, STEPS, floor, parse_utc, steps
@@ -261,14 +261,13 @@ def clip_file(request: Request):
         raise HTTPException(400, str(exc)) from None
     if found is None or found.camera_id != camera.camera_id:
         raise HTTPException(404, f"{key!r} is not a clip of camera {camera.camera_id}")
-    store = explorer.clips.store
-    if not isinstance(store, LocalClipStore):
-        return RedirectResponse(store.presigned_url(found.key))
     try:
-        descriptor, path = store.opened(found.key)
+        playable = explorer.clips.store.playable(found.key)
     except ClipStoreError:
         raise HTTPException(404, f"{key} is not in the store") from None
-    return HeldFileResponse(descriptor, path, found.key)
+    if playable.url is not None:
+        return RedirectResponse(playable.url)
+    return HeldFileResponse(playable.descriptor, playable.path, found.key)
 
 
 def _bar_grain(start: datetime, end: datetime) -> str:

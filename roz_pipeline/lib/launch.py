@@ -18,9 +18,9 @@ from dagster import (
     TimeWindowPartitionsDefinition,
     execute_job,
 )
-from dagster._core.definitions.reconstruct import ReconstructableRepository
 
-from roz_pipeline.defs.keys import camera_run_tags
+from roz_pipeline.lib.keys import camera_run_tags
+from roz_pipeline.lib.private_dagster import ReconstructableRepository
 
 CODE_LOCATION = "roz_pipeline.definitions"  # what workspace.yaml loads; run workers reconstruct jobs from it
 # Runs print errors only (the command sums up the rest); every event still goes to the instance (the UI shows them).

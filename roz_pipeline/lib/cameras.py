@@ -1,5 +1,5 @@
 """The cameras one code location serves, each with its partitions built once: what every domain module builds its
-`Definitions` from (`definitions(cameras)` in minutes, health, new_clips, live, rollups, regions, maintenance)."""
+`Definitions` from (`build_domain(served)` in each module of roz_pipeline/defs/)."""
 
 import time
 from collections.abc import Callable
@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 
 from dagster import TimeWindowPartitionsDefinition
 
-from roz_pipeline.defs.partitions import camera_partitions, partitions_per_run
+from roz_pipeline.lib.partitions import camera_partitions, partitions_per_run
 from roz_pipeline.registry import Camera, Shard
 
 

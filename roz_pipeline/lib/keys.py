@@ -1,10 +1,9 @@
-"""Every Dagster name Roz uses: asset keys, step keys, check names and run tags.
-
-The one module that touches Dagster's private tag constants (the partition-range tags a ranged run carries).
-"""
+"""Every Dagster name Roz uses: asset keys, step keys, check names and run tags (the partition-range tags a ranged
+run carries are Dagster's own, from lib/private_dagster.py)."""
 
 from dagster import AssetKey
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+
+from roz_pipeline.lib.private_dagster import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 SCHEMA_KEY = AssetKey("roz_schema")
 CLIP_STORE_KEY = AssetKey("clip_store")
