@@ -1,16 +1,20 @@
-"""Shared fixtures: a real PostgreSQL (embedded, or ROZ_TEST_DATABASE_URL) with a fresh database per test."""
+"""Shared fixtures: a real PostgreSQL (embedded, or ROZ_TEST_DATABASE_URL) with a fresh database per test, a Dagster
+instance, moto's S3 and SQS, a webhook, `roz` in this process (roz_pipeline_tests/README.md maps the tests)."""
 
 import contextlib
 import os
 import uuid
 from dataclasses import dataclass
 
+import boto3
 import psycopg
 import pytest
+from dagster import instance_for_test
 from psycopg import sql
 from moto.server import ThreadedMotoServer
 from psycopg.conninfo import make_conninfo
 
+from bench.common import MOTO_CREDENTIALS
 from roz_pipeline.cli.main import main
 from roz_pipeline.settings import REPO_ROOT
 from roz_pipeline.storage.connection import embedded_database_url
@@ -83,6 +87,31 @@ def moto_endpoint():
     server.start()
     yield f"http://127.0.0.1:{port}"
     server.stop()
+
+
+@pytest.fixture
+def instance():
+    """A throw-away Dagster instance (Dagster's `instance_for_test`), for the whole test."""
+    with instance_for_test() as dagster_instance:
+        yield dagster_instance
+
+
+@dataclass(frozen=True)
+class MotoS3:
+    """moto's server (`endpoint`) with the keys every test gives it (`credentials`: moto takes any, and
+    explicit keys keep the user's own out of the tests)."""
+
+    endpoint: str
+    credentials: dict
+
+    def client(self, service: str = "s3"):
+        return boto3.client(service, endpoint_url=self.endpoint, **self.credentials)
+
+
+@pytest.fixture
+def moto_s3(moto_endpoint) -> MotoS3:
+    """S3 and SQS on moto's server, shared by the session: each test makes its own bucket and queue."""
+    return MotoS3(moto_endpoint, MOTO_CREDENTIALS)
 
 
 @pytest.fixture

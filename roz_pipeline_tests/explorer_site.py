@@ -33,7 +33,7 @@ def lobby_and_yard(tmp_path, database_url: str):
         path.parent.mkdir(parents=True, exist_ok=True)
         write_clip(path, width=320, height=180, frames=20, walkers=(walker,) if walker else (), seed=minute)
     with instance_for_test() as instance:
-        assert run_range(local_defs(registry, videos, database_url), "lobby", T0,
+        assert run_range(local_defs(registry, videos, database_url, grain="minute"), "lobby", T0,
                          T0 + timedelta(minutes=len(SCRIPT) - 1), instance).success
     return registry, videos
 

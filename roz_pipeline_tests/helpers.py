@@ -10,7 +10,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +18,8 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 import pytest
 import yaml
-from dagster import AssetKey, Definitions, PartitionKeyRange, RunRequest, build_sensor_context, materialize
+from dagster import (AssetKey, Definitions, PartitionKeyRange, RunRequest, build_sensor_context, instance_for_test,
+                     materialize)
 
 from bench.common import sqlalchemy_url
 from roz_pipeline.clips.synthetic import Walker, write_clip
@@ -91,8 +92,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def local_defs(registry, video_root, database_url, grain="minute", layout="roz", **kwargs) -> Definitions:
-    """Definitions over a local clip folder; minute partitions unless `grain` says (the one-clip-a-minute tests)."""
+def local_defs(registry, video_root, database_url, grain="hour", layout="roz", **kwargs) -> Definitions:
+    """Definitions over a local clip folder; hour partitions, as in production, unless `grain` says (the tests
+    of one clip a minute say minute)."""
     resources = {"database": HeatmapDatabase(url=database_url, migrations_dir=str(MIGRATIONS)),
                  "clips": LocalClips(root=str(video_root), layout=layout)}
     return build_definitions(registry, resources, partitions_start="2026-11-01", grain=grain, **kwargs)
@@ -136,6 +138,32 @@ def rollup_requests(defs: Definitions, instance, cursor: str | None = None) -> t
             PartitionKeyRange(request.tags[RANGE_START_TAG], request.tags[RANGE_END_TAG]))
         requested[key] = sorted(requested.get(key, []) + list(keys))
     return requested, result.cursor
+
+
+class Clock:
+    """A clock the test sets (`clock.now = ...`), called for the time as Roz's sensors and checks call theirs."""
+
+    def __init__(self, now: datetime):
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def sensor_ticks(sensor, resources: dict, clock: Clock, start: datetime):
+    """tick(minutes_later): one evaluation of `sensor` (built with `clock`) at start + minutes_later, on a fresh
+    instance, its cursor carried from tick to tick."""
+    cursor = {"value": None}
+
+    def tick(minutes_later: float):
+        clock.now = start + timedelta(minutes=minutes_later)
+        with instance_for_test() as instance, build_sensor_context(
+                instance=instance, cursor=cursor["value"], resources=resources) as context:
+            result = sensor(context)
+        cursor["value"] = result.cursor
+        return result
+
+    return tick
 
 
 def cell_is(picture: np.ndarray, cell: tuple[slice, slice], color: tuple[int, int, int]) -> bool:

@@ -9,7 +9,6 @@ import shutil
 import time
 from datetime import datetime, timedelta, timezone
 
-import boto3
 import pytest
 
 from roz_pipeline.clips.catalog import ClipCatalog, ClipProblem
@@ -32,7 +31,6 @@ NOW = datetime(2026, 11, 27, 12, 0, 25, tzinfo=UTC)  # every tick's clock: the t
 SEGMENT = timedelta(seconds=10)
 SECOND = timedelta(seconds=1)
 CAMERAS = [Camera("front", source_name="Front"), Camera("back", source_name="Back")]
-CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing", "region_name": "us-east-1"}
 
 
 def _segment(root, camera: str, start: datetime, source=None):
@@ -286,10 +284,10 @@ BUCKET, PREFIX, QUEUE = "frigate", "site-a", "roz-clips"
 
 
 @pytest.fixture
-def s3(moto_endpoint):
+def s3(moto_s3):
     """A fresh bucket whose object notifications go to a fresh SQS queue (1 s visibility timeout)."""
-    client = boto3.client("s3", endpoint_url=moto_endpoint, **CREDENTIALS)
-    sqs = boto3.client("sqs", endpoint_url=moto_endpoint, **CREDENTIALS)
+    client = moto_s3.client("s3")
+    sqs = moto_s3.client("sqs")
     client.create_bucket(Bucket=BUCKET)
     queue = sqs.create_queue(QueueName=QUEUE, Attributes={"VisibilityTimeout": "1"})["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
@@ -406,7 +404,7 @@ def test_a_bucket_without_events_lists_the_recent_hours_each_tick_and_the_late_w
 
 
 def test_a_segment_six_days_late_in_s3_arrives_by_event_and_gets_one_run_that_reads_it(s3, db, migrated_database,
-                                                                                       moto_endpoint, tmp_path):
+                                                                                       moto_s3, tmp_path):
     from dagster import build_sensor_context, instance_for_test
     from dagster_aws.s3 import S3Resource
 
@@ -419,7 +417,8 @@ def test_a_segment_six_days_late_in_s3_arrives_by_event_and_gets_one_run_that_re
     registry = tmp_path / "cameras.yaml"
     registry.write_text("cameras:\n  front: {source_name: Front, retention_days: 36500}\n")
     resources = {"database": HeatmapDatabase(url=migrated_database, migrations_dir=str(MIGRATIONS)),
-                 "clips": S3Clips(s3=S3Resource(endpoint_url=moto_endpoint, **CREDENTIALS), bucket=BUCKET,
+                 "clips": S3Clips(s3=S3Resource(endpoint_url=moto_s3.endpoint, **moto_s3.credentials),
+                                  bucket=BUCKET,
                                   prefix=PREFIX, layout="frigate", events_queue_url=queue)}
     defs = build_definitions(registry, resources, partitions_start="2026-11-01", grain="hour", clock=lambda: NOW)
     sensor = defs.resolve_sensor_def("new_clips_sensor")

@@ -100,7 +100,7 @@ def test_two_code_locations_split_the_registry_by_site(tmp_path, monkeypatch, mi
     hq, warehouse = location("hq"), location("warehouse")
     monkeypatch.setenv("ROZ_SITES", "hq,mars")
     with pytest.raises(RegistryError, match="ROZ_SITES names site.s. mars that no camera of the registry has"):
-        local_defs(registry, videos, migrated_database)
+        local_defs(registry, videos, migrated_database, grain="minute")
 
     def served(defs):
         graph = defs.resolve_asset_graph()

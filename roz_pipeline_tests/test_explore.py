@@ -13,7 +13,6 @@ import urllib.request
 import zlib
 from datetime import timedelta
 
-import boto3
 import cv2
 import numpy as np
 import psycopg
@@ -258,7 +257,7 @@ def test_the_camera_page_and_the_camera_asset_link_to_each_other(explorer, monke
     monkeypatch.setenv("ROZ_EXPLORE_URL", "http://roz.lan:8080")
 
     page = get(f"{base}/cameras/lobby")[2].decode()
-    defs = local_defs(tmp_path / "cameras.yaml", tmp_path / "videos", database)
+    defs = local_defs(tmp_path / "cameras.yaml", tmp_path / "videos", database, grain="minute")
 
     assert 'href="http://dagster.lan:3000/assets/heatmap_minutes/lobby"' in page
     metadata = asset_def(defs, minutes_key("lobby")).metadata_by_key[minutes_key("lobby")]
@@ -276,10 +275,9 @@ def test_the_camera_page_says_in_plain_words_why_a_drawn_rectangle_snaps(explore
         "every minute, so answers come fast.")
 
 
-def test_a_clip_in_s3_plays_from_a_presigned_url(tmp_path, migrated_database, moto_endpoint):
+def test_a_clip_in_s3_plays_from_a_presigned_url(tmp_path, migrated_database, moto_s3):
     registry, videos = lobby_and_yard(tmp_path, migrated_database)
-    s3 = boto3.client("s3", endpoint_url=moto_endpoint, aws_access_key_id="testing", aws_secret_access_key="testing",
-                      region_name="us-east-1")
+    s3 = moto_s3.client("s3")
     s3.create_bucket(Bucket="explore")
     key = clip_key("lobby", T0)
     s3.upload_file(str(videos / key), "explore", f"site-a/{key}")
@@ -289,7 +287,7 @@ def test_a_clip_in_s3_plays_from_a_presigned_url(tmp_path, migrated_database, mo
             played, final = response.read(), response.url
 
     assert played == (videos / key).read_bytes()
-    assert final.startswith(f"{moto_endpoint}/explore/site-a/{key}?") and "Signature=" in final
+    assert final.startswith(f"{moto_s3.endpoint}/explore/site-a/{key}?") and "Signature=" in final
 
 
 def test_a_clip_is_served_only_from_inside_the_store_whatever_its_links_say(tmp_path, explorer):

@@ -41,7 +41,8 @@ def test_deploy_instance_keeps_runs_in_postgres_and_limits_runs_per_camera(tmp_p
         assert type(instance.run_storage).__name__ == "PostgresRunStorage"
         assert instance.get_concurrency_config().pool_config.default_pool_limit == 1
 
-        result = run_range(local_defs(registry, tmp_path / "videos", migrated_database), "lobby", T0, T0, instance)
+        result = run_range(local_defs(registry, tmp_path / "videos", migrated_database, grain="minute"),
+                           "lobby", T0, T0, instance)
 
         assert result.success
         assert instance.get_run_by_id(result.run_id).status == DagsterRunStatus.SUCCESS

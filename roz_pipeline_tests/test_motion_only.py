@@ -17,7 +17,7 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
-from dagster import build_sensor_context, instance_for_test, materialize
+from dagster import instance_for_test, materialize
 from paho.mqtt.enums import CallbackAPIVersion
 
 from roz_pipeline.core.timesteps import MINUTE, floor
@@ -32,7 +32,8 @@ from roz_pipeline.settings import REPO_ROOT
 from roz_pipeline.storage.minutes import write_minute
 from roz_pipeline.usecases.coverage import coverage
 from roz_pipeline.usecases.monitoring import QUIET_EVIDENCE, QuietHistory, RecorderReport, evaluate, transition
-from roz_pipeline_tests.helpers import MIGRATIONS, asset_def, deploy_instance, free_port, minute_row, skip_or_fail
+from roz_pipeline_tests.helpers import (MIGRATIONS, Clock, asset_def, deploy_instance, free_port, minute_row,
+                                         sensor_ticks, skip_or_fail)
 from roz_pipeline_tests.recorders import cut, record
 
 NOW = datetime.now(timezone.utc).replace(second=0, microsecond=0)
@@ -150,24 +151,15 @@ def ticks(tmp_path, database_url, webhook, mqtt_url, registry_text=REGISTRY, lis
     `listening`: Roz follows the broker before the first tick (else the first tick opens the connection)."""
     registry = tmp_path / "cameras.yaml"
     registry.write_text(registry_text)
-    clock, cursor = {"now": NOW}, {"value": None}
+    clock = Clock(NOW)
     resources = {"database": HeatmapDatabase(url=database_url, migrations_dir=str(MIGRATIONS)),
                  "clips": LocalClips(root=str(tmp_path), layout="frigate")}
-    sensor = build_stale_cameras_sensor(load_registry(registry), clock=lambda: clock["now"],
+    sensor = build_stale_cameras_sensor(load_registry(registry), clock=clock,
                                         webhook_url=lambda: webhook.url, mqtt_url=lambda: mqtt_url)
     if mqtt_url and listening:  # Roz already follows the broker: what Frigate says from now on is heard
         Broker.of(mqtt_url).follow(frigate.topics("frigate"))
         Broker.of(mqtt_url).wait_connected(10)
-
-    def tick(minutes_later: float):
-        clock["now"] = NOW + timedelta(minutes=minutes_later)
-        with instance_for_test() as instance, build_sensor_context(
-                instance=instance, cursor=cursor["value"], resources=resources) as context:
-            result = sensor(context)
-        cursor["value"] = result.cursor
-        return result
-
-    return tick
+    return sensor_ticks(sensor, resources, clock, NOW)
 
 
 def alerts(webhook) -> list[str]:

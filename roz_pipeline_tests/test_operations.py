@@ -26,7 +26,8 @@ from roz_pipeline.registry import load_registry
 from roz_pipeline.core.timesteps import MINUTE, floor
 from roz_pipeline.storage.maintenance import delete_expired
 from roz_pipeline.storage.minutes import write_minute
-from roz_pipeline_tests.helpers import KEEP, MIGRATIONS, T0, clip_key, make_clip, minute_row, run_range
+from roz_pipeline_tests.helpers import (KEEP, MIGRATIONS, T0, Clock, clip_key, make_clip, minute_row, run_range,
+                                         sensor_ticks)
 
 NOW = datetime.now(timezone.utc).replace(second=0, microsecond=0)
 
@@ -231,7 +232,7 @@ def test_vacuum_job_reports_size_and_dead_tuples(registry, tmp_path, db, migrate
 # -- schedules --------------------------------------------------------------------------------------------------
 
 
-def test_schedules_run_retention_then_vacuum_nightly_in_utc(registry, tmp_path, migrated_database):
+def test_schedules_run_retention_then_vacuum_nightly_in_utc(registry, tmp_path, migrated_database, instance):
     defs = defs_for(registry, tmp_path, migrated_database)
     retention = defs.resolve_schedule_def("nightly_retention_cleanup")
     vacuum = defs.resolve_schedule_def("nightly_vacuum_analyze")
@@ -239,11 +240,10 @@ def test_schedules_run_retention_then_vacuum_nightly_in_utc(registry, tmp_path, 
     assert (retention.job_name, vacuum.job_name) == ("retention_cleanup_job", "vacuum_analyze_job")
     assert (retention.cron_schedule, vacuum.cron_schedule) == ("0 3 * * *", "30 3 * * *")  # vacuum after retention
     assert retention.execution_timezone == vacuum.execution_timezone == "UTC"
-    with instance_for_test() as instance:
-        for schedule, hour, minute in ((retention, 3, 0), (vacuum, 3, 30)):
-            tick = datetime(2026, 11, 26, hour, minute, tzinfo=timezone.utc)
-            result = schedule.evaluate_tick(build_schedule_context(instance=instance, scheduled_execution_time=tick))
-            assert len(result.run_requests) == 1 and result.skip_message is None
+    for schedule, hour, minute in ((retention, 3, 0), (vacuum, 3, 30)):
+        tick = datetime(2026, 11, 26, hour, minute, tzinfo=timezone.utc)
+        result = schedule.evaluate_tick(build_schedule_context(instance=instance, scheduled_execution_time=tick))
+        assert len(result.run_requests) == 1 and result.skip_message is None
 
 
 # -- stale cameras ----------------------------------------------------------------------------------------------
@@ -251,19 +251,9 @@ def test_schedules_run_retention_then_vacuum_nightly_in_utc(registry, tmp_path, 
 
 def stale_sensor_ticks(registry, tmp_path, database_url, webhook_url):
     """tick(minutes_later): one evaluation of the stale-cameras sensor at NOW + minutes_later, its cursor carried."""
-    clock, cursor = {"now": NOW}, {"value": None}
-    defs = defs_for(registry, tmp_path, database_url)
-    sensor = build_stale_cameras_sensor(load_registry(registry), clock=lambda: clock["now"], webhook_url=webhook_url)
-
-    def tick(minutes_later: int):
-        clock["now"] = NOW + timedelta(minutes=minutes_later)
-        with instance_for_test() as instance, build_sensor_context(
-                instance=instance, cursor=cursor["value"], resources=defs.resources) as context:
-            result = sensor(context)
-        cursor["value"] = result.cursor
-        return result
-
-    return tick
+    clock, defs = Clock(NOW), defs_for(registry, tmp_path, database_url)
+    sensor = build_stale_cameras_sensor(load_registry(registry), clock=clock, webhook_url=webhook_url)
+    return sensor_ticks(sensor, defs.resources, clock, NOW)
 
 
 def test_stale_sensor_alerts_once_per_outage_and_announces_recovery(registry, tmp_path, db, migrated_database, webhook):

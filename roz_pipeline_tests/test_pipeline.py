@@ -51,7 +51,7 @@ def video_root(tmp_path) -> Path:
 
 
 def test_definitions_have_one_asset_per_camera_downstream_of_the_schema(registry, video_root, migrated_database):
-    defs = local_defs(registry, video_root, migrated_database)
+    defs = local_defs(registry, video_root, migrated_database, grain="minute")
     Definitions.validate_loadable(defs)
     graph = defs.resolve_asset_graph()
 
@@ -70,49 +70,48 @@ def test_invalid_registry_entry_fails_loading_naming_it(tmp_path, video_root, mi
     registry = tmp_path / "cameras.yaml"
     registry.write_text("cameras:\n  lobby: {}\n  Bad Cam: {}\n")
     with pytest.raises(RegistryError, match="camera 'Bad Cam': invalid camera id"):
-        local_defs(registry, video_root, migrated_database)
+        local_defs(registry, video_root, migrated_database, grain="minute")
     registry.write_text("cameras:\n  0042: {}\n")
     with pytest.raises(RegistryError, match="read this camera id as a number; put it in quotes"):
-        local_defs(registry, video_root, migrated_database)
+        local_defs(registry, video_root, migrated_database, grain="minute")
     registry.write_text("cameras:\n  lobby: {retention_days: 0}\n")
     with pytest.raises(RegistryError, match="camera 'lobby': retention_days must be at least 1"):
-        local_defs(registry, video_root, migrated_database)
+        local_defs(registry, video_root, migrated_database, grain="minute")
 
 
 def test_ranged_run_writes_good_minutes_reports_missing_and_fails_naming_the_corrupt_clip(
     registry, video_root, migrated_database
-):
+, instance):
     minutes = [T0 + timedelta(minutes=i) for i in range(5)]
     for i in (0, 1, 4):
         make_clip(video_root, "lobby", minutes[i], seed=i)
     corrupt = video_root / clip_key("lobby", minutes[3])
     corrupt.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(5000))  # minute 2 has no clip at all
-    defs = local_defs(registry, video_root, migrated_database)
+    defs = local_defs(registry, video_root, migrated_database, grain="minute")
 
-    with instance_for_test() as instance:
-        result = run_range(defs, "lobby", minutes[0], minutes[4], instance)
+    result = run_range(defs, "lobby", minutes[0], minutes[4], instance)
 
-        assert not result.success
-        failure = result.get_step_failure_events()[0].step_failure_data.error.message
-        assert f"{corrupt}: not a video FFmpeg can read" in failure and "2026-11-20 14:03" in failure
-        stored = rows(migrated_database)
-        assert [r[0] for r in stored] == [minutes[0], minutes[1], minutes[4]]
-        assert all(r[2] == 12 and r[3] > 0 for r in stored)
-        status = instance.get_status_by_partition(
-            AssetKey(["heatmap_minutes", "lobby"]), [partition_key(m) for m in minutes],
-            defs.resolve_asset_graph().get(AssetKey(["heatmap_minutes", "lobby"])).partitions_def)
-        materialized = {k for k, v in status.items() if v.value == "MATERIALIZED"}
-        # 14:02 had no footage: processed, and its metadata says so; 14:03's clip is bad: not processed
-        assert materialized == {partition_key(minutes[i]) for i in (0, 1, 2, 4)}
-        logs = "\n".join(entry.user_message for entry in instance.all_logs(result.run_id))
-        assert "lobby 2026-11-20 14:02: no clip in the store for 1 minute(s) (14:02)" in logs
+    assert not result.success
+    failure = result.get_step_failure_events()[0].step_failure_data.error.message
+    assert f"{corrupt}: not a video FFmpeg can read" in failure and "2026-11-20 14:03" in failure
+    stored = rows(migrated_database)
+    assert [r[0] for r in stored] == [minutes[0], minutes[1], minutes[4]]
+    assert all(r[2] == 12 and r[3] > 0 for r in stored)
+    status = instance.get_status_by_partition(
+        AssetKey(["heatmap_minutes", "lobby"]), [partition_key(m) for m in minutes],
+        defs.resolve_asset_graph().get(AssetKey(["heatmap_minutes", "lobby"])).partitions_def)
+    materialized = {k for k, v in status.items() if v.value == "MATERIALIZED"}
+    # 14:02 had no footage: processed, and its metadata says so; 14:03's clip is bad: not processed
+    assert materialized == {partition_key(minutes[i]) for i in (0, 1, 2, 4)}
+    logs = "\n".join(entry.user_message for entry in instance.all_logs(result.run_id))
+    assert "lobby 2026-11-20 14:02: no clip in the store for 1 minute(s) (14:02)" in logs
 
 
 def test_rerunning_a_range_changes_nothing_but_processed_at(registry, video_root, migrated_database):
     minutes = [T0 + timedelta(minutes=i) for i in range(3)]
     for i, minute in enumerate(minutes):
         make_clip(video_root, "lobby", minute, seed=i)
-    defs = local_defs(registry, video_root, migrated_database)
+    defs = local_defs(registry, video_root, migrated_database, grain="minute")
 
     with instance_for_test() as instance:
         assert run_range(defs, "lobby", minutes[0], minutes[2], instance).success
@@ -127,7 +126,7 @@ def test_rerunning_a_range_changes_nothing_but_processed_at(registry, video_root
 
 def test_first_run_migrates_an_empty_database(registry, video_root, empty_database):
     make_clip(video_root, "lobby", T0)
-    defs = local_defs(registry, video_root, empty_database)
+    defs = local_defs(registry, video_root, empty_database, grain="minute")
 
     with instance_for_test() as instance:
         assert run_range(defs, "lobby", T0, T0, instance).success
@@ -141,7 +140,7 @@ def test_run_metadata_has_per_minute_numbers_and_one_picture(registry, video_roo
     minutes = [T0 + timedelta(minutes=i) for i in range(2)]
     for minute in minutes:
         make_clip(video_root, "lobby", minute)
-    defs = local_defs(registry, video_root, migrated_database)
+    defs = local_defs(registry, video_root, migrated_database, grain="minute")
 
     with instance_for_test() as instance:
         result = run_range(defs, "lobby", minutes[0], minutes[1], instance)
@@ -158,43 +157,43 @@ def test_run_metadata_has_per_minute_numbers_and_one_picture(registry, video_roo
     assert "data:image/jpeg;base64," in picture and len(picture) < 40_000
 
 
-def test_sensor_requests_ranged_runs_per_camera_and_nothing_new_on_the_next_tick(registry, video_root, migrated_database):
+def test_sensor_requests_ranged_runs_per_camera_and_nothing_new_on_the_next_tick(registry, video_root, migrated_database, instance):
     for i in list(range(0, 3)) + list(range(5, 7)):  # lobby: 14:00-14:02 and 14:05-14:06 (a gap)
         make_clip(video_root, "lobby", T0 + timedelta(minutes=i))
     make_clip(video_root, "yard", T0 + timedelta(minutes=1))
     make_clip(video_root, "lobby", T0 + timedelta(minutes=30))  # still in progress at the sensor's clock
     make_clip(video_root, "garage", T0)  # not registered
     (video_root / "lobby" / "2026-11-20" / "notes.txt").write_text("hi")
-    defs = local_defs(registry, video_root, migrated_database, clock=lambda: T0 + timedelta(minutes=30, seconds=20))
+    defs = local_defs(registry, video_root, migrated_database, grain="minute",
+                      clock=lambda: T0 + timedelta(minutes=30, seconds=20))
     sensor = defs.resolve_sensor_def("new_clips_sensor")
 
-    with instance_for_test() as instance:
-        context = build_sensor_context(instance=instance, definitions=defs, resources=defs.resources)
-        result = sensor(context)
-        requests = sorted((r.tags["camera"], r.run_key.rsplit(":", 1)[0]) for r in result.run_requests)
-        assert requests == [
-            ("lobby", "lobby:2026-11-20-14:00:2026-11-20-14:02"),
-            ("lobby", "lobby:2026-11-20-14:05:2026-11-20-14:06"),
-            ("yard", "yard:2026-11-20-14:01:2026-11-20-14:01"),
-        ]
-        ranged = next(r for r in result.run_requests if r.run_key.rsplit(":", 1)[0].endswith("14:02"))
-        assert ranged.tags[ASSET_PARTITION_RANGE_START_TAG] == "2026-11-20-14:00"
-        assert ranged.tags[ASSET_PARTITION_RANGE_END_TAG] == "2026-11-20-14:02"
-        (check,) = result.asset_events
-        problems = check.metadata["new_problems"].value
-        assert not check.passed and "garage/: camera is not in the registry" in problems
-        assert any("notes.txt" in p for p in problems)
+    context = build_sensor_context(instance=instance, definitions=defs, resources=defs.resources)
+    result = sensor(context)
+    requests = sorted((r.tags["camera"], r.run_key.rsplit(":", 1)[0]) for r in result.run_requests)
+    assert requests == [
+        ("lobby", "lobby:2026-11-20-14:00:2026-11-20-14:02"),
+        ("lobby", "lobby:2026-11-20-14:05:2026-11-20-14:06"),
+        ("yard", "yard:2026-11-20-14:01:2026-11-20-14:01"),
+    ]
+    ranged = next(r for r in result.run_requests if r.run_key.rsplit(":", 1)[0].endswith("14:02"))
+    assert ranged.tags[ASSET_PARTITION_RANGE_START_TAG] == "2026-11-20-14:00"
+    assert ranged.tags[ASSET_PARTITION_RANGE_END_TAG] == "2026-11-20-14:02"
+    (check,) = result.asset_events
+    problems = check.metadata["new_problems"].value
+    assert not check.passed and "garage/: camera is not in the registry" in problems
+    assert any("notes.txt" in p for p in problems)
 
-        again = sensor(build_sensor_context(instance=instance, definitions=defs, resources=defs.resources, cursor=result.cursor))
-        assert again.run_requests == [] and again.asset_events == []  # same problems: not reported again
-        (video_root / "lobby" / "2026-11-20" / "more-notes.txt").write_text("hi")
-        third = sensor(build_sensor_context(instance=instance, definitions=defs, resources=defs.resources,
-                                            cursor=again.cursor))
-        assert third.asset_events[0].metadata["new_problems"].value == [
-            "'lobby/2026-11-20/more-notes.txt' is not {camera}/%Y-%m-%d/%H-%M.<mp4|mkv|avi|mov>"]
-        # the cursor remembers the partitions asked for that no run has read yet; 14:30 is still in progress
-        assert sorted(key for key in json.loads(again.cursor)["requested"] if key.startswith("lobby ")) == [
-            f"lobby {partition_key(T0 + timedelta(minutes=i))}" for i in (0, 1, 2, 5, 6)]
+    again = sensor(build_sensor_context(instance=instance, definitions=defs, resources=defs.resources, cursor=result.cursor))
+    assert again.run_requests == [] and again.asset_events == []  # same problems: not reported again
+    (video_root / "lobby" / "2026-11-20" / "more-notes.txt").write_text("hi")
+    third = sensor(build_sensor_context(instance=instance, definitions=defs, resources=defs.resources,
+                                        cursor=again.cursor))
+    assert third.asset_events[0].metadata["new_problems"].value == [
+        "'lobby/2026-11-20/more-notes.txt' is not {camera}/%Y-%m-%d/%H-%M.<mp4|mkv|avi|mov>"]
+    # the cursor remembers the partitions asked for that no run has read yet; 14:30 is still in progress
+    assert sorted(key for key in json.loads(again.cursor)["requested"] if key.startswith("lobby ")) == [
+        f"lobby {partition_key(T0 + timedelta(minutes=i))}" for i in (0, 1, 2, 5, 6)]
 
 
 def test_sensor_groups_at_most_sixty_minutes_per_run(registry, video_root, migrated_database):
@@ -202,7 +201,8 @@ def test_sensor_groups_at_most_sixty_minutes_per_run(registry, video_root, migra
         path = video_root / clip_key("dock", T0 + timedelta(minutes=i))
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(b"x")  # the sensor lists keys; it does not open clips
-    defs = local_defs(registry, video_root, migrated_database, clock=lambda: T0 + timedelta(hours=3))
+    defs = local_defs(registry, video_root, migrated_database, grain="minute",
+                      clock=lambda: T0 + timedelta(hours=3))
 
     with instance_for_test() as instance:
         result = defs.resolve_sensor_def("new_clips_sensor")(build_sensor_context(instance=instance, definitions=defs, resources=defs.resources))

@@ -3,11 +3,11 @@
 import time
 from datetime import timedelta
 
-import boto3
 import pytest
 from dagster import DagsterEventType, AssetKey, instance_for_test
 from dagster_aws.s3 import S3Resource
 
+from bench.common import MOTO_CREDENTIALS
 from roz_pipeline.cli.main import main
 from roz_pipeline.defs import build_definitions
 from roz_pipeline.lib.resources import HeatmapDatabase, S3Clips
@@ -15,15 +15,14 @@ from roz_pipeline_tests.helpers import MIGRATIONS, FaultyProxy
 from roz_pipeline_tests.helpers import KEEP, T0, clip_key, make_clip, rows, run_range
 
 BUCKET, PREFIX = "cameras", "site-a"
-CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing", "region_name": "us-east-1"}
 
 
 @pytest.fixture
-def faulty_proxy(moto_endpoint):
+def faulty_proxy(moto_s3):
     proxies = []
 
     def start(rule) -> FaultyProxy:
-        proxies.append(FaultyProxy(moto_endpoint, rule))
+        proxies.append(FaultyProxy(moto_s3.endpoint, rule))
         return proxies[-1]
 
     yield start
@@ -36,9 +35,9 @@ def is_clip(path: str, minute: str | None = None) -> bool:
 
 
 @pytest.fixture
-def bucket(moto_endpoint, tmp_path):
+def bucket(moto_s3, tmp_path):
     """A fresh bucket with lobby clips for 14:00, 14:01 and 14:03 (14:02 missing) and a corrupt 14:04."""
-    client = boto3.client("s3", endpoint_url=moto_endpoint, **CREDENTIALS)
+    client = moto_s3.client("s3")
     client.create_bucket(Bucket=BUCKET)
     local = tmp_path / "upload"
     for i in (0, 1, 3):
@@ -57,7 +56,8 @@ def s3_defs(tmp_path, endpoint: str, database_url: str, clock=None):
     registry.write_text(f"cameras:\n  lobby: {{{KEEP}}}\n")
     resources = {
         "database": HeatmapDatabase(url=database_url, migrations_dir=str(MIGRATIONS)),
-        "clips": S3Clips(s3=S3Resource(endpoint_url=endpoint, max_attempts=5, **CREDENTIALS), bucket=BUCKET,
+        "clips": S3Clips(s3=S3Resource(endpoint_url=endpoint, max_attempts=5, **MOTO_CREDENTIALS),
+                         bucket=BUCKET,
                          prefix=PREFIX),
     }
     return build_definitions(registry, resources, partitions_start="2026-11-01", grain="minute", clock=clock)
@@ -71,9 +71,9 @@ def run_from_s3(endpoint: str, tmp_path, database_url: str, minutes: int):
         return result, "\n".join(entry.user_message for entry in instance.all_logs(result.run_id))
 
 
-def test_ranged_run_from_s3_writes_good_minutes_and_names_the_corrupt_object(bucket, moto_endpoint, tmp_path,
+def test_ranged_run_from_s3_writes_good_minutes_and_names_the_corrupt_object(bucket, moto_s3, tmp_path,
                                                                              migrated_database):
-    result, logs = run_from_s3(moto_endpoint, tmp_path, migrated_database, minutes=5)
+    result, logs = run_from_s3(moto_s3.endpoint, tmp_path, migrated_database, minutes=5)
 
     assert not result.success
     message = result.get_step_failure_events()[0].step_failure_data.error.message
@@ -153,11 +153,11 @@ def test_an_object_gone_after_listing_is_a_missing_minute_and_access_denied_name
     assert [r[0] for r in rows(migrated_database)] == [T0 + timedelta(minutes=3)]
 
 
-def test_sensor_lists_new_clips_in_s3(bucket, moto_endpoint, tmp_path, migrated_database):
+def test_sensor_lists_new_clips_in_s3(bucket, moto_s3, tmp_path, migrated_database):
     from dagster import build_sensor_context
 
     bucket.put_object(Bucket=BUCKET, Key=f"{PREFIX}/lobby/readme.txt", Body=b"x")
-    defs = s3_defs(tmp_path, moto_endpoint, migrated_database, clock=lambda: T0 + timedelta(hours=1))
+    defs = s3_defs(tmp_path, moto_s3.endpoint, migrated_database, clock=lambda: T0 + timedelta(hours=1))
     sensor = defs.resolve_sensor_def("new_clips_sensor")
 
     with instance_for_test() as instance, build_sensor_context(
@@ -171,14 +171,14 @@ def test_sensor_lists_new_clips_in_s3(bucket, moto_endpoint, tmp_path, migrated_
     assert any("lobby/readme.txt" in p for p in result.asset_events[0].metadata["new_problems"].value)
 
 
-def test_the_command_line_reads_the_same_bucket(bucket, moto_endpoint, tmp_path, migrated_database, monkeypatch,
+def test_the_command_line_reads_the_same_bucket(bucket, moto_s3, tmp_path, migrated_database, monkeypatch,
                                                 capsys):
     """`roz heatmap render` takes its still from the bucket and `roz gaps` asks the bucket's clip inventory, as the
     environment names it (no Dagster resource involved)."""
-    result, _ = run_from_s3(moto_endpoint, tmp_path, migrated_database, 5)
+    result, _ = run_from_s3(moto_s3.endpoint, tmp_path, migrated_database, 5)
     assert not result.success  # the corrupt 14:04 fails its own minute
     for name, value in {"DATABASE_URL": migrated_database, "ROZ_S3_BUCKET": BUCKET, "ROZ_S3_PREFIX": PREFIX,
-                        "AWS_ENDPOINT_URL": moto_endpoint, "AWS_ACCESS_KEY_ID": "testing",
+                        "AWS_ENDPOINT_URL": moto_s3.endpoint, "AWS_ACCESS_KEY_ID": "testing",
                         "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1",
                         "ROZ_CAMERAS_FILE": str(tmp_path / "cameras.yaml")}.items():
         monkeypatch.setenv(name, value)

@@ -277,7 +277,6 @@ def test_frame_rate_check(tmp_path):
 
 # -- Frigate on S3 ------------------------------------------------------------------------------------------------
 
-S3_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing", "region_name": "us-east-1"}
 
 
 def _upload(client, bucket, root, prefix="frigate"):
@@ -285,12 +284,10 @@ def _upload(client, bucket, root, prefix="frigate"):
         client.upload_file(str(path), bucket, f"{prefix}/{path.relative_to(root).as_posix()}")
 
 
-def test_a_frigate_hour_of_20_cameras_on_s3_is_one_listing(tmp_path, moto_endpoint):
-    import boto3
-
+def test_a_frigate_hour_of_20_cameras_on_s3_is_one_listing(tmp_path, moto_s3):
     from roz_pipeline.clips.s3_store import S3ClipStore
 
-    client = boto3.client("s3", endpoint_url=moto_endpoint, **S3_CREDENTIALS)
+    client = moto_s3.client("s3")
     client.create_bucket(Bucket="frigate-20")
     cameras = [Camera(f"cam-{i:02d}", source_name=f"Cam_{i:02d}") for i in range(20)]
     for camera in cameras:  # six 10 s segment keys per camera in the 14:00 hour folder (the listing reads keys only)
@@ -313,20 +310,20 @@ def test_a_frigate_hour_of_20_cameras_on_s3_is_one_listing(tmp_path, moto_endpoi
     assert [c.key for c in window.clips["cam-07"]][0] == "2026-11-20/14/Cam_07/05.03.mp4"
 
 
-def test_a_dagster_run_reads_frigate_segments_from_s3(tmp_path, moto_endpoint, migrated_database):
-    import boto3
+def test_a_dagster_run_reads_frigate_segments_from_s3(tmp_path, moto_s3, migrated_database):
     from dagster_aws.s3 import S3Resource
 
     from roz_pipeline.lib.resources import S3Clips
 
     root, segments, _ = frigate_store(tmp_path, seconds=70)
-    client = boto3.client("s3", endpoint_url=moto_endpoint, **S3_CREDENTIALS)
+    client = moto_s3.client("s3")
     client.create_bucket(Bucket="frigate-run")
     _upload(client, "frigate-run", root)
     registry = tmp_path / "cameras.yaml"
     registry.write_text("cameras:\n  front-door: {source_name: Front_Door, retention_days: 36500}\n")
     resources = {"database": HeatmapDatabase(url=migrated_database, migrations_dir=str(MIGRATIONS)),
-                 "clips": S3Clips(s3=S3Resource(endpoint_url=moto_endpoint, **S3_CREDENTIALS), bucket="frigate-run",
+                 "clips": S3Clips(s3=S3Resource(endpoint_url=moto_s3.endpoint, **moto_s3.credentials),
+                                  bucket="frigate-run",
                                   prefix="frigate", layout="frigate")}
     defs = build_definitions(registry, resources, partitions_start="2026-11-01", grain="hour")
 

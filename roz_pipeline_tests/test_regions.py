@@ -57,7 +57,7 @@ def test_when_finds_the_minutes_something_crossed_a_region_and_the_series_gives_
         path = videos / clip_key("lobby", T0 + timedelta(minutes=minute))
         path.parent.mkdir(parents=True, exist_ok=True)
         write_clip(path, width=320, height=180, frames=20, walkers=(walker,) if walker else (), seed=minute)
-    defs = local_defs(registry, videos, migrated_database)
+    defs = local_defs(registry, videos, migrated_database, grain="minute")
     env = {"DATABASE_URL": migrated_database, "ROZ_CAMERAS_FILE": str(registry),
            "ROZ_VIDEO_ROOT": str(videos)}
     with instance_for_test() as instance:
@@ -236,7 +236,7 @@ def test_the_week_picture_decodes_and_its_cells_are_the_rollups_average_minute(d
         assert cell_is(picture, week_cell(day, hour), expected)
 
 
-def test_the_series_asset_is_requested_once_at_first_and_again_when_a_region_moves(tmp_path, migrated_database):
+def test_the_series_asset_is_requested_once_at_first_and_again_when_a_region_moves(tmp_path, migrated_database, instance):
     registry, videos = tmp_path / "cameras.yaml", tmp_path / "videos"
     videos.mkdir()
 
@@ -245,12 +245,11 @@ def test_the_series_asset_is_requested_once_at_first_and_again_when_a_region_mov
         return result.get_num_requested(regions_key("lobby")) == 1, result.cursor
 
     registry.write_text("cameras:\n  lobby: {regions: {door: [0, 60, 100, 140]}}\n")
-    defs = local_defs(registry, videos, migrated_database)
-    with instance_for_test() as instance:
-        wanted, cursor = requested(defs, instance, None)
-        assert wanted  # never built
-        assert materialize([asset_def(defs, regions_key("lobby"))], resources=defs.resources,
-                           instance=instance).success
-        assert requested(defs, instance, cursor)[0] is False
-        registry.write_text("cameras:\n  lobby: {regions: {door: [0, 60, 120, 140]}}\n")  # the door moved
-        assert requested(local_defs(registry, videos, migrated_database), instance, cursor)[0]
+    defs = local_defs(registry, videos, migrated_database, grain="minute")
+    wanted, cursor = requested(defs, instance, None)
+    assert wanted  # never built
+    assert materialize([asset_def(defs, regions_key("lobby"))], resources=defs.resources,
+                       instance=instance).success
+    assert requested(defs, instance, cursor)[0] is False
+    registry.write_text("cameras:\n  lobby: {regions: {door: [0, 60, 120, 140]}}\n")  # the door moved
+    assert requested(local_defs(registry, videos, migrated_database, grain="minute"), instance, cursor)[0]

@@ -68,7 +68,8 @@ def test_every_bad_clip_class_fails_or_flags_only_its_own_minute(bad_clip_store,
     last = T0 + timedelta(minutes=len(CLASSES) - 1)
 
     with instance_for_test() as instance:
-        result = run_range(local_defs(registry, bad_clip_store, migrated_database), "lobby", T0, last, instance)
+        result = run_range(local_defs(registry, bad_clip_store, migrated_database, grain="minute"),
+                           "lobby", T0, last, instance)
         logs = "\n".join(entry.user_message for entry in instance.all_logs(result.run_id))
 
     assert not result.success
@@ -110,7 +111,7 @@ def _count_per_minute(url: str) -> list[int]:
 
 def test_ten_repeated_backfills_leave_one_row_per_minute(three_minutes, migrated_database):
     registry, videos = three_minutes
-    defs = local_defs(registry, videos, migrated_database)
+    defs = local_defs(registry, videos, migrated_database, grain="minute")
 
     with instance_for_test() as instance:
         for _ in range(10):
@@ -126,7 +127,8 @@ from pathlib import Path
 from dagster import instance_for_test
 from roz_pipeline_tests.helpers import T0, local_defs, run_range
 with instance_for_test() as instance:
-    result = run_range(local_defs(Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]), "lobby", T0,
+    result = run_range(local_defs(Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3], grain="minute"),
+                       "lobby", T0,
                        T0 + timedelta(minutes=2), instance)
 sys.exit(0 if result.success else 1)
 """
@@ -165,7 +167,8 @@ def _run_with_a_decoder_fault(three_minutes, migrated_database, monkeypatch, fau
     monkeypatch.setattr(processing, "LumaDecoder", Faulty)
     registry, videos = three_minutes
     with instance_for_test() as instance:
-        result = run_range(local_defs(registry, videos, migrated_database), "lobby", T0, T0 + timedelta(minutes=2),
+        result = run_range(local_defs(registry, videos, migrated_database, grain="minute"),
+                           "lobby", T0, T0 + timedelta(minutes=2),
                            instance)
         events = [e.dagster_event.event_type_value for e in instance.all_logs(result.run_id) if e.dagster_event]
     return result, events, raised
@@ -195,7 +198,8 @@ def test_a_library_fault_on_one_clip_fails_only_its_minute_without_retrying(thre
 def test_a_redelivered_tick_asks_for_the_same_run_and_running_both_deliveries_stores_each_minute_once(
         three_minutes, migrated_database):
     registry, videos = three_minutes
-    defs = local_defs(registry, videos, migrated_database, clock=lambda: T0 + timedelta(hours=1))
+    defs = local_defs(registry, videos, migrated_database, grain="minute",
+                      clock=lambda: T0 + timedelta(hours=1))
     sensor = defs.resolve_sensor_def("new_clips_sensor")
 
     with instance_for_test() as instance:
@@ -244,7 +248,7 @@ def test_database_restarted_mid_run_the_run_retries_and_completes(tmp_path):
     restarter = threading.Thread(target=restart_after_two_rows)
     restarter.start()
     with instance_for_test() as instance:
-        result = run_range(local_defs(registry, tmp_path / "videos", url), "lobby", T0,
+        result = run_range(local_defs(registry, tmp_path / "videos", url, grain="minute"), "lobby", T0,
                            T0 + timedelta(minutes=minutes - 1), instance)
         retried = [e for e in instance.all_logs(result.run_id) if e.dagster_event and
                    e.dagster_event.event_type_value == "STEP_UP_FOR_RETRY"]

@@ -26,7 +26,8 @@ def test_migrator_owns_the_schema_writer_runs_the_pipeline_reader_only_reads(dat
     registry.write_text(f"cameras:\n  lobby: {{{KEEP}}}\n")
     make_clip(tmp_path / "videos", "lobby", T0)
     with instance_for_test() as instance:
-        result = run_range(local_defs(registry, tmp_path / "videos", writer_url), "lobby", T0, T0, instance)
+        result = run_range(local_defs(registry, tmp_path / "videos", writer_url, grain="minute"),
+                           "lobby", T0, T0, instance)
     assert result.success
     assert len(rows(reader_url)) == 1
 

@@ -284,7 +284,7 @@ def test_reprocessed_minutes_update_their_hour_and_day_through_automation(regist
     videos = tmp_path / "videos"
     for i in range(3):
         make_clip(videos, "lobby", T0 + timedelta(minutes=i), seed=i)
-    defs = local_defs(registry, videos, migrated_database)
+    defs = local_defs(registry, videos, migrated_database, grain="minute")
     hours, days = AssetKey(["heatmap_hours", "lobby"]), AssetKey(["heatmap_days", "lobby"])
 
     with instance_for_test() as instance:
@@ -359,7 +359,7 @@ def test_retention_deletes_minutes_and_leaves_their_rollups(tmp_path, db, migrat
             store(db, "lobby", hour + timedelta(minutes=m), known_map(m))
         roll_up(db, "lobby", hour, 1)
     before = rollups_between(db, "lobby", "hour", old_hour, old_hour + timedelta(hours=1))[0]
-    defs = local_defs(registry, tmp_path, migrated_database)
+    defs = local_defs(registry, tmp_path, migrated_database, grain="minute")
 
     with instance_for_test() as instance:
         assert defs.resolve_job_def("retention_cleanup_job").execute_in_process(instance=instance).success

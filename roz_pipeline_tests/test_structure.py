@@ -163,3 +163,12 @@ def test_every_clip_store_has_the_methods_of_the_clip_store_contract():
     for store in (LocalClipStore, S3ClipStore):
         assert {name: list(inspect.signature(getattr(store, name)).parameters) for name in contract
                 if hasattr(store, name)} == contract, store.__name__
+
+
+def test_the_test_folders_map_names_every_file_of_it():
+    """roz_pipeline_tests/README.md says which file tests which part: a file it does not name is one a
+    newcomer cannot place."""
+    folder = PACKAGE.parent / "roz_pipeline_tests"
+    named = set(re.findall(r"`(\w+\.py)`", (folder / "README.md").read_text()))
+    files = {path.name for path in folder.glob("*.py") if path.name != "__init__.py"}
+    assert files <= named, f"roz_pipeline_tests/README.md does not name {sorted(files - named)}"
