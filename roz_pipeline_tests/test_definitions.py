@@ -17,8 +17,8 @@ from roz_pipeline_tests.helpers import T0, execute_request, local_defs, make_cli
 
 
 def test_the_definitions_hold_everything_the_interface_names(tmp_path):
-    """In-process and fast: every asset, check, job, schedule and sensor shared/interface.md names, spelled as it
-    does, with each camera's assets in their groups."""
+    """In-process and fast: every asset, check, job, schedule and sensor the public interface names (README, docs/),
+    spelled as it does, with each camera's assets in their groups."""
     registry = tmp_path / "cameras.yaml"
     registry.write_text("cameras:\n  lobby: {}\n  yard: {}\n")
     defs = local_defs(registry, tmp_path / "videos", "postgresql://unused", grain="hour")

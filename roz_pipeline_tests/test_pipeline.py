@@ -1,4 +1,5 @@
-"""Real Dagster runs of the camera assets on real clips, writing to a real PostgreSQL, from a folder and from S3."""
+"""Real Dagster runs of the camera assets on real clips from a folder, writing to a real PostgreSQL (from S3:
+test_pipeline_s3.py)."""
 
 import json
 import os

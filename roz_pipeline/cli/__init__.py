@@ -1,1 +1,1 @@
-"""The edge: the `roz` command (`main`), `roz demo`, and the synthetic footage the demo, tests and benchmarks use."""
+"""The edge: the `roz` command (`main`), a module per command group, and `roz demo`."""

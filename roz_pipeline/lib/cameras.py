@@ -22,7 +22,7 @@ class ServedCameras:
     registry: dict[str, Camera]  # every camera of the registry: another location's cameras are not unregistered
     maintains: bool  # this location holds the schema, the clip store, retention and VACUUM
     partitions_start: str  # UTC date of the first partition
-    grain: str  # the camera assets' partitions: "minute", "hour" or "day"
+    grain: str  # the camera assets' partitions: "hour" or "minute" (settings.PARTITION_GRAINS)
     clock: Callable[[], datetime] = _utc_now  # tests replace it, and `sleep`, to pace sensors and followed hours
     sleep: Callable[[float], None] = time.sleep
     partitions: dict[str, TimeWindowPartitionsDefinition] = field(init=False)  # camera id -> its asset's

@@ -22,7 +22,7 @@ from dagster import (
 from roz_pipeline.lib.keys import camera_run_tags
 from roz_pipeline.lib.private_dagster import ReconstructableRepository
 
-CODE_LOCATION = "roz_pipeline.definitions"  # what workspace.yaml loads; run workers reconstruct jobs from it
+CODE_LOCATION_MODULE = "roz_pipeline.definitions"  # the module workspace.yaml loads; run workers rebuild jobs from it
 # Runs print errors only (the command sums up the rest); every event still goes to the instance (the UI shows them).
 QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
 
@@ -102,7 +102,7 @@ def execute_ranges(ranges: list[CameraRange], instance: DagsterInstance, in_proc
                 instance=instance, asset_selection=[camera_range.asset_key], raise_on_error=False,
                 tags=camera_range.tags, run_config=run_config)
         return
-    job = ReconstructableRepository.for_module(CODE_LOCATION, "defs", working_directory=os.getcwd()) \
+    job = ReconstructableRepository.for_module(CODE_LOCATION_MODULE, "defs", working_directory=os.getcwd()) \
         .get_reconstructable_job("__ASSET_JOB")
     for camera_range in ranges:
         yield camera_range, execute_job(job, instance, asset_selection=[camera_range.asset_key],

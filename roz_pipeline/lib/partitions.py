@@ -1,4 +1,4 @@
-"""Time partitions, UTC: the camera assets' minutes (default) or hours, the rollups' hours and days."""
+"""Time partitions, UTC: the camera assets' hours (default) or minutes, the rollups' hours and days."""
 
 from datetime import datetime, timedelta, timezone
 
