@@ -91,6 +91,10 @@ def test_celery_workers_execute_every_camera_step_in_their_own_processes(tmp_pat
     if not (_listening(5672) and _listening(6379)):
         skip_or_fail("RabbitMQ (127.0.0.1:5672) and Redis (127.0.0.1:6379) are needed for the Celery scale-out")
     environment = _environment(tmp_path, migrated_database)
+    # Once per instance, as deploy/README.md says: two runs starting at once on an instance where the pool's limit was
+    # never set both try to create it (Dagster inserts it without ON CONFLICT), and one run fails.
+    subprocess.run([str(SCRIPTS / "dagster"), "instance", "concurrency", "set", "database-writers", "8"], cwd=tmp_path,
+                   env=environment, check=True, capture_output=True, timeout=120)
     workers = _start_workers(2, environment, tmp_path)
     try:
         launchers = [subprocess.Popen(
