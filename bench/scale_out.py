@@ -29,6 +29,7 @@ from dagster import DagsterInstance
 from common import OUT, fresh_database, server_url, sqlalchemy_url, step_placements
 from roz_pipeline import settings
 from roz_pipeline.clips.layout import ClipLayout
+from roz_pipeline.lib.policies import WRITER_POOL
 from roz_pipeline.settings import REPO_ROOT
 
 CAMERAS = ("scale-a", "scale-b")
@@ -51,8 +52,10 @@ def prepare(work: Path, server_url: str, clip: Path, minutes: int) -> dict[str, 
     dagster_db = fresh_database(server_url, "roz_scale_dagster")
     instance["storage"] = {"postgres": {"postgres_url": sqlalchemy_url(dagster_db)}}
     (home / "dagster.yaml").write_text(yaml.safe_dump(instance))
-    # Create the instance's tables once here: workers starting together would race to create them.
-    DagsterInstance.from_config(str(home)).dispose()
+    # The instance's tables, and the writers pool's limit (deploy/README.md: once per instance), made here: workers and
+    # runs starting together would race to create them (Dagster inserts the pool's limit without ON CONFLICT).
+    with DagsterInstance.from_config(str(home)) as instance:
+        instance.event_log_storage.set_concurrency_slots(WRITER_POOL, 8)
     return {
         **os.environ,
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",  # `celery` for the workers
