@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -94,19 +95,35 @@ def dagster_ui(env: dict, logs: Path, daemon: bool = False,
 @contextlib.contextmanager
 def served(command: str, port: int, cwd: Path = REPO_ROOT, env: dict | None = None) -> Iterator[subprocess.Popen]:
     """A command a user types that serves pages on `port` (`./run ui -p PORT`), once it answers; stopped as Ctrl-C
-    stops it: SIGINT to its process group, which must then end by itself."""
-    process = subprocess.Popen(command, shell=True, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               text=True, start_new_session=True)
-    try:
-        deadline = time.monotonic() + PATIENCE
-        while True:
-            assert process.poll() is None, f"{command} ended:\n{process.stdout.read()[-3000:]}"
-            with contextlib.suppress(OSError):  # not listening yet
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10).close()
-                break
-            assert time.monotonic() < deadline, f"{command} did not answer in {PATIENCE} s"
-            time.sleep(1)
-        yield process
-    finally:
-        os.killpg(process.pid, signal.SIGINT)
-        process.wait(timeout=120)
+    stops it: SIGINT to its process group, which must then end by itself. Its output goes to a file, never a pipe
+    nobody reads (`dagster dev` blocks once it has printed a pipe's 64 KB), and any failure inside ends with its
+    tail."""
+    with tempfile.TemporaryFile("w+") as output:
+        process = subprocess.Popen(command, shell=True, cwd=cwd, env=env, stdout=output, stderr=subprocess.STDOUT,
+                                   text=True, start_new_session=True)
+
+        def tail() -> str:
+            output.seek(0)
+            return f"{command} printed:\n{output.read()[-5000:]}"
+
+        try:
+            deadline = time.monotonic() + PATIENCE
+            while True:
+                assert process.poll() is None, f"{command} ended. {tail()}"
+                with contextlib.suppress(OSError):  # not listening yet
+                    urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10).close()
+                    break
+                assert time.monotonic() < deadline, f"{command} did not answer in {PATIENCE} s. {tail()}"
+                time.sleep(1)
+            try:
+                yield process
+            except Exception as failure:
+                failure.add_note(tail())
+                raise
+        finally:
+            os.killpg(process.pid, signal.SIGINT)
+            try:
+                process.wait(timeout=120)
+            except subprocess.TimeoutExpired as failure:
+                failure.add_note(tail())
+                raise
