@@ -57,6 +57,7 @@ setup(
             "dagster-celery==0.29.27",
             "celery[redis]>=5.3",
             "hypothesis>=6.100",  # generated requests and argument lists: no 500, no traceback (test_no_traceback.py)
+            "ruff==0.17.6",  # the lint rules of pyproject.toml, held by test_structure.py (pinned: rules change)
         ],
         # bench/run.py: the FFmpeg baseline, process trees (bench/live.py), moto's S3 and Celery (as the tests).
         "bench": ["imageio-ffmpeg>=0.5", "psutil>=5.9", "moto[server]>=5", "dagster-celery==0.29.27",

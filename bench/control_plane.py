@@ -36,12 +36,11 @@ from pathlib import Path
 
 import psycopg
 import yaml
-
-from common import fresh_database, percentile, server_url, sqlalchemy_url
-from ingest_world import every, history_starts, lay, read_all, scan
-from common import OUT
+from common import OUT, fresh_database, percentile, server_url, sqlalchemy_url
 from control_plane_ui import ui_queries
 from daemon import DAEMON, Tree, loud_lines, stop, workspace
+from ingest_world import every, history_starts, lay, read_all, scan
+
 from roz_pipeline.clips.catalog import ClipCatalog
 from roz_pipeline.clips.folder_discovery import FolderDiscovery
 from roz_pipeline.clips.layout import ClipLayout

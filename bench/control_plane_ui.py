@@ -9,8 +9,8 @@ import time
 import urllib.request
 from pathlib import Path
 
-
 from daemon import stop
+
 from roz_pipeline.settings import REPO_ROOT
 
 CATALOG = """query AssetCatalogTableQuery { assetsOrError { __typename ... on AssetConnection { nodes { id key { path }

@@ -23,10 +23,10 @@ from pathlib import Path
 import numpy as np
 import psycopg
 import uvicorn
-
 from common import OUT, fresh_database, server_url, timings
 from queries import walker_map
 from regions import DOOR, GRID, load
+
 from roz_pipeline.clips.access import Clips
 from roz_pipeline.clips.layout import ClipLayout
 from roz_pipeline.clips.stores import LocalClipStore

@@ -29,16 +29,15 @@ import time
 import zlib
 from pathlib import Path
 
+import gated  # bench/gated.py
 import numpy as np
 
+from roz_pipeline.clips.synthetic import Walker, write_clip
 from roz_pipeline.core import codec
 from roz_pipeline.core.codec import encode_intensity
 from roz_pipeline.core.heatmap import compute_heatmap
 from roz_pipeline.core.motion import MotionAccumulator, MotionSettings
 from roz_pipeline.core.video import LumaDecoder
-from roz_pipeline.clips.synthetic import Walker, write_clip
-
-import gated  # bench/gated.py
 
 OUT = Path(__file__).resolve().parent / "out"
 REAL_FOOTAGE = Path("/usr/share/doc/opencv-doc/examples/data/vtest.avi")
@@ -176,10 +175,12 @@ def decode_timings(clip: Path, frames: int, repeats: int) -> tuple[dict, dict]:
     baseline = results["ffmpeg decode-only, 1 thread"]["cpu_s"]
     for name, r in results.items():
         r["cpu_ratio_vs_ffmpeg_1_thread"] = round(r["cpu_s"] / baseline, 3)
-        print(f"{name:42} {r['cpu_s']:7.2f} {r['wall_s']:7.2f} {r['fps']:6.0f} {r['cpu_ratio_vs_ffmpeg_1_thread']:23.2f}")
+        print(f"{name:42} {r['cpu_s']:7.2f} {r['wall_s']:7.2f} {r['fps']:6.0f} "
+              f"{r['cpu_ratio_vs_ffmpeg_1_thread']:23.2f}")
     ratios = {
         "roz 1 thread / ffmpeg 1 thread (cpu)": results["roz extraction, 1 thread"]["cpu_ratio_vs_ffmpeg_1_thread"],
-        "roz --fast / ffmpeg 1 thread (cpu)": results["roz extraction --fast, 1 thread"]["cpu_ratio_vs_ffmpeg_1_thread"],
+        "roz --fast / ffmpeg 1 thread (cpu)":
+            results["roz extraction --fast, 1 thread"]["cpu_ratio_vs_ffmpeg_1_thread"],
         "roz all cores / ffmpeg all cores (wall)": round(
             results["roz extraction, all cores"]["wall_s"] / results["ffmpeg decode-only, all cores"]["wall_s"], 3),
     }

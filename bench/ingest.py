@@ -39,13 +39,12 @@ import shutil
 import time
 from pathlib import Path
 
-from psycopg.conninfo import conninfo_to_dict
-
 from common import OUT
-from ingest_world import DATABASE, Databases, SEGMENT
-from ingest_s3 import Moto
 from ingest_history import part_history
+from ingest_s3 import Moto
 from ingest_scale import part_scale
+from ingest_world import DATABASE, SEGMENT, Databases
+from psycopg.conninfo import conninfo_to_dict
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -1,5 +1,5 @@
-"""bench/ingest.py, part 1: a tick's cost with a long history vs one hour (local folder, the old listing design, S3 + SQS
-events)."""
+"""bench/ingest.py, part 1: a tick's cost with a long history vs one hour (local folder, the old listing design, S3 +
+SQS events)."""
 
 import json
 import shutil
@@ -9,6 +9,30 @@ from datetime import datetime
 from pathlib import Path
 
 import psycopg
+from ingest_s3 import Moto, events_discovery, prefill, put_segments
+from ingest_world import (
+    COUNTED,
+    FRIGATE,
+    LATE_WINDOW,
+    RECONCILE_HOURS,
+    SEGMENT,
+    Databases,
+    cameras,
+    counted,
+    cursor_bytes,
+    delta,
+    every,
+    history_label,
+    history_starts,
+    lay,
+    ms,
+    quiet,
+    read_all,
+    read_landed,
+    scan,
+    start_clock,
+    vacuum,
+)
 
 from roz_pipeline.clips.catalog import ClipCatalog, fingerprint
 from roz_pipeline.clips.folder_discovery import FolderDiscovery
@@ -16,12 +40,6 @@ from roz_pipeline.clips.stores import LocalClipStore
 from roz_pipeline.core.timesteps import HOUR, MINUTE, floor
 from roz_pipeline.registry import Camera
 from roz_pipeline.usecases.new_clips import NewClipsCursor
-
-from ingest_world import (
-    COUNTED, Databases, FRIGATE, LATE_WINDOW, RECONCILE_HOURS, SEGMENT, cameras, counted, cursor_bytes, delta,
-    every, history_label, history_starts, lay, ms, quiet, read_all, read_landed, scan, start_clock, vacuum,
-)
-from ingest_s3 import Moto, events_discovery, prefill, put_segments
 
 # -- 1. history independence ------------------------------------------------------------------------------------
 

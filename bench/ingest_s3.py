@@ -1,4 +1,5 @@
-"""S3 and SQS for bench/ingest.py: moto's server in this process, its requests counted, and the event discovery over it."""
+"""S3 and SQS for bench/ingest.py: moto's server in this process, its requests counted, and the event discovery over
+it."""
 
 import logging
 import socket
@@ -9,8 +10,20 @@ from datetime import datetime
 
 import boto3
 from botocore.config import Config
-
 from common import MOTO_CREDENTIALS
+from ingest_world import (
+    FRIGATE,
+    LATE_WINDOW,
+    PREFILL_BATCH,
+    PREFIX,
+    PUT_THREADS,
+    RECONCILE_HOURS,
+    SEGMENT,
+    Clock,
+    every,
+    keys,
+)
+
 from roz_pipeline.clips.catalog import ClipCatalog
 from roz_pipeline.clips.s3_discovery import EventDiscovery
 from roz_pipeline.clips.s3_store import S3ClipStore
@@ -18,9 +31,6 @@ from roz_pipeline.registry import Camera
 from roz_pipeline.storage import inventory
 from roz_pipeline.storage.inventory import ClipRead, StoredClip
 
-from ingest_world import (
-    Clock, FRIGATE, LATE_WINDOW, PREFILL_BATCH, PREFIX, PUT_THREADS, RECONCILE_HOURS, SEGMENT, every, keys,
-)
 
 class Requests:
     """Botocore hooks counting HTTP requests by operation (`before-send`) and the seconds spent waiting on them

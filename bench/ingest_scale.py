@@ -7,8 +7,33 @@ from datetime import datetime
 from pathlib import Path
 
 import psycopg
-
 from common import percentile
+from ingest_s3 import Moto, events_discovery, prefill, put_segments
+from ingest_world import (
+    FRIGATE,
+    LATE_WINDOW,
+    MAX_BACKLOG_TICKS,
+    RECONCILE_HOURS,
+    SEGMENT,
+    SEGMENTS_PER_HOUR,
+    SENSOR_INTERVAL,
+    Databases,
+    cameras,
+    counted,
+    cursor_bytes,
+    delta,
+    every,
+    history_starts,
+    lay,
+    live_segments,
+    quiet,
+    read_all,
+    read_landed,
+    scan,
+    start_clock,
+    vacuum,
+)
+
 from roz_pipeline.clips.catalog import ClipCatalog
 from roz_pipeline.clips.discovery import DiscoveryState, Rotation
 from roz_pipeline.clips.folder_discovery import FolderDiscovery
@@ -16,13 +41,6 @@ from roz_pipeline.clips.stores import LocalClipStore
 from roz_pipeline.core.timesteps import HOUR, floor
 from roz_pipeline.registry import Camera
 from roz_pipeline.usecases.new_clips import MAX_REMEMBERED_REQUESTS, NewClipsCursor
-
-from ingest_world import (
-    Databases, FRIGATE, LATE_WINDOW, MAX_BACKLOG_TICKS, RECONCILE_HOURS, SEGMENT, SEGMENTS_PER_HOUR,
-    SENSOR_INTERVAL, cameras, counted, cursor_bytes, delta, every, history_starts, lay, live_segments, quiet,
-    read_all, read_landed, scan, start_clock, vacuum,
-)
-from ingest_s3 import Moto, events_discovery, prefill, put_segments
 
 # -- 2. scale ---------------------------------------------------------------------------------------------------
 

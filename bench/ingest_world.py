@@ -10,9 +10,9 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import psycopg
+from common import fresh_database, server_url
 from psycopg import sql
 
-from common import fresh_database, server_url
 from roz_pipeline.clips.discovery import DiscoveryCounts
 from roz_pipeline.clips.inventory import ClipInventory
 from roz_pipeline.clips.layout import ClipLayout
@@ -23,7 +23,6 @@ from roz_pipeline.storage import inventory
 from roz_pipeline.storage.migrations import Migrator
 from roz_pipeline.usecases.live import SETTLE
 from roz_pipeline.usecases.new_clips import NewClipsCursor, PartitionSlot, scan_new_clips
-
 
 DATABASE = "roz_bench_ingest"
 FRIGATE = ClipLayout.from_setting("frigate")

@@ -30,13 +30,13 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import yaml
-
 from common import OUT, fresh_database, percentile, server_url, sqlalchemy_url
 from daemon import DAEMON, Tree, loud_lines, stop, workspace
-from roz_pipeline.clips.synthetic import Walker, write_clip
+
 from roz_pipeline.clips.catalog import ClipCatalog
 from roz_pipeline.clips.layout import ClipLayout
 from roz_pipeline.clips.stores import LocalClipStore
+from roz_pipeline.clips.synthetic import Walker, write_clip
 from roz_pipeline.core.timesteps import MINUTE, floor
 from roz_pipeline.lib.keys import CAMERA_TAG, FOLLOW_TAG
 from roz_pipeline.registry import Camera
@@ -54,7 +54,8 @@ def segment_file(width: int, height: int, fps: int) -> Path:
     if not path.exists():
         OUT.mkdir(parents=True, exist_ok=True)
         write_clip(path, width=width, height=height, fps=fps, frames=10 * fps, seed=3,
-                   walkers=(Walker(start=(0, height // 2), end=(width - 40, height // 2), size=(width // 25, height // 6)),),
+                   walkers=(Walker(start=(0, height // 2), end=(width - 40, height // 2),
+                                   size=(width // 25, height // 6)),),
                    options={"g": str(fps), "keyint_min": str(fps), "sc_threshold": "0"})
     return path
 

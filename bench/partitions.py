@@ -7,9 +7,9 @@ For each grain, a fresh Dagster instance on PostgreSQL (dagster-postgres, as dep
 the asset `heatmap_minutes/bench` materialized over `days` days of partitions ending now, except `gaps` single
 partitions spread evenly (missing footage). The materializations come from real ranged runs of a no-op asset with
 the same key and partitions (no video needed), three processes at a time: Dagster stores ~60-100 events a second
-per process, so 90 days of minutes (129,600 events) take a while. Then `dagster-webserver -w workspace.yaml` serves the real code location (one
-camera, ROZ_PARTITION_GRAIN=<grain>) and the script times the GraphQL queries the asset page sends: the partition
-status ranges and the partition counts (first call cold, then warm).
+per process, so 90 days of minutes (129,600 events) take a while. Then `dagster-webserver -w workspace.yaml` serves
+the real code location (one camera, ROZ_PARTITION_GRAIN=<grain>) and the script times the GraphQL queries the asset
+page sends: the partition status ranges and the partition counts (first call cold, then warm).
 """
 
 import argparse
@@ -29,13 +29,12 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import yaml
-
+from common import OUT, fresh_database, server_url, sqlalchemy_url
 from dagster import AssetExecutionContext, DagsterInstance, asset, materialize
 
 from roz_pipeline.lib.keys import RANGE_END_TAG, RANGE_START_TAG, minutes_key
 from roz_pipeline.lib.launch import QUIET_CONSOLE
 from roz_pipeline.lib.partitions import camera_partitions
-from common import OUT, fresh_database, server_url, sqlalchemy_url
 from roz_pipeline.settings import REPO_ROOT
 
 CAMERA = "bench"

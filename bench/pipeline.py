@@ -21,17 +21,17 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+from common import OUT
 from dagster import DagsterInstance
 
-from common import OUT
 from roz_pipeline.clips.layout import ClipLayout
+from roz_pipeline.defs import build_definitions
 from roz_pipeline.lib.keys import minutes_key
 from roz_pipeline.lib.launch import CameraRange, execute_ranges
-from roz_pipeline.defs import build_definitions
 from roz_pipeline.lib.partitions import PARTITION_FORMAT
 from roz_pipeline.lib.resources import HeatmapDatabase, LocalClips
-from roz_pipeline.usecases.processing import process_window
 from roz_pipeline.registry import load_registry
+from roz_pipeline.usecases.processing import process_window
 
 CLIP = OUT / "bench_1080p15_60s.mp4"
 CAMERAS = ("bench-a", "bench-b")
@@ -114,7 +114,8 @@ def main(argv: list[str] | None = None) -> dict:
         "two_cameras_parallel_s": round(parallel, 1),
         "camera_minutes_per_wall_minute": round(2 * args.minutes / (parallel / 60), 1),
     }
-    print(f"{args.minutes} minutes of 1080p15 (900 frames each), embedded PostgreSQL, {multiprocessing.cpu_count()} cores")
+    print(f"{args.minutes} minutes of 1080p15 (900 frames each), embedded PostgreSQL, "
+          f"{multiprocessing.cpu_count()} cores")
     print(f"{'compute + write alone (no Dagster)':52} {compute:8.1f} s   {per_minute:.2f} s/minute")
     print(f"{'one ranged run of the same minutes':52} {ranged:8.1f} s   overhead {ranged - compute:+.1f} s = "
           f"{(ranged - compute) / compute:+.1%} of compute")

@@ -17,16 +17,16 @@ from pathlib import Path
 
 import numpy as np
 import psycopg
-
 from common import fresh_database, server_url, timings
+
 from roz_pipeline.core.codec import encode_intensity
 from roz_pipeline.core.timesteps import HOUR, floor
-from roz_pipeline.usecases.insight import hour_of_day_pattern
-from roz_pipeline.usecases.rollups import roll_up_hour
 from roz_pipeline.settings import migrations_dir
+from roz_pipeline.storage.migrations import Migrator
 from roz_pipeline.storage.minutes import newest_minutes
 from roz_pipeline.storage.seed_queries import hour_of_day_minutes
-from roz_pipeline.storage.migrations import Migrator
+from roz_pipeline.usecases.insight import hour_of_day_pattern
+from roz_pipeline.usecases.rollups import roll_up_hour
 
 DATABASE = "roz_bench_queries"
 PATTERN_CAMERA, PATTERN_HOUR, PATTERN_DAYS = "cam-00", 14, 7

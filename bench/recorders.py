@@ -25,13 +25,13 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import boto3
-
 from common import MOTO_CREDENTIALS, OUT, fresh_database, server_url
 from extract import benchmark_clip, ffmpeg_binary
+
 from roz_pipeline.clips.catalog import ClipCatalog
 from roz_pipeline.clips.layout import ClipLayout
-from roz_pipeline.clips.stores import LocalClipStore
 from roz_pipeline.clips.s3_store import S3ClipStore
+from roz_pipeline.clips.stores import LocalClipStore
 from roz_pipeline.registry import Camera
 from roz_pipeline.usecases.processing import read_minutes
 
@@ -145,7 +145,8 @@ Migrator(database, Path(migrations)).migrate()
 client = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="testing", aws_secret_access_key="testing",
                       region_name="us-east-1")
 downloaded = []  # the bytes of each GetObject answer (a download in parts asks several)
-client.meta.events.register("after-call.s3.GetObject", lambda **call: downloaded.append(call["parsed"]["ContentLength"]))
+client.meta.events.register("after-call.s3.GetObject",
+                            lambda **call: downloaded.append(call["parsed"]["ContentLength"]))
 camera = Camera("front-door")
 catalog = ClipCatalog(S3ClipStore(client, bucket), ClipLayout.from_setting("{camera}/%Y-%m-%d_%H-%M-%S-%f"), [camera])
 start = datetime(2026, 11, 20, 14, tzinfo=timezone.utc)

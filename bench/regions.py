@@ -18,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 import psycopg
-
 from common import fresh_database, server_url, timings
 from queries import walker_map
+
 from roz_pipeline.core.cells import cell_sums, encode_cells
 from roz_pipeline.core.codec import encode_intensity
 from roz_pipeline.core.regions import activity_intervals, region_activity, region_box
@@ -111,8 +111,8 @@ def main(argv: list[str] | None = None) -> dict:
                       (f"a rectangle on the cell grid, {grid} (the cells)", "cells"),
                       ("the door's rectangle in pixels (every array)", "arrays")]:
         print(f"{name:50} {results[key]['p50_ms']:9.1f} {results[key]['p95_ms']:9.1f}")
-    print(f"identical answers; the series is {results['arrays_vs_series']}x and the cells {results['arrays_vs_cells']}x "
-          f"faster than the arrays")
+    print(f"identical answers; the series is {results['arrays_vs_series']}x and the cells "
+          f"{results['arrays_vs_cells']}x faster than the arrays")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
     return results

@@ -21,11 +21,16 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from dagster import (
-    AssetMaterialization, AutomationCondition, Definitions, build_sensor_context, evaluate_automation_conditions,
-    instance_for_test)
+    AssetMaterialization,
+    AutomationCondition,
+    Definitions,
+    build_sensor_context,
+    evaluate_automation_conditions,
+    instance_for_test,
+)
 
-from roz_pipeline.lib.keys import DAYS_PREFIX, HOURS_PREFIX, hours_key, minutes_key
 from roz_pipeline.defs import build_definitions
+from roz_pipeline.lib.keys import DAYS_PREFIX, HOURS_PREFIX, hours_key, minutes_key
 from roz_pipeline.lib.partitions import PARTITION_FORMAT
 from roz_pipeline.lib.resources import HeatmapDatabase, LocalClips
 
@@ -88,8 +93,9 @@ def measure(cameras: int, days: int, ticks: int, work: Path) -> dict:
                              for partition in evaluation.get_requested_partitions(hours_key(camera_id))}
             assert by_sensor == by_automation, (len(by_sensor), len(by_automation))
     sensor_s, declarative_s = (statistics.median(times[k]) for k in ("sensor", "declarative"))
-    return {"cameras": cameras, "assets": len(assets), "history_hours": days * 24, "history_write_s": round(history_s, 1),
-            "requests_per_tick": len(by_sensor), "sensor_tick_s": round(sensor_s, 3),
+    return {"cameras": cameras, "assets": len(assets), "history_hours": days * 24,
+            "history_write_s": round(history_s, 1), "requests_per_tick": len(by_sensor),
+            "sensor_tick_s": round(sensor_s, 3),
             "declarative_tick_s": round(declarative_s, 3), "declarative_vs_sensor": round(declarative_s / sensor_s, 1)}
 
 

@@ -67,9 +67,12 @@ PARTS = {  # name: (full arguments, --quick arguments)
 def _extract_rows(results: dict) -> list[tuple[str, str, str]]:
     rows = []
     ratios = results["extract"]["ratios"]
-    rows += [("extraction CPU / ffmpeg decode-only, 1 thread", f"{ratios['roz 1 thread / ffmpeg 1 thread (cpu)']:.2f}", "<= 1.05"),
-             ("--fast CPU / ffmpeg decode-only, 1 thread", f"{ratios['roz --fast / ffmpeg 1 thread (cpu)']:.2f}", "<= 0.90"),
-             ("2 clips in 2 processes vs 1", f"{ratios['2 clips in 2 processes vs 1 clip in 1 process (throughput)']:.2f}x", "")]
+    rows += [("extraction CPU / ffmpeg decode-only, 1 thread", f"{ratios['roz 1 thread / ffmpeg 1 thread (cpu)']:.2f}",
+              "<= 1.05"),
+             ("--fast CPU / ffmpeg decode-only, 1 thread", f"{ratios['roz --fast / ffmpeg 1 thread (cpu)']:.2f}",
+              "<= 0.90"),
+             ("2 clips in 2 processes vs 1",
+              f"{ratios['2 clips in 2 processes vs 1 clip in 1 process (throughput)']:.2f}x", "")]
     for key, real in results["extract"]["real_footage"].items():
         ours = list(real["encoders"].values())[-1]
         rows += [(f"median row, {key}", f"{ours['median_bytes'] / 1000:.1f} KB", "<= 25 KB at 270x480-equivalent"),
@@ -91,7 +94,8 @@ def _pipeline_rows(results: dict) -> list[tuple[str, str, str]]:
     rows = []
     p = results["pipeline"]
     rows += [("ranged run overhead over compute", f"{p['ranged_overhead_fraction']:+.1%}", "<= 5%"),
-             (f"{p['single_runs']} single-minute runs vs the ranged run", f"{p['singles_vs_ranged_same_minutes']:.2f}x", ""),
+             (f"{p['single_runs']} single-minute runs vs the ranged run", f"{p['singles_vs_ranged_same_minutes']:.2f}x",
+              ""),
              ("end to end, 2 processes", f"{p['camera_minutes_per_wall_minute']} camera-min/wall-min", ">= 16")]
     return rows
 
@@ -198,8 +202,8 @@ def _control_plane_rows(results: dict) -> list[tuple[str, str, str]]:
     rows = []
     r = results["control_plane"]
     worst = max((t["p95_s"] or 0.0, name) for name, t in r["sensor_ticks"].items())
-    rows += [(f"control plane, {r['cameras']:,} cameras idle: slowest sensor tick p95", f"{worst[0]:.2f} s ({worst[1]})",
-              "<= 5 s"),
+    rows += [(f"control plane, {r['cameras']:,} cameras idle: slowest sensor tick p95",
+              f"{worst[0]:.2f} s ({worst[1]})", "<= 5 s"),
              ("... daemon + code server CPU, share of one core", f"{r['idle_cpu_share']:.1%}", "<= 10%"),
              ("... log lines at INFO or above per camera-hour", f"{r['loud_lines_per_camera_hour']:.2f}", "<= 2"),
              ("... slowest UI GraphQL query", f"{max(r['ui_query_s'].values()):.2f} s "

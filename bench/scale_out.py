@@ -23,10 +23,9 @@ from pathlib import Path
 
 import psycopg
 import yaml
-
+from common import OUT, fresh_database, server_url, sqlalchemy_url, step_placements
 from dagster import DagsterInstance
 
-from common import OUT, fresh_database, server_url, sqlalchemy_url, step_placements
 from roz_pipeline import settings
 from roz_pipeline.clips.layout import ClipLayout
 from roz_pipeline.lib.policies import WRITER_POOL

@@ -44,7 +44,8 @@ def no_decodable_frames(path: Path) -> None:
             if packet.dts is None:
                 continue
             garbage = av.Packet(rng.integers(0, 256, packet.size, dtype=np.uint8).tobytes())
-            garbage.pts, garbage.dts, garbage.time_base, garbage.stream = packet.pts, packet.dts, packet.time_base, stream
+            garbage.pts, garbage.dts, garbage.time_base, garbage.stream = (
+                packet.pts, packet.dts, packet.time_base, stream)
             container.mux(garbage)
 
 

@@ -10,8 +10,8 @@ import boto3
 import psycopg
 import pytest
 from dagster import instance_for_test
-from psycopg import sql
 from moto.server import ThreadedMotoServer
+from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
 from bench.common import MOTO_CREDENTIALS
@@ -19,7 +19,7 @@ from roz_pipeline.cli.main import main
 from roz_pipeline.settings import REPO_ROOT
 from roz_pipeline.storage.connection import embedded_database_url
 from roz_pipeline.storage.migrations import Migrator
-from roz_pipeline_tests.helpers import MIGRATIONS, ROLES, Webhook, free_port
+from roz_pipeline_tests.helpers import MIGRATIONS, ROLES, Webhook, drop_roles_objects, free_port
 
 
 @pytest.fixture(scope="session")
@@ -58,12 +58,11 @@ def database_with_roles(empty_database):
         admin.execute((REPO_ROOT / "db" / "roles.sql").read_text().encode())
     yield empty_database
     with psycopg.connect(empty_database, autocommit=True) as admin:
-        for role in ROLES:
-            admin.execute(f"DROP OWNED BY {role}")  # noqa: the role names are constants of this test
+        drop_roles_objects(admin)
         # Roles are cluster-wide: drop them only if no other database still uses them.
         for role in ROLES:
             with contextlib.suppress(psycopg.errors.DependentObjectsStillExist):
-                admin.execute(f"DROP ROLE IF EXISTS {role}")
+                admin.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
 
 
 @pytest.fixture

@@ -5,27 +5,35 @@ import http.client
 import json
 import os
 import socket
-import threading
-import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import subprocess
 import sys
+import threading
+import time
 from datetime import datetime, timedelta, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
 import psycopg
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
 import pytest
 import yaml
-from dagster import (AssetKey, Definitions, PartitionKeyRange, RunRequest, build_sensor_context, instance_for_test,
-                     materialize)
+from dagster import (
+    AssetKey,
+    Definitions,
+    PartitionKeyRange,
+    RunRequest,
+    build_sensor_context,
+    instance_for_test,
+    materialize,
+)
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from bench.common import sqlalchemy_url
 from roz_pipeline.clips.synthetic import Walker, write_clip
 from roz_pipeline.core.codec import encode_intensity
-from roz_pipeline.lib.keys import RANGE_END_TAG, RANGE_START_TAG, minutes_key
 from roz_pipeline.defs import build_definitions
+from roz_pipeline.lib.keys import RANGE_END_TAG, RANGE_START_TAG, minutes_key
 from roz_pipeline.lib.resources import HeatmapDatabase, LocalClips
 from roz_pipeline.settings import REPO_ROOT
 from roz_pipeline.storage.minutes import HeatmapMinute, built_minutes
@@ -196,6 +204,12 @@ ROLES = ("roz_migrator", "roz_writer", "roz_reader")  # db/roles.sql
 def as_role(url: str, role: str) -> str:
     """`url` logging in as `role` (db/roles.sql)."""
     return make_conninfo(url, user=role)
+
+
+def drop_roles_objects(admin: psycopg.Connection) -> None:
+    """Drop what db/roles.sql's roles own or were granted in `admin`'s database."""
+    for role in ROLES:
+        admin.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))
 
 
 def deploy_instance(home, database_url: str) -> None:

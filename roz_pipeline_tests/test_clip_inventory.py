@@ -17,8 +17,8 @@ from roz_pipeline.clips.folder_discovery import SWEEP_PERIOD, FolderDiscovery
 from roz_pipeline.clips.inventory import ClipInventory
 from roz_pipeline.clips.layout import ClipLayout
 from roz_pipeline.clips.s3_discovery import EventDiscovery, ListingDiscovery
-from roz_pipeline.clips.stores import LocalClipStore
 from roz_pipeline.clips.s3_store import S3ClipStore
+from roz_pipeline.clips.stores import LocalClipStore
 from roz_pipeline.core.timesteps import DAY, HOUR, MINUTE, floor
 from roz_pipeline.registry import Camera
 from roz_pipeline.storage import clip_problems, inventory
@@ -239,8 +239,8 @@ def test_problems_are_recorded_once_and_end_when_their_key_is_gone_or_their_came
 
 
 def test_a_clip_running_into_the_next_hour_asks_for_it_after_the_first_hour_was_read(tmp_path, db):
-    from roz_pipeline_tests.recorders import record
     from roz_pipeline.usecases.processing import process_window
+    from roz_pipeline_tests.recorders import record
 
     layout = ClipLayout.from_setting("{camera}/%Y-%m-%d_%H-%M-%S")
     start = T0 + 59 * MINUTE + 30 * SECOND  # 60 s: half in 14:00, half in 15:00

@@ -14,12 +14,12 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from roz_pipeline.core.cells import cell_sums
 from roz_pipeline.core.codec import decode_intensity, encode_intensity
+from roz_pipeline.core.timesteps import HOUR, floor
 from roz_pipeline.settings import REPO_ROOT
 from roz_pipeline.storage.connection import postgres_bin_dir
-from roz_pipeline.core.timesteps import HOUR, floor
+from roz_pipeline.storage.migrations import Migrator, dump_schema, split_statements
 from roz_pipeline.storage.minutes import HeatmapMinute, write_minute
 from roz_pipeline.usecases.rollups import roll_up_hour
-from roz_pipeline.storage.migrations import Migrator, dump_schema, split_statements
 from roz_pipeline_tests.helpers import MIGRATIONS, run_migrate_script, skip_or_fail
 
 README = (REPO_ROOT / "db" / "README.md").read_text()
@@ -169,7 +169,8 @@ def test_user_setup_block_gives_an_owner_that_can_migrate(postgres_admin_url):
 
         assert len(applied) == len(list(MIGRATIONS.glob("*.sql")))
         with psycopg.connect(as_owner) as conn:
-            assert conn.execute("SELECT tableowner FROM pg_tables WHERE tablename = 'heatmap_minutes'").fetchone() == (role,)
+            assert conn.execute(
+                "SELECT tableowner FROM pg_tables WHERE tablename = 'heatmap_minutes'").fetchone() == (role,)
     finally:
         with psycopg.connect(postgres_admin_url, autocommit=True) as admin:
             admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database)))

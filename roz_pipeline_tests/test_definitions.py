@@ -3,7 +3,6 @@
 import os
 import subprocess
 import sys
-
 from datetime import timedelta
 from pathlib import Path
 
@@ -104,7 +103,8 @@ def test_two_code_locations_split_the_registry_by_site(tmp_path, monkeypatch, mi
 
     def served(defs):
         graph = defs.resolve_asset_graph()
-        materializable = {key.to_user_string() for key in graph.get_all_asset_keys() if graph.get(key).is_materializable}
+        materializable = {key.to_user_string() for key in graph.get_all_asset_keys()
+                          if graph.get(key).is_materializable}
         jobs = {job.name for job in defs.resolve_all_job_defs()} & {"retention_cleanup_job", "vacuum_analyze_job"}
         return ({key.split("/")[1] for key in materializable if key.startswith("heatmap_minutes/")},
                 "roz_schema" in materializable, jobs, len(list(defs.schedules or [])))

@@ -1,10 +1,10 @@
 """`roz demo` end to end, as a newcomer runs it: embedded PostgreSQL, generated footage, real Dagster runs."""
 
 import os
-from datetime import date, timedelta
 import re
 import subprocess
 import sys
+from datetime import date, timedelta
 
 import cv2
 import psycopg

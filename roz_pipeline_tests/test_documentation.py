@@ -46,7 +46,8 @@ def _settings_read() -> dict[str, str | None]:
     constants = dict(re.findall(r'^(DEFAULT_[A-Z_]+) = "([^"]*)"', source, re.MULTILINE))
     for name, constant in re.findall(r'(?:env|_positive|_choice)\("([A-Z_]+)", (DEFAULT_[A-Z_]+)', source):
         names[name] = constants[constant]
-    for name, constant in (("ROZ_CELERY_BROKER", "DEFAULT_CELERY_BROKER"), ("ROZ_CELERY_BACKEND", "DEFAULT_CELERY_BACKEND")):
+    for name, constant in (("ROZ_CELERY_BROKER", "DEFAULT_CELERY_BROKER"),
+                           ("ROZ_CELERY_BACKEND", "DEFAULT_CELERY_BACKEND")):
         names[name] = constants[constant]  # read through CELERY_BROKER / CELERY_BACKEND
     for name in re.findall(r'if env\("([A-Z_]+)"\) else None', source):
         names[name] = None  # read only when set: no default

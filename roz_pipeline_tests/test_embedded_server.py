@@ -27,8 +27,8 @@ def roz(args: list[str], env: dict, cwd) -> subprocess.CompletedProcess:
 
 def explorer_holding_the_server(env: dict, cwd) -> subprocess.Popen:
     """`roz explore`, once it holds the embedded server (it says where it listens after starting it)."""
-    explorer = subprocess.Popen([sys.executable, "-m", "roz_pipeline.cli", "explore", "--port", str(free_port())], cwd=cwd,
-                                env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    explorer = subprocess.Popen([sys.executable, "-m", "roz_pipeline.cli", "explore", "--port", str(free_port())],
+                                cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert "Roz explorer on" in explorer.stdout.readline(), explorer.stderr.read()
     return explorer
 
@@ -64,7 +64,8 @@ def test_roz_db_stop_stops_a_server_left_running_and_refuses_while_it_is_in_use(
     try:
         refused = roz(["db", "stop"], home_env, tmp_path)
         assert refused.returncode != 0 and f"in use by pid {explorer.pid} (" in refused.stderr
-        assert " explore --port " in refused.stderr and "--force" in refused.stderr and "Traceback" not in refused.stderr
+        assert (" explore --port " in refused.stderr and "--force" in refused.stderr
+                and "Traceback" not in refused.stderr)
         assert running_postmaster(pgdata) is not None
     finally:
         explorer.kill()  # as an OOM killer would: the server is left running

@@ -21,9 +21,9 @@ import pytest
 from roz_pipeline.clips.s3_store import S3ClipStore
 from roz_pipeline.core.render import LEGEND_HEIGHT, render_heatmap
 from roz_pipeline.core.timesteps import HOUR
-from roz_pipeline.lib.keys import minutes_key
 from roz_pipeline.explore import app
 from roz_pipeline.explore.app import Explorer
+from roz_pipeline.lib.keys import minutes_key
 from roz_pipeline.registry import Camera
 from roz_pipeline.storage.connection import connect
 from roz_pipeline.storage.migrations import Migrator

@@ -16,8 +16,8 @@ import pytest
 from roz_pipeline.explore import app
 from roz_pipeline.settings import REPO_ROOT
 from roz_pipeline.storage.minutes import HeatmapMinute, write_minute
-from roz_pipeline_tests.helpers import T0, clip_key, skip_or_fail
 from roz_pipeline_tests.explorer_site import PERIOD, lobby_and_yard, serving
+from roz_pipeline_tests.helpers import T0, clip_key, skip_or_fail
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 DOOR = (0, 60, 100, 140)  # source pixels: where the lobby's walker crossed at 14:00 and 14:01

@@ -14,10 +14,10 @@ from roz_pipeline.clips.stores import ClipRef, LocalClipStore
 from roz_pipeline.clips.synthetic import Walker, scene, write_clip
 from roz_pipeline.core.gate import GateSettings, gate_for
 from roz_pipeline.core.heatmap import compute_heatmap
+from roz_pipeline.core.timesteps import MINUTE
 from roz_pipeline.core.video import LumaDecoder
 from roz_pipeline.defs.minutes import decode_metadata
 from roz_pipeline.registry import Camera, RegistryError, load_registry
-from roz_pipeline.core.timesteps import MINUTE
 from roz_pipeline.usecases.processing import WrittenMinute, read_minutes
 from roz_pipeline_tests.helpers import T0
 

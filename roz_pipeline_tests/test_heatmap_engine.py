@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
+from roz_pipeline.clips.synthetic import Walker, write_clip
 from roz_pipeline.core import codec
 from roz_pipeline.core.codec import decode_intensity
 from roz_pipeline.core.heatmap import compute_heatmap
@@ -25,10 +26,8 @@ from roz_pipeline.core.video import (
     NoVideoStreamError,
     UnreadableClipError,
 )
-from roz_pipeline.clips.synthetic import Walker, write_clip
 from roz_pipeline_tests import bad_clips
 from roz_pipeline_tests.helpers import SAMPLE_VIDEOS, skip_or_fail
-
 
 # A person walking left to right along y = 200..264 of a 640x360 frame.
 WALKER = Walker(start=(0, 200), end=(600, 200))

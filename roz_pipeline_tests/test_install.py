@@ -93,8 +93,8 @@ def test_a_wheel_installed_outside_the_checkout_migrates_and_materializes(tmp_pa
     server = subprocess.Popen(command, cwd=work, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 120
-        while subprocess.run([venv / "bin" / "python", "-m", "dagster", "api", "grpc-health-check", "--port", str(port)], env=env,
-                             capture_output=True, timeout=60).returncode != 0:
+        while subprocess.run([venv / "bin" / "python", "-m", "dagster", "api", "grpc-health-check", "--port",
+                              str(port)], env=env, capture_output=True, timeout=60).returncode != 0:
             assert server.poll() is None, server.stderr.read()[-3000:]
             assert time.monotonic() < deadline, "the image's gRPC server did not become healthy in 120 s"
             time.sleep(1)

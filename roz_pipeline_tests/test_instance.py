@@ -12,14 +12,23 @@ from datetime import datetime, timedelta, timezone
 
 import psycopg
 import pytest
-from psycopg.conninfo import conninfo_to_dict
 from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
+from psycopg.conninfo import conninfo_to_dict
 
 from roz_pipeline.clips.layout import ClipLayout
 from roz_pipeline.lib.keys import CAMERA_TAG, FOLLOW_JOB, FOLLOW_TAG
 from roz_pipeline.settings import REPO_ROOT
-from roz_pipeline_tests.helpers import (KEEP, T0, PostgresOnAPort, deploy_instance, local_defs, make_clip,
-                                        minute_sources, rows, run_range)
+from roz_pipeline_tests.helpers import (
+    KEEP,
+    T0,
+    PostgresOnAPort,
+    deploy_instance,
+    local_defs,
+    make_clip,
+    minute_sources,
+    rows,
+    run_range,
+)
 from roz_pipeline_tests.recorders import record
 
 pytestmark = pytest.mark.slow  # the real daemon, processes and real time: `./run test -m "not slow"` leaves it out
@@ -37,7 +46,8 @@ def test_deploy_instance_keeps_runs_in_postgres_and_limits_runs_per_camera(tmp_p
     with DagsterInstance.from_config(str(tmp_path / "dagster")) as instance:
         queue = instance.get_concurrency_config().run_queue_config
         assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"
-        assert {"key": "camera", "value": {"applyLimitPerUniqueValue": True}, "limit": 1} in queue.tag_concurrency_limits
+        assert ({"key": "camera", "value": {"applyLimitPerUniqueValue": True}, "limit": 1}
+                in queue.tag_concurrency_limits)
         assert type(instance.run_storage).__name__ == "PostgresRunStorage"
         assert instance.get_concurrency_config().pool_config.default_pool_limit == 1
 

@@ -15,13 +15,19 @@ from dagster import AssetRecordsFilter, RunsFilter, build_sensor_context, instan
 
 from roz_pipeline.clips.layout import ClipLayout
 from roz_pipeline.core.timesteps import MINUTE
-from roz_pipeline.lib.keys import CAMERA_TAG, FOLLOW_JOB, FOLLOW_TAG, minutes_key
 from roz_pipeline.defs import build_definitions
+from roz_pipeline.lib.keys import CAMERA_TAG, FOLLOW_JOB, FOLLOW_TAG, minutes_key
 from roz_pipeline.lib.resources import HeatmapDatabase, LocalClips
 from roz_pipeline.storage.minutes import HeatmapMinute, MinuteSources, write_minute
 from roz_pipeline.usecases.live import HEARTBEAT_EVERY, HEARTBEAT_GRACE
-from roz_pipeline_tests.helpers import (MIGRATIONS, asset_def, execute_request, minute_row, minute_sources,
-                                        rollup_requests)
+from roz_pipeline_tests.helpers import (
+    MIGRATIONS,
+    asset_def,
+    execute_request,
+    minute_row,
+    minute_sources,
+    rollup_requests,
+)
 from roz_pipeline_tests.recorders import record
 
 pytestmark = pytest.mark.slow  # hours of live footage on a simulated clock: `./run test -m "not slow"` leaves it out

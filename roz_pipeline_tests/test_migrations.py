@@ -64,8 +64,8 @@ def test_a_question_to_a_database_never_migrated_says_how_to_create_the_tables(e
                  env={"DATABASE_URL": empty_database}, cwd=tmp_path)
 
     assert result.returncode == 2
-    assert result.stderr == ("roz: the database has no Roz tables yet, or not all of them: `roz materialize` (or `roz db "
-                             "migrate`) creates them\n")
+    assert result.stderr == ("roz: the database has no Roz tables yet, or not all of them: `roz materialize` "
+                             "(or `roz db migrate`) creates them\n")
 
 
 def test_history_records_checksum_duration_and_who_applied(migrated_database):
@@ -114,7 +114,8 @@ def test_status_exit_codes_pending_up_to_date_edited_and_unreachable(empty_datab
     up_to_date = run_migrate_script(["--dir", str(migrations), "status"], empty_database)
     assert up_to_date.returncode == 0 and "pending" not in up_to_date.stdout
 
-    (migrations / "002_add_retention_policy.sql").write_text("-- edited\n" + (migrations / "002_add_retention_policy.sql").read_text())
+    (migrations / "002_add_retention_policy.sql").write_text(
+        "-- edited\n" + (migrations / "002_add_retention_policy.sql").read_text())
     edited = run_migrate_script(["--dir", str(migrations), "status"], empty_database)
     assert edited.returncode == 2 and "edited" in edited.stdout
 

@@ -21,10 +21,10 @@ from dagster import instance_for_test, materialize
 from paho.mqtt.enums import CallbackAPIVersion
 
 from roz_pipeline.core.timesteps import MINUTE, floor
-from roz_pipeline.lib.keys import minutes_key
 from roz_pipeline.defs import build_definitions
-from roz_pipeline.lib.resources import HeatmapDatabase, LocalClips
 from roz_pipeline.defs.stale import build_stale_cameras_sensor
+from roz_pipeline.lib.keys import minutes_key
+from roz_pipeline.lib.resources import HeatmapDatabase, LocalClips
 from roz_pipeline.mqtt import frigate
 from roz_pipeline.mqtt.broker import Broker
 from roz_pipeline.registry import RegistryError, load_registry
@@ -32,8 +32,16 @@ from roz_pipeline.settings import REPO_ROOT
 from roz_pipeline.storage.minutes import write_minute
 from roz_pipeline.usecases.coverage import coverage
 from roz_pipeline.usecases.monitoring import QUIET_EVIDENCE, QuietHistory, RecorderReport, evaluate, transition
-from roz_pipeline_tests.helpers import (MIGRATIONS, Clock, asset_def, deploy_instance, free_port, minute_row,
-                                         sensor_ticks, skip_or_fail)
+from roz_pipeline_tests.helpers import (
+    MIGRATIONS,
+    Clock,
+    asset_def,
+    deploy_instance,
+    free_port,
+    minute_row,
+    sensor_ticks,
+    skip_or_fail,
+)
 from roz_pipeline_tests.recorders import cut, record
 
 NOW = datetime.now(timezone.utc).replace(second=0, microsecond=0)
@@ -358,7 +366,8 @@ def test_the_registry_says_how_a_camera_records_and_refuses_anything_else(tmp_pa
     cameras = load_registry(registry)
     assert (cameras["porch"].motion_only, cameras["drive"].recording) == (True, "continuous")
     registry.write_text("cameras:\n  porch: {recording: events}\n")
-    with pytest.raises(RegistryError, match="camera 'porch': recording must be one of continuous, motion, got 'events'"):
+    with pytest.raises(RegistryError,
+                       match="camera 'porch': recording must be one of continuous, motion, got 'events'"):
         load_registry(registry)
 
 
@@ -369,7 +378,8 @@ def test_what_the_recorder_says_decides_before_the_minutes():
     assert evaluate("c", 10, NOW - minute, NOW, recorder=said["offline"]).state == "stale"  # offline past the grace
     assert evaluate("c", 10, NOW - minute, NOW, recorder=just_offline).state == "fresh"  # within it, footage flows
     assert evaluate("c", 10, late, NOW, recorder=just_offline).state == "stale"  # no footage in the grace either
-    assert evaluate("c", 10, late, NOW, motion_only=True, recorder=just_offline).state == "stale"  # offline: never quiet
+    assert evaluate("c", 10, late, NOW, motion_only=True,
+                    recorder=just_offline).state == "stale"  # offline: never quiet
     assert evaluate("c", 10, late, NOW, recorder=said["disabled"]).state == "quiet"  # switched off on purpose
     assert evaluate("c", 10, late, NOW, recorder=said["online"]).state == "stale"  # continuous: rows must flow
     assert evaluate("c", 10, late, NOW, motion_only=True, recorder=said["online"]).state == "quiet"

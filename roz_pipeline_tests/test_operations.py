@@ -4,8 +4,8 @@ import json
 import threading
 from datetime import datetime, timedelta, timezone
 
-import psycopg
 import numpy as np
+import psycopg
 import pytest
 from dagster import (
     AssetCheckKey,
@@ -18,16 +18,25 @@ from dagster import (
     materialize,
 )
 
+from roz_pipeline.core.timesteps import MINUTE, floor
+from roz_pipeline.defs import build_definitions
 from roz_pipeline.defs.health import build_run_failure_alert_sensor
 from roz_pipeline.defs.stale import build_stale_cameras_sensor
-from roz_pipeline.defs import build_definitions
 from roz_pipeline.lib.resources import HeatmapDatabase, LocalClips
 from roz_pipeline.registry import load_registry
-from roz_pipeline.core.timesteps import MINUTE, floor
 from roz_pipeline.storage.maintenance import delete_expired
 from roz_pipeline.storage.minutes import write_minute
-from roz_pipeline_tests.helpers import (KEEP, MIGRATIONS, T0, Clock, clip_key, make_clip, minute_row, run_range,
-                                         sensor_ticks)
+from roz_pipeline_tests.helpers import (
+    KEEP,
+    MIGRATIONS,
+    T0,
+    Clock,
+    clip_key,
+    make_clip,
+    minute_row,
+    run_range,
+    sensor_ticks,
+)
 
 NOW = datetime.now(timezone.utc).replace(second=0, microsecond=0)
 
@@ -218,8 +227,8 @@ def test_vacuum_job_reports_size_and_dead_tuples(registry, tmp_path, db, migrate
         result = defs.resolve_job_def("vacuum_analyze_job").execute_in_process(instance=instance)
 
     assert result.success
-    (output,) = [e.event_specific_data.metadata for e in result.all_events if e.event_type == DagsterEventType.STEP_OUTPUT
-                 and e.step_key == "vacuum_analyze_heatmaps"]
+    (output,) = [e.event_specific_data.metadata for e in result.all_events
+                 if e.event_type == DagsterEventType.STEP_OUTPUT and e.step_key == "vacuum_analyze_heatmaps"]
     assert output["table_bytes"].value > 0 and output["live_rows"].value == 100
     assert output["dead_rows_before"].value == 100 and output["dead_rows_after"].value == 0
     assert output["duration_s"].value > 0 and output["table_size"].value.endswith("KB")
@@ -283,7 +292,8 @@ def test_stale_sensor_alerts_once_per_outage_and_announces_recovery(registry, tm
     hook["url"] = webhook.url
     delivered = tick(26)
     assert webhook.received[-1]["text"] == ("Camera lobby is back: footage resumed at "
-                                            f"{NOW + timedelta(minutes=22):%Y-%m-%d %H:%M} UTC after an outage of 21 min.")
+                                            f"{NOW + timedelta(minutes=22):%Y-%m-%d %H:%M} UTC "
+                                            "after an outage of 21 min.")
     assert json.loads(delivered.cursor)["outbox"] == []
     tick(27)
     assert len(webhook.received) == 3
@@ -304,7 +314,8 @@ def test_two_hundred_cameras_going_stale_at_once_make_one_alert_and_one_recovery
     for camera_id in ids:
         write_minute(db, minute_row(camera_id, NOW))
     tick(0), tick(1)  # all fresh: no alert; the first look's 200 check evaluations over two ticks
-    assert webhook.received == [] and evaluated == [MAX_CHECK_EVALUATIONS_PER_TICK, 200 - MAX_CHECK_EVALUATIONS_PER_TICK]
+    assert webhook.received == [] and evaluated == [MAX_CHECK_EVALUATIONS_PER_TICK,
+                                                    200 - MAX_CHECK_EVALUATIONS_PER_TICK]
     tick(7), tick(8)  # the site's network is down: every camera stale at once
     for camera_id in ids:
         write_minute(db, minute_row(camera_id, NOW + timedelta(minutes=9)))

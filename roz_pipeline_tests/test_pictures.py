@@ -9,8 +9,8 @@ import psycopg
 from roz_pipeline.clips.catalog import ClipCatalog
 from roz_pipeline.clips.layout import ClipLayout
 from roz_pipeline.clips.stores import LocalClipStore
-from roz_pipeline.usecases.processing import process_window
 from roz_pipeline.registry import Camera
+from roz_pipeline.usecases.processing import process_window
 from roz_pipeline_tests.helpers import T0, make_clip
 
 

@@ -18,8 +18,10 @@ from dagster import (
     instance_for_test,
     materialize,
 )
+
 from roz_pipeline.core.timesteps import HOUR, MINUTE, floor
-from roz_pipeline.lib.keys import RANGE_END_TAG as ASSET_PARTITION_RANGE_END_TAG, RANGE_START_TAG as ASSET_PARTITION_RANGE_START_TAG
+from roz_pipeline.lib.keys import RANGE_END_TAG as ASSET_PARTITION_RANGE_END_TAG
+from roz_pipeline.lib.keys import RANGE_START_TAG as ASSET_PARTITION_RANGE_START_TAG
 from roz_pipeline.lib.keys import camera_run_tags, minutes_key
 from roz_pipeline.registry import RegistryError
 from roz_pipeline_tests import bad_clips
@@ -36,6 +38,7 @@ from roz_pipeline_tests.helpers import (
     rows,
     run_range,
 )
+
 
 @pytest.fixture
 def registry(tmp_path) -> Path:
@@ -134,7 +137,8 @@ def test_first_run_migrates_an_empty_database(registry, video_root, empty_databa
 
     assert len(rows(empty_database)) == 1
     with psycopg.connect(empty_database) as conn:
-        assert conn.execute("SELECT count(*) FROM roz_schema_history").fetchone()[0] == len(list(MIGRATIONS.glob("*.sql")))
+        assert (conn.execute("SELECT count(*) FROM roz_schema_history").fetchone()[0]
+                == len(list(MIGRATIONS.glob("*.sql"))))
 
 
 def test_run_metadata_has_per_minute_numbers_and_one_picture(registry, video_root, migrated_database):
@@ -158,7 +162,8 @@ def test_run_metadata_has_per_minute_numbers_and_one_picture(registry, video_roo
     assert "data:image/jpeg;base64," in picture and len(picture) < 40_000
 
 
-def test_sensor_requests_ranged_runs_per_camera_and_nothing_new_on_the_next_tick(registry, video_root, migrated_database, instance):
+def test_sensor_requests_ranged_runs_per_camera_and_nothing_new_on_the_next_tick(registry, video_root,
+                                                                                 migrated_database, instance):
     for i in list(range(0, 3)) + list(range(5, 7)):  # lobby: 14:00-14:02 and 14:05-14:06 (a gap)
         make_clip(video_root, "lobby", T0 + timedelta(minutes=i))
     make_clip(video_root, "yard", T0 + timedelta(minutes=1))
@@ -185,7 +190,8 @@ def test_sensor_requests_ranged_runs_per_camera_and_nothing_new_on_the_next_tick
     assert not check.passed and "garage/: camera is not in the registry" in problems
     assert any("notes.txt" in p for p in problems)
 
-    again = sensor(build_sensor_context(instance=instance, definitions=defs, resources=defs.resources, cursor=result.cursor))
+    again = sensor(build_sensor_context(instance=instance, definitions=defs, resources=defs.resources,
+                                        cursor=result.cursor))
     assert again.run_requests == [] and again.asset_events == []  # same problems: not reported again
     (video_root / "lobby" / "2026-11-20" / "more-notes.txt").write_text("hi")
     third = sensor(build_sensor_context(instance=instance, definitions=defs, resources=defs.resources,
@@ -206,7 +212,8 @@ def test_sensor_groups_at_most_sixty_minutes_per_run(registry, video_root, migra
                       clock=lambda: T0 + timedelta(hours=3))
 
     with instance_for_test() as instance:
-        result = defs.resolve_sensor_def("new_clips_sensor")(build_sensor_context(instance=instance, definitions=defs, resources=defs.resources))
+        result = defs.resolve_sensor_def("new_clips_sensor")(build_sensor_context(instance=instance, definitions=defs,
+                                                                                  resources=defs.resources))
 
     assert sorted(r.run_key.rsplit(":", 1)[0] for r in result.run_requests) == [
         "dock:2026-11-20-14:00:2026-11-20-14:59", "dock:2026-11-20-15:00:2026-11-20-15:14"]
@@ -268,9 +275,9 @@ def test_a_run_over_the_hour_in_progress_records_its_materialization_under_the_h
 
 def test_roz_materialize_processes_every_hour_rolls_them_up_and_says_what_it_found(tmp_path, roz,
                                                                                    migrated_database):
-    """The hour 14:00 has four minutes of footage (one clip damaged), 15:00 none: both are processed (materialized, as a UI backfill
-    over them succeeds), their hours and day rolled up in the same call, so `roz timeline` answers at once (no
-    daemon), and the summary counts what was found."""
+    """The hour 14:00 has four minutes of footage (one clip damaged), 15:00 none: both are processed (materialized, as a
+    UI backfill over them succeeds), their hours and day rolled up in the same call, so `roz timeline` answers at once
+    (no daemon), and the summary counts what was found."""
     registry, videos = tmp_path / "cameras.yaml", tmp_path / "videos"
     registry.write_text(f"cameras:\n  lobby: {{{KEEP}}}\n")
     for minute in range(3):

@@ -4,15 +4,14 @@ import time
 from datetime import timedelta
 
 import pytest
-from dagster import DagsterEventType, AssetKey, instance_for_test
+from dagster import AssetKey, DagsterEventType, instance_for_test
 from dagster_aws.s3 import S3Resource
 
 from bench.common import MOTO_CREDENTIALS
 from roz_pipeline.cli.main import main
 from roz_pipeline.defs import build_definitions
 from roz_pipeline.lib.resources import HeatmapDatabase, S3Clips
-from roz_pipeline_tests.helpers import MIGRATIONS, FaultyProxy
-from roz_pipeline_tests.helpers import KEEP, T0, clip_key, make_clip, rows, run_range
+from roz_pipeline_tests.helpers import KEEP, MIGRATIONS, T0, FaultyProxy, clip_key, make_clip, rows, run_range
 
 BUCKET, PREFIX = "cameras", "site-a"
 
@@ -43,7 +42,8 @@ def bucket(moto_s3, tmp_path):
     for i in (0, 1, 3):
         path = make_clip(local, "lobby", T0 + timedelta(minutes=i), seed=i)
         client.upload_file(str(path), BUCKET, f"{PREFIX}/{clip_key('lobby', T0 + timedelta(minutes=i))}")
-    client.put_object(Bucket=BUCKET, Key=f"{PREFIX}/{clip_key('lobby', T0 + timedelta(minutes=4))}", Body=b"garbage" * 100)
+    client.put_object(Bucket=BUCKET, Key=f"{PREFIX}/{clip_key('lobby', T0 + timedelta(minutes=4))}",
+                      Body=b"garbage" * 100)
     yield client
     for page in client.get_paginator("list_objects_v2").paginate(Bucket=BUCKET):
         for obj in page.get("Contents", []):

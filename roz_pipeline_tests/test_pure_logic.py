@@ -13,7 +13,6 @@ from roz_pipeline.clips.layout import ClipLayout
 from roz_pipeline.clips.stores import ClipRef, LocalClipStore
 from roz_pipeline.core.render import legend_number
 from roz_pipeline.core.timesteps import DAY, HOUR, MINUTE, ceil, floor, runs, steps, uncovered
-
 from roz_pipeline.registry import Camera
 from roz_pipeline.storage.minutes import BuiltMinute, MinuteSources, StoredMinute, write_minute
 from roz_pipeline.usecases.live import (

@@ -18,8 +18,8 @@ from roz_pipeline.core.heatmap import compute_heatmap
 from roz_pipeline.core.motion import MotionAccumulator
 from roz_pipeline.core.timesteps import MINUTE, floor
 from roz_pipeline.core.video import LumaDecoder
-from roz_pipeline.lib.keys import minutes_key
 from roz_pipeline.defs import build_definitions
+from roz_pipeline.lib.keys import minutes_key
 from roz_pipeline.lib.resources import HeatmapDatabase, LocalClips
 from roz_pipeline.registry import Camera
 from roz_pipeline.storage.minutes import minutes_between
@@ -292,8 +292,8 @@ def test_a_frigate_hour_of_20_cameras_on_s3_is_one_listing(tmp_path, moto_s3):
     cameras = [Camera(f"cam-{i:02d}", source_name=f"Cam_{i:02d}") for i in range(20)]
     for camera in cameras:  # six 10 s segment keys per camera in the 14:00 hour folder (the listing reads keys only)
         for second in range(3, 60, 10):
-            client.put_object(Bucket="frigate-20", Key=f"frigate/2026-11-20/14/{camera.source_name}/05.{second:02d}.mp4",
-                              Body=b"x")
+            client.put_object(Bucket="frigate-20",
+                              Key=f"frigate/2026-11-20/14/{camera.source_name}/05.{second:02d}.mp4", Body=b"x")
     client.put_object(Bucket="frigate-20", Key="frigate/2026-11-20/15/Cam_00/00.03.mp4", Body=b"x")  # next hour
     listings = []
     client.meta.events.register("before-parameter-build.s3.ListObjectsV2",

@@ -5,7 +5,6 @@ import json
 from datetime import datetime, timedelta, timezone
 
 import cv2
-
 import numpy as np
 import pytest
 from dagster import evaluate_automation_conditions, instance_for_test, materialize
@@ -21,7 +20,6 @@ from roz_pipeline.registry import Camera, load_registry
 from roz_pipeline.storage.connection import connect
 from roz_pipeline.storage.minutes import HeatmapMinute, write_minute
 from roz_pipeline.usecases.insight import week_pattern
-from roz_pipeline.usecases.rollups import roll_up_hour
 from roz_pipeline.usecases.regions import (
     activity_from_arrays,
     complete_region_series,
@@ -29,6 +27,7 @@ from roz_pipeline.usecases.regions import (
     region_minutes,
     when,
 )
+from roz_pipeline.usecases.rollups import roll_up_hour
 from roz_pipeline_tests.helpers import T0, asset_def, cell_is, clip_key, local_defs, run_range
 
 REGIONS = "{door: [0, 60, 100, 140], gate: [220, 60, 320, 140], sky: [0, 0, 320, 40]}"
@@ -95,8 +94,9 @@ def test_when_finds_the_minutes_something_crossed_a_region_and_the_series_gives_
                                                                              "offset_seconds": 0.0}
     assert first["activity"] > 0 and first["peak_minute"][11:16] in ("14:00", "14:01")
     csv_file = tmp_path / "door.csv"
-    exported = roz("export", "--camera", "lobby", "--region", "door", "--by", "minute", "--from", f"{T0:%Y-%m-%dT%H:%M}",
-                   "--to", f"{T0 + timedelta(hours=1):%Y-%m-%dT%H:%M}", "--out", str(csv_file), env=env)
+    exported = roz("export", "--camera", "lobby", "--region", "door", "--by", "minute",
+                   "--from", f"{T0:%Y-%m-%dT%H:%M}", "--to", f"{T0 + timedelta(hours=1):%Y-%m-%dT%H:%M}",
+                   "--out", str(csv_file), env=env)
     assert exported.returncode == 0, exported.stderr
     header, *minutes = [line.split(",") for line in csv_file.read_text().splitlines()]
     assert header == ["camera_id", "region", "minute_utc", "minutes", "activity", "activity_per_minute"]
@@ -236,7 +236,8 @@ def test_the_week_picture_decodes_and_its_cells_are_the_rollups_average_minute(d
         assert cell_is(picture, week_cell(day, hour), expected)
 
 
-def test_the_series_asset_is_requested_once_at_first_and_again_when_a_region_moves(tmp_path, migrated_database, instance):
+def test_the_series_asset_is_requested_once_at_first_and_again_when_a_region_moves(tmp_path, migrated_database,
+                                                                                   instance):
     registry, videos = tmp_path / "cameras.yaml", tmp_path / "videos"
     videos.mkdir()
 

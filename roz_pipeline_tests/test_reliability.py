@@ -1,10 +1,10 @@
 """Nothing lost, nothing doubled: bad clips of many kinds, repeated and concurrent runs, sensor redelivery."""
 
 import contextlib
-import threading
-import time
 import subprocess
 import sys
+import threading
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -12,14 +12,24 @@ import psycopg
 import pytest
 from dagster import build_sensor_context, instance_for_test
 
+from roz_pipeline.clips.synthetic import Walker, write_clip
 from roz_pipeline.core.heatmap import compute_heatmap
 from roz_pipeline.core.video import UnsupportedCodecError
-from roz_pipeline.clips.synthetic import Walker, write_clip
 from roz_pipeline.settings import REPO_ROOT
 from roz_pipeline.storage.minutes import write_minute
 from roz_pipeline_tests import bad_clips
-from roz_pipeline_tests.helpers import minute_row
-from roz_pipeline_tests.helpers import KEEP, T0, clip_key, execute_request, local_defs, make_clip, rows, run_range
+from roz_pipeline_tests.helpers import (
+    KEEP,
+    T0,
+    clip_key,
+    execute_request,
+    local_defs,
+    make_clip,
+    minute_row,
+    rows,
+    run_range,
+)
+
 
 def _clip(**kwargs):
     defaults = {"frames": 8, "width": 160, "height": 96, "walkers": (bad_clips.WALKER,)}
@@ -37,8 +47,10 @@ CLASSES = [
     ("longer than a minute", _clip(fps=2, frames=180), True),
     ("shorter than a minute", _clip(frames=3), True),
     ("matroska named .mp4", _clip(codec="mpeg4"), True),  # the extension lies; FFmpeg reads the content
-    ("truncated, index first", lambda p: bad_clips.truncated(p, faststart=True), True),  # damaged: decodable frames kept
-    ("corrupt packets", bad_clips.corrupt_packets, True),  # decodable frames kept (flagged when FFmpeg reports the damage)
+    # damaged: decodable frames kept
+    ("truncated, index first", lambda p: bad_clips.truncated(p, faststart=True), True),
+    # decodable frames kept (flagged when FFmpeg reports the damage)
+    ("corrupt packets", bad_clips.corrupt_packets, True),
     ("zero bytes", lambda p: p.write_bytes(b""), False),
     ("text", lambda p: p.write_text("not a video\n" * 50), False),
     ("truncated, index at the end", lambda p: bad_clips.truncated(p, faststart=False), False),

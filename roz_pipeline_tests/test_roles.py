@@ -9,8 +9,19 @@ from roz_pipeline.lib.resources import HeatmapDatabase, LocalClips
 from roz_pipeline.settings import REPO_ROOT
 from roz_pipeline.storage.maintenance import vacuum_analyze
 from roz_pipeline.storage.migrations import Migrator
-from roz_pipeline_tests.helpers import (KEEP, MIGRATIONS, ROLES, T0, as_role, asset_def, local_defs, make_clip,
-                                        rows, run_range, run_migrate_script)
+from roz_pipeline_tests.helpers import (
+    KEEP,
+    MIGRATIONS,
+    T0,
+    as_role,
+    asset_def,
+    drop_roles_objects,
+    local_defs,
+    make_clip,
+    rows,
+    run_migrate_script,
+    run_range,
+)
 
 
 def test_migrator_owns_the_schema_writer_runs_the_pipeline_reader_only_reads(database_with_roles, tmp_path):
@@ -77,8 +88,7 @@ def test_roles_added_to_a_migrated_database_leave_the_history_to_the_migrator(em
         assert_history_is_the_migrators_alone(as_role(empty_database, "roz_writer"))
     finally:
         with psycopg.connect(empty_database, autocommit=True) as admin:
-            for role in ROLES:
-                admin.execute(f"DROP OWNED BY {role}")  # noqa: the role names are constants of this test
+            drop_roles_objects(admin)
 
 
 def _writer_and_owner(database_with_roles) -> dict:

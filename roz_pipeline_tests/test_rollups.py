@@ -13,6 +13,7 @@ import psycopg
 import pytest
 from dagster import AssetKey, DagsterEventType, DagsterRun, DagsterRunStatus, instance_for_test, materialize
 
+from roz_pipeline.clips.synthetic import Walker, write_clip
 from roz_pipeline.core.codec import encode_intensity
 from roz_pipeline.core.render import (
     CELL_WIDTH,
@@ -23,15 +24,23 @@ from roz_pipeline.core.render import (
 )
 from roz_pipeline.core.timesteps import HOUR, floor
 from roz_pipeline.lib.keys import camera_run_tags, minutes_key
-from roz_pipeline.usecases.insight import compare_periods, hour_of_day_pattern, period_heatmap, write_hourly_csv
 from roz_pipeline.registry import RegistryError, load_registry
-from roz_pipeline.usecases.rollups import roll_up_day, roll_up_hour
 from roz_pipeline.storage.minutes import HeatmapMinute, minutes_between, write_minute
 from roz_pipeline.storage.rollups import rollups_between
 from roz_pipeline.storage.seed_queries import hour_of_day_minutes
-from roz_pipeline.clips.synthetic import Walker, write_clip
+from roz_pipeline.usecases.insight import compare_periods, hour_of_day_pattern, period_heatmap, write_hourly_csv
+from roz_pipeline.usecases.rollups import roll_up_day, roll_up_hour
 from roz_pipeline_tests.helpers import (
-    KEEP, T0, asset_def, cell_is, local_defs, make_clip, partition_key, rollup_requests, run_range)
+    KEEP,
+    T0,
+    asset_def,
+    cell_is,
+    local_defs,
+    make_clip,
+    partition_key,
+    rollup_requests,
+    run_range,
+)
 
 LONG_AGO = datetime(2000, 1, 1, tzinfo=timezone.utc)  # "every source is still retained"
 SHAPE = (9, 16)

@@ -19,7 +19,8 @@ def _url_with_password(conninfo: str, password: str) -> str:
     """The test database as a URL with a password (trust authentication ignores it; logs must not show it)."""
     params = conninfo_to_dict(conninfo)
     host = params.get("host", "127.0.0.1")
-    where = f"@/{params['dbname']}?host={host}" if host.startswith("/") else f"@{host}:{params.get('port', 5432)}/{params['dbname']}"
+    where = (f"@/{params['dbname']}?host={host}" if host.startswith("/")
+             else f"@{host}:{params.get('port', 5432)}/{params['dbname']}")
     return f"postgresql://{params.get('user', 'postgres')}:{password}{where}"
 
 

@@ -8,9 +8,8 @@ import pytest
 
 from roz_pipeline.clips.layout import ClipLayout, ClipName, LayoutError
 from roz_pipeline.clips.stores import ClipStoreError, LocalClipStore
-from roz_pipeline.registry import RegistryError, load_registry
+from roz_pipeline.registry import RegistryError, check_camera_id, load_registry
 from roz_pipeline.settings import REPO_ROOT
-from roz_pipeline.registry import check_camera_id
 from roz_pipeline.storage.minutes import minutes_between
 
 HOSTILE_CAMERA_IDS = [
@@ -45,7 +44,8 @@ def test_hostile_camera_ids_never_reach_a_query(camera_id):
     "../lobby/2026-11-20/14-03.mp4", "/lobby/2026-11-20/14-03.mp4", "lobby/../../etc/14-03.mp4",
     "lobby/2026-11-20/../14-03.mp4", "lobby/2026-11-20/14-03.mp4/../../x.mp4", "lobby'/2026-11-20/14-03.mp4",
     "lоbby/2026-11-20/14-03.mp4", "lobby/2026-11-20/14-03.mp4\n", "lobby/2026-11-20/14-03.exe",
-    "lobby/2026-13-20/14-03.mp4", "lobby/2026-11-20/25-03.mp4", "lobby\\2026-11-20\\14-03.mp4", "a" * 65 + "/2026-11-20/14-03.mp4",
+    "lobby/2026-13-20/14-03.mp4", "lobby/2026-11-20/25-03.mp4", "lobby\\2026-11-20\\14-03.mp4",
+    "a" * 65 + "/2026-11-20/14-03.mp4",
 ])
 def test_hostile_clip_keys_are_layout_errors(key):
     with pytest.raises(LayoutError):

@@ -3,6 +3,8 @@ reader of the environment, small modules and functions, and a layout table that 
 
 import ast
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -129,6 +131,14 @@ def test_modules_and_functions_stay_small():
     assert not long_modules and not long_functions
 
 
+def test_ruff_finds_nothing_against_the_rules_pyproject_declares():
+    """pyproject.toml's `[tool.ruff]` (line length, pyflakes, pycodestyle, import order) holds for the whole tree:
+    the package, its tests, the benchmarks and setup.py."""
+    checked = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", str(PACKAGE.parent)],
+                             capture_output=True, text=True, cwd=PACKAGE.parent)
+    assert checked.returncode == 0, checked.stdout[-3000:] + checked.stderr[-1000:]
+
+
 def test_benches_import_each_other_from_their_folder_and_share_bench_common():
     """A benchmark runs as a script (`python bench/<name>.py`, or bench/run.py): its folder is on the path, so the
     benches import bench/common.py and each other by name, without adding to sys.path (and without the `# noqa: E402`
@@ -159,7 +169,8 @@ def test_every_clip_store_has_the_methods_of_the_clip_store_contract():
 
     contract = {name: list(inspect.signature(method).parameters) for name, method in vars(ClipStore).items()
                 if inspect.isfunction(method) and not name.startswith("_")}
-    assert {"keys", "describe", "top_level", "locate", "local_file", "fetched", "playable", "discovery"} <= set(contract)
+    assert {"keys", "describe", "top_level", "locate", "local_file", "fetched", "playable",
+            "discovery"} <= set(contract)
     for store in (LocalClipStore, S3ClipStore):
         assert {name: list(inspect.signature(getattr(store, name)).parameters) for name in contract
                 if hasattr(store, name)} == contract, store.__name__

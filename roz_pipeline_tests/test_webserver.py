@@ -27,9 +27,11 @@ def test_webserver_from_workspace_yaml_answers_graphql_with_assets_and_sensors(t
         (repository,) = ui.query(QUERY)["repositoriesOrError"]["nodes"]
 
     assets = {"/".join(a["assetKey"]["path"]): a for a in repository["assetNodes"]}
-    assert {"roz_schema", "clip_store", "heatmap_minutes/lobby", "heatmap_minutes/yard", "heatmap_minutes/dock"} <= assets.keys()
+    assert {"roz_schema", "clip_store", "heatmap_minutes/lobby", "heatmap_minutes/yard",
+            "heatmap_minutes/dock"} <= assets.keys()
     assert assets["heatmap_minutes/yard"]["groupName"] == "cameras"
-    assert {"roz_schema", "clip_store"} <= {"/".join(d["path"]) for d in assets["heatmap_minutes/yard"]["dependencyKeys"]}
+    assert {"roz_schema", "clip_store"} <= {"/".join(d["path"])
+                                            for d in assets["heatmap_minutes/yard"]["dependencyKeys"]}
     assert {"heatmap_minutes/yard"} == {"/".join(d["path"]) for d in assets["heatmap_hours/yard"]["dependencyKeys"]}
     assert assets["heatmap_days/yard"]["groupName"] == "rollups"
     # The lineage graph names each of a camera's assets by its camera: the descriptions under it tell them apart.

@@ -7,8 +7,13 @@ from pathlib import Path
 
 from roz_pipeline.cli.arguments import EXIT_ERROR, EXIT_OK, EXIT_PENDING
 from roz_pipeline.settings import database_url, migrations_dir, roz_home, schema_owner_database_url
-from roz_pipeline.storage.connection import (live_holders, mask_url, running_postmaster, schema_owner_url,
-                                             stop_embedded_server)
+from roz_pipeline.storage.connection import (
+    live_holders,
+    mask_url,
+    running_postmaster,
+    schema_owner_url,
+    stop_embedded_server,
+)
 from roz_pipeline.storage.migrations import Migrator, dump_schema
 
 

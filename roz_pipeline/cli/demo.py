@@ -17,13 +17,13 @@ import numpy as np
 from dagster import DagsterInstance, TimeWindow
 
 from roz_pipeline import settings
-from roz_pipeline.clips.synthetic import Walker, write_clip
 from roz_pipeline.clips.layout import ClipLayout
+from roz_pipeline.clips.synthetic import Walker, write_clip
 from roz_pipeline.core.render import render_overlay
 from roz_pipeline.core.timesteps import MINUTE
+from roz_pipeline.defs import build_definitions
 from roz_pipeline.lib.keys import days_key, hours_key, minutes_key
 from roz_pipeline.lib.launch import execute_ranges, ranges_in_window
-from roz_pipeline.defs import build_definitions
 from roz_pipeline.lib.resources import HeatmapDatabase, LocalClips
 from roz_pipeline.registry import Camera
 from roz_pipeline.storage.connection import mask_url

@@ -115,8 +115,9 @@ def _heatmap_compute_per_minute(args) -> int:
     else:
         print(f"{'minute (UTC)':16}  {'frames':>6}  {'seconds':>7}  {'total_intensity':>15}  {'nonzero':>7}  clips")
         for row in rows:
-            print(f"{row['timestamp'][:16].replace('T', ' '):16}  {row['frame_count']:6d}  {row['covered_seconds']:7.1f}"
-                  f"  {row['total_intensity']:15.1f}  {row['nonzero_pixels']:7d}  {', '.join(row['clips'])}")
+            print(f"{row['timestamp'][:16].replace('T', ' '):16}  {row['frame_count']:6d}"
+                  f"  {row['covered_seconds']:7.1f}  {row['total_intensity']:15.1f}  {row['nonzero_pixels']:7d}"
+                  f"  {', '.join(row['clips'])}")
     for f in footage:
         for key, problem in f.problems.items():
             print(f"roz: {f.minute:%Y-%m-%d %H:%M}: {by_key[key]}: {problem}", file=sys.stderr)

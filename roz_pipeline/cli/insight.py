@@ -6,8 +6,17 @@ from pathlib import Path
 
 import numpy as np
 
-from roz_pipeline.cli.arguments import (EXIT_OK, EXIT_PENDING, bar, catalog, database, period_arguments, registered,
-                                         up_to, utc_day)
+from roz_pipeline.cli.arguments import (
+    EXIT_OK,
+    EXIT_PENDING,
+    bar,
+    catalog,
+    database,
+    period_arguments,
+    registered,
+    up_to,
+    utc_day,
+)
 from roz_pipeline.cli.regions import export_region, print_region_timeline
 from roz_pipeline.clips.access import clips_from_settings
 from roz_pipeline.clips.stores import ClipStoreError
@@ -20,7 +29,6 @@ from roz_pipeline.storage.rollups import ROLLUP_GRAINS
 from roz_pipeline.usecases.coverage import coverage, minutes_in
 from roz_pipeline.usecases.insight import activity_timeline, hour_of_day_pattern, week_pattern, write_hourly_csv
 from roz_pipeline.usecases.pictures import camera_still, render_summed
-
 
 GAPS_LONGEST = timedelta(days=366)  # a year of minutes (527,040) is the most one listing holds
 
@@ -38,8 +46,10 @@ def register(commands) -> None:
     which = pattern.add_mutually_exclusive_group(required=True)
     which.add_argument("--hour", type=int, choices=range(24), metavar="H", help="UTC hour, 0-23")
     which.add_argument("--week", action="store_true", help="activity per minute by weekday and UTC hour")
-    pattern.add_argument("--days", type=up_to(36_500), default=7, help="with --hour: how many days back (default %(default)s)")
-    pattern.add_argument("--weeks", type=up_to(5_200), default=4, help="with --week: how many weeks back (default %(default)s)")
+    pattern.add_argument("--days", type=up_to(36_500), default=7,
+                         help="with --hour: how many days back (default %(default)s)")
+    pattern.add_argument("--weeks", type=up_to(5_200), default=4,
+                         help="with --week: how many weeks back (default %(default)s)")
     pattern.add_argument("--png", type=Path, metavar="OUT",
                          help="write the picture: the summed pattern over a still, or the week grid with its legend")
     pattern.set_defaults(run=_pattern)

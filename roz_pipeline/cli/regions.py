@@ -3,8 +3,16 @@
 import json
 import sys
 
-from roz_pipeline.cli.arguments import (EXIT_OK, EXIT_PENDING, PERIOD_STAMPS, bar, database, period_arguments,
-                                         positive, registered)
+from roz_pipeline.cli.arguments import (
+    EXIT_OK,
+    EXIT_PENDING,
+    PERIOD_STAMPS,
+    bar,
+    database,
+    period_arguments,
+    positive,
+    registered,
+)
 from roz_pipeline.clips.layout import ClipLayout
 from roz_pipeline.settings import clip_layout, clip_timezone
 from roz_pipeline.usecases.regions import answer_document, region_question, region_timeline, write_region_csv

@@ -13,8 +13,8 @@ from roz_pipeline.clips.discovery import ClipDiscovery
 from roz_pipeline.clips.inventory import ClipInventory
 from roz_pipeline.clips.layout import ClipLayout
 from roz_pipeline.clips.s3_discovery import EventDiscovery
-from roz_pipeline.clips.stores import ClipStore, LocalClipStore
 from roz_pipeline.clips.s3_store import S3ClipStore
+from roz_pipeline.clips.stores import ClipStore, LocalClipStore
 from roz_pipeline.registry import Camera
 
 
@@ -22,7 +22,8 @@ class Clips:
     """`store` read with `layout`; the clip inventory watches `late_window` and lists all of it again every
     `reconcile_hours`. `events`: (an SQS client, the queue URL) of an S3 bucket's notifications, when it has them."""
 
-    def __init__(self, store: ClipStore, layout: ClipLayout, reconcile_hours: float, late_window: timedelta, events=None):
+    def __init__(self, store: ClipStore, layout: ClipLayout, reconcile_hours: float, late_window: timedelta,
+                 events=None):
         self.store, self.layout, self.events = store, layout, events
         self.reconcile_hours, self.late_window = reconcile_hours, late_window
 

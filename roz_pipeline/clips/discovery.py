@@ -1,12 +1,13 @@
 """Discovery: keeping the clip inventory (storage.inventory) current at the cost of what changed in the store, not
 of what it holds. No Dagster. One implementation per kind of store, behind `ClipDiscovery`:
 
-- `FolderDiscovery` (clips/folder_discovery.py; a local folder, NFS and SMB mounts too, where inotify sees nothing): a watermark per folder of
-  the layout (its mtime and ctime when it was last listed, and a summary of the names it held); a look stats the
-  window's folders and lists only those whose marks changed, stat'ing only the files it did not know (and those
-  still being written). A tick looks at the recent hours' folders; the older hours of the late window are swept in
-  turn, each at least every SWEEP_PERIOD, so a tick's cost does not grow with the history kept.
-- `ListingDiscovery` (clips/s3_discovery.py; S3 and S3-compatible stores without notifications): a tick lists the recent hours' prefixes.
+- `FolderDiscovery` (clips/folder_discovery.py; a local folder, NFS and SMB mounts too, where inotify sees nothing):
+  a watermark per folder of the layout (its mtime and ctime when it was last listed, and a summary of the names it
+  held); a look stats the window's folders and lists only those whose marks changed, stat'ing only the files it did
+  not know (and those still being written). A tick looks at the recent hours' folders; the older hours of the late
+  window are swept in turn, each at least every SWEEP_PERIOD, so a tick's cost does not grow with the history kept.
+- `ListingDiscovery` (clips/s3_discovery.py; S3 and S3-compatible stores without notifications): a tick lists the
+  recent hours' prefixes.
 - `EventDiscovery` (S3 with bucket notifications to SQS, ROZ_S3_EVENTS_QUEUE_URL): a tick drains the queue within a
   budget and deletes the messages only after the inventory has committed them (at-least-once, idempotent).
 

@@ -9,10 +9,10 @@ never guessed at.
 """
 
 import re
-from pathlib import Path
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from roz_pipeline.core.timesteps import HOUR, steps

@@ -10,8 +10,8 @@ import psycopg
 
 from roz_pipeline.clips.catalog import ClipCatalog
 from roz_pipeline.clips.discovery import ClipDiscovery, Rotation
-from roz_pipeline.clips.stores import ClipStoreError, StoredKey
 from roz_pipeline.clips.s3_store import S3ClipStore
+from roz_pipeline.clips.stores import ClipStoreError, StoredKey
 from roz_pipeline.storage import clip_problems, inventory
 
 DRAIN_BUDGET = timedelta(seconds=4)  # how long one tick may spend draining the event queue

@@ -65,7 +65,8 @@ class S3ClipStore:
                 pending = {}  # clip index -> its download
                 for index, clip in enumerate(clips):
                     for ahead in range(index, min(index + FETCH_AHEAD, len(clips))):
-                        if ahead not in pending and (ahead == index or (clips[ahead].size or 0) <= FETCH_AHEAD_MAX_BYTES):
+                        if ahead not in pending and (ahead == index
+                                                     or (clips[ahead].size or 0) <= FETCH_AHEAD_MAX_BYTES):
                             pending[ahead] = pool.submit(self._fetch, clips[ahead], folder / str(ahead))
                     fetch = pending.pop(index).result()
                     try:
@@ -125,7 +126,8 @@ class S3ClipStore:
             yield from self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, **arguments)
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "")
-            raise ClipStoreError(f"s3://{self.bucket}/{arguments.get('Prefix', '')}: cannot list ({code or exc})") from None
+            raise ClipStoreError(f"s3://{self.bucket}/{arguments.get('Prefix', '')}: cannot list "
+                                 f"({code or exc})") from None
         except BotoCoreError as exc:
             raise ClipStoreError(f"s3://{self.bucket}/{arguments.get('Prefix', '')}: cannot list ({exc})") from None
 

@@ -83,7 +83,8 @@ class MinuteHeatmaps:
         pixels that moved in it; None when it was left out (it overlaps earlier footage)."""
         if self._overlaps(time, clip):
             return None
-        hole = self.last_time is None or time - self.last_time > max(GAP_TOLERANCE, timedelta(seconds=2 * frame_interval))
+        hole = (self.last_time is None
+                or time - self.last_time > max(GAP_TOLERANCE, timedelta(seconds=2 * frame_interval)))
         if hole or self._detector is None or self._detector.source_size != (luma.shape[1], luma.shape[0]):
             self.gap()
             self._detector = MotionAccumulator(luma.shape[1], luma.shape[0], self.settings, self.ignore)
@@ -184,7 +185,8 @@ class MinuteHeatmaps:
         come in recording order, so nothing can be added to them any more."""
         if before is None or (self._current is not None and self._current.minute < before):
             self._close_current()
-        ready = sorted(m for m in self._minutes if (before is None or m < before) and self._minutes[m] is not self._current)
+        ready = sorted(m for m in self._minutes
+                       if (before is None or m < before) and self._minutes[m] is not self._current)
         return [self._minutes.pop(m) for m in ready]
 
     def _close_current(self) -> None:

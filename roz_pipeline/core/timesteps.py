@@ -57,7 +57,8 @@ def runs(moments: Iterable[datetime], step: timedelta) -> list[tuple[datetime, d
     return [(first, last) for first, last in ranges]
 
 
-def uncovered(start: datetime, end: datetime, covered: Iterable[datetime], step: timedelta) -> list[tuple[datetime, datetime]]:
+def uncovered(start: datetime, end: datetime, covered: Iterable[datetime],
+              step: timedelta) -> list[tuple[datetime, datetime]]:
     """The parts of `start <= t < end` outside the `step`s starting at `covered`, as few ranges as possible."""
     ranges, cursor = [], start
     for moment in sorted(covered):

@@ -12,10 +12,10 @@ from datetime import datetime, timedelta, timezone
 from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
-    DefaultSensorStatus,
     DagsterEventType,
     DagsterRun,
     DagsterRunStatus,
+    DefaultSensorStatus,
     Definitions,
     MetadataValue,
     RunsFilter,
@@ -26,6 +26,8 @@ from dagster import (
 )
 
 from roz_pipeline import settings
+from roz_pipeline.defs.stale import PASSING_STATES
+from roz_pipeline.lib.cameras import ServedCameras
 from roz_pipeline.lib.keys import (
     CAMERA_TAG,
     FRESHNESS_CHECK,
@@ -36,8 +38,6 @@ from roz_pipeline.lib.keys import (
     camera_of_step,
     minutes_key,
 )
-from roz_pipeline.lib.cameras import ServedCameras
-from roz_pipeline.defs.stale import PASSING_STATES
 from roz_pipeline.registry import Camera
 from roz_pipeline.storage.minutes import first_minute_after, newest_minutes, quiet_history
 from roz_pipeline.usecases.coverage import Coverage, coverage

@@ -40,9 +40,9 @@ from dagster import (
 from roz_pipeline import settings
 from roz_pipeline.clips.stores import ClipStoreError
 from roz_pipeline.core.timesteps import HOUR, floor
+from roz_pipeline.defs.minutes import PartitionOutcome, bad_minutes_failure, partition_metadata
 from roz_pipeline.lib.cameras import ServedCameras
 from roz_pipeline.lib.keys import FOLLOW_JOB, FOLLOW_TAG, HEARTBEAT_TAG, minutes_key
-from roz_pipeline.defs.minutes import PartitionOutcome, bad_minutes_failure, partition_metadata
 from roz_pipeline.lib.partitions import PARTITION_FORMAT
 from roz_pipeline.lib.policies import TRANSIENT_RETRY
 from roz_pipeline.lib.resources import ClipStoreResource, HeatmapDatabase

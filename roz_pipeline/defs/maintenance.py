@@ -1,6 +1,6 @@
-"""Maintenance: `roz_schema` (the migrations as an asset upstream of everything that writes), `retention_cleanup_job` (each camera's own windows for minutes and rollups; the clip inventory's
-late window), `vacuum_analyze_job`,
-and the nightly schedules that run them (UTC): retention first, VACUUM ANALYZE after it.
+"""Maintenance: `roz_schema` (the migrations as an asset upstream of everything that writes), `retention_cleanup_job`
+(each camera's own windows for minutes and rollups; the clip inventory's late window), `vacuum_analyze_job`, and the
+nightly schedules that run them (UTC): retention first, VACUUM ANALYZE after it.
 
 Retention and Dagster's view: each camera asset's partitions start the day after its retention cutoff
 (`camera_partitions`), so minutes the retention deleted leave the partition set when the code location next loads

@@ -36,6 +36,7 @@ from roz_pipeline.storage.clip_problems import open_problems
 from roz_pipeline.usecases.live import SETTLE
 from roz_pipeline.usecases.new_clips import NewClipsCursor, PartitionSlot, scan_new_clips
 
+
 def build_domain(served: ServedCameras) -> Definitions:
     """The sensor for this location's cameras; the clip store and its check in the one location that maintains."""
     clip_store = AssetSpec(

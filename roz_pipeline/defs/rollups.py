@@ -34,19 +34,28 @@ from dagster import (
 
 from roz_pipeline.core.render import render_hour_bars, render_week
 from roz_pipeline.core.timesteps import STEPS, steps
+from roz_pipeline.defs.live import FollowConfig
 from roz_pipeline.lib.cameras import ServedCameras
 from roz_pipeline.lib.keys import (
-    CAMERA_TAG, FOLLOW_JOB, HOURS_PREFIX, MINUTES_PREFIX, PARTITION_TAG, RANGE_END_TAG, RANGE_START_TAG,
-    days_key, hours_key, minutes_key)
+    CAMERA_TAG,
+    FOLLOW_JOB,
+    HOURS_PREFIX,
+    MINUTES_PREFIX,
+    PARTITION_TAG,
+    RANGE_END_TAG,
+    RANGE_START_TAG,
+    days_key,
+    hours_key,
+    minutes_key,
+)
 from roz_pipeline.lib.launch import camera_ranges
-from roz_pipeline.defs.live import FollowConfig
 from roz_pipeline.lib.partitions import PARTITION_FORMAT
 from roz_pipeline.lib.policies import ROLLUP_GROUP, TRANSIENT_RETRY, WRITER_POOL, camera_group
 from roz_pipeline.lib.resources import ClipStoreResource, HeatmapDatabase
 from roz_pipeline.registry import Camera
 from roz_pipeline.usecases.insight import PeriodHeatmap, activity_timeline, week_pattern
-from roz_pipeline.usecases.pictures import camera_still, render_summed
 from roz_pipeline.usecases.pending_rollups import PendingRollups, periods_of
+from roz_pipeline.usecases.pictures import camera_still, render_summed
 from roz_pipeline.usecases.rollups import RollupOutcome, roll_up_day, roll_up_hour
 
 PREVIEW_WIDTH = 240  # each hour's PNG in the event log: 30-40 KB (about 0.3 GB per camera-year of event log)
@@ -231,8 +240,8 @@ def _roll_up_window(context: AssetExecutionContext, database: HeatmapDatabase, c
         return [roll_up(conn, camera_id, start, kept_since) for start in steps(window.start, window.end, STEPS[grain])]
 
 
-def _report(context: AssetExecutionContext, camera: Camera, outcomes: list[RollupOutcome], clips: ClipStoreResource | None,
-            source: str, retention_days: int) -> None:
+def _report(context: AssetExecutionContext, camera: Camera, outcomes: list[RollupOutcome],
+            clips: ClipStoreResource | None, source: str, retention_days: int) -> None:
     """Per-partition metadata; for hours, a PNG of the hour over a still of the camera with the colour legend."""
     keys = context.partition_keys
     written = [outcome.rollup for outcome in outcomes if outcome.rollup is not None]

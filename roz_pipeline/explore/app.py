@@ -29,16 +29,24 @@ from roz_pipeline.clips.layout import LayoutError
 from roz_pipeline.clips.stores import ClipStoreError
 from roz_pipeline.core.cells import CELL_PIXELS
 from roz_pipeline.core.render import render_bars, render_week
-from roz_pipeline.core.timesteps import DAY, HOUR, LONGEST_PERIOD, MINUTE, STEPS, floor, parse_utc, steps
+from roz_pipeline.core.timesteps import DAY, HOUR, MINUTE, STEPS, floor, steps
 from roz_pipeline.explore.cache import PICTURES_KEPT, PictureCache
 from roz_pipeline.explore.errors import ERROR_PAGES
+from roz_pipeline.explore.parameters import page_number, period, period_query
 from roz_pipeline.explore.security import HeldFileResponse, SecurityHeaders
 from roz_pipeline.registry import Camera, WatchedRegistry
 from roz_pipeline.storage.connection import connect
 from roz_pipeline.storage.minutes import source_size
 from roz_pipeline.usecases.explore import TROUBLE_FIRST, cameras_today, standings
-from roz_pipeline.usecases.insight import (activity_timeline, compare_periods, digest, period_inputs, rollup_inputs,
-                                          week_pattern, week_span)
+from roz_pipeline.usecases.insight import (
+    activity_timeline,
+    compare_periods,
+    digest,
+    period_inputs,
+    rollup_inputs,
+    week_pattern,
+    week_span,
+)
 from roz_pipeline.usecases.pictures import render_comparison, render_period
 from roz_pipeline.usecases.regions import answer_document, region_question
 
@@ -86,30 +94,13 @@ class Explorer:
 
     def period(self, request: Request, prefix: str = "") -> tuple[datetime, datetime]:
         """`from` and `to` of the query (default: today so far), checked."""
-        now = self.now()
-        start = _time(request, f"{prefix}from", floor(now, DAY))
-        end = _time(request, f"{prefix}to", floor(now, MINUTE) + MINUTE)
-        if end <= start:
-            raise HTTPException(400, f"{prefix}to must be after {prefix}from")
-        if end - start > LONGEST_PERIOD:
-            raise HTTPException(400, "a period of more than ten years")
-        return start, end
-
-
-def _time(request: Request, name: str, default: datetime) -> datetime:
-    text = request.query_params.get(name)
-    if not text:
-        return default
-    try:
-        return parse_utc(text)
-    except ValueError as exc:
-        raise HTTPException(400, f"{name}: {exc}") from None
+        return period(request, self.now(), prefix)
 
 
 def cameras_page(request: Request):
     explorer: Explorer = request.app.state.explorer
     now = explorer.now()
-    page = _page_number(request)
+    page = page_number(request)
     with explorer.connection() as conn:
         everyone = standings(conn, list(explorer.cameras.values()), now)
         pages = max(1, -(-len(everyone) // CAMERAS_PER_PAGE))
@@ -133,15 +124,7 @@ def cameras_page(request: Request):
 def _camera_link(camera_id: str, newest_minute: datetime | None, now: datetime) -> str:
     """A camera's page: today, or the day of its newest minute when it stored none today (history just processed)."""
     day = floor(newest_minute, DAY) if newest_minute and newest_minute < floor(now, DAY) else None
-    return f"/cameras/{camera_id}" + (f"?{urlencode(_query(day, day + DAY), safe=':')}" if day else "")
-
-
-def _page_number(request: Request) -> int:
-    text = request.query_params.get("page", "1")
-    if not (text.isascii() and text.isdigit()) or len(text) > 9 or int(text) < 1:  # int() refuses 4301 digits
-        raise HTTPException(400, f"page: expected a page number (1, 2, ...), not {text[:20]!r}"
-                                 f"{f' ({len(text):,} characters)' if len(text) > 20 else ''}")
-    return int(text)
+    return f"/cameras/{camera_id}" + (f"?{urlencode(period_query(day, day + DAY), safe=':')}" if day else "")
 
 
 def camera_page(request: Request):
@@ -149,14 +132,14 @@ def camera_page(request: Request):
     camera = explorer.camera(request)
     start, end = explorer.period(request)
     now = explorer.now()
-    presets = {name: _query(now - span if span else floor(now, DAY), floor(now, MINUTE) + MINUTE)
+    presets = {name: period_query(now - span if span else floor(now, DAY), floor(now, MINUTE) + MINUTE)
                for name, span in PRESETS.items()}
     dagster = settings.dagster_url()
     with explorer.connection() as conn:
         width, height, factor = source_size(conn, camera.camera_id) or (0, 0, 1)
     return explorer.templates.TemplateResponse(request, "camera.html", {
         "source_width": width, "source_height": height, "cell": round(CELL_PIXELS * factor),
-        "camera": camera, "start": start, "end": end, "period": _query(start, end), "presets": presets,
+        "camera": camera, "start": start, "end": end, "period": period_query(start, end), "presets": presets,
         "region": request.query_params.get("region", ""), "by": _bar_grain(start, end),
         "dagster": f"{dagster.rstrip('/')}/assets/heatmap_minutes/{camera.camera_id}" if dagster else None,
         "regions": camera.regions})
@@ -239,7 +222,8 @@ def when_answer(request: Request):
     start, end = explorer.period(request)
     region = request.query_params.get("region", "")
     if "application/json" not in request.headers.get("accept", ""):
-        return RedirectResponse(f"/cameras/{camera.camera_id}?{urlencode({**_query(start, end), 'region': region})}")
+        query = urlencode({**period_query(start, end), "region": region})
+        return RedirectResponse(f"/cameras/{camera.camera_id}?{query}")
     with explorer.connection() as conn:
         try:
             answer, found = region_question(conn, camera, region, start, end, explorer.clips.layout,
@@ -273,10 +257,6 @@ def clip_file(request: Request):
 def _bar_grain(start: datetime, end: datetime) -> str:
     """A bar per hour up to two days, per day beyond."""
     return "hour" if end - start <= 2 * DAY else "day"
-
-
-def _query(start: datetime, end: datetime) -> dict[str, str]:
-    return {"from": f"{start:%Y-%m-%dT%H:%M}", "to": f"{end:%Y-%m-%dT%H:%M}"}
 
 
 def create_app(explorer: Explorer) -> Starlette:

@@ -27,7 +27,8 @@ CODE_LOCATION_MODULE = "roz_pipeline.definitions"  # the module workspace.yaml l
 QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
 
 
-LOCAL_INSTANCE_CONFIG = "# The local Dagster instance of roz materialize and ./run ui: Dagster's defaults (SQLite in this folder).\n"
+LOCAL_INSTANCE_CONFIG = ("# The local Dagster instance of roz materialize and ./run ui: Dagster's defaults "
+                         "(SQLite in this folder).\n")
 
 
 def local_instance_folder(home: Path) -> Path:
@@ -80,7 +81,8 @@ def ranges_in_window(defs: Definitions, asset_key, camera_id: str, window: TimeW
     partitions = node.partitions_def
     start = window.start
     if start >= partitions.start:  # from the start of the partition holding `start`
-        start = partitions.time_window_for_partition_key(partitions.get_partition_key_for_timestamp(start.timestamp())).start
+        start = partitions.time_window_for_partition_key(
+            partitions.get_partition_key_for_timestamp(start.timestamp())).start
     keys = partitions.get_partition_keys_in_time_window(TimeWindow(start, window.end))
     if not keys:
         raise ValueError(f"no partition of {asset_key.to_user_string()} overlaps {window.start} to {window.end}")

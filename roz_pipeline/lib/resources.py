@@ -12,17 +12,16 @@ from dagster_aws.s3 import S3Resource
 from pydantic import Field
 
 from roz_pipeline import settings
+from roz_pipeline.clips.access import Clips
 from roz_pipeline.clips.catalog import ClipCatalog
 from roz_pipeline.clips.discovery import ClipDiscovery
 from roz_pipeline.clips.inventory import ClipInventory
 from roz_pipeline.clips.layout import ClipLayout
-from roz_pipeline.clips.access import Clips
-from roz_pipeline.clips.stores import LocalClipStore
 from roz_pipeline.clips.s3_store import S3ClipStore
+from roz_pipeline.clips.stores import LocalClipStore
 from roz_pipeline.registry import Camera
 from roz_pipeline.storage.connection import connect, embedded_database_url, schema_owner_url
 from roz_pipeline.storage.migrations import Migration, Migrator
-
 
 _MIGRATED: set[tuple[str, str]] = set()  # databases this process has migrated (HeatmapDatabase.migrate_once)
 

@@ -153,8 +153,8 @@ def mask_url(url: str) -> str:
 
 
 def connect(url: str | None = None, **kwargs) -> psycopg.Connection:
-    """A psycopg connection to `url` (default: `database_url_or_embedded()`), with errors that never show the password, and a
-    connect timeout (`ROZ_DB_CONNECT_TIMEOUT`, unless the URL sets its own): an unreachable server fails the step
+    """A psycopg connection to `url` (default: `database_url_or_embedded()`), with errors that never show the password,
+    and a connect timeout (`ROZ_DB_CONNECT_TIMEOUT`, unless the URL sets its own): an unreachable server fails the step
     (which retries) instead of hanging it, sensors included."""
     url = url or database_url_or_embedded()
     if "connect_timeout" not in conninfo_to_dict(url):

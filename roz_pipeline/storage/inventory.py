@@ -11,6 +11,7 @@ from datetime import datetime
 
 import psycopg
 
+
 @dataclass(frozen=True)
 class StoredClip:
     """One clip as the store has it (a listing or an event)."""

@@ -25,8 +25,8 @@ from datetime import datetime
 from pathlib import Path
 
 import psycopg
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from roz_pipeline.storage.connection import connect, postgres_bin_dir
 

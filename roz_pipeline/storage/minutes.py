@@ -8,7 +8,6 @@ from datetime import date, datetime, timedelta, timezone
 
 import numpy as np
 import psycopg
-
 from psycopg.types.json import Jsonb
 
 from roz_pipeline.core.cells import Cells
@@ -83,8 +82,8 @@ def write_minute(conn: psycopg.Connection, row: HeatmapMinute, sources: MinuteSo
                  region_activity: dict[str, float] | None = None, cells: Cells | None = None) -> bool:
     """Insert the minute, or replace the stored one (and its `processed_at`) if it was processed before; with
     `sources`, what it was built from, with `region_activity`, its named regions' activity, and with `cells`, its
-    cells, in the same transaction, unless the stored minute was computed from a newer listing of the clip store (then nothing
-    changes and the result is False)."""
+    cells, in the same transaction, unless the stored minute was computed from a newer listing of the clip store
+    (then nothing changes and the result is False)."""
     check_camera_id(row.camera_id)
     if row.timestamp.tzinfo is None or row.timestamp.second or row.timestamp.microsecond:
         raise ValueError(f"timestamp must be a timezone-aware start of minute, got {row.timestamp!r}")

@@ -31,7 +31,8 @@ class StoredArray:
     downscale_factor: float
 
 
-def write_region_activities(conn: psycopg.Connection, camera_id: str, values: list[tuple[str, datetime, float]]) -> None:
+def write_region_activities(conn: psycopg.Connection, camera_id: str,
+                            values: list[tuple[str, datetime, float]]) -> None:
     """Store (region, minute, activity) values of the camera, replacing stored ones."""
     with conn.cursor() as cursor:
         cursor.executemany(

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 import psycopg
 
 from roz_pipeline.registry import check_camera_id
-from roz_pipeline.storage.minutes import StoredMinute, stored_minute, minutes_between
+from roz_pipeline.storage.minutes import StoredMinute, minutes_between, stored_minute
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,6 @@ from roz_pipeline.storage.minutes import newest_minutes
 from roz_pipeline.usecases.coverage import Coverage, coverage
 from roz_pipeline.usecases.monitoring import evaluate
 
-
 TROUBLE_FIRST = ("stale", "behind", "never_seen", "quiet", "fresh")  # the order of the cameras page
 
 

@@ -65,7 +65,8 @@ def period_heatmap(conn: psycopg.Connection, camera_id: str, start: datetime, en
     LookupError when nothing is stored there."""
     def stored(grain: str, first: datetime, last: datetime) -> list[tuple[datetime, _Part]]:
         if grain == "minute":
-            return [(m.timestamp, _Part(m.heatmap, 1, m.timestamp)) for m in minutes_between(conn, camera_id, first, last)]
+            return [(m.timestamp, _Part(m.heatmap, 1, m.timestamp))
+                    for m in minutes_between(conn, camera_id, first, last)]
         return [(r.period_start, _Part(r.heatmap, r.minutes_covered, r.period_start))
                 for r in rollups_between(conn, camera_id, grain, first, last)]
 
@@ -164,7 +165,8 @@ class _Part:
     start: datetime
 
 
-def _cover(start: datetime, end: datetime, grains: list[str], stored: Callable[[str, datetime, datetime], list]) -> list:
+def _cover(start: datetime, end: datetime, grains: list[str],
+           stored: Callable[[str, datetime, datetime], list]) -> list:
     """What makes up `start <= t < end`: `stored(grain, first, last)` ((period start, item) pairs) of the coarsest
     of `grains` whose whole periods fit, then of finer grains where it has none, then of "minute"."""
     if not grains:

@@ -24,7 +24,8 @@ class PeriodPicture:
     still_from: str | None  # the clip the background still came from; None: drawn without a still
 
 
-def render_period(conn: psycopg.Connection, catalog: ClipCatalog | None, camera_id: str, start: datetime, end: datetime) -> PeriodPicture:
+def render_period(conn: psycopg.Connection, catalog: ClipCatalog | None, camera_id: str, start: datetime,
+                  end: datetime) -> PeriodPicture:
     """The camera's heatmap summed over `start <= t < end`, drawn over a still of one of its clips there.
 
     Raises LookupError when the period has nothing stored.

@@ -19,9 +19,9 @@ import psycopg
 
 from roz_pipeline.clips.catalog import ClipCatalog, fingerprint
 from roz_pipeline.clips.stores import ClipMissingError, ClipRef
+from roz_pipeline.core.cells import cell_sums
 from roz_pipeline.core.gate import gate_for
 from roz_pipeline.core.minutes import MinuteFootage, MinuteHeatmaps
-from roz_pipeline.core.cells import cell_sums
 from roz_pipeline.core.regions import region_activity, region_box
 from roz_pipeline.core.timesteps import MINUTE, floor, steps
 from roz_pipeline.core.video import ClipError, LumaDecoder

@@ -35,13 +35,15 @@ class _Source:
     downscale_factor: float
 
 
-def roll_up_hour(conn: psycopg.Connection, camera_id: str, hour: datetime, minutes_kept_since: datetime) -> RollupOutcome:
+def roll_up_hour(conn: psycopg.Connection, camera_id: str, hour: datetime,
+                 minutes_kept_since: datetime) -> RollupOutcome:
     """Sum the camera's stored minutes of `hour` into its hour rollup (see the module docstring for "kept")."""
     _check_start(hour, "hour")
     if hour < minutes_kept_since:
         return RollupOutcome(hour, "kept", None)
     minutes = minutes_between(conn, camera_id, hour, hour + STEPS["hour"])
-    return _store(conn, camera_id, "hour", hour, [_Source(m.heatmap, 1, m.frame_count, m.downscale_factor) for m in minutes])
+    return _store(conn, camera_id, "hour", hour,
+                  [_Source(m.heatmap, 1, m.frame_count, m.downscale_factor) for m in minutes])
 
 
 def roll_up_day(conn: psycopg.Connection, camera_id: str, day: datetime, hours_kept_since: datetime) -> RollupOutcome:
