@@ -6,8 +6,13 @@ The benchmarks are scripts (`python bench/<name>.py`, or bench/run.py): bench/ i
 module as `common`; the tests import it as `bench.common` (the repository root is on their path).
 """
 
+import os
+import signal
 import statistics
+import subprocess
+import sys
 import time
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import psycopg
@@ -16,9 +21,12 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from roz_pipeline import settings
+from roz_pipeline.clips.layout import ClipLayout
+from roz_pipeline.settings import REPO_ROOT
 from roz_pipeline.storage.connection import embedded_database_url
 
 OUT = Path(__file__).resolve().parent / "out"
+SCRIPTS = Path(sys.executable).parent  # dagster-celery, celery and roz, installed beside this Python
 # moto's S3 and SQS accept any keys; real ones are never needed (nor read: these are passed explicitly)
 MOTO_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing", "region_name": "us-east-1"}
 
@@ -86,3 +94,51 @@ def step_placements(home: str) -> list[dict]:
             placements += [{"camera": run.tags.get("camera"), "step": step, "pid": pid, "run_pid": run_pid,
                             "worker": workers.get(step)} for step, pid in pids.items()]
     return placements
+
+
+def lay_footage(videos: Path, clip: Path, cameras, first: datetime, minutes: int) -> None:
+    """`minutes` one-minute clips per camera from `first`, named as Roz's own layout names them, each a hard link to
+    `clip` (a symbolic link leading outside the clip folder is never read)."""
+    for camera in cameras:
+        for i in range(minutes):
+            path = videos / ClipLayout.from_setting("roz").key(camera, first + timedelta(minutes=i))
+            path.parent.mkdir(parents=True, exist_ok=True)
+            os.link(clip, path)
+
+
+def celery_environment(home: Path, database_url: str, videos: Path, registry: Path, first: datetime) -> dict:
+    """The environment of every process of a Celery set-up (deploy/README.md): `roz`, the workers, the daemon."""
+    return {**os.environ, "PATH": f"{SCRIPTS}{os.pathsep}{os.environ.get('PATH', '')}",  # `celery` for the workers
+            "DAGSTER_HOME": str(home), "DATABASE_URL": database_url, "ROZ_VIDEO_ROOT": str(videos),
+            "ROZ_CAMERAS_FILE": str(registry), "ROZ_PARTITIONS_START": f"{first:%Y-%m-%d}", "ROZ_EXECUTOR": "celery",
+            settings.CELERY_BROKER: settings.env(settings.CELERY_BROKER, settings.DEFAULT_CELERY_BROKER),
+            settings.CELERY_BACKEND: settings.env(settings.CELERY_BACKEND, settings.DEFAULT_CELERY_BACKEND)}
+
+
+def start_celery_workers(count: int, environment: dict, logs: Path, name: str) -> list[subprocess.Popen]:
+    """`count` dagster-celery workers of concurrency 1 started as deploy/README.md says, each in a session of its
+    own (stopped with its children), once each says it is ready."""
+    workers = [subprocess.Popen(
+        [str(SCRIPTS / "dagster-celery"), "worker", "start", "-A", "dagster_celery.app",
+         "-y", str(REPO_ROOT / "deploy" / "celery" / "celery.yaml"), "-n", f"{name}-{i}", "--", "--concurrency=1"],
+        cwd=REPO_ROOT, env=environment, stdout=(logs / f"worker-{i}.log").open("w"), stderr=subprocess.STDOUT,
+        start_new_session=True) for i in range(count)]
+    deadline = time.monotonic() + 120
+    while not all("ready." in (logs / f"worker-{i}.log").read_text() for i in range(count)):
+        if time.monotonic() > deadline or any(worker.poll() is not None for worker in workers):
+            stop_processes(workers)
+            raise RuntimeError(f"the Celery workers did not start: see {logs}")
+        time.sleep(0.5)
+    return workers
+
+
+def stop_processes(processes: list[subprocess.Popen]) -> None:
+    """SIGTERM to each process's session, SIGKILL to one still running a minute later."""
+    for process in processes:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+    for process in processes:
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)

@@ -18,12 +18,12 @@ import json
 import statistics
 import sys
 from datetime import timedelta
-from fractions import Fraction
 from pathlib import Path
 
 import av
 import numpy as np
 
+from roz_pipeline.clips.synthetic import camera_stream_options, encode_frames
 from roz_pipeline.core.gate import gate_for
 from roz_pipeline.core.heatmap import CLIP_ORIGIN, LONGEST_CLIP
 from roz_pipeline.core.minutes import MinuteHeatmaps
@@ -32,7 +32,7 @@ from roz_pipeline.core.video import LumaDecoder
 OUT = Path(__file__).resolve().parent / "out"
 VTEST = Path("/usr/share/doc/opencv-doc/examples/data/vtest.avi")
 FPS, GOP = 10, 15
-CAMERA = {"preset": "veryfast", "crf": "23", "bf": "0", "g": str(GOP), "keyint_min": str(GOP), "sc_threshold": "0"}
+CAMERA = camera_stream_options(GOP)
 DAY, NIGHT = (1.0, 1.2), (0.45, 3.0)  # (gain, sensor noise sigma in luma levels)
 # The day, in shares of its length: (kind, share, light at the start, light at the end, vtest's first frame).
 DAY_PATTERN = [("still", 0.22, NIGHT, NIGHT, 0), ("busy", 0.03, NIGHT, NIGHT, 0), ("still", 0.08, NIGHT, NIGHT, 0),
@@ -65,16 +65,7 @@ def encode(path: Path, images, options: dict = CAMERA) -> Path:
         return path
     OUT.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(".part.mp4")
-    with av.open(str(partial), "w") as container:
-        stream = container.add_stream("libx264", rate=Fraction(FPS))
-        stream.width, stream.height, stream.pix_fmt = 768, 576, "yuv420p"
-        stream.options = options
-        for image in images:
-            frame = av.VideoFrame.from_ndarray(np.clip(image, 0, 255).astype(np.uint8), format="gray")
-            for packet in stream.encode(frame.reformat(format="yuv420p")):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
+    encode_frames(partial, images, width=768, height=576, fps=FPS, options=options)
     partial.rename(path)
     return path
 

@@ -13,7 +13,6 @@ under bench/out/roz, and a Dagster instance under bench/out/dagster. Prints:
 
 import argparse
 import multiprocessing
-import os
 import shutil
 import statistics
 import sys
@@ -21,10 +20,9 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from common import OUT
+from common import OUT, lay_footage
 from dagster import DagsterInstance
 
-from roz_pipeline.clips.layout import ClipLayout
 from roz_pipeline.defs import build_definitions
 from roz_pipeline.lib.keys import minutes_key
 from roz_pipeline.lib.launch import CameraRange, execute_ranges
@@ -44,12 +42,7 @@ def prepare(minutes: int) -> Path:
         sys.exit(f"{CLIP} is missing: run `python bench/extract.py` first")
     videos = OUT / "pipeline_videos"
     shutil.rmtree(videos, ignore_errors=True)
-    for camera in CAMERAS:
-        for i in range(minutes):
-            minute = FIRST + timedelta(minutes=i)
-            path = videos / ClipLayout.from_setting("roz").key(camera, minute)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            os.link(CLIP, path)  # a hard link: a symbolic link leading outside the clip folder is never read
+    lay_footage(videos, CLIP, CAMERAS, FIRST, minutes)
     (OUT / "cameras.yaml").write_text("cameras:\n" + "".join(f"  {c}: {{}}\n" for c in CAMERAS))
     return videos
 

@@ -12,9 +12,7 @@ worker executed every step (from the run's event log: the step's pid and the Cel
 
 import argparse
 import json
-import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -23,11 +21,19 @@ from pathlib import Path
 
 import psycopg
 import yaml
-from common import OUT, fresh_database, server_url, sqlalchemy_url, step_placements
+from common import (
+    OUT,
+    celery_environment,
+    fresh_database,
+    lay_footage,
+    server_url,
+    sqlalchemy_url,
+    start_celery_workers,
+    step_placements,
+    stop_processes,
+)
 from dagster import DagsterInstance
 
-from roz_pipeline import settings
-from roz_pipeline.clips.layout import ClipLayout
 from roz_pipeline.lib.policies import WRITER_POOL
 from roz_pipeline.settings import REPO_ROOT
 
@@ -40,12 +46,7 @@ def prepare(work: Path, server_url: str, clip: Path, minutes: int) -> dict[str, 
     shutil.rmtree(work, ignore_errors=True)
     videos, home = work / "videos", work / "dagster"
     home.mkdir(parents=True)
-    for camera in CAMERAS:
-        for i in range(minutes):
-            minute = FIRST + timedelta(minutes=i)
-            path = videos / ClipLayout.from_setting("roz").key(camera, minute)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            os.link(clip, path)  # a hard link: a symbolic link leading outside the clip folder is never read
+    lay_footage(videos, clip, CAMERAS, FIRST, minutes)
     (work / "cameras.yaml").write_text("cameras:\n" + "".join(f"  {c}: {{retention_days: 36500}}\n" for c in CAMERAS))
     instance = yaml.safe_load((REPO_ROOT / "deploy" / "dagster.yaml").read_text())
     dagster_db = fresh_database(server_url, "roz_scale_dagster")
@@ -55,45 +56,8 @@ def prepare(work: Path, server_url: str, clip: Path, minutes: int) -> dict[str, 
     # runs starting together would race to create them (Dagster inserts the pool's limit without ON CONFLICT).
     with DagsterInstance.from_config(str(home)) as instance:
         instance.event_log_storage.set_concurrency_slots(WRITER_POOL, 8)
-    return {
-        **os.environ,
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",  # `celery` for the workers
-        "DAGSTER_HOME": str(home), "DATABASE_URL": fresh_database(server_url, "roz_scale_heatmaps"),
-        "ROZ_VIDEO_ROOT": str(videos), "ROZ_CAMERAS_FILE": str(work / "cameras.yaml"),
-        "ROZ_PARTITIONS_START": f"{FIRST:%Y-%m-%d}", "ROZ_EXECUTOR": "celery",
-        settings.CELERY_BROKER: settings.env(settings.CELERY_BROKER, settings.DEFAULT_CELERY_BROKER),
-        settings.CELERY_BACKEND: settings.env(settings.CELERY_BACKEND, settings.DEFAULT_CELERY_BACKEND),
-    }
-
-
-def start_workers(count: int, environment: dict, logs: Path) -> list[subprocess.Popen]:
-    """`count` dagster-celery workers of concurrency 1, each in its own session (stopped with its children)."""
-    workers = []
-    for i in range(1, count + 1):
-        log = (logs / f"worker-{i}.log").open("w")
-        workers.append(subprocess.Popen(
-            [str(Path(sys.executable).parent / "dagster-celery"), "worker", "start", "-A", "dagster_celery.app",
-             "-y", str(REPO_ROOT / "deploy" / "celery" / "celery.yaml"), "-n", f"roz-bench-{i}", "--",
-             "--concurrency=1"],
-            cwd=REPO_ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
-    deadline = time.monotonic() + 120
-    while not all("ready." in (logs / f"worker-{i}.log").read_text() for i in range(1, count + 1)):
-        if time.monotonic() > deadline or any(w.poll() is not None for w in workers):
-            stop_workers(workers)
-            raise RuntimeError(f"Celery workers did not start: see {logs}")
-        time.sleep(0.5)
-    return workers
-
-
-def stop_workers(workers: list[subprocess.Popen]) -> None:
-    for worker in workers:
-        if worker.poll() is None:
-            os.killpg(worker.pid, signal.SIGTERM)
-    for worker in workers:
-        try:
-            worker.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(worker.pid, signal.SIGKILL)
+    return celery_environment(home, fresh_database(server_url, "roz_scale_heatmaps"), videos, work / "cameras.yaml",
+                              FIRST)
 
 
 def run_cameras(environment: dict, minutes: int) -> tuple[float, list[int]]:
@@ -113,11 +77,11 @@ def run_cameras(environment: dict, minutes: int) -> tuple[float, list[int]]:
 
 def measure(workers: int, server_url: str, clip: Path, minutes: int, work: Path) -> dict:
     environment = prepare(work, server_url, clip, minutes)
-    processes = start_workers(workers, environment, work)
+    processes = start_celery_workers(workers, environment, work, "roz-bench")
     try:
         seconds, launcher_pids = run_cameras(environment, minutes)
     finally:
-        stop_workers(processes)
+        stop_processes(processes)
     with psycopg.connect(environment["DATABASE_URL"]) as conn:
         rows = conn.execute("SELECT count(*) FROM heatmap_minutes").fetchone()[0]
     return {"workers": workers, "wall_s": round(seconds, 1), "rows": rows,

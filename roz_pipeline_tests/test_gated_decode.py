@@ -3,7 +3,6 @@ decoding, motion is decoded as the full decode sees it, and where packet sizes c
 fully and says why."""
 
 import json
-from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -11,7 +10,7 @@ import numpy as np
 import pytest
 
 from roz_pipeline.clips.stores import ClipRef, LocalClipStore
-from roz_pipeline.clips.synthetic import Walker, scene, write_clip
+from roz_pipeline.clips.synthetic import Walker, camera_stream_options, encode_frames, scene, write_clip
 from roz_pipeline.core.gate import GateSettings, gate_for
 from roz_pipeline.core.heatmap import compute_heatmap
 from roz_pipeline.core.timesteps import MINUTE
@@ -22,7 +21,7 @@ from roz_pipeline.usecases.processing import WrittenMinute, read_minutes
 from roz_pipeline_tests.helpers import T0
 
 FPS, GOP = 10, 10  # a keyframe every second, no B-frames: as cameras send it
-CAMERA = {"preset": "veryfast", "crf": "23", "g": str(GOP), "keyint_min": str(GOP), "sc_threshold": "0", "bf": "0"}
+CAMERA = camera_stream_options(GOP)
 LEARNED = GateSettings.learn_gops * GOP  # frames decoded before the gate skips anything
 SETTLING = {"learning", "quieter than learned"}  # what a still clip is decoded for: the first GOPs' sizes
 
@@ -142,17 +141,7 @@ def test_the_registry_reads_decode_and_refuses_other_values(tmp_path):
 
 def encode(path: Path, frames, fps: int = FPS) -> str:
     """Grey float frames -> H.264 as a camera sends it (CAMERA's GOP, no B-frames)."""
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=Fraction(fps))
-        stream.width, stream.height, stream.pix_fmt = 320, 180, "yuv420p"
-        stream.options = CAMERA
-        for image in frames:
-            frame = av.VideoFrame.from_ndarray(np.clip(image, 0, 255).astype(np.uint8), format="gray")
-            for packet in stream.encode(frame.reformat(format="yuv420p")):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-    return str(path)
+    return encode_frames(path, frames, width=320, height=180, fps=fps, options=CAMERA)
 
 
 def damage_a_p_frame(clip: Path, out: Path, frame: int) -> None:

@@ -4,6 +4,7 @@ Used by `roz demo`, the tests and the benchmarks. Clips are really encoded (H.26
 """
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -64,15 +65,11 @@ def write_clip(
     """Encode a clip of `frames` frames to `path` and return the path as a string."""
     rng = np.random.default_rng(seed + 1)
     background = scene(width, height, seed).astype(np.float32)
-    with av.open(str(path), "w", options=container_options or {}) as container:
-        stream = container.add_stream(codec, rate=Fraction(fps))
-        stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
-        if codec in ("libx264", "libx265"):
-            stream.options = {"preset": "ultrafast", "crf": "20", **({"x265-params": "log-level=error"}
-                                                                      if codec == "libx265" else {}),
-                              **(options or {})}
-        elif options:
-            stream.options = options
+    if codec in ("libx264", "libx265"):
+        options = {"preset": "ultrafast", "crf": "20",
+                   **({"x265-params": "log-level=error"} if codec == "libx265" else {}), **(options or {})}
+
+    def images():
         for index in range(frames):
             image = background + rng.normal(0, noise, (height, width)) if noise else background.copy()
             if brightness_jump and index >= brightness_jump[0]:
@@ -82,6 +79,27 @@ def write_clip(
                 if position:
                     x, y = position
                     image[max(0, y): y + walker.size[1], max(0, x): x + walker.size[0]] = walker.brightness
+            yield image
+
+    return encode_frames(path, images(), width=width, height=height, fps=fps, codec=codec, pix_fmt=pix_fmt,
+                         options=options, container_options=container_options)
+
+
+def camera_stream_options(gop: int) -> dict:
+    """x264 as a camera streams: a keyframe every `gop` frames (none on scene cuts), no B-frames."""
+    return {"preset": "veryfast", "crf": "23", "g": str(gop), "keyint_min": str(gop), "sc_threshold": "0", "bf": "0"}
+
+
+def encode_frames(path: str | os.PathLike, images: Iterable[np.ndarray], *, width: int, height: int, fps: int,
+                  codec: str = "libx264", pix_fmt: str = "yuv420p", options: dict | None = None,
+                  container_options: dict | None = None) -> str:
+    """Encode grey frames (any numeric type, clipped to 0-255) to `path`; returns the path as a string."""
+    with av.open(str(path), "w", options=container_options or {}) as container:
+        stream = container.add_stream(codec, rate=Fraction(fps))
+        stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
+        if options:
+            stream.options = options
+        for index, image in enumerate(images):
             gray = np.clip(image, 0, 255).astype(np.uint8)
             frame = av.VideoFrame.from_ndarray(gray, format="gray").reformat(format=pix_fmt)
             frame.pts = index
