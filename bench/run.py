@@ -32,6 +32,8 @@ in the same run:
   explore     `roz explore` for one camera with 90 days of minutes and 2 years of rollups, and the cameras page of
               1,000 cameras' whole day: each page's, picture's and question's server time p50/p95, against a static
               file                                                                               (bench/explore.py)
+  storage     a night of maintenance (retention, the inventory's pruning, VACUUM ANALYZE) at 7 and 30 days kept:
+              seconds and WAL per step, table sizes night after night, seconds against days kept (bench/storage.py)
 
 --quick shrinks every part (fewer repeats, minutes and days) to check the suite works in a few minutes; its
 numbers are not the ones to report.
@@ -61,6 +63,7 @@ PARTS = {  # name: (full arguments, --quick arguments)
     "rollups": ([], ["--quick"]),
     "control_plane": ([], ["--quick"]),
     "explore": ([], ["--days", "1", "--rollup-days", "14", "--cameras", "100", "--repeat", "3"]),
+    "storage": ([], ["--quick"]),
 }
 
 
@@ -211,6 +214,17 @@ def _control_plane_rows(results: dict) -> list[tuple[str, str, str]]:
     return rows
 
 
+def _storage_rows(results: dict) -> list[tuple[str, str, str]]:
+    r = results["storage"]
+    nights = {days: h["nights"][-1]["steps"]["night"] for days, h in r["histories"].items()}
+    rows = [(f"a night at {days} days kept, {r['cameras']} cameras: seconds, WAL",
+             f"{n['s']:.2f} s, {n['wal_mb']:.0f} MB", "") for days, n in nights.items()]
+    if "fit" in r:
+        rows.append(("... a night's seconds: slope per day kept / intercept",
+                     f"{r['fit']['slope_share_of_intercept_per_day']:.1%}", "<= 1%"))
+    return rows
+
+
 ROWS = {  # each part's rows of the summary, in its order
     "extract": _extract_rows,
     "pipeline": _pipeline_rows,
@@ -224,6 +238,7 @@ ROWS = {  # each part's rows of the summary, in its order
     "rollups": _rollups_rows,
     "explore": _explore_rows,
     "control_plane": _control_plane_rows,
+    "storage": _storage_rows,
 }
 
 

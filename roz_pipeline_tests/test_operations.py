@@ -409,3 +409,30 @@ def test_recent_gaps_check_reports_missing_minutes_since_the_first_row(registry,
         f"{NOW - timedelta(minutes=28):%Y-%m-%d %H:%M} to {NOW - timedelta(minutes=26):%H:%M}",
         f"{NOW - timedelta(minutes=24):%Y-%m-%d %H:%M} to {NOW - timedelta(minutes=3):%H:%M}",
     ]
+
+
+def test_each_nightly_step_reports_its_seconds_and_the_wal_it_wrote(registry, tmp_path, db, migrated_database):
+    """What a night costs the server, per step: retention, the clip inventory's pruning, VACUUM (ANALYZE)."""
+    from roz_pipeline.storage.inventory import StoredClip, upsert_clips
+
+    for minute in range(300):  # expired: lobby keeps 1 day
+        write_minute(db, minute_row("lobby", NOW - timedelta(days=2, minutes=minute)))
+    upsert_clips(db, "file:///x/", [StoredClip(f"old-{i}.mp4", "lobby", NOW - timedelta(days=9), 1, "v",
+                                               NOW - timedelta(days=9)) for i in range(300)], NOW)
+    defs = defs_for(registry, tmp_path, migrated_database)
+
+    with instance_for_test() as instance:
+        nights = [defs.resolve_job_def(job).execute_in_process(instance=instance)
+                  for job in ("retention_cleanup_job", "vacuum_analyze_job")]
+
+    outputs = {e.step_key: e.event_specific_data.metadata for night in nights for e in night.all_events
+               if e.event_type == DagsterEventType.STEP_OUTPUT}
+    assert outputs.keys() == {"delete_expired_rows", "forget_old_clips", "vacuum_analyze_heatmaps"}
+    assert outputs["delete_expired_rows"]["rows_deleted"].value == 300
+    assert outputs["forget_old_clips"]["clips_forgotten"].value == 300
+    for step, output in outputs.items():
+        assert output["duration_s"].value > 0, step
+    # At least a WAL record per row deleted (the server's WAL counts every session's: a lower bound only)
+    assert outputs["delete_expired_rows"]["wal_bytes"].value > 300 * 50
+    assert outputs["forget_old_clips"]["wal_bytes"].value > 300 * 50
+    assert outputs["vacuum_analyze_heatmaps"]["wal_bytes"].value > 0  # pages freed and statistics written

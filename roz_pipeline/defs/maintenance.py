@@ -10,6 +10,8 @@ an observation on the camera asset: rows deleted, window, cutoff, duration.
 """
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 
 from dagster import (
@@ -33,7 +35,14 @@ from roz_pipeline.lib.policies import DATABASE_GROUP
 from roz_pipeline.lib.resources import HeatmapDatabase
 from roz_pipeline.registry import Camera
 from roz_pipeline.storage.inventory import prune_inventory
-from roz_pipeline.storage.maintenance import VACUUMED_TABLES, stored_cameras, table_stats, vacuum_analyze
+from roz_pipeline.storage.maintenance import (
+    VACUUMED_TABLES,
+    stored_cameras,
+    table_stats,
+    vacuum_analyze,
+    wal_bytes_since,
+    wal_position,
+)
 from roz_pipeline.usecases.retention import apply_retention
 
 
@@ -67,10 +76,11 @@ def forget_old_clips(context: OpExecutionContext, database: HeatmapDatabase) -> 
     further back."""
     database.migrate()
     cutoff = datetime.now(timezone.utc) - timedelta(days=settings.late_clip_days() + 1)
-    with database.connection() as conn:
+    with database.connection() as conn, measured_step(conn) as cost:
         forgotten = prune_inventory(conn, cutoff)
-    context.log.info(f"clip inventory: forgot {forgotten} clip(s) that started before {cutoff:%Y-%m-%d %H:%M} UTC")
-    return Output(forgotten, metadata={"clips_forgotten": forgotten, "cutoff": MetadataValue.timestamp(cutoff)})
+    context.log.info(f"clip inventory: forgot {forgotten} clip(s) that started before {cutoff:%Y-%m-%d %H:%M} UTC "
+                     f"in {cost['duration_s']} s, {_pretty(cost['wal_bytes'])} of WAL")
+    return Output(forgotten, metadata={"clips_forgotten": forgotten, "cutoff": MetadataValue.timestamp(cutoff), **cost})
 
 
 def build_retention_job(cameras: dict[str, Camera]):
@@ -92,21 +102,8 @@ def build_retention_job(cameras: dict[str, Camera]):
         elif removed:
             context.log.warning(f"{len(removed)} camera(s) no longer in the registry keep their rows: "
                                 f"{', '.join(sorted(removed))} (set ROZ_REMOVED_CAMERA_RETENTION_DAYS to delete them)")
-        report = {}
-        for done in apply_retention(targets, database.connection, lambda: datetime.now(timezone.utc)):
-            context.log.info(f"{done.camera_id}: deleted {done.rows_deleted} minute(s) older than "
-                             f"{done.retention_days} days and {done.rollup_rows_deleted} rollup(s) older than "
-                             f"{done.rollup_retention_days} days in {done.duration_s} s")
-            if done.camera_id in removed:  # no asset of its own any more: the job's metadata says it
-                report[done.camera_id] = {"rows_deleted": done.rows_deleted, "retention_days": done.retention_days,
-                                          "rollup_rows_deleted": done.rollup_rows_deleted, "removed": True}
-                continue
-            for observation in _retention_observations(done):
-                context.log_event(observation)
-            report[done.camera_id] = {"rows_deleted": done.rows_deleted, "retention_days": done.retention_days,
-                                      "rollup_rows_deleted": done.rollup_rows_deleted,
-                                      "rollup_retention_days": done.rollup_retention_days,
-                                      "duration_s": done.duration_s}
+        with database.connection() as watcher, measured_step(watcher) as cost:
+            report = _apply_retention(context, targets, removed, database)
         return Output(sum(r["rows_deleted"] for r in report.values()),
                       metadata={"per_camera": MetadataValue.json(report),
                                 "removed_cameras": MetadataValue.json(removed),
@@ -114,7 +111,8 @@ def build_retention_job(cameras: dict[str, Camera]):
                                                            if removed_days else "kept: set "
                                                            "ROZ_REMOVED_CAMERA_RETENTION_DAYS to delete"),
                                 "rows_deleted": sum(r["rows_deleted"] for r in report.values()),
-                                "rollup_rows_deleted": sum(r["rollup_rows_deleted"] for r in report.values())})
+                                "rollup_rows_deleted": sum(r["rollup_rows_deleted"] for r in report.values()),
+                                **cost})
 
     @job(name="retention_cleanup_job",
          description="Delete each camera's minutes older than its retention_days, rollups older than "
@@ -124,6 +122,36 @@ def build_retention_job(cameras: dict[str, Camera]):
         forget_old_clips()
 
     return retention_cleanup_job
+
+
+def _apply_retention(context: OpExecutionContext, targets: list[Camera], removed: dict,
+                     database: HeatmapDatabase) -> dict:
+    """Each camera's retention, logged and observed on its assets; what it deleted, per camera."""
+    report = {}
+    for done in apply_retention(targets, database.connection, lambda: datetime.now(timezone.utc)):
+        context.log.info(f"{done.camera_id}: deleted {done.rows_deleted} minute(s) older than "
+                         f"{done.retention_days} days and {done.rollup_rows_deleted} rollup(s) older than "
+                         f"{done.rollup_retention_days} days in {done.duration_s} s")
+        if done.camera_id in removed:  # no asset of its own any more: the job's metadata says it
+            report[done.camera_id] = {"rows_deleted": done.rows_deleted, "retention_days": done.retention_days,
+                                      "rollup_rows_deleted": done.rollup_rows_deleted, "removed": True}
+            continue
+        for observation in _retention_observations(done):
+            context.log_event(observation)
+        report[done.camera_id] = {"rows_deleted": done.rows_deleted, "retention_days": done.retention_days,
+                                  "rollup_rows_deleted": done.rollup_rows_deleted,
+                                  "rollup_retention_days": done.rollup_retention_days,
+                                  "duration_s": done.duration_s}
+    return report
+
+
+@contextmanager
+def measured_step(conn) -> Iterator[dict]:
+    """A maintenance step's cost, filled in when the block ends: `duration_s` and `wal_bytes`, the WAL the server
+    wrote meanwhile (every session's: at night, mostly the step's own)."""
+    cost, position, started = {}, wal_position(conn), time.monotonic()
+    yield cost
+    cost.update(duration_s=round(time.monotonic() - started, 3), wal_bytes=wal_bytes_since(conn, position))
 
 
 def _retention_observations(done) -> list[AssetObservation]:
@@ -144,19 +172,19 @@ def vacuum_analyze_heatmaps(context: OpExecutionContext, database: HeatmapDataba
     database.migrate()
     with database.connection(as_schema_owner=True) as conn:
         before = {table: table_stats(conn, table) for table in VACUUMED_TABLES}
-        started = time.monotonic()
-        vacuum_analyze(conn)
-        seconds = round(time.monotonic() - started, 3)
+        with measured_step(conn) as cost:
+            vacuum_analyze(conn)
         after = {table: table_stats(conn, table) for table in VACUUMED_TABLES}
     per_table = {table: {"bytes": after[table].total_bytes, "size": _pretty(after[table].total_bytes),
                          "live_rows": after[table].live_rows, "dead_rows_before": before[table].dead_rows,
                          "dead_rows_after": after[table].dead_rows} for table in VACUUMED_TABLES}
-    context.log.info(f"VACUUM (ANALYZE) {', '.join(VACUUMED_TABLES)}: {seconds} s; " + "; ".join(
+    context.log.info(f"VACUUM (ANALYZE) {', '.join(VACUUMED_TABLES)}: {cost['duration_s']} s, "
+                     f"{_pretty(cost['wal_bytes'])} of WAL; " + "; ".join(
         f"{table} dead tuples {t['dead_rows_before']} -> {t['dead_rows_after']}, {t['size']}"
         for table, t in per_table.items()))
     minutes = per_table["heatmap_minutes"]
     return Output(None, metadata={
-        "duration_s": seconds,
+        **cost,
         "table_bytes": minutes["bytes"],
         "table_size": MetadataValue.text(minutes["size"]),
         "live_rows": minutes["live_rows"],

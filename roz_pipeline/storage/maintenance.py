@@ -1,4 +1,4 @@
-"""Maintenance statements: batched retention deletes, table statistics and VACUUM (ANALYZE)."""
+"""Maintenance statements: batched retention deletes, table statistics, VACUUM (ANALYZE) and the WAL a step wrote."""
 
 from dataclasses import dataclass
 
@@ -66,6 +66,16 @@ def vacuum_analyze(conn: psycopg.Connection) -> None:
         raise PermissionError(f"VACUUM needs the tables' owner: {not_owned}; connect as that role")
     conn.execute(sql.SQL("VACUUM (ANALYZE) {}").format(sql.SQL(", ").join(map(sql.Identifier, VACUUMED_TABLES))))
     conn.execute("SELECT pg_stat_clear_snapshot()")
+
+
+def wal_position(conn: psycopg.Connection) -> str:
+    """Where the server's write-ahead log stands now (an LSN)."""
+    return str(conn.execute("SELECT pg_current_wal_lsn()").fetchone()[0])
+
+
+def wal_bytes_since(conn: psycopg.Connection, position: str) -> int:
+    """The WAL the server wrote since `position`: every session's, so a step's own only when it runs alone."""
+    return int(conn.execute("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), %s::pg_lsn)", (position,)).fetchone()[0])
 
 
 def stored_cameras(conn: psycopg.Connection) -> dict[str, int]:
