@@ -15,17 +15,17 @@ from dagster import AssetRecordsFilter, RunsFilter, build_sensor_context, instan
 
 from roz_pipeline.clips.layout import ClipLayout
 from roz_pipeline.core.timesteps import MINUTE
-from roz_pipeline.defs import build_definitions
 from roz_pipeline.lib.keys import CAMERA_TAG, FOLLOW_JOB, FOLLOW_TAG, minutes_key
-from roz_pipeline.lib.resources import HeatmapDatabase, LocalClips
 from roz_pipeline.storage.minutes import HeatmapMinute, MinuteSources, write_minute
 from roz_pipeline.usecases.live import HEARTBEAT_EVERY, HEARTBEAT_GRACE
 from roz_pipeline_tests.helpers import (
     MIGRATIONS,
     asset_def,
     execute_request,
+    local_defs,
     minute_row,
     minute_sources,
+    registry_file,
     rollup_requests,
 )
 from roz_pipeline_tests.recorders import record
@@ -79,12 +79,8 @@ class Recorder:
 
 def _defs(tmp_path, database_url, recorder, cameras="  front: {source_name: Front, retention_days: 36500}\n",
           sleep=None):
-    registry = tmp_path / "cameras.yaml"
-    registry.write_text("cameras:\n" + cameras)
-    resources = {"database": HeatmapDatabase(url=database_url, migrations_dir=str(MIGRATIONS)),
-                 "clips": LocalClips(root=str(recorder.root), layout="frigate")}
-    return build_definitions(registry, resources, partitions_start="2026-11-01", grain="hour",
-                             clock=recorder.clock, sleep=sleep or recorder.sleep)
+    return local_defs(registry_file(tmp_path, "cameras:\n" + cameras), recorder.root, database_url, layout="frigate",
+                      clock=recorder.clock, sleep=sleep or recorder.sleep)
 
 
 def _tick(defs, instance, cursors, executed, name="new_clips_sensor", follow=None):

@@ -19,21 +19,19 @@ from dagster import (
 )
 
 from roz_pipeline.core.timesteps import MINUTE, floor
-from roz_pipeline.defs import build_definitions
 from roz_pipeline.defs.health import build_run_failure_alert_sensor
 from roz_pipeline.defs.stale import build_stale_cameras_sensor
-from roz_pipeline.lib.resources import HeatmapDatabase, LocalClips
 from roz_pipeline.registry import load_registry
 from roz_pipeline.storage.maintenance import delete_expired
 from roz_pipeline.storage.minutes import write_minute
 from roz_pipeline_tests.helpers import (
-    KEEP,
-    MIGRATIONS,
     T0,
     Clock,
     clip_key,
+    local_defs,
     make_clip,
     minute_row,
+    registry_file,
     run_range,
     sensor_ticks,
 )
@@ -43,17 +41,13 @@ NOW = datetime.now(timezone.utc).replace(second=0, microsecond=0)
 
 @pytest.fixture
 def registry(tmp_path):
-    path = tmp_path / "cameras.yaml"
-    path.write_text("cameras:\n  lobby: {retention_days: 1, stale_after_minutes: 5}\n"
-                    "  yard: {retention_days: 3, stale_after_minutes: 10}\n")
-    return path
+    return registry_file(tmp_path, {"lobby": "retention_days: 1, stale_after_minutes: 5",
+                                    "yard": "retention_days: 3, stale_after_minutes: 10"})
 
 
 def defs_for(registry, tmp_path, database_url, **kwargs):
-    resources = {"database": HeatmapDatabase(url=database_url, migrations_dir=str(MIGRATIONS)),
-                 "clips": LocalClips(root=str(tmp_path))}
     start = (NOW - timedelta(days=10)).strftime("%Y-%m-%d")
-    return build_definitions(registry, resources, partitions_start=start, **{"grain": "minute", **kwargs})
+    return local_defs(registry, tmp_path, database_url, **{"grain": "minute", "partitions_start": start, **kwargs})
 
 
 # -- retention --------------------------------------------------------------------------------------------------
@@ -304,8 +298,7 @@ def test_two_hundred_cameras_going_stale_at_once_make_one_alert_and_one_recovery
     from roz_pipeline.defs.stale import MAX_CHECK_EVALUATIONS_PER_TICK
 
     ids = [f"cam-{i:03d}" for i in range(200)]
-    registry = tmp_path / "cameras.yaml"
-    registry.write_text("cameras:\n" + "".join(f"  {c}: {{stale_after_minutes: 5}}\n" for c in ids))
+    registry = registry_file(tmp_path, {c: "stale_after_minutes: 5" for c in ids})
     sensor_tick, evaluated = stale_sensor_ticks(registry, tmp_path, migrated_database, lambda: webhook.url), []
 
     def tick(minutes_later: int):
@@ -331,15 +324,11 @@ def test_two_hundred_cameras_going_stale_at_once_make_one_alert_and_one_recovery
 
 
 def test_failed_run_alert_names_the_camera_minutes_and_clip_and_waits_for_a_webhook_that_is_down(
-        tmp_path, migrated_database, webhook):
-    registry = tmp_path / "cameras.yaml"
-    registry.write_text(f"cameras:\n  lobby: {{{KEEP}}}\n")
+        tmp_path, make_defs, webhook):
     videos = tmp_path / "videos"
     make_clip(videos, "lobby", T0)
     (videos / clip_key("lobby", T0 + timedelta(minutes=1))).write_text("not a video")
-    resources = {"database": HeatmapDatabase(url=migrated_database, migrations_dir=str(MIGRATIONS)),
-                 "clips": LocalClips(root=str(videos))}
-    defs = build_definitions(registry, resources, partitions_start="2026-11-01", grain="minute")
+    defs = make_defs(grain="minute")
     hook = {"url": "http://127.0.0.1:9/down"}
     sensor = build_run_failure_alert_sensor(webhook_url=lambda: hook["url"])
 

@@ -9,9 +9,17 @@ from dagster_aws.s3 import S3Resource
 
 from bench.common import MOTO_CREDENTIALS
 from roz_pipeline.cli.main import main
-from roz_pipeline.defs import build_definitions
-from roz_pipeline.lib.resources import HeatmapDatabase, S3Clips
-from roz_pipeline_tests.helpers import KEEP, MIGRATIONS, T0, FaultyProxy, clip_key, make_clip, rows, run_range
+from roz_pipeline.lib.resources import S3Clips
+from roz_pipeline_tests.helpers import (
+    T0,
+    FaultyProxy,
+    clip_key,
+    definitions_over,
+    make_clip,
+    registry_file,
+    rows,
+    run_range,
+)
 
 BUCKET, PREFIX = "cameras", "site-a"
 
@@ -52,15 +60,9 @@ def bucket(moto_s3, tmp_path):
 
 
 def s3_defs(tmp_path, endpoint: str, database_url: str, clock=None):
-    registry = tmp_path / "cameras.yaml"
-    registry.write_text(f"cameras:\n  lobby: {{{KEEP}}}\n")
-    resources = {
-        "database": HeatmapDatabase(url=database_url, migrations_dir=str(MIGRATIONS)),
-        "clips": S3Clips(s3=S3Resource(endpoint_url=endpoint, max_attempts=5, **MOTO_CREDENTIALS),
-                         bucket=BUCKET,
-                         prefix=PREFIX),
-    }
-    return build_definitions(registry, resources, partitions_start="2026-11-01", grain="minute", clock=clock)
+    clips = S3Clips(s3=S3Resource(endpoint_url=endpoint, max_attempts=5, **MOTO_CREDENTIALS), bucket=BUCKET,
+                    prefix=PREFIX)
+    return definitions_over(registry_file(tmp_path), clips, database_url, grain="minute", clock=clock)
 
 
 def run_from_s3(endpoint: str, tmp_path, database_url: str, minutes: int):

@@ -26,6 +26,7 @@ from roz_pipeline_tests.helpers import (
     local_defs,
     make_clip,
     minute_row,
+    registry_file,
     rows,
     run_range,
 )
@@ -73,8 +74,7 @@ def bad_clip_store(tmp_path_factory) -> Path:
 
 
 def test_every_bad_clip_class_fails_or_flags_only_its_own_minute(bad_clip_store, tmp_path, db, migrated_database):
-    registry = tmp_path / "cameras.yaml"
-    registry.write_text(f"cameras:\n  lobby: {{{KEEP}}}\n  yard: {{{KEEP}}}\n")
+    registry = registry_file(tmp_path, {"lobby": KEEP, "yard": KEEP})
     write_minute(db, minute_row("yard", T0))  # another camera's row must not change
     yard_before = rows(migrated_database, "yard")
     last = T0 + timedelta(minutes=len(CLASSES) - 1)
@@ -108,8 +108,7 @@ def test_unsupported_codec_is_a_typed_error(bad_clip_store):
 
 @pytest.fixture
 def three_minutes(tmp_path):
-    registry = tmp_path / "cameras.yaml"
-    registry.write_text(f"cameras:\n  lobby: {{{KEEP}}}\n")
+    registry = registry_file(tmp_path)
     for i in range(3):
         make_clip(tmp_path / "videos", "lobby", T0 + timedelta(minutes=i), seed=i)
     return registry, tmp_path / "videos"
@@ -238,8 +237,7 @@ def test_database_restarted_mid_run_the_run_retries_and_completes(tmp_path):
     pgdata = tmp_path / "own-cluster" / "pgdata"
     url = embedded_database_url(pgdata)  # this test's own PostgreSQL, which it may restart
     server = embedded_server(pgdata)
-    registry = tmp_path / "cameras.yaml"
-    registry.write_text(f"cameras:\n  lobby: {{{KEEP}}}\n")
+    registry = registry_file(tmp_path)
     minutes = 8
     for i in range(minutes):
         path = tmp_path / "videos" / clip_key("lobby", T0 + timedelta(minutes=i))
