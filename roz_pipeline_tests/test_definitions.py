@@ -7,7 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from dagster import AssetKey, build_sensor_context, instance_for_test
+from dagster import AssetKey, build_sensor_context
 
 from roz_pipeline import settings
 from roz_pipeline.registry import RegistryError, load_registry, shard_of
@@ -82,7 +82,7 @@ def test_a_site_that_cannot_name_a_group_is_refused_with_its_camera(tmp_path, si
         load_registry(registry)
 
 
-def test_two_code_locations_split_the_registry_by_site(tmp_path, monkeypatch, migrated_database):
+def test_two_code_locations_split_the_registry_by_site(tmp_path, monkeypatch, migrated_database, instance):
     registry = registry_file(tmp_path, {"lobby": "site: hq", "door": "site: hq", "dock": "site: warehouse",
                                         "yard": "site: warehouse"})
     videos = tmp_path / "videos"
@@ -108,14 +108,13 @@ def test_two_code_locations_split_the_registry_by_site(tmp_path, monkeypatch, mi
     assert served(hq) == ({"lobby", "door"}, True, {"retention_cleanup_job", "vacuum_analyze_job"}, 2)
     assert served(warehouse) == ({"dock", "yard"}, False, set(), 0)
 
-    with instance_for_test() as instance:
-        ticks = {name: defs.resolve_sensor_def("new_clips_sensor")(
-            build_sensor_context(instance=instance, definitions=defs, resources=defs.resources))
-            for name, defs in (("hq", hq), ("warehouse", warehouse))}
-        assert ticks["hq"].run_requests == [] and ticks["hq"].asset_events == []  # dock is no unregistered camera
-        (request,) = ticks["warehouse"].run_requests
-        assert request.run_key.startswith("dock:2026-11-20-14:00:2026-11-20-14:00:")
-        assert execute_request(warehouse, request, instance).success
+    ticks = {name: defs.resolve_sensor_def("new_clips_sensor")(
+        build_sensor_context(instance=instance, definitions=defs, resources=defs.resources))
+        for name, defs in (("hq", hq), ("warehouse", warehouse))}
+    assert ticks["hq"].run_requests == [] and ticks["hq"].asset_events == []  # dock is no unregistered camera
+    (request,) = ticks["warehouse"].run_requests
+    assert request.run_key.startswith("dock:2026-11-20-14:00:2026-11-20-14:00:")
+    assert execute_request(warehouse, request, instance).success
     assert [row[0] for row in rows(migrated_database, "dock")] == [T0 + timedelta(minutes=10)]
 
 

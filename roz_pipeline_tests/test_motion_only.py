@@ -17,7 +17,7 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
-from dagster import instance_for_test, materialize
+from dagster import materialize
 from paho.mqtt.enums import CallbackAPIVersion
 
 from roz_pipeline.core.timesteps import MINUTE, floor
@@ -331,7 +331,7 @@ def test_a_broker_that_is_down_is_said_once_the_webhook_still_alerts_and_mqtt_ca
 
 @pytest.mark.parametrize("recording", ["motion", "continuous"])
 def test_an_hour_with_one_minute_of_motion_is_quiet_for_a_motion_only_camera_and_missing_otherwise(
-        tmp_path, migrated_database, roz, recording):
+        tmp_path, migrated_database, roz, recording, instance):
     hour = datetime(2026, 11, 20, 14, tzinfo=timezone.utc)
     motion = record(tmp_path / "motion.mp4", 20)  # the recorder kept two 10 s segments with motion, at 14:10
     cut(motion, hour + timedelta(minutes=10), 10,
@@ -339,9 +339,8 @@ def test_an_hour_with_one_minute_of_motion_is_quiet_for_a_motion_only_camera_and
     registry = registry_file(tmp_path, {"porch": f"source_name: Porch, recording: {recording}, {KEEP}"})
     defs = local_defs(registry, tmp_path / "recordings", migrated_database, layout="frigate")
 
-    with instance_for_test() as instance:
-        result = materialize([asset_def(defs, minutes_key("porch"))], resources=defs.resources, instance=instance,
-                             partition_key="2026-11-20-14:00")
+    result = materialize([asset_def(defs, minutes_key("porch"))], resources=defs.resources, instance=instance,
+                         partition_key="2026-11-20-14:00")
     gaps = roz("gaps", "--camera", "porch", "--from", "2026-11-20T14:00", "--to", "2026-11-20T15:00",
                env={"DATABASE_URL": migrated_database, "ROZ_CAMERAS_FILE": str(registry),
                     "ROZ_VIDEO_ROOT": str(tmp_path / "recordings"), "ROZ_CLIP_LAYOUT": "frigate"})

@@ -14,7 +14,6 @@ from dagster import (
     DagsterEventType,
     build_schedule_context,
     build_sensor_context,
-    instance_for_test,
     materialize,
 )
 
@@ -54,7 +53,7 @@ def defs_for(registry, tmp_path, database_url, **kwargs):
 
 
 def test_retention_job_deletes_exactly_each_cameras_expired_rows_and_reports_per_camera(
-    registry, tmp_path, db, migrated_database
+    registry, tmp_path, db, migrated_database, instance
 ):
     ages = [timedelta(hours=2), timedelta(hours=23), timedelta(hours=25), timedelta(days=2, hours=12),
             timedelta(days=3, hours=1), timedelta(days=8)]
@@ -63,8 +62,7 @@ def test_retention_job_deletes_exactly_each_cameras_expired_rows_and_reports_per
             write_minute(db, minute_row(camera, NOW - age))
     defs = defs_for(registry, tmp_path, migrated_database)
 
-    with instance_for_test() as instance:
-        result = defs.resolve_job_def("retention_cleanup_job").execute_in_process(instance=instance)
+    result = defs.resolve_job_def("retention_cleanup_job").execute_in_process(instance=instance)
 
     assert result.success
     remaining = {camera: sorted(NOW - t for (t,) in db.execute(
@@ -83,7 +81,8 @@ def test_retention_job_deletes_exactly_each_cameras_expired_rows_and_reports_per
     assert rollups == ["heatmap_days/lobby", "heatmap_days/yard", "heatmap_hours/lobby", "heatmap_hours/yard"]
 
 
-def test_retention_job_forgets_the_clip_inventory_past_the_late_window(registry, tmp_path, db, migrated_database):
+def test_retention_job_forgets_the_clip_inventory_past_the_late_window(registry, tmp_path, db, migrated_database,
+        instance):
     from roz_pipeline.storage.inventory import StoredClip, clips_starting, upsert_clips
 
     ages = {"old.mp4": timedelta(days=8, hours=1), "late.mp4": timedelta(days=6)}  # ROZ_LATE_CLIP_DAYS=7, + 1 day
@@ -91,8 +90,7 @@ def test_retention_job_forgets_the_clip_inventory_past_the_late_window(registry,
                                     for key, age in ages.items()], NOW)
     defs = defs_for(registry, tmp_path, migrated_database)
 
-    with instance_for_test() as instance:
-        result = defs.resolve_job_def("retention_cleanup_job").execute_in_process(instance=instance)
+    result = defs.resolve_job_def("retention_cleanup_job").execute_in_process(instance=instance)
 
     assert result.success and result.output_for_node("forget_old_clips") == 1
     assert [c.key for c in clips_starting(db, "file:///x/", ["lobby"], NOW - 30 * timedelta(days=1), NOW)] == [
@@ -101,7 +99,7 @@ def test_retention_job_forgets_the_clip_inventory_past_the_late_window(registry,
 
 @pytest.mark.parametrize("removed_days", [None, "2"])
 def test_cameras_removed_from_the_registry_are_reported_and_deleted_only_when_asked(
-    registry, tmp_path, db, migrated_database, monkeypatch, removed_days
+    registry, tmp_path, db, migrated_database, monkeypatch, removed_days, instance
 ):
     for age in (timedelta(hours=2), timedelta(days=5)):
         write_minute(db, minute_row("garage", NOW - age))  # a camera the registry no longer lists
@@ -109,8 +107,7 @@ def test_cameras_removed_from_the_registry_are_reported_and_deleted_only_when_as
         monkeypatch.setenv("ROZ_REMOVED_CAMERA_RETENTION_DAYS", removed_days)
     defs = defs_for(registry, tmp_path, migrated_database)
 
-    with instance_for_test() as instance:
-        result = defs.resolve_job_def("retention_cleanup_job").execute_in_process(instance=instance)
+    result = defs.resolve_job_def("retention_cleanup_job").execute_in_process(instance=instance)
 
     (output,) = [e.event_specific_data.metadata for e in result.all_events
                  if e.event_type == DagsterEventType.STEP_OUTPUT and e.step_key == "delete_expired_rows"]
@@ -208,7 +205,7 @@ def test_partitions_older_than_the_retention_window_leave_the_asset(registry, tm
 # -- VACUUM -----------------------------------------------------------------------------------------------------
 
 
-def test_vacuum_job_reports_size_and_dead_tuples(registry, tmp_path, db, migrated_database):
+def test_vacuum_job_reports_size_and_dead_tuples(registry, tmp_path, db, migrated_database, instance):
     db.execute("ALTER TABLE heatmap_minutes SET (autovacuum_enabled = false)")  # the job's VACUUM, nobody else's
     for i in range(200):
         write_minute(db, minute_row("lobby", NOW - timedelta(minutes=i)))
@@ -217,8 +214,7 @@ def test_vacuum_job_reports_size_and_dead_tuples(registry, tmp_path, db, migrate
     db.execute("SELECT 1")
     defs = defs_for(registry, tmp_path, migrated_database)
 
-    with instance_for_test() as instance:
-        result = defs.resolve_job_def("vacuum_analyze_job").execute_in_process(instance=instance)
+    result = defs.resolve_job_def("vacuum_analyze_job").execute_in_process(instance=instance)
 
     assert result.success
     (output,) = [e.event_specific_data.metadata for e in result.all_events
@@ -324,7 +320,7 @@ def test_two_hundred_cameras_going_stale_at_once_make_one_alert_and_one_recovery
 
 
 def test_failed_run_alert_names_the_camera_minutes_and_clip_and_waits_for_a_webhook_that_is_down(
-        tmp_path, make_defs, webhook):
+        tmp_path, make_defs, webhook, instance):
     videos = tmp_path / "videos"
     make_clip(videos, "lobby", T0)
     (videos / clip_key("lobby", T0 + timedelta(minutes=1))).write_text("not a video")
@@ -332,22 +328,21 @@ def test_failed_run_alert_names_the_camera_minutes_and_clip_and_waits_for_a_webh
     hook = {"url": "http://127.0.0.1:9/down"}
     sensor = build_run_failure_alert_sensor(webhook_url=lambda: hook["url"])
 
-    with instance_for_test() as instance:
-        cursor = None
+    cursor = None
 
-        def tick():
-            nonlocal cursor
-            with build_sensor_context(instance=instance, cursor=cursor, definitions=defs) as context:
-                cursor = sensor(context).cursor
-            return json.loads(cursor)["outbox"]
+    def tick():
+        nonlocal cursor
+        with build_sensor_context(instance=instance, cursor=cursor, definitions=defs) as context:
+            cursor = sensor(context).cursor
+        return json.loads(cursor)["outbox"]
 
-        assert tick() == []  # the first tick starts watching from now
-        assert not run_range(defs, "lobby", T0, T0 + timedelta(minutes=1), instance).success
-        (queued,) = tick()  # the webhook is down: the alert waits
-        assert tick() == [queued] and webhook.received == []
-        hook["url"] = webhook.url
-        assert tick() == []
-        assert tick() == []
+    assert tick() == []  # the first tick starts watching from now
+    assert not run_range(defs, "lobby", T0, T0 + timedelta(minutes=1), instance).success
+    (queued,) = tick()  # the webhook is down: the alert waits
+    assert tick() == [queued] and webhook.received == []
+    hook["url"] = webhook.url
+    assert tick() == []
+    assert tick() == []
 
     (alert,) = webhook.received
     assert alert["text"] == queued
@@ -379,7 +374,8 @@ def test_gaps_command_tells_missing_footage_from_footage_waiting_to_be_processed
     ]
 
 
-def test_recent_gaps_check_reports_missing_minutes_since_the_first_row(registry, tmp_path, db, migrated_database):
+def test_recent_gaps_check_reports_missing_minutes_since_the_first_row(registry, tmp_path, db, migrated_database,
+        instance):
     for offset in (30, 29, 25, 2, 1):  # minutes before NOW; nothing earlier, so the gap count starts at NOW-30
         write_minute(db, minute_row("lobby", NOW - timedelta(minutes=offset)))
     defs = defs_for(registry, tmp_path, migrated_database, clock=lambda: NOW)
@@ -387,9 +383,8 @@ def test_recent_gaps_check_reports_missing_minutes_since_the_first_row(registry,
     checks = [c for c in defs.asset_checks if check_key in c.check_keys]
     camera = next(a for a in defs.assets if getattr(a, "keys", None) and check_key.asset_key in a.keys)
 
-    with instance_for_test() as instance:
-        result = materialize([camera, *checks], selection=AssetSelection.checks(check_key), resources=defs.resources,
-                             instance=instance)
+    result = materialize([camera, *checks], selection=AssetSelection.checks(check_key), resources=defs.resources,
+                         instance=instance)
 
     (evaluation,) = result.get_asset_check_evaluations()
     assert not evaluation.passed

@@ -15,7 +15,6 @@ from dagster import (
     DagsterInstance,
     Definitions,
     build_sensor_context,
-    instance_for_test,
     materialize,
 )
 
@@ -103,29 +102,27 @@ def test_ranged_run_writes_good_minutes_reports_missing_and_fails_naming_the_cor
     assert "lobby 2026-11-20 14:02: no clip in the store for 1 minute(s) (14:02)" in logs
 
 
-def test_rerunning_a_range_changes_nothing_but_processed_at(make_defs, video_root, migrated_database):
+def test_rerunning_a_range_changes_nothing_but_processed_at(make_defs, video_root, migrated_database, instance):
     minutes = [T0 + timedelta(minutes=i) for i in range(3)]
     for i, minute in enumerate(minutes):
         make_clip(video_root, "lobby", minute, seed=i)
     defs = make_defs(REGISTRY, grain="minute")
 
-    with instance_for_test() as instance:
-        assert run_range(defs, "lobby", minutes[0], minutes[2], instance).success
-        first = rows(migrated_database)
-        assert run_range(defs, "lobby", minutes[0], minutes[2], instance).success
-        second = rows(migrated_database)
+    assert run_range(defs, "lobby", minutes[0], minutes[2], instance).success
+    first = rows(migrated_database)
+    assert run_range(defs, "lobby", minutes[0], minutes[2], instance).success
+    second = rows(migrated_database)
 
     assert len(first) == len(second) == 3
     assert [r[:4] + (r[5],) for r in first] == [r[:4] + (r[5],) for r in second]
     assert all(b[4] > a[4] for a, b in zip(first, second))
 
 
-def test_first_run_migrates_an_empty_database(tmp_path, video_root, empty_database):
+def test_first_run_migrates_an_empty_database(tmp_path, video_root, empty_database, instance):
     make_clip(video_root, "lobby", T0)
     defs = local_defs(registry_file(tmp_path, REGISTRY), video_root, empty_database, grain="minute")
 
-    with instance_for_test() as instance:
-        assert run_range(defs, "lobby", T0, T0, instance).success
+    assert run_range(defs, "lobby", T0, T0, instance).success
 
     assert len(rows(empty_database)) == 1
     with psycopg.connect(empty_database) as conn:
@@ -133,15 +130,14 @@ def test_first_run_migrates_an_empty_database(tmp_path, video_root, empty_databa
                 == len(list(MIGRATIONS.glob("*.sql"))))
 
 
-def test_run_metadata_has_per_minute_numbers_and_one_picture(make_defs, video_root, migrated_database):
+def test_run_metadata_has_per_minute_numbers_and_one_picture(make_defs, video_root, migrated_database, instance):
     minutes = [T0 + timedelta(minutes=i) for i in range(2)]
     for minute in minutes:
         make_clip(video_root, "lobby", minute)
     defs = make_defs(REGISTRY, grain="minute")
 
-    with instance_for_test() as instance:
-        result = run_range(defs, "lobby", minutes[0], minutes[1], instance)
-        materializations = result.asset_materializations_for_node("heatmap_minutes__lobby")
+    result = run_range(defs, "lobby", minutes[0], minutes[1], instance)
+    materializations = result.asset_materializations_for_node("heatmap_minutes__lobby")
 
     by_partition = {m.partition: m.metadata for m in materializations}
     assert set(by_partition) == {partition_key(m) for m in minutes}
@@ -195,7 +191,7 @@ def test_sensor_requests_ranged_runs_per_camera_and_nothing_new_on_the_next_tick
         f"lobby {partition_key(T0 + timedelta(minutes=i))}" for i in (0, 1, 2, 5, 6)]
 
 
-def test_sensor_groups_at_most_sixty_minutes_per_run(make_defs, video_root, migrated_database):
+def test_sensor_groups_at_most_sixty_minutes_per_run(make_defs, video_root, migrated_database, instance):
     for i in range(75):
         path = video_root / clip_key("dock", T0 + timedelta(minutes=i))
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -203,23 +199,21 @@ def test_sensor_groups_at_most_sixty_minutes_per_run(make_defs, video_root, migr
     defs = make_defs(REGISTRY, grain="minute",
                       clock=lambda: T0 + timedelta(hours=3))
 
-    with instance_for_test() as instance:
-        result = defs.resolve_sensor_def("new_clips_sensor")(build_sensor_context(instance=instance, definitions=defs,
-                                                                                  resources=defs.resources))
+    result = defs.resolve_sensor_def("new_clips_sensor")(build_sensor_context(instance=instance, definitions=defs,
+                                                                              resources=defs.resources))
 
     assert sorted(r.run_key.rsplit(":", 1)[0] for r in result.run_requests) == [
         "dock:2026-11-20-14:00:2026-11-20-14:59", "dock:2026-11-20-15:00:2026-11-20-15:14"]
 
 
-def test_hour_grain_partition_processes_every_minute_of_its_hour(make_defs, video_root, migrated_database):
+def test_hour_grain_partition_processes_every_minute_of_its_hour(make_defs, video_root, migrated_database, instance):
     for i in (0, 1, 59):
         make_clip(video_root, "lobby", T0 + timedelta(minutes=i))
     defs = make_defs(REGISTRY, grain="hour")
     asset_key = AssetKey(["heatmap_minutes", "lobby"])
 
-    with instance_for_test() as instance:
-        result = materialize([asset_def(defs, asset_key)], resources=defs.resources,
-                             instance=instance, partition_key="2026-11-20-14:00")
+    result = materialize([asset_def(defs, asset_key)], resources=defs.resources,
+                         instance=instance, partition_key="2026-11-20-14:00")
 
     assert result.success
     assert [r[0].minute for r in rows(migrated_database)] == [0, 1, 59]
@@ -229,17 +223,16 @@ def test_hour_grain_partition_processes_every_minute_of_its_hour(make_defs, vide
 
 
 def test_minutes_without_footage_are_logged_once_a_partition_as_ranges_and_minutes_to_come_not_at_all(
-        make_defs, video_root, migrated_database):
+        make_defs, video_root, migrated_database, instance):
     for i in (0, 1, 20):
         make_clip(video_root, "lobby", T0 + timedelta(minutes=i))
     now = T0 + timedelta(minutes=52, seconds=30)  # 14:52 is under way, 14:53-14:59 are to come
     defs = make_defs(REGISTRY, grain="hour", clock=lambda: now)
 
-    with instance_for_test() as instance:
-        result = materialize([asset_def(defs, minutes_key("lobby"))], resources=defs.resources, instance=instance,
-                             partition_key="2026-11-20-14:00")
-        logs = [entry.user_message for entry in instance.all_logs(result.run_id)
-                if "no clip in the store" in entry.user_message]
+    result = materialize([asset_def(defs, minutes_key("lobby"))], resources=defs.resources, instance=instance,
+                         partition_key="2026-11-20-14:00")
+    logs = [entry.user_message for entry in instance.all_logs(result.run_id)
+            if "no clip in the store" in entry.user_message]
 
     assert result.success
     assert logs == ["lobby 2026-11-20 14:00: no clip in the store for 49 minute(s) (14:02-14:19, 14:21-14:51)"]
@@ -248,17 +241,16 @@ def test_minutes_without_footage_are_logged_once_a_partition_as_ranges_and_minut
 
 
 def test_a_run_over_the_hour_in_progress_records_its_materialization_under_the_hours_key(
-        make_defs, video_root, migrated_database):
+        make_defs, video_root, migrated_database, instance):
     now = datetime.now(timezone.utc)
     minute = floor(now, MINUTE) - MINUTE  # a minute that has ended, in the hour in progress or the one before
     hour_key = floor(minute, HOUR).strftime("%Y-%m-%d-%H:%M")
     make_clip(video_root, "lobby", minute)
     defs = make_defs(REGISTRY, grain="hour")
 
-    with instance_for_test() as instance:
-        result = materialize([asset_def(defs, minutes_key("lobby"))], resources=defs.resources, instance=instance,
-                             tags=camera_run_tags("lobby", hour_key, hour_key))
-        recorded = instance.get_latest_materialization_event(minutes_key("lobby")).asset_materialization
+    result = materialize([asset_def(defs, minutes_key("lobby"))], resources=defs.resources, instance=instance,
+                         tags=camera_run_tags("lobby", hour_key, hour_key))
+    recorded = instance.get_latest_materialization_event(minutes_key("lobby")).asset_materialization
 
     assert result.success
     assert recorded.partition == hour_key  # Dagster records no key for a partition its definition does not list

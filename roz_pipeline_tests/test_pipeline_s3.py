@@ -97,15 +97,14 @@ def test_transient_s3_errors_are_retried(bucket, faulty_proxy, tmp_path, migrate
 
 
 def test_a_5xx_outlasting_botos_retries_fails_the_step_and_its_retry_policy_completes_it(
-        bucket, faulty_proxy, tmp_path, migrated_database):
+        bucket, faulty_proxy, tmp_path, migrated_database, instance):
     # One attempt of the step GETs a clip 6 times (boto's max_attempts=5, then s3transfer's own retry): 6 failing
     # GETs exhaust them; the step fails and its RetryPolicy runs it again.
     proxy = faulty_proxy(lambda method, path, count: (503, 0) if method == "GET" and is_clip(path) and count <= 6
                          else None)
     defs = s3_defs(tmp_path, proxy.url, migrated_database)
-    with instance_for_test() as instance:
-        result = run_range(defs, "lobby", T0, T0, instance)
-        retries = list(instance.all_logs(result.run_id, of_type=DagsterEventType.STEP_UP_FOR_RETRY))
+    result = run_range(defs, "lobby", T0, T0, instance)
+    retries = list(instance.all_logs(result.run_id, of_type=DagsterEventType.STEP_UP_FOR_RETRY))
 
     assert result.success
     (retry,) = retries

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 import cv2
 import numpy as np
 import pytest
-from dagster import evaluate_automation_conditions, instance_for_test, materialize
+from dagster import evaluate_automation_conditions, materialize
 
 from roz_pipeline.clips.synthetic import Walker, write_clip
 from roz_pipeline.core.cells import cell_sums
@@ -49,7 +49,7 @@ def spans(answer: dict) -> list[tuple[str, str]]:
 
 
 def test_when_finds_the_minutes_something_crossed_a_region_and_the_series_gives_the_same_answer(
-        tmp_path, migrated_database, roz, make_defs):
+        tmp_path, migrated_database, roz, make_defs, instance):
     registry, videos = tmp_path / "cameras.yaml", tmp_path / "videos"
     for minute, walker in enumerate(SCRIPT):
         path = videos / clip_key("lobby", T0 + timedelta(minutes=minute))
@@ -58,17 +58,16 @@ def test_when_finds_the_minutes_something_crossed_a_region_and_the_series_gives_
     defs = make_defs({"lobby": f"retention_days: 36500, regions: {REGIONS}"}, grain="minute")
     env = {"DATABASE_URL": migrated_database, "ROZ_CAMERAS_FILE": str(registry),
            "ROZ_VIDEO_ROOT": str(videos)}
-    with instance_for_test() as instance:
-        assert run_range(defs, "lobby", T0, T0 + timedelta(minutes=len(SCRIPT) - 1), instance).success
+    assert run_range(defs, "lobby", T0, T0 + timedelta(minutes=len(SCRIPT) - 1), instance).success
 
-        before = roz_when(roz, env, "door")  # the series is not built yet: the arrays answer
-        assert before["read_from"] == "the minute arrays" and "not built yet" in before["notes"][0]
-        assert materialize([asset_def(defs, regions_key("lobby"))], resources=defs.resources,
-                           instance=instance).success
-        late = videos / clip_key("lobby", T0 + timedelta(minutes=len(SCRIPT)))  # written with its region values
-        write_clip(late, width=320, height=180, frames=20, walkers=(AT_THE_DOOR,), seed=99)
-        assert run_range(defs, "lobby", T0 + timedelta(minutes=len(SCRIPT)), T0 + timedelta(minutes=len(SCRIPT)),
-                         instance).success
+    before = roz_when(roz, env, "door")  # the series is not built yet: the arrays answer
+    assert before["read_from"] == "the minute arrays" and "not built yet" in before["notes"][0]
+    assert materialize([asset_def(defs, regions_key("lobby"))], resources=defs.resources,
+                       instance=instance).success
+    late = videos / clip_key("lobby", T0 + timedelta(minutes=len(SCRIPT)))  # written with its region values
+    write_clip(late, width=320, height=180, frames=20, walkers=(AT_THE_DOOR,), seed=99)
+    assert run_range(defs, "lobby", T0 + timedelta(minutes=len(SCRIPT)), T0 + timedelta(minutes=len(SCRIPT)),
+                     instance).success
 
     door = roz_when(roz, env, "door")
     assert door["read_from"] == "the region series"

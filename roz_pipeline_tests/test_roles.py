@@ -127,19 +127,17 @@ def _defs_from_the_environment(database_with_roles, monkeypatch, tmp_path):
     return build_definitions(registry, partitions_start="2026-11-01", grain="minute")
 
 
-def test_the_schema_asset_migrates_as_the_schema_owner(database_with_roles, monkeypatch, tmp_path):
+def test_the_schema_asset_migrates_as_the_schema_owner(database_with_roles, monkeypatch, tmp_path, instance):
     defs = _defs_from_the_environment(database_with_roles, monkeypatch, tmp_path)
-    with instance_for_test() as instance:
-        assert materialize([asset_def(defs, AssetKey("roz_schema"))], resources=defs.resources,
-                           instance=instance).success
+    assert materialize([asset_def(defs, AssetKey("roz_schema"))], resources=defs.resources,
+                       instance=instance).success
     assert _table_owners(database_with_roles) == {"roz_migrator"}
 
 
 def test_a_camera_run_as_the_writer_migrates_a_new_database_as_the_schema_owner(database_with_roles, monkeypatch,
-                                                                                tmp_path):
+                                                                                tmp_path, instance):
     defs = _defs_from_the_environment(database_with_roles, monkeypatch, tmp_path)
     make_clip(tmp_path / "videos", "lobby", T0)
-    with instance_for_test() as instance:
-        assert run_range(defs, "lobby", T0, T0, instance).success
+    assert run_range(defs, "lobby", T0, T0, instance).success
     assert _table_owners(database_with_roles) == {"roz_migrator"}
     assert len(rows(as_role(database_with_roles, "roz_reader"))) == 1
