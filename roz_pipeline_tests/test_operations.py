@@ -82,7 +82,7 @@ def test_retention_job_deletes_exactly_each_cameras_expired_rows_and_reports_per
 
 
 def test_retention_job_forgets_the_clip_inventory_past_the_late_window(registry, tmp_path, db, migrated_database,
-        instance):
+                                                                       instance):
     from roz_pipeline.storage.inventory import StoredClip, clips_starting, upsert_clips
 
     ages = {"old.mp4": timedelta(days=8, hours=1), "late.mp4": timedelta(days=6)}  # ROZ_LATE_CLIP_DAYS=7, + 1 day
@@ -375,7 +375,7 @@ def test_gaps_command_tells_missing_footage_from_footage_waiting_to_be_processed
 
 
 def test_recent_gaps_check_reports_missing_minutes_since_the_first_row(registry, tmp_path, db, migrated_database,
-        instance):
+                                                                       instance):
     for offset in (30, 29, 25, 2, 1):  # minutes before NOW; nothing earlier, so the gap count starts at NOW-30
         write_minute(db, minute_row("lobby", NOW - timedelta(minutes=offset)))
     defs = defs_for(registry, tmp_path, migrated_database, clock=lambda: NOW)

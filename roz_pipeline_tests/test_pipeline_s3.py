@@ -154,16 +154,14 @@ def test_an_object_gone_after_listing_is_a_missing_minute_and_access_denied_name
     assert [r[0] for r in rows(migrated_database)] == [T0 + timedelta(minutes=3)]
 
 
-def test_sensor_lists_new_clips_in_s3(bucket, moto_s3, tmp_path, migrated_database):
+def test_sensor_lists_new_clips_in_s3(bucket, moto_s3, tmp_path, migrated_database, instance):
     from dagster import build_sensor_context
 
     bucket.put_object(Bucket=BUCKET, Key=f"{PREFIX}/lobby/readme.txt", Body=b"x")
     defs = s3_defs(tmp_path, moto_s3.endpoint, migrated_database, clock=lambda: T0 + timedelta(hours=1))
     sensor = defs.resolve_sensor_def("new_clips_sensor")
 
-    with instance_for_test() as instance, build_sensor_context(
-        instance=instance, definitions=defs, resources=defs.resources
-    ) as context:
+    with build_sensor_context(instance=instance, definitions=defs, resources=defs.resources) as context:
         result = sensor(context)
 
     assert sorted(r.run_key.rsplit(":", 1)[0] for r in result.run_requests) == [

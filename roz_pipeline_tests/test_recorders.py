@@ -218,7 +218,7 @@ def test_a_clip_read_on_its_own_is_the_minutes_the_pipeline_stores_from_it_added
 
 
 def test_a_corrupt_segment_among_six_leaves_its_minute_the_other_frames_and_names_it(tmp_path, migrated_database,
-        instance):
+                                                                                     instance):
     root, segments, _ = frigate_store(tmp_path, seconds=80)  # 14:00:03-14:01:23
     corrupt = root / "2026-11-20/14/Front_Door/00.33.mp4"
     corrupt.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(3000))

@@ -74,7 +74,7 @@ def bad_clip_store(tmp_path_factory) -> Path:
 
 
 def test_every_bad_clip_class_fails_or_flags_only_its_own_minute(bad_clip_store, tmp_path, db, migrated_database,
-        instance):
+                                                                 instance):
     registry = registry_file(tmp_path, {"lobby": KEEP, "yard": KEEP})
     write_minute(db, minute_row("yard", T0))  # another camera's row must not change
     yard_before = rows(migrated_database, "yard")

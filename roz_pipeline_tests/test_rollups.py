@@ -281,7 +281,7 @@ def materialize_partitions(defs, key, partitions, instance):
 
 
 def test_reprocessed_minutes_update_their_hour_and_day_through_automation(make_defs, tmp_path, migrated_database,
-        instance):
+                                                                          instance):
     videos = tmp_path / "videos"
     for i in range(3):
         make_clip(videos, "lobby", T0 + timedelta(minutes=i), seed=i)
