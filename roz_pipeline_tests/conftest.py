@@ -9,17 +9,29 @@ from dataclasses import dataclass
 import boto3
 import psycopg
 import pytest
-from dagster import instance_for_test
+from dagster import Definitions, instance_for_test
+from dagster_aws.s3 import S3Resource
 from moto.server import ThreadedMotoServer
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
 from bench.common import MOTO_CREDENTIALS
 from roz_pipeline.cli.main import main
+from roz_pipeline.lib.resources import S3Clips
 from roz_pipeline.settings import REPO_ROOT
 from roz_pipeline.storage.connection import embedded_database_url
 from roz_pipeline.storage.migrations import Migrator
-from roz_pipeline_tests.helpers import MIGRATIONS, ROLES, Webhook, drop_roles_objects, free_port
+from roz_pipeline_tests.helpers import (
+    CAMERAS,
+    MIGRATIONS,
+    ROLES,
+    Webhook,
+    definitions_over,
+    drop_roles_objects,
+    free_port,
+    local_defs,
+    registry_file,
+)
 
 
 @pytest.fixture(scope="session")
@@ -111,6 +123,26 @@ class MotoS3:
 def moto_s3(moto_endpoint) -> MotoS3:
     """S3 and SQS on moto's server, shared by the session: each test makes its own bucket and queue."""
     return MotoS3(moto_endpoint, MOTO_CREDENTIALS)
+
+
+@pytest.fixture
+def make_defs(request, tmp_path, migrated_database):
+    """make_defs(cameras, store="local"|"s3", grain="hour", layout="roz", **build_kwargs): Definitions for `cameras`
+    (tmp_path/cameras.yaml, as `helpers.registry_file` writes it) on the migrated test database, their clips in
+    tmp_path/videos or, with store="s3", in moto's S3 (`bucket`, `prefix`, `events_queue_url`)."""
+
+    def make(cameras: str | dict = CAMERAS, store: str = "local", grain: str = "hour", layout: str = "roz", *,
+             bucket: str = "clips", prefix: str = "", events_queue_url: str = "", **build_kwargs) -> Definitions:
+        registry = registry_file(tmp_path, cameras)
+        if store == "local":
+            return local_defs(registry, tmp_path / "videos", migrated_database, grain, layout, **build_kwargs)
+        assert store == "s3", store
+        moto_s3 = request.getfixturevalue("moto_s3")
+        clips = S3Clips(s3=S3Resource(endpoint_url=moto_s3.endpoint, **moto_s3.credentials), bucket=bucket,
+                        prefix=prefix, layout=layout, events_queue_url=events_queue_url)
+        return definitions_over(registry, clips, migrated_database, grain, **build_kwargs)
+
+    return make
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from roz_pipeline.clips.stores import LocalClipStore
 from roz_pipeline.clips.synthetic import Walker, write_clip
 from roz_pipeline.explore.app import Explorer, create_app
 from roz_pipeline.registry import WatchedRegistry
-from roz_pipeline_tests.helpers import T0, clip_key, free_port, local_defs, run_range
+from roz_pipeline_tests.helpers import KEEP, T0, clip_key, free_port, local_defs, registry_file, run_range
 
 AT_THE_DOOR = Walker(start=(10, 80), end=(60, 80), size=(16, 40))  # x 10-76, y 80-120
 AT_THE_GATE = Walker(start=(230, 80), end=(280, 80), size=(16, 40))
@@ -25,9 +25,8 @@ PERIOD = f"from={T0:%Y-%m-%dT%H:%M}&to={T0 + timedelta(minutes=10):%Y-%m-%dT%H:%
 
 def lobby_and_yard(tmp_path, database_url: str):
     """The lobby's four minutes stored by a real run (as `database_url`'s user), and a yard that never recorded."""
-    registry, videos = tmp_path / "cameras.yaml", tmp_path / "videos"
-    registry.write_text("cameras:\n  lobby: {retention_days: 36500, regions: {door: [0, 60, 100, 140]}}\n"
-                        "  yard: {retention_days: 36500}\n")
+    registry = registry_file(tmp_path, {"lobby": f"{KEEP}, regions: {{door: [0, 60, 100, 140]}}", "yard": KEEP})
+    videos = tmp_path / "videos"
     for minute, walker in enumerate(SCRIPT):
         path = videos / clip_key("lobby", T0 + timedelta(minutes=minute))
         path.parent.mkdir(parents=True, exist_ok=True)

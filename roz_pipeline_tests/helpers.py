@@ -50,6 +50,7 @@ cameras:
   yard: {{downscale_factor: 2, ignore: [[0, 0, 320, 20]], {KEEP}}}
   dock: {{{KEEP}}}
 """
+CAMERAS = {"lobby": KEEP}  # make_defs' and registry_file's cameras unless a test says
 
 
 def partition_key(minute: datetime) -> str:
@@ -100,12 +101,34 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def registry_file(folder: Path, cameras: str | dict = CAMERAS) -> Path:
+    """`folder`/cameras.yaml for `cameras`: YAML text, or {camera id: settings as a dict or as YAML flow text
+    without its braces, e.g. KEEP}."""
+    if isinstance(cameras, dict):
+        settings = {camera: yaml.safe_load(f"{{{value}}}") if isinstance(value, str) else value
+                    for camera, value in cameras.items()}
+        cameras = yaml.safe_dump({"cameras": settings}, sort_keys=False)
+    path = Path(folder) / "cameras.yaml"
+    path.write_text(cameras)
+    return path
+
+
+def roz_resources(database_url: str, clips) -> dict:
+    """Roz's resources: the database at `database_url` (migrated from db/migrations) and the `clips` resource."""
+    return {"database": HeatmapDatabase(url=database_url, migrations_dir=str(MIGRATIONS)), "clips": clips}
+
+
+def definitions_over(registry, clips, database_url, grain="hour", partitions_start="2026-11-01",
+                     **kwargs) -> Definitions:
+    """Definitions over the `clips` resource and the database at `database_url`; hour partitions, as in production,
+    unless `grain` says (the tests of one clip a minute say minute)."""
+    return build_definitions(registry, roz_resources(database_url, clips), partitions_start=partitions_start,
+                             grain=grain, **kwargs)
+
+
 def local_defs(registry, video_root, database_url, grain="hour", layout="roz", **kwargs) -> Definitions:
-    """Definitions over a local clip folder; hour partitions, as in production, unless `grain` says (the tests
-    of one clip a minute say minute)."""
-    resources = {"database": HeatmapDatabase(url=database_url, migrations_dir=str(MIGRATIONS)),
-                 "clips": LocalClips(root=str(video_root), layout=layout)}
-    return build_definitions(registry, resources, partitions_start="2026-11-01", grain=grain, **kwargs)
+    """Definitions over a local clip folder (`definitions_over`)."""
+    return definitions_over(registry, LocalClips(root=str(video_root), layout=layout), database_url, grain, **kwargs)
 
 
 def asset_def(defs: Definitions, key: AssetKey):

@@ -403,40 +403,31 @@ def test_a_bucket_without_events_lists_the_recent_hours_each_tick_and_the_late_w
     assert counts.listings == 4  # the recent two hours' prefixes: 10:00-12:00, and 09:00 for a clip running into 10:00
 
 
-def test_a_segment_six_days_late_in_s3_arrives_by_event_and_gets_one_run_that_reads_it(s3, db, migrated_database,
-                                                                                       moto_s3, tmp_path):
-    from dagster import build_sensor_context, instance_for_test
-    from dagster_aws.s3 import S3Resource
+def test_a_segment_six_days_late_in_s3_arrives_by_event_and_gets_one_run_that_reads_it(s3, db, make_defs, tmp_path,
+                                                                                       instance):
+    from dagster import build_sensor_context
 
-    from roz_pipeline.defs import build_definitions
-    from roz_pipeline.lib.resources import HeatmapDatabase, S3Clips
-    from roz_pipeline_tests.helpers import MIGRATIONS, execute_request
+    from roz_pipeline_tests.helpers import KEEP, execute_request
     from roz_pipeline_tests.recorders import record
 
     client, sqs, queue = s3
-    registry = tmp_path / "cameras.yaml"
-    registry.write_text("cameras:\n  front: {source_name: Front, retention_days: 36500}\n")
-    resources = {"database": HeatmapDatabase(url=migrated_database, migrations_dir=str(MIGRATIONS)),
-                 "clips": S3Clips(s3=S3Resource(endpoint_url=moto_s3.endpoint, **moto_s3.credentials),
-                                  bucket=BUCKET,
-                                  prefix=PREFIX, layout="frigate", events_queue_url=queue)}
-    defs = build_definitions(registry, resources, partitions_start="2026-11-01", grain="hour", clock=lambda: NOW)
+    defs = make_defs({"front": f"source_name: Front, {KEEP}"}, store="s3", layout="frigate", bucket=BUCKET,
+                     prefix=PREFIX, events_queue_url=queue, clock=lambda: NOW)
     sensor = defs.resolve_sensor_def("new_clips_sensor")
     late = floor(NOW - 6 * DAY, MINUTE) + 3 * SECOND
     key = FRIGATE.key("Front", late)
 
-    with instance_for_test() as instance:
-        def tick(cursor=None):
-            with build_sensor_context(instance=instance, definitions=defs, resources=defs.resources,
-                                      cursor=cursor) as context:
-                return sensor(context)
+    def tick(cursor=None):
+        with build_sensor_context(instance=instance, definitions=defs, resources=defs.resources,
+                                  cursor=cursor) as context:
+            return sensor(context)
 
-        first = tick()  # the s3:TestEvent
-        client.upload_file(str(record(tmp_path / "segment.mp4", 10)), BUCKET, f"{PREFIX}/{key}")
-        second = tick(first.cursor)
-        (request,) = second.run_requests
-        result = execute_request(defs, request, instance)
-        third = tick(second.cursor)
+    first = tick()  # the s3:TestEvent
+    client.upload_file(str(record(tmp_path / "segment.mp4", 10)), BUCKET, f"{PREFIX}/{key}")
+    second = tick(first.cursor)
+    (request,) = second.run_requests
+    result = execute_request(defs, request, instance)
+    third = tick(second.cursor)
 
     assert first.run_requests == [] and request.run_key.startswith(f"front:{floor(late, HOUR):%Y-%m-%d-%H:%M}:")
     assert result.success and third.run_requests == []

@@ -7,19 +7,18 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from dagster import AssetKey, build_sensor_context, instance_for_test
+from dagster import AssetKey, build_sensor_context
 
 from roz_pipeline import settings
 from roz_pipeline.registry import RegistryError, load_registry, shard_of
 from roz_pipeline.settings import REPO_ROOT
-from roz_pipeline_tests.helpers import T0, execute_request, local_defs, make_clip, rows
+from roz_pipeline_tests.helpers import T0, execute_request, local_defs, make_clip, registry_file, rows
 
 
 def test_the_definitions_hold_everything_the_interface_names(tmp_path):
     """In-process and fast: every asset, check, job, schedule and sensor the public interface names (README, docs/),
     spelled as it does, with each camera's assets in their groups."""
-    registry = tmp_path / "cameras.yaml"
-    registry.write_text("cameras:\n  lobby: {}\n  yard: {}\n")
+    registry = registry_file(tmp_path, {"lobby": {}, "yard": {}})
     defs = local_defs(registry, tmp_path / "videos", "postgresql://unused", grain="hour")
     graph = defs.resolve_asset_graph()
     for camera in ("lobby", "yard"):
@@ -38,8 +37,7 @@ def test_the_definitions_hold_everything_the_interface_names(tmp_path):
 
 
 def test_loading_the_code_location_warns_nothing(tmp_path):
-    registry = tmp_path / "cameras.yaml"
-    registry.write_text("cameras:\n  lobby: {regions: {door: [0, 0, 10, 10]}}\n  yard: {}\n  dock: {}\n")
+    registry = registry_file(tmp_path, {"lobby": "regions: {door: [0, 0, 10, 10]}", "yard": {}, "dock": {}})
     env = {**os.environ, "ROZ_CAMERAS_FILE": str(registry), "ROZ_HOME": str(tmp_path / "home")}
     env.pop("DATABASE_URL", None)
     # as `dagster dev`, the daemon or `dagster api grpc` import it, every warning an error
@@ -57,9 +55,8 @@ def test_a_sites_cameras_show_as_its_own_group_and_stay_in_the_rollup_automation
 
     monkeypatch.setenv("ROZ_HOME", str(tmp_path / "home"))
     monkeypatch.delenv("DATABASE_URL", raising=False)
-    registry = tmp_path / "cameras.yaml"
-    registry.write_text("cameras:\n  lobby: {site: hq, regions: {door: [0, 0, 10, 10]}}\n"
-                        "  dock: {site: warehouse_2}\n  yard: {}\n")
+    registry = registry_file(tmp_path, {"lobby": "site: hq, regions: {door: [0, 0, 10, 10]}",
+                                        "dock": "site: warehouse_2", "yard": {}})
 
     defs = build_definitions(registry)
     graph = defs.resolve_asset_graph()
@@ -85,10 +82,9 @@ def test_a_site_that_cannot_name_a_group_is_refused_with_its_camera(tmp_path, si
         load_registry(registry)
 
 
-def test_two_code_locations_split_the_registry_by_site(tmp_path, monkeypatch, migrated_database):
-    registry = tmp_path / "cameras.yaml"
-    registry.write_text("cameras:\n  lobby: {site: hq}\n  door: {site: hq}\n"
-                        "  dock: {site: warehouse}\n  yard: {site: warehouse}\n")
+def test_two_code_locations_split_the_registry_by_site(tmp_path, monkeypatch, migrated_database, instance):
+    registry = registry_file(tmp_path, {"lobby": "site: hq", "door": "site: hq", "dock": "site: warehouse",
+                                        "yard": "site: warehouse"})
     videos = tmp_path / "videos"
     make_clip(videos, "dock", T0 + timedelta(minutes=10))  # a clip of the warehouse's camera, an hour late
 
@@ -112,14 +108,13 @@ def test_two_code_locations_split_the_registry_by_site(tmp_path, monkeypatch, mi
     assert served(hq) == ({"lobby", "door"}, True, {"retention_cleanup_job", "vacuum_analyze_job"}, 2)
     assert served(warehouse) == ({"dock", "yard"}, False, set(), 0)
 
-    with instance_for_test() as instance:
-        ticks = {name: defs.resolve_sensor_def("new_clips_sensor")(
-            build_sensor_context(instance=instance, definitions=defs, resources=defs.resources))
-            for name, defs in (("hq", hq), ("warehouse", warehouse))}
-        assert ticks["hq"].run_requests == [] and ticks["hq"].asset_events == []  # dock is no unregistered camera
-        (request,) = ticks["warehouse"].run_requests
-        assert request.run_key.startswith("dock:2026-11-20-14:00:2026-11-20-14:00:")
-        assert execute_request(warehouse, request, instance).success
+    ticks = {name: defs.resolve_sensor_def("new_clips_sensor")(
+        build_sensor_context(instance=instance, definitions=defs, resources=defs.resources))
+        for name, defs in (("hq", hq), ("warehouse", warehouse))}
+    assert ticks["hq"].run_requests == [] and ticks["hq"].asset_events == []  # dock is no unregistered camera
+    (request,) = ticks["warehouse"].run_requests
+    assert request.run_key.startswith("dock:2026-11-20-14:00:2026-11-20-14:00:")
+    assert execute_request(warehouse, request, instance).success
     assert [row[0] for row in rows(migrated_database, "dock")] == [T0 + timedelta(minutes=10)]
 
 

@@ -9,13 +9,13 @@ import sys
 import pytest
 
 from roz_pipeline.storage.connection import live_holders, running_postmaster
-from roz_pipeline_tests.helpers import free_port
+from roz_pipeline_tests.helpers import free_port, registry_file
 
 
 @pytest.fixture
 def home_env(tmp_path):
     """The environment of a user with no DATABASE_URL: every roz command uses $ROZ_HOME/pgdata."""
-    (tmp_path / "cameras.yaml").write_text("cameras:\n  lobby: {}\n")
+    registry_file(tmp_path, {"lobby": {}})
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "DAGSTER_HOME")}
     return env | {"ROZ_HOME": str(tmp_path / "home"), "PYTHONUNBUFFERED": "1"}
 

@@ -32,7 +32,16 @@ from roz_pipeline.storage.rollups import Rollup, write_rollup
 from roz_pipeline.usecases.explore import standings
 from roz_pipeline.usecases.insight import period_heatmap
 from roz_pipeline_tests.explorer_site import PERIOD, lobby_and_yard, serving
-from roz_pipeline_tests.helpers import MIGRATIONS, T0, as_role, asset_def, clip_key, free_port, local_defs
+from roz_pipeline_tests.helpers import (
+    MIGRATIONS,
+    T0,
+    as_role,
+    asset_def,
+    clip_key,
+    free_port,
+    local_defs,
+    registry_file,
+)
 
 
 @pytest.fixture
@@ -239,8 +248,7 @@ def test_the_explorer_works_as_the_reader_role_and_never_writes(tmp_path, databa
 
 
 def test_an_explorer_started_before_anything_was_processed_says_what_to_do(tmp_path, empty_database):
-    registry = tmp_path / "cameras.yaml"
-    registry.write_text("cameras:\n  lobby: {}\n")
+    registry = registry_file(tmp_path, {"lobby": {}})
 
     with serving(registry, tmp_path / "videos", empty_database) as (base, _):
         answers = [get(f"{base}{path}", json_answer=path.endswith("/when")) for path in (

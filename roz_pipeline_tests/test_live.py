@@ -15,17 +15,17 @@ from dagster import AssetRecordsFilter, RunsFilter, build_sensor_context, instan
 
 from roz_pipeline.clips.layout import ClipLayout
 from roz_pipeline.core.timesteps import MINUTE
-from roz_pipeline.defs import build_definitions
 from roz_pipeline.lib.keys import CAMERA_TAG, FOLLOW_JOB, FOLLOW_TAG, minutes_key
-from roz_pipeline.lib.resources import HeatmapDatabase, LocalClips
 from roz_pipeline.storage.minutes import HeatmapMinute, MinuteSources, write_minute
 from roz_pipeline.usecases.live import HEARTBEAT_EVERY, HEARTBEAT_GRACE
 from roz_pipeline_tests.helpers import (
     MIGRATIONS,
     asset_def,
     execute_request,
+    local_defs,
     minute_row,
     minute_sources,
+    registry_file,
     rollup_requests,
 )
 from roz_pipeline_tests.recorders import record
@@ -79,12 +79,8 @@ class Recorder:
 
 def _defs(tmp_path, database_url, recorder, cameras="  front: {source_name: Front, retention_days: 36500}\n",
           sleep=None):
-    registry = tmp_path / "cameras.yaml"
-    registry.write_text("cameras:\n" + cameras)
-    resources = {"database": HeatmapDatabase(url=database_url, migrations_dir=str(MIGRATIONS)),
-                 "clips": LocalClips(root=str(recorder.root), layout="frigate")}
-    return build_definitions(registry, resources, partitions_start="2026-11-01", grain="hour",
-                             clock=recorder.clock, sleep=sleep or recorder.sleep)
+    return local_defs(registry_file(tmp_path, "cameras:\n" + cameras), recorder.root, database_url, layout="frigate",
+                      clock=recorder.clock, sleep=sleep or recorder.sleep)
 
 
 def _tick(defs, instance, cursors, executed, name="new_clips_sensor", follow=None):
@@ -139,7 +135,8 @@ def _segment_file(tmp_path):
     return record(tmp_path / "segment.mp4", 10)
 
 
-def test_the_hour_in_progress_is_followed_and_every_minute_is_stored_within_two_minutes(tmp_path, migrated_database):
+def test_the_hour_in_progress_is_followed_and_every_minute_is_stored_within_two_minutes(tmp_path, migrated_database,
+                                                                                        instance):
     out_of_order = FRIGATE.key("Front", START + timedelta(minutes=10, seconds=10))
     forty_minutes_late = FRIGATE.key("Front", START + timedelta(minutes=5))
     late = {out_of_order: START + timedelta(minutes=10, seconds=50),  # lands after 23:10:20's segment
@@ -151,37 +148,36 @@ def test_the_hour_in_progress_is_followed_and_every_minute_is_stored_within_two_
     recorder.advance(START + timedelta(seconds=20))
 
     rollups = Counter()
-    with instance_for_test() as instance:
-        automation = _roll_up(defs, instance, None, rollups)  # the automation sensor ticks from the start
-        while recorder.now < START + timedelta(hours=2, minutes=4):
-            _tick_live(defs, instance, cursors, executed)
-            automation = _roll_up(defs, instance, automation, rollups)
-            recorder.sleep(30)
-        recorder.advance(START + timedelta(days=1, hours=1))  # the camera stopped at 01:00; its day is over
-        _roll_up(defs, instance, automation, rollups)
+    automation = _roll_up(defs, instance, None, rollups)  # the automation sensor ticks from the start
+    while recorder.now < START + timedelta(hours=2, minutes=4):
+        _tick_live(defs, instance, cursors, executed)
+        automation = _roll_up(defs, instance, automation, rollups)
+        recorder.sleep(30)
+    recorder.advance(START + timedelta(days=1, hours=1))  # the camera stopped at 01:00; its day is over
+    _roll_up(defs, instance, automation, rollups)
 
-        # the camera stops at 01:00; having recorded lately, it is followed in 01:00 too, which gets no footage
-        follows = [key for key in executed if key.startswith("follow:")]
-        assert follows == [f"follow:{hour}:front" for hour in ("2026-11-20-23:00", "2026-11-21-00:00",
-                                                               "2026-11-21-01:00")]
-        assert all(run.success for run in executed.values())
-        # a following run holds no camera's slot in the queue: a late clip's run never waits an hour behind it
-        assert not any(CAMERA_TAG in executed[key].dagster_run.tags for key in follows)
-        hours = ["2026-11-20-23:00", "2026-11-21-00:00", "2026-11-21-01:00"]
-        status = instance.get_status_by_partition(minutes_key("front"), hours,
-                                                  defs.resolve_asset_graph().get(minutes_key("front")).partitions_def)
-        # 01:00 was followed and got no footage: processed all the same, and its metadata says so
-        assert {key: value and value.value for key, value in status.items()} == dict.fromkeys(hours, "MATERIALIZED")
-        (quiet_hour,) = instance.fetch_materializations(
-            AssetRecordsFilter(minutes_key("front"), asset_partitions=["2026-11-21-01:00"]), limit=1).records
-        assert quiet_hour.asset_materialization.metadata["minutes_written"].value == 0
-        # while it was followed, the hour showed as filling: materialized every 10 minutes, with the minutes so far
-        records = instance.fetch_materializations(
-            AssetRecordsFilter(minutes_key("front"), asset_partitions=["2026-11-20-23:00"]), limit=100).records
-        filling = [r.asset_materialization.metadata for r in reversed(records)
-                   if "status" in r.asset_materialization.metadata]
-        assert [(m["as_of"].value[11:16], m["minutes_written"].value) for m in filling] == [
-            ("23:10", 9), ("23:20", 19), ("23:30", 29), ("23:40", 39), ("23:50", 49)]
+    # the camera stops at 01:00; having recorded lately, it is followed in 01:00 too, which gets no footage
+    follows = [key for key in executed if key.startswith("follow:")]
+    assert follows == [f"follow:{hour}:front" for hour in ("2026-11-20-23:00", "2026-11-21-00:00",
+                                                           "2026-11-21-01:00")]
+    assert all(run.success for run in executed.values())
+    # a following run holds no camera's slot in the queue: a late clip's run never waits an hour behind it
+    assert not any(CAMERA_TAG in executed[key].dagster_run.tags for key in follows)
+    hours = ["2026-11-20-23:00", "2026-11-21-00:00", "2026-11-21-01:00"]
+    status = instance.get_status_by_partition(minutes_key("front"), hours,
+                                              defs.resolve_asset_graph().get(minutes_key("front")).partitions_def)
+    # 01:00 was followed and got no footage: processed all the same, and its metadata says so
+    assert {key: value and value.value for key, value in status.items()} == dict.fromkeys(hours, "MATERIALIZED")
+    (quiet_hour,) = instance.fetch_materializations(
+        AssetRecordsFilter(minutes_key("front"), asset_partitions=["2026-11-21-01:00"]), limit=1).records
+    assert quiet_hour.asset_materialization.metadata["minutes_written"].value == 0
+    # while it was followed, the hour showed as filling: materialized every 10 minutes, with the minutes so far
+    records = instance.fetch_materializations(
+        AssetRecordsFilter(minutes_key("front"), asset_partitions=["2026-11-20-23:00"]), limit=100).records
+    filling = [r.asset_materialization.metadata for r in reversed(records)
+               if "status" in r.asset_materialization.metadata]
+    assert [(m["as_of"].value[11:16], m["minutes_written"].value) for m in filling] == [
+        ("23:10", 9), ("23:20", 19), ("23:30", 29), ("23:40", 39), ("23:50", 49)]
 
     with psycopg.connect(migrated_database) as conn:
         sources = {s.timestamp: s for s in minute_sources(conn, "front", START, START + timedelta(hours=2))}
@@ -199,21 +195,21 @@ def test_the_hour_in_progress_is_followed_and_every_minute_is_stored_within_two_
                        ("heatmap_days/front", "2026-11-20-00:00"): 1, ("heatmap_days/front", "2026-11-21-00:00"): 1}
 
 
-def test_a_clip_two_days_late_gets_one_run_for_its_hour_and_redelivery_runs_nothing(tmp_path, migrated_database):
+def test_a_clip_two_days_late_gets_one_run_for_its_hour_and_redelivery_runs_nothing(tmp_path, migrated_database,
+                                                                                    instance):
     recorder = Recorder(tmp_path / "recordings", _segment_file(tmp_path), ["Front"], START)  # nothing live
     defs = _defs(tmp_path, migrated_database, recorder)
     recorder.advance(START + timedelta(days=2))
     cursors, executed = {}, {}
     two_days_late = FRIGATE.key("Front", START + timedelta(minutes=5, seconds=3))
 
-    with instance_for_test() as instance:
-        assert _tick(defs, instance, cursors, executed).run_requests == []
-        recorder.due.append((recorder.now, two_days_late))
-        recorder.advance(recorder.now)
-        first = _tick(defs, instance, cursors, executed)
-        again = _tick(defs, instance, cursors, executed)  # a redelivered tick: same inputs, no run
-        twice = materialize([asset_def(defs, minutes_key("front"))], resources=defs.resources, instance=instance,
-                            tags=first.run_requests[0].tags)  # the same run started twice
+    assert _tick(defs, instance, cursors, executed).run_requests == []
+    recorder.due.append((recorder.now, two_days_late))
+    recorder.advance(recorder.now)
+    first = _tick(defs, instance, cursors, executed)
+    again = _tick(defs, instance, cursors, executed)  # a redelivered tick: same inputs, no run
+    twice = materialize([asset_def(defs, minutes_key("front"))], resources=defs.resources, instance=instance,
+                        tags=first.run_requests[0].tags)  # the same run started twice
 
     (request,) = first.run_requests
     assert request.run_key.startswith("front:2026-11-20-23:00:2026-11-20-23:00:") and FOLLOW_TAG not in request.tags
@@ -236,7 +232,7 @@ def test_a_row_from_an_older_listing_never_replaces_a_newer_one(db):
 
 
 def test_freshness_does_not_flap_at_hour_boundaries_and_a_camera_that_stops_alerts_once(
-        tmp_path, migrated_database, webhook, monkeypatch):
+        tmp_path, migrated_database, webhook, monkeypatch, instance):
     monkeypatch.setenv("ROZ_ALERT_WEBHOOK_URL", webhook.url)
     silent = {"Front": (START + timedelta(minutes=20), START + timedelta(minutes=45))}
     recorder = Recorder(tmp_path / "recordings", _segment_file(tmp_path), ["Front"],
@@ -245,11 +241,10 @@ def test_freshness_does_not_flap_at_hour_boundaries_and_a_camera_that_stops_aler
                  cameras="  front: {source_name: Front, retention_days: 36500, stale_after_minutes: 5}\n")
     cursors, executed = {}, {}
     recorder.advance(START + timedelta(seconds=20))
-    with instance_for_test() as instance:
-        _tick_stale_sensor_every_minute(recorder, defs, instance, cursors, executed)
-        while recorder.now < START + timedelta(hours=1, minutes=20):
-            _tick_live(defs, instance, cursors, executed)
-            recorder.sleep(30)
+    _tick_stale_sensor_every_minute(recorder, defs, instance, cursors, executed)
+    while recorder.now < START + timedelta(hours=1, minutes=20):
+        _tick_live(defs, instance, cursors, executed)
+        recorder.sleep(30)
 
     alerts = [body["text"] for body in webhook.received]
     # the footage stops at 23:20: stale once 5 minutes have passed, back when it resumes; nothing at midnight
@@ -319,7 +314,7 @@ class Simulation:
 
 
 def test_three_live_hours_of_two_cameras_side_by_side_across_midnight(tmp_path, migrated_database, webhook,
-                                                                      monkeypatch):
+                                                                      monkeypatch, instance):
     """Two cameras followed by one run per hour for three hours (23:00-02:00), the daemon's sensors ticking: every
     minute stored once, one alert and one recovery for the camera that stops, none for the other, each hour rolled
     up once when it has ended and the day once it is over (the day in progress is not)."""
@@ -333,16 +328,15 @@ def test_three_live_hours_of_two_cameras_side_by_side_across_midnight(tmp_path, 
     defs = _defs(tmp_path, migrated_database, recorder, cameras=cameras, sleep=simulation.sleep)
     cursors, executed, rollups = {}, {}, Counter()
     recorder.advance(START + timedelta(seconds=20))
-    with instance_for_test() as instance:
-        _tick_stale_sensor_every_minute(recorder, defs, instance, cursors, executed)
-        automation = _roll_up(defs, instance, None, rollups)
-        while recorder.now < START + timedelta(hours=3, minutes=4):
-            _tick_live(defs, instance, cursors, executed, follow=simulation.start)
-            automation = _roll_up(defs, instance, automation, rollups)
-            simulation.sleep(30)
-        recorder.on_tick = lambda: None  # the recording is over (both cameras stop): the stale sensor is not asked
-        while simulation.others():  # the run following 02:00, where nothing lands
-            simulation.sleep(30)
+    _tick_stale_sensor_every_minute(recorder, defs, instance, cursors, executed)
+    automation = _roll_up(defs, instance, None, rollups)
+    while recorder.now < START + timedelta(hours=3, minutes=4):
+        _tick_live(defs, instance, cursors, executed, follow=simulation.start)
+        automation = _roll_up(defs, instance, automation, rollups)
+        simulation.sleep(30)
+    recorder.on_tick = lambda: None  # the recording is over (both cameras stop): the stale sensor is not asked
+    while simulation.others():  # the run following 02:00, where nothing lands
+        simulation.sleep(30)
     assert simulation.failures == []
 
     follows = sorted(key for key in executed if key.startswith("follow:"))  # one run follows both cameras

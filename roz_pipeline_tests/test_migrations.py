@@ -17,7 +17,7 @@ from roz_pipeline.storage.migrations import (
     load_migrations,
     split_statements,
 )
-from roz_pipeline_tests.helpers import MIGRATIONS, copy_migrations, run_migrate_script
+from roz_pipeline_tests.helpers import MIGRATIONS, copy_migrations, registry_file, run_migrate_script
 
 CONCURRENT_INDEX = """-- roz:no-transaction
 CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_heatmap_processed_at ON heatmap_minutes (processed_at);
@@ -59,7 +59,7 @@ def test_empty_database_gets_every_object_and_a_second_run_applies_nothing(empty
 
 
 def test_a_question_to_a_database_never_migrated_says_how_to_create_the_tables(empty_database, tmp_path, roz):
-    (tmp_path / "cameras.yaml").write_text("cameras:\n  lobby: {}\n")
+    registry_file(tmp_path, {"lobby": {}})
     result = roz("timeline", "--camera", "lobby", "--from", "2026-11-20T14:00", "--to", "2026-11-20T16:00",
                  env={"DATABASE_URL": empty_database}, cwd=tmp_path)
 

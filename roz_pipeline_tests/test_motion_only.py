@@ -17,14 +17,13 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
-from dagster import instance_for_test, materialize
+from dagster import materialize
 from paho.mqtt.enums import CallbackAPIVersion
 
 from roz_pipeline.core.timesteps import MINUTE, floor
-from roz_pipeline.defs import build_definitions
 from roz_pipeline.defs.stale import build_stale_cameras_sensor
 from roz_pipeline.lib.keys import minutes_key
-from roz_pipeline.lib.resources import HeatmapDatabase, LocalClips
+from roz_pipeline.lib.resources import LocalClips
 from roz_pipeline.mqtt import frigate
 from roz_pipeline.mqtt.broker import Broker
 from roz_pipeline.registry import RegistryError, load_registry
@@ -33,12 +32,15 @@ from roz_pipeline.storage.minutes import write_minute
 from roz_pipeline.usecases.coverage import coverage
 from roz_pipeline.usecases.monitoring import QUIET_EVIDENCE, QuietHistory, RecorderReport, evaluate, transition
 from roz_pipeline_tests.helpers import (
-    MIGRATIONS,
+    KEEP,
     Clock,
     asset_def,
     deploy_instance,
     free_port,
+    local_defs,
     minute_row,
+    registry_file,
+    roz_resources,
     sensor_ticks,
     skip_or_fail,
 )
@@ -157,11 +159,9 @@ def retained(url: str, topics: list[str]) -> dict[str, str]:
 def ticks(tmp_path, database_url, webhook, mqtt_url, registry_text=REGISTRY, listening=True):
     """tick(minutes_later): one evaluation of the stale-cameras sensor at NOW + minutes_later, its cursor carried.
     `listening`: Roz follows the broker before the first tick (else the first tick opens the connection)."""
-    registry = tmp_path / "cameras.yaml"
-    registry.write_text(registry_text)
+    registry = registry_file(tmp_path, registry_text)
     clock = Clock(NOW)
-    resources = {"database": HeatmapDatabase(url=database_url, migrations_dir=str(MIGRATIONS)),
-                 "clips": LocalClips(root=str(tmp_path), layout="frigate")}
+    resources = roz_resources(database_url, LocalClips(root=str(tmp_path), layout="frigate"))
     sensor = build_stale_cameras_sensor(load_registry(registry), clock=clock,
                                         webhook_url=lambda: webhook.url, mqtt_url=lambda: mqtt_url)
     if mqtt_url and listening:  # Roz already follows the broker: what Frigate says from now on is heard
@@ -331,20 +331,16 @@ def test_a_broker_that_is_down_is_said_once_the_webhook_still_alerts_and_mqtt_ca
 
 @pytest.mark.parametrize("recording", ["motion", "continuous"])
 def test_an_hour_with_one_minute_of_motion_is_quiet_for_a_motion_only_camera_and_missing_otherwise(
-        tmp_path, migrated_database, roz, recording):
+        tmp_path, migrated_database, roz, recording, instance):
     hour = datetime(2026, 11, 20, 14, tzinfo=timezone.utc)
     motion = record(tmp_path / "motion.mp4", 20)  # the recorder kept two 10 s segments with motion, at 14:10
     cut(motion, hour + timedelta(minutes=10), 10,
         lambda start: tmp_path / "recordings" / f"{start:%Y-%m-%d/%H}/Porch/{start:%M.%S}.mp4")
-    registry = tmp_path / "cameras.yaml"
-    registry.write_text(f"cameras:\n  porch: {{source_name: Porch, recording: {recording}, retention_days: 36500}}\n")
-    resources = {"database": HeatmapDatabase(url=migrated_database, migrations_dir=str(MIGRATIONS)),
-                 "clips": LocalClips(root=str(tmp_path / "recordings"), layout="frigate")}
-    defs = build_definitions(registry, resources, partitions_start="2026-11-01", grain="hour")
+    registry = registry_file(tmp_path, {"porch": f"source_name: Porch, recording: {recording}, {KEEP}"})
+    defs = local_defs(registry, tmp_path / "recordings", migrated_database, layout="frigate")
 
-    with instance_for_test() as instance:
-        result = materialize([asset_def(defs, minutes_key("porch"))], resources=defs.resources, instance=instance,
-                             partition_key="2026-11-20-14:00")
+    result = materialize([asset_def(defs, minutes_key("porch"))], resources=defs.resources, instance=instance,
+                         partition_key="2026-11-20-14:00")
     gaps = roz("gaps", "--camera", "porch", "--from", "2026-11-20T14:00", "--to", "2026-11-20T15:00",
                env={"DATABASE_URL": migrated_database, "ROZ_CAMERAS_FILE": str(registry),
                     "ROZ_VIDEO_ROOT": str(tmp_path / "recordings"), "ROZ_CLIP_LAYOUT": "frigate"})
@@ -469,8 +465,7 @@ def test_the_real_daemon_alerts_once_for_the_stale_cameras_and_nothing_after_a_r
     restart (a deploy) and two more."""
     for camera in ("drive", "yard", "gate"):
         write_minute(db, minute_row(camera, NOW - timedelta(hours=2)))
-    registry, home = tmp_path / "cameras.yaml", tmp_path / "dagster"
-    registry.write_text(THREE)
+    registry, home = registry_file(tmp_path, THREE), tmp_path / "dagster"
     (tmp_path / "recordings").mkdir()
     deploy_instance(home, migrated_database)
     env = {**os.environ, "DAGSTER_HOME": str(home), "DATABASE_URL": migrated_database,

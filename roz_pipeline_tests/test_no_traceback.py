@@ -18,7 +18,7 @@ from roz_pipeline.settings import REPO_ROOT
 from roz_pipeline.storage.migrations import Migrator
 from roz_pipeline_tests.conftest import new_database
 from roz_pipeline_tests.explorer_site import lobby_and_yard, serving
-from roz_pipeline_tests.helpers import MIGRATIONS
+from roz_pipeline_tests.helpers import MIGRATIONS, registry_file
 
 QUICK_EXAMPLES = 500  # the quick loop; the slow run tries eight times as many
 EXAMPLES = [QUICK_EXAMPLES, pytest.param(8 * QUICK_EXAMPLES, marks=pytest.mark.slow)]
@@ -188,9 +188,9 @@ def cli_database(postgres_admin_url):
 
 def run_roz(roz, tmp_path, database: str, words: list[str]):
     """`roz WORDS` in an empty folder, with a registry of one camera and no clips."""
-    (tmp_path / "cameras.yaml").write_text("cameras:\n  lobby: {regions: {door: [0, 60, 100, 140]}}\n")
+    registry = registry_file(tmp_path, {"lobby": "regions: {door: [0, 60, 100, 140]}"})
     return roz(*words, cwd=tmp_path, env={"DATABASE_URL": database, "ROZ_HOME": tmp_path / ".roz",
-                                           "ROZ_CAMERAS_FILE": tmp_path / "cameras.yaml"})
+                                           "ROZ_CAMERAS_FILE": registry})
 
 
 def assert_one_clear_line(result) -> None:

@@ -14,26 +14,23 @@ from dagster import (
     DagsterEventType,
     build_schedule_context,
     build_sensor_context,
-    instance_for_test,
     materialize,
 )
 
 from roz_pipeline.core.timesteps import MINUTE, floor
-from roz_pipeline.defs import build_definitions
 from roz_pipeline.defs.health import build_run_failure_alert_sensor
 from roz_pipeline.defs.stale import build_stale_cameras_sensor
-from roz_pipeline.lib.resources import HeatmapDatabase, LocalClips
 from roz_pipeline.registry import load_registry
 from roz_pipeline.storage.maintenance import delete_expired
 from roz_pipeline.storage.minutes import write_minute
 from roz_pipeline_tests.helpers import (
-    KEEP,
-    MIGRATIONS,
     T0,
     Clock,
     clip_key,
+    local_defs,
     make_clip,
     minute_row,
+    registry_file,
     run_range,
     sensor_ticks,
 )
@@ -43,24 +40,20 @@ NOW = datetime.now(timezone.utc).replace(second=0, microsecond=0)
 
 @pytest.fixture
 def registry(tmp_path):
-    path = tmp_path / "cameras.yaml"
-    path.write_text("cameras:\n  lobby: {retention_days: 1, stale_after_minutes: 5}\n"
-                    "  yard: {retention_days: 3, stale_after_minutes: 10}\n")
-    return path
+    return registry_file(tmp_path, {"lobby": "retention_days: 1, stale_after_minutes: 5",
+                                    "yard": "retention_days: 3, stale_after_minutes: 10"})
 
 
 def defs_for(registry, tmp_path, database_url, **kwargs):
-    resources = {"database": HeatmapDatabase(url=database_url, migrations_dir=str(MIGRATIONS)),
-                 "clips": LocalClips(root=str(tmp_path))}
     start = (NOW - timedelta(days=10)).strftime("%Y-%m-%d")
-    return build_definitions(registry, resources, partitions_start=start, **{"grain": "minute", **kwargs})
+    return local_defs(registry, tmp_path, database_url, **{"grain": "minute", "partitions_start": start, **kwargs})
 
 
 # -- retention --------------------------------------------------------------------------------------------------
 
 
 def test_retention_job_deletes_exactly_each_cameras_expired_rows_and_reports_per_camera(
-    registry, tmp_path, db, migrated_database
+    registry, tmp_path, db, migrated_database, instance
 ):
     ages = [timedelta(hours=2), timedelta(hours=23), timedelta(hours=25), timedelta(days=2, hours=12),
             timedelta(days=3, hours=1), timedelta(days=8)]
@@ -69,8 +62,7 @@ def test_retention_job_deletes_exactly_each_cameras_expired_rows_and_reports_per
             write_minute(db, minute_row(camera, NOW - age))
     defs = defs_for(registry, tmp_path, migrated_database)
 
-    with instance_for_test() as instance:
-        result = defs.resolve_job_def("retention_cleanup_job").execute_in_process(instance=instance)
+    result = defs.resolve_job_def("retention_cleanup_job").execute_in_process(instance=instance)
 
     assert result.success
     remaining = {camera: sorted(NOW - t for (t,) in db.execute(
@@ -89,7 +81,8 @@ def test_retention_job_deletes_exactly_each_cameras_expired_rows_and_reports_per
     assert rollups == ["heatmap_days/lobby", "heatmap_days/yard", "heatmap_hours/lobby", "heatmap_hours/yard"]
 
 
-def test_retention_job_forgets_the_clip_inventory_past_the_late_window(registry, tmp_path, db, migrated_database):
+def test_retention_job_forgets_the_clip_inventory_past_the_late_window(registry, tmp_path, db, migrated_database,
+                                                                       instance):
     from roz_pipeline.storage.inventory import StoredClip, clips_starting, upsert_clips
 
     ages = {"old.mp4": timedelta(days=8, hours=1), "late.mp4": timedelta(days=6)}  # ROZ_LATE_CLIP_DAYS=7, + 1 day
@@ -97,8 +90,7 @@ def test_retention_job_forgets_the_clip_inventory_past_the_late_window(registry,
                                     for key, age in ages.items()], NOW)
     defs = defs_for(registry, tmp_path, migrated_database)
 
-    with instance_for_test() as instance:
-        result = defs.resolve_job_def("retention_cleanup_job").execute_in_process(instance=instance)
+    result = defs.resolve_job_def("retention_cleanup_job").execute_in_process(instance=instance)
 
     assert result.success and result.output_for_node("forget_old_clips") == 1
     assert [c.key for c in clips_starting(db, "file:///x/", ["lobby"], NOW - 30 * timedelta(days=1), NOW)] == [
@@ -107,7 +99,7 @@ def test_retention_job_forgets_the_clip_inventory_past_the_late_window(registry,
 
 @pytest.mark.parametrize("removed_days", [None, "2"])
 def test_cameras_removed_from_the_registry_are_reported_and_deleted_only_when_asked(
-    registry, tmp_path, db, migrated_database, monkeypatch, removed_days
+    registry, tmp_path, db, migrated_database, monkeypatch, removed_days, instance
 ):
     for age in (timedelta(hours=2), timedelta(days=5)):
         write_minute(db, minute_row("garage", NOW - age))  # a camera the registry no longer lists
@@ -115,8 +107,7 @@ def test_cameras_removed_from_the_registry_are_reported_and_deleted_only_when_as
         monkeypatch.setenv("ROZ_REMOVED_CAMERA_RETENTION_DAYS", removed_days)
     defs = defs_for(registry, tmp_path, migrated_database)
 
-    with instance_for_test() as instance:
-        result = defs.resolve_job_def("retention_cleanup_job").execute_in_process(instance=instance)
+    result = defs.resolve_job_def("retention_cleanup_job").execute_in_process(instance=instance)
 
     (output,) = [e.event_specific_data.metadata for e in result.all_events
                  if e.event_type == DagsterEventType.STEP_OUTPUT and e.step_key == "delete_expired_rows"]
@@ -214,7 +205,7 @@ def test_partitions_older_than_the_retention_window_leave_the_asset(registry, tm
 # -- VACUUM -----------------------------------------------------------------------------------------------------
 
 
-def test_vacuum_job_reports_size_and_dead_tuples(registry, tmp_path, db, migrated_database):
+def test_vacuum_job_reports_size_and_dead_tuples(registry, tmp_path, db, migrated_database, instance):
     db.execute("ALTER TABLE heatmap_minutes SET (autovacuum_enabled = false)")  # the job's VACUUM, nobody else's
     for i in range(200):
         write_minute(db, minute_row("lobby", NOW - timedelta(minutes=i)))
@@ -223,8 +214,7 @@ def test_vacuum_job_reports_size_and_dead_tuples(registry, tmp_path, db, migrate
     db.execute("SELECT 1")
     defs = defs_for(registry, tmp_path, migrated_database)
 
-    with instance_for_test() as instance:
-        result = defs.resolve_job_def("vacuum_analyze_job").execute_in_process(instance=instance)
+    result = defs.resolve_job_def("vacuum_analyze_job").execute_in_process(instance=instance)
 
     assert result.success
     (output,) = [e.event_specific_data.metadata for e in result.all_events
@@ -304,8 +294,7 @@ def test_two_hundred_cameras_going_stale_at_once_make_one_alert_and_one_recovery
     from roz_pipeline.defs.stale import MAX_CHECK_EVALUATIONS_PER_TICK
 
     ids = [f"cam-{i:03d}" for i in range(200)]
-    registry = tmp_path / "cameras.yaml"
-    registry.write_text("cameras:\n" + "".join(f"  {c}: {{stale_after_minutes: 5}}\n" for c in ids))
+    registry = registry_file(tmp_path, {c: "stale_after_minutes: 5" for c in ids})
     sensor_tick, evaluated = stale_sensor_ticks(registry, tmp_path, migrated_database, lambda: webhook.url), []
 
     def tick(minutes_later: int):
@@ -331,34 +320,29 @@ def test_two_hundred_cameras_going_stale_at_once_make_one_alert_and_one_recovery
 
 
 def test_failed_run_alert_names_the_camera_minutes_and_clip_and_waits_for_a_webhook_that_is_down(
-        tmp_path, migrated_database, webhook):
-    registry = tmp_path / "cameras.yaml"
-    registry.write_text(f"cameras:\n  lobby: {{{KEEP}}}\n")
+        tmp_path, make_defs, webhook, instance):
     videos = tmp_path / "videos"
     make_clip(videos, "lobby", T0)
     (videos / clip_key("lobby", T0 + timedelta(minutes=1))).write_text("not a video")
-    resources = {"database": HeatmapDatabase(url=migrated_database, migrations_dir=str(MIGRATIONS)),
-                 "clips": LocalClips(root=str(videos))}
-    defs = build_definitions(registry, resources, partitions_start="2026-11-01", grain="minute")
+    defs = make_defs(grain="minute")
     hook = {"url": "http://127.0.0.1:9/down"}
     sensor = build_run_failure_alert_sensor(webhook_url=lambda: hook["url"])
 
-    with instance_for_test() as instance:
-        cursor = None
+    cursor = None
 
-        def tick():
-            nonlocal cursor
-            with build_sensor_context(instance=instance, cursor=cursor, definitions=defs) as context:
-                cursor = sensor(context).cursor
-            return json.loads(cursor)["outbox"]
+    def tick():
+        nonlocal cursor
+        with build_sensor_context(instance=instance, cursor=cursor, definitions=defs) as context:
+            cursor = sensor(context).cursor
+        return json.loads(cursor)["outbox"]
 
-        assert tick() == []  # the first tick starts watching from now
-        assert not run_range(defs, "lobby", T0, T0 + timedelta(minutes=1), instance).success
-        (queued,) = tick()  # the webhook is down: the alert waits
-        assert tick() == [queued] and webhook.received == []
-        hook["url"] = webhook.url
-        assert tick() == []
-        assert tick() == []
+    assert tick() == []  # the first tick starts watching from now
+    assert not run_range(defs, "lobby", T0, T0 + timedelta(minutes=1), instance).success
+    (queued,) = tick()  # the webhook is down: the alert waits
+    assert tick() == [queued] and webhook.received == []
+    hook["url"] = webhook.url
+    assert tick() == []
+    assert tick() == []
 
     (alert,) = webhook.received
     assert alert["text"] == queued
@@ -390,7 +374,8 @@ def test_gaps_command_tells_missing_footage_from_footage_waiting_to_be_processed
     ]
 
 
-def test_recent_gaps_check_reports_missing_minutes_since_the_first_row(registry, tmp_path, db, migrated_database):
+def test_recent_gaps_check_reports_missing_minutes_since_the_first_row(registry, tmp_path, db, migrated_database,
+                                                                       instance):
     for offset in (30, 29, 25, 2, 1):  # minutes before NOW; nothing earlier, so the gap count starts at NOW-30
         write_minute(db, minute_row("lobby", NOW - timedelta(minutes=offset)))
     defs = defs_for(registry, tmp_path, migrated_database, clock=lambda: NOW)
@@ -398,9 +383,8 @@ def test_recent_gaps_check_reports_missing_minutes_since_the_first_row(registry,
     checks = [c for c in defs.asset_checks if check_key in c.check_keys]
     camera = next(a for a in defs.assets if getattr(a, "keys", None) and check_key.asset_key in a.keys)
 
-    with instance_for_test() as instance:
-        result = materialize([camera, *checks], selection=AssetSelection.checks(check_key), resources=defs.resources,
-                             instance=instance)
+    result = materialize([camera, *checks], selection=AssetSelection.checks(check_key), resources=defs.resources,
+                         instance=instance)
 
     (evaluation,) = result.get_asset_check_evaluations()
     assert not evaluation.passed

@@ -9,6 +9,7 @@ import psycopg
 from roz_pipeline.clips.catalog import ClipCatalog
 from roz_pipeline.clips.layout import ClipLayout
 from roz_pipeline.clips.stores import LocalClipStore
+from roz_pipeline.core.render import legend_number
 from roz_pipeline.registry import Camera
 from roz_pipeline.usecases.processing import process_window
 from roz_pipeline_tests.helpers import T0, make_clip
@@ -45,3 +46,10 @@ def test_render_sums_the_period_over_a_still_and_falls_back_without_clips(migrat
 
     empty = _render(roz, migrated_database, videos, out, "2026-11-21T00:00", "2026-11-21T01:00")
     assert empty.returncode == 1 and "has nothing stored between" in empty.stderr
+
+
+def test_the_numbers_a_picture_prints_have_three_digits_and_thousands_separators_never_e_notation():
+    """The colour legends and the bar charts' scale: 31,800, not 3.18e+04."""
+    numbers = [31_800.4, 1_234_567.0, 999.6, 2.5, 1.0, 0.0123, 0.000012345, 0.0, -31_800.0]
+    assert [legend_number(value) for value in numbers] == [
+        "31,800", "1,230,000", "1,000", "2.5", "1", "0.0123", "0.0000123", "0", "-31,800"]

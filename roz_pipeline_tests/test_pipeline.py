@@ -15,7 +15,6 @@ from dagster import (
     DagsterInstance,
     Definitions,
     build_sensor_context,
-    instance_for_test,
     materialize,
 )
 
@@ -26,7 +25,6 @@ from roz_pipeline.lib.keys import camera_run_tags, minutes_key
 from roz_pipeline.registry import RegistryError
 from roz_pipeline_tests import bad_clips
 from roz_pipeline_tests.helpers import (
-    KEEP,
     MIGRATIONS,
     REGISTRY,
     T0,
@@ -35,16 +33,10 @@ from roz_pipeline_tests.helpers import (
     local_defs,
     make_clip,
     partition_key,
+    registry_file,
     rows,
     run_range,
 )
-
-
-@pytest.fixture
-def registry(tmp_path) -> Path:
-    path = tmp_path / "cameras.yaml"
-    path.write_text(REGISTRY)
-    return path
 
 
 @pytest.fixture
@@ -54,8 +46,8 @@ def video_root(tmp_path) -> Path:
     return root
 
 
-def test_definitions_have_one_asset_per_camera_downstream_of_the_schema(registry, video_root, migrated_database):
-    defs = local_defs(registry, video_root, migrated_database, grain="minute")
+def test_definitions_have_one_asset_per_camera_downstream_of_the_schema(make_defs, video_root, migrated_database):
+    defs = make_defs(REGISTRY, grain="minute")
     Definitions.validate_loadable(defs)
     graph = defs.resolve_asset_graph()
 
@@ -84,14 +76,13 @@ def test_invalid_registry_entry_fails_loading_naming_it(tmp_path, video_root, mi
 
 
 def test_ranged_run_writes_good_minutes_reports_missing_and_fails_naming_the_corrupt_clip(
-    registry, video_root, migrated_database
-, instance):
+        make_defs, video_root, migrated_database, instance):
     minutes = [T0 + timedelta(minutes=i) for i in range(5)]
     for i in (0, 1, 4):
         make_clip(video_root, "lobby", minutes[i], seed=i)
     corrupt = video_root / clip_key("lobby", minutes[3])
     corrupt.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(5000))  # minute 2 has no clip at all
-    defs = local_defs(registry, video_root, migrated_database, grain="minute")
+    defs = make_defs(REGISTRY, grain="minute")
 
     result = run_range(defs, "lobby", minutes[0], minutes[4], instance)
 
@@ -111,29 +102,27 @@ def test_ranged_run_writes_good_minutes_reports_missing_and_fails_naming_the_cor
     assert "lobby 2026-11-20 14:02: no clip in the store for 1 minute(s) (14:02)" in logs
 
 
-def test_rerunning_a_range_changes_nothing_but_processed_at(registry, video_root, migrated_database):
+def test_rerunning_a_range_changes_nothing_but_processed_at(make_defs, video_root, migrated_database, instance):
     minutes = [T0 + timedelta(minutes=i) for i in range(3)]
     for i, minute in enumerate(minutes):
         make_clip(video_root, "lobby", minute, seed=i)
-    defs = local_defs(registry, video_root, migrated_database, grain="minute")
+    defs = make_defs(REGISTRY, grain="minute")
 
-    with instance_for_test() as instance:
-        assert run_range(defs, "lobby", minutes[0], minutes[2], instance).success
-        first = rows(migrated_database)
-        assert run_range(defs, "lobby", minutes[0], minutes[2], instance).success
-        second = rows(migrated_database)
+    assert run_range(defs, "lobby", minutes[0], minutes[2], instance).success
+    first = rows(migrated_database)
+    assert run_range(defs, "lobby", minutes[0], minutes[2], instance).success
+    second = rows(migrated_database)
 
     assert len(first) == len(second) == 3
     assert [r[:4] + (r[5],) for r in first] == [r[:4] + (r[5],) for r in second]
     assert all(b[4] > a[4] for a, b in zip(first, second))
 
 
-def test_first_run_migrates_an_empty_database(registry, video_root, empty_database):
+def test_first_run_migrates_an_empty_database(tmp_path, video_root, empty_database, instance):
     make_clip(video_root, "lobby", T0)
-    defs = local_defs(registry, video_root, empty_database, grain="minute")
+    defs = local_defs(registry_file(tmp_path, REGISTRY), video_root, empty_database, grain="minute")
 
-    with instance_for_test() as instance:
-        assert run_range(defs, "lobby", T0, T0, instance).success
+    assert run_range(defs, "lobby", T0, T0, instance).success
 
     assert len(rows(empty_database)) == 1
     with psycopg.connect(empty_database) as conn:
@@ -141,15 +130,14 @@ def test_first_run_migrates_an_empty_database(registry, video_root, empty_databa
                 == len(list(MIGRATIONS.glob("*.sql"))))
 
 
-def test_run_metadata_has_per_minute_numbers_and_one_picture(registry, video_root, migrated_database):
+def test_run_metadata_has_per_minute_numbers_and_one_picture(make_defs, video_root, migrated_database, instance):
     minutes = [T0 + timedelta(minutes=i) for i in range(2)]
     for minute in minutes:
         make_clip(video_root, "lobby", minute)
-    defs = local_defs(registry, video_root, migrated_database, grain="minute")
+    defs = make_defs(REGISTRY, grain="minute")
 
-    with instance_for_test() as instance:
-        result = run_range(defs, "lobby", minutes[0], minutes[1], instance)
-        materializations = result.asset_materializations_for_node("heatmap_minutes__lobby")
+    result = run_range(defs, "lobby", minutes[0], minutes[1], instance)
+    materializations = result.asset_materializations_for_node("heatmap_minutes__lobby")
 
     by_partition = {m.partition: m.metadata for m in materializations}
     assert set(by_partition) == {partition_key(m) for m in minutes}
@@ -162,7 +150,7 @@ def test_run_metadata_has_per_minute_numbers_and_one_picture(registry, video_roo
     assert "data:image/jpeg;base64," in picture and len(picture) < 40_000
 
 
-def test_sensor_requests_ranged_runs_per_camera_and_nothing_new_on_the_next_tick(registry, video_root,
+def test_sensor_requests_ranged_runs_per_camera_and_nothing_new_on_the_next_tick(make_defs, video_root,
                                                                                  migrated_database, instance):
     for i in list(range(0, 3)) + list(range(5, 7)):  # lobby: 14:00-14:02 and 14:05-14:06 (a gap)
         make_clip(video_root, "lobby", T0 + timedelta(minutes=i))
@@ -170,7 +158,7 @@ def test_sensor_requests_ranged_runs_per_camera_and_nothing_new_on_the_next_tick
     make_clip(video_root, "lobby", T0 + timedelta(minutes=30))  # still in progress at the sensor's clock
     make_clip(video_root, "garage", T0)  # not registered
     (video_root / "lobby" / "2026-11-20" / "notes.txt").write_text("hi")
-    defs = local_defs(registry, video_root, migrated_database, grain="minute",
+    defs = make_defs(REGISTRY, grain="minute",
                       clock=lambda: T0 + timedelta(minutes=30, seconds=20))
     sensor = defs.resolve_sensor_def("new_clips_sensor")
 
@@ -203,31 +191,29 @@ def test_sensor_requests_ranged_runs_per_camera_and_nothing_new_on_the_next_tick
         f"lobby {partition_key(T0 + timedelta(minutes=i))}" for i in (0, 1, 2, 5, 6)]
 
 
-def test_sensor_groups_at_most_sixty_minutes_per_run(registry, video_root, migrated_database):
+def test_sensor_groups_at_most_sixty_minutes_per_run(make_defs, video_root, migrated_database, instance):
     for i in range(75):
         path = video_root / clip_key("dock", T0 + timedelta(minutes=i))
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(b"x")  # the sensor lists keys; it does not open clips
-    defs = local_defs(registry, video_root, migrated_database, grain="minute",
+    defs = make_defs(REGISTRY, grain="minute",
                       clock=lambda: T0 + timedelta(hours=3))
 
-    with instance_for_test() as instance:
-        result = defs.resolve_sensor_def("new_clips_sensor")(build_sensor_context(instance=instance, definitions=defs,
-                                                                                  resources=defs.resources))
+    result = defs.resolve_sensor_def("new_clips_sensor")(build_sensor_context(instance=instance, definitions=defs,
+                                                                              resources=defs.resources))
 
     assert sorted(r.run_key.rsplit(":", 1)[0] for r in result.run_requests) == [
         "dock:2026-11-20-14:00:2026-11-20-14:59", "dock:2026-11-20-15:00:2026-11-20-15:14"]
 
 
-def test_hour_grain_partition_processes_every_minute_of_its_hour(registry, video_root, migrated_database):
+def test_hour_grain_partition_processes_every_minute_of_its_hour(make_defs, video_root, migrated_database, instance):
     for i in (0, 1, 59):
         make_clip(video_root, "lobby", T0 + timedelta(minutes=i))
-    defs = local_defs(registry, video_root, migrated_database, grain="hour")
+    defs = make_defs(REGISTRY, grain="hour")
     asset_key = AssetKey(["heatmap_minutes", "lobby"])
 
-    with instance_for_test() as instance:
-        result = materialize([asset_def(defs, asset_key)], resources=defs.resources,
-                             instance=instance, partition_key="2026-11-20-14:00")
+    result = materialize([asset_def(defs, asset_key)], resources=defs.resources,
+                         instance=instance, partition_key="2026-11-20-14:00")
 
     assert result.success
     assert [r[0].minute for r in rows(migrated_database)] == [0, 1, 59]
@@ -237,17 +223,16 @@ def test_hour_grain_partition_processes_every_minute_of_its_hour(registry, video
 
 
 def test_minutes_without_footage_are_logged_once_a_partition_as_ranges_and_minutes_to_come_not_at_all(
-        registry, video_root, migrated_database):
+        make_defs, video_root, migrated_database, instance):
     for i in (0, 1, 20):
         make_clip(video_root, "lobby", T0 + timedelta(minutes=i))
     now = T0 + timedelta(minutes=52, seconds=30)  # 14:52 is under way, 14:53-14:59 are to come
-    defs = local_defs(registry, video_root, migrated_database, grain="hour", clock=lambda: now)
+    defs = make_defs(REGISTRY, grain="hour", clock=lambda: now)
 
-    with instance_for_test() as instance:
-        result = materialize([asset_def(defs, minutes_key("lobby"))], resources=defs.resources, instance=instance,
-                             partition_key="2026-11-20-14:00")
-        logs = [entry.user_message for entry in instance.all_logs(result.run_id)
-                if "no clip in the store" in entry.user_message]
+    result = materialize([asset_def(defs, minutes_key("lobby"))], resources=defs.resources, instance=instance,
+                         partition_key="2026-11-20-14:00")
+    logs = [entry.user_message for entry in instance.all_logs(result.run_id)
+            if "no clip in the store" in entry.user_message]
 
     assert result.success
     assert logs == ["lobby 2026-11-20 14:00: no clip in the store for 49 minute(s) (14:02-14:19, 14:21-14:51)"]
@@ -256,17 +241,16 @@ def test_minutes_without_footage_are_logged_once_a_partition_as_ranges_and_minut
 
 
 def test_a_run_over_the_hour_in_progress_records_its_materialization_under_the_hours_key(
-        registry, video_root, migrated_database):
+        make_defs, video_root, migrated_database, instance):
     now = datetime.now(timezone.utc)
     minute = floor(now, MINUTE) - MINUTE  # a minute that has ended, in the hour in progress or the one before
     hour_key = floor(minute, HOUR).strftime("%Y-%m-%d-%H:%M")
     make_clip(video_root, "lobby", minute)
-    defs = local_defs(registry, video_root, migrated_database, grain="hour")
+    defs = make_defs(REGISTRY, grain="hour")
 
-    with instance_for_test() as instance:
-        result = materialize([asset_def(defs, minutes_key("lobby"))], resources=defs.resources, instance=instance,
-                             tags=camera_run_tags("lobby", hour_key, hour_key))
-        recorded = instance.get_latest_materialization_event(minutes_key("lobby")).asset_materialization
+    result = materialize([asset_def(defs, minutes_key("lobby"))], resources=defs.resources, instance=instance,
+                         tags=camera_run_tags("lobby", hour_key, hour_key))
+    recorded = instance.get_latest_materialization_event(minutes_key("lobby")).asset_materialization
 
     assert result.success
     assert recorded.partition == hour_key  # Dagster records no key for a partition its definition does not list
@@ -278,8 +262,7 @@ def test_roz_materialize_processes_every_hour_rolls_them_up_and_says_what_it_fou
     """The hour 14:00 has four minutes of footage (one clip damaged), 15:00 none: both are processed (materialized, as a
     UI backfill over them succeeds), their hours and day rolled up in the same call, so `roz timeline` answers at once
     (no daemon), and the summary counts what was found."""
-    registry, videos = tmp_path / "cameras.yaml", tmp_path / "videos"
-    registry.write_text(f"cameras:\n  lobby: {{{KEEP}}}\n")
+    registry, videos = registry_file(tmp_path), tmp_path / "videos"
     for minute in range(3):
         make_clip(videos, "lobby", T0 + timedelta(minutes=minute), seed=minute)
     bad_clips.truncated(videos / clip_key("lobby", T0 + timedelta(minutes=3)), faststart=True)  # read in part

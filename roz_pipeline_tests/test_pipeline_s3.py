@@ -9,9 +9,17 @@ from dagster_aws.s3 import S3Resource
 
 from bench.common import MOTO_CREDENTIALS
 from roz_pipeline.cli.main import main
-from roz_pipeline.defs import build_definitions
-from roz_pipeline.lib.resources import HeatmapDatabase, S3Clips
-from roz_pipeline_tests.helpers import KEEP, MIGRATIONS, T0, FaultyProxy, clip_key, make_clip, rows, run_range
+from roz_pipeline.lib.resources import S3Clips
+from roz_pipeline_tests.helpers import (
+    T0,
+    FaultyProxy,
+    clip_key,
+    definitions_over,
+    make_clip,
+    registry_file,
+    rows,
+    run_range,
+)
 
 BUCKET, PREFIX = "cameras", "site-a"
 
@@ -52,15 +60,9 @@ def bucket(moto_s3, tmp_path):
 
 
 def s3_defs(tmp_path, endpoint: str, database_url: str, clock=None):
-    registry = tmp_path / "cameras.yaml"
-    registry.write_text(f"cameras:\n  lobby: {{{KEEP}}}\n")
-    resources = {
-        "database": HeatmapDatabase(url=database_url, migrations_dir=str(MIGRATIONS)),
-        "clips": S3Clips(s3=S3Resource(endpoint_url=endpoint, max_attempts=5, **MOTO_CREDENTIALS),
-                         bucket=BUCKET,
-                         prefix=PREFIX),
-    }
-    return build_definitions(registry, resources, partitions_start="2026-11-01", grain="minute", clock=clock)
+    clips = S3Clips(s3=S3Resource(endpoint_url=endpoint, max_attempts=5, **MOTO_CREDENTIALS), bucket=BUCKET,
+                    prefix=PREFIX)
+    return definitions_over(registry_file(tmp_path), clips, database_url, grain="minute", clock=clock)
 
 
 def run_from_s3(endpoint: str, tmp_path, database_url: str, minutes: int):
@@ -95,15 +97,14 @@ def test_transient_s3_errors_are_retried(bucket, faulty_proxy, tmp_path, migrate
 
 
 def test_a_5xx_outlasting_botos_retries_fails_the_step_and_its_retry_policy_completes_it(
-        bucket, faulty_proxy, tmp_path, migrated_database):
+        bucket, faulty_proxy, tmp_path, migrated_database, instance):
     # One attempt of the step GETs a clip 6 times (boto's max_attempts=5, then s3transfer's own retry): 6 failing
     # GETs exhaust them; the step fails and its RetryPolicy runs it again.
     proxy = faulty_proxy(lambda method, path, count: (503, 0) if method == "GET" and is_clip(path) and count <= 6
                          else None)
     defs = s3_defs(tmp_path, proxy.url, migrated_database)
-    with instance_for_test() as instance:
-        result = run_range(defs, "lobby", T0, T0, instance)
-        retries = list(instance.all_logs(result.run_id, of_type=DagsterEventType.STEP_UP_FOR_RETRY))
+    result = run_range(defs, "lobby", T0, T0, instance)
+    retries = list(instance.all_logs(result.run_id, of_type=DagsterEventType.STEP_UP_FOR_RETRY))
 
     assert result.success
     (retry,) = retries
@@ -153,16 +154,14 @@ def test_an_object_gone_after_listing_is_a_missing_minute_and_access_denied_name
     assert [r[0] for r in rows(migrated_database)] == [T0 + timedelta(minutes=3)]
 
 
-def test_sensor_lists_new_clips_in_s3(bucket, moto_s3, tmp_path, migrated_database):
+def test_sensor_lists_new_clips_in_s3(bucket, moto_s3, tmp_path, migrated_database, instance):
     from dagster import build_sensor_context
 
     bucket.put_object(Bucket=BUCKET, Key=f"{PREFIX}/lobby/readme.txt", Body=b"x")
     defs = s3_defs(tmp_path, moto_s3.endpoint, migrated_database, clock=lambda: T0 + timedelta(hours=1))
     sensor = defs.resolve_sensor_def("new_clips_sensor")
 
-    with instance_for_test() as instance, build_sensor_context(
-        instance=instance, definitions=defs, resources=defs.resources
-    ) as context:
+    with build_sensor_context(instance=instance, definitions=defs, resources=defs.resources) as context:
         result = sensor(context)
 
     assert sorted(r.run_key.rsplit(":", 1)[0] for r in result.run_requests) == [

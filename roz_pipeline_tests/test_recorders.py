@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 import psycopg
-from dagster import instance_for_test, materialize
+from dagster import materialize
 
 from roz_pipeline.clips.catalog import ClipCatalog
 from roz_pipeline.clips.layout import ClipLayout
@@ -18,19 +18,18 @@ from roz_pipeline.core.heatmap import compute_heatmap
 from roz_pipeline.core.motion import MotionAccumulator
 from roz_pipeline.core.timesteps import MINUTE, floor
 from roz_pipeline.core.video import LumaDecoder
-from roz_pipeline.defs import build_definitions
 from roz_pipeline.lib.keys import minutes_key
-from roz_pipeline.lib.resources import HeatmapDatabase, LocalClips
 from roz_pipeline.registry import Camera
 from roz_pipeline.storage.minutes import minutes_between
 from roz_pipeline.usecases.processing import process_window, read_minutes
-from roz_pipeline_tests.helpers import MIGRATIONS, asset_def, minute_sources
+from roz_pipeline_tests.helpers import KEEP, asset_def, local_defs, minute_sources, registry_file
 from roz_pipeline_tests.recorders import FPS, cut, frigate_name, record
 
 UTC = timezone.utc
 HOUR_START = datetime(2026, 11, 20, 14, 0, tzinfo=UTC)
 T3 = HOUR_START + timedelta(seconds=3)  # the recording starts at 14:00:03, as segments rarely start on a minute
 FRIGATE = ClipLayout.from_setting("frigate")
+FRONT_DOOR = {"front-door": f"source_name: Front_Door, {KEEP}"}
 MEDIAMTX = "{camera}/%Y-%m-%d_%H-%M-%S-%f"
 
 
@@ -218,20 +217,16 @@ def test_a_clip_read_on_its_own_is_the_minutes_the_pipeline_stores_from_it_added
     assert np.array_equal(alone.still, minutes[0].still) and alone.last_frame_time == 150 - 1 / FPS
 
 
-def test_a_corrupt_segment_among_six_leaves_its_minute_the_other_frames_and_names_it(tmp_path, migrated_database):
+def test_a_corrupt_segment_among_six_leaves_its_minute_the_other_frames_and_names_it(tmp_path, migrated_database,
+                                                                                     instance):
     root, segments, _ = frigate_store(tmp_path, seconds=80)  # 14:00:03-14:01:23
     corrupt = root / "2026-11-20/14/Front_Door/00.33.mp4"
     corrupt.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(3000))
-    registry = tmp_path / "cameras.yaml"
-    registry.write_text("cameras:\n  front-door: {source_name: Front_Door, retention_days: 36500}\n")
-    resources = {"database": HeatmapDatabase(url=migrated_database, migrations_dir=str(MIGRATIONS)),
-                 "clips": LocalClips(root=str(root), layout="frigate")}
-    defs = build_definitions(registry, resources, partitions_start="2026-11-01", grain="hour")
+    defs = local_defs(registry_file(tmp_path, FRONT_DOOR), root, migrated_database, layout="frigate")
 
-    with instance_for_test() as instance:
-        result = materialize([asset_def(defs, minutes_key("front-door"))], resources=defs.resources,
-                             instance=instance, partition_key="2026-11-20-14:00")
-        logs = "\n".join(entry.user_message for entry in instance.all_logs(result.run_id))
+    result = materialize([asset_def(defs, minutes_key("front-door"))], resources=defs.resources,
+                         instance=instance, partition_key="2026-11-20-14:00")
+    logs = "\n".join(entry.user_message for entry in instance.all_logs(result.run_id))
 
     assert result.success
     (materialization,) = result.asset_materializations_for_node("heatmap_minutes__front_door")
@@ -310,27 +305,16 @@ def test_a_frigate_hour_of_20_cameras_on_s3_is_one_listing(tmp_path, moto_s3):
     assert [c.key for c in window.clips["cam-07"]][0] == "2026-11-20/14/Cam_07/05.03.mp4"
 
 
-def test_a_dagster_run_reads_frigate_segments_from_s3(tmp_path, moto_s3, migrated_database):
-    from dagster_aws.s3 import S3Resource
-
-    from roz_pipeline.lib.resources import S3Clips
-
+def test_a_dagster_run_reads_frigate_segments_from_s3(tmp_path, moto_s3, migrated_database, make_defs, instance):
     root, segments, _ = frigate_store(tmp_path, seconds=70)
     client = moto_s3.client("s3")
     client.create_bucket(Bucket="frigate-run")
     _upload(client, "frigate-run", root)
-    registry = tmp_path / "cameras.yaml"
-    registry.write_text("cameras:\n  front-door: {source_name: Front_Door, retention_days: 36500}\n")
-    resources = {"database": HeatmapDatabase(url=migrated_database, migrations_dir=str(MIGRATIONS)),
-                 "clips": S3Clips(s3=S3Resource(endpoint_url=moto_s3.endpoint, **moto_s3.credentials),
-                                  bucket="frigate-run",
-                                  prefix="frigate", layout="frigate")}
-    defs = build_definitions(registry, resources, partitions_start="2026-11-01", grain="hour")
+    defs = make_defs(FRONT_DOOR, store="s3", layout="frigate", bucket="frigate-run", prefix="frigate")
 
     downloads_before = set(Path(tempfile.gettempdir()).glob("roz-clip*"))
-    with instance_for_test() as instance:
-        result = materialize([asset_def(defs, minutes_key("front-door"))], resources=defs.resources,
-                             instance=instance, partition_key="2026-11-20-14:00")
+    result = materialize([asset_def(defs, minutes_key("front-door"))], resources=defs.resources,
+                         instance=instance, partition_key="2026-11-20-14:00")
 
     assert result.success
     assert set(Path(tempfile.gettempdir()).glob("roz-clip*")) == downloads_before  # every download removed

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 import cv2
 import numpy as np
 import pytest
-from dagster import evaluate_automation_conditions, instance_for_test, materialize
+from dagster import evaluate_automation_conditions, materialize
 
 from roz_pipeline.clips.synthetic import Walker, write_clip
 from roz_pipeline.core.cells import cell_sums
@@ -28,7 +28,7 @@ from roz_pipeline.usecases.regions import (
     when,
 )
 from roz_pipeline.usecases.rollups import roll_up_hour
-from roz_pipeline_tests.helpers import T0, asset_def, cell_is, clip_key, local_defs, run_range
+from roz_pipeline_tests.helpers import T0, asset_def, cell_is, clip_key, registry_file, run_range
 
 REGIONS = "{door: [0, 60, 100, 140], gate: [220, 60, 320, 140], sky: [0, 0, 320, 40]}"
 AT_THE_DOOR = Walker(start=(10, 80), end=(60, 80), size=(16, 40))  # x 10-76, y 80-120: inside `door` only
@@ -49,27 +49,25 @@ def spans(answer: dict) -> list[tuple[str, str]]:
 
 
 def test_when_finds_the_minutes_something_crossed_a_region_and_the_series_gives_the_same_answer(
-        tmp_path, migrated_database, roz):
+        tmp_path, migrated_database, roz, make_defs, instance):
     registry, videos = tmp_path / "cameras.yaml", tmp_path / "videos"
-    registry.write_text(f"cameras:\n  lobby: {{retention_days: 36500, regions: {REGIONS}}}\n")
     for minute, walker in enumerate(SCRIPT):
         path = videos / clip_key("lobby", T0 + timedelta(minutes=minute))
         path.parent.mkdir(parents=True, exist_ok=True)
         write_clip(path, width=320, height=180, frames=20, walkers=(walker,) if walker else (), seed=minute)
-    defs = local_defs(registry, videos, migrated_database, grain="minute")
+    defs = make_defs({"lobby": f"retention_days: 36500, regions: {REGIONS}"}, grain="minute")
     env = {"DATABASE_URL": migrated_database, "ROZ_CAMERAS_FILE": str(registry),
            "ROZ_VIDEO_ROOT": str(videos)}
-    with instance_for_test() as instance:
-        assert run_range(defs, "lobby", T0, T0 + timedelta(minutes=len(SCRIPT) - 1), instance).success
+    assert run_range(defs, "lobby", T0, T0 + timedelta(minutes=len(SCRIPT) - 1), instance).success
 
-        before = roz_when(roz, env, "door")  # the series is not built yet: the arrays answer
-        assert before["read_from"] == "the minute arrays" and "not built yet" in before["notes"][0]
-        assert materialize([asset_def(defs, regions_key("lobby"))], resources=defs.resources,
-                           instance=instance).success
-        late = videos / clip_key("lobby", T0 + timedelta(minutes=len(SCRIPT)))  # written with its region values
-        write_clip(late, width=320, height=180, frames=20, walkers=(AT_THE_DOOR,), seed=99)
-        assert run_range(defs, "lobby", T0 + timedelta(minutes=len(SCRIPT)), T0 + timedelta(minutes=len(SCRIPT)),
-                         instance).success
+    before = roz_when(roz, env, "door")  # the series is not built yet: the arrays answer
+    assert before["read_from"] == "the minute arrays" and "not built yet" in before["notes"][0]
+    assert materialize([asset_def(defs, regions_key("lobby"))], resources=defs.resources,
+                       instance=instance).success
+    late = videos / clip_key("lobby", T0 + timedelta(minutes=len(SCRIPT)))  # written with its region values
+    write_clip(late, width=320, height=180, frames=20, walkers=(AT_THE_DOOR,), seed=99)
+    assert run_range(defs, "lobby", T0 + timedelta(minutes=len(SCRIPT)), T0 + timedelta(minutes=len(SCRIPT)),
+                     instance).success
 
     door = roz_when(roz, env, "door")
     assert door["read_from"] == "the region series"
@@ -196,10 +194,7 @@ def test_a_rectangle_on_the_cell_grid_is_read_from_the_cells_with_the_arrays_ans
 
 
 def _camera(folder, regions: dict):
-    registry = folder / "cameras.yaml"
-    registry.write_text("cameras:\n  lobby:\n    regions:\n" + "".join(
-        f"      {name}: {box}\n" for name, box in regions.items()))
-    return load_registry(registry)["lobby"]
+    return load_registry(registry_file(folder, {"lobby": {"regions": regions}}))["lobby"]
 
 
 def test_the_week_picture_decodes_and_its_cells_are_the_rollups_average_minute(db, migrated_database, tmp_path, roz):
@@ -236,21 +231,18 @@ def test_the_week_picture_decodes_and_its_cells_are_the_rollups_average_minute(d
         assert cell_is(picture, week_cell(day, hour), expected)
 
 
-def test_the_series_asset_is_requested_once_at_first_and_again_when_a_region_moves(tmp_path, migrated_database,
-                                                                                   instance):
-    registry, videos = tmp_path / "cameras.yaml", tmp_path / "videos"
-    videos.mkdir()
+def test_the_series_asset_is_requested_once_at_first_and_again_when_a_region_moves(tmp_path, make_defs, instance):
+    (tmp_path / "videos").mkdir()
 
     def requested(defs, instance, cursor):
         result = evaluate_automation_conditions(defs, instance, cursor=cursor)
         return result.get_num_requested(regions_key("lobby")) == 1, result.cursor
 
-    registry.write_text("cameras:\n  lobby: {regions: {door: [0, 60, 100, 140]}}\n")
-    defs = local_defs(registry, videos, migrated_database, grain="minute")
+    defs = make_defs({"lobby": "regions: {door: [0, 60, 100, 140]}"}, grain="minute")
     wanted, cursor = requested(defs, instance, None)
     assert wanted  # never built
     assert materialize([asset_def(defs, regions_key("lobby"))], resources=defs.resources,
                        instance=instance).success
     assert requested(defs, instance, cursor)[0] is False
-    registry.write_text("cameras:\n  lobby: {regions: {door: [0, 60, 120, 140]}}\n")  # the door moved
-    assert requested(local_defs(registry, videos, migrated_database, grain="minute"), instance, cursor)[0]
+    moved = make_defs({"lobby": "regions: {door: [0, 60, 120, 140]}"}, grain="minute")  # the door moved
+    assert requested(moved, instance, cursor)[0]

@@ -26,6 +26,7 @@ from roz_pipeline_tests.helpers import (
     local_defs,
     make_clip,
     minute_row,
+    registry_file,
     rows,
     run_range,
 )
@@ -72,17 +73,16 @@ def bad_clip_store(tmp_path_factory) -> Path:
     return root
 
 
-def test_every_bad_clip_class_fails_or_flags_only_its_own_minute(bad_clip_store, tmp_path, db, migrated_database):
-    registry = tmp_path / "cameras.yaml"
-    registry.write_text(f"cameras:\n  lobby: {{{KEEP}}}\n  yard: {{{KEEP}}}\n")
+def test_every_bad_clip_class_fails_or_flags_only_its_own_minute(bad_clip_store, tmp_path, db, migrated_database,
+                                                                 instance):
+    registry = registry_file(tmp_path, {"lobby": KEEP, "yard": KEEP})
     write_minute(db, minute_row("yard", T0))  # another camera's row must not change
     yard_before = rows(migrated_database, "yard")
     last = T0 + timedelta(minutes=len(CLASSES) - 1)
 
-    with instance_for_test() as instance:
-        result = run_range(local_defs(registry, bad_clip_store, migrated_database, grain="minute"),
-                           "lobby", T0, last, instance)
-        logs = "\n".join(entry.user_message for entry in instance.all_logs(result.run_id))
+    result = run_range(local_defs(registry, bad_clip_store, migrated_database, grain="minute"),
+                       "lobby", T0, last, instance)
+    logs = "\n".join(entry.user_message for entry in instance.all_logs(result.run_id))
 
     assert not result.success
     failure = result.get_step_failure_events()[0].step_failure_data.error.message
@@ -108,8 +108,7 @@ def test_unsupported_codec_is_a_typed_error(bad_clip_store):
 
 @pytest.fixture
 def three_minutes(tmp_path):
-    registry = tmp_path / "cameras.yaml"
-    registry.write_text(f"cameras:\n  lobby: {{{KEEP}}}\n")
+    registry = registry_file(tmp_path)
     for i in range(3):
         make_clip(tmp_path / "videos", "lobby", T0 + timedelta(minutes=i), seed=i)
     return registry, tmp_path / "videos"
@@ -121,13 +120,12 @@ def _count_per_minute(url: str) -> list[int]:
             'SELECT count(*) FROM heatmap_minutes GROUP BY camera_id, "timestamp" ORDER BY "timestamp"')]
 
 
-def test_ten_repeated_backfills_leave_one_row_per_minute(three_minutes, migrated_database):
+def test_ten_repeated_backfills_leave_one_row_per_minute(three_minutes, migrated_database, instance):
     registry, videos = three_minutes
     defs = local_defs(registry, videos, migrated_database, grain="minute")
 
-    with instance_for_test() as instance:
-        for _ in range(10):
-            assert run_range(defs, "lobby", T0, T0 + timedelta(minutes=2), instance).success
+    for _ in range(10):
+        assert run_range(defs, "lobby", T0, T0 + timedelta(minutes=2), instance).success
 
     assert _count_per_minute(migrated_database) == [1, 1, 1]
 
@@ -208,17 +206,16 @@ def test_a_library_fault_on_one_clip_fails_only_its_minute_without_retrying(thre
 
 
 def test_a_redelivered_tick_asks_for_the_same_run_and_running_both_deliveries_stores_each_minute_once(
-        three_minutes, migrated_database):
+        three_minutes, migrated_database, instance):
     registry, videos = three_minutes
     defs = local_defs(registry, videos, migrated_database, grain="minute",
                       clock=lambda: T0 + timedelta(hours=1))
     sensor = defs.resolve_sensor_def("new_clips_sensor")
 
-    with instance_for_test() as instance:
-        first = sensor(build_sensor_context(instance=instance, definitions=defs, resources=defs.resources))
-        redelivered = sensor(build_sensor_context(instance=instance, definitions=defs, resources=defs.resources))
-        results = [execute_request(defs, request, instance)  # both deliveries run, as if the run key were lost
-                   for request in first.run_requests + redelivered.run_requests]
+    first = sensor(build_sensor_context(instance=instance, definitions=defs, resources=defs.resources))
+    redelivered = sensor(build_sensor_context(instance=instance, definitions=defs, resources=defs.resources))
+    results = [execute_request(defs, request, instance)  # both deliveries run, as if the run key were lost
+               for request in first.run_requests + redelivered.run_requests]
 
     (run_key,) = [r.run_key for r in first.run_requests]
     assert [r.run_key for r in redelivered.run_requests] == [run_key]  # the same inputs, the same run key
@@ -230,7 +227,7 @@ def test_a_redelivered_tick_asks_for_the_same_run_and_running_both_deliveries_st
 # -- database faults ---------------------------------------------------------------------------------------------
 
 
-def test_database_restarted_mid_run_the_run_retries_and_completes(tmp_path):
+def test_database_restarted_mid_run_the_run_retries_and_completes(tmp_path, instance):
     from pgserver._commands import pg_ctl
 
     from roz_pipeline.storage.connection import embedded_database_url, embedded_server
@@ -238,8 +235,7 @@ def test_database_restarted_mid_run_the_run_retries_and_completes(tmp_path):
     pgdata = tmp_path / "own-cluster" / "pgdata"
     url = embedded_database_url(pgdata)  # this test's own PostgreSQL, which it may restart
     server = embedded_server(pgdata)
-    registry = tmp_path / "cameras.yaml"
-    registry.write_text(f"cameras:\n  lobby: {{{KEEP}}}\n")
+    registry = registry_file(tmp_path)
     minutes = 8
     for i in range(minutes):
         path = tmp_path / "videos" / clip_key("lobby", T0 + timedelta(minutes=i))
@@ -259,11 +255,10 @@ def test_database_restarted_mid_run_the_run_retries_and_completes(tmp_path):
 
     restarter = threading.Thread(target=restart_after_two_rows)
     restarter.start()
-    with instance_for_test() as instance:
-        result = run_range(local_defs(registry, tmp_path / "videos", url, grain="minute"), "lobby", T0,
-                           T0 + timedelta(minutes=minutes - 1), instance)
-        retried = [e for e in instance.all_logs(result.run_id) if e.dagster_event and
-                   e.dagster_event.event_type_value == "STEP_UP_FOR_RETRY"]
+    result = run_range(local_defs(registry, tmp_path / "videos", url, grain="minute"), "lobby", T0,
+                       T0 + timedelta(minutes=minutes - 1), instance)
+    retried = [e for e in instance.all_logs(result.run_id) if e.dagster_event and
+               e.dagster_event.event_type_value == "STEP_UP_FOR_RETRY"]
     restarter.join()
 
     assert restarted.is_set()

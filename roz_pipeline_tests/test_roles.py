@@ -10,7 +10,6 @@ from roz_pipeline.settings import REPO_ROOT
 from roz_pipeline.storage.maintenance import vacuum_analyze
 from roz_pipeline.storage.migrations import Migrator
 from roz_pipeline_tests.helpers import (
-    KEEP,
     MIGRATIONS,
     T0,
     as_role,
@@ -18,6 +17,7 @@ from roz_pipeline_tests.helpers import (
     drop_roles_objects,
     local_defs,
     make_clip,
+    registry_file,
     rows,
     run_migrate_script,
     run_range,
@@ -33,8 +33,7 @@ def test_migrator_owns_the_schema_writer_runs_the_pipeline_reader_only_reads(dat
         owner = conn.execute("SELECT tableowner FROM pg_tables WHERE tablename = 'heatmap_minutes'").fetchone()[0]
     assert owner == "roz_migrator"
 
-    registry = tmp_path / "cameras.yaml"
-    registry.write_text(f"cameras:\n  lobby: {{{KEEP}}}\n")
+    registry = registry_file(tmp_path)
     make_clip(tmp_path / "videos", "lobby", T0)
     with instance_for_test() as instance:
         result = run_range(local_defs(registry, tmp_path / "videos", writer_url, grain="minute"),
@@ -124,24 +123,21 @@ def _defs_from_the_environment(database_with_roles, monkeypatch, tmp_path):
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("ROZ_MIGRATIONS_DIR", str(MIGRATIONS))
     monkeypatch.setenv("ROZ_VIDEO_ROOT", str(tmp_path / "videos"))
-    registry = tmp_path / "cameras.yaml"
-    registry.write_text(f"cameras:\n  lobby: {{{KEEP}}}\n")
+    registry = registry_file(tmp_path)
     return build_definitions(registry, partitions_start="2026-11-01", grain="minute")
 
 
-def test_the_schema_asset_migrates_as_the_schema_owner(database_with_roles, monkeypatch, tmp_path):
+def test_the_schema_asset_migrates_as_the_schema_owner(database_with_roles, monkeypatch, tmp_path, instance):
     defs = _defs_from_the_environment(database_with_roles, monkeypatch, tmp_path)
-    with instance_for_test() as instance:
-        assert materialize([asset_def(defs, AssetKey("roz_schema"))], resources=defs.resources,
-                           instance=instance).success
+    assert materialize([asset_def(defs, AssetKey("roz_schema"))], resources=defs.resources,
+                       instance=instance).success
     assert _table_owners(database_with_roles) == {"roz_migrator"}
 
 
 def test_a_camera_run_as_the_writer_migrates_a_new_database_as_the_schema_owner(database_with_roles, monkeypatch,
-                                                                                tmp_path):
+                                                                                tmp_path, instance):
     defs = _defs_from_the_environment(database_with_roles, monkeypatch, tmp_path)
     make_clip(tmp_path / "videos", "lobby", T0)
-    with instance_for_test() as instance:
-        assert run_range(defs, "lobby", T0, T0, instance).success
+    assert run_range(defs, "lobby", T0, T0, instance).success
     assert _table_owners(database_with_roles) == {"roz_migrator"}
     assert len(rows(as_role(database_with_roles, "roz_reader"))) == 1

@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import psycopg
 import pytest
-from dagster import AssetKey, DagsterEventType, DagsterRun, DagsterRunStatus, instance_for_test, materialize
+from dagster import AssetKey, DagsterEventType, DagsterRun, DagsterRunStatus, materialize
 
 from roz_pipeline.clips.synthetic import Walker, write_clip
 from roz_pipeline.core.codec import encode_intensity
@@ -31,13 +31,12 @@ from roz_pipeline.storage.seed_queries import hour_of_day_minutes
 from roz_pipeline.usecases.insight import compare_periods, hour_of_day_pattern, period_heatmap, write_hourly_csv
 from roz_pipeline.usecases.rollups import roll_up_day, roll_up_hour
 from roz_pipeline_tests.helpers import (
-    KEEP,
     T0,
     asset_def,
     cell_is,
-    local_defs,
     make_clip,
     partition_key,
+    registry_file,
     rollup_requests,
     run_range,
 )
@@ -221,8 +220,7 @@ def test_insight_commands_answer_from_the_database(db, migrated_database, tmp_pa
         for m in range(5):
             store(db, "lobby", now - timedelta(days=day, hours=1) + timedelta(minutes=m), known_map(day * 10 + m))
     roll_up(db, "lobby", (now - timedelta(days=3)).replace(hour=0), 24 * 4)
-    registry = tmp_path / "cameras.yaml"
-    registry.write_text("cameras:\n  lobby: {}\n")
+    registry = registry_file(tmp_path, {"lobby": {}})
     env = {"DATABASE_URL": migrated_database, "ROZ_VIDEO_ROOT": str(tmp_path / "none"),
            "ROZ_CAMERAS_FILE": str(registry)}
     hour = (now - timedelta(hours=1)).hour
@@ -270,13 +268,6 @@ def test_insight_commands_answer_from_the_database(db, migrated_database, tmp_pa
 # -- in Dagster ------------------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def registry(tmp_path):
-    path = tmp_path / "cameras.yaml"
-    path.write_text(f"cameras:\n  lobby: {{{KEEP}}}\n")
-    return path
-
-
 def automation_runs(defs, instance, cursor=None):
     """What the rollup automation requests now, as {asset key: partition keys}."""
     return rollup_requests(defs, instance, cursor)
@@ -289,34 +280,34 @@ def materialize_partitions(defs, key, partitions, instance):
     return results
 
 
-def test_reprocessed_minutes_update_their_hour_and_day_through_automation(registry, tmp_path, migrated_database):
+def test_reprocessed_minutes_update_their_hour_and_day_through_automation(make_defs, tmp_path, migrated_database,
+                                                                          instance):
     videos = tmp_path / "videos"
     for i in range(3):
         make_clip(videos, "lobby", T0 + timedelta(minutes=i), seed=i)
-    defs = local_defs(registry, videos, migrated_database, grain="minute")
+    defs = make_defs(grain="minute")
     hours, days = AssetKey(["heatmap_hours", "lobby"]), AssetKey(["heatmap_days", "lobby"])
 
-    with instance_for_test() as instance:
-        _, cursor = automation_runs(defs, instance)  # first tick: nothing updated yet
-        assert run_range(defs, "lobby", T0, T0 + timedelta(minutes=2), instance).success
-        requested, cursor = automation_runs(defs, instance, cursor)
-        assert requested == {hours: ["2026-11-20-14:00"]}  # the day waits for its hour
-        hour_runs = materialize_partitions(defs, hours, requested[hours], instance)
-        requested, cursor = automation_runs(defs, instance, cursor)
-        assert requested == {days: ["2026-11-20-00:00"]}
-        day_runs = materialize_partitions(defs, days, requested[days], instance)
-        assert automation_runs(defs, instance, cursor)[0] == {}
-        with psycopg.connect(migrated_database) as conn:
-            first_day = rollups_between(conn, "lobby", "day", T0.replace(hour=0), T0 + timedelta(days=1))[0].heatmap
+    _, cursor = automation_runs(defs, instance)  # first tick: nothing updated yet
+    assert run_range(defs, "lobby", T0, T0 + timedelta(minutes=2), instance).success
+    requested, cursor = automation_runs(defs, instance, cursor)
+    assert requested == {hours: ["2026-11-20-14:00"]}  # the day waits for its hour
+    hour_runs = materialize_partitions(defs, hours, requested[hours], instance)
+    requested, cursor = automation_runs(defs, instance, cursor)
+    assert requested == {days: ["2026-11-20-00:00"]}
+    day_runs = materialize_partitions(defs, days, requested[days], instance)
+    assert automation_runs(defs, instance, cursor)[0] == {}
+    with psycopg.connect(migrated_database) as conn:
+        first_day = rollups_between(conn, "lobby", "day", T0.replace(hour=0), T0 + timedelta(days=1))[0].heatmap
 
-        # a longer walk replaces the 14:01 clip; re-processing that minute must reach the hour and the day
-        _replace_with_two_walkers(videos / f"lobby/{T0:%Y-%m-%d}/14-01.mp4")
-        assert run_range(defs, "lobby", T0 + timedelta(minutes=1), T0 + timedelta(minutes=1), instance).success
-        requested, cursor = automation_runs(defs, instance, cursor)
-        assert requested == {hours: ["2026-11-20-14:00"]}
-        materialize_partitions(defs, hours, requested[hours], instance)
-        requested, cursor = automation_runs(defs, instance, cursor)
-        materialize_partitions(defs, days, requested[days], instance)
+    # a longer walk replaces the 14:01 clip; re-processing that minute must reach the hour and the day
+    _replace_with_two_walkers(videos / f"lobby/{T0:%Y-%m-%d}/14-01.mp4")
+    assert run_range(defs, "lobby", T0 + timedelta(minutes=1), T0 + timedelta(minutes=1), instance).success
+    requested, cursor = automation_runs(defs, instance, cursor)
+    assert requested == {hours: ["2026-11-20-14:00"]}
+    materialize_partitions(defs, hours, requested[hours], instance)
+    requested, cursor = automation_runs(defs, instance, cursor)
+    materialize_partitions(defs, days, requested[days], instance)
 
     with psycopg.connect(migrated_database) as conn:
         minutes = period_minutes_sum(conn, T0, T0 + timedelta(hours=1))
@@ -358,9 +349,7 @@ def period_minutes_sum(conn, start, end) -> np.ndarray:
     return np.sum([m.heatmap for m in minutes_between(conn, "lobby", start, end)], axis=0)
 
 
-def test_retention_deletes_minutes_and_leaves_their_rollups(tmp_path, db, migrated_database):
-    registry = tmp_path / "cameras.yaml"
-    registry.write_text("cameras:\n  lobby: {retention_days: 2, rollup_retention_days: 10}\n")
+def test_retention_deletes_minutes_and_leaves_their_rollups(db, make_defs, instance):
     now = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0)
     old_hour, ancient_hour = now - timedelta(days=3), now - timedelta(days=12)
     for hour in (old_hour, ancient_hour):
@@ -368,14 +357,13 @@ def test_retention_deletes_minutes_and_leaves_their_rollups(tmp_path, db, migrat
             store(db, "lobby", hour + timedelta(minutes=m), known_map(m))
         roll_up(db, "lobby", hour, 1)
     before = rollups_between(db, "lobby", "hour", old_hour, old_hour + timedelta(hours=1))[0]
-    defs = local_defs(registry, tmp_path, migrated_database, grain="minute")
+    defs = make_defs({"lobby": "retention_days: 2, rollup_retention_days: 10"}, grain="minute")
 
-    with instance_for_test() as instance:
-        assert defs.resolve_job_def("retention_cleanup_job").execute_in_process(instance=instance).success
-        assert db.execute("SELECT count(*) FROM heatmap_minutes").fetchone()[0] == 0
-        # the old hour's partition re-run after its minutes are gone keeps the rollup
-        hours = AssetKey(["heatmap_hours", "lobby"])
-        (result,) = materialize_partitions(defs, hours, [partition_key(old_hour)], instance)
+    assert defs.resolve_job_def("retention_cleanup_job").execute_in_process(instance=instance).success
+    assert db.execute("SELECT count(*) FROM heatmap_minutes").fetchone()[0] == 0
+    # the old hour's partition re-run after its minutes are gone keeps the rollup
+    hours = AssetKey(["heatmap_hours", "lobby"])
+    (result,) = materialize_partitions(defs, hours, [partition_key(old_hour)], instance)
 
     (after,) = rollups_between(db, "lobby", "hour", now - timedelta(days=20), now)
     assert after.period_start == old_hour and after.minutes_covered == 4
@@ -386,42 +374,40 @@ def test_retention_deletes_minutes_and_leaves_their_rollups(tmp_path, db, migrat
     assert statuses == ["kept"]
 
 
-def test_the_hour_in_progress_is_rolled_up_only_once_it_has_ended(registry, tmp_path, migrated_database):
+def test_the_hour_in_progress_is_rolled_up_only_once_it_has_ended(make_defs, tmp_path, migrated_database, instance):
     videos = tmp_path / "videos"
     this_hour = floor(datetime.now(timezone.utc), HOUR)
     last_hour = this_hour - timedelta(hours=1)
     for minute in (last_hour + timedelta(minutes=30), this_hour):
         make_clip(videos, "lobby", minute)
-    defs = local_defs(registry, videos, migrated_database, grain="hour")
+    defs = make_defs(grain="hour")
     hours = AssetKey(["heatmap_hours", "lobby"])
 
-    with instance_for_test() as instance:
-        _, cursor = automation_runs(defs, instance)
-        for hour in (last_hour, this_hour):  # the hour in progress too, as the run following it does
-            key = hour.strftime("%Y-%m-%d-%H:%M")
-            assert materialize([asset_def(defs, minutes_key("lobby"))], resources=defs.resources, instance=instance,
-                               tags=camera_run_tags("lobby", key, key)).success
-        requested, _ = automation_runs(defs, instance, cursor)
+    _, cursor = automation_runs(defs, instance)
+    for hour in (last_hour, this_hour):  # the hour in progress too, as the run following it does
+        key = hour.strftime("%Y-%m-%d-%H:%M")
+        assert materialize([asset_def(defs, minutes_key("lobby"))], resources=defs.resources, instance=instance,
+                           tags=camera_run_tags("lobby", key, key)).success
+    requested, _ = automation_runs(defs, instance, cursor)
 
     assert requested.get(hours) == [last_hour.strftime("%Y-%m-%d-%H:%M")]
 
 
-def test_an_ended_hour_waits_for_the_run_still_writing_its_minutes(registry, tmp_path, migrated_database):
+def test_an_ended_hour_waits_for_the_run_still_writing_its_minutes(make_defs, tmp_path, migrated_database, instance):
     videos = tmp_path / "videos"
     make_clip(videos, "lobby", T0)
-    defs = local_defs(registry, videos, migrated_database, grain="hour")
+    defs = make_defs(grain="hour")
     hours, hour = AssetKey(["heatmap_hours", "lobby"]), partition_key(T0)
 
-    with instance_for_test() as instance:
-        _, cursor = automation_runs(defs, instance)
-        assert run_range(defs, "lobby", T0, T0, instance).success
-        # a re-run of the same hour is under way (a late clip): its minutes are not final yet
-        running = instance.add_run(DagsterRun(
-            job_name="__ASSET_JOB", run_id=str(uuid.uuid4()), status=DagsterRunStatus.STARTED,
-            asset_selection=frozenset({minutes_key("lobby")}), tags=camera_run_tags("lobby", hour, hour)))
-        waiting, cursor = automation_runs(defs, instance, cursor)
-        instance.report_run_failed(running)
-        requested, cursor = automation_runs(defs, instance, cursor)
-        again, _ = automation_runs(defs, instance, cursor)
+    _, cursor = automation_runs(defs, instance)
+    assert run_range(defs, "lobby", T0, T0, instance).success
+    # a re-run of the same hour is under way (a late clip): its minutes are not final yet
+    running = instance.add_run(DagsterRun(
+        job_name="__ASSET_JOB", run_id=str(uuid.uuid4()), status=DagsterRunStatus.STARTED,
+        asset_selection=frozenset({minutes_key("lobby")}), tags=camera_run_tags("lobby", hour, hour)))
+    waiting, cursor = automation_runs(defs, instance, cursor)
+    instance.report_run_failed(running)
+    requested, cursor = automation_runs(defs, instance, cursor)
+    again, _ = automation_runs(defs, instance, cursor)
 
     assert waiting == {} and requested == {hours: [hour]} and again == {}

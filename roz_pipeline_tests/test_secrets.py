@@ -8,7 +8,7 @@ from dagster import EnvVar, instance_for_test
 from psycopg.conninfo import conninfo_to_dict
 
 from roz_pipeline.defs import build_definitions
-from roz_pipeline_tests.helpers import KEEP, T0, clip_key, make_clip, run_range
+from roz_pipeline_tests.helpers import T0, clip_key, make_clip, registry_file, run_range
 
 BUCKET, PREFIX = "secrets-test", "site-b"
 DB_PASSWORD = "db-secret-hunter2"
@@ -40,8 +40,7 @@ def test_secrets_from_the_environment_stay_out_of_runs_logs_and_errors(
     make_clip(tmp_path / "up", "lobby", T0)
     client.upload_file(str(tmp_path / "up" / clip_key("lobby", T0)), BUCKET, f"{PREFIX}/{clip_key('lobby', T0)}")
     client.put_object(Bucket=BUCKET, Key=f"{PREFIX}/{clip_key('lobby', T0 + timedelta(minutes=1))}", Body=b"bad")
-    registry = tmp_path / "cameras.yaml"
-    registry.write_text(f"cameras:\n  lobby: {{{KEEP}}}\n")
+    registry = registry_file(tmp_path)
     for name, value in {"DATABASE_URL": _url_with_password(migrated_database, DB_PASSWORD),
                         "ROZ_S3_BUCKET": BUCKET, "ROZ_S3_PREFIX": PREFIX, "AWS_ENDPOINT_URL": moto_endpoint,
                         "AWS_ACCESS_KEY_ID": "AKIDROZTEST", "AWS_SECRET_ACCESS_KEY": AWS_SECRET,

@@ -9,7 +9,7 @@ import pytest
 
 from roz_pipeline.settings import REPO_ROOT
 from roz_pipeline_tests.dagster_ui import dagster_ui
-from roz_pipeline_tests.helpers import KEEP, T0, make_clip, partition_key
+from roz_pipeline_tests.helpers import T0, make_clip, partition_key, registry_file
 
 QUERY = """{ repositoriesOrError { ... on RepositoryConnection { nodes {
   name jobs { name } sensors { name } schedules { name }
@@ -18,8 +18,7 @@ QUERY = """{ repositoriesOrError { ... on RepositoryConnection { nodes {
 
 
 def test_webserver_from_workspace_yaml_answers_graphql_with_assets_and_sensors(tmp_path):
-    registry = tmp_path / "cameras.yaml"
-    registry.write_text("cameras:\n  lobby: {}\n  yard: {}\n  dock: {}\n")
+    registry = registry_file(tmp_path, {"lobby": {}, "yard": {}, "dock": {}})
     (tmp_path / "dagster").mkdir()
     env = {**os.environ, "DAGSTER_HOME": str(tmp_path / "dagster"), "ROZ_CAMERAS_FILE": str(registry),
            "ROZ_HOME": str(tmp_path / "home")}
@@ -51,8 +50,7 @@ RUNS = """{ runsOrError { ... on Runs { results { runId status tags { key value 
 def test_run_ui_shows_the_runs_roz_materialize_recorded(tmp_path, migrated_database):
     """`./run roz materialize ...` then `./run ui`, as a user types them: one instance ($ROZ_HOME/dagster), so the
     UI lists the runs the command made, under the one code location name."""
-    registry, videos = tmp_path / "cameras.yaml", tmp_path / "videos"
-    registry.write_text(f"cameras:\n  lobby: {{{KEEP}}}\n")
+    registry, videos = registry_file(tmp_path), tmp_path / "videos"
     make_clip(videos, "lobby", T0)
     env = {k: v for k, v in os.environ.items() if k != "DAGSTER_HOME"} | {
         "DATABASE_URL": migrated_database, "ROZ_HOME": str(tmp_path / "home"), "ROZ_CAMERAS_FILE": str(registry),
@@ -86,8 +84,7 @@ def test_a_ui_backfill_over_an_hour_without_footage_and_an_hour_with_footage_com
     """What a user does in the UI, through the same GraphQL: Materialize > two hour partitions of a camera, one
     with a clip and one without, run by the real daemon. The backfill ends green and both hours are materialized,
     the empty one saying what it found."""
-    registry, videos = tmp_path / "cameras.yaml", tmp_path / "videos"
-    registry.write_text(f"cameras:\n  lobby: {{{KEEP}}}\n")
+    registry, videos = registry_file(tmp_path), tmp_path / "videos"
     make_clip(videos, "lobby", T0)
     (tmp_path / "dagster").mkdir()
     env = {**os.environ, "DAGSTER_HOME": str(tmp_path / "dagster"), "ROZ_CAMERAS_FILE": str(registry),

@@ -1,20 +1,17 @@
-"""The pure functions under the Dagster layer, without Dagster: time stepping, choosing the cameras to follow (and
-to follow again), where a following run resumes, staleness, retention, the numbers pictures print. (The new-clips
-scan asks the clip inventory: test_clip_inventory.py.)"""
+"""Following the hour in progress, without Dagster: which cameras a tick follows (and follows again when a run
+ended early), and where a following run resumes. (The runs themselves, on a simulated clock: test_live.py.)"""
 
 import dataclasses
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 import numpy as np
-import psycopg
 
 from roz_pipeline.clips.catalog import ClipCatalog, fingerprint
 from roz_pipeline.clips.layout import ClipLayout
 from roz_pipeline.clips.stores import ClipRef, LocalClipStore
-from roz_pipeline.core.render import legend_number
-from roz_pipeline.core.timesteps import DAY, HOUR, MINUTE, ceil, floor, runs, steps, uncovered
+from roz_pipeline.core.timesteps import HOUR, MINUTE
 from roz_pipeline.registry import Camera
-from roz_pipeline.storage.minutes import BuiltMinute, MinuteSources, StoredMinute, write_minute
+from roz_pipeline.storage.minutes import BuiltMinute, MinuteSources, StoredMinute
 from roz_pipeline.usecases.live import (
     HEARTBEAT_GRACE,
     FollowingRun,
@@ -23,28 +20,9 @@ from roz_pipeline.usecases.live import (
     cameras_to_follow_again,
     resume_point,
 )
-from roz_pipeline.usecases.monitoring import evaluate, transition
-from roz_pipeline.usecases.retention import apply_retention
-from roz_pipeline_tests.helpers import T0, clip_key, minute_row
+from roz_pipeline_tests.helpers import T0, clip_key
 
-UTC = timezone.utc
 SECOND = timedelta(seconds=1)
-
-
-def test_steps_floor_ceil_and_runs():
-    moment = datetime(2026, 11, 20, 14, 3, 30, tzinfo=UTC)
-    assert floor(moment, MINUTE) == datetime(2026, 11, 20, 14, 3, tzinfo=UTC)
-    assert floor(moment, DAY) == datetime(2026, 11, 20, tzinfo=UTC)
-    assert ceil(moment, HOUR) == datetime(2026, 11, 20, 15, tzinfo=UTC)
-    assert ceil(T0, HOUR) == T0
-    assert steps(T0, T0 + timedelta(minutes=3), MINUTE) == [T0 + timedelta(minutes=i) for i in range(3)]
-    assert steps(moment, moment + timedelta(days=1), DAY) == [floor(moment, DAY), floor(moment, DAY) + DAY]
-    assert steps(T0, T0, HOUR) == []
-    minutes = [T0, T0 + MINUTE, T0 + 3 * MINUTE]
-    assert runs(reversed(minutes), MINUTE) == [(T0, T0 + MINUTE), (T0 + 3 * MINUTE, T0 + 3 * MINUTE)]
-    day = floor(T0, DAY)
-    assert uncovered(day + 30 * MINUTE, day + 4 * HOUR, [day + HOUR, day + 2 * HOUR], HOUR) == [
-        (day + 30 * MINUTE, day + HOUR), (day + 3 * HOUR, day + 4 * HOUR)]
 
 
 def _touch(root, camera, minute):
@@ -75,21 +53,6 @@ def test_the_live_cameras_are_followed_once_per_hour_in_runs_of_at_most_n_camera
                                                      FollowRequest(key, ("gate",))]  # the next hour
     _touch(tmp_path, "roof", hour + 20 * MINUTE)  # starts recording in the hour: followed from then on
     assert follow({"lobby": key, "yard": key, "gate": key}, hour + 21 * MINUTE) == [FollowRequest(key, ("roof",))]
-
-
-def test_retention_deletes_each_cameras_expired_minutes_and_reports_them(db, migrated_database):
-    now = datetime.now(UTC).replace(second=0, microsecond=0)
-    for camera, age_days in (("lobby", 2), ("lobby", 0), ("yard", 2)):
-        write_minute(db, minute_row(camera, now - timedelta(days=age_days)))
-    cameras = [Camera("lobby", retention_days=1), Camera("yard", retention_days=3)]
-
-    reports = list(apply_retention(cameras, lambda: psycopg.connect(migrated_database, autocommit=True),
-                                   lambda: now))
-
-    assert [(r.camera_id, r.rows_deleted) for r in reports] == [("lobby", 1), ("yard", 0)]
-    assert reports[0].cutoff == now - timedelta(days=1)
-    assert db.execute("SELECT camera_id, count(*) FROM heatmap_minutes GROUP BY 1 ORDER BY 1").fetchall() == [
-        ("lobby", 1), ("yard", 1)]
 
 
 def _built(minute: datetime, clips: list[ClipRef]) -> BuiltMinute:
@@ -129,25 +92,3 @@ def test_a_following_run_that_ended_early_is_replaced_at_most_twice():
     assert cameras_to_follow_again(third, "hour") == []  # FOLLOWS_PER_WINDOW runs: left to the catch-up
     silent = FollowingRun("d", ("front",), "following", T0, T0)
     assert not silent.silent(T0 + HEARTBEAT_GRACE) and silent.silent(T0 + HEARTBEAT_GRACE + SECOND)
-
-
-def test_a_camera_whose_clips_land_while_its_minutes_do_not_is_roz_behind_not_stale():
-    now, last = T0 + 20 * MINUTE, T0 + 10 * MINUTE  # minutes stored up to 10, 9 minutes ago
-    assert evaluate("front", 5, last, now).state == "stale"
-    behind = evaluate("front", 5, last, now, newest_clip=now - MINUTE)
-    assert behind.state == "behind"
-    assert evaluate("front", 5, last, now, newest_clip=now - 6 * MINUTE).state == "stale"  # its clips stopped too
-    state, text = transition({"state": "fresh"}, behind, lambda after: None)
-    assert text.startswith("Roz is behind on camera front, not the camera: its clips land (newest")
-    assert transition(state, behind, lambda after: None) == (state, None)  # said once
-    _, caught_up = transition(state, evaluate("front", 5, now - MINUTE, now), lambda after: None)
-    assert caught_up.startswith("Roz caught up with camera front")
-    # a stale camera whose clips land again is back once its minutes are stored, not "Roz is behind"
-    assert transition({"state": "stale", "since": last.isoformat()}, behind, lambda after: None)[1] is None
-
-
-def test_the_numbers_a_picture_prints_have_three_digits_and_thousands_separators_never_e_notation():
-    """The colour legends and the bar charts' scale: 31,800, not 3.18e+04."""
-    numbers = [31_800.4, 1_234_567.0, 999.6, 2.5, 1.0, 0.0123, 0.000012345, 0.0, -31_800.0]
-    assert [legend_number(value) for value in numbers] == [
-        "31,800", "1,230,000", "1,000", "2.5", "1", "0.0123", "0.0000123", "0", "-31,800"]
