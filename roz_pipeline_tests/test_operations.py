@@ -395,7 +395,8 @@ def test_recent_gaps_check_reports_missing_minutes_since_the_first_row(registry,
     ]
 
 
-def test_each_nightly_step_reports_its_seconds_and_the_wal_it_wrote(registry, tmp_path, db, migrated_database):
+def test_each_nightly_step_reports_its_seconds_and_the_wal_it_wrote(registry, tmp_path, db, migrated_database,
+                                                                     instance):
     """What a night costs the server, per step: retention, the clip inventory's pruning, VACUUM (ANALYZE)."""
     from roz_pipeline.storage.inventory import StoredClip, upsert_clips
 
@@ -405,9 +406,8 @@ def test_each_nightly_step_reports_its_seconds_and_the_wal_it_wrote(registry, tm
                                                NOW - timedelta(days=9)) for i in range(300)], NOW)
     defs = defs_for(registry, tmp_path, migrated_database)
 
-    with instance_for_test() as instance:
-        nights = [defs.resolve_job_def(job).execute_in_process(instance=instance)
-                  for job in ("retention_cleanup_job", "vacuum_analyze_job")]
+    nights = [defs.resolve_job_def(job).execute_in_process(instance=instance)
+              for job in ("retention_cleanup_job", "vacuum_analyze_job")]
 
     outputs = {e.step_key: e.event_specific_data.metadata for night in nights for e in night.all_events
                if e.event_type == DagsterEventType.STEP_OUTPUT}
