@@ -34,6 +34,9 @@ in the same run:
               file                                                                               (bench/explore.py)
   storage     a night of maintenance (retention, the inventory's pruning, VACUUM ANALYZE) at 7 and 30 days kept:
               seconds and WAL per step, table sizes night after night, seconds against days kept (bench/storage.py)
+  follow_boundary  the hour boundary at 1,000 cameras, the real daemon: follow_cameras_sensor's tick submitting the
+              hour's following runs one at a time vs as deploy/dagster.yaml ships (8 at a time)
+                                                                                          (bench/follow_boundary.py)
 
 --quick shrinks every part (fewer repeats, minutes and days) to check the suite works in a few minutes; its
 numbers are not the ones to report.
@@ -64,6 +67,7 @@ PARTS = {  # name: (full arguments, --quick arguments)
     "control_plane": ([], ["--quick"]),
     "explore": ([], ["--days", "1", "--rollup-days", "14", "--cameras", "100", "--repeat", "3"]),
     "storage": ([], ["--quick"]),
+    "follow_boundary": ([], ["--quick"]),
 }
 
 
@@ -225,6 +229,15 @@ def _storage_rows(results: dict) -> list[tuple[str, str, str]]:
     return rows
 
 
+def _follow_boundary_rows(results: dict) -> list[tuple[str, str, str]]:
+    r = results["follow_boundary"]
+    one, shipped = (r["configs"][name]["median_s"] for name in ("one at a time", "as shipped"))
+    return [(f"hour boundary, {r['cameras']:,} cameras: submitting tick one at a time / as shipped",
+             f"{one:.1f} s / {shipped:.1f} s", "<= 30 s"),
+            ("... as shipped / one at a time (the same runs)",
+             f"{r['ratio_as_shipped_to_one_at_a_time']:.2f} ({r['same_runs']})", "")]
+
+
 ROWS = {  # each part's rows of the summary, in its order
     "extract": _extract_rows,
     "pipeline": _pipeline_rows,
@@ -239,6 +252,7 @@ ROWS = {  # each part's rows of the summary, in its order
     "explore": _explore_rows,
     "control_plane": _control_plane_rows,
     "storage": _storage_rows,
+    "follow_boundary": _follow_boundary_rows,
 }
 
 
