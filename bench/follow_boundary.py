@@ -39,6 +39,7 @@ from roz_pipeline.clips.catalog import ClipCatalog
 from roz_pipeline.clips.folder_discovery import FolderDiscovery
 from roz_pipeline.clips.layout import ClipLayout
 from roz_pipeline.clips.stores import LocalClipStore
+from roz_pipeline.core.timesteps import HOUR, floor
 from roz_pipeline.registry import load_registry
 from roz_pipeline.settings import REPO_ROOT, migrations_dir
 from roz_pipeline.storage.migrations import Migrator
@@ -48,6 +49,7 @@ CONFIGS = ("one at a time", "as shipped")
 DATABASES = ("roz_follow_dagster", "roz_follow_heatmaps")
 LIVE_MINUTES = 5
 WAIT_S = 300  # for the submitting tick and the next one
+TRIAL = timedelta(minutes=6)  # a trial's set-up and ticks take ~4 minutes: all inside one hour
 UNCOMPARED_TAGS = {"dagster/tick"}  # a tick's id: differs by nature
 
 
@@ -90,7 +92,11 @@ def live_cameras(root: Path, registry: Path, database_url: str) -> None:
 
 
 def trial(work: Path, config: str, registry: Path) -> dict:
-    """One trial of `config` in `work` (emptied): the follow sensor's ticks and the runs they created."""
+    """One trial of `config` in `work` (emptied): the follow sensor's ticks and the runs they created. Starts inside
+    the next hour when this one ends within TRIAL (a real hour boundary would submit the next hour's runs too)."""
+    now = datetime.now(timezone.utc)
+    if now + TRIAL > floor(now, HOUR) + HOUR:
+        time.sleep((floor(now, HOUR) + HOUR + timedelta(minutes=1) - now).total_seconds())
     shutil.rmtree(work, ignore_errors=True)
     home, root = work / "dagster", work / "recordings"
     home.mkdir(parents=True)
@@ -124,7 +130,7 @@ def wait_for_ticks(home: Path) -> list[dict]:
     """The follow sensor's ended ticks, once one submitted runs and a later one ended; a RuntimeError after WAIT_S."""
     deadline = time.monotonic() + WAIT_S
     while time.monotonic() < deadline:
-        time.sleep(2)
+        time.sleep(5)  # each look opens the instance: not too often beside the daemon measured
         ticks = follow_ticks(home)
         submitting = [i for i, t in enumerate(ticks) if t["runs"]]
         if submitting and len(ticks) > submitting[0] + 1:
