@@ -19,7 +19,7 @@ from bench.common import MOTO_CREDENTIALS
 from roz_pipeline.cli.main import main
 from roz_pipeline.lib.resources import S3Clips
 from roz_pipeline.settings import REPO_ROOT
-from roz_pipeline.storage.connection import embedded_database_url
+from roz_pipeline.storage.connection import embedded_database_url, embedded_server, stop_embedded_server
 from roz_pipeline.storage.migrations import Migrator
 from roz_pipeline_tests.helpers import (
     CAMERAS,
@@ -98,6 +98,16 @@ def moto_endpoint():
     server.start()
     yield f"http://127.0.0.1:{port}"
     server.stop()
+
+
+@pytest.fixture
+def own_cluster(tmp_path):
+    """An embedded PostgreSQL of the test's own, which it may restart: (its URL, pgserver's handle, its pgdata).
+    Stopped after the test: once restarted it is no longer the server pgserver stops when this process exits."""
+    pgdata = tmp_path / "own-cluster" / "pgdata"
+    url = embedded_database_url(pgdata)
+    yield url, embedded_server(pgdata), pgdata
+    stop_embedded_server(pgdata)
 
 
 @pytest.fixture

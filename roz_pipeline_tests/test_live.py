@@ -461,17 +461,15 @@ def test_the_daemon_stopped_for_ten_minutes_loses_and_duplicates_nothing(tmp_pat
     assert happened["alerts"] == []
 
 
-def test_postgresql_restarted_during_a_followed_hour_every_minute_is_stored_once(tmp_path, webhook, monkeypatch):
+def test_postgresql_restarted_during_a_followed_hour_every_minute_is_stored_once(tmp_path, webhook, monkeypatch,
+                                                                                own_cluster):
     """`pg_ctl restart` at 23:20: the following run's connection breaks, its step's RetryPolicy runs it again, and
     the retry keeps the minutes stored before the restart (same run, nothing recomputed) and writes the rest."""
     from pgserver._commands import pg_ctl
 
-    from roz_pipeline.storage.connection import embedded_database_url, embedded_server
     from roz_pipeline.storage.migrations import Migrator
 
-    pgdata = tmp_path / "own-cluster" / "pgdata"
-    url = embedded_database_url(pgdata)  # this test's own PostgreSQL, which it restarts
-    server = embedded_server(pgdata)
+    url, server, pgdata = own_cluster  # this test's own PostgreSQL, which it restarts
     Migrator(url, MIGRATIONS).migrate()
     restart_at = START + timedelta(minutes=20)
     restarted = []

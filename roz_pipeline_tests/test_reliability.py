@@ -227,14 +227,10 @@ def test_a_redelivered_tick_asks_for_the_same_run_and_running_both_deliveries_st
 # -- database faults ---------------------------------------------------------------------------------------------
 
 
-def test_database_restarted_mid_run_the_run_retries_and_completes(tmp_path, instance):
+def test_database_restarted_mid_run_the_run_retries_and_completes(tmp_path, instance, own_cluster):
     from pgserver._commands import pg_ctl
 
-    from roz_pipeline.storage.connection import embedded_database_url, embedded_server
-
-    pgdata = tmp_path / "own-cluster" / "pgdata"
-    url = embedded_database_url(pgdata)  # this test's own PostgreSQL, which it may restart
-    server = embedded_server(pgdata)
+    url, server, pgdata = own_cluster  # this test's own PostgreSQL, which it restarts
     registry = registry_file(tmp_path)
     minutes = 8
     for i in range(minutes):
