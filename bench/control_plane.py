@@ -34,21 +34,15 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-import psycopg
 import yaml
 from common import OUT, fresh_database, percentile, server_url, sqlalchemy_url
 from control_plane_ui import ui_queries
 from daemon import DAEMON, Tree, loud_lines, stop, workspace
-from ingest_world import every, history_starts, lay, read_all, scan
+from ingest_world import held_and_read, site_registry
 
-from roz_pipeline.clips.catalog import ClipCatalog
-from roz_pipeline.clips.folder_discovery import FolderDiscovery
-from roz_pipeline.clips.layout import ClipLayout
-from roz_pipeline.clips.stores import LocalClipStore
 from roz_pipeline.core.timesteps import HOUR, floor
 from roz_pipeline.registry import load_registry
 from roz_pipeline.settings import REPO_ROOT
-from roz_pipeline.usecases.new_clips import NewClipsCursor
 
 QUIET_FOR = timedelta(minutes=20)  # the history ends this long ago, and before this hour: no camera is live
 
@@ -58,10 +52,7 @@ def prepare(work: Path, cameras: int, per_site: int, history_hours: float) -> di
     home, root = work / "dagster", work / "recordings"
     home.mkdir()
     root.mkdir()
-    width = len(str(cameras - 1))
-    (work / "cameras.yaml").write_text("cameras:\n" + "".join(
-        f"  cam-{i:0{width}d}: {{source_name: Cam{i:0{width}d}, site: site_{i // per_site:03d}}}\n"
-        for i in range(cameras)))
+    site_registry(work / "cameras.yaml", cameras, per_site)
     server = server_url()
     instance = yaml.safe_load((REPO_ROOT / "deploy" / "dagster.yaml").read_text())
     instance["storage"] = {"postgres": {"postgres_url": sqlalchemy_url(fresh_database(server, "roz_cp_dagster"))}}
@@ -76,15 +67,8 @@ def prepare(work: Path, cameras: int, per_site: int, history_hours: float) -> di
     registry = list(load_registry(work / "cameras.yaml").values())
     now = datetime.now(timezone.utc)
     started = time.perf_counter()
-    end = min(now - QUIET_FOR, floor(now, HOUR))
-    files = lay(root, every([c.name_in_store for c in registry], history_starts(end, history_hours)))
-    discovery = FolderDiscovery(ClipCatalog(LocalClipStore(root), ClipLayout.from_setting("frigate"), registry),
-                                6, timedelta(days=7))
-    with psycopg.connect(environment["DATABASE_URL"], autocommit=True) as conn:
-        ids = [c.camera_id for c in registry]
-        scan(discovery, conn, ids, NewClipsCursor(), now)
-        read_all(discovery, conn, ids, now)
-        conn.execute("VACUUM ANALYZE")
+    files = held_and_read(root, registry, environment["DATABASE_URL"], min(now - QUIET_FOR, floor(now, HOUR)),
+                          history_hours)
     print(f"{cameras:,} cameras: {files:,} placeholder segments laid, taken in and marked read in "
           f"{time.perf_counter() - started:.0f} s", flush=True)
     return environment

@@ -32,18 +32,13 @@ import psycopg
 import yaml
 from common import OUT, fresh_database, server_url, sqlalchemy_url
 from daemon import DAEMON, stop, workspace
-from ingest_world import every, history_starts, lay, read_all, scan
+from ingest_world import held_and_read, site_registry
 from psycopg import sql
 
-from roz_pipeline.clips.catalog import ClipCatalog
-from roz_pipeline.clips.folder_discovery import FolderDiscovery
-from roz_pipeline.clips.layout import ClipLayout
-from roz_pipeline.clips.stores import LocalClipStore
 from roz_pipeline.core.timesteps import HOUR, floor
 from roz_pipeline.registry import load_registry
 from roz_pipeline.settings import REPO_ROOT, migrations_dir
 from roz_pipeline.storage.migrations import Migrator
-from roz_pipeline.usecases.new_clips import NewClipsCursor
 
 CONFIGS = ("one at a time", "as shipped")
 DATABASES = ("roz_follow_dagster", "roz_follow_heatmaps")
@@ -51,15 +46,6 @@ LIVE_MINUTES = 5
 WAIT_S = 300  # for the submitting tick and the next one
 TRIAL = timedelta(minutes=6)  # a trial's set-up and ticks take ~4 minutes: all inside one hour
 UNCOMPARED_TAGS = {"dagster/tick"}  # a tick's id: differs by nature
-
-
-def registry_file(work: Path, cameras: int, per_site: int) -> Path:
-    width = len(str(cameras - 1))
-    path = work / "cameras.yaml"
-    path.write_text("cameras:\n" + "".join(
-        f"  cam-{i:0{width}d}: {{source_name: Cam{i:0{width}d}, site: site_{i // per_site:03d}}}\n"
-        for i in range(cameras)))
-    return path
 
 
 def instance_config(config: str, dagster_url: str) -> dict:
@@ -76,18 +62,11 @@ def instance_config(config: str, dagster_url: str) -> dict:
 
 def live_cameras(root: Path, registry: Path, database_url: str) -> None:
     """Every camera's last LIVE_MINUTES of segments up to now, in the clip inventory, read."""
-    cameras = list(load_registry(registry).values())
-    now, started = datetime.now(timezone.utc), time.perf_counter()
-    files = lay(root, every([c.name_in_store for c in cameras], history_starts(now, LIVE_MINUTES / 60)))
+    started = time.perf_counter()
     Migrator(database_url, migrations_dir()).migrate()
-    discovery = FolderDiscovery(ClipCatalog(LocalClipStore(root), ClipLayout.from_setting("frigate"), cameras),
-                                6, timedelta(days=7))
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        ids = [c.camera_id for c in cameras]
-        scan(discovery, conn, ids, NewClipsCursor(), now)
-        read = read_all(discovery, conn, ids, now)
-        conn.execute("VACUUM ANALYZE")
-    print(f"  {files:,} segments laid, {read:,} clips in the inventory, read, in {time.perf_counter() - started:.0f} s",
+    files = held_and_read(root, list(load_registry(registry).values()), database_url, datetime.now(timezone.utc),
+                          LIVE_MINUTES / 60)
+    print(f"  {files:,} segments laid, taken into the inventory and read in {time.perf_counter() - started:.0f} s",
           flush=True)
 
 
@@ -213,7 +192,7 @@ def main(argv: list[str] | None = None) -> dict:
     work = OUT / "follow_boundary"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    registry = registry_file(work, args.cameras, args.cameras_per_site)
+    registry = site_registry(work / "cameras.yaml", args.cameras, args.cameras_per_site)
     trials = []
     for repeat in range(args.repeat):
         for config in CONFIGS:

@@ -13,9 +13,12 @@ import psycopg
 from common import fresh_database, server_url
 from psycopg import sql
 
+from roz_pipeline.clips.catalog import ClipCatalog
 from roz_pipeline.clips.discovery import DiscoveryCounts
+from roz_pipeline.clips.folder_discovery import FolderDiscovery
 from roz_pipeline.clips.inventory import ClipInventory
 from roz_pipeline.clips.layout import ClipLayout
+from roz_pipeline.clips.stores import LocalClipStore
 from roz_pipeline.core.timesteps import DAY, HOUR, floor
 from roz_pipeline.registry import Camera
 from roz_pipeline.settings import migrations_dir
@@ -137,6 +140,30 @@ def read_all(discovery, conn, camera_ids: list[str], now: datetime) -> int:
     reads = {clip.key: (clip.version, None) for listed in clips.clips.values() for clip in listed}
     ClipInventory(discovery, conn).mark_read(reads)
     return len(reads)
+
+
+def site_registry(path: Path, cameras: int, per_site: int) -> Path:
+    """`path`: a registry of `cameras` Frigate cameras (cam-N, named CamN in the store) in sites of `per_site`."""
+    width = len(str(cameras - 1))
+    path.write_text("cameras:\n" + "".join(
+        f"  cam-{i:0{width}d}: {{source_name: Cam{i:0{width}d}, site: site_{i // per_site:03d}}}\n"
+        for i in range(cameras)))
+    return path
+
+
+def held_and_read(root: Path, cameras: list[Camera], database_url: str, end: datetime, hours: float) -> int:
+    """`hours` of every camera's segments up to `end` laid under `root`, taken into the clip inventory of the
+    (migrated) database at `database_url` and marked read, as runs would have left them: the segments laid."""
+    files = lay(root, every([c.name_in_store for c in cameras], history_starts(end, hours)))
+    discovery = FolderDiscovery(ClipCatalog(LocalClipStore(root), ClipLayout.from_setting("frigate"), cameras),
+                                6, timedelta(days=7))
+    now = datetime.now(timezone.utc)
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        ids = [c.camera_id for c in cameras]
+        scan(discovery, conn, ids, NewClipsCursor(), now)
+        read_all(discovery, conn, ids, now)
+        conn.execute("VACUUM ANALYZE")
+    return files
 
 
 def read_landed(discovery, conn, names: list[str], segments: list[tuple[str, datetime]]) -> None:
