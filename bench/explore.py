@@ -37,6 +37,7 @@ from roz_pipeline.explore.app import Explorer, create_app
 from roz_pipeline.registry import Camera
 from roz_pipeline.settings import migrations_dir
 from roz_pipeline.storage.migrations import Migrator
+from roz_pipeline.storage.partitions import ensure_partitions_between
 
 DATABASE = "roz_bench_explore"
 TARGET_MS = 300
@@ -74,6 +75,7 @@ def load_day_of_cameras(url: str, cameras: int, day) -> list[str]:
     camera_ids = [f"site-{i:04d}" for i in range(cameras)]
     minutes = [day + timedelta(minutes=i) for i in range(1440)]
     with psycopg.connect(url, autocommit=True) as conn, conn.cursor() as cursor:
+        ensure_partitions_between(conn, minutes[0], minutes[-1])
         with cursor.copy('COPY heatmap_minutes (camera_id, "timestamp", video_path, height, width, downscale_factor, '
                          "intensity_array, frame_count, total_intensity, max_intensity, nonzero_pixels) "
                          "FROM STDIN") as copy:

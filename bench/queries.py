@@ -24,6 +24,7 @@ from roz_pipeline.core.timesteps import HOUR, floor
 from roz_pipeline.settings import migrations_dir
 from roz_pipeline.storage.migrations import Migrator
 from roz_pipeline.storage.minutes import newest_minutes
+from roz_pipeline.storage.partitions import ensure_partitions_between
 from roz_pipeline.storage.seed_queries import hour_of_day_minutes
 from roz_pipeline.usecases.insight import hour_of_day_pattern
 from roz_pipeline.usecases.rollups import roll_up_hour
@@ -66,6 +67,7 @@ def load(url: str, cameras: int, days: int, now: datetime) -> dict:
     small[3:5, 4:9] = 7
     started = time.perf_counter()
     with psycopg.connect(url, autocommit=True) as conn:
+        ensure_partitions_between(conn, now - timedelta(days=days), now)
         conn.execute(
             """
             INSERT INTO heatmap_minutes (camera_id, "timestamp", video_path, height, width, downscale_factor,

@@ -27,6 +27,7 @@ from roz_pipeline.core.regions import activity_intervals, region_activity, regio
 from roz_pipeline.registry import Camera
 from roz_pipeline.settings import migrations_dir
 from roz_pipeline.storage.migrations import Migrator
+from roz_pipeline.storage.partitions import ensure_partitions_between
 from roz_pipeline.storage.regions import define_region
 from roz_pipeline.usecases.regions import activity_from_arrays, when
 
@@ -50,6 +51,7 @@ def load(url: str, camera: Camera, days: int, end: datetime) -> float:
     started = time.perf_counter()
     with psycopg.connect(url, autocommit=True) as conn:
         define_region(conn, camera.camera_id, "door", DOOR, complete=True)
+        ensure_partitions_between(conn, minutes[0], minutes[-1])
         with conn.cursor() as cursor:
             with cursor.copy("COPY heatmap_minutes (camera_id, \"timestamp\", video_path, height, width, "
                              "downscale_factor, intensity_array, frame_count, total_intensity, max_intensity, "

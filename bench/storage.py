@@ -36,6 +36,7 @@ from roz_pipeline.registry import Camera
 from roz_pipeline.storage.inventory import prune_inventory
 from roz_pipeline.storage.maintenance import VACUUMED_TABLES, vacuum_analyze, wal_bytes_since, wal_position
 from roz_pipeline.storage.migrations import Migrator
+from roz_pipeline.storage.partitions import ensure_partitions_between, minute_partitions
 from roz_pipeline.usecases.retention import apply_retention
 
 VTEST = Path("/usr/share/doc/opencv-doc/examples/data/vtest.avi")
@@ -58,6 +59,8 @@ def write_days(conn: psycopg.Connection, cameras: list[str], start: datetime, da
     end = start + days * DAY
     series = "FROM unnest(%(cameras)s::text[]) AS c, generate_series(%(start)s, %(last)s, %(step)s) AS t"
     common = {"cameras": cameras, "start": start, "last": end - MINUTE, "step": MINUTE}
+    if minute_partitions(conn):  # partitioned (not the plain baseline): the days written need their partitions
+        ensure_partitions_between(conn, start, end - MINUTE)
     conn.execute(f"""INSERT INTO heatmap_minutes (camera_id, "timestamp", video_path, height, width, downscale_factor,
                          intensity_array, frame_count, total_intensity, max_intensity, nonzero_pixels)
                      SELECT c, t, c || '/' || t::text || '.mp4', %(height)s, %(width)s, 4, %(minute)s, 600, 9000,

@@ -8,6 +8,12 @@ DECLARE
     batch INT;
     total BIGINT := 0;
 BEGIN
+    IF batch_size IS NULL OR batch_size < 1 THEN
+        PERFORM heatmap_delete_batch(cutoff, camera, batch_size);  -- refuses it before anything is dropped
+    END IF;
+    IF camera IS NULL THEN
+        total := heatmap_drop_partitions_before(cutoff);
+    END IF;
     LOOP
         batch := heatmap_delete_batch(cutoff, camera, batch_size);
         total := total + batch;
@@ -27,12 +33,57 @@ DECLARE
     batch INT;
 BEGIN
     deleted := 0;
+    IF batch_size IS NULL OR batch_size < 1 THEN
+        PERFORM heatmap_delete_batch(cutoff, camera, batch_size);  -- refuses it before anything is dropped
+    END IF;
+    IF camera IS NULL THEN
+        deleted := heatmap_drop_partitions_before(cutoff);
+        COMMIT;
+    END IF;
     LOOP
         batch := heatmap_delete_batch(cutoff, camera, batch_size);
         deleted := deleted + batch;
         COMMIT;
         EXIT WHEN batch < batch_size;
     END LOOP;
+END;
+$$;
+
+CREATE FUNCTION public.heatmap_day_partitions(day date) RETURNS boolean
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+DECLARE
+    suffix      TEXT := '_p' || to_char(day, 'YYYYMMDD');
+    lower_bound TIMESTAMPTZ := day::timestamp AT TIME ZONE 'UTC';
+    upper_bound TIMESTAMPTZ := (day + 1)::timestamp AT TIME ZONE 'UTC';
+    keyed       TEXT;
+BEGIN
+    IF to_regclass('heatmap_minutes' || suffix) IS NOT NULL
+       OR (SELECT relkind FROM pg_class WHERE oid = 'heatmap_minutes'::regclass) <> 'p'
+       OR EXISTS (SELECT 1 FROM heatmap_partitions('heatmap_minutes')
+                  WHERE from_time < upper_bound AND to_time > lower_bound) THEN
+        RETURN false;  -- it has its partitions, or the partition of the rows before the day partitions holds it
+    END IF;
+    PERFORM pg_advisory_xact_lock(hashtext('heatmap_day_partitions'));  -- writers of one new day: one makes it
+    IF to_regclass('heatmap_minutes' || suffix) IS NOT NULL THEN
+        RETURN false;
+    END IF;
+    -- CREATE TABLE + ATTACH (SHARE UPDATE EXCLUSIVE on the parent) rather than CREATE TABLE ... PARTITION OF, which
+    -- would lock out every reader of the parent while it waits.
+    FOREACH keyed IN ARRAY ARRAY['heatmap_minutes', 'heatmap_minute_sources', 'heatmap_minute_cells',
+                                 'heatmap_region_minutes'] LOOP
+        EXECUTE format('CREATE TABLE %I (LIKE %I INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING STORAGE)',
+                       keyed || suffix, keyed);
+        IF keyed <> 'heatmap_minutes' THEN
+            EXECUTE format('ALTER TABLE %I ADD CONSTRAINT %I FOREIGN KEY (camera_id, "timestamp") '
+                           'REFERENCES %I (camera_id, "timestamp") ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED',
+                           keyed || suffix, keyed || suffix || '_minute_fkey', 'heatmap_minutes' || suffix);
+        END IF;
+        EXECUTE format('ALTER TABLE %I ATTACH PARTITION %I FOR VALUES FROM (%L) TO (%L)',
+                       keyed, keyed || suffix, lower_bound, upper_bound);
+    END LOOP;
+    RETURN true;
 END;
 $$;
 
@@ -48,22 +99,73 @@ BEGIN
     END IF;
     IF camera IS NULL THEN
         DELETE FROM heatmap_minutes
-        WHERE id = ANY(ARRAY(
-            SELECT id FROM heatmap_minutes
-            WHERE "timestamp" < cutoff
-            ORDER BY "timestamp" LIMIT batch_size))
-          AND "timestamp" < cutoff;
+        WHERE "timestamp" < cutoff
+          AND "timestamp" <= coalesce((
+              SELECT "timestamp" FROM heatmap_minutes WHERE "timestamp" < cutoff
+              ORDER BY "timestamp" OFFSET batch_size - 1 LIMIT 1), cutoff);
     ELSE
         DELETE FROM heatmap_minutes
-        WHERE id = ANY(ARRAY(
-            SELECT id FROM heatmap_minutes
-            WHERE camera_id = camera AND "timestamp" < cutoff
-            ORDER BY "timestamp" LIMIT batch_size))
-          AND "timestamp" < cutoff;
+        WHERE camera_id = camera AND "timestamp" < cutoff
+          AND "timestamp" <= coalesce((
+              SELECT "timestamp" FROM heatmap_minutes WHERE camera_id = camera AND "timestamp" < cutoff
+              ORDER BY "timestamp" OFFSET batch_size - 1 LIMIT 1), cutoff);
     END IF;
     GET DIAGNOSTICS deleted = ROW_COUNT;
     RETURN deleted;
 END;
+$$;
+
+CREATE FUNCTION public.heatmap_drop_partitions_before(cutoff timestamp with time zone) RETURNS bigint
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+DECLARE
+    expired   REGCLASS;
+    reference REGCLASS;
+    held      BIGINT;
+    total     BIGINT := 0;
+BEGIN
+    IF NOT has_table_privilege(session_user, 'heatmap_minutes', 'DELETE') THEN
+        RAISE EXCEPTION 'permission denied: % may not delete from heatmap_minutes', session_user
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    FOR expired IN SELECT partition FROM heatmap_partitions('heatmap_minutes') WHERE to_time <= cutoff LOOP
+        EXECUTE format('SELECT count(*) FROM %s', expired) INTO held;
+        FOR reference IN SELECT conrelid::regclass FROM pg_constraint WHERE contype = 'f' AND confrelid = expired LOOP
+            EXECUTE format('DROP TABLE %s', reference);
+        END LOOP;
+        EXECUTE format('DROP TABLE %s', expired);
+        total := total + held;
+    END LOOP;
+    RETURN total;
+END;
+$$;
+
+CREATE FUNCTION public.heatmap_is_hypertable() RETURNS boolean
+    LANGUAGE plpgsql STABLE
+    AS $_$
+DECLARE
+    found BOOLEAN := false;
+BEGIN
+    IF to_regclass('_timescaledb_catalog.hypertable') IS NOT NULL THEN
+        EXECUTE 'SELECT EXISTS (SELECT 1 FROM _timescaledb_catalog.hypertable WHERE table_name = $1)'
+            INTO found USING 'heatmap_minutes';
+    END IF;
+    RETURN found;
+END;
+$_$;
+
+CREATE FUNCTION public.heatmap_partitions(parent regclass) RETURNS TABLE(partition regclass, from_time timestamp with time zone, to_time timestamp with time zone)
+    LANGUAGE sql STABLE
+    AS $$
+    SELECT c.oid::regclass,
+           CASE WHEN bound[1] = 'MINVALUE' THEN '-infinity' ELSE btrim(bound[1], '''') END::timestamptz,
+           CASE WHEN bound[2] = 'MAXVALUE' THEN 'infinity' ELSE btrim(bound[2], '''') END::timestamptz
+    FROM pg_inherits i
+    JOIN pg_class c ON c.oid = i.inhrelid
+    CROSS JOIN LATERAL regexp_match(pg_get_expr(c.relpartbound, c.oid), 'FROM \((.+)\) TO \((.+)\)') AS bound
+    WHERE i.inhparent = parent
+    ORDER BY 3
 $$;
 
 CREATE FUNCTION public.heatmap_retention_cutoff(days integer) RETURNS timestamp with time zone
@@ -80,33 +182,15 @@ $$;
 
 CREATE FUNCTION public.roz_enable_timescaledb() RETURNS text
     LANGUAGE plpgsql
-    AS $_$
+    AS $$
 BEGIN
-    IF NOT EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb') THEN
-        RAISE NOTICE 'TimescaleDB is not installed on this server: heatmap_minutes stays a plain table';
-        RETURN 'not installed';
+    IF heatmap_is_hypertable() THEN
+        RETURN 'enabled';
     END IF;
-    IF current_setting('shared_preload_libraries') NOT LIKE '%timescaledb%' THEN
-        RAISE NOTICE 'TimescaleDB is installed but not in shared_preload_libraries: heatmap_minutes stays a plain table';
-        RETURN 'not preloaded';
-    END IF;
-    CREATE EXTENSION IF NOT EXISTS timescaledb;
-    -- Called dynamically: these functions do not exist on servers without the extension.
-    EXECUTE $sql$
-        SELECT create_hypertable('heatmap_minutes', 'timestamp',
-                                 chunk_time_interval => INTERVAL '1 day',
-                                 migrate_data => true, if_not_exists => true)
-    $sql$;
-    EXECUTE $sql$
-        ALTER TABLE heatmap_minutes SET (
-            timescaledb.compress,
-            timescaledb.compress_segmentby = 'camera_id',
-            timescaledb.compress_orderby = '"timestamp" DESC')
-    $sql$;
-    EXECUTE $sql$ SELECT add_compression_policy('heatmap_minutes', INTERVAL '7 days', if_not_exists => true) $sql$;
-    RETURN 'enabled';
+    RAISE NOTICE 'heatmap_minutes is partitioned by day (migration 013): TimescaleDB is not needed';
+    RETURN 'partitioned by day';
 END;
-$_$;
+$$;
 
 CREATE TABLE public.clip_folders (
     store text NOT NULL COLLATE pg_catalog."C",
@@ -264,7 +348,8 @@ CREATE TABLE public.heatmap_minute_cells (
     CONSTRAINT heatmap_minute_cells_height_check CHECK ((height > 0)),
     CONSTRAINT heatmap_minute_cells_rows_check CHECK ((rows > 0)),
     CONSTRAINT heatmap_minute_cells_width_check CHECK ((width > 0))
-);
+)
+PARTITION BY RANGE ("timestamp");
 
 COMMENT ON TABLE public.heatmap_minute_cells IS 'Per camera-minute: its heatmap (height x width, as in heatmap_minutes) summed over cells of cell_pixels square';
 
@@ -281,7 +366,8 @@ CREATE TABLE public.heatmap_minute_sources (
     computed_at timestamp with time zone DEFAULT now() NOT NULL,
     CONSTRAINT heatmap_minute_sources_clip_keys_check CHECK ((cardinality(clip_keys) > 0)),
     CONSTRAINT heatmap_minute_sources_covered_seconds_check CHECK (((covered_seconds > (0)::double precision) AND (covered_seconds <= (60)::double precision)))
-);
+)
+PARTITION BY RANGE ("timestamp");
 
 COMMENT ON TABLE public.heatmap_minute_sources IS 'Per camera-minute: the clips a heatmap_minutes row was built from';
 
@@ -316,7 +402,8 @@ CREATE TABLE public.heatmap_minutes (
     CONSTRAINT heatmap_minutes_nonzero_pixels_check CHECK ((nonzero_pixels >= 0)),
     CONSTRAINT heatmap_minutes_total_intensity_check CHECK ((total_intensity >= (0)::double precision)),
     CONSTRAINT heatmap_minutes_width_check CHECK ((width > 0))
-);
+)
+PARTITION BY RANGE ("timestamp");
 ALTER TABLE ONLY public.heatmap_minutes ALTER COLUMN intensity_array SET STORAGE EXTERNAL;
 
 COMMENT ON TABLE public.heatmap_minutes IS 'Per-minute motion heatmaps, one row per camera-minute';
@@ -342,7 +429,8 @@ CREATE TABLE public.heatmap_region_minutes (
     "timestamp" timestamp with time zone NOT NULL,
     activity double precision NOT NULL,
     CONSTRAINT heatmap_region_minutes_activity_check CHECK ((activity >= (0)::double precision))
-);
+)
+PARTITION BY RANGE ("timestamp");
 
 COMMENT ON TABLE public.heatmap_region_minutes IS 'Per camera, region and minute: the sum of the minute''s intensity_array inside the region';
 
@@ -427,21 +515,12 @@ CREATE INDEX idx_clip_inventory_modified ON public.clip_inventory USING btree (s
 
 CREATE INDEX idx_clip_inventory_unread_clips ON public.clip_inventory USING btree (store, clip_start) WHERE unread;
 
-CREATE INDEX idx_heatmap_activity ON public.heatmap_minutes USING btree (camera_id, total_intensity DESC);
+CREATE INDEX idx_heatmap_activity ON ONLY public.heatmap_minutes USING btree (camera_id, total_intensity DESC);
 
-CREATE INDEX idx_heatmap_region_minutes_minute ON public.heatmap_region_minutes USING btree (camera_id, "timestamp");
+CREATE INDEX idx_heatmap_region_minutes_minute ON ONLY public.heatmap_region_minutes USING btree (camera_id, "timestamp");
 
 CREATE INDEX idx_heatmap_rollups_period ON public.heatmap_rollups USING btree (grain, period_start);
 
-CREATE INDEX idx_heatmap_time ON public.heatmap_minutes USING btree ("timestamp");
+CREATE INDEX idx_heatmap_time ON ONLY public.heatmap_minutes USING btree ("timestamp");
 
-CREATE INDEX idx_heatmap_video_path ON public.heatmap_minutes USING btree (video_path);
-
-ALTER TABLE ONLY public.heatmap_minute_cells
-    ADD CONSTRAINT heatmap_minute_cells_minute_fkey FOREIGN KEY (camera_id, "timestamp") REFERENCES public.heatmap_minutes(camera_id, "timestamp") ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED;
-
-ALTER TABLE ONLY public.heatmap_minute_sources
-    ADD CONSTRAINT heatmap_minute_sources_minute_fkey FOREIGN KEY (camera_id, "timestamp") REFERENCES public.heatmap_minutes(camera_id, "timestamp") ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED;
-
-ALTER TABLE ONLY public.heatmap_region_minutes
-    ADD CONSTRAINT heatmap_region_minutes_minute_fkey FOREIGN KEY (camera_id, "timestamp") REFERENCES public.heatmap_minutes(camera_id, "timestamp") ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED;
+CREATE INDEX idx_heatmap_video_path ON ONLY public.heatmap_minutes USING btree (video_path);

@@ -20,7 +20,7 @@ from roz_pipeline.storage.migrations import (
 from roz_pipeline_tests.helpers import MIGRATIONS, copy_migrations, registry_file, run_migrate_script
 
 CONCURRENT_INDEX = """-- roz:no-transaction
-CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_heatmap_processed_at ON heatmap_minutes (processed_at);
+CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_rollups_minutes_covered ON heatmap_rollups (minutes_covered);
 """
 
 SHIPPED_VERSIONS = sorted(int(path.name.split("_")[0]) for path in MIGRATIONS.glob("*.sql"))
@@ -264,21 +264,22 @@ def test_killed_migration_leaves_no_partial_object_or_history_and_next_run_succe
 
 def test_invalid_index_left_by_a_failed_concurrent_build_is_dropped_and_rebuilt(migrated_database, tmp_path):
     with psycopg.connect(migrated_database, autocommit=True) as conn:
-        for _ in range(2):  # two rows with the same video_path make the unique build fail halfway
+        for hour in range(2):  # two rows with the same array make the unique build fail halfway
             conn.execute(
-                "INSERT INTO heatmap_minutes (camera_id, \"timestamp\", video_path, height, width, "
-                "downscale_factor, intensity_array, frame_count, total_intensity, max_intensity, nonzero_pixels) "
-                "VALUES ('cam', now() - random() * interval '1 day', 'same.mp4', 1, 1, 4, '\\x00', 1, 0, 0, 0)"
+                "INSERT INTO heatmap_rollups (camera_id, grain, period_start, height, width, downscale_factor, "
+                "intensity_array, minutes_covered, frame_count, total_intensity, max_intensity, nonzero_pixels) "
+                "VALUES ('cam', 'hour', date_trunc('hour', now()) - %s * interval '1 hour', 1, 1, 4, '\\x00', 1, 1, "
+                "0, 0, 0)", (hour,)
             )
     migrations = copy_migrations(tmp_path / "migrations", {
         "104_unique_path.sql": "-- roz:no-transaction\n"
-                               "CREATE UNIQUE INDEX CONCURRENTLY uq_video_path ON heatmap_minutes (video_path);\n"
+                               "CREATE UNIQUE INDEX CONCURRENTLY uq_array ON heatmap_rollups (intensity_array);\n"
     })
     with pytest.raises(MigrationError, match="104_unique_path.sql failed"):
         Migrator(migrated_database, migrations).migrate()
     with psycopg.connect(migrated_database, autocommit=True) as conn:
         assert conn.execute("SELECT count(*) FROM pg_index WHERE NOT indisvalid").fetchone()[0] == 1
-        conn.execute("DELETE FROM heatmap_minutes WHERE ctid = (SELECT min(ctid) FROM heatmap_minutes)")
+        conn.execute("DELETE FROM heatmap_rollups WHERE ctid = (SELECT min(ctid) FROM heatmap_rollups)")
 
     assert [m.filename for m in Migrator(migrated_database, migrations).migrate()] == ["104_unique_path.sql"]
     with psycopg.connect(migrated_database) as conn:
@@ -314,6 +315,7 @@ def test_new_file_numbered_below_an_applied_one_is_refused(migrated_database, tm
         Migrator(migrated_database, migrations).migrate()
 
 
-def test_timescaledb_migration_without_the_extension_changes_nothing(db):
-    assert db.execute("SELECT roz_enable_timescaledb()").fetchone()[0] in ("not installed", "not preloaded")
+def test_timescaledb_is_not_needed_once_the_tables_are_partitioned_by_day(db):
+    assert db.execute("SELECT roz_enable_timescaledb()").fetchone()[0] == "partitioned by day"
+    assert db.execute("SELECT relkind FROM pg_class WHERE oid = 'heatmap_minutes'::regclass").fetchone()[0] == "p"
     assert db.execute("SELECT count(*) FROM pg_extension WHERE extname = 'timescaledb'").fetchone()[0] == 0

@@ -43,6 +43,7 @@ from roz_pipeline.storage.maintenance import (
     wal_bytes_since,
     wal_position,
 )
+from roz_pipeline.storage.partitions import ensure_days_ahead
 from roz_pipeline.usecases.retention import apply_retention
 
 
@@ -102,8 +103,11 @@ def build_retention_job(cameras: dict[str, Camera]):
         elif removed:
             context.log.warning(f"{len(removed)} camera(s) no longer in the registry keep their rows: "
                                 f"{', '.join(sorted(removed))} (set ROZ_REMOVED_CAMERA_RETENTION_DAYS to delete them)")
+        kept = [] if removed_days else list(removed)
         with database.connection() as watcher, measured_step(watcher) as cost:
-            report = _apply_retention(context, targets, removed, database)
+            report = _apply_retention(context, targets, kept, removed, database)
+        with database.connection(as_schema_owner=True) as conn:
+            days_made = ensure_days_ahead(conn, datetime.now(timezone.utc).date())
         return Output(sum(r["rows_deleted"] for r in report.values()),
                       metadata={"per_camera": MetadataValue.json(report),
                                 "removed_cameras": MetadataValue.json(removed),
@@ -112,6 +116,7 @@ def build_retention_job(cameras: dict[str, Camera]):
                                                            "ROZ_REMOVED_CAMERA_RETENTION_DAYS to delete"),
                                 "rows_deleted": sum(r["rows_deleted"] for r in report.values()),
                                 "rollup_rows_deleted": sum(r["rollup_rows_deleted"] for r in report.values()),
+                                "days_made_ahead": days_made,
                                 **cost})
 
     @job(name="retention_cleanup_job",
@@ -124,11 +129,12 @@ def build_retention_job(cameras: dict[str, Camera]):
     return retention_cleanup_job
 
 
-def _apply_retention(context: OpExecutionContext, targets: list[Camera], removed: dict,
+def _apply_retention(context: OpExecutionContext, targets: list[Camera], kept: list[str], removed: dict,
                      database: HeatmapDatabase) -> dict:
     """Each camera's retention, logged and observed on its assets; what it deleted, per camera."""
     report = {}
-    for done in apply_retention(targets, database.connection, lambda: datetime.now(timezone.utc)):
+    for done in apply_retention(targets, database.connection, lambda: datetime.now(timezone.utc),
+                                lambda: database.connection(as_schema_owner=True), kept):
         context.log.info(f"{done.camera_id}: deleted {done.rows_deleted} minute(s) older than "
                          f"{done.retention_days} days and {done.rollup_rows_deleted} rollup(s) older than "
                          f"{done.rollup_retention_days} days in {done.duration_s} s")
@@ -167,24 +173,26 @@ def _retention_observations(done) -> list[AssetObservation]:
 
 @op(name="vacuum_analyze_heatmaps")
 def vacuum_analyze_heatmaps(context: OpExecutionContext, database: HeatmapDatabase) -> Output:
-    """VACUUM (ANALYZE) the heatmap tables as their owner, with each table's size and dead tuples before and after
-    (heatmap_minutes' also at the top level)."""
+    """VACUUM (ANALYZE) what changed of the heatmap tables (of the partitioned ones, the days written or deleted
+    from) as their owner, with each table's size and dead tuples before and after (heatmap_minutes' also at the top
+    level)."""
     database.migrate()
     with database.connection(as_schema_owner=True) as conn:
         before = {table: table_stats(conn, table) for table in VACUUMED_TABLES}
         with measured_step(conn) as cost:
-            vacuum_analyze(conn)
+            vacuumed = vacuum_analyze(conn)
         after = {table: table_stats(conn, table) for table in VACUUMED_TABLES}
     per_table = {table: {"bytes": after[table].total_bytes, "size": _pretty(after[table].total_bytes),
                          "live_rows": after[table].live_rows, "dead_rows_before": before[table].dead_rows,
                          "dead_rows_after": after[table].dead_rows} for table in VACUUMED_TABLES}
-    context.log.info(f"VACUUM (ANALYZE) {', '.join(VACUUMED_TABLES)}: {cost['duration_s']} s, "
+    context.log.info(f"VACUUM (ANALYZE) of {len(vacuumed)} changed table(s) or partition(s): {cost['duration_s']} s, "
                      f"{_pretty(cost['wal_bytes'])} of WAL; " + "; ".join(
         f"{table} dead tuples {t['dead_rows_before']} -> {t['dead_rows_after']}, {t['size']}"
         for table, t in per_table.items()))
     minutes = per_table["heatmap_minutes"]
     return Output(None, metadata={
         **cost,
+        "vacuumed": MetadataValue.json(vacuumed),
         "table_bytes": minutes["bytes"],
         "table_size": MetadataValue.text(minutes["size"]),
         "live_rows": minutes["live_rows"],

@@ -35,25 +35,47 @@ VACUUMED_TABLES = ("heatmap_minutes", "heatmap_rollups", "heatmap_minute_sources
 
 
 def table_stats(conn: psycopg.Connection, table: str = "heatmap_minutes") -> TableStats:
-    """Size on disk (with TOAST and indexes) and live/dead tuple counts of one of the VACUUMED_TABLES."""
+    """Size on disk (with TOAST and indexes) and live/dead tuple counts of one of the VACUUMED_TABLES, its
+    partitions' summed when it is partitioned."""
     if table not in VACUUMED_TABLES:
         raise ValueError(f"not a heatmap table: {table!r}")
     row = conn.execute(
         """
-        SELECT pg_total_relation_size(c.oid), coalesce(s.n_live_tup, 0), coalesce(s.n_dead_tup, 0)
-        FROM pg_class c LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid
-        WHERE c.oid = %s::regclass
+        SELECT coalesce(sum(pg_total_relation_size(t.relid)), 0)::bigint, coalesce(sum(s.n_live_tup), 0)::bigint,
+               coalesce(sum(s.n_dead_tup), 0)::bigint
+        FROM pg_partition_tree(%s::regclass) t LEFT JOIN pg_stat_user_tables s ON s.relid = t.relid
+        WHERE t.isleaf
         """,
         (table,),
     ).fetchone()
     return TableStats(*row)
 
 
-def vacuum_analyze(conn: psycopg.Connection) -> None:
-    """VACUUM (ANALYZE) the heatmap tables; `conn` must be in autocommit mode. Statistics read after it are fresh.
+def tables_to_vacuum(conn: psycopg.Connection) -> list[str]:
+    """The tables holding the VACUUMED_TABLES' rows that changed since their last VACUUM or ANALYZE, or never had
+    one: of a partitioned table, the days written or deleted from (the late-clip window), not the days kept."""
+    return [row[0] for row in conn.execute(
+        """
+        SELECT c.relname
+        FROM unnest(%s::regclass[]) AS kept(parent)
+        CROSS JOIN LATERAL pg_partition_tree(kept.parent) t
+        JOIN pg_class c ON c.oid = t.relid
+        LEFT JOIN pg_stat_user_tables s ON s.relid = t.relid
+        WHERE t.isleaf AND (s.relid IS NULL OR s.n_dead_tup > 0 OR s.n_mod_since_analyze > 0
+                            OR s.n_ins_since_vacuum > 0 OR coalesce(s.last_vacuum, s.last_autovacuum) IS NULL)
+        ORDER BY c.relname
+        """,
+        (list(VACUUMED_TABLES),),
+    ).fetchall()]
+
+
+def vacuum_analyze(conn: psycopg.Connection) -> list[str]:
+    """VACUUM (ANALYZE) what changed of the heatmap tables (`tables_to_vacuum`); `conn` must be in autocommit mode.
+    Statistics read after it are fresh. Returns the tables vacuumed.
 
     Raises PermissionError when the user does not own them: PostgreSQL would skip a table with a mere warning.
     """
+    tables = tables_to_vacuum(conn)
     not_owned = conn.execute(
         """
         SELECT string_agg(relname || ' (owner ' || pg_get_userbyid(relowner) || ')', ', ')
@@ -64,8 +86,10 @@ def vacuum_analyze(conn: psycopg.Connection) -> None:
     ).fetchone()[0]
     if not_owned:
         raise PermissionError(f"VACUUM needs the tables' owner: {not_owned}; connect as that role")
-    conn.execute(sql.SQL("VACUUM (ANALYZE) {}").format(sql.SQL(", ").join(map(sql.Identifier, VACUUMED_TABLES))))
+    if tables:
+        conn.execute(sql.SQL("VACUUM (ANALYZE) {}").format(sql.SQL(", ").join(map(sql.Identifier, tables))))
     conn.execute("SELECT pg_stat_clear_snapshot()")
+    return tables
 
 
 def wal_position(conn: psycopg.Connection) -> str:

@@ -409,14 +409,19 @@ class Migrator:
         )
 
 
+DAY_PARTITIONS = "heatmap_*_p" + "[0-9]" * 8  # a pg_dump pattern: <table>_pYYYYMMDD
+
+
 def dump_schema(url: str) -> str:
-    """The schema of the database at `url` as `pg_dump --schema-only`, without version-specific noise."""
+    """The schema of the database at `url` as `pg_dump --schema-only`, without version-specific noise or the day
+    partitions (heatmap_day_partitions makes them: which days exist depends on the day it runs)."""
     pg_dump = postgres_bin_dir() / "pg_dump"
     # The password goes in the environment: a command line is visible to every user of the machine (ps).
     params = conninfo_to_dict(url)
     password = params.pop("password", None)
     result = subprocess.run(
-        [str(pg_dump), "--schema-only", "--no-owner", "--no-privileges", "--dbname", make_conninfo(**params)],
+        [str(pg_dump), "--schema-only", "--no-owner", "--no-privileges", f"--exclude-table={DAY_PARTITIONS}",
+         "--dbname", make_conninfo(**params)],
         capture_output=True, text=True,
         env={**os.environ, "PGCONNECT_TIMEOUT": "10", **({"PGPASSWORD": password} if password else {})},
     )

@@ -62,7 +62,10 @@ def freshness(conn: psycopg.Connection, now: datetime | None = None) -> list[Cam
 
 
 def table_size(conn: psycopg.Connection) -> tuple[int, int]:
-    """(bytes on disk including TOAST and indexes, row count) of `heatmap_minutes`."""
+    """(bytes on disk including TOAST and indexes, row count) of `heatmap_minutes`, its partitions summed."""
     return conn.execute(
-        "SELECT pg_total_relation_size('heatmap_minutes'), count(*) FROM heatmap_minutes"
+        """
+        SELECT (SELECT sum(pg_total_relation_size(relid))::bigint FROM pg_partition_tree('heatmap_minutes')),
+               (SELECT count(*) FROM heatmap_minutes)
+        """
     ).fetchone()
