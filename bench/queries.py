@@ -22,10 +22,11 @@ from common import fresh_database, server_url, timings
 from roz_pipeline.core.codec import encode_intensity
 from roz_pipeline.core.timesteps import HOUR, floor
 from roz_pipeline.settings import migrations_dir
+from roz_pipeline.storage.maintenance import vacuum_analyze
 from roz_pipeline.storage.migrations import Migrator
 from roz_pipeline.storage.minutes import newest_minutes
 from roz_pipeline.storage.partitions import ensure_partitions_between
-from roz_pipeline.storage.seed_queries import hour_of_day_minutes
+from roz_pipeline.storage.seed_queries import hour_of_day_minutes, table_size
 from roz_pipeline.usecases.insight import hour_of_day_pattern
 from roz_pipeline.usecases.rollups import roll_up_hour
 
@@ -93,9 +94,8 @@ def load(url: str, cameras: int, days: int, now: datetime) -> dict:
             )
         for hour in hours:
             roll_up_hour(conn, PATTERN_CAMERA, hour, now - timedelta(days=days))
-        conn.execute("VACUUM (ANALYZE) heatmap_minutes, heatmap_rollups")
-        rows, size = conn.execute(
-            "SELECT count(*), pg_total_relation_size('heatmap_minutes') FROM heatmap_minutes").fetchone()
+        vacuum_analyze(conn)  # as the nightly job leaves the statistics: the partitions', not the parents'
+        size, rows = table_size(conn)
         blob = conn.execute("SELECT avg(length(intensity_array)) FROM heatmap_minutes WHERE height = 270").fetchone()[0]
     return {"rows": rows, "table_bytes": size, "load_s": round(time.perf_counter() - started, 1),
             "real_size_rows_mean_bytes": round(float(blob))}

@@ -32,8 +32,9 @@ in the same run:
   explore     `roz explore` for one camera with 90 days of minutes and 2 years of rollups, and the cameras page of
               1,000 cameras' whole day: each page's, picture's and question's server time p50/p95, against a static
               file                                                                               (bench/explore.py)
-  storage     a night of maintenance (retention, the inventory's pruning, VACUUM ANALYZE) at 7 and 30 days kept:
-              seconds and WAL per step, table sizes night after night, seconds against days kept (bench/storage.py)
+  storage     a night of maintenance (retention, the inventory's pruning, VACUUM ANALYZE) at 7 and 30 days kept, on
+              the tables as they were (plain) and partitioned by day: seconds and WAL per step, table sizes night
+              after night, seconds against days kept, partitioned / plain                      (bench/storage.py)
   follow_boundary  the hour boundary at 1,000 cameras, the real daemon: follow_cameras_sensor's tick submitting the
               hour's following runs one at a time vs as deploy/dagster.yaml ships (8 at a time)
                                                                                           (bench/follow_boundary.py)
@@ -219,13 +220,16 @@ def _control_plane_rows(results: dict) -> list[tuple[str, str, str]]:
 
 
 def _storage_rows(results: dict) -> list[tuple[str, str, str]]:
-    r = results["storage"]
-    nights = {days: h["nights"][-1]["steps"]["night"] for days, h in r["histories"].items()}
-    rows = [(f"a night at {days} days kept, {r['cameras']} cameras: seconds, WAL",
-             f"{n['s']:.2f} s, {n['wal_mb']:.0f} MB", "") for days, n in nights.items()]
-    if "fit" in r:
-        rows.append(("... a night's seconds: slope per day kept / intercept",
-                     f"{r['fit']['slope_share_of_intercept_per_day']:.1%}", "<= 1%"))
+    r, rows = results["storage"], []
+    for layout, result in r["layouts"].items():
+        nights = {days: h["nights"][-1]["steps"]["night"] for days, h in result["histories"].items()}
+        rows += [(f"a night at {days} days kept, {r['cameras']} cameras, {layout}: seconds, WAL",
+                  f"{n['s']:.2f} s, {n['wal_mb']:.0f} MB", "") for days, n in nights.items()]
+        if "fit" in result:
+            rows.append((f"... {layout}: a night's seconds, slope per day kept / intercept",
+                         f"{result['fit']['slope_share_of_intercept_per_day']:.1%}", "<= 1%"))
+    rows += [(f"... partitioned / plain at {days} days kept: seconds, WAL", f"{q['s']:.2f}x, {q['wal_mb']:.2f}x",
+              "WAL <= 0.10x") for days, q in r["ratios"].items()]
     return rows
 
 
