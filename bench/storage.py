@@ -11,7 +11,8 @@ rollups and a day rollup, and the clip inventory's late window of Frigate's 10 s
 days, as the nightly job keeps it). Then --nights nights (--quick: 2 cameras, 2 and 4 days, 2 nights), each:
 a day more written, then the nightly jobs' steps as they run them (`apply_retention` with a window of --days,
 `prune_inventory`, `vacuum_analyze`), each timed with the WAL it wrote (pg_current_wal_lsn: server-wide, so run it
-alone). Retention windows are whole days from now, so each night's cutoff moves by the bench's own minutes too.
+alone). Each night runs at the moment the nightly job does by default (00:05 UTC, the last one before the bench
+starts): its retention windows are whole days from then, so 5 minutes of a day are deleted and the rest dropped.
 
 Prints per layout and history size the median night per step (seconds, WAL MB), every table's size after each
 night, and the fit of a night's seconds against days kept (the slope per day as a share of the intercept); then
@@ -50,6 +51,7 @@ from roz_pipeline.usecases.retention import apply_retention
 VTEST = Path("/usr/share/doc/opencv-doc/examples/data/vtest.avi")
 SEGMENT_SECONDS = 10  # Frigate's segments: 8,640 a camera-day in the clip inventory
 STORE = "file:///media/frigate/recordings/"
+NIGHTLY_AT = timedelta(minutes=5)  # after midnight UTC: settings.retention_cron()'s default
 LAST_PLAIN_MIGRATION = 10  # 011-013 partition the per-minute tables by day
 
 
@@ -121,7 +123,7 @@ def measured(conn: psycopg.Connection, step) -> dict:
 def history(url: str, migrations: Path, cameras: list[str], days: int, nights: int, arrays: dict) -> dict:
     """A database migrated with `migrations`, holding `days` of history ending where the first night's day starts,
     then `nights` nights."""
-    now = floor(datetime.now(timezone.utc), MINUTE)
+    now = floor(datetime.now(timezone.utc) - NIGHTLY_AT, DAY) + NIGHTLY_AT  # the last time the nightly job ran
     first = now - (days + nights) * DAY  # night k writes day days + k - 1; retention then keeps `days` days
     late_window = (settings.late_clip_days() + 1) * DAY
     Migrator(url, migrations).migrate()
@@ -133,13 +135,13 @@ def history(url: str, migrations: Path, cameras: list[str], days: int, nights: i
         loaded = {"load_s": round(time.perf_counter() - started, 1), "sizes": sizes(conn)}
         # Night k writes the day from first + days + k; its "now" is that day's end, which real time is
         # `nights - k - 1` days later: the retention window that keeps `days` days is widened by as much.
-        results = [night(conn, url, cameras, first + (days + k) * DAY, days + nights - k - 1, arrays)
+        results = [night(conn, url, cameras, first + (days + k) * DAY, days + nights - k - 1, now, arrays)
                    for k in range(nights)]
     return loaded | {"nights": results}
 
 
 def night(conn: psycopg.Connection, url: str, cameras: list[str], day: datetime, retention_days: int,
-          arrays: dict) -> dict:
+          moment: datetime, arrays: dict) -> dict:
     """A day written (not measured), then the nightly jobs' three steps, measured; the tables' sizes after.
 
     A CHECKPOINT first, as on a server whose expiring rows were written weeks ago: the first change to a page after a
@@ -151,7 +153,7 @@ def night(conn: psycopg.Connection, url: str, cameras: list[str], day: datetime,
     late_cutoff = day + DAY - timedelta(days=settings.late_clip_days() + 1)  # the job's, on the night's "now"
     steps = {
         "retention": measured(conn, lambda: sum(done.rows_deleted for done in apply_retention(
-            registry, lambda: psycopg.connect(url, autocommit=True), lambda: datetime.now(timezone.utc)))),
+            registry, lambda: psycopg.connect(url, autocommit=True), lambda: moment))),
         "inventory": measured(conn, lambda: prune_inventory(conn, late_cutoff)),
         "vacuum": measured(conn, lambda: vacuum_step(conn)),
     }

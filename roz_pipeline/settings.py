@@ -217,13 +217,14 @@ def celery_is_set(name: str) -> bool:
 
 
 def retention_cron() -> str:
-    """When `retention_cleanup_job` runs (`ROZ_RETENTION_CRON`, default 03:00 UTC)."""
-    return env("ROZ_RETENTION_CRON", "0 3 * * *")
+    """When `retention_cleanup_job` runs (`ROZ_RETENTION_CRON`, default 00:05 UTC: just after the day boundary, so
+    that what expires is nearly all whole days, dropped, and only minutes of rows are deleted one by one)."""
+    return env("ROZ_RETENTION_CRON", "5 0 * * *")
 
 
 def vacuum_cron() -> str:
-    """When `vacuum_analyze_job` runs (`ROZ_VACUUM_CRON`, default 03:30 UTC, after the retention)."""
-    return env("ROZ_VACUUM_CRON", "30 3 * * *")
+    """When `vacuum_analyze_job` runs (`ROZ_VACUUM_CRON`, default 00:35 UTC, after the retention)."""
+    return env("ROZ_VACUUM_CRON", "35 0 * * *")
 
 
 def gap_check_hours() -> float:

@@ -241,7 +241,7 @@ def test_schedules_run_retention_then_vacuum_nightly_in_utc(registry, tmp_path, 
     vacuum = defs.resolve_schedule_def("nightly_vacuum_analyze")
 
     assert (retention.job_name, vacuum.job_name) == ("retention_cleanup_job", "vacuum_analyze_job")
-    assert (retention.cron_schedule, vacuum.cron_schedule) == ("0 3 * * *", "30 3 * * *")  # vacuum after retention
+    assert (retention.cron_schedule, vacuum.cron_schedule) == ("5 0 * * *", "35 0 * * *")  # vacuum after retention
     assert retention.execution_timezone == vacuum.execution_timezone == "UTC"
     for schedule, hour, minute in ((retention, 3, 0), (vacuum, 3, 30)):
         tick = datetime(2026, 11, 26, hour, minute, tzinfo=timezone.utc)

@@ -219,7 +219,7 @@ def _pretty(size: float) -> str:
 
 
 def build_schedules(retention_job, vacuum_job) -> list[ScheduleDefinition]:
-    """Retention at ROZ_RETENTION_CRON (default 03:00 UTC), VACUUM at ROZ_VACUUM_CRON (default 03:30 UTC)."""
+    """Retention at ROZ_RETENTION_CRON (default 00:05 UTC), VACUUM at ROZ_VACUUM_CRON (default 00:35 UTC)."""
     return [
         ScheduleDefinition(name="nightly_retention_cleanup", job=retention_job, cron_schedule=settings.retention_cron(),
                            execution_timezone="UTC", default_status=DefaultScheduleStatus.RUNNING),

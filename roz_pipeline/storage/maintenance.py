@@ -1,6 +1,7 @@
 """Maintenance statements: batched retention deletes, table statistics, VACUUM (ANALYZE) and the WAL a step wrote."""
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 import psycopg
 from psycopg import sql
@@ -9,18 +10,25 @@ from roz_pipeline.registry import check_camera_id
 
 
 def delete_expired(conn: psycopg.Connection, camera_id: str, retention_days: int, batch_size: int = 5000,
-                   lock_timeout: str | None = None) -> int:
-    """Delete the camera's rows older than `retention_days` (>= 1), committing every batch; returns rows deleted.
+                   lock_timeout: str | None = None, now: datetime | None = None) -> int:
+    """Delete the camera's rows older than `retention_days` (>= 1) before `now` (default: the server's clock),
+    committing every batch; returns rows deleted.
 
-    Needs an autocommit connection (the procedure commits between batches). With `lock_timeout`, a batch gives up
-    (and the call fails) rather than wait longer than that for a row a writer holds.
+    Needs an autocommit connection (each batch is a statement of its own). With `lock_timeout`, a batch gives up (and
+    the call fails) rather than wait longer than that for a row a writer holds.
     """
     if lock_timeout:
         conn.execute("SELECT set_config('lock_timeout', %s, false)", (lock_timeout,))
-    return conn.execute(
-        "CALL cleanup_old_heatmaps_in_batches(%s, %s, %s, NULL)",
-        (retention_days, check_camera_id(camera_id), batch_size),
-    ).fetchone()[0]
+    cutoff = conn.execute("SELECT heatmap_retention_cutoff(%s)", (retention_days,)).fetchone()[0]  # checks the window
+    if now is not None:
+        cutoff = now - timedelta(days=retention_days)
+    deleted = 0
+    while True:
+        batch = conn.execute("SELECT heatmap_delete_batch(%s, %s, %s)",
+                             (cutoff, check_camera_id(camera_id), batch_size)).fetchone()[0]
+        deleted += batch
+        if batch < batch_size:
+            return deleted
 
 
 @dataclass(frozen=True)

@@ -43,11 +43,11 @@ def apply_retention(cameras: list[Camera], connect: Callable[[], AbstractContext
     """
     dropped = drop_expired_days(cameras, connect_owner or connect, now(), kept_cameras) if cameras else {}
     for camera in cameras:
-        started = time.monotonic()
+        started, moment = time.monotonic(), now()
         with connect() as conn:
-            deleted = delete_expired(conn, camera.camera_id, camera.retention_days, lock_timeout=LOCK_TIMEOUT)
+            deleted = delete_expired(conn, camera.camera_id, camera.retention_days, lock_timeout=LOCK_TIMEOUT,
+                                     now=moment)
             rollups_deleted = delete_expired_rollups(conn, camera.camera_id, camera.rollup_retention_days)
-        moment = now()
         yield CameraRetention(camera.camera_id, dropped.get(camera.camera_id, 0) + deleted, camera.retention_days,
                               moment - timedelta(days=camera.retention_days), rollups_deleted,
                               camera.rollup_retention_days, moment - timedelta(days=camera.rollup_retention_days),
