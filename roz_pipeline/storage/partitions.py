@@ -77,10 +77,3 @@ def drop_minute_partition(conn: psycopg.Connection, name: str) -> dict[str, int]
         conn.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(table)))
     return held
 
-
-def leaf_tables(conn: psycopg.Connection, table: str) -> list[str]:
-    """The tables that hold `table`'s rows: its partitions, or itself when it is not partitioned."""
-    return [row[0] for row in conn.execute(
-        "SELECT c.relname FROM pg_partition_tree(%s::regclass) t JOIN pg_class c ON c.oid = t.relid WHERE t.isleaf",
-        (table,),
-    ).fetchall()]
