@@ -264,8 +264,5 @@ BEGIN
         DROP TABLE heatmap_region_minutes_before_days, heatmap_minute_cells_before_days,
                    heatmap_minute_sources_before_days, heatmap_minutes_before_days;
     END IF;
-    -- Today and the week ahead (as the nightly maintenance keeps them), for writers that make none of their own.
-    PERFORM heatmap_day_partitions(day::date)
-    FROM generate_series((now() AT TIME ZONE 'UTC')::date, (now() AT TIME ZONE 'UTC')::date + 7, INTERVAL '1 day') AS day;
 END;
 $$;

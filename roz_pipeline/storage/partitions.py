@@ -1,4 +1,4 @@
-"""Day partitions of `heatmap_minutes` and the tables keyed by its minutes (db/migrations/011-013): made for the days
+"""Day partitions of `heatmap_minutes` and the tables keyed by its minutes (db/migrations/011-014): made for the days
 written and the days ahead, dropped whole (children first) once every camera's window has passed them."""
 
 from collections.abc import Iterable
