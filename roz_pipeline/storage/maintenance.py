@@ -42,19 +42,26 @@ VACUUMED_TABLES = ("heatmap_minutes", "heatmap_rollups", "heatmap_minute_sources
                    "heatmap_minute_cells", "clip_inventory")
 
 
+# The tables holding a table's rows (`%(table)s`): itself when it is a plain table, else its leaf partitions.
+ROW_HOLDERS = """
+    SELECT oid AS relid FROM pg_class WHERE oid = %(table)s::regclass AND relkind = 'r'
+    UNION ALL
+    SELECT relid FROM pg_partition_tree(%(table)s::regclass) WHERE isleaf
+"""
+
+
 def table_stats(conn: psycopg.Connection, table: str = "heatmap_minutes") -> TableStats:
     """Size on disk (with TOAST and indexes) and live/dead tuple counts of one of the VACUUMED_TABLES, its
     partitions' summed when it is partitioned."""
     if table not in VACUUMED_TABLES:
         raise ValueError(f"not a heatmap table: {table!r}")
     row = conn.execute(
-        """
+        f"""
         SELECT coalesce(sum(pg_total_relation_size(t.relid)), 0)::bigint, coalesce(sum(s.n_live_tup), 0)::bigint,
                coalesce(sum(s.n_dead_tup), 0)::bigint
-        FROM pg_partition_tree(%s::regclass) t LEFT JOIN pg_stat_user_tables s ON s.relid = t.relid
-        WHERE t.isleaf
+        FROM ({ROW_HOLDERS}) AS t LEFT JOIN pg_stat_user_tables s ON s.relid = t.relid
         """,
-        (table,),
+        {"table": table},
     ).fetchone()
     return TableStats(*row)
 
@@ -62,19 +69,20 @@ def table_stats(conn: psycopg.Connection, table: str = "heatmap_minutes") -> Tab
 def tables_to_vacuum(conn: psycopg.Connection) -> list[str]:
     """The tables holding the VACUUMED_TABLES' rows that changed since their last VACUUM or ANALYZE, or never had
     one: of a partitioned table, the days written or deleted from (the late-clip window), not the days kept."""
-    return [row[0] for row in conn.execute(
-        """
-        SELECT c.relname
-        FROM unnest(%s::regclass[]) AS kept(parent)
-        CROSS JOIN LATERAL pg_partition_tree(kept.parent) t
-        JOIN pg_class c ON c.oid = t.relid
-        LEFT JOIN pg_stat_user_tables s ON s.relid = t.relid
-        WHERE t.isleaf AND (s.relid IS NULL OR s.n_dead_tup > 0 OR s.n_mod_since_analyze > 0
-                            OR s.n_ins_since_vacuum > 0 OR coalesce(s.last_vacuum, s.last_autovacuum) IS NULL)
-        ORDER BY c.relname
-        """,
-        (list(VACUUMED_TABLES),),
-    ).fetchall()]
+    changed = []
+    for table in VACUUMED_TABLES:
+        changed += [row[0] for row in conn.execute(
+            f"""
+            SELECT c.relname
+            FROM ({ROW_HOLDERS}) AS t JOIN pg_class c ON c.oid = t.relid
+            LEFT JOIN pg_stat_user_tables s ON s.relid = t.relid
+            WHERE s.relid IS NULL OR s.n_dead_tup > 0 OR s.n_mod_since_analyze > 0 OR s.n_ins_since_vacuum > 0
+               OR coalesce(s.last_vacuum, s.last_autovacuum) IS NULL
+            ORDER BY c.relname
+            """,
+            {"table": table},
+        ).fetchall()]
+    return changed
 
 
 def vacuum_analyze(conn: psycopg.Connection) -> list[str]:

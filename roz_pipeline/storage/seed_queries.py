@@ -8,6 +8,7 @@ from datetime import datetime, timedelta, timezone
 import psycopg
 
 from roz_pipeline.registry import check_camera_id
+from roz_pipeline.storage.maintenance import table_stats
 from roz_pipeline.storage.minutes import StoredMinute, minutes_between, stored_minute
 
 
@@ -63,9 +64,4 @@ def freshness(conn: psycopg.Connection, now: datetime | None = None) -> list[Cam
 
 def table_size(conn: psycopg.Connection) -> tuple[int, int]:
     """(bytes on disk including TOAST and indexes, row count) of `heatmap_minutes`, its partitions summed."""
-    return conn.execute(
-        """
-        SELECT (SELECT sum(pg_total_relation_size(relid))::bigint FROM pg_partition_tree('heatmap_minutes')),
-               (SELECT count(*) FROM heatmap_minutes)
-        """
-    ).fetchone()
+    return table_stats(conn).total_bytes, conn.execute("SELECT count(*) FROM heatmap_minutes").fetchone()[0]
