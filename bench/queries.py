@@ -25,7 +25,7 @@ from roz_pipeline.settings import migrations_dir
 from roz_pipeline.storage.maintenance import vacuum_analyze
 from roz_pipeline.storage.migrations import Migrator
 from roz_pipeline.storage.minutes import newest_minutes
-from roz_pipeline.storage.partitions import ensure_partitions_between
+from roz_pipeline.storage.partitions import ensure_partitions_between, partitions_of
 from roz_pipeline.storage.seed_queries import hour_of_day_minutes, table_size
 from roz_pipeline.usecases.insight import hour_of_day_pattern
 from roz_pipeline.usecases.rollups import roll_up_hour
@@ -68,7 +68,8 @@ def load(url: str, cameras: int, days: int, now: datetime) -> dict:
     small[3:5, 4:9] = 7
     started = time.perf_counter()
     with psycopg.connect(url, autocommit=True) as conn:
-        ensure_partitions_between(conn, now - timedelta(days=days), now)
+        if partitions_of(conn, "heatmap_minutes"):  # not on the plain tables (ROZ_MIGRATIONS_DIR up to 010)
+            ensure_partitions_between(conn, now - timedelta(days=days), now)
         conn.execute(
             """
             INSERT INTO heatmap_minutes (camera_id, "timestamp", video_path, height, width, downscale_factor,

@@ -32,7 +32,7 @@ in the same run:
   explore     `roz explore` for one camera with 90 days of minutes and 2 years of rollups, and the cameras page of
               1,000 cameras' whole day: each page's, picture's and question's server time p50/p95, against a static
               file                                                                               (bench/explore.py)
-  storage     a night of maintenance (retention, the inventory's pruning, VACUUM ANALYZE) at 7 and 30 days kept, on
+  storage     a night of maintenance (retention, the inventory's pruning, VACUUM ANALYZE) at 7, 30, 90 days kept, on
               the tables as they were (plain) and partitioned by day: seconds and WAL per step, table sizes night
               after night, seconds against days kept, partitioned / plain                      (bench/storage.py)
   follow_boundary  the hour boundary at 1,000 cameras, the real daemon: follow_cameras_sensor's tick submitting the

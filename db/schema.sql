@@ -59,23 +59,17 @@ DECLARE
     upper_bound TIMESTAMPTZ := (day + 1)::timestamp AT TIME ZONE 'UTC';
     keyed       TEXT;
 BEGIN
-    IF to_regclass('heatmap_minutes' || suffix) IS NOT NULL
-       OR (SELECT relkind FROM pg_class WHERE oid = 'heatmap_minutes'::regclass) <> 'p'
-       OR EXISTS (SELECT 1 FROM heatmap_partitions('heatmap_minutes')
-                  WHERE from_time < upper_bound AND to_time > lower_bound) THEN
-        RETURN false;  -- it has its partitions, or the partition of the rows before the day partitions holds it
-    END IF;
-    PERFORM pg_advisory_xact_lock(hashtext('heatmap_day_partitions'));  -- writers of one new day: one makes it
-    IF to_regclass('heatmap_minutes' || suffix) IS NOT NULL THEN
+    IF to_regclass('heatmap_minutes' || suffix) IS NOT NULL AND to_regclass('clip_inventory' || suffix) IS NOT NULL
+       OR cardinality(heatmap_day_partitions_missing(day)) = 0 THEN
         RETURN false;
     END IF;
+    PERFORM pg_advisory_xact_lock(hashtext('heatmap_day_partitions'));  -- writers of one new day: one makes it
     -- CREATE TABLE + ATTACH (SHARE UPDATE EXCLUSIVE on the parent) rather than CREATE TABLE ... PARTITION OF, which
     -- would lock out every reader of the parent while it waits.
-    FOREACH keyed IN ARRAY ARRAY['heatmap_minutes', 'heatmap_minute_sources', 'heatmap_minute_cells',
-                                 'heatmap_region_minutes'] LOOP
-        EXECUTE format('CREATE TABLE %I (LIKE %I INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING STORAGE)',
-                       keyed || suffix, keyed);
-        IF keyed <> 'heatmap_minutes' THEN
+    FOREACH keyed IN ARRAY heatmap_day_partitions_missing(day) LOOP
+        EXECUTE format('CREATE TABLE %I (LIKE %I INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING STORAGE '
+                       'INCLUDING GENERATED)', keyed || suffix, keyed);
+        IF keyed NOT IN ('heatmap_minutes', 'clip_inventory') THEN
             EXECUTE format('ALTER TABLE %I ADD CONSTRAINT %I FOREIGN KEY (camera_id, "timestamp") '
                            'REFERENCES %I (camera_id, "timestamp") ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED',
                            keyed || suffix, keyed || suffix || '_minute_fkey', 'heatmap_minutes' || suffix);
@@ -85,6 +79,19 @@ BEGIN
     END LOOP;
     RETURN true;
 END;
+$$;
+
+CREATE FUNCTION public.heatmap_day_partitions_missing(day date) RETURNS text[]
+    LANGUAGE sql STABLE
+    AS $$
+    SELECT coalesce(array_agg(keyed ORDER BY position), '{}')
+    FROM unnest(ARRAY['heatmap_minutes', 'heatmap_minute_sources', 'heatmap_minute_cells', 'heatmap_region_minutes',
+                      'clip_inventory']) WITH ORDINALITY AS tables(keyed, position)
+    WHERE to_regclass(keyed || '_p' || to_char(day, 'YYYYMMDD')) IS NULL
+      AND (SELECT relkind FROM pg_class WHERE oid = keyed::regclass) = 'p'
+      AND NOT EXISTS (SELECT 1 FROM heatmap_partitions(keyed::regclass)
+                      WHERE from_time < (day + 1)::timestamp AT TIME ZONE 'UTC'
+                        AND to_time > day::timestamp AT TIME ZONE 'UTC')
 $$;
 
 CREATE FUNCTION public.heatmap_delete_batch(cutoff timestamp with time zone, camera character varying, batch_size integer) RETURNS integer
@@ -187,7 +194,7 @@ BEGIN
     IF heatmap_is_hypertable() THEN
         RETURN 'enabled';
     END IF;
-    RAISE NOTICE 'heatmap_minutes is partitioned by day (migration 013): TimescaleDB is not needed';
+    RAISE NOTICE 'heatmap_minutes is partitioned by day (migration 014): TimescaleDB is not needed';
     RETURN 'partitioned by day';
 END;
 $$;
@@ -228,7 +235,8 @@ CREATE TABLE public.clip_inventory (
     read_at timestamp with time zone,
     unread boolean GENERATED ALWAYS AS (((gone_at IS NULL) AND ((read_version IS DISTINCT FROM version) OR (read_until IS NOT NULL)))) STORED NOT NULL,
     CONSTRAINT clip_inventory_size_bytes_check CHECK ((size_bytes >= 0))
-);
+)
+PARTITION BY RANGE (clip_start);
 
 COMMENT ON TABLE public.clip_inventory IS 'Every clip the store holds, as discovered, and whether its minutes were computed';
 
@@ -480,7 +488,7 @@ ALTER TABLE ONLY public.clip_folders
     ADD CONSTRAINT clip_folders_pkey PRIMARY KEY (store, folder);
 
 ALTER TABLE ONLY public.clip_inventory
-    ADD CONSTRAINT clip_inventory_pkey PRIMARY KEY (store, clip_key);
+    ADD CONSTRAINT clip_inventory_pkey PRIMARY KEY (store, clip_key, clip_start);
 
 ALTER TABLE ONLY public.clip_store_problems
     ADD CONSTRAINT clip_store_problems_pkey PRIMARY KEY (store, clip_key);
@@ -509,11 +517,11 @@ ALTER TABLE ONLY public.heatmap_minutes
 ALTER TABLE ONLY public.roz_schema_history
     ADD CONSTRAINT roz_schema_history_pkey PRIMARY KEY (version);
 
-CREATE INDEX idx_clip_inventory_camera_start ON public.clip_inventory USING btree (store, camera_name, clip_start);
+CREATE INDEX idx_clip_inventory_camera_start ON ONLY public.clip_inventory USING btree (store, camera_name, clip_start);
 
-CREATE INDEX idx_clip_inventory_modified ON public.clip_inventory USING btree (store, camera_name, modified_at);
+CREATE INDEX idx_clip_inventory_modified ON ONLY public.clip_inventory USING btree (store, camera_name, modified_at);
 
-CREATE INDEX idx_clip_inventory_unread_clips ON public.clip_inventory USING btree (store, clip_start) WHERE unread;
+CREATE INDEX idx_clip_inventory_unread_clips ON ONLY public.clip_inventory USING btree (store, clip_start) WHERE unread;
 
 CREATE INDEX idx_heatmap_activity ON ONLY public.heatmap_minutes USING btree (camera_id, total_intensity DESC);
 

@@ -1,21 +1,25 @@
-"""Day partitions (db/migrations/011-013): an existing database converted online with its rows, days made for what is
-written, expired days dropped whole (children first) while shorter windows still delete, VACUUM of what changed."""
+"""Day partitions (db/migrations/011-015): an existing database converted online with its rows, days made for what is
+written, expired days dropped whole (children first) while shorter windows still delete, the clip inventory's days
+forgotten whole, VACUUM of what changed."""
 
 from datetime import datetime, timedelta, timezone
 
 import psycopg
 
 from roz_pipeline.registry import Camera
+from roz_pipeline.storage.inventory import StoredClip, clips_starting, upsert_clips
 from roz_pipeline.storage.maintenance import VACUUMED_TABLES, table_stats, vacuum_analyze
 from roz_pipeline.storage.migrations import Migrator
 from roz_pipeline.storage.minutes import MinuteSources, write_minute
-from roz_pipeline.storage.partitions import minute_partitions
-from roz_pipeline.usecases.retention import apply_retention
+from roz_pipeline.storage.partitions import partitions_of
+from roz_pipeline.usecases.retention import apply_retention, forget_clips_before
 from roz_pipeline_tests.helpers import MIGRATIONS, minute_row
 
 UTC = timezone.utc
+HOUR = timedelta(hours=1)
 NOW = datetime.now(UTC).replace(second=0, microsecond=0)
-KEYED = ("heatmap_minutes", "heatmap_minute_sources", "heatmap_region_minutes")
+KEYED = ("heatmap_minutes", "heatmap_minute_sources", "heatmap_region_minutes", "clip_inventory")
+STORE = "file:///recordings/"
 
 
 def _migrations_up_to(directory, version: int):
@@ -50,6 +54,9 @@ def test_a_database_holding_rows_is_partitioned_with_every_row_while_a_writer_ho
                              " inputs_fingerprint, listed_at) VALUES (%s, %s, '{clip.mp4}', 60, 'fp', now())",
                              (camera, when))
                 conn.execute("INSERT INTO heatmap_region_minutes VALUES (%s, 'door', %s, 1)", (camera, when))
+                conn.execute("INSERT INTO clip_inventory (store, clip_key, camera_name, clip_start, version, "
+                             "modified_at, observed_at) VALUES (%s, %s, %s, %s, 'v1', %s, %s)",
+                             (STORE, f"{camera}/{when:%Y%m%d%H%M}.mp4", camera, when, when, when))
         before = _counts(conn)
     Migrator(empty_database, _migrations_up_to(tmp_path / "to_011", 11)).migrate()
 
@@ -62,13 +69,14 @@ def test_a_database_holding_rows_is_partitioned_with_every_row_while_a_writer_ho
         writer.commit()
     applied = Migrator(empty_database, MIGRATIONS).migrate()
 
-    assert [m.version for m in applied] == [13, 14]
+    assert [m.version for m in applied] == [13, 14, 15]
     with psycopg.connect(empty_database, autocommit=True) as conn:
         assert _counts(conn) == {**before, "heatmap_minutes": before["heatmap_minutes"] + 1}
         assert conn.execute("SELECT relkind FROM pg_class WHERE oid = 'heatmap_minutes'::regclass").fetchone() == ("p",)
-        partitions = [name for name, _ in minute_partitions(conn)]
+        partitions = [name for name, _ in partitions_of(conn, "heatmap_minutes")]
         assert partitions[0] == "heatmap_minutes_before_days" and len(partitions) > 1
         assert conn.execute("SELECT count(*) FROM heatmap_minutes_before_days").fetchone()[0] == 11
+        assert [name for name, _ in partitions_of(conn, "clip_inventory")][0] == "clip_inventory_before_days"
         # Writing goes on: a new day gets its partitions, and a minute's sources still go with it.
         _write_with_sources(conn, "lobby", NOW + timedelta(days=30))
         assert conn.execute("SELECT tableoid::regclass::text FROM heatmap_minutes WHERE \"timestamp\" = %s",
@@ -97,30 +105,31 @@ def test_retention_drops_the_days_every_window_passed_and_deletes_what_a_shorter
         db, migrated_database):
     _eight_days(db, ("lobby", "yard"))
     cameras = [Camera("lobby", retention_days=2), Camera("yard", retention_days=5)]
-    expired = {name for name, to_time in minute_partitions(db) if to_time <= NOW - timedelta(days=5)}
+    expired = {name for name, to_time in partitions_of(db, "heatmap_minutes") if to_time <= NOW - timedelta(days=5)}
 
     reports = list(apply_retention(cameras, lambda: psycopg.connect(migrated_database, autocommit=True),
                                    lambda: NOW))
 
-    assert len(expired) >= 2 and not expired & {name for name, _ in minute_partitions(db)}
+    assert len(expired) >= 2 and not expired & {name for name, _ in partitions_of(db, "heatmap_minutes")}
     for table in ("heatmap_minute_sources", "heatmap_region_minutes"):  # their days went first
         assert db.execute("SELECT count(*) FROM pg_class WHERE relname = ANY(%s)",
                           ([name.replace("heatmap_minutes", table) for name in expired],)).fetchone()[0] == 0
     assert [(r.camera_id, r.rows_deleted) for r in reports] == [("lobby", 6), ("yard", 3)]
     assert db.execute("SELECT camera_id, count(*) FROM heatmap_minutes GROUP BY 1 ORDER BY 1").fetchall() == [
         ("lobby", 2), ("yard", 5)]
-    assert _counts(db) == {"heatmap_minutes": 7, "heatmap_minute_sources": 7, "heatmap_region_minutes": 7}
+    assert _counts(db) == {"heatmap_minutes": 7, "heatmap_minute_sources": 7, "heatmap_region_minutes": 7,
+                           "clip_inventory": 0}
 
 
 def test_a_day_holding_rows_of_a_camera_whose_rows_are_kept_is_not_dropped(db, migrated_database):
     _eight_days(db, ("lobby", "gone"))
-    partitions = minute_partitions(db)
+    partitions = partitions_of(db, "heatmap_minutes")
 
     reports = list(apply_retention([Camera("lobby", retention_days=2)],
                                    lambda: psycopg.connect(migrated_database, autocommit=True), lambda: NOW,
                                    kept_cameras=["gone"]))
 
-    assert minute_partitions(db) == partitions
+    assert partitions_of(db, "heatmap_minutes") == partitions
     assert [(r.camera_id, r.rows_deleted) for r in reports] == [("lobby", 6)]
     assert db.execute("SELECT count(*) FROM heatmap_minutes WHERE camera_id = 'gone'").fetchone()[0] == 8
 
@@ -128,11 +137,11 @@ def test_a_day_holding_rows_of_a_camera_whose_rows_are_kept_is_not_dropped(db, m
 def test_the_seed_cleanup_function_drops_whole_expired_days_and_deletes_in_the_day_its_cutoff_falls_in(db):
     for days_ago in range(6):
         _write_with_sources(db, "lobby", NOW - timedelta(days=days_ago, minutes=1))
-    partitions = len(minute_partitions(db))
+    partitions = len(partitions_of(db, "heatmap_minutes"))
 
     assert db.execute("SELECT cleanup_old_heatmaps(2)").fetchone()[0] == 4
 
-    assert len(minute_partitions(db)) < partitions
+    assert len(partitions_of(db, "heatmap_minutes")) < partitions
     assert db.execute("SELECT count(*) FROM heatmap_minutes").fetchone()[0] == 2
     assert db.execute("SELECT count(*) FROM heatmap_minute_sources").fetchone()[0] == 2
 
@@ -141,7 +150,7 @@ def test_vacuum_visits_the_days_that_changed_and_not_the_days_kept(db, migrated_
     for days_ago in range(4):
         _write_with_sources(db, "lobby", NOW - timedelta(days=days_ago + 2))
     first = vacuum_analyze(db)
-    assert {"heatmap_rollups", "clip_inventory"} <= set(first)  # plain tables: themselves
+    assert "heatmap_rollups" in first  # a plain table: itself
     assert all(table_stats(db, table).total_bytes > 0 for table in VACUUMED_TABLES)
     assert vacuum_analyze(db) == []  # nothing changed since
 
@@ -153,3 +162,30 @@ def test_vacuum_visits_the_days_that_changed_and_not_the_days_kept(db, migrated_
     day = f"_p{NOW - timedelta(days=2):%Y%m%d}"
     assert set(vacuum_analyze(db)) == {f"heatmap_minutes{day}", f"heatmap_minute_sources{day}",
                                        f"heatmap_region_minutes{day}"}
+
+
+def _clip(key: str, start: datetime) -> StoredClip:
+    return StoredClip(key, "lobby", start, 1000, "v1", start)
+
+
+def test_the_clip_inventory_forgets_whole_days_and_the_clips_before_the_cutoff_in_its_day(db, migrated_database):
+    upsert_clips(db, STORE, [_clip(f"lobby/{days}.mp4", NOW - timedelta(days=days)) for days in range(12)], NOW)
+    partitions = {name for name, _ in partitions_of(db, "clip_inventory")}
+    cutoff = NOW - timedelta(days=8, hours=1)
+    expired = {name for name, to_time in partitions_of(db, "clip_inventory") if to_time <= cutoff}
+    connect = lambda: psycopg.connect(migrated_database, autocommit=True)  # noqa: E731
+
+    assert forget_clips_before(connect, connect, cutoff) == 3  # 9, 10 and 11 days old
+
+    assert len(expired) >= 2 and {name for name, _ in partitions_of(db, "clip_inventory")} == partitions - expired
+    assert [clip.key for clip in clips_starting(db, STORE, ["lobby"], NOW - timedelta(days=30), NOW + HOUR)] == [
+        f"lobby/{days}.mp4" for days in range(8, -1, -1)]
+
+
+def test_a_clip_the_layout_now_dates_otherwise_keeps_one_row(db):
+    upsert_clips(db, STORE, [_clip("lobby/clip.mp4", NOW - timedelta(days=3))], NOW)
+
+    assert upsert_clips(db, STORE, [_clip("lobby/clip.mp4", NOW - timedelta(days=3, hours=1))], NOW) == [
+        "lobby/clip.mp4"]
+
+    assert db.execute("SELECT clip_start FROM clip_inventory").fetchall() == [(NOW - timedelta(days=3, hours=1),)]

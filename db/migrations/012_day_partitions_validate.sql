@@ -1,4 +1,4 @@
--- Day partitions, step 2 of 3 (011 says why and how): validate the cutover constraints 011 added. Each VALIDATE scans
+-- Day partitions, step 2 of 5 (011 says why and how): validate the cutover constraints 011 added. Each VALIDATE scans
 -- its table holding SHARE UPDATE EXCLUSIVE, which readers and writers do not wait for; run again after a failure,
 -- it scans again. On a hypertable (no constraints added) there is nothing to validate.
 
@@ -7,7 +7,7 @@ DECLARE
     keyed TEXT;
 BEGIN
     FOREACH keyed IN ARRAY ARRAY['heatmap_minutes', 'heatmap_minute_sources', 'heatmap_minute_cells',
-                                 'heatmap_region_minutes'] LOOP
+                                 'heatmap_region_minutes', 'clip_inventory'] LOOP
         IF EXISTS (SELECT 1 FROM pg_constraint
                    WHERE conrelid = keyed::regclass AND conname = keyed || '_before_days') THEN
             EXECUTE format('ALTER TABLE %I VALIDATE CONSTRAINT %I', keyed, keyed || '_before_days');

@@ -34,7 +34,6 @@ from roz_pipeline.lib.keys import SCHEMA_KEY, days_key, hours_key, minutes_key
 from roz_pipeline.lib.policies import DATABASE_GROUP
 from roz_pipeline.lib.resources import HeatmapDatabase
 from roz_pipeline.registry import Camera
-from roz_pipeline.storage.inventory import prune_inventory
 from roz_pipeline.storage.maintenance import (
     VACUUMED_TABLES,
     stored_cameras,
@@ -44,7 +43,7 @@ from roz_pipeline.storage.maintenance import (
     wal_position,
 )
 from roz_pipeline.storage.partitions import ensure_days_ahead
-from roz_pipeline.usecases.retention import apply_retention
+from roz_pipeline.usecases.retention import apply_retention, forget_clips_before
 
 
 def build_domain(served: ServedCameras) -> Definitions:
@@ -74,11 +73,12 @@ def build_schema_asset():
 @op(name="forget_old_clips")
 def forget_old_clips(context: OpExecutionContext, database: HeatmapDatabase) -> Output:
     """The clip inventory keeps the late window (ROZ_LATE_CLIP_DAYS) and a day more: discovery looks no
-    further back."""
+    further back. Its days past it are dropped whole, as the schema owner."""
     database.migrate()
     cutoff = datetime.now(timezone.utc) - timedelta(days=settings.late_clip_days() + 1)
-    with database.connection() as conn, measured_step(conn) as cost:
-        forgotten = prune_inventory(conn, cutoff)
+    with database.connection() as watcher, measured_step(watcher) as cost:
+        forgotten = forget_clips_before(database.connection, lambda: database.connection(as_schema_owner=True),
+                                        cutoff)
     context.log.info(f"clip inventory: forgot {forgotten} clip(s) that started before {cutoff:%Y-%m-%d %H:%M} UTC "
                      f"in {cost['duration_s']} s, {_pretty(cost['wal_bytes'])} of WAL")
     return Output(forgotten, metadata={"clips_forgotten": forgotten, "cutoff": MetadataValue.timestamp(cutoff), **cost})

@@ -1,5 +1,5 @@
-"""Queries on the clip inventory (`clip_inventory`: db/migrations/008; its problems and folder marks:
-storage/clip_problems.py, storage/clip_folders.py).
+"""Queries on the clip inventory (`clip_inventory`: db/migrations/008, by day of clip_start since 014; its problems
+and folder marks: storage/clip_problems.py, storage/clip_folders.py).
 
 Keys are compared byte-wise (the columns are COLLATE "C"), so "every key under a prefix" is a range of the primary
 key. All statements are parameterized; every batch is one statement over arrays (unnest), whatever its size.
@@ -7,9 +7,11 @@ key. All statements are parameterized; every batch is one statement over arrays 
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 
 import psycopg
+
+from roz_pipeline.storage.partitions import ensure_day_partitions
 
 
 @dataclass(frozen=True)
@@ -64,16 +66,23 @@ def upsert_clips(conn: psycopg.Connection, store: str, clips: list[StoredClip], 
     than the stored one changes nothing)."""
     if not clips:
         return []
+    ensure_day_partitions(conn, {c.start.astimezone(timezone.utc).date() for c in clips})
     return [key for (key,) in conn.execute(
         """
+        WITH incoming AS (
+            SELECT * FROM unnest(%(keys)s::text[], %(names)s::text[], %(starts)s::timestamptz[], %(sizes)s::bigint[],
+                                 %(versions)s::text[], %(modified)s::timestamptz[])
+                AS c(key, camera_name, start, size, version, modified_at)
+        ), moved AS (  -- a key the layout now dates otherwise (a camera's time zone changed) keeps one row
+            DELETE FROM clip_inventory AS stored USING incoming AS c
+            WHERE stored.store = %(store)s AND stored.clip_key = c.key AND stored.clip_start <> c.start
+        )
         INSERT INTO clip_inventory AS stored (
             store, clip_key, camera_name, clip_start, size_bytes, version, modified_at, observed_at)
-        SELECT %s, c.key, c.camera_name, c.start, c.size, c.version, c.modified_at, %s
-        FROM unnest(%s::text[], %s::text[], %s::timestamptz[], %s::bigint[], %s::text[], %s::timestamptz[])
-            AS c(key, camera_name, start, size, version, modified_at)
-        ON CONFLICT (store, clip_key) DO UPDATE SET
+        SELECT %(store)s, c.key, c.camera_name, c.start, c.size, c.version, c.modified_at, %(observed_at)s
+        FROM incoming AS c
+        ON CONFLICT (store, clip_key, clip_start) DO UPDATE SET
             camera_name = EXCLUDED.camera_name,
-            clip_start = EXCLUDED.clip_start,
             size_bytes = EXCLUDED.size_bytes,
             version = EXCLUDED.version,
             modified_at = EXCLUDED.modified_at,
@@ -85,8 +94,9 @@ def upsert_clips(conn: psycopg.Connection, store: str, clips: list[StoredClip], 
           AND (stored.version <> EXCLUDED.version OR stored.gone_at IS NOT NULL)
         RETURNING clip_key
         """,
-        (store, observed_at, [c.key for c in clips], [c.camera_name for c in clips], [c.start for c in clips],
-         [c.size for c in clips], [c.version for c in clips], [c.modified_at for c in clips]),
+        {"store": store, "observed_at": observed_at, "keys": [c.key for c in clips],
+         "names": [c.camera_name for c in clips], "starts": [c.start for c in clips], "sizes": [c.size for c in clips],
+         "versions": [c.version for c in clips], "modified": [c.modified_at for c in clips]},
     )]
 
 

@@ -409,7 +409,7 @@ class Migrator:
         )
 
 
-DAY_PARTITIONS = "heatmap_*_p" + "[0-9]" * 8  # a pg_dump pattern: <table>_pYYYYMMDD
+DAY_PARTITIONS = ("heatmap_*_p" + "[0-9]" * 8, "clip_inventory_p" + "[0-9]" * 8)  # pg_dump: <table>_pYYYYMMDD
 
 
 def dump_schema(url: str) -> str:
@@ -420,8 +420,8 @@ def dump_schema(url: str) -> str:
     params = conninfo_to_dict(url)
     password = params.pop("password", None)
     result = subprocess.run(
-        [str(pg_dump), "--schema-only", "--no-owner", "--no-privileges", f"--exclude-table={DAY_PARTITIONS}",
-         "--dbname", make_conninfo(**params)],
+        [str(pg_dump), "--schema-only", "--no-owner", "--no-privileges",
+         *(f"--exclude-table={pattern}" for pattern in DAY_PARTITIONS), "--dbname", make_conninfo(**params)],
         capture_output=True, text=True,
         env={**os.environ, "PGCONNECT_TIMEOUT": "10", **({"PGPASSWORD": password} if password else {})},
     )

@@ -1,5 +1,5 @@
-"""Day partitions of `heatmap_minutes` and the tables keyed by its minutes (db/migrations/011-014): made for the days
-written and the days ahead, dropped whole (children first) once every camera's window has passed them."""
+"""Day partitions of `heatmap_minutes`, the tables keyed by its minutes and `clip_inventory` (db/migrations/011-015):
+made for the days written and the days ahead, dropped whole (children first) once nothing in them is kept."""
 
 from collections.abc import Iterable
 from datetime import date, datetime, timedelta, timezone
@@ -7,19 +7,18 @@ from datetime import date, datetime, timedelta, timezone
 import psycopg
 from psycopg import sql
 
-PARTITIONED_TABLES = ("heatmap_minutes", "heatmap_minute_sources", "heatmap_minute_cells", "heatmap_region_minutes")
 DAYS_AHEAD = 7  # the nightly maintenance keeps this many days ahead made, for writers that do not make their own
 
 
 def ensure_day_partitions(conn: psycopg.Connection, days: Iterable[date]) -> int:
-    """Make the partitions of each UTC day that has none (a day the partition of the rows from before the day
-    partitions holds needs none); returns how many days were made. Cheap when they exist: one catalog lookup a day."""
+    """Make the partitions each UTC day lacks (a day the partition of the rows from before the day partitions holds
+    needs none); returns how many days were made. Cheap when they exist: one catalog lookup a day."""
     return sum(conn.execute("SELECT heatmap_day_partitions(%s)", (day,)).fetchone()[0] for day in sorted(set(days)))
 
 
 def ensure_partitions_between(conn: psycopg.Connection, start: datetime, end: datetime) -> int:
-    """Make the partitions of every UTC day from `start`'s to `end`'s, for rows written other than through
-    write_minute (which makes its own)."""
+    """Make the partitions of every UTC day from `start`'s to `end`'s, for rows written other than through Roz's
+    writers (which make their own)."""
     first, last = start.astimezone(timezone.utc).date(), end.astimezone(timezone.utc).date()
     return ensure_day_partitions(conn, (first + timedelta(days=n) for n in range((last - first).days + 1)))
 
@@ -29,32 +28,45 @@ def ensure_days_ahead(conn: psycopg.Connection, today: date, ahead: int = DAYS_A
     return ensure_day_partitions(conn, (today + timedelta(days=n) for n in range(ahead + 1)))
 
 
-def minute_partitions(conn: psycopg.Connection) -> list[tuple[str, datetime]]:
-    """Each partition of heatmap_minutes (table name) with the end of its range, oldest first; none before 013."""
+def partitions_of(conn: psycopg.Connection, table: str) -> list[tuple[str, datetime]]:
+    """Each partition of `table` (its name) with the end of its range, oldest first; none when it is not
+    partitioned (a database migrated before 014)."""
     if conn.execute("SELECT to_regprocedure('heatmap_partitions(regclass)')").fetchone()[0] is None:
         return []
     return conn.execute(
         """
-        SELECT c.relname, p.to_time FROM heatmap_partitions('heatmap_minutes') p JOIN pg_class c ON c.oid = p.partition
+        SELECT c.relname, p.to_time FROM heatmap_partitions(%s::regclass) p JOIN pg_class c ON c.oid = p.partition
         ORDER BY p.to_time
-        """
+        """,
+        (table,),
     ).fetchall()
 
 
-def expired_partitions(conn: psycopg.Connection, cutoff: datetime, kept_cameras: Iterable[str] = ()) -> list[str]:
-    """The heatmap_minutes partitions that end at or before `cutoff` and hold no row of `kept_cameras`."""
+def expired_partitions(conn: psycopg.Connection, table: str, cutoff: datetime,
+                       kept_cameras: Iterable[str] = ()) -> list[str]:
+    """The partitions of `table` (heatmap_minutes or clip_inventory) that end at or before `cutoff` and hold no row
+    of `kept_cameras` (camera_id; heatmap_minutes only)."""
     kept = list(kept_cameras)
-    return [name for name, to_time in minute_partitions(conn) if to_time <= cutoff and not (kept and conn.execute(
+    return [name for name, to_time in partitions_of(conn, table) if to_time <= cutoff and not (kept and conn.execute(
         sql.SQL("SELECT EXISTS (SELECT 1 FROM {} WHERE camera_id = ANY(%s))").format(sql.Identifier(name)), (kept,),
     ).fetchone()[0])]
 
 
-def drop_minute_partition(conn: psycopg.Connection, name: str) -> dict[str, int]:
-    """Detach (CONCURRENTLY: readers and writers of the parents go on) and drop a heatmap_minutes partition, the
-    partitions that reference it first; returns the minutes it held per camera. Needs an autocommit connection as
-    the tables' owner. A detach interrupted before is finished first."""
-    held = dict(conn.execute(
-        sql.SQL("SELECT camera_id, count(*) FROM {} GROUP BY camera_id").format(sql.Identifier(name))).fetchall())
+def minutes_by_camera(conn: psycopg.Connection, partition: str) -> dict[str, int]:
+    """The minutes a heatmap_minutes partition holds, per camera."""
+    return dict(conn.execute(
+        sql.SQL("SELECT camera_id, count(*) FROM {} GROUP BY camera_id").format(sql.Identifier(partition))).fetchall())
+
+
+def rows_in(conn: psycopg.Connection, partition: str) -> int:
+    """How many rows a partition holds."""
+    return conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(partition))).fetchone()[0]
+
+
+def drop_partition(conn: psycopg.Connection, name: str) -> None:
+    """Detach (CONCURRENTLY: readers and writers of the parents go on) and drop a partition, the partitions that
+    reference it first. Needs an autocommit connection as the tables' owner. A detach interrupted before is
+    finished first."""
     children = [row[0] for row in conn.execute(
         """
         SELECT c.relname FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid
@@ -75,5 +87,3 @@ def drop_minute_partition(conn: psycopg.Connection, name: str) -> dict[str, int]
             conn.execute(sql.SQL("ALTER TABLE {} DETACH PARTITION {} {}").format(
                 sql.Identifier(parent[0]), sql.Identifier(table), finish))
         conn.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(table)))
-    return held
-

@@ -11,8 +11,9 @@ from datetime import datetime, timedelta
 import psycopg
 
 from roz_pipeline.registry import Camera
+from roz_pipeline.storage.inventory import prune_inventory
 from roz_pipeline.storage.maintenance import delete_expired
-from roz_pipeline.storage.partitions import drop_minute_partition, expired_partitions
+from roz_pipeline.storage.partitions import drop_partition, expired_partitions, minutes_by_camera, rows_in
 from roz_pipeline.storage.rollups import delete_expired_rollups
 
 LOCK_TIMEOUT = "5s"  # a cleanup batch never waits longer than this for a writer's lock (and fails loudly if it does)
@@ -60,7 +61,22 @@ def drop_expired_days(cameras: list[Camera], connect_owner: Callable, moment: da
     cutoff = moment - timedelta(days=max(camera.retention_days for camera in cameras))
     held: dict[str, int] = {}
     with connect_owner() as conn:
-        for partition in expired_partitions(conn, cutoff, kept_cameras):
-            for camera_id, minutes in drop_minute_partition(conn, partition).items():
+        for partition in expired_partitions(conn, "heatmap_minutes", cutoff, kept_cameras):
+            for camera_id, minutes in minutes_by_camera(conn, partition).items():
                 held[camera_id] = held.get(camera_id, 0) + minutes
+            drop_partition(conn, partition)
     return held
+
+
+def forget_clips_before(connect: Callable[[], AbstractContextManager[psycopg.Connection]], connect_owner: Callable,
+                     before: datetime) -> int:
+    """The clip inventory's days that ended before `before` dropped, then its clips that started before it
+    deleted (the day `before` falls in): past the late window, discovery no longer looks there. The clips forgotten.
+    `connect_owner()` connects as the tables' owner, who alone drops a partition."""
+    forgotten = 0
+    with connect_owner() as conn:
+        for partition in expired_partitions(conn, "clip_inventory", before):
+            forgotten += rows_in(conn, partition)
+            drop_partition(conn, partition)
+    with connect() as conn:
+        return forgotten + prune_inventory(conn, before)

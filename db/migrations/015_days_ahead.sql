@@ -1,4 +1,4 @@
--- Day partitions, after the swap (013) and in a transaction of its own, so that the swap's locks are held only for
+-- Day partitions, step 5 of 5: after the swap (014) and in a transaction of its own, so that the swap's locks are held only for
 -- the catalog changes: today's partitions and the week ahead's, as the nightly maintenance keeps them, for writers
 -- that make none of their own. Each day is attached holding SHARE UPDATE EXCLUSIVE: readers and writers go on.
 

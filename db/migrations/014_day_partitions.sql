@@ -1,14 +1,16 @@
--- Day partitions, step 3 of 3 (011 says why and how): the swap, catalog changes only.
+-- Day partitions, step 4 of 5 (011 says why and how): the swap, catalog changes only.
 --
 -- heatmap_minutes, heatmap_minute_sources, heatmap_minute_cells and heatmap_region_minutes become tables partitioned
--- by range of "timestamp" with the same columns, keys, indexes, comments and grants. The tables as they were become
--- their "<table>_before_days" partitions (everything before the cutover) when they hold rows, and are dropped when
--- they do not (a new database). Day partitions are named "<table>_pYYYYMMDD" (a UTC day) and made by
--- heatmap_day_partitions(day): Roz calls it for the days it writes and the nightly maintenance for the days ahead.
--- A day's sources, cells and region values reference its minutes partition (ON DELETE CASCADE, as before), so a
--- day's partitions go children first; the retention drops a day once every camera's window has passed it and
--- deletes rows in the day its cutoff falls in (cleanup_old_heatmaps, below). The primary key (id, "timestamp") and
--- the other unique keys already hold the partition column, as partitioning requires.
+-- by range of "timestamp", clip_inventory by range of clip_start, with the same columns, keys, indexes, comments and
+-- grants; clip_inventory's primary key gains clip_start (013), so an upsert names (store, clip_key, clip_start).
+-- The tables as they were become their "<table>_before_days" partitions (everything before the cutover) when they
+-- hold rows, and are dropped when they do not (a new database). Day partitions are named "<table>_pYYYYMMDD" (a UTC
+-- day) and made by heatmap_day_partitions(day): Roz calls it for the days it writes and the nightly maintenance for
+-- the days ahead. A day's sources, cells and region values reference its minutes partition (ON DELETE CASCADE, as
+-- before), so a day's partitions go children first; the retention drops a day once every camera's window has passed
+-- it and deletes rows in the day its cutoff falls in (cleanup_old_heatmaps, below); the nightly pruning of the clip
+-- inventory drops its days past the late-clip window. The primary key (id, "timestamp") and the other unique keys
+-- of the minute tables already hold the partition column, as partitioning requires.
 
 -- Each partition of a table partitioned by range of a timestamptz, with its bounds (-infinity for MINVALUE).
 CREATE FUNCTION heatmap_partitions(parent REGCLASS)
@@ -24,8 +26,22 @@ LANGUAGE sql STABLE AS $$
     ORDER BY 3
 $$;
 
--- Creates the partitions of a UTC day unless a partition already holds it; true when it made them. SECURITY DEFINER:
--- the role that writes rows (db/roles.sql's roz_writer) does not own the tables, and only an owner attaches.
+-- The partitions of a UTC day that each table lacks: none where its partition of the rows from before the day
+-- partitions holds the day, none for a table that is not partitioned (a TimescaleDB hypertable, 011).
+CREATE FUNCTION heatmap_day_partitions_missing(day DATE) RETURNS TEXT[]
+LANGUAGE sql STABLE AS $$
+    SELECT coalesce(array_agg(keyed ORDER BY position), '{}')
+    FROM unnest(ARRAY['heatmap_minutes', 'heatmap_minute_sources', 'heatmap_minute_cells', 'heatmap_region_minutes',
+                      'clip_inventory']) WITH ORDINALITY AS tables(keyed, position)
+    WHERE to_regclass(keyed || '_p' || to_char(day, 'YYYYMMDD')) IS NULL
+      AND (SELECT relkind FROM pg_class WHERE oid = keyed::regclass) = 'p'
+      AND NOT EXISTS (SELECT 1 FROM heatmap_partitions(keyed::regclass)
+                      WHERE from_time < (day + 1)::timestamp AT TIME ZONE 'UTC'
+                        AND to_time > day::timestamp AT TIME ZONE 'UTC')
+$$;
+
+-- Creates the partitions of a UTC day each table lacks; true when it made any. SECURITY DEFINER: the role that writes
+-- rows (db/roles.sql's roz_writer) does not own the tables, and only an owner attaches.
 CREATE FUNCTION heatmap_day_partitions(day DATE) RETURNS BOOLEAN
 LANGUAGE plpgsql SECURITY DEFINER AS $$
 DECLARE
@@ -34,23 +50,17 @@ DECLARE
     upper_bound TIMESTAMPTZ := (day + 1)::timestamp AT TIME ZONE 'UTC';
     keyed       TEXT;
 BEGIN
-    IF to_regclass('heatmap_minutes' || suffix) IS NOT NULL
-       OR (SELECT relkind FROM pg_class WHERE oid = 'heatmap_minutes'::regclass) <> 'p'
-       OR EXISTS (SELECT 1 FROM heatmap_partitions('heatmap_minutes')
-                  WHERE from_time < upper_bound AND to_time > lower_bound) THEN
-        RETURN false;  -- it has its partitions, or the partition of the rows before the day partitions holds it
-    END IF;
-    PERFORM pg_advisory_xact_lock(hashtext('heatmap_day_partitions'));  -- writers of one new day: one makes it
-    IF to_regclass('heatmap_minutes' || suffix) IS NOT NULL THEN
+    IF to_regclass('heatmap_minutes' || suffix) IS NOT NULL AND to_regclass('clip_inventory' || suffix) IS NOT NULL
+       OR cardinality(heatmap_day_partitions_missing(day)) = 0 THEN
         RETURN false;
     END IF;
+    PERFORM pg_advisory_xact_lock(hashtext('heatmap_day_partitions'));  -- writers of one new day: one makes it
     -- CREATE TABLE + ATTACH (SHARE UPDATE EXCLUSIVE on the parent) rather than CREATE TABLE ... PARTITION OF, which
     -- would lock out every reader of the parent while it waits.
-    FOREACH keyed IN ARRAY ARRAY['heatmap_minutes', 'heatmap_minute_sources', 'heatmap_minute_cells',
-                                 'heatmap_region_minutes'] LOOP
-        EXECUTE format('CREATE TABLE %I (LIKE %I INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING STORAGE)',
-                       keyed || suffix, keyed);
-        IF keyed <> 'heatmap_minutes' THEN
+    FOREACH keyed IN ARRAY heatmap_day_partitions_missing(day) LOOP
+        EXECUTE format('CREATE TABLE %I (LIKE %I INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING STORAGE '
+                       'INCLUDING GENERATED)', keyed || suffix, keyed);
+        IF keyed NOT IN ('heatmap_minutes', 'clip_inventory') THEN
             EXECUTE format('ALTER TABLE %I ADD CONSTRAINT %I FOREIGN KEY (camera_id, "timestamp") '
                            'REFERENCES %I (camera_id, "timestamp") ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED',
                            keyed || suffix, keyed || suffix || '_minute_fkey', 'heatmap_minutes' || suffix);
@@ -182,7 +192,7 @@ BEGIN
     IF heatmap_is_hypertable() THEN
         RETURN 'enabled';
     END IF;
-    RAISE NOTICE 'heatmap_minutes is partitioned by day (migration 013): TimescaleDB is not needed';
+    RAISE NOTICE 'heatmap_minutes is partitioned by day (migration 014): TimescaleDB is not needed';
     RETURN 'partitioned by day';
 END;
 $$;
@@ -212,11 +222,19 @@ BEGIN
     ALTER TABLE heatmap_region_minutes RENAME TO heatmap_region_minutes_before_days;
     ALTER INDEX heatmap_region_minutes_pkey RENAME TO heatmap_region_minutes_before_days_pkey;
     ALTER INDEX idx_heatmap_region_minutes_minute RENAME TO heatmap_region_minutes_before_days_minute;
+    ALTER TABLE clip_inventory RENAME TO clip_inventory_before_days;
+    ALTER TABLE clip_inventory_before_days DROP CONSTRAINT clip_inventory_pkey;
+    ALTER TABLE clip_inventory_before_days
+        ADD CONSTRAINT clip_inventory_before_days_pkey PRIMARY KEY USING INDEX clip_inventory_key_start;
+    ALTER INDEX idx_clip_inventory_camera_start RENAME TO clip_inventory_before_days_camera_start;
+    ALTER INDEX idx_clip_inventory_modified RENAME TO clip_inventory_before_days_modified;
+    ALTER INDEX idx_clip_inventory_unread_clips RENAME TO clip_inventory_before_days_unread_clips;
 
     FOREACH keyed IN ARRAY ARRAY['heatmap_minutes', 'heatmap_minute_sources', 'heatmap_minute_cells',
-                                 'heatmap_region_minutes'] LOOP
+                                 'heatmap_region_minutes', 'clip_inventory'] LOOP
         EXECUTE format('CREATE TABLE %I (LIKE %I INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING STORAGE '
-                       'INCLUDING COMMENTS) PARTITION BY RANGE ("timestamp")', keyed, keyed || '_before_days');
+                       'INCLUDING COMMENTS INCLUDING GENERATED) PARTITION BY RANGE (%I)', keyed, keyed || '_before_days',
+                       CASE keyed WHEN 'clip_inventory' THEN 'clip_start' ELSE 'timestamp' END);
         EXECUTE format('ALTER TABLE %I DROP CONSTRAINT %I', keyed, keyed || '_before_days');
         EXECUTE format('COMMENT ON TABLE %I IS %L', keyed,
                        obj_description((keyed || '_before_days')::regclass, 'pg_class'));
@@ -239,6 +257,10 @@ BEGIN
     ALTER TABLE heatmap_region_minutes
         ADD CONSTRAINT heatmap_region_minutes_pkey PRIMARY KEY (camera_id, region, "timestamp");
     CREATE INDEX idx_heatmap_region_minutes_minute ON heatmap_region_minutes (camera_id, "timestamp");
+    ALTER TABLE clip_inventory ADD CONSTRAINT clip_inventory_pkey PRIMARY KEY (store, clip_key, clip_start);
+    CREATE INDEX idx_clip_inventory_camera_start ON clip_inventory (store, camera_name, clip_start);
+    CREATE INDEX idx_clip_inventory_modified ON clip_inventory (store, camera_name, modified_at);
+    CREATE INDEX idx_clip_inventory_unread_clips ON clip_inventory (store, clip_start) WHERE unread;
 
     CREATE OR REPLACE VIEW heatmap_stats AS
     SELECT
@@ -263,6 +285,12 @@ BEGIN
     ELSE
         DROP TABLE heatmap_region_minutes_before_days, heatmap_minute_cells_before_days,
                    heatmap_minute_sources_before_days, heatmap_minutes_before_days;
+    END IF;
+    IF EXISTS (SELECT 1 FROM clip_inventory_before_days) THEN
+        EXECUTE format('ALTER TABLE clip_inventory ATTACH PARTITION clip_inventory_before_days '
+                       'FOR VALUES FROM (MINVALUE) TO (%L)', cutover);
+    ELSE
+        DROP TABLE clip_inventory_before_days;
     END IF;
 END;
 $$;
