@@ -49,7 +49,7 @@ BEGIN
 END;
 $$;
 
-CREATE FUNCTION public.heatmap_day_partitions(day date) RETURNS boolean
+CREATE FUNCTION public.heatmap_day_partitions(day date, tables text[] DEFAULT NULL::text[]) RETURNS boolean
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'public', 'pg_temp'
     AS $$
@@ -58,15 +58,13 @@ DECLARE
     lower_bound TIMESTAMPTZ := day::timestamp AT TIME ZONE 'UTC';
     upper_bound TIMESTAMPTZ := (day + 1)::timestamp AT TIME ZONE 'UTC';
     keyed       TEXT;
+    made        BOOLEAN := false;
 BEGIN
-    IF to_regclass('heatmap_minutes' || suffix) IS NOT NULL AND to_regclass('clip_inventory' || suffix) IS NOT NULL
-       OR cardinality(heatmap_day_partitions_missing(day)) = 0 THEN
-        RETURN false;
-    END IF;
-    PERFORM pg_advisory_xact_lock(hashtext('heatmap_day_partitions'));  -- writers of one new day: one makes it
-    -- CREATE TABLE + ATTACH (SHARE UPDATE EXCLUSIVE on the parent) rather than CREATE TABLE ... PARTITION OF, which
-    -- would lock out every reader of the parent while it waits.
-    FOREACH keyed IN ARRAY heatmap_day_partitions_missing(day) LOOP
+    FOREACH keyed IN ARRAY heatmap_day_partitions_missing(day, tables) LOOP
+        PERFORM pg_advisory_xact_lock(hashtext(keyed || suffix));  -- writers of one new day: one makes it
+        CONTINUE WHEN to_regclass(keyed || suffix) IS NOT NULL;
+        -- CREATE TABLE + ATTACH (SHARE UPDATE EXCLUSIVE on the parent) rather than CREATE TABLE ... PARTITION OF,
+        -- which would lock out every reader of the parent while it waits.
         EXECUTE format('CREATE TABLE %I (LIKE %I INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING STORAGE '
                        'INCLUDING GENERATED)', keyed || suffix, keyed);
         IF keyed NOT IN ('heatmap_minutes', 'clip_inventory') THEN
@@ -76,18 +74,20 @@ BEGIN
         END IF;
         EXECUTE format('ALTER TABLE %I ATTACH PARTITION %I FOR VALUES FROM (%L) TO (%L)',
                        keyed, keyed || suffix, lower_bound, upper_bound);
+        made := true;
     END LOOP;
-    RETURN true;
+    RETURN made;
 END;
 $$;
 
-CREATE FUNCTION public.heatmap_day_partitions_missing(day date) RETURNS text[]
+CREATE FUNCTION public.heatmap_day_partitions_missing(day date, tables text[] DEFAULT NULL::text[]) RETURNS text[]
     LANGUAGE sql STABLE
     AS $$
     SELECT coalesce(array_agg(keyed ORDER BY position), '{}')
     FROM unnest(ARRAY['heatmap_minutes', 'heatmap_minute_sources', 'heatmap_minute_cells', 'heatmap_region_minutes',
-                      'clip_inventory']) WITH ORDINALITY AS tables(keyed, position)
-    WHERE to_regclass(keyed || '_p' || to_char(day, 'YYYYMMDD')) IS NULL
+                      'clip_inventory']) WITH ORDINALITY AS known(keyed, position)
+    WHERE (tables IS NULL OR keyed = ANY(tables))
+      AND to_regclass(keyed || '_p' || to_char(day, 'YYYYMMDD')) IS NULL
       AND (SELECT relkind FROM pg_class WHERE oid = keyed::regclass) = 'p'
       AND NOT EXISTS (SELECT 1 FROM heatmap_partitions(keyed::regclass)
                       WHERE from_time < (day + 1)::timestamp AT TIME ZONE 'UTC'

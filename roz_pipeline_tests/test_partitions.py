@@ -189,3 +189,15 @@ def test_a_clip_the_layout_now_dates_otherwise_keeps_one_row(db):
         "lobby/clip.mp4"]
 
     assert db.execute("SELECT clip_start FROM clip_inventory").fetchall() == [(NOW - timedelta(days=3, hours=1),)]
+
+
+def test_clips_of_a_new_day_are_taken_in_while_a_lock_on_the_minutes_is_held(db, migrated_database):
+    with psycopg.connect(migrated_database) as holder:
+        holder.execute("LOCK TABLE heatmap_minutes IN EXCLUSIVE MODE")
+        db.execute("SET lock_timeout = '1s'")
+
+        assert upsert_clips(db, STORE, [_clip("lobby/old.mp4", NOW - timedelta(days=20))], NOW) == ["lobby/old.mp4"]
+
+    day = f"_p{NOW - timedelta(days=20):%Y%m%d}"  # the inventory's day made, not the minutes'
+    assert db.execute("SELECT to_regclass(%s), to_regclass(%s)", (f"clip_inventory{day}", f"heatmap_minutes{day}"),
+                      ).fetchone() == (f"clip_inventory{day}", None)

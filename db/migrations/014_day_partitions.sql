@@ -26,38 +26,39 @@ LANGUAGE sql STABLE AS $$
     ORDER BY 3
 $$;
 
--- The partitions of a UTC day that each table lacks: none where its partition of the rows from before the day
--- partitions holds the day, none for a table that is not partitioned (a TimescaleDB hypertable, 011).
-CREATE FUNCTION heatmap_day_partitions_missing(day DATE) RETURNS TEXT[]
+-- The partitions of a UTC day that each of `tables` (NULL: all five) lacks: none where its partition of the rows from
+-- before the day partitions holds the day, none for a table that is not partitioned (a TimescaleDB hypertable, 011).
+CREATE FUNCTION heatmap_day_partitions_missing(day DATE, tables TEXT[] DEFAULT NULL) RETURNS TEXT[]
 LANGUAGE sql STABLE AS $$
     SELECT coalesce(array_agg(keyed ORDER BY position), '{}')
     FROM unnest(ARRAY['heatmap_minutes', 'heatmap_minute_sources', 'heatmap_minute_cells', 'heatmap_region_minutes',
-                      'clip_inventory']) WITH ORDINALITY AS tables(keyed, position)
-    WHERE to_regclass(keyed || '_p' || to_char(day, 'YYYYMMDD')) IS NULL
+                      'clip_inventory']) WITH ORDINALITY AS known(keyed, position)
+    WHERE (tables IS NULL OR keyed = ANY(tables))
+      AND to_regclass(keyed || '_p' || to_char(day, 'YYYYMMDD')) IS NULL
       AND (SELECT relkind FROM pg_class WHERE oid = keyed::regclass) = 'p'
       AND NOT EXISTS (SELECT 1 FROM heatmap_partitions(keyed::regclass)
                       WHERE from_time < (day + 1)::timestamp AT TIME ZONE 'UTC'
                         AND to_time > day::timestamp AT TIME ZONE 'UTC')
 $$;
 
--- Creates the partitions of a UTC day each table lacks; true when it made any. SECURITY DEFINER: the role that writes
--- rows (db/roles.sql's roz_writer) does not own the tables, and only an owner attaches.
-CREATE FUNCTION heatmap_day_partitions(day DATE) RETURNS BOOLEAN
+-- Creates the partitions of a UTC day that each of `tables` (NULL: all five) lacks; true when it made any. The
+-- minute tables and the clip inventory are asked for apart, so that discovering clips never waits for a lock on the
+-- minute tables. SECURITY DEFINER: the role that writes rows (db/roles.sql's roz_writer) does not own the tables,
+-- and only an owner attaches.
+CREATE FUNCTION heatmap_day_partitions(day DATE, tables TEXT[] DEFAULT NULL) RETURNS BOOLEAN
 LANGUAGE plpgsql SECURITY DEFINER AS $$
 DECLARE
     suffix      TEXT := '_p' || to_char(day, 'YYYYMMDD');
     lower_bound TIMESTAMPTZ := day::timestamp AT TIME ZONE 'UTC';
     upper_bound TIMESTAMPTZ := (day + 1)::timestamp AT TIME ZONE 'UTC';
     keyed       TEXT;
+    made        BOOLEAN := false;
 BEGIN
-    IF to_regclass('heatmap_minutes' || suffix) IS NOT NULL AND to_regclass('clip_inventory' || suffix) IS NOT NULL
-       OR cardinality(heatmap_day_partitions_missing(day)) = 0 THEN
-        RETURN false;
-    END IF;
-    PERFORM pg_advisory_xact_lock(hashtext('heatmap_day_partitions'));  -- writers of one new day: one makes it
-    -- CREATE TABLE + ATTACH (SHARE UPDATE EXCLUSIVE on the parent) rather than CREATE TABLE ... PARTITION OF, which
-    -- would lock out every reader of the parent while it waits.
-    FOREACH keyed IN ARRAY heatmap_day_partitions_missing(day) LOOP
+    FOREACH keyed IN ARRAY heatmap_day_partitions_missing(day, tables) LOOP
+        PERFORM pg_advisory_xact_lock(hashtext(keyed || suffix));  -- writers of one new day: one makes it
+        CONTINUE WHEN to_regclass(keyed || suffix) IS NOT NULL;
+        -- CREATE TABLE + ATTACH (SHARE UPDATE EXCLUSIVE on the parent) rather than CREATE TABLE ... PARTITION OF,
+        -- which would lock out every reader of the parent while it waits.
         EXECUTE format('CREATE TABLE %I (LIKE %I INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING STORAGE '
                        'INCLUDING GENERATED)', keyed || suffix, keyed);
         IF keyed NOT IN ('heatmap_minutes', 'clip_inventory') THEN
@@ -67,8 +68,9 @@ BEGIN
         END IF;
         EXECUTE format('ALTER TABLE %I ATTACH PARTITION %I FOR VALUES FROM (%L) TO (%L)',
                        keyed, keyed || suffix, lower_bound, upper_bound);
+        made := true;
     END LOOP;
-    RETURN true;
+    RETURN made;
 END;
 $$;
 
@@ -100,7 +102,8 @@ $$;
 
 DO $$
 BEGIN
-    EXECUTE format('ALTER FUNCTION heatmap_day_partitions(DATE) SET search_path = %I, pg_temp', current_schema());
+    EXECUTE format('ALTER FUNCTION heatmap_day_partitions(DATE, TEXT[]) SET search_path = %I, pg_temp',
+                   current_schema());
     EXECUTE format('ALTER FUNCTION heatmap_drop_partitions_before(TIMESTAMPTZ) SET search_path = %I, pg_temp',
                    current_schema());
 END;

@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 
 import psycopg
 
-from roz_pipeline.storage.partitions import ensure_day_partitions
+from roz_pipeline.storage.partitions import INVENTORY_TABLES, ensure_day_partitions
 
 
 @dataclass(frozen=True)
@@ -66,7 +66,7 @@ def upsert_clips(conn: psycopg.Connection, store: str, clips: list[StoredClip], 
     than the stored one changes nothing)."""
     if not clips:
         return []
-    ensure_day_partitions(conn, {c.start.astimezone(timezone.utc).date() for c in clips})
+    ensure_day_partitions(conn, {c.start.astimezone(timezone.utc).date() for c in clips}, INVENTORY_TABLES)
     return [key for (key,) in conn.execute(
         """
         WITH incoming AS (

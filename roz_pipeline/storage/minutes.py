@@ -15,7 +15,7 @@ from roz_pipeline.core.codec import decode_intensity, encode_intensity
 from roz_pipeline.core.statistics import statistics_of
 from roz_pipeline.registry import check_camera_id
 from roz_pipeline.storage.cells import write_cells
-from roz_pipeline.storage.partitions import ensure_day_partitions
+from roz_pipeline.storage.partitions import MINUTE_TABLES, ensure_day_partitions
 from roz_pipeline.storage.regions import write_region_activities
 
 
@@ -89,7 +89,7 @@ def write_minute(conn: psycopg.Connection, row: HeatmapMinute, sources: MinuteSo
     if row.timestamp.tzinfo is None or row.timestamp.second or row.timestamp.microsecond:
         raise ValueError(f"timestamp must be a timezone-aware start of minute, got {row.timestamp!r}")
     with conn.transaction():
-        ensure_day_partitions(conn, [row.timestamp.astimezone(timezone.utc).date()])
+        ensure_day_partitions(conn, [row.timestamp.astimezone(timezone.utc).date()], MINUTE_TABLES)
         if sources is not None and conn.execute(
             """
             INSERT INTO heatmap_minute_sources AS stored (

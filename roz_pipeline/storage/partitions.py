@@ -8,12 +8,17 @@ import psycopg
 from psycopg import sql
 
 DAYS_AHEAD = 7  # the nightly maintenance keeps this many days ahead made, for writers that do not make their own
+MINUTE_TABLES = ("heatmap_minutes", "heatmap_minute_sources", "heatmap_minute_cells", "heatmap_region_minutes")
+INVENTORY_TABLES = ("clip_inventory",)
 
 
-def ensure_day_partitions(conn: psycopg.Connection, days: Iterable[date]) -> int:
-    """Make the partitions each UTC day lacks (a day the partition of the rows from before the day partitions holds
-    needs none); returns how many days were made. Cheap when they exist: one catalog lookup a day."""
-    return sum(conn.execute("SELECT heatmap_day_partitions(%s)", (day,)).fetchone()[0] for day in sorted(set(days)))
+def ensure_day_partitions(conn: psycopg.Connection, days: Iterable[date],
+                          tables: tuple[str, ...] = MINUTE_TABLES + INVENTORY_TABLES) -> int:
+    """Make the partitions of `tables` each UTC day lacks (a day the partition of the rows from before the day
+    partitions holds needs none); returns how many days had any made. Cheap when they exist: a catalog lookup a
+    table. A writer asks for its own tables alone: discovering clips never waits for a lock on the minute tables."""
+    return sum(conn.execute("SELECT heatmap_day_partitions(%s, %s)", (day, list(tables))).fetchone()[0]
+               for day in sorted(set(days)))
 
 
 def ensure_partitions_between(conn: psycopg.Connection, start: datetime, end: datetime) -> int:
