@@ -15,6 +15,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from dagster import DagsterInstance
+
 from roz_pipeline.settings import REPO_ROOT
 from roz_pipeline_tests.helpers import free_port
 
@@ -75,6 +77,9 @@ def dagster_ui(env: dict, logs: Path, daemon: bool = False,
     if daemon:
         commands["daemon"] = [str(BIN / "dagster-daemon"), "run", "-w", "workspace.yaml"]
     logs.mkdir(parents=True, exist_ok=True)
+    if daemon:  # the instance's SQLite storage made once: two processes starting on a new home race to create it
+        with DagsterInstance.from_config(env["DAGSTER_HOME"]):
+            pass
     processes = []
     try:
         for name, argv in commands.items():

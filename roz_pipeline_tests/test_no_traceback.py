@@ -224,6 +224,8 @@ def test_no_generated_argument_list_gets_a_traceback_and_a_refusal_is_one_line(r
     (["gaps", "--camera", "lobby", "--from", "2020-01-01T00:00", "--to", "2022-01-01T00:00"],
      "gaps are listed minute by minute: at most 366 days at a time"),
     (["demo", "\udcff", "--no-such-flag"], "unrecognized arguments: \\udcff --no-such-flag"),  # the byte 0xff
+    (["heatmap", "compute", "--per-minute", "--start", "2026-11-13T00:00", "\x1e"],  # a clip named by a line break
+     "\\x1e: cannot read the file"),
 ])
 def test_bad_arguments_get_one_clear_line_never_a_traceback(roz, tmp_path, cli_database, words, says):
     result = run_roz(roz, tmp_path, cli_database, words)

@@ -5,7 +5,16 @@ import json
 import sys
 from pathlib import Path
 
-from roz_pipeline.cli.arguments import EXIT_ERROR, EXIT_OK, catalog, database, period_arguments, rectangle, utc_time
+from roz_pipeline.cli.arguments import (
+    EXIT_ERROR,
+    EXIT_OK,
+    catalog,
+    database,
+    one_line,
+    period_arguments,
+    rectangle,
+    utc_time,
+)
 from roz_pipeline.clips.layout import ClipLayout, clip_start_from_path
 from roz_pipeline.clips.stores import ClipRef, LocalClipStore
 from roz_pipeline.core.aggregate import sum_heatmaps
@@ -82,7 +91,7 @@ def _heatmap_compute(args) -> int:
         for key, value in summary.items():
             print(f"{key:>22}: {value}")
     if result.damage:
-        print(f"roz: {args.clip}: damaged clip, kept the decodable frames: {result.damage}", file=sys.stderr)
+        print(one_line(f"roz: {args.clip}: damaged clip, kept the decodable frames: {result.damage}"), file=sys.stderr)
     return EXIT_OK
 
 
@@ -120,7 +129,7 @@ def _heatmap_compute_per_minute(args) -> int:
                   f"  {', '.join(row['clips'])}")
     for f in footage:
         for key, problem in f.problems.items():
-            print(f"roz: {f.minute:%Y-%m-%d %H:%M}: {by_key[key]}: {problem}", file=sys.stderr)
+            print(one_line(f"roz: {f.minute:%Y-%m-%d %H:%M}: {by_key[key]}: {problem}"), file=sys.stderr)
     return EXIT_ERROR if bad and not rows else EXIT_OK
 
 
