@@ -78,8 +78,7 @@ def dagster_ui(env: dict, logs: Path, daemon: bool = False,
         commands["daemon"] = [str(BIN / "dagster-daemon"), "run", "-w", "workspace.yaml"]
     logs.mkdir(parents=True, exist_ok=True)
     if daemon:  # the instance's SQLite storage made once: two processes starting on a new home race to create it
-        with DagsterInstance.from_config(env["DAGSTER_HOME"]):
-            pass
+        DagsterInstance.from_config(env["DAGSTER_HOME"]).dispose()
     processes = []
     try:
         for name, argv in commands.items():
